@@ -1,0 +1,42 @@
+/* hello: every CPU says it is online, then CPU 0 prints the machine's size
+ * and exits 0. Test hooks for the VMM's crash reporting (not for general
+ * use): crash=1 takes a page fault in ring 3 on CPU 0 (exit 3 with an
+ * EXCEPTION line), crash=triple triple-faults in ring 0 (a shutdown).
+ */
+#include "kit.h"
+
+#define UNMAPPED_ADDR	0x0000400000000000ULL	/* canonical, never mapped */
+
+enum crash { CRASH_NONE, CRASH_PAGE_FAULT, CRASH_TRIPLE };
+
+static const char *const crash_choices[] = { "0", "1", "triple", NULL };
+static uint64_t crash;
+
+static const struct kit_param params[] = {
+	{ .key = "crash", .type = KIT_PARAM_CHOICE, .value = &crash,
+	  .choices = crash_choices },
+};
+
+static void do_crash(void)
+{
+	if (crash == CRASH_PAGE_FAULT)
+		*(volatile uint64_t *)UNMAPPED_ADDR = 1;
+	if (crash == CRASH_TRIPLE)
+		kit__triple_fault();
+}
+
+void workload_main(unsigned int cpu, unsigned int ncpus)
+{
+	if (cpu == 0)
+		kit__parse_params("hello", params, 1);
+	kit__barrier();
+	kit__printf("hello: cpu %u online\n", cpu);
+	kit__barrier();
+	if (cpu)
+		return;
+	kit__printf("hello: tsc=%lu kHz\n", kit__tsc_hz() / 1000);
+	kit__printf("hello: cpus=%u ram=%lu MiB\n", ncpus,
+		    (kit__ram_bytes() + (1 << 20) - 1) >> 20);
+	do_crash();
+	kit__exit(KIT_EXIT_OK);
+}

@@ -1,0 +1,139 @@
+/* The guest kit: what a test guest's workload can use.
+ *
+ * A guest is one file that defines workload_main(); the kit boots it
+ * (multiboot v1, long mode, every CPU), then calls workload_main on every
+ * CPU in ring 3 with IOPL=3, so the workload does port I/O itself and only
+ * enters ring 0 to sleep. Ring 0 is emulated on some hosts (see
+ * PLATFORM.md): nothing here runs there unless it has to.
+ *
+ * Everything below is callable from ring 3 on any CPU.
+ */
+#ifndef KIT__KIT_H
+#define KIT__KIT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit codes, seen by the VMM (and as (code << 1) | 1 by QEMU). */
+enum kit_exit {
+	KIT_EXIT_OK = 0,
+	KIT_EXIT_VERIFY = 1,	/* the workload found corrupt memory */
+	KIT_EXIT_PARAM = 2,	/* bad command-line parameter */
+	KIT_EXIT_EXCEPTION = 3,	/* CPU exception or unexpected interrupt */
+	KIT_EXIT_KIT = 4,	/* the kit could not do its job (RAM, CPUs) */
+};
+
+#define KIT_PAGE_SIZE	((uint64_t)4096)
+#define KIT_MAX_CPUS	64
+
+/* Provided by the guest: runs on every CPU once all of them are up. If it
+ * returns, that CPU sleeps forever; the guest ends with kit__exit(). */
+void workload_main(unsigned int cpu, unsigned int ncpus);
+
+/* --- machine ----------------------------------------------------------- */
+unsigned int kit__ncpus(void);
+/* RAM size as the VMM reports it (fw_cfg), else what the mmap shows. */
+uint64_t kit__ram_bytes(void);
+/* The free RAM a workload may use: page aligned, past the image, the
+ * loader's data and everything the kit allocated. */
+void kit__mem_region(uint64_t *start, uint64_t *end);
+
+/* --- time -------------------------------------------------------------- */
+static inline uint64_t kit__rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+uint64_t kit__tsc_hz(void);
+uint64_t kit__tsc_to_us(uint64_t ticks);
+uint64_t kit__us_to_tsc(uint64_t us);
+/* Microseconds since the kit started. */
+uint64_t kit__now_us(void);
+/* Sleeps (hlt) until the TSC reaches deadline; UINT64_MAX = forever. */
+void kit__sleep_until_tsc(uint64_t deadline);
+void kit__sleep_us(uint64_t us);
+
+/* --- CPUs -------------------------------------------------------------- */
+/* Returns once every CPU has called it. */
+void kit__barrier(void);
+
+static inline void kit__pause(void)
+{
+	__asm__ volatile("pause" ::: "memory");
+}
+
+/* --- output and exit --------------------------------------------------- */
+/* printf to COM1; one call's output is never interleaved with another
+ * CPU's. Knows %d %i %u %x %X %p %s %c %% with flags '0' '-', a width and
+ * the l, ll and z length modifiers. */
+__attribute__((format(printf, 1, 2)))
+void kit__printf(const char *fmt, ...);
+__attribute__((format(printf, 1, 0)))
+void kit__vprintf(const char *fmt, va_list ap);
+/* Writes code to the debug-exit port; never returns. */
+__attribute__((noreturn)) void kit__exit(int code);
+/* Prints the message (a newline is added), then exits with code. */
+__attribute__((noreturn, format(printf, 2, 3)))
+void kit__die(int code, const char *fmt, ...);
+/* Test hook: a triple fault in ring 0 (the VMM sees a shutdown). */
+__attribute__((noreturn)) void kit__triple_fault(void);
+
+/* --- command line ------------------------------------------------------ */
+enum kit_param_type {
+	KIT_PARAM_UINT,		/* decimal, or hex with 0x */
+	KIT_PARAM_SIZE,		/* bytes, suffix K, M, G or T (powers of 1024) */
+	KIT_PARAM_SECONDS,	/* seconds with up to 6 decimals; stored in us */
+	KIT_PARAM_CHOICE,	/* one of choices[]; stored as its index */
+};
+
+struct kit_param {
+	const char *key;
+	enum kit_param_type type;
+	uint64_t *value;		/* keeps its default when not given */
+	const char *const *choices;	/* CHOICE: NULL terminated */
+	uint64_t max;			/* largest accepted value, 0 = any */
+	bool *given;			/* optional: set when the key appears */
+};
+
+/* Parses the multiboot command line against params. The first word is
+ * skipped when it has no '=' (QEMU and GRUB put the image path there). An
+ * unknown key or a bad value prints "guest: bad parameter 'k=v': reason"
+ * and exits with KIT_EXIT_PARAM. */
+void kit__parse_params(const char *guest, const struct kit_param *params,
+		       unsigned int n);
+__attribute__((noreturn))
+void kit__bad_param(const char *guest, const char *key, const char *value,
+		    const char *reason);
+/* The same message for a value that parsed but does not fit the guest
+ * (e.g. a size that is not a multiple of the page size). */
+__attribute__((noreturn))
+void kit__bad_value(const char *guest, const char *key, uint64_t value,
+		    const char *reason);
+const char *kit__cmdline(void);
+
+/* --- random numbers (xorshift64*, seeded through splitmix64) ------------- */
+struct kit_rng {
+	uint64_t s;
+};
+
+void kit__rng_init(struct kit_rng *rng, uint64_t seed, unsigned int cpu);
+uint64_t kit__rng_next(struct kit_rng *rng);
+/* Uniform in [0, n); n > 0. */
+uint64_t kit__rng_below(struct kit_rng *rng, uint64_t n);
+/* splitmix64's finaliser: a cheap, good 64-bit mixing function. */
+uint64_t kit__mix64(uint64_t z);
+
+/* --- freestanding C library bits the compiler may call ------------------- */
+void *memset(void *dst, int c, size_t n);
+void *memcpy(void *dst, const void *src, size_t n);
+void *memmove(void *dst, const void *src, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+size_t strlen(const char *s);
+int strcmp(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,72 @@
+/* Emulated devices. Each device is one file in devices/ with the same small
+ * interface: a create function that registers its I/O ranges on a bus, and
+ * the save/load/destroy operations below. Devices never touch KVM directly:
+ * interrupts go out through an irq callback, so every device can be unit
+ * tested without /dev/kvm.
+ *
+ * Device state is saved field by field through wire.h (fixed width, little
+ * endian) and carries a version: load accepts every version it knows and
+ * refuses the rest with -EPROTONOSUPPORT.
+ *
+ * Create functions return NULL on failure with errno set (EINVAL, ENOMEM,
+ * or EEXIST when the I/O range is taken). The bus has no unregister: destroy
+ * a device only once no vCPU can dispatch to it any more.
+ */
+#ifndef VMM__DEVICES_H
+#define VMM__DEVICES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io_bus.h"
+#include "wire.h"
+
+#define DEVICE_NAME_MAX 32
+
+struct device {
+	const char *name;		/* stable: names the device in streams */
+	uint32_t state_version;		/* version save() writes */
+	/* Appends the state to out. Must not change the device. */
+	int (*save)(struct device *dev, struct wbuf *out);
+	/* Validates everything first, then replaces the state: on error the
+	 * device is left as it was. Returns 0 or -errno (-EBADMSG for bad
+	 * content, -EPROTONOSUPPORT for an unknown version). in holds exactly
+	 * this device's payload: trailing bytes are bad content. */
+	int (*load)(struct device *dev, struct rbuf *in, uint32_t version);
+	void (*destroy)(struct device *dev);
+};
+
+/* Raise (level 1) or lower (level 0) an ISA interrupt line. */
+typedef void (*irq_set_fn)(void *ctx, unsigned int irq, int level);
+
+/* --- 16550A UART ------------------------------------------------------ */
+struct uart_config {
+	uint16_t base;			/* 0x3f8 for COM1 */
+	unsigned int irq;		/* 4 for COM1 */
+	int out_fd;			/* transmitted bytes go here; -1 = drop */
+	irq_set_fn irq_set;
+	void *irq_ctx;
+};
+
+struct device *uart16550__create(struct io_bus *pio, const struct uart_config *cfg);
+/* Feeds received bytes (e.g. from stdin) into the receive FIFO; returns the
+ * number accepted (the FIFO holds 16 bytes; the rest is for a later call). */
+size_t uart16550__receive(struct device *dev, const uint8_t *buf, size_t len);
+/* Free receive-FIFO space, so a reader thread can wait instead of spinning. */
+size_t uart16550__rx_space(struct device *dev);
+
+/* --- debug-exit (QEMU isa-debug-exit compatible port) --------------------- */
+/* Called with the written value; the VMM then ends with it as exit status. */
+typedef void (*debug_exit_fn)(void *ctx, uint32_t value);
+struct device *debug_exit__create(struct io_bus *pio, uint16_t port,
+				  debug_exit_fn on_exit, void *ctx);
+
+/* --- QEMU fw_cfg, legacy port interface ------------------------------------ */
+struct fw_cfg_config {
+	uint16_t nb_cpus;
+	uint64_t ram_size;
+};
+struct device *fw_cfg__create(struct io_bus *pio, const struct fw_cfg_config *cfg);
+
+#endif

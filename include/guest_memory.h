@@ -1,0 +1,56 @@
+/* Guest RAM: one anonymous mapping backed by transparent huge pages, split
+ * into KVM memory slots around the 3-4 GiB PCI hole (RAM past 3 GiB is
+ * placed at 4 GiB, as on a PC).
+ */
+#ifndef VMM__GUEST_MEMORY_H
+#define VMM__GUEST_MEMORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GUEST_PAGE_SIZE 4096ULL
+#define GUEST_PAGE_SHIFT 12
+#define GUEST_MEM_MAX_SLOTS 2
+#define GUEST_PCI_HOLE_START (3ULL << 30)
+#define GUEST_HIGH_RAM_START (4ULL << 30)
+#define GUEST_RAM_MIN (2ULL << 20)
+#define GUEST_RAM_MAX (1ULL << 40)
+
+struct guest_mem_slot {
+	uint32_t id;			/* KVM slot number */
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t ram_offset;		/* offset of gpa in the host mapping */
+	uint8_t *hva;
+};
+
+struct guest_memory {
+	uint8_t *base;			/* host mapping of all RAM, contiguous */
+	uint64_t size;			/* bytes of RAM */
+	size_t map_len;			/* bytes mapped (aligned for THP) */
+	void *map_addr;
+	unsigned int nr_slots;
+	struct guest_mem_slot slots[GUEST_MEM_MAX_SLOTS];
+	bool dirty_logging;
+	/* Pages the VMM itself wrote (KVM's log never sees those writes); one
+	 * bit per RAM page, indexed by ram offset. Cleared by the migration
+	 * when it collects them. */
+	uint64_t *vmm_dirty;
+};
+
+/* Pure layout: fills slots for a RAM size (no mapping, no KVM). */
+int guest_memory__layout(struct guest_memory *mem, uint64_t ram_size);
+int guest_memory__init(struct guest_memory *mem, int vm_fd, uint64_t ram_size,
+		       char *err, size_t errlen);
+void guest_memory__destroy(struct guest_memory *mem);
+/* Host pointer for [gpa, gpa+len) if the range lies inside one slot. */
+void *guest_memory__hva(struct guest_memory *mem, uint64_t gpa, uint64_t len);
+/* Copies into guest RAM and records the pages as dirtied by the VMM. */
+int guest_memory__write(struct guest_memory *mem, uint64_t gpa, const void *src,
+			uint64_t len);
+/* Turns KVM dirty logging on or off for every slot. */
+int guest_memory__set_dirty_logging(struct guest_memory *mem, int vm_fd, bool on,
+				    uint32_t extra_flags);
+
+#endif

@@ -1,0 +1,113 @@
+/* The virtual machine: KVM handles, guest memory, vCPU threads, devices.
+ *
+ * Threads: one per vCPU (vmm/vcpu.c), the main thread (waits for the VM to
+ * end), the monitor thread, a stdin reader for the UART, and during a
+ * migration the migration thread. vm->lock protects the run state below;
+ * vCPU threads only take it between KVM_RUN calls.
+ */
+#ifndef VMM__VM_H
+#define VMM__VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/kvm.h>
+
+#include "guest_memory.h"
+#include "io_bus.h"
+#include "devices.h"
+
+#define VM_MAX_CPUS 64
+#define VM_MAX_DEVICES 8
+
+/* vmm's own exit statuses; anything else is the guest's debug-exit value. */
+#define VMM_EXIT_ERROR 1		/* bad options, KVM failure, bad image */
+#define VMM_EXIT_GUEST_CRASH 121	/* triple fault, internal error, entry failure */
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned int index;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	bool paused;			/* under vm->lock */
+	struct kvm_cpuid2 *cpuid;	/* what this vCPU's guest sees */
+};
+
+enum vm_run_state {
+	VM_RUNNING,
+	VM_PAUSED,
+	VM_EXITING,
+};
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	int vcpu_mmap_size;
+	struct guest_memory mem;
+
+	unsigned int nr_cpus;
+	struct vcpu vcpus[VM_MAX_CPUS];
+	struct kvm_cpuid2 *cpuid;	/* base table (vCPU 0's view) */
+
+	struct io_bus *pio;
+	struct io_bus *mmio;
+	struct device *devices[VM_MAX_DEVICES];
+	unsigned int nr_devices;
+	struct device *uart;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum vm_run_state state;
+	bool pause_requested;
+	unsigned int nr_paused;
+	unsigned int nr_running;	/* vCPU threads inside their loop */
+	int exit_status;
+	char exit_reason[256];
+
+	/* Unclaimed port accesses are logged once per port. */
+	uint8_t unclaimed_port_seen[65536 / 8];
+	unsigned int unclaimed_mmio_logged;
+};
+
+struct vm_options {
+	int kvm_fd;			/* an open /dev/kvm (the VM takes it), or -1 */
+	uint64_t ram_size;
+	unsigned int nr_cpus;
+	int serial_out_fd;		/* -1: no serial output */
+	/* CPUID the guest must see (an incoming migration's); NULL = this
+	 * host's supported set. */
+	const struct kvm_cpuid2 *cpuid;
+};
+
+/* Opens /dev/kvm; returns the fd or -errno with err set. */
+int vm__open_kvm(char *err, size_t errlen);
+int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t errlen);
+void vm__destroy(struct vm *vm);
+/* Devices are created by vm__create; this registers an extra one so it is
+ * saved, restored and destroyed with the VM. */
+int vm__add_device(struct vm *vm, struct device *dev);
+struct device *vm__find_device(struct vm *vm, const char *name);
+
+/* vCPU threads (vmm/vcpu.c). */
+int vm__start_vcpus(struct vm *vm, char *err, size_t errlen);
+/* Returns once every vCPU is out of KVM_RUN and parked. Idempotent. */
+void vm__pause(struct vm *vm);
+void vm__resume(struct vm *vm);
+bool vm__is_paused(struct vm *vm);
+/* Ends the VM: every vCPU thread leaves its loop; the first caller's status
+ * and reason win. */
+void vm__request_exit(struct vm *vm, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Blocks until the VM ends, joins the vCPU threads, returns the status. */
+int vm__wait(struct vm *vm);
+/* Formats vCPU n's registers (the VM should be paused). */
+int vm__format_registers(struct vm *vm, unsigned int n, char *buf, size_t len);
+
+/* Applies one vCPU's CPUID (vmm/cpuid.c). */
+int vm__setup_cpuid(struct vm *vm, char *err, size_t errlen);
+
+#endif

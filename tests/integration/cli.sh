@@ -1,0 +1,36 @@
+# Bad command lines get a clear error and exit status 1; --help/--version work.
+. tests/integration/lib.bash
+
+bad() {
+	local re=$1; shift
+	run_guest 10 "$@"
+	expect_status 1 "vmm $*"
+	expect_err "$re"
+}
+
+run_guest 5 --help
+expect_status 0 "--help"
+expect_out "usage: vmm"
+run_guest 5 --version
+expect_status 0 "--version"
+expect_out "^vmm [0-9]"
+
+bad "no guest image" 
+bad "bad --mem '12Q'" --mem 12Q x.elf
+bad "bad --mem '1M'" --mem 1M x.elf
+bad "bad --mem '0'" --mem 0 x.elf
+bad "bad --cpus '0'" --cpus 0 x.elf
+bad "bad --cpus '65'" --cpus 65 x.elf
+bad "bad --cpus 'two'" --cpus two x.elf
+bad "bad --serial 'tty'" --serial tty x.elf
+bad "bad --monitor 'tcp:1'" --monitor tcp:1 x.elf
+bad "needs --serial" --monitor stdio x.elf
+bad "unknown option" --frobnicate x.elf
+bad "unexpected argument 'k=v'" x.elf k=v
+
+require_kvm
+bad "cannot open /nonexistent.elf" /nonexistent.elf
+printf 'hello' >"$TMP/short.elf"
+bad "not an ELF file" "$TMP/short.elf"
+bad "not a regular file" /dev/null
+echo "cli: all bad command lines refused clearly"

@@ -1,0 +1,149 @@
+# Shared helpers for integration tests: sourced, never run.
+# Tests run from the repository root with BUILD set; each exits 0 (pass),
+# 1 (fail) or 77 (skip, with the reason on the last line).
+set -u
+BUILD=${BUILD:-build}
+VMM=$BUILD/vmm
+GUESTS=$BUILD/guests
+TMP=$(mktemp -d /tmp/vmm-test.XXXXXX)
+PIDS=()
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+note() {
+	echo "-- $*"
+}
+
+require_kvm() {
+	if [ ! -c /dev/kvm ] || ! { exec 9<>/dev/kvm; } 2>/dev/null; then
+		echo "SKIP: /dev/kvm not available"
+		exit 77
+	fi
+	exec 9>&-
+}
+
+# start NAME CMD...: runs CMD in the background, output in $TMP/NAME.{out,err};
+# its PID is in $LAST_PID and is killed at exit if still running.
+start() {
+	local name=$1; shift
+	"$@" >"$TMP/$name.out" 2>"$TMP/$name.err" </dev/null &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+}
+
+# wait_for FILE REGEX [SECONDS]: waits until a line of FILE matches.
+wait_for() {
+	local file=$1 re=$2 secs=${3:-20} i
+	for ((i = 0; i < secs * 20; i++)); do
+		grep -Eq -- "$re" "$file" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "timed out after ${secs}s waiting for /$re/ in $file; it holds:"
+	tail -n 20 "$file" 2>/dev/null | sed 's/^/    /'
+	return 1
+}
+
+# wait_exit PID [SECONDS]: waits for PID to end; its status in $EXIT_STATUS.
+wait_exit() {
+	local pid=$1 secs=${2:-30} i
+	for ((i = 0; i < secs * 20; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			EXIT_STATUS=$?
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "process $pid still running after ${secs}s"
+	return 1
+}
+
+# mon SOCKET COMMAND: one monitor command; prints the reply (with its
+# final ok/error line).
+mon() {
+	printf '%s\n' "$2" | socat -t 10 - "UNIX-CONNECT:$1"
+}
+
+# A TCP port nothing listens on now (loopback only).
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# run_guest TIMEOUT VMM-ARGS...: runs vmm in the foreground, output in
+# $TMP/run.out/.err, status in $EXIT_STATUS.
+run_guest() {
+	local t=$1; shift
+	timeout --kill-after=5 "$t" "$VMM" "$@" >"$TMP/run.out" 2>"$TMP/run.err" </dev/null
+	EXIT_STATUS=$?
+}
+
+expect_status() {
+	[ "$EXIT_STATUS" -eq "$1" ] || {
+		echo "stdout:"; sed 's/^/    /' "$TMP/run.out"
+		echo "stderr:"; sed 's/^/    /' "$TMP/run.err"
+		fail "$2: exit status $EXIT_STATUS, expected $1"
+	}
+}
+
+expect_out() {
+	grep -Eq -- "$1" "$TMP/run.out" || {
+		echo "stdout:"; sed 's/^/    /' "$TMP/run.out"
+		echo "stderr:"; sed 's/^/    /' "$TMP/run.err"
+		fail "expected /$1/ on stdout"
+	}
+}
+
+expect_err() {
+	grep -Eq -- "$1" "$TMP/run.err" || {
+		echo "stderr:"; sed 's/^/    /' "$TMP/run.err"
+		fail "expected /$1/ on stderr"
+	}
+}
+
+# wait_sock PATH: waits for a unix socket to appear.
+wait_sock() {
+	local i
+	for i in $(seq 200); do [ -S "$1" ] && return 0; sleep 0.05; done
+	fail "no socket at $1"
+}
+
+# start_dest NAME PORT [VMM-ARGS...]: a destination vmm on loopback, output
+# in $TMP/NAME.{out,err}; waits until it listens.
+start_dest() {
+	local name=$1 port=$2; shift 2
+	start "$name" "$VMM" --incoming "tcp:127.0.0.1:$port" "$@"
+	wait_for "$TMP/$name.err" "waiting for a migration" 10 || fail "destination $name did not listen"
+}
+
+# mon_wait SOCKET REGEX [SECONDS]: polls 'info migrate' until it matches.
+mon_wait() {
+	local sock=$1 re=$2 secs=${3:-30} i out
+	for ((i = 0; i < secs * 10; i++)); do
+		out=$(mon "$sock" "info migrate" 2>/dev/null)
+		grep -Eq -- "$re" <<<"$out" && return 0
+		sleep 0.1
+	done
+	echo "info migrate never matched /$re/; last:"
+	sed 's/^/    /' <<<"$out"
+	return 1
+}
+
+# ticks_continuous FILE...: the heartbeat's tick numbers over the given
+# outputs (joined in order, since a line may be split at the switch) run
+# 0,1,2,... with none missing or repeated.
+ticks_continuous() {
+	cat "$@" | grep -o '^tick [0-9]*' | awk '{ if ($2 != n) { print "tick " n " missing or out of order (got " $2 ")"; exit 1 } n++ } END { if (n == 0) { print "no ticks"; exit 1 } }'
+}

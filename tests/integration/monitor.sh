@@ -1,0 +1,41 @@
+# The monitor answers every command with output and an ok/error line, and
+# never crashes on bad input.
+. tests/integration/lib.bash
+require_kvm
+sock=$TMP/mon.sock
+start vmm "$VMM" --cpus 2 --monitor "unix:$sock" --serial none "$GUESTS/idle.elf"
+pid=$LAST_PID
+for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+[ -S "$sock" ] || fail "no monitor socket"
+
+check() {	# check COMMAND REGEX
+	local out
+	out=$(mon "$sock" "$1")
+	grep -Eq -- "$2" <<<"$out" || fail "'$1' answered: $out"
+}
+
+check "help" "info registers"
+check "help" "^ok$"
+check "info status" "VM status: running"
+check "stop" "^ok$"
+check "info status" "VM status: paused"
+check "info registers" "vCPU 1 "
+check "info registers 0" "RIP="
+check "info registers 7" "^error: no vCPU '7'"
+check "info registers x" "^error: no vCPU 'x'"
+check "cont" "^ok$"
+check "info status" "VM status: running"
+check "bogus" "^error: unknown command 'bogus'"
+check "stop now" "^error: 'stop' takes no arguments"
+check "info" "^error: unknown command 'info'"
+long=$(head -c 6000 /dev/zero | tr '\0' 'a')
+check "$long" "^error: line too long"
+check "info status" "running"
+# Garbage bytes must not hurt it.
+head -c 2000 /dev/urandom | socat -t 2 - "UNIX-CONNECT:$sock" >/dev/null 2>&1 || true
+check "info status" "running"
+check "quit" "^ok$"
+wait_exit $pid 10 || fail "vmm did not quit"
+[ "$EXIT_STATUS" -eq 0 ] || fail "quit: exit status $EXIT_STATUS"
+[ ! -e "$sock" ] || fail "socket left behind"
+echo "monitor: all commands answered"

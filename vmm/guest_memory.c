@@ -1,0 +1,156 @@
+#include "guest_memory.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/kvm.h>
+
+#define THP_ALIGN (2ULL << 20)
+
+int guest_memory__layout(struct guest_memory *mem, uint64_t ram_size)
+{
+	uint64_t low;
+
+	if (ram_size < GUEST_RAM_MIN || ram_size > GUEST_RAM_MAX ||
+	    ram_size % GUEST_PAGE_SIZE)
+		return -EINVAL;
+	memset(mem->slots, 0, sizeof(mem->slots));
+	mem->size = ram_size;
+	low = ram_size < GUEST_PCI_HOLE_START ? ram_size : GUEST_PCI_HOLE_START;
+	mem->slots[0] = (struct guest_mem_slot){ .id = 0, .gpa = 0, .size = low };
+	mem->nr_slots = 1;
+	if (ram_size > low) {
+		mem->slots[1] = (struct guest_mem_slot){
+			.id = 1, .gpa = GUEST_HIGH_RAM_START,
+			.size = ram_size - low, .ram_offset = low,
+		};
+		mem->nr_slots = 2;
+	}
+	return 0;
+}
+
+static int set_slot(int vm_fd, const struct guest_mem_slot *s, uint32_t flags)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = s->id,
+		.flags = flags,
+		.guest_phys_addr = s->gpa,
+		.memory_size = s->size,
+		.userspace_addr = (uintptr_t)s->hva,
+	};
+
+	return ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) ? -errno : 0;
+}
+
+int guest_memory__init(struct guest_memory *mem, int vm_fd, uint64_t ram_size,
+		       char *err, size_t errlen)
+{
+	unsigned int i;
+	uintptr_t aligned;
+	int ret;
+
+	memset(mem, 0, sizeof(*mem));
+	if (guest_memory__layout(mem, ram_size)) {
+		snprintf(err, errlen, "RAM size %llu is not a multiple of 4 KiB between 2 MiB and 1 TiB",
+			 (unsigned long long)ram_size);
+		return -EINVAL;
+	}
+	/* Over-map by 2 MiB so the RAM can start on a huge-page boundary:
+	 * THP only backs aligned 2 MiB extents. */
+	mem->map_len = ram_size + THP_ALIGN;
+	mem->map_addr = mmap(NULL, mem->map_len, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (mem->map_addr == MAP_FAILED) {
+		ret = -errno;
+		mem->map_addr = NULL;
+		snprintf(err, errlen, "cannot map %llu MiB of guest RAM: %s",
+			 (unsigned long long)(ram_size >> 20), strerror(-ret));
+		return ret;
+	}
+	aligned = ((uintptr_t)mem->map_addr + THP_ALIGN - 1) & ~(uintptr_t)(THP_ALIGN - 1);
+	mem->base = (uint8_t *)aligned;
+	/* Advisory: without THP the guest runs, only slower. */
+	madvise(mem->base, ram_size, MADV_HUGEPAGE);
+
+	mem->vmm_dirty = calloc((ram_size / GUEST_PAGE_SIZE + 63) / 64, sizeof(uint64_t));
+	if (!mem->vmm_dirty) {
+		snprintf(err, errlen, "out of memory for the dirty bitmap");
+		ret = -ENOMEM;
+		goto err_unmap;
+	}
+	for (i = 0; i < mem->nr_slots; i++) {
+		mem->slots[i].hva = mem->base + mem->slots[i].ram_offset;
+		ret = set_slot(vm_fd, &mem->slots[i], 0);
+		if (ret) {
+			snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION slot %u: %s",
+				 i, strerror(-ret));
+			goto err_free;
+		}
+	}
+	return 0;
+
+err_free:
+	free(mem->vmm_dirty);
+err_unmap:
+	munmap(mem->map_addr, mem->map_len);
+	memset(mem, 0, sizeof(*mem));
+	return ret;
+}
+
+void guest_memory__destroy(struct guest_memory *mem)
+{
+	if (mem->map_addr)
+		munmap(mem->map_addr, mem->map_len);
+	free(mem->vmm_dirty);
+	memset(mem, 0, sizeof(*mem));
+}
+
+void *guest_memory__hva(struct guest_memory *mem, uint64_t gpa, uint64_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < mem->nr_slots; i++) {
+		const struct guest_mem_slot *s = &mem->slots[i];
+
+		if (gpa >= s->gpa && len <= s->size && gpa - s->gpa <= s->size - len)
+			return s->hva + (gpa - s->gpa);
+	}
+	return NULL;
+}
+
+int guest_memory__write(struct guest_memory *mem, uint64_t gpa, const void *src,
+			uint64_t len)
+{
+	uint8_t *dst = guest_memory__hva(mem, gpa, len);
+	uint64_t first, last, p;
+
+	if (!dst)
+		return -EFAULT;
+	if (!len)
+		return 0;
+	memcpy(dst, src, len);
+	first = (uint64_t)(dst - mem->base) / GUEST_PAGE_SIZE;
+	last = ((uint64_t)(dst - mem->base) + len - 1) / GUEST_PAGE_SIZE;
+	for (p = first; p <= last; p++)
+		__atomic_fetch_or(&mem->vmm_dirty[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
+	return 0;
+}
+
+int guest_memory__set_dirty_logging(struct guest_memory *mem, int vm_fd, bool on,
+				    uint32_t extra_flags)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < mem->nr_slots; i++) {
+		ret = set_slot(vm_fd, &mem->slots[i],
+			       on ? KVM_MEM_LOG_DIRTY_PAGES | extra_flags : 0);
+		if (ret)
+			return ret;
+	}
+	mem->dirty_logging = on;
+	return 0;
+}

@@ -1,0 +1,350 @@
+/* vmm: boot a multiboot test guest on KVM. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "monitor.h"
+#include "multiboot.h"
+#include "parse.h"
+#include "privileges.h"
+#include "vm.h"
+
+#define DEFAULT_RAM (256ULL << 20)
+#define MAX_GUEST_FILE (256ULL << 20)
+
+struct options {
+	uint64_t ram_size;
+	bool ram_given;
+	unsigned int nr_cpus;
+	bool cpus_given;
+	const char *serial;
+	const char *monitor;
+	const char *initrd[MULTIBOOT_MAX_MODULES];
+	unsigned int nr_initrd;
+	const char *guest;
+	char cmdline[MULTIBOOT_CMDLINE_MAX];
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: vmm [options] GUEST.elf [-- key=value ...]\n"
+"\n"
+"Boots a multiboot v1 ELF guest on KVM. The words after -- are the guest's\n"
+"command line. Exit status: the value the guest writes to port 0xf4, or\n"
+"1 for a vmm error, 121 when the guest crashes.\n"
+"\n"
+"  --mem SIZE            guest RAM (K/M/G suffix; default 256M)\n"
+"  --cpus N              vCPUs (default 1)\n"
+"  --serial MODE         stdio | file:PATH | none (default stdio)\n"
+"  --monitor SPEC        unix:PATH | stdio: the control monitor\n"
+"  --initrd FILE         a multiboot module (repeatable)\n"
+"  -q, --quiet           only errors from the vmm itself\n"
+"  -v, --verbose         also debug messages (unclaimed I/O, ...)\n"
+"  -h, --help            this text\n"
+"  -V, --version         the version\n");
+}
+
+static int __attribute__((format(printf, 1, 2))) die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vmm: error: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(try 'vmm --help')\n");
+	return VMM_EXIT_ERROR;
+}
+
+enum { OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD };
+
+static const struct option long_options[] = {
+	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "serial", required_argument, NULL, OPT_SERIAL },
+	{ "monitor", required_argument, NULL, OPT_MONITOR },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int build_cmdline(struct options *o, int argc, char **argv, int i)
+{
+	size_t len;
+
+	/* Like QEMU's -kernel: the image's name comes first, then the words
+	 * after --; guests skip the first word. */
+	len = (size_t)snprintf(o->cmdline, sizeof(o->cmdline), "%s", o->guest);
+	if (i < argc && strcmp(argv[i], "--"))
+		return die_usage("unexpected argument '%s' after the guest (put guest "
+				 "parameters after --)", argv[i]);
+	for (i++; i < argc; i++) {
+		len += (size_t)snprintf(o->cmdline + len, len < sizeof(o->cmdline) ?
+					sizeof(o->cmdline) - len : 0, " %s", argv[i]);
+		if (len >= sizeof(o->cmdline))
+			return die_usage("guest command line longer than %d bytes", MULTIBOOT_CMDLINE_MAX - 1);
+	}
+	return 0;
+}
+
+/* Returns -1 to continue, or an exit status. */
+static int parse_options(struct options *o, int argc, char **argv)
+{
+	uint64_t v;
+	int c;
+
+	o->ram_size = DEFAULT_RAM;
+	o->nr_cpus = 1;
+	o->serial = "stdio";
+	/* '+': stop at the guest image; what follows belongs to the guest. */
+	while ((c = getopt_long(argc, argv, "+qvhV", long_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_MEM:
+			if (parse__size(optarg, &v) || v < GUEST_RAM_MIN || v > GUEST_RAM_MAX ||
+			    v % GUEST_PAGE_SIZE)
+				return die_usage("bad --mem '%s': a size from 2M to 1T, a multiple "
+						 "of 4K (e.g. 512M)", optarg);
+			o->ram_size = v;
+			o->ram_given = true;
+			break;
+		case OPT_CPUS:
+			if (parse__u64(optarg, 1, VM_MAX_CPUS, &v))
+				return die_usage("bad --cpus '%s': a number from 1 to %d", optarg, VM_MAX_CPUS);
+			o->nr_cpus = (unsigned int)v;
+			o->cpus_given = true;
+			break;
+		case OPT_SERIAL:
+			if (strcmp(optarg, "stdio") && strcmp(optarg, "none") &&
+			    (strncmp(optarg, "file:", 5) || !optarg[5]))
+				return die_usage("bad --serial '%s': stdio, file:PATH or none", optarg);
+			o->serial = optarg;
+			break;
+		case OPT_MONITOR:
+			if (strcmp(optarg, "stdio") && (strncmp(optarg, "unix:", 5) || !optarg[5]))
+				return die_usage("bad --monitor '%s': unix:PATH or stdio", optarg);
+			o->monitor = optarg;
+			break;
+		case OPT_INITRD:
+			if (o->nr_initrd == MULTIBOOT_MAX_MODULES)
+				return die_usage("more than %d --initrd modules", MULTIBOOT_MAX_MODULES);
+			o->initrd[o->nr_initrd++] = optarg;
+			break;
+		case 'q':
+			log_set_level(0);
+			break;
+		case 'v':
+			log_set_level(2);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vmm %s\n", VMM_VERSION);
+			return 0;
+		default:
+			return die_usage("unknown option or missing value");
+		}
+	}
+	if (o->monitor && !strcmp(o->monitor, "stdio") && !strcmp(o->serial, "stdio"))
+		return die_usage("%s", "--monitor stdio needs --serial file:PATH or none "
+				 "(both would read standard input)");
+	if (optind >= argc)
+		return die_usage("%s", "no guest image given");
+	o->guest = argv[optind];
+	if (build_cmdline(o, argc, argv, optind + 1))
+		return VMM_EXIT_ERROR;
+	return -1;
+}
+
+/* Reads a whole regular file (bounded) into a malloc'd buffer. */
+static uint8_t *read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t off = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_GUEST_FILE) {
+		snprintf(err, errlen, "%s: not a regular file of at most 256 MiB", path);
+		close(fd);
+		return NULL;
+	}
+	buf = malloc(st.st_size ? st.st_size : 1);
+	while (buf && off < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + off, st.st_size - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "reading %s: %s", path, n ? strerror(errno) : "short read");
+			free(buf);
+			buf = NULL;
+			break;
+		}
+		off += n;
+	}
+	if (!buf && !err[0])
+		snprintf(err, errlen, "out of memory reading %s", path);
+	close(fd);
+	*len = off;
+	return buf;
+}
+
+static int load_guest(struct vm *vm, const struct options *o, char *err, size_t errlen)
+{
+	struct mb_module mods[MULTIBOOT_MAX_MODULES];
+	uint8_t *mod_data[MULTIBOOT_MAX_MODULES] = { NULL };
+	struct mb_image img;
+	size_t len;
+	uint8_t *file;
+	unsigned int i;
+	int ret = -EINVAL;
+	char why[400] = "";
+
+	file = read_file(o->guest, &len, why, sizeof(why));
+	if (!file)
+		goto out;
+	ret = multiboot__parse(file, len, vm->mem.slots[0].size, &img, why, sizeof(why));
+	if (ret)
+		goto out;
+	for (i = 0; i < o->nr_initrd; i++) {
+		mod_data[i] = read_file(o->initrd[i], &mods[i].size, why, sizeof(why));
+		if (!mod_data[i]) {
+			ret = -EINVAL;
+			goto out;
+		}
+		mods[i].data = mod_data[i];
+		mods[i].name = o->initrd[i];
+	}
+	ret = multiboot__load(&vm->mem, file, &img, o->cmdline, mods, o->nr_initrd, why, sizeof(why));
+	if (!ret)
+		ret = multiboot__setup_bsp(vm->vcpus[0].fd, &img, why, sizeof(why));
+out:
+	if (ret)
+		snprintf(err, errlen, "%s: %s", o->guest, why);
+	for (i = 0; i < o->nr_initrd; i++)
+		free(mod_data[i]);
+	free(file);
+	return ret;
+}
+
+static int open_serial(const char *spec, char *err, size_t errlen)
+{
+	int fd;
+
+	if (!strcmp(spec, "stdio"))
+		return STDOUT_FILENO;
+	if (!strcmp(spec, "none"))
+		return -1;
+	fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		snprintf(err, errlen, "--serial %s: %s", spec, strerror(errno));
+	return fd < 0 ? -2 : fd;
+}
+
+/* Feeds standard input to the UART, waiting (not spinning) while its FIFO
+ * is full. Ends quietly at end of input. */
+static void *stdin_reader(void *arg)
+{
+	struct vm *vm = arg;
+	uint8_t buf[256];
+
+	pthread_setname_np(pthread_self(), "serial-in");
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+		size_t off = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return NULL;
+		while (off < (size_t)n) {
+			off += uart16550__receive(vm->uart, buf + off, n - off);
+			if (off < (size_t)n)
+				usleep(1000);	/* the guest drains 16 bytes at a time */
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct vm_options vo;
+	struct monitor *mon = NULL;
+	static struct vm vm;
+	pthread_t thread;
+	char err[1024] = "";
+	int status, serial_fd, kvm_fd;
+	bool vm_created = false;
+
+	status = parse_options(&o, argc, argv);
+	if (status >= 0)
+		return status;
+	/* A monitor client that goes away must be an error return, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+
+	kvm_fd = vm__open_kvm(err, sizeof(err));
+	if (kvm_fd < 0)
+		goto fail;
+	serial_fd = open_serial(o.serial, err, sizeof(err));
+	if (serial_fd == -2)
+		goto fail;
+	vo = (struct vm_options){ .kvm_fd = kvm_fd, .ram_size = o.ram_size,
+				  .nr_cpus = o.nr_cpus, .serial_out_fd = serial_fd };
+	kvm_fd = -1;	/* the VM owns it now, even on failure */
+	if (vm__create(&vm, &vo, err, sizeof(err)))
+		goto fail;
+	vm_created = true;
+	if (load_guest(&vm, &o, err, sizeof(err)))
+		goto fail;
+	if (o.monitor) {
+		mon = monitor__create(&vm);
+		if (!mon || monitor__listen(mon, o.monitor, err, sizeof(err)))
+			goto fail;
+	}
+	/* Everything privileged is open: from here on the process holds no
+	 * capability (before any thread starts, so all inherit that). */
+	if (privileges__drop(err, sizeof(err)))
+		goto fail;
+	if (vm__start_vcpus(&vm, err, sizeof(err)))
+		goto fail;
+	if (mon && monitor__start(mon))
+		log_warn("monitor could not start");
+	if (!strcmp(o.serial, "stdio") && !pthread_create(&thread, NULL, stdin_reader, &vm))
+		pthread_detach(thread);
+
+	status = vm__wait(&vm);
+	if (status == VMM_EXIT_ERROR || status == VMM_EXIT_GUEST_CRASH)
+		log_error("%s", vm.exit_reason);
+	else if (log_level() >= 2)
+		log_info("%s (exit status %d)", vm.exit_reason, status);
+	monitor__destroy(mon);
+	vm__destroy(&vm);
+	return status;
+
+fail:
+	log_error("%s", err);
+	monitor__destroy(mon);
+	if (vm_created)
+		vm__destroy(&vm);
+	if (kvm_fd >= 0)
+		close(kvm_fd);
+	return VMM_EXIT_ERROR;
+}

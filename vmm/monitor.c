@@ -1,0 +1,468 @@
+#include "monitor.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "vm.h"
+
+#define MONITOR_MAX_CMDS 48
+#define MONITOR_MAX_CLIENTS 8
+#define MONITOR_LINE_MAX 4096
+
+struct monitor_cmd {
+	const char *name;
+	const char *args_help;
+	const char *help;
+	monitor_cmd_fn fn;
+	void *opaque;
+};
+
+struct client {
+	int in_fd;
+	int out_fd;
+	size_t len;
+	bool overflow;		/* the current line is too long: drop it */
+	char line[MONITOR_LINE_MAX];
+};
+
+struct monitor {
+	struct vm *vm;
+	struct monitor_cmd cmds[MONITOR_MAX_CMDS];
+	unsigned int nr_cmds;
+	int listen_fd;
+	bool stdio;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct client clients[MONITOR_MAX_CLIENTS];
+	unsigned int nr_clients;
+	int stop_pipe[2];
+	pthread_t thread;
+	bool started;
+};
+
+void monitor_reply__printf(struct monitor_reply *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		size_t room = r->cap - r->len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(r->buf ? r->buf + r->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < room) {
+			r->len += n;
+			return;
+		}
+		size_t cap = (r->cap ? r->cap * 2 : 1024) + n;
+		char *p = realloc(r->buf, cap);
+
+		if (!p)
+			return;
+		r->buf = p;
+		r->cap = cap;
+	}
+}
+
+int monitor_reply__error(struct monitor_reply *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->error, sizeof(r->error), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void monitor_reply__free(struct monitor_reply *r)
+{
+	free(r->buf);
+	memset(r, 0, sizeof(*r));
+}
+
+int monitor__register(struct monitor *m, const char *name, const char *args_help,
+		      const char *help, monitor_cmd_fn fn, void *opaque)
+{
+	if (m->nr_cmds == MONITOR_MAX_CMDS)
+		return -ENOSPC;
+	m->cmds[m->nr_cmds++] = (struct monitor_cmd){ name, args_help, help, fn, opaque };
+	return 0;
+}
+
+/* Matches a (possibly multi-word) command name at the start of line; returns
+ * the length matched or 0. Words are separated by runs of blanks. */
+static size_t match_name(const char *name, const char *line)
+{
+	const char *l = line;
+
+	while (*name) {
+		if (*name == ' ') {
+			if (!isblank((unsigned char)*l))
+				return 0;
+			while (isblank((unsigned char)*l))
+				l++;
+			name++;
+			continue;
+		}
+		if (*name++ != *l++)
+			return 0;
+	}
+	if (*l && !isblank((unsigned char)*l))
+		return 0;
+	return (size_t)(l - line);
+}
+
+int monitor__execute(struct monitor *m, const char *line, struct monitor_reply *r)
+{
+	const struct monitor_cmd *best = NULL;
+	size_t best_len = 0, i;
+	const char *args;
+	char *end;
+	char *copy;
+	int ret;
+
+	while (isblank((unsigned char)*line))
+		line++;
+	if (!*line)
+		return monitor_reply__error(r, "empty command (try 'help')");
+	for (i = 0; i < m->nr_cmds; i++) {
+		size_t n = match_name(m->cmds[i].name, line);
+
+		if (n > best_len) {
+			best = &m->cmds[i];
+			best_len = n;
+		}
+	}
+	if (!best) {
+		size_t w = strcspn(line, " \t");
+
+		return monitor_reply__error(r, "unknown command '%.*s' (try 'help')", (int)w, line);
+	}
+	args = line + best_len;
+	while (isblank((unsigned char)*args))
+		args++;
+	copy = strdup(args);
+	if (!copy)
+		return monitor_reply__error(r, "out of memory");
+	end = copy + strlen(copy);
+	while (end > copy && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	if (!best->args_help[0] && *copy) {
+		ret = monitor_reply__error(r, "'%s' takes no arguments", best->name);
+	} else {
+		ret = best->fn(best->opaque, copy, r);
+	}
+	free(copy);
+	return ret;
+}
+
+static int cmd_help(void *opaque, const char *args, struct monitor_reply *r)
+{
+	struct monitor *m = opaque;
+	unsigned int i;
+
+	for (i = 0; i < m->nr_cmds; i++) {
+		char usage[96];
+
+		snprintf(usage, sizeof(usage), "%s%s%s", m->cmds[i].name,
+			 m->cmds[i].args_help[0] ? " " : "", m->cmds[i].args_help);
+		monitor_reply__printf(r, "%-36s %s\n", usage, m->cmds[i].help);
+	}
+	return 0;
+}
+
+static int cmd_info_status(void *opaque, const char *args, struct monitor_reply *r)
+{
+	struct vm *vm = opaque;
+
+	monitor_reply__printf(r, "VM status: %s\n", vm__is_paused(vm) ? "paused" : "running");
+	return 0;
+}
+
+static int cmd_stop(void *opaque, const char *args, struct monitor_reply *r)
+{
+	vm__pause(opaque);
+	return 0;
+}
+
+static int cmd_cont(void *opaque, const char *args, struct monitor_reply *r)
+{
+	vm__resume(opaque);
+	return 0;
+}
+
+static int cmd_info_registers(void *opaque, const char *args, struct monitor_reply *r)
+{
+	struct vm *vm = opaque;
+	unsigned int first = 0, last = vm->nr_cpus - 1, i;
+	bool was_paused;
+	char buf[1536];
+
+	if (*args) {
+		char *end;
+		unsigned long n = strtoul(args, &end, 10);
+
+		if (!isdigit((unsigned char)*args) || *end || n >= vm->nr_cpus)
+			return monitor_reply__error(r, "no vCPU '%s' (this VM has vCPUs 0..%u)",
+						    args, vm->nr_cpus - 1);
+		first = last = (unsigned int)n;
+	}
+	/* Registers are only meaningful, and KVM only hands them out without
+	 * blocking, while the vCPU is outside KVM_RUN. */
+	was_paused = vm__is_paused(vm);
+	if (!was_paused)
+		vm__pause(vm);
+	for (i = first; i <= last; i++) {
+		if (vm__format_registers(vm, i, buf, sizeof(buf)))
+			snprintf(buf, sizeof(buf), "vCPU %u: registers unavailable", i);
+		monitor_reply__printf(r, "%s\n", buf);
+	}
+	if (!was_paused)
+		vm__resume(vm);
+	return 0;
+}
+
+static int cmd_quit(void *opaque, const char *args, struct monitor_reply *r)
+{
+	vm__request_exit(opaque, 0, "quit from the monitor");
+	return 0;
+}
+
+struct monitor *monitor__create(struct vm *vm)
+{
+	struct monitor *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->vm = vm;
+	m->listen_fd = -1;
+	m->stop_pipe[0] = m->stop_pipe[1] = -1;
+	monitor__register(m, "help", "", "list the commands", cmd_help, m);
+	monitor__register(m, "info status", "", "running or paused", cmd_info_status, vm);
+	monitor__register(m, "info registers", "[CPU]", "registers of every vCPU, or of one",
+			  cmd_info_registers, vm);
+	monitor__register(m, "stop", "", "pause every vCPU", cmd_stop, vm);
+	monitor__register(m, "cont", "", "resume the vCPUs", cmd_cont, vm);
+	monitor__register(m, "quit", "", "end the VM (exit status 0)", cmd_quit, vm);
+	return m;
+}
+
+static int listen_unix(struct monitor *m, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		snprintf(err, errlen, "monitor socket path too long (max %zu bytes)",
+			 sizeof(addr.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	/* A stale socket from an earlier run is replaced; anything else at
+	 * that path is not ours to delete. */
+	if (!lstat(path, &st)) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "monitor path %s exists and is not a socket", path);
+			return -EEXIST;
+		}
+		unlink(path);
+	}
+	strcpy(addr.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) || listen(fd, 4)) {
+		snprintf(err, errlen, "monitor socket %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	chmod(path, 0600);
+	strcpy(m->path, path);
+	m->listen_fd = fd;
+	return 0;
+}
+
+int monitor__listen(struct monitor *m, const char *spec, char *err, size_t errlen)
+{
+	if (!strcmp(spec, "stdio")) {
+		m->stdio = true;
+		return 0;
+	}
+	if (!strncmp(spec, "unix:", 5) && spec[5])
+		return listen_unix(m, spec + 5, err, errlen);
+	snprintf(err, errlen, "bad monitor '%s': use unix:PATH or stdio", spec);
+	return -EINVAL;
+}
+
+static void add_client(struct monitor *m, int in_fd, int out_fd)
+{
+	if (m->nr_clients == MONITOR_MAX_CLIENTS) {
+		static const char busy[] = "error: too many monitor clients\n";
+
+		if (write(out_fd, busy, sizeof(busy) - 1) < 0)
+			{ /* the client is turned away either way */ }
+		close(in_fd);
+		return;
+	}
+	m->clients[m->nr_clients++] = (struct client){ .in_fd = in_fd, .out_fd = out_fd };
+}
+
+static void drop_client(struct monitor *m, unsigned int i)
+{
+	struct client *c = &m->clients[i];
+
+	if (c->in_fd > STDERR_FILENO)
+		close(c->in_fd);
+	m->clients[i] = m->clients[--m->nr_clients];
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= w;
+	}
+	return 0;
+}
+
+static int run_line(struct monitor *m, struct client *c, const char *line)
+{
+	struct monitor_reply r = { 0 };
+	int ret;
+
+	ret = monitor__execute(m, line, &r);
+	if (ret)
+		monitor_reply__printf(&r, "error: %s\n", r.error);
+	else
+		monitor_reply__printf(&r, "ok\n");
+	ret = r.buf ? write_all(c->out_fd, r.buf, r.len) : -1;
+	monitor_reply__free(&r);
+	return ret;
+}
+
+/* Returns -1 when the client is gone. */
+static int serve_client(struct monitor *m, struct client *c)
+{
+	char buf[1024];
+	ssize_t n = read(c->in_fd, buf, sizeof(buf));
+	ssize_t i;
+
+	if (n < 0 && errno == EINTR)
+		return 0;
+	if (n <= 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (buf[i] != '\n') {
+			if (c->len < sizeof(c->line) - 1)
+				c->line[c->len++] = buf[i];
+			else
+				c->overflow = true;
+			continue;
+		}
+		c->line[c->len] = '\0';
+		if (c->len && c->line[c->len - 1] == '\r')
+			c->line[c->len - 1] = '\0';
+		if (c->overflow) {
+			static const char msg[] = "error: line too long\n";
+
+			if (write_all(c->out_fd, msg, sizeof(msg) - 1))
+				return -1;
+		} else if (c->line[0] && run_line(m, c, c->line)) {
+			return -1;
+		}
+		c->len = 0;
+		c->overflow = false;
+	}
+	return 0;
+}
+
+static void *monitor_thread(void *arg)
+{
+	struct monitor *m = arg;
+	struct pollfd pfd[MONITOR_MAX_CLIENTS + 2];
+	unsigned int i, n;
+
+	pthread_setname_np(pthread_self(), "monitor");
+	for (;;) {
+		n = 0;
+		pfd[n++] = (struct pollfd){ .fd = m->stop_pipe[0], .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = m->listen_fd, .events = POLLIN };
+		for (i = 0; i < m->nr_clients; i++)
+			pfd[n++] = (struct pollfd){ .fd = m->clients[i].in_fd, .events = POLLIN };
+		if (poll(pfd, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("monitor: poll: %s", strerror(errno));
+			return NULL;
+		}
+		if (pfd[0].revents)
+			return NULL;
+		/* Walk clients backwards: drop_client moves the last one down. */
+		for (i = m->nr_clients; i-- > 0;)
+			if (pfd[2 + i].revents && serve_client(m, &m->clients[i]))
+				drop_client(m, i);
+		if (pfd[1].revents & POLLIN) {
+			int fd = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (fd >= 0)
+				add_client(m, fd, fd);
+		}
+	}
+}
+
+int monitor__start(struct monitor *m)
+{
+	int ret;
+
+	if (m->listen_fd < 0 && !m->stdio)
+		return 0;
+	if (pipe2(m->stop_pipe, O_CLOEXEC))
+		return -errno;
+	if (m->stdio)
+		add_client(m, STDIN_FILENO, STDOUT_FILENO);
+	ret = pthread_create(&m->thread, NULL, monitor_thread, m);
+	if (ret)
+		return -ret;
+	m->started = true;
+	return 0;
+}
+
+void monitor__destroy(struct monitor *m)
+{
+	if (!m)
+		return;
+	if (m->started) {
+		if (write(m->stop_pipe[1], "x", 1) < 0)
+			log_warn("monitor: cannot signal its thread to stop");
+		pthread_join(m->thread, NULL);
+	}
+	while (m->nr_clients)
+		drop_client(m, m->nr_clients - 1);
+	if (m->listen_fd >= 0) {
+		close(m->listen_fd);
+		unlink(m->path);
+	}
+	if (m->stop_pipe[0] >= 0) {
+		close(m->stop_pipe[0]);
+		close(m->stop_pipe[1]);
+	}
+	free(m);
+}

@@ -1,0 +1,277 @@
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cpuid.h"
+#include "log.h"
+
+#define COM1_BASE 0x3f8
+#define COM1_IRQ 4
+#define DEBUG_EXIT_PORT 0xf4
+/* Where KVM keeps the real-mode TSS it needs on VMX; any unused page below
+ * 4 GiB out of RAM's way works (the same spot kvmtool and QEMU use). */
+#define KVM_TSS_ADDR 0xfffbd000
+
+struct required_cap {
+	int cap;
+	const char *name;
+};
+
+/* Everything vm.c, vcpu.c, cpu_state and the migration engine rely on.
+ * Checked up front so a missing one is named instead of failing later. */
+static const struct required_cap required_caps[] = {
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	{ KVM_CAP_PIT_STATE2, "KVM_CAP_PIT_STATE2" },
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	{ KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE" },
+	{ KVM_CAP_VCPU_EVENTS, "KVM_CAP_VCPU_EVENTS" },
+	{ KVM_CAP_DEBUGREGS, "KVM_CAP_DEBUGREGS" },
+	{ KVM_CAP_XSAVE, "KVM_CAP_XSAVE" },
+	{ KVM_CAP_XCRS, "KVM_CAP_XCRS" },
+	{ KVM_CAP_ADJUST_CLOCK, "KVM_CAP_ADJUST_CLOCK" },
+	{ KVM_CAP_IRQ_INJECT_STATUS, "KVM_CAP_IRQ_INJECT_STATUS" },
+};
+
+static int check_kvm(int kvm_fd, unsigned int nr_cpus, char *err, size_t errlen)
+{
+	char missing[512] = "";
+	size_t i;
+	int api, max;
+
+	api = ioctl(kvm_fd, KVM_GET_API_VERSION, 0);
+	if (api != KVM_API_VERSION) {
+		snprintf(err, errlen, "KVM API version %d, this vmm needs %d", api, KVM_API_VERSION);
+		return -ENOTSUP;
+	}
+	for (i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+		if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+			size_t n = strlen(missing);
+
+			snprintf(missing + n, sizeof(missing) - n, "%s%s", n ? ", " : "",
+				 required_caps[i].name);
+		}
+	}
+	if (missing[0]) {
+		snprintf(err, errlen, "this host's KVM lacks: %s", missing);
+		return -ENOTSUP;
+	}
+	max = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max <= 0)
+		max = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (max > 0 && nr_cpus > (unsigned int)max) {
+		snprintf(err, errlen, "%u vCPUs requested, this host's KVM allows %d", nr_cpus, max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void irq_line(void *ctx, unsigned int irq, int level)
+{
+	struct vm *vm = ctx;
+	struct kvm_irq_level l = { .irq = irq, .level = level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE_STATUS, &l))
+		log_warn("KVM_IRQ_LINE_STATUS irq %u: %s", irq, strerror(errno));
+}
+
+static void on_debug_exit(void *ctx, uint32_t value)
+{
+	vm__request_exit(ctx, (int)(value & 0xff), "guest wrote %u to the debug-exit port", value);
+}
+
+int vm__add_device(struct vm *vm, struct device *dev)
+{
+	if (!dev)
+		return -ENOMEM;
+	if (vm->nr_devices == VM_MAX_DEVICES) {
+		dev->destroy(dev);
+		return -ENOSPC;
+	}
+	vm->devices[vm->nr_devices++] = dev;
+	return 0;
+}
+
+struct device *vm__find_device(struct vm *vm, const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->nr_devices; i++)
+		if (!strcmp(vm->devices[i]->name, name))
+			return vm->devices[i];
+	return NULL;
+}
+
+static int create_devices(struct vm *vm, const struct vm_options *opts)
+{
+	struct uart_config uart = {
+		.base = COM1_BASE, .irq = COM1_IRQ, .out_fd = opts->serial_out_fd,
+		.irq_set = irq_line, .irq_ctx = vm,
+	};
+	struct fw_cfg_config fw = { .nb_cpus = opts->nr_cpus, .ram_size = opts->ram_size };
+	int ret;
+
+	vm->pio = io_bus__create("pio");
+	vm->mmio = io_bus__create("mmio");
+	if (!vm->pio || !vm->mmio)
+		return -ENOMEM;
+	vm->uart = uart16550__create(vm->pio, &uart);
+	ret = vm__add_device(vm, vm->uart);
+	if (!ret)
+		ret = vm__add_device(vm, debug_exit__create(vm->pio, DEBUG_EXIT_PORT, on_debug_exit, vm));
+	if (!ret)
+		ret = vm__add_device(vm, fw_cfg__create(vm->pio, &fw));
+	return ret;
+}
+
+static int create_vcpu(struct vm *vm, unsigned int i, char *err, size_t errlen)
+{
+	struct vcpu *v = &vm->vcpus[i];
+
+	v->vm = vm;
+	v->index = i;
+	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
+	if (v->fd < 0) {
+		v->fd = -1;
+		snprintf(err, errlen, "KVM_CREATE_VCPU %u: %s", i, strerror(errno));
+		return -errno;
+	}
+	v->run = mmap(NULL, vm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		v->run = NULL;
+		snprintf(err, errlen, "mmap of vCPU %u's kvm_run: %s", i, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int vm__open_kvm(char *err, size_t errlen)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		fd = -errno;
+		snprintf(err, errlen, "cannot open /dev/kvm: %s%s", strerror(errno),
+			 errno == ENOENT ? " (is the kvm module loaded?)" :
+			 errno == EACCES ? " (are you in the kvm group?)" : "");
+	}
+	return fd;
+}
+
+int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t errlen)
+{
+	struct kvm_pit_config pit = { .flags = 0 };
+	unsigned int i;
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = vm->vm_fd = -1;
+	for (i = 0; i < VM_MAX_CPUS; i++)
+		vm->vcpus[i].fd = -1;
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
+	vm->kvm_fd = opts->kvm_fd >= 0 ? opts->kvm_fd : vm__open_kvm(err, errlen);
+	if (vm->kvm_fd < 0)
+		return vm->kvm_fd;
+	if (opts->nr_cpus < 1 || opts->nr_cpus > VM_MAX_CPUS) {
+		snprintf(err, errlen, "vCPU count %u out of range 1..%d", opts->nr_cpus, VM_MAX_CPUS);
+		ret = -EINVAL;
+		goto err;
+	}
+	vm->nr_cpus = opts->nr_cpus;
+	ret = check_kvm(vm->kvm_fd, vm->nr_cpus, err, errlen);
+	if (ret)
+		goto err;
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+		goto err;
+	}
+	vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->vcpu_mmap_size <= 0) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		goto err;
+	}
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) ||
+	    ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) ||
+	    ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit)) {
+		ret = -errno;
+		snprintf(err, errlen, "setting up the in-kernel TSS/irqchip/PIT: %s", strerror(errno));
+		goto err;
+	}
+	ret = guest_memory__init(&vm->mem, vm->vm_fd, opts->ram_size, err, errlen);
+	if (ret)
+		goto err;
+	for (i = 0; i < vm->nr_cpus; i++) {
+		ret = create_vcpu(vm, i, err, errlen);
+		if (ret)
+			goto err;
+	}
+	if (opts->cpuid) {
+		vm->cpuid = cpuid__dup(opts->cpuid);
+		if (!vm->cpuid) {
+			ret = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			goto err;
+		}
+	}
+	ret = vm__setup_cpuid(vm, err, errlen);
+	if (ret)
+		goto err;
+	ret = create_devices(vm, opts);
+	if (ret) {
+		snprintf(err, errlen, "creating devices: %s", strerror(-ret));
+		goto err;
+	}
+	vm->state = VM_RUNNING;
+	return 0;
+err:
+	vm__destroy(vm);
+	return ret;
+}
+
+void vm__destroy(struct vm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->nr_devices; i++)
+		vm->devices[i]->destroy(vm->devices[i]);
+	vm->nr_devices = 0;
+	if (vm->pio)
+		io_bus__destroy(vm->pio);
+	if (vm->mmio)
+		io_bus__destroy(vm->mmio);
+	vm->pio = vm->mmio = NULL;
+	for (i = 0; i < VM_MAX_CPUS; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (v->run)
+			munmap(v->run, vm->vcpu_mmap_size);
+		if (v->fd >= 0)
+			close(v->fd);
+		free(v->cpuid);
+		v->run = NULL;
+		v->fd = -1;
+		v->cpuid = NULL;
+	}
+	guest_memory__destroy(&vm->mem);
+	free(vm->cpuid);
+	vm->cpuid = NULL;
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->vm_fd = vm->kvm_fd = -1;
+}
