@@ -63,6 +63,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
 
 # Guests are freestanding and built with their own flags (never sanitized).
 -include guest-tests/Module.mk
+-include tests/fuzz/Module.mk
 
 # test installs its own dependencies first (a no-op once present).
 test: deps
@@ -81,5 +82,8 @@ clean:
 
 .PHONY: all test asan deps clean guests
 .DELETE_ON_ERROR:
+# Keep the test objects: without this make deletes them as intermediates
+# and rebuilds every test on every run.
+.SECONDARY:
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/obj/vmm/main.d $(TEST_BINS:$(BUILD)/tests/%=$(BUILD)/obj/tests/%.d)

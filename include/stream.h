@@ -1,0 +1,241 @@
+/* The migration stream: preamble, checksummed sections, and the payload
+ * codecs of the small sections and of RAM batches. migrate/FORMAT.md is
+ * the byte-level description; this header is the C view of it.
+ *
+ * One connection carries two streams: the forward stream (source to
+ * destination: CONFIG, RAM, ..., END) and the return path (destination to
+ * source: ACCEPT/REFUSE, then RESUMED/FAILED). Both start with the same
+ * 16-byte preamble and use the same section framing. A struct stream is one
+ * end of a connection; its role decides which section types it may send
+ * and which it accepts, so a section in the wrong direction or out of
+ * order is refused by the framing layer, not by every caller.
+ *
+ * File descriptors must be blocking. Nothing here trusts a length from the
+ * peer before checking it against a limit, and nothing is allocated for a
+ * section before its header has passed every check.
+ */
+#ifndef VMM__STREAM_H
+#define VMM__STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "wire.h"
+
+struct vm_config;
+
+#define STREAM_MAGIC		"LMIG\r\n\x1a\n"
+#define STREAM_MAGIC_LEN	8
+#define STREAM_VERSION_MAJOR	1
+#define STREAM_VERSION_MINOR	0
+#define STREAM_PREAMBLE_LEN	16
+#define STREAM_HEADER_LEN	16
+#define STREAM_TRAILER_LEN	4
+
+/* Payload limits. Every section obeys the global one; most types have a
+ * tighter one (see stream.c's type table and FORMAT.md). */
+#define STREAM_MAX_PAYLOAD	(64u << 20)
+#define STREAM_CONFIG_MAX	(1u << 20)
+#define STREAM_RETURN_MAX	(64u << 10)
+/* Longest REFUSE/FAILED reason, in bytes, without the terminating NUL. */
+#define STREAM_REASON_MAX	4096
+
+enum section_type {
+	/* forward stream */
+	SECTION_CONFIG		= 0x001,
+	SECTION_RAM		= 0x002,
+	SECTION_ROUND_END	= 0x003,
+	SECTION_VCPU		= 0x004,
+	SECTION_VM_STATE	= 0x005,
+	SECTION_DEVICE		= 0x006,
+	SECTION_END		= 0x007,
+	/* return path */
+	SECTION_ACCEPT		= 0x101,
+	SECTION_REFUSE		= 0x102,
+	SECTION_RESUMED		= 0x103,
+	SECTION_FAILED		= 0x104,
+};
+
+enum stream_role {
+	STREAM_SOURCE,	/* sends the forward stream, reads the return path */
+	STREAM_DEST,	/* reads the forward stream, sends the return path */
+};
+
+struct stream {
+	int fd;
+	enum stream_role role;
+	bool is_socket;		/* send with MSG_NOSIGNAL instead of writev */
+	bool preamble_out;	/* our preamble was written */
+	bool preamble_in;	/* the peer's preamble was read and accepted */
+	uint32_t last_out;	/* last section type sent, 0 = none yet */
+	uint32_t last_in;	/* last section type received, 0 = none yet */
+	/* Sticky: after a failure in one direction every later call in that
+	 * direction returns the same error (the framing is lost). */
+	int out_err;
+	int in_err;
+	/* Everything that crossed the wire: preambles, headers, payloads,
+	 * checksums. */
+	uint64_t bytes_out;
+	uint64_t bytes_in;
+	uint64_t sections_out;
+	uint64_t sections_in;
+};
+
+/* A received section. The payload buffer is owned here and reused (grown
+ * when needed) by the next stream__recv on the same struct. */
+struct section {
+	uint32_t type;
+	uint64_t len;
+	uint8_t *payload;
+	size_t cap;
+};
+
+void stream__init(struct stream *s, int fd, enum stream_role role);
+
+int stream__write_preamble(struct stream *s);
+/* Refuses another magic, another major version and a newer minor version.
+ * -EPROTO (not a migration stream, or flags set), -EPROTONOSUPPORT
+ * (version), -ENODATA (truncated), or the read error. */
+int stream__read_preamble(struct stream *s, char *err, size_t errlen);
+
+/* Frames and writes one section: header, payload, CRC32C. Returns 0, or
+ * -EPROTO (type unknown, wrong direction or out of order), -EMSGSIZE (over
+ * the type's limit), or the write error.
+ *
+ * The checksum is computed before the bytes are written, so the payload
+ * must not change while this runs: copy live guest memory first (as
+ * ram_batch__add_page does), never point an iovec into a running guest. */
+int stream__send(struct stream *s, uint32_t type, const void *payload,
+		 size_t len);
+/* Same, with the payload gathered from iov (any iovcnt >= 0). */
+int stream__sendv(struct stream *s, uint32_t type, const struct iovec *iov,
+		  int iovcnt);
+
+void section__init(struct section *sec);
+void section__free(struct section *sec);
+
+/* Reads one section into sec. On error err says exactly what, e.g.
+ * "section RAM: checksum mismatch (...)" or "truncated stream in section
+ * VCPU header (got 6 of 16 bytes)", and the result is -ENODATA
+ * (truncated), -EBADMSG (checksum), -EMSGSIZE (over a limit), -EPROTO
+ * (bad header, unknown type, wrong direction, out of order), -ENOMEM or
+ * the read error. */
+int stream__recv(struct stream *s, struct section *sec, char *err,
+		 size_t errlen);
+
+/* --- full-length I/O (migrate/stream_io.c) ---------------------------- */
+
+/* Reads exactly n bytes from a blocking fd, retrying EINTR and short
+ * reads. Returns 0, -ENODATA when the file or connection ends first (the
+ * "truncated stream" case), or -errno. *got is what arrived either way. */
+int stream__read_full(int fd, void *buf, size_t n, size_t *got);
+/* Writes the whole gather list (any iovcnt >= 0), retrying EINTR and short
+ * writes. On a socket it sends with MSG_NOSIGNAL, so a peer that went away
+ * is -EPIPE, not SIGPIPE (a pipe still raises SIGPIPE: ignore it in the
+ * program). Returns 0 or -errno; *written is what went out either way. */
+int stream__write_full(int fd, bool is_socket, const struct iovec *iov,
+		       int iovcnt, size_t *written);
+
+/* "RAM", "ACCEPT", ...; "unknown" for anything else. */
+const char *stream__type_name(uint32_t type);
+
+/* snprintf into err (if err and errlen are non-zero). Shared by the stream
+ * codecs so every message is formed the same way. */
+void stream__errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* --- small sections (migrate/stream_msg.c) ----------------------------- */
+
+/* ROUND_END: closes pre-copy round `round`. */
+struct round_end_msg {
+	uint32_t round;
+	uint64_t pages;		/* pages sent in the round */
+	uint64_t bytes;		/* RAM section bytes of the round, framing included */
+};
+
+/* END: the last section of the forward stream. */
+struct end_msg {
+	uint32_t rounds;	/* pre-copy rounds, stop-and-copy included */
+	uint64_t total_pages;	/* pages sent over the whole migration */
+};
+
+#define ROUND_END_MSG_LEN	20
+#define END_MSG_LEN		12
+
+void stream_msg__encode_round_end(struct wbuf *out,
+				  const struct round_end_msg *m);
+int stream_msg__decode_round_end(const uint8_t *p, size_t len,
+				 struct round_end_msg *m, char *err,
+				 size_t errlen);
+void stream_msg__encode_end(struct wbuf *out, const struct end_msg *m);
+int stream_msg__decode_end(const uint8_t *p, size_t len, struct end_msg *m,
+			   char *err, size_t errlen);
+/* REFUSE and FAILED carry one u16-length string. The encoder cuts a
+ * reason longer than STREAM_REASON_MAX (a refusal must never fail for
+ * being too detailed). The decoder refuses a NUL byte, a length over the
+ * limit or a length mismatch; it replaces control characters other than
+ * newline and tab by '?', because the text came from the peer and will be
+ * printed on a terminal. out is truncated to cap - 1 bytes. */
+void stream_msg__encode_reason(struct wbuf *out, const char *reason);
+int stream_msg__decode_reason(const uint8_t *p, size_t len, char *out,
+			      size_t cap, char *err, size_t errlen);
+
+/* --- RAM batches (migrate/ram_batch.c) --------------------------------- */
+
+#define RAM_PAGE_SIZE		4096u
+#define RAM_BATCH_MAX_PAGES	1024u
+#define RAM_FLAG_ZERO		0x1u
+#define RAM_FLAG_DATA		0x2u
+#define RAM_FLAG_MASK		0xfffu
+#define RAM_BATCH_HEADER_LEN	8
+#define RAM_BATCH_MAX_BYTES	(RAM_BATCH_HEADER_LEN + \
+				 RAM_BATCH_MAX_PAGES * (8 + RAM_PAGE_SIZE))
+
+/* Encoder state: the payload being built, reused from batch to batch. */
+struct ram_batch {
+	struct wbuf buf;
+	uint32_t round;
+	uint32_t count;
+	uint32_t nr_zero;
+};
+
+struct ram_batch_info {
+	uint32_t round;
+	uint32_t count;
+	uint32_t nr_zero;
+	uint32_t nr_data;
+};
+
+/* Called once per page of a batch that passed every check; data is NULL
+ * for a zero page. A non-zero return stops the batch and is returned. */
+typedef int (*ram_page_fn)(void *ctx, uint64_t gpa, const uint8_t *data);
+
+void ram_batch__init(struct ram_batch *b);
+void ram_batch__free(struct ram_batch *b);
+/* Starts an empty batch for pre-copy round `round`. */
+void ram_batch__begin(struct ram_batch *b, uint32_t round);
+/* Adds a page known to be zero. */
+int ram_batch__add_zero(struct ram_batch *b, uint64_t gpa);
+/* Copies the page into the batch, then sends it as ZERO if the copy is all
+ * zero. Checking the copy, not the source, matters: the guest may write
+ * the page meanwhile, and the copy is what the checksum covers. Returns 0,
+ * -ENOSPC (batch full), -EINVAL (gpa not page aligned) or -ENOMEM. */
+int ram_batch__add_page(struct ram_batch *b, uint64_t gpa, const void *page);
+bool ram_batch__full(const struct ram_batch *b);
+/* Completes the header; afterwards b->buf.data/b->buf.len is the RAM
+ * section payload. Returns 0 or the buffer's error. */
+int ram_batch__finish(struct ram_batch *b);
+
+/* Checks everything (count, every entry's flags, gpa alignment, gpa inside
+ * one of cfg's slots, exact payload length) before calling page_fn for
+ * any page, so a bad batch writes nothing. info (may be NULL) receives the
+ * round and the counts. Returns 0, -EBADMSG with err set, or page_fn's
+ * error. */
+int ram_batch__decode(const uint8_t *p, size_t len,
+		      const struct vm_config *cfg, ram_page_fn page_fn,
+		      void *ctx, struct ram_batch_info *info, char *err,
+		      size_t errlen);
+
+#endif

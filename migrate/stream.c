@@ -1,0 +1,482 @@
+#include "stream.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "crc32c.h"
+
+/* Gather lists up to this long (header and trailer included) are built on
+ * the stack; longer ones are rare and allocated. */
+#define IOV_INLINE	16
+
+struct type_info {
+	uint32_t type;
+	const char *name;
+	bool forward;		/* forward stream, else return path */
+	uint64_t limit;		/* largest payload accepted, bytes */
+};
+
+/* Limits are as tight as the 1.0 payloads allow: the small sections have
+ * fixed sizes, a RAM batch has at most 1024 pages, vCPU and VM state are
+ * tens of KiB. Only DEVICE keeps the global 64 MiB, since a device may
+ * carry a large buffer (a framebuffer, a disk cache). */
+static const struct type_info type_table[] = {
+	{ SECTION_CONFIG,	"CONFIG",	true,	STREAM_CONFIG_MAX },
+	{ SECTION_RAM,		"RAM",		true,	RAM_BATCH_MAX_BYTES },
+	{ SECTION_ROUND_END,	"ROUND_END",	true,	ROUND_END_MSG_LEN },
+	{ SECTION_VCPU,		"VCPU",		true,	1u << 20 },
+	{ SECTION_VM_STATE,	"VM_STATE",	true,	1u << 20 },
+	{ SECTION_DEVICE,	"DEVICE",	true,	STREAM_MAX_PAYLOAD },
+	{ SECTION_END,		"END",		true,	END_MSG_LEN },
+	{ SECTION_ACCEPT,	"ACCEPT",	false,	0 },
+	{ SECTION_REFUSE,	"REFUSE",	false,	STREAM_RETURN_MAX },
+	{ SECTION_RESUMED,	"RESUMED",	false,	0 },
+	{ SECTION_FAILED,	"FAILED",	false,	STREAM_RETURN_MAX },
+};
+
+void stream__errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static const struct type_info *type_lookup(uint32_t type)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(type_table) / sizeof(type_table[0]); i++)
+		if (type_table[i].type == type)
+			return &type_table[i];
+	return NULL;
+}
+
+const char *stream__type_name(uint32_t type)
+{
+	const struct type_info *t = type_lookup(type);
+
+	return t ? t->name : "unknown";
+}
+
+/* Why `type` may not follow `last` (0 = nothing yet), or NULL if it may.
+ * Only the shape every migration has is enforced here: CONFIG opens the
+ * forward stream and END closes it; the return path answers the
+ * configuration once, then reports the outcome once. */
+static const char *order_problem(bool forward, uint32_t last, uint32_t type)
+{
+	if (forward) {
+		if (last == SECTION_END)
+			return "nothing may follow END";
+		if (!last && type != SECTION_CONFIG)
+			return "the stream must start with CONFIG";
+		if (last && type == SECTION_CONFIG)
+			return "CONFIG may only come first";
+		return NULL;
+	}
+	if (!last)
+		return type == SECTION_ACCEPT || type == SECTION_REFUSE ? NULL :
+		       "the return path must start with ACCEPT or REFUSE";
+	if (last == SECTION_ACCEPT)
+		return type == SECTION_RESUMED || type == SECTION_FAILED ?
+		       NULL : "after ACCEPT only RESUMED or FAILED may come";
+	return "nothing may follow REFUSE, RESUMED or FAILED";
+}
+
+/* Sections after which a direction carries nothing more. */
+static bool is_last(uint32_t type)
+{
+	return type == SECTION_END || type == SECTION_REFUSE ||
+	       type == SECTION_RESUMED || type == SECTION_FAILED;
+}
+
+void stream__init(struct stream *s, int fd, enum stream_role role)
+{
+	struct stat st;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = fd;
+	s->role = role;
+	s->is_socket = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static bool sends_forward(const struct stream *s)
+{
+	return s->role == STREAM_SOURCE;
+}
+
+static int read_full(struct stream *s, void *buf, size_t n, size_t *got)
+{
+	int ret = stream__read_full(s->fd, buf, n, got);
+
+	s->bytes_in += *got;
+	return ret;
+}
+
+static int write_full(struct stream *s, const struct iovec *iov, int iovcnt)
+{
+	size_t done;
+	int ret = stream__write_full(s->fd, s->is_socket, iov, iovcnt, &done);
+
+	s->bytes_out += done;
+	return ret;
+}
+
+/* --- preamble ----------------------------------------------------------- */
+
+int stream__write_preamble(struct stream *s)
+{
+	struct wbuf b;
+	struct iovec iov;
+	int ret;
+
+	if (s->preamble_out)
+		return -EPROTO;
+	wbuf__init(&b);
+	wbuf__put_bytes(&b, STREAM_MAGIC, STREAM_MAGIC_LEN);
+	wbuf__put_u16(&b, STREAM_VERSION_MAJOR);
+	wbuf__put_u16(&b, STREAM_VERSION_MINOR);
+	wbuf__put_u32(&b, 0);
+	ret = b.err;
+	if (!ret) {
+		iov.iov_base = b.data;
+		iov.iov_len = b.len;
+		ret = write_full(s, &iov, 1);
+	}
+	wbuf__free(&b);
+	if (!ret)
+		s->preamble_out = true;
+	return ret;
+}
+
+static int check_preamble(const uint8_t *p, char *err, size_t errlen)
+{
+	struct rbuf r;
+	uint16_t major, minor;
+	uint32_t flags;
+
+	if (memcmp(p, STREAM_MAGIC, STREAM_MAGIC_LEN)) {
+		stream__errf(err, errlen, "not a vmm migration stream%s",
+			     memcmp(p, "QEVM", 4) ? " (bad magic)" :
+			     " (this is a QEMU migration stream)");
+		return -EPROTO;
+	}
+	rbuf__init(&r, p + STREAM_MAGIC_LEN,
+		   STREAM_PREAMBLE_LEN - STREAM_MAGIC_LEN);
+	major = rbuf__get_u16(&r);
+	minor = rbuf__get_u16(&r);
+	flags = rbuf__get_u32(&r);
+	if (major != STREAM_VERSION_MAJOR) {
+		stream__errf(err, errlen,
+			     "stream version %u.%u, this vmm reads %u.x",
+			     major, minor, STREAM_VERSION_MAJOR);
+		return -EPROTONOSUPPORT;
+	}
+	/* A newer minor may add sections or fields; guessing what they mean
+	 * is how a VM gets corrupted, so only older or equal minors pass. */
+	if (minor > STREAM_VERSION_MINOR) {
+		stream__errf(err, errlen,
+			     "stream version %u.%u is newer than this vmm's %u.%u",
+			     major, minor, STREAM_VERSION_MAJOR,
+			     STREAM_VERSION_MINOR);
+		return -EPROTONOSUPPORT;
+	}
+	if (flags) {
+		stream__errf(err, errlen,
+			     "stream flags 0x%x not understood (version %u.%u defines none)",
+			     flags, STREAM_VERSION_MAJOR, STREAM_VERSION_MINOR);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int stream__read_preamble(struct stream *s, char *err, size_t errlen)
+{
+	uint8_t p[STREAM_PREAMBLE_LEN];
+	size_t got;
+	int ret;
+
+	if (s->in_err || s->preamble_in) {
+		stream__errf(err, errlen, "the preamble was already read%s",
+			     s->in_err ? " and refused" : "");
+		return s->in_err ? s->in_err : -EPROTO;
+	}
+	ret = read_full(s, p, sizeof(p), &got);
+	if (ret == -ENODATA)
+		stream__errf(err, errlen,
+			     "truncated stream in preamble (got %zu of %d bytes)",
+			     got, STREAM_PREAMBLE_LEN);
+	else if (ret)
+		stream__errf(err, errlen, "reading the preamble: %s",
+			     strerror(-ret));
+	else
+		ret = check_preamble(p, err, errlen);
+	if (!ret)
+		s->preamble_in = true;
+	else
+		s->in_err = ret;
+	return ret;
+}
+
+/* --- sending ------------------------------------------------------------ */
+
+int stream__sendv(struct stream *s, uint32_t type, const struct iovec *iov,
+		  int iovcnt)
+{
+	const struct type_info *t = type_lookup(type);
+	uint8_t head[STREAM_HEADER_LEN], tail[STREAM_TRAILER_LEN];
+	struct iovec inline_iov[IOV_INLINE], *all = inline_iov;
+	uint64_t len = 0;
+	uint32_t crc;
+	int i, ret;
+
+	if (s->out_err)
+		return s->out_err;
+	if (!s->preamble_out || !t || t->forward != sends_forward(s) ||
+	    iovcnt < 0 || iovcnt > INT_MAX - 2 || order_problem(t->forward, s->last_out, type))
+		return -EPROTO;
+	for (i = 0; i < iovcnt; i++) {
+		len += iov[i].iov_len;
+		if (len > t->limit)
+			return -EMSGSIZE;
+	}
+	wire__le32(head, type);
+	wire__le32(head + 4, 0);
+	wire__le64(head + 8, len);
+	crc = crc32c__extend(0, head, sizeof(head));
+	for (i = 0; i < iovcnt; i++)
+		crc = crc32c__extend(crc, iov[i].iov_base, iov[i].iov_len);
+	wire__le32(tail, crc);
+
+	/* One gather list, so header, payload and checksum leave in as few
+	 * segments as possible (no small-write stall behind Nagle). */
+	if (iovcnt + 2 > IOV_INLINE) {
+		all = malloc((size_t)(iovcnt + 2) * sizeof(*all));
+		if (!all)
+			return -ENOMEM;
+	}
+	all[0] = (struct iovec){ head, sizeof(head) };
+	if (iovcnt)
+		memcpy(all + 1, iov, (size_t)iovcnt * sizeof(*iov));
+	all[iovcnt + 1] = (struct iovec){ tail, sizeof(tail) };
+	ret = write_full(s, all, iovcnt + 2);
+	if (all != inline_iov)
+		free(all);
+	if (ret) {
+		/* Part of the section may be out: the peer cannot frame
+		 * anything we would send after it. */
+		s->out_err = ret;
+		return ret;
+	}
+	s->last_out = type;
+	s->sections_out++;
+	return 0;
+}
+
+int stream__send(struct stream *s, uint32_t type, const void *payload,
+		 size_t len)
+{
+	struct iovec iov = { (void *)payload, len };
+
+	return stream__sendv(s, type, &iov, len ? 1 : 0);
+}
+
+/* --- receiving ---------------------------------------------------------- */
+
+void section__init(struct section *sec)
+{
+	memset(sec, 0, sizeof(*sec));
+}
+
+void section__free(struct section *sec)
+{
+	free(sec->payload);
+	section__init(sec);
+}
+
+static int header_truncated(const struct stream *s, const uint8_t *head,
+			    size_t got, char *err, size_t errlen)
+{
+	if (got == 0 && s->last_in)
+		stream__errf(err, errlen,
+			     "truncated stream: it ends after section %s",
+			     stream__type_name(s->last_in));
+	else if (got == 0)
+		stream__errf(err, errlen,
+			     "truncated stream: it ends before the first section");
+	else if (got < 4)
+		stream__errf(err, errlen,
+			     "truncated stream in section header (got %zu of %d bytes)",
+			     got, STREAM_HEADER_LEN);
+	else
+		stream__errf(err, errlen,
+			     "truncated stream in section %s header (got %zu of %d bytes)",
+			     stream__type_name(wire__get_le32(head)), got,
+			     STREAM_HEADER_LEN);
+	return -ENODATA;
+}
+
+/* Every check that needs only the header, so nothing is allocated or read
+ * for a section that cannot be right. */
+static int check_header(const struct stream *s, const uint8_t *head,
+			char *err, size_t errlen)
+{
+	uint32_t type = wire__get_le32(head);
+	uint32_t reserved = wire__get_le32(head + 4);
+	uint64_t len = wire__get_le64(head + 8);
+	const struct type_info *t = type_lookup(type);
+	bool forward = !sends_forward(s);
+	const char *why;
+
+	if (!t) {
+		stream__errf(err, errlen,
+			     "unknown section type 0x%x (this vmm reads stream version %u.%u)",
+			     type, STREAM_VERSION_MAJOR, STREAM_VERSION_MINOR);
+		return -EPROTO;
+	}
+	if (t->forward != forward) {
+		stream__errf(err, errlen,
+			     "section %s belongs on the %s, not the %s",
+			     t->name, t->forward ? "forward stream" : "return path",
+			     forward ? "forward stream" : "return path");
+		return -EPROTO;
+	}
+	if (reserved) {
+		stream__errf(err, errlen,
+			     "section %s: reserved header field is 0x%x, must be 0",
+			     t->name, reserved);
+		return -EPROTO;
+	}
+	if (len > t->limit) {
+		stream__errf(err, errlen,
+			     "section %s: payload of %llu bytes exceeds the limit of %llu",
+			     t->name, (unsigned long long)len,
+			     (unsigned long long)t->limit);
+		return -EMSGSIZE;
+	}
+	why = order_problem(forward, s->last_in, type);
+	if (why) {
+		stream__errf(err, errlen, "section %s out of order: %s",
+			     t->name, why);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int read_part(struct stream *s, const char *name, const char *part,
+		     void *buf, size_t n, char *err, size_t errlen)
+{
+	size_t got;
+	int ret = read_full(s, buf, n, &got);
+
+	if (ret == -ENODATA)
+		stream__errf(err, errlen,
+			     "truncated stream in section %s %s (got %zu of %zu bytes)",
+			     name, part, got, n);
+	else if (ret)
+		stream__errf(err, errlen, "section %s %s: read error: %s",
+			     name, part, strerror(-ret));
+	return ret;
+}
+
+static int grow_payload(struct section *sec, size_t len)
+{
+	uint8_t *p;
+
+	if (len <= sec->cap)
+		return 0;
+	p = realloc(sec->payload, len);
+	if (!p)
+		return -ENOMEM;
+	sec->payload = p;
+	sec->cap = len;
+	return 0;
+}
+
+static int recv_section(struct stream *s, struct section *sec, char *err,
+			size_t errlen)
+{
+	uint8_t head[STREAM_HEADER_LEN], tail[STREAM_TRAILER_LEN];
+	uint32_t type, crc, want;
+	const char *name;
+	size_t got, len;
+	int ret;
+
+	ret = read_full(s, head, sizeof(head), &got);
+	if (ret == -ENODATA)
+		return header_truncated(s, head, got, err, errlen);
+	if (ret) {
+		stream__errf(err, errlen, "reading a section header: %s",
+			     strerror(-ret));
+		return ret;
+	}
+	ret = check_header(s, head, err, errlen);
+	if (ret)
+		return ret;
+	type = wire__get_le32(head);
+	len = wire__get_le64(head + 8);
+	name = stream__type_name(type);
+	if (grow_payload(sec, len)) {
+		stream__errf(err, errlen, "section %s: no memory for %zu bytes",
+			     name, len);
+		return -ENOMEM;
+	}
+	ret = read_part(s, name, "payload", sec->payload, len, err, errlen);
+	if (!ret)
+		ret = read_part(s, name, "checksum", tail, sizeof(tail), err,
+				errlen);
+	if (ret)
+		return ret;
+	crc = crc32c__extend(0, head, sizeof(head));
+	crc = crc32c__extend(crc, sec->payload, len);
+	want = wire__get_le32(tail);
+	if (crc != want) {
+		stream__errf(err, errlen,
+			     "section %s: checksum mismatch (computed 0x%08x, stream has 0x%08x)",
+			     name, crc, want);
+		return -EBADMSG;
+	}
+	sec->type = type;
+	sec->len = len;
+	s->last_in = type;
+	s->sections_in++;
+	return 0;
+}
+
+int stream__recv(struct stream *s, struct section *sec, char *err,
+		 size_t errlen)
+{
+	int ret;
+
+	if (s->in_err) {
+		stream__errf(err, errlen,
+			     "the stream already failed (%s); it cannot be resynchronised",
+			     strerror(-s->in_err));
+		return s->in_err;
+	}
+	if (!s->preamble_in) {
+		stream__errf(err, errlen,
+			     "section read before the stream's preamble was accepted");
+		return -EPROTO;
+	}
+	if (is_last(s->last_in)) {
+		stream__errf(err, errlen,
+			     "nothing follows section %s: the stream is complete",
+			     stream__type_name(s->last_in));
+		return -EPROTO;
+	}
+	ret = recv_section(s, sec, err, errlen);
+	/* A failed section leaves the read position somewhere inside it;
+	 * nothing after that point can be framed again. */
+	if (ret)
+		s->in_err = ret;
+	return ret;
+}

@@ -1,0 +1,106 @@
+/* Payloads of the small sections: ROUND_END, END, REFUSE and FAILED.
+ * Part of the stream module (include/stream.h). */
+#include "stream.h"
+
+#include <errno.h>
+#include <string.h>
+
+static int check_len(const char *name, size_t len, size_t want, char *err,
+		     size_t errlen)
+{
+	if (len == want)
+		return 0;
+	stream__errf(err, errlen, "section %s: payload is %zu bytes, must be %zu",
+		     name, len, want);
+	return -EBADMSG;
+}
+
+void stream_msg__encode_round_end(struct wbuf *out,
+				  const struct round_end_msg *m)
+{
+	wbuf__put_u32(out, m->round);
+	wbuf__put_u64(out, m->pages);
+	wbuf__put_u64(out, m->bytes);
+}
+
+int stream_msg__decode_round_end(const uint8_t *p, size_t len,
+				 struct round_end_msg *m, char *err,
+				 size_t errlen)
+{
+	struct rbuf r;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	ret = check_len("ROUND_END", len, ROUND_END_MSG_LEN, err, errlen);
+	if (ret)
+		return ret;
+	rbuf__init(&r, p, len);
+	m->round = rbuf__get_u32(&r);
+	m->pages = rbuf__get_u64(&r);
+	m->bytes = rbuf__get_u64(&r);
+	return 0;
+}
+
+void stream_msg__encode_end(struct wbuf *out, const struct end_msg *m)
+{
+	wbuf__put_u32(out, m->rounds);
+	wbuf__put_u64(out, m->total_pages);
+}
+
+int stream_msg__decode_end(const uint8_t *p, size_t len, struct end_msg *m,
+			   char *err, size_t errlen)
+{
+	struct rbuf r;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	ret = check_len("END", len, END_MSG_LEN, err, errlen);
+	if (ret)
+		return ret;
+	rbuf__init(&r, p, len);
+	m->rounds = rbuf__get_u32(&r);
+	m->total_pages = rbuf__get_u64(&r);
+	return 0;
+}
+
+void stream_msg__encode_reason(struct wbuf *out, const char *reason)
+{
+	size_t n = strnlen(reason, STREAM_REASON_MAX);
+
+	wbuf__put_u16(out, (uint16_t)n);
+	wbuf__put_bytes(out, reason, n);
+}
+
+int stream_msg__decode_reason(const uint8_t *p, size_t len, char *out,
+			      size_t cap, char *err, size_t errlen)
+{
+	size_t n, i, keep;
+	struct rbuf r;
+	uint8_t c;
+
+	if (cap)
+		out[0] = '\0';
+	rbuf__init(&r, p, len);
+	n = rbuf__get_u16(&r);
+	if (r.err || n != rbuf__remaining(&r) || n > STREAM_REASON_MAX) {
+		stream__errf(err, errlen,
+			     "reason: payload of %zu bytes does not hold one string of at most %d bytes",
+			     len, STREAM_REASON_MAX);
+		return -EBADMSG;
+	}
+	p += 2;
+	if (memchr(p, '\0', n)) {
+		stream__errf(err, errlen, "reason: the string contains a NUL byte");
+		return -EBADMSG;
+	}
+	if (!cap)
+		return 0;
+	keep = n < cap - 1 ? n : cap - 1;
+	for (i = 0; i < keep; i++) {
+		c = p[i];
+		out[i] = (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f ?
+			 '?' : (char)c;
+	}
+	out[keep] = '\0';
+	return 0;
+}

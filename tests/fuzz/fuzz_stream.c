@@ -1,0 +1,271 @@
+/* libFuzzer target for everything that reads bytes from a peer: the
+ * preamble, section framing, and the payload decoders (CONFIG, RAM,
+ * ROUND_END, END, REFUSE/FAILED), plus the compatibility check fed with
+ * whatever configuration decoded.
+ *
+ * The first input byte picks how the rest is used:
+ *   0: a raw forward stream, read by a destination
+ *   1: a raw return path, read by a source
+ *   2: records (u8 type, u16 length, payload) that the harness frames
+ *      with a good preamble and correct checksums, so mutations reach the
+ *      payload decoders and the ordering rules instead of dying at the CRC
+ *   3: the payload decoders called directly on the rest
+ * Properties checked besides "no crash": a CONFIG that decodes encodes
+ * back to the same bytes, and so do ROUND_END and END.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "stream.h"
+#include "vm_config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const uint32_t all_types[] = {
+	SECTION_CONFIG, SECTION_RAM, SECTION_ROUND_END, SECTION_VCPU,
+	SECTION_VM_STATE, SECTION_DEVICE, SECTION_END, SECTION_ACCEPT,
+	SECTION_REFUSE, SECTION_RESUMED, SECTION_FAILED,
+};
+
+static struct vm_config cfg, reencoded_check, local;
+static struct kvm_cpuid2 *host, *host_all;
+static int memfd = -1;
+
+/* A host that offers every bit of every leaf the check compares. */
+static struct kvm_cpuid2 *make_host_all(void)
+{
+	static const uint32_t leaves[][2] = {
+		{ 1, 0 }, { 7, 0 }, { 0xd, 0 }, { 0x80000001, 0 } };
+	struct kvm_cpuid2 *h;
+	uint32_t i;
+
+	h = calloc(1, sizeof(*h) + 4 * sizeof(struct kvm_cpuid_entry2));
+	if (!h)
+		abort();
+	h->nent = 4;
+	for (i = 0; i < 4; i++) {
+		h->entries[i].function = leaves[i][0];
+		h->entries[i].index = leaves[i][1];
+		h->entries[i].flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+		h->entries[i].eax = h->entries[i].ebx = 0xffffffff;
+		h->entries[i].ecx = h->entries[i].edx = 0xffffffff;
+	}
+	return h;
+}
+
+static void setup(void)
+{
+	if (memfd >= 0)
+		return;
+	memfd = memfd_create("fuzz_stream", 0);
+	if (memfd < 0)
+		abort();
+	/* A host offering leaves 1 and 7 with some features. */
+	host = calloc(1, sizeof(*host) + 2 * sizeof(struct kvm_cpuid_entry2));
+	if (!host)
+		abort();
+	host->nent = 2;
+	host->entries[0].function = 1;
+	host->entries[0].ecx = 0x7ffaf3ff;
+	host->entries[0].edx = 0x1789fbff;
+	host->entries[1].function = 7;
+	host->entries[1].flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+	host->entries[1].ebx = 0x219c07ab;
+	host_all = make_host_all();
+}
+
+/* The compatibility check against this very configuration on a host that
+ * has everything must pass; against altered copies it must not crash. */
+static void check_compat(const struct vm_config *c)
+{
+	char err[512];
+
+	local = *c;
+	if (vm_config__check_compat(c, &local, host_all, err, sizeof(err)))
+		abort();
+	vm_config__check_compat(c, NULL, host, err, sizeof(err));
+	if (local.nr_devices) {
+		local.devices[0].version--;
+		local.devices[local.nr_devices - 1].name[0] ^= 1;
+	}
+	if (local.nr_slots > 1)
+		local.nr_slots--;
+	else
+		local.slots[0].gpa += 4096;
+	local.nr_cpus++;
+	vm_config__check_compat(c, &local, host, err, sizeof(err));
+	vm_config__check_compat(c, &cfg, host, err, 7);
+}
+
+/* The fallback layout for RAM batches when no CONFIG decoded. */
+static void default_cfg(void)
+{
+	vm_config__init(&cfg);
+	cfg.ram_size = 2 << 20;
+	cfg.nr_slots = 2;
+	cfg.slots[0].size = 1 << 20;
+	cfg.slots[1].gpa = 1ull << 32;
+	cfg.slots[1].size = 1 << 20;
+	cfg.nr_cpus = 1;
+}
+
+static int touch_page(void *ctx, uint64_t gpa, const uint8_t *data)
+{
+	volatile uint8_t sum = 0;
+	size_t i;
+
+	/* Reading every byte lets ASan catch a page that is not all there. */
+	if (data)
+		for (i = 0; i < RAM_PAGE_SIZE; i++)
+			sum += data[i];
+	(void)sum;
+	return gpa == 0xdead000 ? -5 : 0;
+}
+
+static void check_config(const uint8_t *p, size_t len)
+{
+	struct rbuf r;
+	struct wbuf w;
+	char err[512];
+
+	rbuf__init(&r, p, len);
+	if (vm_config__decode(&reencoded_check, &r, err, sizeof(err)))
+		return;
+	/* The encoding is canonical: what decoded must encode identically. */
+	wbuf__init(&w);
+	if (vm_config__encode(&reencoded_check, &w) || w.len != len ||
+	    memcmp(w.data, p, len))
+		abort();
+	wbuf__free(&w);
+	check_compat(&reencoded_check);
+	cfg = reencoded_check;
+}
+
+static void check_small(uint32_t type, const uint8_t *p, size_t len)
+{
+	struct round_end_msg re;
+	struct end_msg e;
+	struct wbuf w;
+	char err[256], reason[64];
+
+	wbuf__init(&w);
+	if (type == SECTION_ROUND_END &&
+	    !stream_msg__decode_round_end(p, len, &re, err, sizeof(err))) {
+		stream_msg__encode_round_end(&w, &re);
+		if (w.len != len || memcmp(w.data, p, len))
+			abort();
+	}
+	if (type == SECTION_END &&
+	    !stream_msg__decode_end(p, len, &e, err, sizeof(err))) {
+		stream_msg__encode_end(&w, &e);
+		if (w.len != len || memcmp(w.data, p, len))
+			abort();
+	}
+	if (type == SECTION_REFUSE || type == SECTION_FAILED)
+		stream_msg__decode_reason(p, len, reason, sizeof(reason), err,
+					  sizeof(err));
+	wbuf__free(&w);
+}
+
+static void decode_payload(uint32_t type, const uint8_t *p, size_t len)
+{
+	struct ram_batch_info info;
+	char err[256];
+
+	if (type == SECTION_CONFIG)
+		check_config(p, len);
+	else if (type == SECTION_RAM)
+		ram_batch__decode(p, len, &cfg, touch_page, NULL, &info, err,
+				  sizeof(err));
+	else
+		check_small(type, p, len);
+}
+
+static void read_stream(const uint8_t *p, size_t len, enum stream_role role)
+{
+	struct stream s;
+	struct section sec;
+	char err[256];
+
+	if (ftruncate(memfd, 0) || pwrite(memfd, p, len, 0) != (ssize_t)len ||
+	    lseek(memfd, 0, SEEK_SET))
+		abort();
+	default_cfg();
+	stream__init(&s, memfd, role);
+	section__init(&sec);
+	if (!stream__read_preamble(&s, err, sizeof(err)))
+		while (!stream__recv(&s, &sec, err, sizeof(err)))
+			decode_payload(sec.type, sec.payload, sec.len);
+	section__free(&sec);
+}
+
+/* Mode 2: frame records into a stream with correct checksums. */
+static void framed(const uint8_t *p, size_t len)
+{
+	enum stream_role role = len && (p[0] & 1) ? STREAM_SOURCE : STREAM_DEST;
+	struct wbuf w;
+	uint8_t head[STREAM_HEADER_LEN], tail[STREAM_TRAILER_LEN];
+	size_t pos = 1, n;
+	uint32_t type, crc;
+
+	wbuf__init(&w);
+	wbuf__put_bytes(&w, STREAM_MAGIC, STREAM_MAGIC_LEN);
+	wbuf__put_u16(&w, STREAM_VERSION_MAJOR);
+	wbuf__put_u16(&w, STREAM_VERSION_MINOR);
+	wbuf__put_u32(&w, 0);
+	while (pos + 3 <= len) {
+		type = all_types[p[pos] % (sizeof(all_types) / sizeof(all_types[0]))];
+		n = p[pos + 1] | (size_t)p[pos + 2] << 8;
+		pos += 3;
+		if (n > len - pos)
+			n = len - pos;
+		wire__le32(head, type);
+		wire__le32(head + 4, 0);
+		wire__le64(head + 8, n);
+		crc = crc32c__extend(0, head, sizeof(head));
+		crc = crc32c__extend(crc, p + pos, n);
+		wire__le32(tail, crc);
+		wbuf__put_bytes(&w, head, sizeof(head));
+		wbuf__put_bytes(&w, p + pos, n);
+		wbuf__put_bytes(&w, tail, sizeof(tail));
+		pos += n;
+	}
+	if (!w.err)
+		read_stream(w.data, w.len, role);
+	wbuf__free(&w);
+}
+
+static void direct(const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	default_cfg();
+	for (i = 0; i < sizeof(all_types) / sizeof(all_types[0]); i++)
+		decode_payload(all_types[i], p, len);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!size)
+		return 0;
+	setup();
+	switch (data[0] & 3) {
+	case 0:
+		read_stream(data + 1, size - 1, STREAM_DEST);
+		break;
+	case 1:
+		read_stream(data + 1, size - 1, STREAM_SOURCE);
+		break;
+	case 2:
+		framed(data + 1, size - 1);
+		break;
+	default:
+		direct(data + 1, size - 1);
+		break;
+	}
+	return 0;
+}

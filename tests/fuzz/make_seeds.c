@@ -1,0 +1,185 @@
+/* Writes a seed corpus for fuzz_stream into the directory given as argv[1]:
+ * one valid input for each of the harness's modes, made with the real
+ * encoders, so the fuzzer starts past the checksums and the CONFIG rules
+ * instead of having to discover them. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "stream.h"
+#include "vm_config.h"
+
+static struct vm_config cfg;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "make_seeds: %s\n", what);
+	exit(1);
+}
+
+static void make_config(struct wbuf *out)
+{
+	struct kvm_cpuid_entry2 *e;
+
+	vm_config__init(&cfg);
+	cfg.ram_size = 2 << 20;
+	cfg.nr_slots = 2;
+	cfg.slots[0].size = 1 << 20;
+	cfg.slots[1].gpa = 1ull << 32;
+	cfg.slots[1].size = 1 << 20;
+	cfg.nr_cpus = 2;
+	cfg.nr_cpuid = 2;
+	e = &cfg.cpuid[0];
+	e->function = 1;
+	e->ecx = 0x80100000;
+	e->edx = 0x06000001;
+	e = &cfg.cpuid[1];
+	e->function = 7;
+	e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+	e->ebx = 0x20010020;
+	cfg.nr_devices = 1;
+	strcpy(cfg.devices[0].name, "uart16550");
+	cfg.devices[0].version = 1;
+	if (vm_config__encode(&cfg, out))
+		die("config does not encode");
+}
+
+static void make_ram(struct ram_batch *b)
+{
+	static uint8_t page[RAM_PAGE_SIZE];
+
+	ram_batch__init(b);
+	ram_batch__begin(b, 0);
+	memset(page, 0x11, sizeof(page));
+	if (ram_batch__add_page(b, 0x1000, page) ||
+	    ram_batch__add_zero(b, 0x2000) ||
+	    ram_batch__add_page(b, 1ull << 32, page) || ram_batch__finish(b))
+		die("RAM batch does not encode");
+}
+
+static void write_seed(const char *dir, const char *name, uint8_t mode,
+		       const void *p, size_t n)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (!f || fwrite(&mode, 1, 1, f) != 1 ||
+	    (n && fwrite(p, 1, n, f) != n) || fclose(f))
+		die("cannot write a seed");
+}
+
+/* Runs `emit` against a memfd and returns what it wrote. */
+static size_t capture(enum stream_role role,
+		      void (*emit)(struct stream *s, void *ctx), void *ctx,
+		      uint8_t **out)
+{
+	struct stream s;
+	off_t n;
+	int fd = memfd_create("seed", 0);
+
+	if (fd < 0)
+		die("memfd_create");
+	stream__init(&s, fd, role);
+	if (stream__write_preamble(&s))
+		die("preamble");
+	emit(&s, ctx);
+	n = lseek(fd, 0, SEEK_END);
+	*out = malloc((size_t)n);
+	if (!*out || pread(fd, *out, (size_t)n, 0) != n)
+		die("reading back");
+	close(fd);
+	return (size_t)n;
+}
+
+struct parts {
+	struct wbuf config, round_end, end, reason;
+	struct ram_batch ram;
+};
+
+static void send_or_die(struct stream *s, uint32_t type, const void *p, size_t n)
+{
+	if (stream__send(s, type, p, n))
+		die(stream__type_name(type));
+}
+
+static void emit_forward(struct stream *s, void *ctx)
+{
+	struct parts *p = ctx;
+
+	send_or_die(s, SECTION_CONFIG, p->config.data, p->config.len);
+	send_or_die(s, SECTION_RAM, p->ram.buf.data, p->ram.buf.len);
+	send_or_die(s, SECTION_ROUND_END, p->round_end.data, p->round_end.len);
+	send_or_die(s, SECTION_VCPU, "vcpu", 4);
+	send_or_die(s, SECTION_DEVICE, "dev", 3);
+	send_or_die(s, SECTION_END, p->end.data, p->end.len);
+}
+
+static void emit_return(struct stream *s, void *ctx)
+{
+	send_or_die(s, SECTION_ACCEPT, NULL, 0);
+	send_or_die(s, SECTION_RESUMED, NULL, 0);
+}
+
+static void emit_refuse(struct stream *s, void *ctx)
+{
+	struct parts *p = ctx;
+
+	send_or_die(s, SECTION_REFUSE, p->reason.data, p->reason.len);
+}
+
+/* Mode 2 records: u8 type index, u16 length, payload. */
+static void record(struct wbuf *w, uint8_t type_index, const void *p, size_t n)
+{
+	wbuf__put_u8(w, type_index);
+	wbuf__put_u16(w, (uint16_t)n);
+	wbuf__put_bytes(w, p, n);
+}
+
+int main(int argc, char **argv)
+{
+	struct round_end_msg re = { 0, 3, 8300 };
+	struct end_msg end = { 1, 3 };
+	struct parts p;
+	struct wbuf framed;
+	uint8_t *bytes;
+	size_t n;
+
+	if (argc != 2)
+		die("usage: make_seeds DIR");
+	wbuf__init(&p.config);
+	wbuf__init(&p.round_end);
+	wbuf__init(&p.end);
+	wbuf__init(&p.reason);
+	wbuf__init(&framed);
+	make_config(&p.config);
+	make_ram(&p.ram);
+	stream_msg__encode_round_end(&p.round_end, &re);
+	stream_msg__encode_end(&p.end, &end);
+	stream_msg__encode_reason(&p.reason, "source RAM 512 MiB, this VM 256 MiB");
+
+	n = capture(STREAM_SOURCE, emit_forward, &p, &bytes);
+	write_seed(argv[1], "seed-forward", 0, bytes, n);
+	free(bytes);
+	n = capture(STREAM_DEST, emit_return, &p, &bytes);
+	write_seed(argv[1], "seed-return", 1, bytes, n);
+	free(bytes);
+	n = capture(STREAM_DEST, emit_refuse, &p, &bytes);
+	write_seed(argv[1], "seed-refuse", 1, bytes, n);
+	free(bytes);
+
+	wbuf__put_u8(&framed, 0);	/* read as the destination */
+	record(&framed, 0, p.config.data, p.config.len);
+	record(&framed, 1, p.ram.buf.data, p.ram.buf.len);
+	record(&framed, 2, p.round_end.data, p.round_end.len);
+	record(&framed, 6, p.end.data, p.end.len);
+	write_seed(argv[1], "seed-framed", 2, framed.data, framed.len);
+	write_seed(argv[1], "seed-config", 3, p.config.data, p.config.len);
+	write_seed(argv[1], "seed-ram", 3, p.ram.buf.data, p.ram.buf.len);
+	write_seed(argv[1], "seed-reason", 3, p.reason.data, p.reason.len);
+	return 0;
+}

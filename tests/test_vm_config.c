@@ -1,0 +1,415 @@
+/* The CONFIG payload: encoding, every validation rule, and the
+ * destination's compatibility check. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vm_config.h"
+
+#define MiB (1ull << 20)
+#define GiB (1ull << 30)
+
+/* Byte offsets in the sample's encoding (FORMAT.md, CONFIG payload). */
+#define OFF_RAM_SIZE	0
+#define OFF_NR_SLOTS	8
+#define OFF_SLOT1_GPA	28
+#define OFF_SLOT1_SIZE	36
+#define OFF_NR_CPUS	44
+#define OFF_NR_CPUID	48
+#define OFF_CPUID	52
+#define CPUID_LEN	28
+#define NR_SAMPLE_CPUID	6
+#define OFF_NR_DEVICES	(OFF_CPUID + NR_SAMPLE_CPUID * CPUID_LEN)
+#define OFF_DEV0_LEN	(OFF_NR_DEVICES + 4)
+#define OFF_DEV0_NAME	(OFF_DEV0_LEN + 2)
+
+static struct vm_config sample, decoded, other;
+
+static void set_cpuid(struct kvm_cpuid_entry2 *e, uint32_t fn, uint32_t idx,
+		      bool indexed, uint32_t eax, uint32_t ebx, uint32_t ecx,
+		      uint32_t edx)
+{
+	memset(e, 0, sizeof(*e));
+	e->function = fn;
+	e->index = idx;
+	e->flags = indexed ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0;
+	e->eax = eax;
+	e->ebx = ebx;
+	e->ecx = ecx;
+	e->edx = edx;
+}
+
+static void make_sample(struct vm_config *c)
+{
+	vm_config__init(c);
+	c->ram_size = 512 * MiB;
+	c->nr_slots = 2;
+	c->slots[0].gpa = 0;
+	c->slots[0].size = 256 * MiB;
+	c->slots[1].gpa = 4 * GiB;
+	c->slots[1].size = 256 * MiB;
+	c->nr_cpus = 2;
+	c->nr_cpuid = NR_SAMPLE_CPUID;
+	set_cpuid(&c->cpuid[0], 0, 0, false, 0xd, 0x756e6547, 0x6c65746e, 0x49656e69);
+	/* sse4_2 plus the VM-described bits hypervisor, osxsave, apic, ht */
+	set_cpuid(&c->cpuid[1], 1, 0, false, 0x806f8, 0x10800,
+		  (1u << 20) | (1u << 27) | (1u << 31),
+		  1u | (1u << 9) | (1u << 25) | (1u << 26) | (1u << 28));
+	set_cpuid(&c->cpuid[2], 7, 0, true, 1, 1u << 5, 0, 0);
+	set_cpuid(&c->cpuid[3], 7, 1, true, 0, 0, 0, 0);
+	set_cpuid(&c->cpuid[4], 0xd, 0, true, 7, 0x340, 0x340, 0);
+	set_cpuid(&c->cpuid[5], 0x80000001, 0, false, 0, 0, 1,
+		  (1u << 20) | (1u << 29));
+	c->nr_devices = 2;
+	strcpy(c->devices[0].name, "uart16550");
+	c->devices[0].version = 1;
+	strcpy(c->devices[1].name, "debug-exit");
+	c->devices[1].version = 2;
+}
+
+/* KVM_GET_SUPPORTED_CPUID of a host that offers exactly what the sample
+ * uses, minus the bits that describe the VM rather than the CPU. */
+static struct kvm_cpuid2 *host_for(const struct vm_config *c)
+{
+	struct kvm_cpuid2 *h = calloc(1, sizeof(*h) + c->nr_cpuid *
+				      sizeof(struct kvm_cpuid_entry2));
+	uint32_t i;
+
+	assert_non_null(h);
+	h->nent = c->nr_cpuid;
+	for (i = 0; i < c->nr_cpuid; i++)
+		h->entries[i] = c->cpuid[i];
+	h->entries[1].ecx &= ~((1u << 27) | (1u << 31));
+	h->entries[1].edx &= ~((1u << 9) | (1u << 28));
+	return h;
+}
+
+static struct kvm_cpuid_entry2 *host_leaf(struct kvm_cpuid2 *h, uint32_t fn,
+					  uint32_t idx)
+{
+	uint32_t i;
+
+	for (i = 0; i < h->nent; i++)
+		if (h->entries[i].function == fn && h->entries[i].index == idx)
+			return &h->entries[i];
+	fail_msg("no leaf 0x%x.%u", fn, idx);
+	return NULL;
+}
+
+static void encode(const struct vm_config *c, struct wbuf *b)
+{
+	wbuf__init(b);
+	assert_int_equal(vm_config__encode(c, b), 0);
+}
+
+static int decode(const uint8_t *p, size_t n, struct vm_config *c, char *err,
+		  size_t len)
+{
+	struct rbuf r;
+
+	rbuf__init(&r, p, n);
+	return vm_config__decode(c, &r, err, len);
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n--)
+		if (*b++)
+			return false;
+	return true;
+}
+
+/* --- encoding ------------------------------------------------------------ */
+
+static void test_roundtrip(void **state)
+{
+	struct wbuf b;
+	char err[256];
+
+	make_sample(&sample);
+	encode(&sample, &b);
+	assert_int_equal(b.len, OFF_DEV0_NAME + 9 + 4 + 2 + 10 + 4 + 2 + 5);
+	assert_int_equal(wire__get_le64(b.data + OFF_RAM_SIZE), 512 * MiB);
+	assert_int_equal(wire__get_le32(b.data + OFF_NR_CPUS), 2);
+	assert_int_equal(wire__get_le32(b.data + OFF_CPUID + CPUID_LEN * 2), 7);
+	assert_int_equal(decode(b.data, b.len, &decoded, err, sizeof(err)), 0);
+	assert_memory_equal(&decoded, &sample, sizeof(sample));
+	assert_string_equal(decoded.source_version, "0.1.0");
+	wbuf__free(&b);
+}
+
+static void test_truncations(void **state)
+{
+	struct wbuf b;
+	char err[256];
+	size_t cut;
+
+	make_sample(&sample);
+	encode(&sample, &b);
+	for (cut = 0; cut < b.len; cut++) {
+		memset(&decoded, 0xa5, sizeof(decoded));
+		assert_int_equal(decode(b.data, cut, &decoded, err, sizeof(err)),
+				 -EBADMSG);
+		if (!strstr(err, "config: payload ends inside"))
+			fail_msg("prefix %zu: \"%s\"", cut, err);
+		assert_true(all_zero(&decoded, sizeof(decoded)));
+	}
+	wbuf__put_u8(&b, 0);
+	assert_int_equal(decode(b.data, b.len, &decoded, err, sizeof(err)),
+			 -EBADMSG);
+	assert_string_equal(err, "config: 1 unexpected bytes after the end");
+	wbuf__free(&b);
+}
+
+/* Encodes the sample, lets `patch` damage it at a known offset, and
+ * expects decode to refuse with msg. */
+static void expect_patched(size_t off, int width, uint64_t v, const char *msg)
+{
+	struct wbuf b;
+	char err[256];
+
+	make_sample(&sample);
+	encode(&sample, &b);
+	if (width == 8)
+		wire__le64(b.data + off, v);
+	else if (width == 4)
+		wire__le32(b.data + off, (uint32_t)v);
+	else
+		b.data[off] = (uint8_t)v;
+	assert_int_equal(decode(b.data, b.len, &decoded, err, sizeof(err)),
+			 -EBADMSG);
+	if (!strstr(err, msg))
+		fail_msg("expected \"%s\" in \"%s\"", msg, err);
+	assert_true(all_zero(&decoded, sizeof(decoded)));
+	wbuf__free(&b);
+}
+
+static void test_decode_refuses(void **state)
+{
+	expect_patched(OFF_NR_SLOTS, 4, 9, "config: 9 memory slots, at most 8");
+	expect_patched(OFF_NR_SLOTS, 4, 0xffffffff, "memory slots, at most 8");
+	expect_patched(OFF_RAM_SIZE, 8, 512 * MiB + 1, "multiple of 4096");
+	expect_patched(OFF_RAM_SIZE, 8, 0, "non-zero");
+	expect_patched(OFF_RAM_SIZE, 8, 2048 * GiB, "at most 1 TiB");
+	expect_patched(OFF_RAM_SIZE, 8, 256 * MiB, "not the sum of the slot sizes");
+	expect_patched(OFF_SLOT1_GPA, 8, 4 * GiB + 0x800, "not 4 KiB aligned");
+	expect_patched(OFF_SLOT1_SIZE, 8, 0, "is empty");
+	expect_patched(OFF_SLOT1_GPA, 8, 128 * MiB, "slot 1 overlaps slot 0");
+	expect_patched(OFF_SLOT1_GPA, 8, 0xfffffffff0000000ull, "wraps");
+	expect_patched(OFF_NR_CPUS, 4, 0, "config: 0 vCPUs, must be 1..288");
+	expect_patched(OFF_NR_CPUS, 4, 289, "config: 289 vCPUs, must be 1..288");
+	expect_patched(OFF_NR_CPUID, 4, 257, "config: 257 CPUID entries, at most 256");
+	/* entry 3 (7.1) becomes a second 7.0 */
+	expect_patched(OFF_CPUID + 3 * CPUID_LEN + 4, 4, 0,
+		       "config: CPUID entry 0x7.0 appears twice");
+	expect_patched(OFF_CPUID + 8, 4, 0x80, "unknown flags 0x80");
+	expect_patched(OFF_NR_DEVICES, 4, 33, "config: 33 devices, at most 32");
+	expect_patched(OFF_DEV0_LEN, 1, 40, "a device name is 40 bytes, at most 31");
+	expect_patched(OFF_DEV0_NAME + 2, 1, 0, "contains a NUL byte");
+	expect_patched(OFF_DEV0_NAME + 2, 1, 0x1b,
+		       "device 0: name has byte 0x1b at offset 2");
+	expect_patched(OFF_DEV0_NAME + 2, 1, 0xc3, "only printable ASCII");
+}
+
+static void test_duplicate_device(void **state)
+{
+	struct wbuf b;
+	char err[256];
+
+	make_sample(&sample);
+	strcpy(sample.devices[1].name, "uart16551");
+	encode(&sample, &b);
+	/* the last byte of the second name: "uart16551" -> "uart16550" */
+	b.data[OFF_DEV0_NAME + 9 + 4 + 2 + 8] = '0';
+	assert_int_equal(decode(b.data, b.len, &decoded, err, sizeof(err)),
+			 -EBADMSG);
+	assert_string_equal(err, "config: device \"uart16550\" appears twice");
+	wbuf__free(&b);
+}
+
+static void test_encode_refuses(void **state)
+{
+	struct wbuf b;
+	char err[256];
+
+	wbuf__init(&b);
+	make_sample(&sample);
+	sample.nr_slots = 100;	/* must not read past slots[] */
+	assert_int_equal(vm_config__encode(&sample, &b), -EINVAL);
+	assert_int_equal(vm_config__validate(&sample, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "config: 100 memory slots, at most 8");
+	make_sample(&sample);
+	sample.nr_cpuid = 1000;
+	assert_int_equal(vm_config__encode(&sample, &b), -EINVAL);
+	make_sample(&sample);
+	sample.nr_devices = 33;
+	assert_int_equal(vm_config__encode(&sample, &b), -EINVAL);
+	make_sample(&sample);
+	memset(sample.devices[0].name, 'a', sizeof(sample.devices[0].name));
+	assert_int_equal(vm_config__encode(&sample, &b), -EINVAL);
+	assert_int_equal(vm_config__validate(&sample, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "config: device 0: name is not terminated");
+	make_sample(&sample);
+	strcpy(sample.devices[1].name, "uart16550");
+	assert_int_equal(vm_config__encode(&sample, &b), -EINVAL);
+	make_sample(&sample);
+	sample.devices[1].name[0] = '\0';
+	assert_int_equal(vm_config__validate(&sample, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "config: device 1: name is empty");
+	make_sample(&sample);
+	sample.source_version[0] = '\n';
+	assert_int_equal(vm_config__encode(&sample, &b), -EINVAL);
+	assert_int_equal(b.len, 0);
+	/* A tiny error buffer is cut, never overrun. */
+	assert_int_equal(vm_config__validate(&sample, err, 5), -EBADMSG);
+	assert_string_equal(err, "conf");
+	wbuf__free(&b);
+}
+
+/* --- compatibility ------------------------------------------------------- */
+
+static int compat(const struct vm_config *in, const struct vm_config *local,
+		  const struct kvm_cpuid2 *host, char *err, size_t len)
+{
+	return vm_config__check_compat(in, local, host, err, len);
+}
+
+static void test_compat_ok(void **state)
+{
+	struct kvm_cpuid2 *host;
+	char err[512];
+
+	make_sample(&sample);
+	make_sample(&other);
+	host = host_for(&sample);
+	/* hypervisor, osxsave, apic, ht: set for the guest, absent on the
+	 * host, and still compatible. */
+	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(compat(&sample, NULL, host, err, sizeof(err)), 0);
+	assert_int_equal(compat(&sample, NULL, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "no host CPUID"));
+	free(host);
+}
+
+static void test_compat_ram_and_cpus(void **state)
+{
+	struct kvm_cpuid2 *host;
+	char err[512];
+
+	make_sample(&sample);
+	make_sample(&other);
+	host = host_for(&sample);
+	other.ram_size = 256 * MiB;
+	other.nr_slots = 1;
+	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "source RAM 512 MiB, this VM 256 MiB");
+
+	make_sample(&other);
+	other.nr_cpus = 1;
+	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "source has 2 vCPUs, this VM 1");
+
+	make_sample(&other);
+	other.slots[1].gpa = 8 * GiB;
+	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "RAM slot 1: source 256 MiB at 0x100000000, this VM 256 MiB at 0x200000000");
+
+	/* Every problem at once, and no overrun of a short buffer. */
+	make_sample(&other);
+	other.ram_size = 1 * GiB + 512 * MiB;
+	other.nr_cpus = 4;
+	host_leaf(host, 7, 0)->ebx = 0;
+	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "source RAM 512 MiB, this VM 1536 MiB; source has 2 vCPUs, this VM 4; this host's CPU lacks: avx2");
+	assert_int_equal(compat(&sample, &other, host, err, 12), -ENOTSUP);
+	assert_string_equal(err, "source RAM ");
+	free(host);
+}
+
+static void test_compat_devices(void **state)
+{
+	struct kvm_cpuid2 *host;
+	char err[512];
+
+	make_sample(&sample);
+	make_sample(&other);
+	host = host_for(&sample);
+	other.devices[1].version = 1;
+	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "device debug-exit: source state version 2, this vmm reads up to 1");
+	other.devices[1].version = 3;	/* newer reader: fine */
+	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), 0);
+	strcpy(other.devices[1].name, "fw_cfg");
+	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "source has device debug-exit, this VM does not; this VM has device fw_cfg, the source does not");
+	free(host);
+}
+
+static void test_compat_cpu_features(void **state)
+{
+	struct kvm_cpuid2 *host;
+	char err[512];
+
+	make_sample(&sample);
+	host = host_for(&sample);
+	/* The guest saw avx512f, sha_ni and reserved bit 22 of 7.0.ebx. */
+	sample.cpuid[2].ebx |= (1u << 16) | (1u << 29) | (1u << 22);
+	assert_int_equal(compat(&sample, NULL, host, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "this host's CPU lacks: avx512f, cpuid.7.0.ebx[bit 22], sha_ni");
+	free(host);
+
+	/* Leaves 1, 0x80000001 and 0xd, and an unnamed bit of a leaf without
+	 * subleaves. */
+	make_sample(&sample);
+	host = host_for(&sample);
+	host_leaf(host, 1, 0)->ecx &= ~(1u << 20);
+	host_leaf(host, 0x80000001, 0)->edx &= ~(1u << 29);
+	host_leaf(host, 0xd, 0)->eax &= ~(1u << 2);
+	sample.cpuid[5].ecx |= 1u << 14;
+	assert_int_equal(compat(&sample, NULL, host, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "this host's CPU lacks: sse4_2, lm, cpuid.80000001.ecx[bit 14], xstate_avx");
+	free(host);
+}
+
+static void test_compat_missing_leaf(void **state)
+{
+	struct kvm_cpuid2 *host;
+	char err[512];
+
+	make_sample(&sample);
+	host = host_for(&sample);
+	/* A host whose CPUID has no leaf 7 lacks everything in it. */
+	host_leaf(host, 7, 0)->function = 0x40000000;
+	assert_int_equal(compat(&sample, NULL, host, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "this host's CPU lacks: avx2");
+	free(host);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_truncations),
+		cmocka_unit_test(test_decode_refuses),
+		cmocka_unit_test(test_duplicate_device),
+		cmocka_unit_test(test_encode_refuses),
+		cmocka_unit_test(test_compat_ok),
+		cmocka_unit_test(test_compat_ram_and_cpus),
+		cmocka_unit_test(test_compat_devices),
+		cmocka_unit_test(test_compat_cpu_features),
+		cmocka_unit_test(test_compat_missing_leaf),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
