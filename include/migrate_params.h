@@ -1,0 +1,58 @@
+/* Tunable parameters of a pre-copy migration, as set from the command line
+ * or with the monitor's `migrate_set_parameter NAME VALUE`.
+ *
+ * The names are the user interface (stable, kebab-case); the struct is what
+ * the migration thread and the convergence policy read.
+ */
+#ifndef VMM__MIGRATE_PARAMS_H
+#define VMM__MIGRATE_PARAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What to do when the migration stalls (no-progress or max-sent-factor). */
+enum on_stall {
+	ON_STALL_STOP_COPY,	/* pause the guest and send what is left */
+	ON_STALL_CANCEL,	/* give up; the guest keeps running here */
+};
+
+struct migrate_params {
+	uint32_t max_iterations;	/* rounds 0..max_iterations-1 at most */
+	uint64_t downtime_limit_ms;	/* 0 = the downtime rule is off */
+	uint64_t min_dirty_pages;
+	uint32_t no_progress_rounds;	/* 0 = off */
+	double max_sent_factor;		/* x RAM size; 0 = off */
+	uint64_t max_bandwidth;		/* bytes/s; 0 = unlimited */
+	enum on_stall stall_action;
+};
+
+/* One row of the help table. */
+struct migrate_param_info {
+	const char *name;
+	const char *range;	/* accepted values, as the error messages say */
+	const char *help;	/* one line */
+};
+
+void migrate_params__defaults(struct migrate_params *p);
+
+/* Sets one parameter by name. On error p is unchanged, err holds a message
+ * that names the parameter and the accepted values, e.g.
+ * "max-iterations: 0 out of range 1..1000", and the result is -EINVAL
+ * (bad name or malformed value) or -ERANGE. */
+int migrate_params__set(struct migrate_params *p, const char *name,
+			const char *value, char *err, size_t errlen);
+
+/* One "name: value" line per parameter; every value is in a form that
+ * migrate_params__set accepts back. Truncated safely to len. */
+void migrate_params__format(const struct migrate_params *p, char *buf,
+			    size_t len);
+
+/* The table of names, accepted values and descriptions (count rows). */
+const struct migrate_param_info *migrate_params__table(size_t *count);
+
+/* The help table as text, one parameter per line. */
+void migrate_params__format_help(char *buf, size_t len);
+
+const char *on_stall__name(enum on_stall a);
+
+#endif

@@ -1,0 +1,111 @@
+/* The convergence policy: after each pre-copy round, decide whether to keep
+ * iterating, stop-and-copy, or give up.
+ *
+ * Rounds are numbered from 0; round 0 is the first full pass over RAM.
+ * After round k the caller passes what the dirty-log read at the end of
+ * that round found (the pages that would remain to send) and gets a
+ * decision. The rules, each with its own named reason:
+ *
+ *   converged        expected downtime <= downtime-limit, where expected
+ *                    downtime = (dirty_pages * page_size +
+ *                    device_state_bytes) / bandwidth. Never fires while the
+ *                    bandwidth is unknown (0) or when downtime-limit is 0.
+ *   min-dirty-pages  dirty_pages <= min-dirty-pages.
+ *   max-iterations   round k was round max-iterations - 1: with the default
+ *                    30, rounds 0..29 run and the decision after round 29
+ *                    stops. max-iterations = 1 means only the full pass.
+ *   no-progress      the dirty set has reached no new low for
+ *                    no-progress-rounds consecutive rounds: the count after
+ *                    round k is the number of rounds since the round with
+ *                    the fewest dirty pages so far (ties are not progress).
+ *                    The low, not the previous round, is the yardstick, so
+ *                    a dirty set that swings up and down around a floor is
+ *                    still seen as stalled. Earliest firing with N: after
+ *                    round N. 0 = off.
+ *   max-sent-factor  bytes_sent_total > max-sent-factor * ram_size. 0 = off.
+ *
+ * When several fire after the same round the first in the list above is
+ * the reason. The "good" reasons come first: if the rest fits the downtime
+ * target anyway, the migration should be reported (and handled) as
+ * converged, not as stalled, and stall-action = cancel must never throw
+ * away a migration that could finish within its target. max-iterations,
+ * the user's explicit hard bound, comes before the stall rules for the same
+ * reason: it always means stop-and-copy, as it does in QEMU.
+ *
+ * Actions: converged, min-dirty-pages and max-iterations always mean
+ * stop-and-copy; no-progress and max-sent-factor follow stall-action.
+ */
+#ifndef VMM__MIGRATE_POLICY_H
+#define VMM__MIGRATE_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "migrate_params.h"
+
+enum stop_reason {
+	STOP_NONE,
+	STOP_CONVERGED,
+	STOP_MIN_DIRTY,
+	STOP_MAX_ITERATIONS,
+	STOP_NO_PROGRESS,
+	STOP_MAX_SENT,
+	STOP_CANCELLED,		/* by the user; set by the caller, not a rule */
+	STOP_ERROR,		/* bad input to the policy, or a failure */
+};
+
+enum policy_action {
+	POLICY_CONTINUE,	/* run another round */
+	POLICY_STOP_COPY,	/* pause the guest, send the rest */
+	POLICY_CANCEL,		/* abandon; the guest keeps running here */
+};
+
+struct policy_input {
+	uint32_t round;			/* 0 for the full pass */
+	uint64_t dirty_pages;		/* found at the end of this round */
+	uint64_t page_size;		/* bytes, > 0 */
+	double bandwidth_bps;		/* measured bytes/s; 0 = unknown */
+	uint64_t bytes_sent_total;	/* on the wire, since the start */
+	uint64_t ram_size;		/* bytes, > 0 */
+	uint64_t device_state_bytes;	/* estimate, sent during downtime */
+};
+
+struct policy_decision {
+	enum stop_reason reason;	/* STOP_NONE while continuing */
+	enum policy_action action;
+	double expected_downtime_ms;	/* NaN when the bandwidth is unknown */
+};
+
+struct migrate_policy {
+	struct migrate_params params;
+	uint32_t next_round;		/* the round decide() expects next */
+	uint64_t lowest_dirty;		/* fewest dirty pages after any round */
+	uint32_t rounds_since_low;
+	bool done;			/* a stop was decided */
+};
+
+/* Copies params; the policy does not keep the pointer. */
+void policy__init(struct migrate_policy *pol, const struct migrate_params *p);
+
+/* Decides after one round. Rounds must come in order 0, 1, 2, ... and not
+ * after a stop. Returns 0, or -EINVAL for bad input (round out of order,
+ * page_size or ram_size 0, a negative or non-finite bandwidth, a call after a
+ * stop), in which case *out is { STOP_ERROR, POLICY_CANCEL } and the
+ * policy's history is unchanged. */
+int policy__decide(struct migrate_policy *pol, const struct policy_input *in,
+		   struct policy_decision *out);
+
+/* Expected downtime in ms if the guest were paused now; NaN when the
+ * bandwidth is unknown (0, negative or not finite). */
+double policy__expected_downtime_ms(const struct policy_input *in);
+
+/* What a stop reason means for the guest under these parameters. */
+enum policy_action policy__action(const struct migrate_params *p,
+				  enum stop_reason reason);
+
+/* Stable names for JSON, CSV and the monitor: "none", "converged",
+ * "min-dirty-pages", "max-iterations", "no-progress", "max-sent-factor",
+ * "cancelled", "error". */
+const char *stop_reason__name(enum stop_reason r);
+
+#endif

@@ -1,0 +1,136 @@
+/* Statistics of one migration: live for `info migrate`, and at the end as
+ * a summary, JSON and CSV (schema in migrate/STATS.md).
+ *
+ * Threads: the migration thread writes, the monitor thread reads. Readers
+ * (format_*, write_*) take the lock themselves. The writer updates fields
+ * between migrate_stats__lock() and migrate_stats__unlock(); the mutating
+ * functions below take the lock too, and the lock is recursive so they
+ * can also be called inside such a section. That lets the writer publish a
+ * finished round and the totals it changes as one step, so `info migrate`
+ * never shows a round count that disagrees with the bytes.
+ */
+#ifndef VMM__MIGRATE_STATS_H
+#define VMM__MIGRATE_STATS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "migrate_params.h"
+#include "migrate_policy.h"
+
+/* Default bound on stored rounds: 100000 rounds is ~10 MB of records. */
+#define MIGRATE_STATS_MAX_ROUNDS 100000
+
+enum migrate_status {
+	MIGRATE_STATUS_NONE,
+	MIGRATE_STATUS_SETUP,
+	MIGRATE_STATUS_ACTIVE,
+	MIGRATE_STATUS_STOP_COPY,
+	MIGRATE_STATUS_COMPLETED,
+	MIGRATE_STATUS_FAILED,
+	MIGRATE_STATUS_CANCELLED,
+};
+
+struct round_stats {
+	uint32_t index;
+	uint64_t start_us;		/* since the migration started */
+	uint64_t duration_us;
+	uint64_t dirty_pages;		/* to send this round (round 0: all) */
+	uint64_t pages_sent;		/* including zero pages */
+	uint64_t zero_pages;		/* sent as a flag, no data */
+	uint64_t bytes;			/* on the wire */
+	double bandwidth_bps;		/* bytes / duration; NaN = unknown */
+	double dirty_rate_pps;		/* pages dirtied per s during it */
+	double expected_downtime_ms;	/* if stopped after it; NaN = unknown */
+	uint64_t log_read_us;		/* get + clear of the dirty log */
+};
+
+/* Optional prediction made before round 0, to compare with the outcome. */
+struct migrate_forecast {
+	bool valid;
+	double dirty_rate_pps;
+	double bandwidth_bps;
+	uint32_t rounds;
+	uint64_t total_us;
+	double downtime_ms;
+};
+
+struct migrate_stats {
+	pthread_mutex_t lock;		/* recursive; see above */
+	enum migrate_status status;
+	char error[256];		/* empty unless something failed */
+	char uri[256];
+	uint64_t start_time_unix_us;	/* wall clock, for the record */
+	uint64_t start_mono_us;		/* CLOCK_MONOTONIC, for elapsed */
+	uint64_t setup_us;
+	uint64_t total_us;		/* set when the migration ends */
+	uint64_t downtime_us;		/* source pause to destination resume */
+	enum stop_reason stop_reason;
+	uint32_t rounds;		/* rounds run, stored or not */
+	uint64_t ram_total;		/* bytes of guest RAM */
+	uint64_t ram_transferred;	/* bytes of page data sent */
+	uint64_t ram_remaining;		/* bytes still dirty, now */
+	uint64_t pages_total;		/* pages sent, zero pages included */
+	uint64_t zero_pages_total;
+	uint64_t bytes_total;		/* on the wire, everything */
+	uint64_t device_state_bytes;
+	uint64_t cpu_time_us;		/* of the migration thread */
+	char dirty_log_mode[32];	/* "manual-protect" or "plain" */
+	struct migrate_forecast forecast;
+	/* Per-round records. Totals above are the writer's to keep: adding
+	 * a round does not change them. */
+	struct round_stats *rounds_v;
+	size_t rounds_len;
+	size_t rounds_cap;		/* allocated */
+	size_t rounds_max;		/* bound; MIGRATE_STATS_MAX_ROUNDS */
+};
+
+/* Zeroes everything and sets up the lock. Returns 0 or -errno. */
+int migrate_stats__init(struct migrate_stats *s);
+void migrate_stats__free(struct migrate_stats *s);
+
+void migrate_stats__lock(struct migrate_stats *s);
+void migrate_stats__unlock(struct migrate_stats *s);
+
+/* Clears everything of the previous migration (migrate/stats_reset.c). */
+void migrate_stats__reset(struct migrate_stats *s);
+
+/* Records the URI and both start clocks, and sets status setup. */
+void migrate_stats__start(struct migrate_stats *s, const char *uri);
+/* Entering completed, failed or cancelled also fills total_us from the
+ * start clock if the writer has not set it. */
+void migrate_stats__set_status(struct migrate_stats *s,
+			       enum migrate_status st);
+/* Sets the error text (truncated to fit); does not change the status. */
+__attribute__((format(printf, 2, 3)))
+void migrate_stats__set_error(struct migrate_stats *s, const char *fmt, ...);
+
+/* Appends a copy of *r and counts the round. Returns 0, or -ENOSPC once
+ * rounds_max records are stored, or -ENOMEM; in both cases the round is
+ * still counted in s->rounds, so the output shows how many are missing. */
+int migrate_stats__add_round(struct migrate_stats *s,
+			     const struct round_stats *r);
+
+/* Microseconds since start while running, total_us once finished. */
+uint64_t migrate_stats__elapsed_us(const struct migrate_stats *s);
+
+/* Multi-line live text for `info migrate`, truncated safely to len. */
+void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
+				size_t len);
+/* End-of-migration summary: totals and a per-round table. */
+void migrate_stats__format_summary(const struct migrate_stats *s, char *buf,
+				   size_t len);
+
+/* p may be NULL ("params": null). Return 0, or -EIO if the stream failed. */
+int migrate_stats__write_json(const struct migrate_stats *s,
+			      const struct migrate_params *p, FILE *f);
+int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f);
+
+/* "none", "setup", "active", "stop-copy", "completed", "failed",
+ * "cancelled". */
+const char *migrate_status__name(enum migrate_status st);
+
+#endif

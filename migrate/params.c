@@ -1,0 +1,335 @@
+#include "migrate_params.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "parse.h"
+
+/* QEMU allows downtime-limit up to 2000 s; so do we. */
+#define DOWNTIME_MAX_MS 2000000ULL
+#define MAX_ITERATIONS_MAX 1000
+#define MIN_DIRTY_MAX 1000000000ULL
+#define NO_PROGRESS_MAX 1000
+#define SENT_FACTOR_MAX 1000.0
+#define BANDWIDTH_MAX (1ULL << 40)
+
+typedef int (*param_set_fn)(struct migrate_params *p, const char *name,
+			    const char *v, char *err, size_t errlen);
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* Both failure kinds carry the accepted range, so the user sees at once
+ * what would have worked. */
+static int set_u64(const char *name, const char *v, uint64_t min,
+		   uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+	int ret = parse__u64(v, min, max, out);
+
+	if (ret == -EINVAL)
+		return fail(err, errlen, "%s: '%.64s' is not a whole number "
+			    "(range %" PRIu64 "..%" PRIu64 ")", name, v, min,
+			    max);
+	if (ret == -ERANGE) {
+		fail(err, errlen, "%s: %.64s out of range %" PRIu64 "..%"
+		     PRIu64, name, v, min, max);
+		return -ERANGE;
+	}
+	return 0;
+}
+
+static int set_max_iterations(struct migrate_params *p, const char *name,
+			      const char *v, char *err, size_t errlen)
+{
+	uint64_t x;
+	int ret = set_u64(name, v, 1, MAX_ITERATIONS_MAX, &x, err, errlen);
+
+	if (!ret)
+		p->max_iterations = (uint32_t)x;
+	return ret;
+}
+
+static int downtime_range(const char *name, const char *v, char *err,
+			  size_t errlen)
+{
+	fail(err, errlen, "%s: %.64s out of range 0..%llu ms", name, v,
+	     DOWNTIME_MAX_MS);
+	return -ERANGE;
+}
+
+/* A bare number is milliseconds (QEMU's unit for this parameter), so
+ * scripts written for QEMU work unchanged. */
+static int set_downtime(struct migrate_params *p, const char *name,
+			const char *v, char *err, size_t errlen)
+{
+	uint64_t us;
+	int ret;
+
+	if (v && v[0] && strspn(v, "0123456789") == strlen(v)) {
+		ret = parse__u64(v, 0, DOWNTIME_MAX_MS, &us);
+		if (ret)
+			return downtime_range(name, v, err, errlen);
+		p->downtime_limit_ms = us;
+		return 0;
+	}
+	ret = parse__duration_us(v, &us);
+	if (ret == -ERANGE || (!ret && us / 1000 > DOWNTIME_MAX_MS))
+		return downtime_range(name, v, err, errlen);
+	if (ret)
+		return fail(err, errlen, "%s: '%.64s' is not a duration "
+			    "(milliseconds, or a number with s, ms or us)",
+			    name, v);
+	if (us % 1000)
+		return fail(err, errlen, "%s: %.64s is not a whole number of "
+			    "milliseconds", name, v);
+	p->downtime_limit_ms = us / 1000;
+	return 0;
+}
+
+static int set_min_dirty(struct migrate_params *p, const char *name,
+			 const char *v, char *err, size_t errlen)
+{
+	return set_u64(name, v, 0, MIN_DIRTY_MAX, &p->min_dirty_pages, err,
+		       errlen);
+}
+
+static int set_no_progress(struct migrate_params *p, const char *name,
+			   const char *v, char *err, size_t errlen)
+{
+	uint64_t x;
+	int ret = set_u64(name, v, 0, NO_PROGRESS_MAX, &x, err, errlen);
+
+	if (!ret)
+		p->no_progress_rounds = (uint32_t)x;
+	return ret;
+}
+
+/* Below 1.0 the rule would fire during the first full pass, which sends
+ * about one RAM's worth by itself: almost certainly a typo. */
+static int set_sent_factor(struct migrate_params *p, const char *name,
+			   const char *v, char *err, size_t errlen)
+{
+	double x;
+	int ret = parse__double(v, 0.0, SENT_FACTOR_MAX, &x);
+
+	if (ret == -EINVAL)
+		return fail(err, errlen, "%s: '%.64s' is not a number "
+			    "(0 = off, or 1..1000)", name, v);
+	if (ret == -ERANGE || (x > 0.0 && x < 1.0)) {
+		fail(err, errlen, "%s: %.64s out of range: 0 (off) or 1..1000",
+		     name, v);
+		return -ERANGE;
+	}
+	p->max_sent_factor = x;
+	return 0;
+}
+
+static int set_bandwidth(struct migrate_params *p, const char *name,
+			 const char *v, char *err, size_t errlen)
+{
+	uint64_t x;
+	int ret = parse__size(v, &x);
+
+	if (ret == -EINVAL)
+		return fail(err, errlen, "%s: '%.64s' is not a size in bytes/s "
+			    "(e.g. 100M; 0 = unlimited)", name, v);
+	if (ret == -ERANGE || x > BANDWIDTH_MAX) {
+		fail(err, errlen, "%s: %.64s out of range 0..1T (bytes/s)",
+		     name, v);
+		return -ERANGE;
+	}
+	p->max_bandwidth = x;
+	return 0;
+}
+
+static int set_stall_action(struct migrate_params *p, const char *name,
+			    const char *v, char *err, size_t errlen)
+{
+	if (v && !strcmp(v, "stop-copy"))
+		p->stall_action = ON_STALL_STOP_COPY;
+	else if (v && !strcmp(v, "cancel"))
+		p->stall_action = ON_STALL_CANCEL;
+	else
+		return fail(err, errlen, "%s: '%.64s' is not one of "
+			    "stop-copy, cancel", name, v ? v : "");
+	return 0;
+}
+
+/* Parallel to setters[] below; the order is the order of help and format. */
+static const struct migrate_param_info infos[] = {
+	{ "max-iterations", "1..1000",
+	  "stop-and-copy after this many rounds (round 0 is the full pass)" },
+	{ "downtime-limit", "0..2000000 ms (0 = off; units s, ms, us)",
+	  "stop when the rest would be sent within this time" },
+	{ "min-dirty-pages", "0..1000000000",
+	  "stop when at most this many pages are dirty" },
+	{ "no-progress-rounds", "0..1000 (0 = off)",
+	  "stall when the dirty set reaches no new low for this many rounds" },
+	{ "max-sent-factor", "0 (off) or 1..1000",
+	  "stall when more than this many times RAM size has been sent" },
+	{ "max-bandwidth", "0..1T bytes/s (0 = unlimited; K, M, G, T)",
+	  "cap on the migration stream's bandwidth" },
+	{ "stall-action", "stop-copy|cancel",
+	  "on a stall: stop-and-copy now, or cancel and keep running here" },
+};
+
+static const param_set_fn setters[] = {
+	set_max_iterations,
+	set_downtime,
+	set_min_dirty,
+	set_no_progress,
+	set_sent_factor,
+	set_bandwidth,
+	set_stall_action,
+};
+
+#define NPARAMS (sizeof(infos) / sizeof(infos[0]))
+_Static_assert(sizeof(setters) / sizeof(setters[0]) == NPARAMS,
+	       "one setter per parameter");
+
+void migrate_params__defaults(struct migrate_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->max_iterations = 30;
+	p->downtime_limit_ms = 300;
+	p->min_dirty_pages = 50;
+	p->no_progress_rounds = 5;
+	p->max_sent_factor = 3.0;
+	p->max_bandwidth = 0;
+	p->stall_action = ON_STALL_STOP_COPY;
+}
+
+int migrate_params__set(struct migrate_params *p, const char *name,
+			const char *value, char *err, size_t errlen)
+{
+	struct migrate_params tmp = *p;
+	size_t i;
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!name)
+		return fail(err, errlen, "missing parameter name");
+	if (!value)
+		return fail(err, errlen, "%.64s: missing value", name);
+	for (i = 0; i < NPARAMS; i++) {
+		if (strcmp(infos[i].name, name))
+			continue;
+		/* Work on a copy: p stays as it was whatever fails. */
+		ret = setters[i](&tmp, name, value, err, errlen);
+		if (!ret)
+			*p = tmp;
+		return ret;
+	}
+	return fail(err, errlen, "unknown parameter '%.64s' (see help for "
+		    "the list)", name);
+}
+
+/* Bounded appender: output past len is dropped, the buffer always ends in
+ * a NUL, and pos never passes len. */
+struct outbuf {
+	char *buf;
+	size_t len;
+	size_t pos;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void out(struct outbuf *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->pos + 1 >= o->len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->pos, o->len - o->pos, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	o->pos = (size_t)n < o->len - o->pos ? o->pos + (size_t)n : o->len;
+}
+
+static void out_init(struct outbuf *o, char *buf, size_t len)
+{
+	o->buf = buf;
+	o->len = buf ? len : 0;
+	o->pos = 0;
+	if (o->len)
+		buf[0] = '\0';
+}
+
+/* The largest binary suffix that represents v exactly, so the value reads
+ * well and still parses back to the same number. */
+static void format_size(uint64_t v, char *buf, size_t len)
+{
+	static const char suffix[] = "TGMK";
+	unsigned int i, shift;
+
+	for (i = 0, shift = 40; v && i < 4; i++, shift -= 10) {
+		if (!(v & ((1ULL << shift) - 1))) {
+			snprintf(buf, len, "%" PRIu64 "%c", v >> shift,
+				 suffix[i]);
+			return;
+		}
+	}
+	snprintf(buf, len, "%" PRIu64, v);
+}
+
+void migrate_params__format(const struct migrate_params *p, char *buf,
+			    size_t len)
+{
+	struct outbuf o;
+	char bw[32];
+
+	out_init(&o, buf, len);
+	format_size(p->max_bandwidth, bw, sizeof(bw));
+	out(&o, "max-iterations: %" PRIu32 "\n", p->max_iterations);
+	out(&o, "downtime-limit: %" PRIu64 "ms\n", p->downtime_limit_ms);
+	out(&o, "min-dirty-pages: %" PRIu64 "\n", p->min_dirty_pages);
+	out(&o, "no-progress-rounds: %" PRIu32 "\n", p->no_progress_rounds);
+	out(&o, "max-sent-factor: %.15g\n", p->max_sent_factor);
+	out(&o, "max-bandwidth: %s\n", bw);
+	out(&o, "stall-action: %s\n", on_stall__name(p->stall_action));
+}
+
+void migrate_params__format_help(char *buf, size_t len)
+{
+	struct outbuf o;
+	size_t i;
+
+	out_init(&o, buf, len);
+	for (i = 0; i < NPARAMS; i++)
+		out(&o, "%-19s %s [%s]\n", infos[i].name, infos[i].help,
+		    infos[i].range);
+}
+
+const struct migrate_param_info *migrate_params__table(size_t *count)
+{
+	if (count)
+		*count = NPARAMS;
+	return infos;
+}
+
+const char *on_stall__name(enum on_stall a)
+{
+	switch (a) {
+	case ON_STALL_STOP_COPY:
+		return "stop-copy";
+	case ON_STALL_CANCEL:
+		return "cancel";
+	}
+	return "unknown";
+}

@@ -1,0 +1,416 @@
+#include "migrate_stats.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The summary shows at most this many rounds: the first and last halves. */
+#define SUMMARY_ROWS 40
+#define MIB (1024.0 * 1024.0)
+
+/* Readers get a const pointer but must still take the lock; the mutex is
+ * the one member that changes under a const view. */
+static pthread_mutex_t *lock_of(const struct migrate_stats *s)
+{
+	return (pthread_mutex_t *)&s->lock;
+}
+
+static uint64_t clock_us(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+int migrate_stats__init(struct migrate_stats *s)
+{
+	pthread_mutexattr_t attr;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->rounds_max = MIGRATE_STATS_MAX_ROUNDS;
+	ret = pthread_mutexattr_init(&attr);
+	if (ret)
+		return -ret;
+	ret = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	if (!ret)
+		ret = pthread_mutex_init(&s->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	return -ret;
+}
+
+void migrate_stats__free(struct migrate_stats *s)
+{
+	free(s->rounds_v);
+	s->rounds_v = NULL;
+	s->rounds_len = s->rounds_cap = 0;
+	pthread_mutex_destroy(&s->lock);
+}
+
+void migrate_stats__lock(struct migrate_stats *s)
+{
+	pthread_mutex_lock(&s->lock);
+}
+
+void migrate_stats__unlock(struct migrate_stats *s)
+{
+	pthread_mutex_unlock(&s->lock);
+}
+
+static bool is_final(enum migrate_status st)
+{
+	return st == MIGRATE_STATUS_COMPLETED || st == MIGRATE_STATUS_FAILED ||
+	       st == MIGRATE_STATUS_CANCELLED;
+}
+
+void migrate_stats__start(struct migrate_stats *s, const char *uri)
+{
+	migrate_stats__lock(s);
+	snprintf(s->uri, sizeof(s->uri), "%s", uri ? uri : "");
+	s->start_time_unix_us = clock_us(CLOCK_REALTIME);
+	s->start_mono_us = clock_us(CLOCK_MONOTONIC);
+	s->status = MIGRATE_STATUS_SETUP;
+	migrate_stats__unlock(s);
+}
+
+void migrate_stats__set_status(struct migrate_stats *s,
+			       enum migrate_status st)
+{
+	migrate_stats__lock(s);
+	if (is_final(st) && !s->total_us && s->start_mono_us)
+		s->total_us = clock_us(CLOCK_MONOTONIC) - s->start_mono_us;
+	s->status = st;
+	migrate_stats__unlock(s);
+}
+
+void migrate_stats__set_error(struct migrate_stats *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	migrate_stats__lock(s);
+	va_start(ap, fmt);
+	vsnprintf(s->error, sizeof(s->error), fmt, ap);
+	va_end(ap);
+	migrate_stats__unlock(s);
+}
+
+static int grow_rounds(struct migrate_stats *s)
+{
+	size_t cap = s->rounds_cap ? s->rounds_cap * 2 : 64;
+	struct round_stats *v;
+
+	if (cap > s->rounds_max)
+		cap = s->rounds_max;
+	v = realloc(s->rounds_v, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->rounds_v = v;
+	s->rounds_cap = cap;
+	return 0;
+}
+
+int migrate_stats__add_round(struct migrate_stats *s,
+			     const struct round_stats *r)
+{
+	int ret = 0;
+
+	migrate_stats__lock(s);
+	if (s->rounds < UINT32_MAX)
+		s->rounds++;
+	if (s->rounds_len >= s->rounds_max)
+		ret = -ENOSPC;
+	else if (s->rounds_len == s->rounds_cap)
+		ret = grow_rounds(s);
+	if (!ret)
+		s->rounds_v[s->rounds_len++] = *r;
+	migrate_stats__unlock(s);
+	return ret;
+}
+
+static uint64_t elapsed_locked(const struct migrate_stats *s)
+{
+	uint64_t now;
+
+	if (is_final(s->status) || s->status == MIGRATE_STATUS_NONE ||
+	    !s->start_mono_us)
+		return s->total_us;
+	now = clock_us(CLOCK_MONOTONIC);
+	return now > s->start_mono_us ? now - s->start_mono_us : 0;
+}
+
+uint64_t migrate_stats__elapsed_us(const struct migrate_stats *s)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(lock_of(s));
+	v = elapsed_locked(s);
+	pthread_mutex_unlock(lock_of(s));
+	return v;
+}
+
+const char *migrate_status__name(enum migrate_status st)
+{
+	switch (st) {
+	case MIGRATE_STATUS_NONE:
+		return "none";
+	case MIGRATE_STATUS_SETUP:
+		return "setup";
+	case MIGRATE_STATUS_ACTIVE:
+		return "active";
+	case MIGRATE_STATUS_STOP_COPY:
+		return "stop-copy";
+	case MIGRATE_STATUS_COMPLETED:
+		return "completed";
+	case MIGRATE_STATUS_FAILED:
+		return "failed";
+	case MIGRATE_STATUS_CANCELLED:
+		return "cancelled";
+	}
+	return "unknown";
+}
+
+/* --- text output ------------------------------------------------------- */
+
+/* Bounded appender: output past len is dropped, the buffer always ends in
+ * a NUL, and pos never passes len. */
+struct outbuf {
+	char *buf;
+	size_t len;
+	size_t pos;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void out(struct outbuf *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->pos + 1 >= o->len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->pos, o->len - o->pos, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	o->pos = (size_t)n < o->len - o->pos ? o->pos + (size_t)n : o->len;
+}
+
+static void out_init(struct outbuf *o, char *buf, size_t len)
+{
+	o->buf = buf;
+	o->len = buf ? len : 0;
+	o->pos = 0;
+	if (o->len)
+		buf[0] = '\0';
+}
+
+/* Small fixed buffers for numbers inside one printf call. */
+struct numtext {
+	char s[32];
+};
+
+static struct numtext bytes_text(uint64_t v)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+	struct numtext t;
+	double x = (double)v;
+	int i = -1;
+
+	while (x >= 1024.0 && i < 3) {
+		x /= 1024.0;
+		i++;
+	}
+	if (i < 0)
+		snprintf(t.s, sizeof(t.s), "%" PRIu64 " B", v);
+	else
+		snprintf(t.s, sizeof(t.s), "%.1f %s", x, units[i]);
+	return t;
+}
+
+/* "-" for NaN and infinities: unknown, not a number to read. */
+static struct numtext fixed_text(double v, int prec)
+{
+	struct numtext t;
+
+	if (isfinite(v))
+		snprintf(t.s, sizeof(t.s), "%.*f", prec, v);
+	else
+		snprintf(t.s, sizeof(t.s), "-");
+	return t;
+}
+
+static struct numtext us_text(uint64_t us)
+{
+	struct numtext t;
+
+	if (us >= 1000000)
+		snprintf(t.s, sizeof(t.s), "%.3f s", (double)us / 1e6);
+	else
+		snprintf(t.s, sizeof(t.s), "%.3f ms", (double)us / 1e3);
+	return t;
+}
+
+static void info_round(struct outbuf *o, const struct round_stats *r)
+{
+	out(o, "last round: #%" PRIu32 ", %s, dirty %" PRIu64 ", sent %"
+	    PRIu64 " (zero %" PRIu64 "), %s MiB/s, dirty rate %s pages/s, "
+	    "log read %s\n", r->index, us_text(r->duration_us).s,
+	    r->dirty_pages, r->pages_sent, r->zero_pages,
+	    fixed_text(r->bandwidth_bps / MIB, 1).s,
+	    fixed_text(r->dirty_rate_pps, 0).s, us_text(r->log_read_us).s);
+}
+
+/* Percent done and ETA only make sense against what is left now: pre-copy
+ * sends more than RAM in total, so transferred/total would pass 100%. */
+static void info_ram(struct outbuf *o, const struct migrate_stats *s,
+		     const struct round_stats *last)
+{
+	uint64_t left = s->ram_remaining;
+	double bw = last ? last->bandwidth_bps : NAN;
+
+	out(o, "ram: %s transferred, %s remaining",
+	    bytes_text(s->ram_transferred).s, bytes_text(left).s);
+	if (s->ram_total) {
+		if (left > s->ram_total)
+			left = s->ram_total;
+		out(o, " of %s (%.1f%% done)", bytes_text(s->ram_total).s,
+		    100.0 * (double)(s->ram_total - left) /
+		    (double)s->ram_total);
+	}
+	if (is_final(s->status))
+		out(o, "\n");
+	else if (isfinite(bw) && bw > 0.0)
+		out(o, "\neta: %.3f s at %s MiB/s (remaining / bandwidth; "
+		    "new dirty pages come on top)\n", (double)left / bw,
+		    fixed_text(bw / MIB, 1).s);
+	else
+		out(o, "\neta: unknown (no bandwidth measured yet)\n");
+}
+
+static void info_end(struct outbuf *o, const struct migrate_stats *s)
+{
+	if (s->stop_reason != STOP_NONE)
+		out(o, "stop reason: %s\n", stop_reason__name(s->stop_reason));
+	if (s->status == MIGRATE_STATUS_COMPLETED)
+		out(o, "downtime: %s\n", us_text(s->downtime_us).s);
+	if (s->error[0])
+		out(o, "error: %.*s\n", (int)sizeof(s->error), s->error);
+}
+
+void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
+				size_t len)
+{
+	const struct round_stats *last = NULL;
+	struct outbuf o;
+
+	out_init(&o, buf, len);
+	pthread_mutex_lock(lock_of(s));
+	if (s->rounds_len)
+		last = &s->rounds_v[s->rounds_len - 1];
+	out(&o, "status: %s\n", migrate_status__name(s->status));
+	if (s->uri[0])
+		out(&o, "uri: %.*s\n", (int)sizeof(s->uri), s->uri);
+	out(&o, "elapsed: %s\n", us_text(elapsed_locked(s)).s);
+	if (s->setup_us)
+		out(&o, "setup: %s\n", us_text(s->setup_us).s);
+	out(&o, "rounds: %" PRIu32 "\n", s->rounds);
+	if (s->dirty_log_mode[0])
+		out(&o, "dirty log: %.*s\n", (int)sizeof(s->dirty_log_mode),
+		    s->dirty_log_mode);
+	if (last)
+		info_round(&o, last);
+	info_ram(&o, s, last);
+	out(&o, "expected downtime: %s ms\n",
+	    fixed_text(last ? last->expected_downtime_ms : NAN, 1).s);
+	info_end(&o, s);
+	pthread_mutex_unlock(lock_of(s));
+}
+
+static void summary_row(struct outbuf *o, const struct round_stats *r)
+{
+	out(o, "%6" PRIu32 " %9s %10" PRIu64 " %10" PRIu64 " %9" PRIu64
+	    " %8s %10s %9s %7s\n", r->index,
+	    fixed_text((double)r->duration_us / 1e3, 1).s, r->dirty_pages,
+	    r->pages_sent, r->zero_pages,
+	    fixed_text(r->bandwidth_bps / MIB, 1).s,
+	    fixed_text(r->dirty_rate_pps, 0).s,
+	    fixed_text(r->expected_downtime_ms, 1).s,
+	    fixed_text((double)r->log_read_us / 1e3, 2).s);
+}
+
+/* Long migrations show the first and last rounds: the start (the full
+ * pass) and the end (convergence or the stall) are what a reader needs. */
+static void summary_table(struct outbuf *o, const struct migrate_stats *s)
+{
+	size_t i, n = s->rounds_len, half = SUMMARY_ROWS / 2;
+
+	if (!n)
+		return;
+	out(o, "%6s %9s %10s %10s %9s %8s %10s %9s %7s\n", "round", "ms",
+	    "dirty", "sent", "zero", "MiB/s", "dirty/s", "exp.dt ms",
+	    "log ms");
+	for (i = 0; i < n; i++) {
+		if (n > SUMMARY_ROWS && i == half) {
+			out(o, "%6s (%zu rounds not shown)\n", "...",
+			    n - SUMMARY_ROWS);
+			i = n - half;
+		}
+		summary_row(o, &s->rounds_v[i]);
+	}
+	if (s->rounds > n)
+		out(o, "(%" PRIu64 " later rounds not recorded: limit of "
+		    "%zu)\n", (uint64_t)s->rounds - n, s->rounds_max);
+}
+
+static void summary_forecast(struct outbuf *o, const struct migrate_stats *s)
+{
+	const struct migrate_forecast *f = &s->forecast;
+
+	if (!f->valid)
+		return;
+	out(o, "forecast: %" PRIu32 " rounds, %s total, %s ms downtime "
+	    "(actual: %" PRIu32 ", %s, %s)\n", f->rounds,
+	    us_text(f->total_us).s, fixed_text(f->downtime_ms, 1).s,
+	    s->rounds, us_text(s->total_us).s, us_text(s->downtime_us).s);
+}
+
+static void summary_totals(struct outbuf *o, const struct migrate_stats *s)
+{
+	double factor = s->ram_total ?
+		(double)s->ram_transferred / (double)s->ram_total : NAN;
+
+	out(o, "migration %s after %s, stop reason: %s\n",
+	    migrate_status__name(s->status), us_text(s->total_us).s,
+	    stop_reason__name(s->stop_reason));
+	if (s->error[0])
+		out(o, "error: %.*s\n", (int)sizeof(s->error), s->error);
+	out(o, "setup %s, downtime %s, rounds %" PRIu32 ", cpu %s\n",
+	    us_text(s->setup_us).s, us_text(s->downtime_us).s, s->rounds,
+	    us_text(s->cpu_time_us).s);
+	out(o, "ram %s, page data sent %s (%sx ram), on the wire %s\n",
+	    bytes_text(s->ram_total).s, bytes_text(s->ram_transferred).s,
+	    fixed_text(factor, 2).s, bytes_text(s->bytes_total).s);
+	out(o, "pages sent %" PRIu64 " (zero %" PRIu64 "), device state %s, "
+	    "dirty log %.*s\n", s->pages_total, s->zero_pages_total,
+	    bytes_text(s->device_state_bytes).s,
+	    (int)sizeof(s->dirty_log_mode),
+	    s->dirty_log_mode[0] ? s->dirty_log_mode : "-");
+}
+
+void migrate_stats__format_summary(const struct migrate_stats *s, char *buf,
+				   size_t len)
+{
+	struct outbuf o;
+
+	out_init(&o, buf, len);
+	pthread_mutex_lock(lock_of(s));
+	summary_totals(&o, s);
+	summary_forecast(&o, s);
+	summary_table(&o, s);
+	pthread_mutex_unlock(lock_of(s));
+}
