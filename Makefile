@@ -1,4 +1,4 @@
-# Build: `make` (everything), `make test`, `make asan`, `make deps`.
+# Build: `make` (everything), `make test`, `make asan`, `make deps`, `make demo`.
 # Everything built goes under $(BUILD)/ (default build/). V=1 shows commands.
 
 BUILD ?= build
@@ -65,7 +65,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
 -include guest-tests/Module.mk
 -include tests/fuzz/Module.mk
 
-# test installs its own dependencies first (a no-op once present).
+# test and demo install their own dependencies first (a no-op once present).
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/run-tests.sh $(BUILD)
@@ -77,10 +77,14 @@ asan:
 deps:
 	$(Q)scripts/install-deps.sh
 
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh $(BUILD)
+
 clean:
 	rm -rf build build-asan build-clang
 
-.PHONY: all test asan deps clean guests
+.PHONY: all test asan deps demo clean guests
 .DELETE_ON_ERROR:
 # Keep the test objects: without this make deletes them as intermediates
 # and rebuilds every test on every run.

@@ -1,4 +1,4 @@
-/* vmm: boot a multiboot test guest on KVM. */
+/* vmm: boot a multiboot test guest on KVM, or receive one by migration. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "incoming.h"
 #include "log.h"
+#include "migration.h"
 #include "monitor.h"
 #include "multiboot.h"
 #include "parse.h"
@@ -32,22 +34,38 @@ struct options {
 	unsigned int nr_initrd;
 	const char *guest;
 	char cmdline[MULTIBOOT_CMDLINE_MAX];
+	const char *incoming;
+	const char *migrate_to;
+	uint64_t migrate_after_us;
+	bool migrate_after_given;
+	const char *stats_json;
+	const char *stats_csv;
+	bool plain_dirty_log;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: vmm [options] GUEST.elf [-- key=value ...]\n"
+"       vmm [options] --incoming tcp:HOST:PORT | file:PATH\n"
 "\n"
-"Boots a multiboot v1 ELF guest on KVM. The words after -- are the guest's\n"
-"command line. Exit status: the value the guest writes to port 0xf4, or\n"
-"1 for a vmm error, 121 when the guest crashes.\n"
+"Boots a multiboot v1 ELF guest on KVM, or receives a running one by live\n"
+"migration. The words after -- are the guest's command line. Exit status:\n"
+"the value the guest writes to port 0xf4, or 1 for a vmm error, 121 when\n"
+"the guest crashes; 0 on the source after a successful migration.\n"
 "\n"
 "  --mem SIZE            guest RAM (K/M/G suffix; default 256M)\n"
 "  --cpus N              vCPUs (default 1)\n"
 "  --serial MODE         stdio | file:PATH | none (default stdio)\n"
 "  --monitor SPEC        unix:PATH | stdio: the control monitor\n"
 "  --initrd FILE         a multiboot module (repeatable)\n"
+"  --incoming URI        receive a VM (tcp:HOST:PORT, HOST 0 = any; or\n"
+"                        file:PATH); --mem/--cpus, if given, must match it\n"
+"  --migrate-to URI      migrate after --migrate-after (no monitor needed)\n"
+"  --migrate-after DUR   delay before --migrate-to (e.g. 2s, 500ms; default 0)\n"
+"  --stats-json PATH     write migration statistics as JSON when it ends\n"
+"  --stats-csv PATH      write one CSV row per pre-copy round when it ends\n"
+"  --dirty-log-plain     use KVM_GET_DIRTY_LOG even if manual protect exists\n"
 "  -q, --quiet           only errors from the vmm itself\n"
 "  -v, --verbose         also debug messages (unclaimed I/O, ...)\n"
 "  -h, --help            this text\n"
@@ -66,7 +84,10 @@ static int __attribute__((format(printf, 1, 2))) die_usage(const char *fmt, ...)
 	return VMM_EXIT_ERROR;
 }
 
-enum { OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD };
+enum {
+	OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD, OPT_INCOMING,
+	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
+};
 
 static const struct option long_options[] = {
 	{ "mem", required_argument, NULL, OPT_MEM },
@@ -74,6 +95,12 @@ static const struct option long_options[] = {
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "monitor", required_argument, NULL, OPT_MONITOR },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "incoming", required_argument, NULL, OPT_INCOMING },
+	{ "migrate-to", required_argument, NULL, OPT_MIGRATE_TO },
+	{ "migrate-after", required_argument, NULL, OPT_MIGRATE_AFTER },
+	{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
+	{ "stats-csv", required_argument, NULL, OPT_STATS_CSV },
+	{ "dirty-log-plain", no_argument, NULL, OPT_PLAIN_LOG },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -142,6 +169,27 @@ static int parse_options(struct options *o, int argc, char **argv)
 				return die_usage("more than %d --initrd modules", MULTIBOOT_MAX_MODULES);
 			o->initrd[o->nr_initrd++] = optarg;
 			break;
+		case OPT_INCOMING:
+			o->incoming = optarg;
+			break;
+		case OPT_MIGRATE_TO:
+			o->migrate_to = optarg;
+			break;
+		case OPT_MIGRATE_AFTER:
+			if (parse__duration_us(optarg, &o->migrate_after_us))
+				return die_usage("bad --migrate-after '%s': a duration such as 2s, "
+						 "500ms or 1.5s", optarg);
+			o->migrate_after_given = true;
+			break;
+		case OPT_STATS_JSON:
+			o->stats_json = optarg;
+			break;
+		case OPT_STATS_CSV:
+			o->stats_csv = optarg;
+			break;
+		case OPT_PLAIN_LOG:
+			o->plain_dirty_log = true;
+			break;
 		case 'q':
 			log_set_level(0);
 			break;
@@ -161,6 +209,19 @@ static int parse_options(struct options *o, int argc, char **argv)
 	if (o->monitor && !strcmp(o->monitor, "stdio") && !strcmp(o->serial, "stdio"))
 		return die_usage("%s", "--monitor stdio needs --serial file:PATH or none "
 				 "(both would read standard input)");
+	if (o->migrate_after_given && !o->migrate_to)
+		return die_usage("--migrate-after needs --migrate-to");
+	if (o->incoming) {
+		if (o->migrate_to)
+			return die_usage("--incoming and --migrate-to exclude each other");
+		if (o->nr_initrd)
+			return die_usage("--initrd makes no sense with --incoming (the guest comes "
+					 "from the stream)");
+		if (optind < argc)
+			return die_usage("--incoming takes no guest image ('%s'): the VM comes "
+					 "from the stream", argv[optind]);
+		return -1;
+	}
 	if (optind >= argc)
 		return die_usage("%s", "no guest image given");
 	o->guest = argv[optind];
@@ -283,12 +344,75 @@ static void *stdin_reader(void *arg)
 	}
 }
 
+struct delayed_migration {
+	struct migration *m;
+	const char *uri;
+	uint64_t delay_us;
+};
+
+/* --migrate-to: waits, then migrates as the monitor's "migrate" would. */
+static void *delayed_migrate(void *arg)
+{
+	struct delayed_migration *d = arg;
+	char err[512];
+
+	pthread_setname_np(pthread_self(), "migrate-after");
+	if (d->delay_us)
+		usleep(d->delay_us);
+	if (migration__start(d->m, d->uri, err, sizeof(err)))
+		log_error("--migrate-to %s: %s", d->uri, err);
+	return NULL;
+}
+
+static void write_incoming_stats(struct incoming *in, const struct options *o)
+{
+	FILE *f;
+
+	if (!o->stats_json)
+		return;
+	f = fopen(o->stats_json, "w");
+	if (!f || migrate_stats__write_json(&in->stats, NULL, f))
+		log_error("cannot write statistics to %s", o->stats_json);
+	if (f)
+		fclose(f);
+}
+
+/* The destination's start: receive the VM, then run it like any other. */
+static int start_incoming(struct vm *vm, struct incoming *in, const struct options *o,
+			  int kvm_fd, int serial_fd, char *err, size_t errlen)
+{
+	int ret;
+
+	in->want_ram = o->ram_given ? o->ram_size : 0;
+	in->want_cpus = o->cpus_given ? o->nr_cpus : 0;
+	ret = incoming__receive(in, kvm_fd, serial_fd, vm, err, errlen);
+	if (!ret) {
+		ret = vm__start_vcpus(vm, err, errlen);
+		if (ret)
+			incoming__report_failure(in, err);
+	}
+	if (ret) {
+		write_incoming_stats(in, o);
+		return ret;
+	}
+	/* The guest runs here now; the source may let go of it. */
+	if (incoming__ack_resumed(in, err, errlen))
+		log_warn("%s", err);
+	log_info("migration received from %s; the guest runs here",
+		 in->uri.kind == TRANSPORT_TCP ? in->peer : in->uri.path);
+	write_incoming_stats(in, o);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
 	struct vm_options vo;
 	struct monitor *mon = NULL;
+	struct migration *mig = NULL;
 	static struct vm vm;
+	static struct incoming in = { .listen_fd = -1, .fd = -1 };
+	struct delayed_migration dm;
 	pthread_t thread;
 	char err[1024] = "";
 	int status, serial_fd, kvm_fd;
@@ -297,7 +421,7 @@ int main(int argc, char **argv)
 	status = parse_options(&o, argc, argv);
 	if (status >= 0)
 		return status;
-	/* A monitor client that goes away must be an error return, not a signal. */
+	/* A peer that goes away must be an error return, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 
 	kvm_fd = vm__open_kvm(err, sizeof(err));
@@ -306,14 +430,18 @@ int main(int argc, char **argv)
 	serial_fd = open_serial(o.serial, err, sizeof(err));
 	if (serial_fd == -2)
 		goto fail;
-	vo = (struct vm_options){ .kvm_fd = kvm_fd, .ram_size = o.ram_size,
-				  .nr_cpus = o.nr_cpus, .serial_out_fd = serial_fd };
-	kvm_fd = -1;	/* the VM owns it now, even on failure */
-	if (vm__create(&vm, &vo, err, sizeof(err)))
+	if (o.incoming && incoming__prepare(&in, o.incoming, err, sizeof(err)))
 		goto fail;
-	vm_created = true;
-	if (load_guest(&vm, &o, err, sizeof(err)))
-		goto fail;
+	if (!o.incoming) {
+		vo = (struct vm_options){ .kvm_fd = kvm_fd, .ram_size = o.ram_size,
+					  .nr_cpus = o.nr_cpus, .serial_out_fd = serial_fd };
+		kvm_fd = -1;	/* the VM owns it now, even on failure */
+		if (vm__create(&vm, &vo, err, sizeof(err)))
+			goto fail;
+		vm_created = true;
+		if (load_guest(&vm, &o, err, sizeof(err)))
+			goto fail;
+	}
 	if (o.monitor) {
 		mon = monitor__create(&vm);
 		if (!mon || monitor__listen(mon, o.monitor, err, sizeof(err)))
@@ -323,12 +451,33 @@ int main(int argc, char **argv)
 	 * capability (before any thread starts, so all inherit that). */
 	if (privileges__drop(err, sizeof(err)))
 		goto fail;
-	if (vm__start_vcpus(&vm, err, sizeof(err)))
+	if (o.incoming) {
+		int fd = kvm_fd;
+
+		kvm_fd = -1;	/* incoming__receive hands it to the VM */
+		if (start_incoming(&vm, &in, &o, fd, serial_fd, err, sizeof(err)))
+			goto fail;
+		vm_created = true;
+	} else if (vm__start_vcpus(&vm, err, sizeof(err))) {
 		goto fail;
-	if (mon && monitor__start(mon))
+	}
+	mig = migration__create(&vm);
+	if (!mig) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	migration__force_plain_dirty_log(mig, o.plain_dirty_log);
+	if (!o.incoming)
+		migration__set_stats_output(mig, o.stats_json, o.stats_csv);
+	if (mon && (migration__register_monitor(mig, mon) || monitor__start(mon)))
 		log_warn("monitor could not start");
 	if (!strcmp(o.serial, "stdio") && !pthread_create(&thread, NULL, stdin_reader, &vm))
 		pthread_detach(thread);
+	if (o.migrate_to) {
+		dm = (struct delayed_migration){ mig, o.migrate_to, o.migrate_after_us };
+		if (!pthread_create(&thread, NULL, delayed_migrate, &dm))
+			pthread_detach(thread);
+	}
 
 	status = vm__wait(&vm);
 	if (status == VMM_EXIT_ERROR || status == VMM_EXIT_GUEST_CRASH)
@@ -336,7 +485,9 @@ int main(int argc, char **argv)
 	else if (log_level() >= 2)
 		log_info("%s (exit status %d)", vm.exit_reason, status);
 	monitor__destroy(mon);
+	migration__destroy(mig);
 	vm__destroy(&vm);
+	incoming__close(&in);
 	return status;
 
 fail:
@@ -346,5 +497,6 @@ fail:
 		vm__destroy(&vm);
 	if (kvm_fd >= 0)
 		close(kvm_fd);
+	incoming__close(&in);
 	return VMM_EXIT_ERROR;
 }

@@ -1,0 +1,42 @@
+/* The destination side: receive a VM from a stream (tcp: from a live
+ * source, file: from a saved snapshot), build it, load its state, and
+ * report back once the guest runs here.
+ */
+#ifndef VMM__INCOMING_H
+#define VMM__INCOMING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "migrate_stats.h"
+#include "stream.h"
+#include "transport.h"
+
+struct vm;
+
+struct incoming {
+	struct migrate_uri uri;
+	int listen_fd;			/* tcp: the listening socket */
+	int fd;				/* the stream */
+	struct stream s;
+	uint64_t want_ram;		/* 0 = take the stream's */
+	unsigned int want_cpus;		/* 0 = take the stream's */
+	struct migrate_stats stats;	/* this side's view */
+	char peer[128];
+};
+
+/* Parses the URI and opens the listening socket or the file: done before
+ * privileges are dropped. */
+int incoming__prepare(struct incoming *in, const char *uri, char *err, size_t errlen);
+/* Accepts the source, receives everything and builds vm (created here
+ * with serial_out_fd for its UART) with all its state loaded; the vCPUs
+ * are not started. On failure the source is told why. */
+int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct vm *vm,
+		      char *err, size_t errlen);
+/* After the vCPUs run: tells the source it may let go of the guest. */
+int incoming__ack_resumed(struct incoming *in, char *err, size_t errlen);
+/* Tells the source the migration failed here (best effort). */
+void incoming__report_failure(struct incoming *in, const char *reason);
+void incoming__close(struct incoming *in);
+
+#endif

@@ -1,0 +1,36 @@
+/* The source side of a migration: a thread apart from the vCPUs that runs
+ * the pre-copy rounds, the stop-and-copy, and waits for the destination's
+ * word that the guest runs there. Until that word, any failure or cancel
+ * resumes the guest here: a failed migration never loses the VM.
+ */
+#ifndef VMM__MIGRATION_H
+#define VMM__MIGRATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "migrate_params.h"
+#include "migrate_stats.h"
+
+struct vm;
+struct monitor;
+struct migration;
+
+struct migration *migration__create(struct vm *vm);
+void migration__destroy(struct migration *m);
+/* Where the statistics go when a migration ends (JSON, and CSV rows per
+ * round when csv_path is set). */
+void migration__set_stats_output(struct migration *m, const char *json_path, const char *csv_path);
+/* Starts migrating to uri ("tcp:HOST:PORT" or "file:PATH"); returns at
+ * once. -EBUSY while another migration runs, -EINVAL for a bad uri. */
+int migration__start(struct migration *m, const char *uri, char *err, size_t errlen);
+/* Asks a running migration to stop; the guest keeps running here. */
+int migration__cancel(struct migration *m);
+/* Blocks until no migration thread is running. */
+void migration__wait(struct migration *m);
+/* For tests: refuse manual dirty-log protection (use the plain log). */
+void migration__force_plain_dirty_log(struct migration *m, bool plain);
+struct migrate_stats *migration__stats(struct migration *m);
+int migration__register_monitor(struct migration *m, struct monitor *mon);
+
+#endif

@@ -1,0 +1,34 @@
+/* Shared between migrate/migration.c (control: start, cancel, monitor
+ * commands) and migrate/source.c (the thread). Not for other modules. */
+#ifndef VMM__MIGRATION_INTERNAL_H
+#define VMM__MIGRATION_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "migrate_params.h"
+#include "migrate_stats.h"
+#include "transport.h"
+
+struct vm;
+
+struct migration {
+	struct vm *vm;
+	pthread_mutex_t lock;		/* params, fd, thread state */
+	struct migrate_params params;	/* for the next migration */
+	struct migrate_stats stats;	/* of the current or last one */
+	struct migrate_uri uri;
+	pthread_t thread;
+	bool thread_joinable;
+	bool cancel_requested;		/* atomic */
+	bool force_plain_log;
+	int fd;				/* the stream's fd, for cancel */
+	char json_path[1024];
+	char csv_path[1024];
+};
+
+void *migration__thread(void *arg);
+/* Writes the JSON/CSV statistics files if configured; logs failures. */
+void migration__write_stats(struct migration *m, const struct migrate_params *p);
+
+#endif

@@ -1,0 +1,400 @@
+#include "incoming.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cpuid.h"
+#include "log.h"
+#include "vm.h"
+#include "vm_config.h"
+#include "vm_sections.h"
+
+/* A source that goes quiet for this long mid-stream has failed. */
+#define SOURCE_TIMEOUT_MS 60000
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int incoming__prepare(struct incoming *in, const char *uri, char *err, size_t errlen)
+{
+	int fd, ret;
+
+	memset(in, 0, sizeof(*in));
+	in->listen_fd = in->fd = -1;
+	ret = migrate_stats__init(&in->stats);
+	if (ret) {
+		snprintf(err, errlen, "out of memory");
+		return ret;
+	}
+	ret = transport__parse_uri(uri, &in->uri, err, errlen);
+	if (ret)
+		return ret;
+	fd = transport__open_dest(&in->uri, err, errlen);
+	if (fd < 0)
+		return fd;
+	if (in->uri.kind == TRANSPORT_TCP)
+		in->listen_fd = fd;
+	else
+		in->fd = fd;
+	return 0;
+}
+
+static int send_reason(struct incoming *in, uint32_t type, const char *reason)
+{
+	struct wbuf b;
+	int ret;
+
+	wbuf__init(&b);
+	stream_msg__encode_reason(&b, reason);
+	ret = b.err ? b.err : stream__send(&in->s, type, b.data, b.len);
+	wbuf__free(&b);
+	return ret;
+}
+
+void incoming__report_failure(struct incoming *in, const char *reason)
+{
+	if (in->uri.kind != TRANSPORT_TCP || in->fd < 0 || !in->s.preamble_out)
+		return;
+	/* REFUSE while the source still waits for the verdict on its
+	 * configuration, FAILED afterwards. */
+	send_reason(in, in->s.last_out ? SECTION_FAILED : SECTION_REFUSE, reason);
+}
+
+static int accept_source(struct incoming *in, char *err, size_t errlen)
+{
+	int fd;
+
+	if (in->uri.kind != TRANSPORT_TCP)
+		return 0;
+	log_info("waiting for a migration on %s:%u", in->uri.host, in->uri.port);
+	fd = transport__accept(in->listen_fd, in->peer, sizeof(in->peer), err, errlen);
+	if (fd < 0)
+		return fd;
+	/* One migration per incoming vmm: stop listening at once. */
+	close(in->listen_fd);
+	in->listen_fd = -1;
+	in->fd = fd;
+	transport__set_timeout(fd, SOURCE_TIMEOUT_MS);
+	log_info("migration from %s", in->peer);
+	return 0;
+}
+
+/* Checks the stream's configuration against this host and the options;
+ * every problem found is named. */
+static int check_config(struct incoming *in, int kvm_fd, const struct vm_config *cfg,
+			char *err, size_t errlen)
+{
+	struct kvm_cpuid2 *host = cpuid__host_supported(kvm_fd);
+	char opt_why[256] = "", host_why[768] = "";
+	int ret;
+
+	if (!host) {
+		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		return -errno;
+	}
+	if (in->want_ram && in->want_ram != cfg->ram_size)
+		snprintf(opt_why, sizeof(opt_why), "source RAM %llu MiB, this VM %llu MiB",
+			 (unsigned long long)(cfg->ram_size >> 20),
+			 (unsigned long long)(in->want_ram >> 20));
+	if (in->want_cpus && in->want_cpus != cfg->nr_cpus) {
+		size_t n = strlen(opt_why);
+
+		snprintf(opt_why + n, sizeof(opt_why) - n, "%ssource has %u vCPUs, this VM %u",
+			 n ? "; " : "", cfg->nr_cpus, in->want_cpus);
+	}
+	ret = vm_config__check_compat(cfg, NULL, host, host_why, sizeof(host_why));
+	free(host);
+	if (!ret && !opt_why[0])
+		return 0;
+	snprintf(err, errlen, "%s%s%s", opt_why, opt_why[0] && ret ? "; " : "", ret ? host_why : "");
+	return -ENOTSUP;
+}
+
+/* The destination's RAM starts as fresh anonymous memory, which reads as
+ * zero: a ZERO page need only be written where an earlier round put data.
+ * Skipping the rest matters: touching a page makes the kernel allocate and
+ * clear it, and most of a guest's RAM is zero. */
+struct page_sink {
+	struct vm *vm;
+	uint64_t *written;		/* one bit per RAM page */
+};
+
+static int store_page(void *ctx, uint64_t gpa, const uint8_t *data)
+{
+	struct page_sink *sink = ctx;
+	struct guest_memory *mem = &sink->vm->mem;
+	uint8_t *dst = guest_memory__hva(mem, gpa, GUEST_PAGE_SIZE);
+	uint64_t page, bit;
+
+	if (!dst)
+		return -EFAULT;	/* ram_batch checked the slots: cannot happen */
+	page = (uint64_t)(dst - mem->base) / GUEST_PAGE_SIZE;
+	bit = 1ULL << (page % 64);
+	if (data) {
+		memcpy(dst, data, GUEST_PAGE_SIZE);
+		sink->written[page / 64] |= bit;
+	} else if (sink->written[page / 64] & bit) {
+		memset(dst, 0, GUEST_PAGE_SIZE);
+	}
+	return 0;
+}
+
+static int build_vm(struct incoming *in, int kvm_fd, int serial_fd, const struct vm_config *cfg,
+		    struct vm *vm, char *err, size_t errlen)
+{
+	struct kvm_cpuid2 *cpuid;
+	struct vm_options vo = {
+		.kvm_fd = kvm_fd, .ram_size = cfg->ram_size, .nr_cpus = cfg->nr_cpus,
+		.serial_out_fd = serial_fd,
+	};
+	unsigned int i;
+	int ret;
+
+	cpuid = calloc(1, sizeof(*cpuid) + cfg->nr_cpuid * sizeof(cpuid->entries[0]));
+	if (!cpuid) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	cpuid->nent = cfg->nr_cpuid;
+	memcpy(cpuid->entries, cfg->cpuid, cfg->nr_cpuid * sizeof(cpuid->entries[0]));
+	vo.cpuid = cpuid;
+	ret = vm__create(vm, &vo, err, errlen);
+	free(cpuid);
+	if (ret)
+		return ret;
+	/* Same layout and devices on both sides, or the state cannot load. */
+	for (i = 0; i < cfg->nr_slots; i++) {
+		if (i >= vm->mem.nr_slots || vm->mem.slots[i].gpa != cfg->slots[i].gpa ||
+		    vm->mem.slots[i].size != cfg->slots[i].size) {
+			snprintf(err, errlen, "source RAM layout (slot %u at 0x%llx) differs from this vmm's",
+				 i, (unsigned long long)cfg->slots[i].gpa);
+			return -ENOTSUP;
+		}
+	}
+	for (i = 0; i < cfg->nr_devices; i++) {
+		struct device *d = vm__find_device(vm, cfg->devices[i].name);
+
+		if (!d || d->state_version < cfg->devices[i].version) {
+			snprintf(err, errlen, d ? "device %s: state version %u, this vmm reads up to %u" :
+				 "source has device %s, this vmm does not", cfg->devices[i].name,
+				 cfg->devices[i].version, d ? d->state_version : 0);
+			return -ENOTSUP;
+		}
+	}
+	if (cfg->nr_devices != vm->nr_devices) {
+		snprintf(err, errlen, "source has %u devices, this VM %u", cfg->nr_devices, vm->nr_devices);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+static int receive_config(struct incoming *in, int kvm_fd, struct section *sec,
+			  struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct rbuf r;
+	int ret;
+
+	ret = stream__read_preamble(&in->s, err, errlen);
+	if (!ret)
+		ret = stream__recv(&in->s, sec, err, errlen);
+	if (ret)
+		return ret;
+	if (sec->type != SECTION_CONFIG) {
+		snprintf(err, errlen, "stream starts with %s, not CONFIG", stream__type_name(sec->type));
+		return -EPROTO;
+	}
+	rbuf__init(&r, sec->payload, sec->len);
+	ret = vm_config__decode(cfg, &r, err, errlen);
+	if (!ret)
+		ret = check_config(in, kvm_fd, cfg, err, errlen);
+	return ret;
+}
+
+static void record_round(struct incoming *in, const struct section *sec, uint64_t *round_start)
+{
+	struct round_end_msg msg;
+	struct round_stats rs = { 0 };
+	char why[128];
+	uint64_t now = mono_us();
+
+	if (stream_msg__decode_round_end(sec->payload, sec->len, &msg, why, sizeof(why)))
+		return;
+	rs.index = msg.round;
+	rs.start_us = *round_start - in->stats.start_mono_us;
+	rs.duration_us = now - *round_start;
+	rs.pages_sent = msg.pages;
+	rs.bytes = msg.bytes;
+	rs.bandwidth_bps = rs.duration_us ? msg.bytes * 1e6 / rs.duration_us : 0;
+	migrate_stats__add_round(&in->stats, &rs);
+	*round_start = now;
+}
+
+/* Test hook: VMM_TEST_KILL_AT=round:N (on the first RAM section of round N)
+ * or =state (on the first vCPU state) makes this process SIGKILL itself,
+ * so tests can kill a destination at an exact phase of the migration. */
+static void maybe_die(const struct section *sec)
+{
+	static int mode = -1;	/* -1 unknown, 0 off, 1 round, 2 state */
+	static uint32_t round;
+	const char *v;
+
+	if (mode < 0) {
+		v = getenv("VMM_TEST_KILL_AT");
+		mode = 0;
+		if (v && !strncmp(v, "round:", 6)) {
+			mode = 1;
+			round = (uint32_t)strtoul(v + 6, NULL, 10);
+		} else if (v && !strcmp(v, "state")) {
+			mode = 2;
+		}
+	}
+	if ((mode == 1 && sec->type == SECTION_RAM && sec->len >= 4 &&
+	     wire__get_le32(sec->payload) == round) ||
+	    (mode == 2 && sec->type == SECTION_VCPU)) {
+		log_info("VMM_TEST_KILL_AT: killing this destination now");
+		kill(getpid(), SIGKILL);
+	}
+}
+
+static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_config *cfg,
+			  struct section *sec, char *err, size_t errlen)
+{
+	struct vm_state_set set;
+	struct ram_batch_info info;
+	struct page_sink sink = { .vm = vm };
+	uint64_t round_start = mono_us();
+	int ret;
+
+	sink.written = calloc((vm->mem.size / GUEST_PAGE_SIZE + 63) / 64, sizeof(uint64_t));
+	ret = sink.written ? vm_state_set__init(&set, vm->nr_cpus) : -ENOMEM;
+	if (ret) {
+		free(sink.written);
+		snprintf(err, errlen, "out of memory");
+		return ret;
+	}
+	for (;;) {
+		ret = stream__recv(&in->s, sec, err, errlen);
+		if (ret)
+			break;
+		maybe_die(sec);
+		if (sec->type == SECTION_RAM) {
+			ret = ram_batch__decode(sec->payload, sec->len, cfg, store_page, &sink, &info,
+						err, errlen);
+			if (ret)
+				break;
+			migrate_stats__lock(&in->stats);
+			in->stats.pages_total += info.count;
+			in->stats.zero_pages_total += info.nr_zero;
+			in->stats.ram_transferred += (uint64_t)info.nr_data * GUEST_PAGE_SIZE;
+			in->stats.bytes_total = in->s.bytes_in;
+			migrate_stats__unlock(&in->stats);
+		} else if (sec->type == SECTION_ROUND_END) {
+			record_round(in, sec, &round_start);
+		} else if (sec->type == SECTION_END) {
+			ret = vm_state_set__apply(&set, vm, err, errlen);
+			break;
+		} else {
+			ret = vm_state_set__take(&set, vm, sec, err, errlen);
+			if (ret)
+				break;
+		}
+	}
+	vm_state_set__free(&set);
+	free(sink.written);
+	return ret;
+}
+
+int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct vm *vm,
+		      char *err, size_t errlen)
+{
+	struct vm_config *cfg = calloc(1, sizeof(*cfg));
+	struct section sec;
+	bool vm_built = false;
+	int ret;
+
+	section__init(&sec);
+	if (!cfg) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = accept_source(in, err, errlen);
+	if (ret)
+		goto out;
+	migrate_stats__start(&in->stats, in->uri.kind == TRANSPORT_TCP ? in->peer : in->uri.path);
+	stream__init(&in->s, in->fd, STREAM_DEST);
+	in->s.is_socket = in->uri.kind == TRANSPORT_TCP;
+	if (in->s.is_socket) {
+		ret = stream__write_preamble(&in->s);
+		if (ret) {
+			snprintf(err, errlen, "sending the return-path preamble: %s", strerror(-ret));
+			goto out;
+		}
+	}
+	ret = receive_config(in, kvm_fd, &sec, cfg, err, errlen);
+	if (!ret) {
+		ret = build_vm(in, kvm_fd, serial_out_fd, cfg, vm, err, errlen);
+		vm_built = !ret;
+	}
+	if (ret)
+		goto out;
+	if (in->s.is_socket) {
+		ret = stream__send(&in->s, SECTION_ACCEPT, NULL, 0);
+		if (ret) {
+			snprintf(err, errlen, "accepting the source: %s", strerror(-ret));
+			goto out;
+		}
+	}
+	migrate_stats__lock(&in->stats);
+	in->stats.ram_total = cfg->ram_size;
+	in->stats.setup_us = mono_us() - in->stats.start_mono_us;
+	migrate_stats__unlock(&in->stats);
+	migrate_stats__set_status(&in->stats, MIGRATE_STATUS_ACTIVE);
+	ret = receive_stream(in, vm, cfg, &sec, err, errlen);
+out:
+	if (ret) {
+		incoming__report_failure(in, err);
+		migrate_stats__set_error(&in->stats, "%s", err);
+		migrate_stats__set_status(&in->stats, MIGRATE_STATUS_FAILED);
+		if (vm_built)
+			vm__destroy(vm);
+	}
+	section__free(&sec);
+	free(cfg);
+	return ret;
+}
+
+int incoming__ack_resumed(struct incoming *in, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	if (in->uri.kind == TRANSPORT_TCP) {
+		ret = stream__send(&in->s, SECTION_RESUMED, NULL, 0);
+		if (ret)
+			snprintf(err, errlen, "telling the source the guest runs here: %s", strerror(-ret));
+	}
+	migrate_stats__lock(&in->stats);
+	in->stats.bytes_total = in->s.bytes_in + in->s.bytes_out;
+	migrate_stats__unlock(&in->stats);
+	migrate_stats__set_status(&in->stats, ret ? MIGRATE_STATUS_FAILED : MIGRATE_STATUS_COMPLETED);
+	return ret;
+}
+
+void incoming__close(struct incoming *in)
+{
+	if (in->listen_fd >= 0)
+		close(in->listen_fd);
+	if (in->fd >= 0)
+		close(in->fd);
+	in->listen_fd = in->fd = -1;
+	migrate_stats__free(&in->stats);
+}

@@ -1,0 +1,215 @@
+#include "transport.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "parse.h"
+
+int transport__parse_uri(const char *uri, struct migrate_uri *u, char *err, size_t errlen)
+{
+	memset(u, 0, sizeof(*u));
+	if (!strncmp(uri, "tcp:", 4)) {
+		u->kind = TRANSPORT_TCP;
+		if (parse__host_port(uri + 4, u->host, sizeof(u->host), &u->port)) {
+			snprintf(err, errlen, "bad address '%s': use tcp:HOST:PORT (port 1-65535)", uri);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strncmp(uri, "file:", 5)) {
+		u->kind = TRANSPORT_FILE;
+		if (!uri[5] || strlen(uri + 5) >= sizeof(u->path) - sizeof(".partial")) {
+			snprintf(err, errlen, "bad file '%s': use file:PATH", uri);
+			return -EINVAL;
+		}
+		strcpy(u->path, uri + 5);
+		return 0;
+	}
+	snprintf(err, errlen, "unknown transport in '%s': use tcp:HOST:PORT or file:PATH", uri);
+	return -EINVAL;
+}
+
+int transport__set_timeout(int fd, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		return -errno;
+	return 0;
+}
+
+static int connect_timeout(int fd, const struct addrinfo *ai, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int flags = fcntl(fd, F_GETFL), soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	if (!connect(fd, ai->ai_addr, ai->ai_addrlen))
+		goto done;
+	if (errno != EINPROGRESS)
+		return -errno;
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return -ETIMEDOUT;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) || soerr)
+		return soerr ? -soerr : -errno;
+done:
+	fcntl(fd, F_SETFL, flags);
+	return 0;
+}
+
+static int tcp_connect(const struct migrate_uri *u, int timeout_ms, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	char port[8];
+	int fd = -1, ret = -EHOSTUNREACH, one = 1;
+
+	snprintf(port, sizeof(port), "%u", u->port);
+	ret = getaddrinfo(u->host, port, &hints, &res);
+	if (ret) {
+		snprintf(err, errlen, "cannot resolve %s: %s", u->host, gai_strerror(ret));
+		return -EHOSTUNREACH;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			ret = -errno;
+			continue;
+		}
+		ret = connect_timeout(fd, ai, timeout_ms);
+		if (!ret)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot connect to %s:%u: %s", u->host, u->port, strerror(-ret));
+		return ret;
+	}
+	/* The return path's small replies must not wait for Nagle. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static void partial_path(const struct migrate_uri *u, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.partial", u->path);
+}
+
+int transport__open_source(const struct migrate_uri *u, int timeout_ms, char *err, size_t errlen)
+{
+	char tmp[sizeof(u->path) + 16];
+	int fd;
+
+	if (u->kind == TRANSPORT_TCP)
+		return tcp_connect(u, timeout_ms, err, errlen);
+	partial_path(u, tmp, sizeof(tmp));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fd = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+	}
+	return fd;
+}
+
+int transport__commit_file(const struct migrate_uri *u, int fd, char *err, size_t errlen)
+{
+	char tmp[sizeof(u->path) + 16];
+
+	partial_path(u, tmp, sizeof(tmp));
+	/* The rename must not reach the disk before the data does. */
+	if (fsync(fd) || rename(tmp, u->path)) {
+		snprintf(err, errlen, "saving %s: %s", u->path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+void transport__discard_file(const struct migrate_uri *u)
+{
+	char tmp[sizeof(u->path) + 16];
+
+	partial_path(u, tmp, sizeof(tmp));
+	unlink(tmp);
+}
+
+static int tcp_listen(const struct migrate_uri *u, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
+	char port[8];
+	int fd, ret, one = 1;
+
+	snprintf(port, sizeof(port), "%u", u->port);
+	ret = getaddrinfo(u->host, port, &hints, &res);
+	if (ret) {
+		snprintf(err, errlen, "cannot resolve %s: %s", u->host, gai_strerror(ret));
+		return -EINVAL;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 1)) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", u->host, u->port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = ret;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+int transport__open_dest(const struct migrate_uri *u, char *err, size_t errlen)
+{
+	int fd;
+
+	if (u->kind == TRANSPORT_TCP)
+		return tcp_listen(u, err, errlen);
+	fd = open(u->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fd = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", u->path, strerror(errno));
+	}
+	return fd;
+}
+
+int transport__accept(int listen_fd, char *peer, size_t peerlen, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	uint16_t port = 0;
+	int fd, one = 1;
+
+	do {
+		fd = accept4(listen_fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+	} while (fd < 0 && errno == EINTR);
+	if (fd < 0) {
+		snprintf(err, errlen, "accept: %s", strerror(errno));
+		return -errno;
+	}
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(peer, peerlen, "%s:%u", host, port);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}

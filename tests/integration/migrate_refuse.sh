@@ -1,0 +1,57 @@
+# A destination that cannot host the VM refuses it before any RAM is sent,
+# with a reason the source reports; the source's guest keeps running and
+# finishes with its own verdict.
+. tests/integration/lib.bash
+require_kvm
+
+refused() {	# refused "DEST ARGS" REGEX
+	local dargs=$1 re=$2 port; port=$(free_port)
+	note "destination $dargs"
+	# shellcheck disable=SC2086
+	start_dest dst "$port" $dargs
+	local dpid=$LAST_PID
+	run_guest 60 --mem 256M --migrate-to "tcp:127.0.0.1:$port" --migrate-after 500ms \
+		--stats-json "$TMP/src.json" "$GUESTS/verify.elf" -- ws=16M rate=1000 duration=3
+	expect_status 0 "source guest after a refused migration"
+	expect_out "verify: PASS"
+	expect_err "destination refused: .*$re"
+	grep -q '"status": "failed"' "$TMP/src.json" || fail "source JSON does not say failed"
+	wait_exit $dpid 10 || fail "refusing destination did not exit"
+	[ "$EXIT_STATUS" -eq 1 ] || fail "refusing destination exit $EXIT_STATUS"
+	grep -Eq "$re" "$TMP/dst.err" || fail "destination did not print its reason"
+}
+
+refused "--mem 128M" "source RAM 256 MiB, this VM 128 MiB"
+refused "--cpus 2" "source has 1 vCPUs, this VM 2"
+refused "--mem 512M --cpus 4" "source RAM 256 MiB, this VM 512 MiB; source has 1 vCPUs, this VM 4"
+
+note "nobody listening"
+port=$(free_port)
+run_guest 60 --migrate-to "tcp:127.0.0.1:$port" "$GUESTS/verify.elf" -- ws=8M duration=2
+expect_status 0 "source guest when nobody listens"
+expect_out "verify: PASS"
+expect_err "cannot connect to 127.0.0.1:$port"
+
+note "a peer that is not a vmm"
+port=$(free_port)
+start junk socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" SYSTEM:"echo 'HTTP/1.0 400 Bad Request'"
+sleep 0.3
+run_guest 60 --migrate-to "tcp:127.0.0.1:$port" "$GUESTS/verify.elf" -- ws=8M duration=2
+expect_status 0 "source guest with a junk peer"
+expect_out "verify: PASS"
+expect_err "not a vmm migration stream"
+
+note "bad migrate commands on the monitor"
+start src "$VMM" --monitor "unix:$TMP/m.sock" --serial none "$GUESTS/idle.elf"
+wait_sock "$TMP/m.sock"
+for bad in "migrate" "migrate foo:bar" "migrate tcp:127.0.0.1:0" "migrate tcp:nohost" "migrate file:"; do
+	mon "$TMP/m.sock" "$bad" | grep -q "^error: " || fail "'$bad' not refused"
+done
+mon "$TMP/m.sock" "migrate_cancel" | grep -q "^error: no migration" || fail "cancel with nothing running"
+mon "$TMP/m.sock" "migrate_set_parameter max-iterations 0" | grep -q "^error: max-iterations" || fail "bad parameter value"
+mon "$TMP/m.sock" "migrate_set_parameter frobs 1" | grep -q "^error: " || fail "unknown parameter"
+mon "$TMP/m.sock" "migrate_set_parameter downtime-limit 50" | grep -q "^ok$" || fail "good parameter"
+mon "$TMP/m.sock" "info migrate_parameters" | grep -q "downtime-limit: 50" || fail "parameter not shown"
+mon "$TMP/m.sock" "info migrate" | grep -q "status: none" || fail "info migrate before any migration"
+mon "$TMP/m.sock" "quit" >/dev/null
+echo "migrate_refuse: every refusal named its reason; guests kept running"
