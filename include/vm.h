@@ -62,7 +62,10 @@ struct vm {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	enum vm_run_state state;
-	bool pause_requested;
+	/* Pauses nest: every pauser (the monitor's stop, info registers, a
+	 * migration's stop-and-copy) holds one; vCPUs run at zero. */
+	unsigned int pause_count;
+	bool user_paused;		/* the monitor's stop holds one */
 	unsigned int nr_paused;
 	unsigned int nr_running;	/* vCPU threads inside their loop */
 	int exit_status;
@@ -94,10 +97,17 @@ struct device *vm__find_device(struct vm *vm, const char *name);
 
 /* vCPU threads (vmm/vcpu.c). */
 int vm__start_vcpus(struct vm *vm, char *err, size_t errlen);
-/* Returns once every vCPU is out of KVM_RUN and parked. Idempotent. */
+/* Takes a pause reference; returns once every vCPU is out of KVM_RUN and
+ * parked. */
 void vm__pause(struct vm *vm);
+/* Drops a pause reference; the vCPUs run again when none is left. */
 void vm__resume(struct vm *vm);
 bool vm__is_paused(struct vm *vm);
+/* The monitor's stop and cont: one user reference, taken or dropped at
+ * most once, so cont never undoes another pauser's pause. cont returns
+ * -EBUSY when the VM stays paused by someone else. */
+void vm__user_stop(struct vm *vm);
+int vm__user_cont(struct vm *vm);
 /* Ends the VM: every vCPU thread leaves its loop; the first caller's status
  * and reason win. */
 void vm__request_exit(struct vm *vm, int status, const char *fmt, ...)

@@ -311,14 +311,13 @@ out:
 	return ret;
 }
 
-static int pause_guest(struct run *r)
+/* Our own pause reference: a user's cont cannot run the guest while the
+ * state that goes out must be the state it resumes from. */
+static void pause_guest(struct run *r)
 {
 	r->t_pause = mono_us();
-	if (!vm__is_paused(r->vm)) {
-		vm__pause(r->vm);
-		r->paused_by_us = true;
-	}
-	return 0;
+	vm__pause(r->vm);
+	r->paused_by_us = true;
 }
 
 static int finish_stream(struct run *r, uint32_t rounds)

@@ -194,13 +194,15 @@ static int cmd_info_status(void *opaque, const char *args, struct monitor_reply 
 
 static int cmd_stop(void *opaque, const char *args, struct monitor_reply *r)
 {
-	vm__pause(opaque);
+	vm__user_stop(opaque);
 	return 0;
 }
 
 static int cmd_cont(void *opaque, const char *args, struct monitor_reply *r)
 {
-	vm__resume(opaque);
+	if (vm__user_cont(opaque))
+		return monitor_reply__error(r, "the VM stays paused: a migration's stop-and-copy "
+					    "holds it");
 	return 0;
 }
 
@@ -208,7 +210,6 @@ static int cmd_info_registers(void *opaque, const char *args, struct monitor_rep
 {
 	struct vm *vm = opaque;
 	unsigned int first = 0, last = vm->nr_cpus - 1, i;
-	bool was_paused;
 	char buf[1536];
 
 	if (*args) {
@@ -222,16 +223,13 @@ static int cmd_info_registers(void *opaque, const char *args, struct monitor_rep
 	}
 	/* Registers are only meaningful, and KVM only hands them out without
 	 * blocking, while the vCPU is outside KVM_RUN. */
-	was_paused = vm__is_paused(vm);
-	if (!was_paused)
-		vm__pause(vm);
+	vm__pause(vm);
 	for (i = first; i <= last; i++) {
 		if (vm__format_registers(vm, i, buf, sizeof(buf)))
 			snprintf(buf, sizeof(buf), "vCPU %u: registers unavailable", i);
 		monitor_reply__printf(r, "%s\n", buf);
 	}
-	if (!was_paused)
-		vm__resume(vm);
+	vm__resume(vm);
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /* vCPU threads: the KVM_RUN loop, exit dispatch, and pause/resume.
  *
- * Pausing: the pauser sets pause_requested and every vCPU's immediate_exit
+ * Pausing: the pauser raises pause_count and sets every vCPU's immediate_exit
  * under vm->lock, then signals each vCPU thread. A thread that is inside
  * KVM_RUN is kicked out by the signal (EINTR); one that is about to enter
  * sees immediate_exit and returns at once. Either way it parks on vm->cond
@@ -214,7 +214,7 @@ static bool wait_while_paused(struct vcpu *v)
 	bool keep_running;
 
 	pthread_mutex_lock(&vm->lock);
-	while (vm->pause_requested && vm->state != VM_EXITING) {
+	while (vm->pause_count && vm->state != VM_EXITING) {
 		if (!v->paused) {
 			v->paused = true;
 			vm->nr_paused++;
@@ -290,7 +290,7 @@ void vm__pause(struct vm *vm)
 	unsigned int i;
 
 	pthread_mutex_lock(&vm->lock);
-	vm->pause_requested = true;
+	vm->pause_count++;
 	for (i = 0; i < vm->nr_cpus; i++)
 		vm->vcpus[i].run->immediate_exit = 1;
 	pthread_mutex_unlock(&vm->lock);
@@ -308,10 +308,11 @@ void vm__pause(struct vm *vm)
 void vm__resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
-	vm->pause_requested = false;
-	if (vm->state == VM_PAUSED)
-		vm->state = VM_RUNNING;
-	pthread_cond_broadcast(&vm->cond);
+	if (vm->pause_count && !--vm->pause_count) {
+		if (vm->state == VM_PAUSED)
+			vm->state = VM_RUNNING;
+		pthread_cond_broadcast(&vm->cond);
+	}
 	pthread_mutex_unlock(&vm->lock);
 }
 
@@ -323,6 +324,34 @@ bool vm__is_paused(struct vm *vm)
 	paused = vm->state == VM_PAUSED;
 	pthread_mutex_unlock(&vm->lock);
 	return paused;
+}
+
+void vm__user_stop(struct vm *vm)
+{
+	bool take;
+
+	pthread_mutex_lock(&vm->lock);
+	take = !vm->user_paused;
+	vm->user_paused = true;
+	pthread_mutex_unlock(&vm->lock);
+	if (take)
+		vm__pause(vm);
+}
+
+int vm__user_cont(struct vm *vm)
+{
+	bool drop, still;
+
+	pthread_mutex_lock(&vm->lock);
+	drop = vm->user_paused;
+	vm->user_paused = false;
+	pthread_mutex_unlock(&vm->lock);
+	if (drop)
+		vm__resume(vm);
+	pthread_mutex_lock(&vm->lock);
+	still = vm->pause_count > 0;
+	pthread_mutex_unlock(&vm->lock);
+	return still ? -EBUSY : 0;
 }
 
 int vm__wait(struct vm *vm)
