@@ -375,6 +375,7 @@ out:
 
 int incoming__ack_resumed(struct incoming *in, char *err, size_t errlen)
 {
+	struct timespec ts;
 	int ret = 0;
 
 	if (in->uri.kind == TRANSPORT_TCP) {
@@ -382,8 +383,11 @@ int incoming__ack_resumed(struct incoming *in, char *err, size_t errlen)
 		if (ret)
 			snprintf(err, errlen, "telling the source the guest runs here: %s", strerror(-ret));
 	}
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	migrate_stats__lock(&in->stats);
 	in->stats.bytes_total = in->s.bytes_in + in->s.bytes_out;
+	/* The receive runs on this (the main) thread from accept to here. */
+	in->stats.cpu_time_us = (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	migrate_stats__unlock(&in->stats);
 	migrate_stats__set_status(&in->stats, ret ? MIGRATE_STATUS_FAILED : MIGRATE_STATUS_COMPLETED);
 	return ret;

@@ -326,9 +326,15 @@ static int finish_stream(struct run *r, uint32_t rounds)
 	struct wbuf b;
 	int ret;
 
+	uint64_t before = r->s.bytes_out;
+
 	wbuf__init(&b);
 	ret = vm_sections__send_state(r->vm, &r->s, r->err, sizeof(r->err));
 	if (!ret) {
+		/* The forecast used an estimate; record what it really was. */
+		migrate_stats__lock(&r->m->stats);
+		r->m->stats.device_state_bytes = r->s.bytes_out - before;
+		migrate_stats__unlock(&r->m->stats);
 		stream_msg__encode_end(&b, &end);
 		ret = send_section(r, SECTION_END, b.data, b.len);
 	}

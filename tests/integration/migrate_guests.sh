@@ -4,13 +4,14 @@
 . tests/integration/lib.bash
 require_kvm
 
-migrate_one() {	# migrate_one CPUS GUEST ARGS...
+migrate_one() {	# migrate_one CPUS GUEST ARGS... (SRC_OPTS: extra source options)
 	local cpus=$1 guest=$2; shift 2
 	local port; port=$(free_port)
 	note "migrate $guest ($*), $cpus vCPU(s)"
 	start_dest dst "$port" --stats-json "$TMP/dst.json"
 	local dpid=$LAST_PID
-	start src "$VMM" --cpus "$cpus" --mem 256M --migrate-to "tcp:127.0.0.1:$port" \
+	# shellcheck disable=SC2086
+	start src "$VMM" ${SRC_OPTS:-} --cpus "$cpus" --mem 256M --migrate-to "tcp:127.0.0.1:$port" \
 		--migrate-after 1s --stats-json "$TMP/src.json" "$GUESTS/$guest.elf" -- "$@"
 	local spid=$LAST_PID
 	wait_exit $spid 60 || fail "source did not finish"
@@ -36,4 +37,10 @@ for cpus in 1 2; do
 	grep -q "heartbeat: done" "$TMP/dst.out" || fail "heartbeat did not finish on the destination"
 	ticks_continuous "$TMP/src.out" "$TMP/dst.out" || fail "heartbeat ticks not continuous"
 done
+note "the plain dirty log (KVM_GET_DIRTY_LOG without manual protect)"
+SRC_OPTS=--dirty-log-plain migrate_one 2 verify ws=32M rate=4000 duration=4
+grep -q "verify: PASS" "$TMP/dst.out" || { cat "$TMP/dst.out"; fail "verify did not pass with the plain dirty log"; }
+grep -q '"dirty_log_mode": "plain"' "$TMP/src.json" || fail "source JSON does not say plain"
+grep -q '"dirty_log_mode": "manual-protect"' "$TMP/dst.json" && fail "destination JSON claims a dirty log mode"
+
 echo "migrate_guests: every guest migrated and finished on the destination"
