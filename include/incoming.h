@@ -14,6 +14,8 @@
 
 struct vm;
 
+#define INCOMING_MAX_ALLOW 8
+
 struct incoming {
 	struct migrate_uri uri;
 	int listen_fd;			/* tcp: the listening socket */
@@ -22,7 +24,10 @@ struct incoming {
 	uint64_t want_ram;		/* 0 = take the stream's */
 	unsigned int want_cpus;		/* 0 = take the stream's */
 	struct migrate_stats stats;	/* this side's view */
-	char peer[128];
+	char peer[128];			/* "ADDR:PORT" of the source */
+	/* Numeric addresses a source may connect from; none = anyone. */
+	const char *allow[INCOMING_MAX_ALLOW];
+	unsigned int nr_allow;
 };
 
 /* Parses the URI and opens the listening socket or the file: done before

@@ -3,6 +3,7 @@
 #ifndef VMM__TRANSPORT_H
 #define VMM__TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,8 +29,14 @@ void transport__discard_file(const struct migrate_uri *u);
 /* Destination side. TCP: a listening socket; file: the file opened for
  * reading. Returns an fd or -errno. */
 int transport__open_dest(const struct migrate_uri *u, char *err, size_t errlen);
-/* Waits for one connection; peer receives "ADDR:PORT". */
-int transport__accept(int listen_fd, char *peer, size_t peerlen, char *err, size_t errlen);
+/* Waits for one connection; host receives the peer's numeric address
+ * (an IPv4-mapped IPv6 address as plain IPv4) and port its port. */
+int transport__accept(int listen_fd, char *host, size_t hostlen, uint16_t *port,
+		      char *err, size_t errlen);
+/* Whether two numeric addresses are the same (IPv4 or IPv6, any spelling). */
+bool transport__same_addr(const char *a, const char *b);
+/* Whether s is a numeric IPv4 or IPv6 address. */
+bool transport__is_addr(const char *s);
 /* Send and receive timeouts on a socket, so a peer that stops answering
  * ends the migration instead of hanging it. */
 int transport__set_timeout(int fd, int ms);

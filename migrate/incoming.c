@@ -70,16 +70,39 @@ void incoming__report_failure(struct incoming *in, const char *reason)
 	send_reason(in, in->s.last_out ? SECTION_FAILED : SECTION_REFUSE, reason);
 }
 
+static bool allowed(const struct incoming *in, const char *host)
+{
+	unsigned int i;
+
+	if (!in->nr_allow)
+		return true;
+	for (i = 0; i < in->nr_allow; i++)
+		if (transport__same_addr(in->allow[i], host))
+			return true;
+	return false;
+}
+
 static int accept_source(struct incoming *in, char *err, size_t errlen)
 {
+	char host[64];
+	uint16_t port;
 	int fd;
 
 	if (in->uri.kind != TRANSPORT_TCP)
 		return 0;
 	log_info("waiting for a migration on %s:%u", in->uri.host, in->uri.port);
-	fd = transport__accept(in->listen_fd, in->peer, sizeof(in->peer), err, errlen);
-	if (fd < 0)
-		return fd;
+	for (;;) {
+		fd = transport__accept(in->listen_fd, host, sizeof(host), &port, err, errlen);
+		if (fd < 0)
+			return fd;
+		if (allowed(in, host))
+			break;
+		/* A stranger must not be able to end the wait for the real
+		 * source: turn it away and keep listening. */
+		log_warn("refused a connection from %s:%u: not in --incoming-allow", host, port);
+		close(fd);
+	}
+	snprintf(in->peer, sizeof(in->peer), "%s:%u", host, port);
 	/* One migration per incoming vmm: stop listening at once. */
 	close(in->listen_fd);
 	in->listen_fd = -1;

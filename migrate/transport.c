@@ -183,12 +183,12 @@ int transport__open_dest(const struct migrate_uri *u, char *err, size_t errlen)
 	return fd;
 }
 
-int transport__accept(int listen_fd, char *peer, size_t peerlen, char *err, size_t errlen)
+int transport__accept(int listen_fd, char *host, size_t hostlen, uint16_t *port,
+		      char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
-	uint16_t port = 0;
+	char buf[INET6_ADDRSTRLEN] = "?";
 	int fd, one = 1;
 
 	do {
@@ -198,18 +198,52 @@ int transport__accept(int listen_fd, char *peer, size_t peerlen, char *err, size
 		snprintf(err, errlen, "accept: %s", strerror(errno));
 		return -errno;
 	}
+	*port = 0;
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
+		inet_ntop(AF_INET, &in->sin_addr, buf, sizeof(buf));
+		*port = ntohs(in->sin_port);
 	} else if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], buf, sizeof(buf));
+		else
+			inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf));
+		*port = ntohs(in6->sin6_port);
 	}
-	snprintf(peer, peerlen, "%s:%u", host, port);
+	snprintf(host, hostlen, "%s", buf);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
+}
+
+static bool to_binary(const char *s, unsigned char out[16], int *family)
+{
+	memset(out, 0, 16);
+	if (inet_pton(AF_INET, s, out) == 1) {
+		*family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, s, out) == 1) {
+		*family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+bool transport__is_addr(const char *s)
+{
+	unsigned char b[16];
+	int f;
+
+	return to_binary(s, b, &f);
+}
+
+bool transport__same_addr(const char *a, const char *b)
+{
+	unsigned char x[16], y[16];
+	int fx, fy;
+
+	return to_binary(a, x, &fx) && to_binary(b, y, &fy) && fx == fy && !memcmp(x, y, 16);
 }

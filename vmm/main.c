@@ -35,6 +35,8 @@ struct options {
 	const char *guest;
 	char cmdline[MULTIBOOT_CMDLINE_MAX];
 	const char *incoming;
+	const char *incoming_allow[INCOMING_MAX_ALLOW];
+	unsigned int nr_incoming_allow;
 	const char *migrate_to;
 	uint64_t migrate_after_us;
 	bool migrate_after_given;
@@ -61,6 +63,7 @@ static void usage(FILE *f)
 "  --initrd FILE         a multiboot module (repeatable)\n"
 "  --incoming URI        receive a VM (tcp:HOST:PORT, HOST 0 = any; or\n"
 "                        file:PATH); --mem/--cpus, if given, must match it\n"
+"  --incoming-allow ADDR only this source address may connect (repeatable)\n"
 "  --migrate-to URI      migrate after --migrate-after (no monitor needed)\n"
 "  --migrate-after DUR   delay before --migrate-to (e.g. 2s, 500ms; default 0)\n"
 "  --stats-json PATH     write migration statistics as JSON when it ends\n"
@@ -87,6 +90,7 @@ static int __attribute__((format(printf, 1, 2))) die_usage(const char *fmt, ...)
 enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD, OPT_INCOMING,
 	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
+	OPT_INCOMING_ALLOW,
 };
 
 static const struct option long_options[] = {
@@ -96,6 +100,7 @@ static const struct option long_options[] = {
 	{ "monitor", required_argument, NULL, OPT_MONITOR },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
+	{ "incoming-allow", required_argument, NULL, OPT_INCOMING_ALLOW },
 	{ "migrate-to", required_argument, NULL, OPT_MIGRATE_TO },
 	{ "migrate-after", required_argument, NULL, OPT_MIGRATE_AFTER },
 	{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
@@ -172,6 +177,15 @@ static int parse_options(struct options *o, int argc, char **argv)
 		case OPT_INCOMING:
 			o->incoming = optarg;
 			break;
+		case OPT_INCOMING_ALLOW:
+			if (!transport__is_addr(optarg))
+				return die_usage("bad --incoming-allow '%s': a numeric IPv4 or IPv6 "
+						 "address", optarg);
+			if (o->nr_incoming_allow == INCOMING_MAX_ALLOW)
+				return die_usage("more than %d --incoming-allow addresses",
+						 INCOMING_MAX_ALLOW);
+			o->incoming_allow[o->nr_incoming_allow++] = optarg;
+			break;
 		case OPT_MIGRATE_TO:
 			o->migrate_to = optarg;
 			break;
@@ -209,6 +223,8 @@ static int parse_options(struct options *o, int argc, char **argv)
 	if (o->monitor && !strcmp(o->monitor, "stdio") && !strcmp(o->serial, "stdio"))
 		return die_usage("%s", "--monitor stdio needs --serial file:PATH or none "
 				 "(both would read standard input)");
+	if (o->nr_incoming_allow && !o->incoming)
+		return die_usage("--incoming-allow needs --incoming");
 	if (o->migrate_after_given && !o->migrate_to)
 		return die_usage("--migrate-after needs --migrate-to");
 	if (o->incoming) {
@@ -383,6 +399,8 @@ static int start_incoming(struct vm *vm, struct incoming *in, const struct optio
 {
 	int ret;
 
+	memcpy(in->allow, o->incoming_allow, sizeof(in->allow));
+	in->nr_allow = o->nr_incoming_allow;
 	in->want_ram = o->ram_given ? o->ram_size : 0;
 	in->want_cpus = o->cpus_given ? o->nr_cpus : 0;
 	ret = incoming__receive(in, kvm_fd, serial_fd, vm, err, errlen);

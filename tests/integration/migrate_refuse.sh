@@ -41,6 +41,25 @@ expect_status 0 "source guest with a junk peer"
 expect_out "verify: PASS"
 expect_err "not a vmm migration stream"
 
+note "--incoming-allow turns strangers away and keeps listening"
+port=$(free_port)
+start_dest dst "$port" --incoming-allow 127.0.0.2 --incoming-allow ::1
+dpid=$LAST_PID
+run_guest 60 --migrate-to "tcp:127.0.0.1:$port" "$GUESTS/verify.elf" -- ws=8M duration=2
+expect_status 0 "source guest turned away"
+expect_out "verify: PASS"
+expect_err "migration to tcp:127.0.0.1:$port failed"
+grep -q "refused a connection from 127.0.0.1:" "$TMP/dst.err" || fail "destination did not log the stranger"
+kill -0 $dpid 2>/dev/null || fail "destination stopped listening after a stranger"
+kill $dpid
+port=$(free_port)
+start_dest dst "$port" --incoming-allow 127.0.0.1
+dpid=$LAST_PID
+run_guest 60 --migrate-to "tcp:127.0.0.1:$port" "$GUESTS/idle.elf" -- duration=2
+expect_status 0 "allowed source"
+wait_exit $dpid 30 || fail "allowed destination did not finish the guest"
+[ "$EXIT_STATUS" -eq 0 ] || fail "allowed destination exit $EXIT_STATUS"
+
 note "bad migrate commands on the monitor"
 start src "$VMM" --monitor "unix:$TMP/m.sock" --serial none "$GUESTS/idle.elf"
 wait_sock "$TMP/m.sock"
