@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "outbuf.h"
 #include "parse.h"
 
 /* QEMU allows downtime-limit up to 2000 s; so do we. */
@@ -238,39 +239,6 @@ int migrate_params__set(struct migrate_params *p, const char *name,
 		    "the list)", name);
 }
 
-/* Bounded appender: output past len is dropped, the buffer always ends in
- * a NUL, and pos never passes len. */
-struct outbuf {
-	char *buf;
-	size_t len;
-	size_t pos;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void out(struct outbuf *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->pos + 1 >= o->len)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->pos, o->len - o->pos, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	o->pos = (size_t)n < o->len - o->pos ? o->pos + (size_t)n : o->len;
-}
-
-static void out_init(struct outbuf *o, char *buf, size_t len)
-{
-	o->buf = buf;
-	o->len = buf ? len : 0;
-	o->pos = 0;
-	if (o->len)
-		buf[0] = '\0';
-}
-
 /* The largest binary suffix that represents v exactly, so the value reads
  * well and still parses back to the same number. */
 static void format_size(uint64_t v, char *buf, size_t len)
@@ -294,15 +262,15 @@ void migrate_params__format(const struct migrate_params *p, char *buf,
 	struct outbuf o;
 	char bw[32];
 
-	out_init(&o, buf, len);
+	outbuf__init(&o, buf, len);
 	format_size(p->max_bandwidth, bw, sizeof(bw));
-	out(&o, "max-iterations: %" PRIu32 "\n", p->max_iterations);
-	out(&o, "downtime-limit: %" PRIu64 "ms\n", p->downtime_limit_ms);
-	out(&o, "min-dirty-pages: %" PRIu64 "\n", p->min_dirty_pages);
-	out(&o, "no-progress-rounds: %" PRIu32 "\n", p->no_progress_rounds);
-	out(&o, "max-sent-factor: %.15g\n", p->max_sent_factor);
-	out(&o, "max-bandwidth: %s\n", bw);
-	out(&o, "stall-action: %s\n", on_stall__name(p->stall_action));
+	outbuf__printf(&o, "max-iterations: %" PRIu32 "\n", p->max_iterations);
+	outbuf__printf(&o, "downtime-limit: %" PRIu64 "ms\n", p->downtime_limit_ms);
+	outbuf__printf(&o, "min-dirty-pages: %" PRIu64 "\n", p->min_dirty_pages);
+	outbuf__printf(&o, "no-progress-rounds: %" PRIu32 "\n", p->no_progress_rounds);
+	outbuf__printf(&o, "max-sent-factor: %.15g\n", p->max_sent_factor);
+	outbuf__printf(&o, "max-bandwidth: %s\n", bw);
+	outbuf__printf(&o, "stall-action: %s\n", on_stall__name(p->stall_action));
 }
 
 void migrate_params__format_help(char *buf, size_t len)
@@ -310,9 +278,9 @@ void migrate_params__format_help(char *buf, size_t len)
 	struct outbuf o;
 	size_t i;
 
-	out_init(&o, buf, len);
+	outbuf__init(&o, buf, len);
 	for (i = 0; i < NPARAMS; i++)
-		out(&o, "%-19s %s [%s]\n", infos[i].name, infos[i].help,
+		outbuf__printf(&o, "%-19s %s [%s]\n", infos[i].name, infos[i].help,
 		    infos[i].range);
 }
 

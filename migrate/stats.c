@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "outbuf.h"
+
 /* The summary shows at most this many rounds: the first and last halves. */
 #define SUMMARY_ROWS 40
 #define MIB (1024.0 * 1024.0)
@@ -176,39 +178,6 @@ const char *migrate_status__name(enum migrate_status st)
 
 /* --- text output ------------------------------------------------------- */
 
-/* Bounded appender: output past len is dropped, the buffer always ends in
- * a NUL, and pos never passes len. */
-struct outbuf {
-	char *buf;
-	size_t len;
-	size_t pos;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void out(struct outbuf *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->pos + 1 >= o->len)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->pos, o->len - o->pos, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	o->pos = (size_t)n < o->len - o->pos ? o->pos + (size_t)n : o->len;
-}
-
-static void out_init(struct outbuf *o, char *buf, size_t len)
-{
-	o->buf = buf;
-	o->len = buf ? len : 0;
-	o->pos = 0;
-	if (o->len)
-		buf[0] = '\0';
-}
-
 /* Small fixed buffers for numbers inside one printf call. */
 struct numtext {
 	char s[32];
@@ -257,7 +226,7 @@ static struct numtext us_text(uint64_t us)
 
 static void info_round(struct outbuf *o, const struct round_stats *r)
 {
-	out(o, "last round: #%" PRIu32 ", %s, dirty %" PRIu64 ", sent %"
+	outbuf__printf(o, "last round: #%" PRIu32 ", %s, dirty %" PRIu64 ", sent %"
 	    PRIu64 " (zero %" PRIu64 "), %s MiB/s, dirty rate %s pages/s, "
 	    "log read %s\n", r->index, us_text(r->duration_us).s,
 	    r->dirty_pages, r->pages_sent, r->zero_pages,
@@ -273,33 +242,33 @@ static void info_ram(struct outbuf *o, const struct migrate_stats *s,
 	uint64_t left = s->ram_remaining;
 	double bw = last ? last->bandwidth_bps : NAN;
 
-	out(o, "ram: %s transferred, %s remaining",
+	outbuf__printf(o, "ram: %s transferred, %s remaining",
 	    bytes_text(s->ram_transferred).s, bytes_text(left).s);
 	if (s->ram_total) {
 		if (left > s->ram_total)
 			left = s->ram_total;
-		out(o, " of %s (%.1f%% done)", bytes_text(s->ram_total).s,
+		outbuf__printf(o, " of %s (%.1f%% done)", bytes_text(s->ram_total).s,
 		    100.0 * (double)(s->ram_total - left) /
 		    (double)s->ram_total);
 	}
 	if (is_final(s->status))
-		out(o, "\n");
+		outbuf__printf(o, "\n");
 	else if (isfinite(bw) && bw > 0.0)
-		out(o, "\neta: %.3f s at %s MiB/s (remaining / bandwidth; "
+		outbuf__printf(o, "\neta: %.3f s at %s MiB/s (remaining / bandwidth; "
 		    "new dirty pages come on top)\n", (double)left / bw,
 		    fixed_text(bw / MIB, 1).s);
 	else
-		out(o, "\neta: unknown (no bandwidth measured yet)\n");
+		outbuf__printf(o, "\neta: unknown (no bandwidth measured yet)\n");
 }
 
 static void info_end(struct outbuf *o, const struct migrate_stats *s)
 {
 	if (s->stop_reason != STOP_NONE)
-		out(o, "stop reason: %s\n", stop_reason__name(s->stop_reason));
+		outbuf__printf(o, "stop reason: %s\n", stop_reason__name(s->stop_reason));
 	if (s->status == MIGRATE_STATUS_COMPLETED)
-		out(o, "downtime: %s\n", us_text(s->downtime_us).s);
+		outbuf__printf(o, "downtime: %s\n", us_text(s->downtime_us).s);
 	if (s->error[0])
-		out(o, "error: %.*s\n", (int)sizeof(s->error), s->error);
+		outbuf__printf(o, "error: %.*s\n", (int)sizeof(s->error), s->error);
 }
 
 void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
@@ -308,24 +277,24 @@ void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 	const struct round_stats *last = NULL;
 	struct outbuf o;
 
-	out_init(&o, buf, len);
+	outbuf__init(&o, buf, len);
 	pthread_mutex_lock(lock_of(s));
 	if (s->rounds_len)
 		last = &s->rounds_v[s->rounds_len - 1];
-	out(&o, "status: %s\n", migrate_status__name(s->status));
+	outbuf__printf(&o, "status: %s\n", migrate_status__name(s->status));
 	if (s->uri[0])
-		out(&o, "uri: %.*s\n", (int)sizeof(s->uri), s->uri);
-	out(&o, "elapsed: %s\n", us_text(elapsed_locked(s)).s);
+		outbuf__printf(&o, "uri: %.*s\n", (int)sizeof(s->uri), s->uri);
+	outbuf__printf(&o, "elapsed: %s\n", us_text(elapsed_locked(s)).s);
 	if (s->setup_us)
-		out(&o, "setup: %s\n", us_text(s->setup_us).s);
-	out(&o, "rounds: %" PRIu32 "\n", s->rounds);
+		outbuf__printf(&o, "setup: %s\n", us_text(s->setup_us).s);
+	outbuf__printf(&o, "rounds: %" PRIu32 "\n", s->rounds);
 	if (s->dirty_log_mode[0])
-		out(&o, "dirty log: %.*s\n", (int)sizeof(s->dirty_log_mode),
+		outbuf__printf(&o, "dirty log: %.*s\n", (int)sizeof(s->dirty_log_mode),
 		    s->dirty_log_mode);
 	if (last)
 		info_round(&o, last);
 	info_ram(&o, s, last);
-	out(&o, "expected downtime: %s ms\n",
+	outbuf__printf(&o, "expected downtime: %s ms\n",
 	    fixed_text(last ? last->expected_downtime_ms : NAN, 1).s);
 	info_end(&o, s);
 	pthread_mutex_unlock(lock_of(s));
@@ -333,7 +302,7 @@ void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 
 static void summary_row(struct outbuf *o, const struct round_stats *r)
 {
-	out(o, "%6" PRIu32 " %9s %10" PRIu64 " %10" PRIu64 " %9" PRIu64
+	outbuf__printf(o, "%6" PRIu32 " %9s %10" PRIu64 " %10" PRIu64 " %9" PRIu64
 	    " %8s %10s %9s %7s\n", r->index,
 	    fixed_text((double)r->duration_us / 1e3, 1).s, r->dirty_pages,
 	    r->pages_sent, r->zero_pages,
@@ -351,19 +320,19 @@ static void summary_table(struct outbuf *o, const struct migrate_stats *s)
 
 	if (!n)
 		return;
-	out(o, "%6s %9s %10s %10s %9s %8s %10s %9s %7s\n", "round", "ms",
+	outbuf__printf(o, "%6s %9s %10s %10s %9s %8s %10s %9s %7s\n", "round", "ms",
 	    "dirty", "sent", "zero", "MiB/s", "dirty/s", "exp.dt ms",
 	    "log ms");
 	for (i = 0; i < n; i++) {
 		if (n > SUMMARY_ROWS && i == half) {
-			out(o, "%6s (%zu rounds not shown)\n", "...",
+			outbuf__printf(o, "%6s (%zu rounds not shown)\n", "...",
 			    n - SUMMARY_ROWS);
 			i = n - half;
 		}
 		summary_row(o, &s->rounds_v[i]);
 	}
 	if (s->rounds > n)
-		out(o, "(%" PRIu64 " later rounds not recorded: limit of "
+		outbuf__printf(o, "(%" PRIu64 " later rounds not recorded: limit of "
 		    "%zu)\n", (uint64_t)s->rounds - n, s->rounds_max);
 }
 
@@ -373,7 +342,7 @@ static void summary_forecast(struct outbuf *o, const struct migrate_stats *s)
 
 	if (!f->valid)
 		return;
-	out(o, "forecast: %" PRIu32 " rounds, %s total, %s ms downtime "
+	outbuf__printf(o, "forecast: %" PRIu32 " rounds, %s total, %s ms downtime "
 	    "(actual: %" PRIu32 ", %s, %s)\n", f->rounds,
 	    us_text(f->total_us).s, fixed_text(f->downtime_ms, 1).s,
 	    s->rounds, us_text(s->total_us).s, us_text(s->downtime_us).s);
@@ -384,18 +353,18 @@ static void summary_totals(struct outbuf *o, const struct migrate_stats *s)
 	double factor = s->ram_total ?
 		(double)s->ram_transferred / (double)s->ram_total : NAN;
 
-	out(o, "migration %s after %s, stop reason: %s\n",
+	outbuf__printf(o, "migration %s after %s, stop reason: %s\n",
 	    migrate_status__name(s->status), us_text(s->total_us).s,
 	    stop_reason__name(s->stop_reason));
 	if (s->error[0])
-		out(o, "error: %.*s\n", (int)sizeof(s->error), s->error);
-	out(o, "setup %s, downtime %s, rounds %" PRIu32 ", cpu %s\n",
+		outbuf__printf(o, "error: %.*s\n", (int)sizeof(s->error), s->error);
+	outbuf__printf(o, "setup %s, downtime %s, rounds %" PRIu32 ", cpu %s\n",
 	    us_text(s->setup_us).s, us_text(s->downtime_us).s, s->rounds,
 	    us_text(s->cpu_time_us).s);
-	out(o, "ram %s, page data sent %s (%sx ram), on the wire %s\n",
+	outbuf__printf(o, "ram %s, page data sent %s (%sx ram), on the wire %s\n",
 	    bytes_text(s->ram_total).s, bytes_text(s->ram_transferred).s,
 	    fixed_text(factor, 2).s, bytes_text(s->bytes_total).s);
-	out(o, "pages sent %" PRIu64 " (zero %" PRIu64 "), device state %s, "
+	outbuf__printf(o, "pages sent %" PRIu64 " (zero %" PRIu64 "), device state %s, "
 	    "dirty log %.*s\n", s->pages_total, s->zero_pages_total,
 	    bytes_text(s->device_state_bytes).s,
 	    (int)sizeof(s->dirty_log_mode),
@@ -407,7 +376,7 @@ void migrate_stats__format_summary(const struct migrate_stats *s, char *buf,
 {
 	struct outbuf o;
 
-	out_init(&o, buf, len);
+	outbuf__init(&o, buf, len);
 	pthread_mutex_lock(lock_of(s));
 	summary_totals(&o, s);
 	summary_forecast(&o, s);
