@@ -43,6 +43,7 @@ struct options {
 	const char *stats_json;
 	const char *stats_csv;
 	bool plain_dirty_log;
+	bool paused;
 };
 
 static void usage(FILE *f)
@@ -61,6 +62,7 @@ static void usage(FILE *f)
 "  --serial MODE         stdio | file:PATH | none (default stdio)\n"
 "  --monitor SPEC        unix:PATH | stdio: the control monitor\n"
 "  --initrd FILE         a multiboot module (repeatable)\n"
+"  --paused              start with the vCPUs paused ('cont' on the monitor runs them)\n"
 "  --incoming URI        receive a VM (tcp:HOST:PORT, HOST 0 = any; or\n"
 "                        file:PATH); --mem/--cpus, if given, must match it\n"
 "  --incoming-allow ADDR only this source address may connect (repeatable)\n"
@@ -90,7 +92,7 @@ static int __attribute__((format(printf, 1, 2))) die_usage(const char *fmt, ...)
 enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD, OPT_INCOMING,
 	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
-	OPT_INCOMING_ALLOW,
+	OPT_INCOMING_ALLOW, OPT_PAUSED,
 };
 
 static const struct option long_options[] = {
@@ -99,6 +101,7 @@ static const struct option long_options[] = {
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "monitor", required_argument, NULL, OPT_MONITOR },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "paused", no_argument, NULL, OPT_PAUSED },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "incoming-allow", required_argument, NULL, OPT_INCOMING_ALLOW },
 	{ "migrate-to", required_argument, NULL, OPT_MIGRATE_TO },
@@ -177,6 +180,9 @@ static int parse_options(struct options *o, int argc, char **argv)
 		case OPT_INCOMING:
 			o->incoming = optarg;
 			break;
+		case OPT_PAUSED:
+			o->paused = true;
+			break;
 		case OPT_INCOMING_ALLOW:
 			if (!transport__is_addr(optarg))
 				return die_usage("bad --incoming-allow '%s': a numeric IPv4 or IPv6 "
@@ -230,9 +236,9 @@ static int parse_options(struct options *o, int argc, char **argv)
 	if (o->incoming) {
 		if (o->migrate_to)
 			return die_usage("--incoming and --migrate-to exclude each other");
-		if (o->nr_initrd)
-			return die_usage("--initrd makes no sense with --incoming (the guest comes "
-					 "from the stream)");
+		if (o->nr_initrd || o->paused)
+			return die_usage("--incoming takes neither --initrd nor --paused (the guest "
+					 "comes from the stream, and runs once it has arrived)");
 		if (optind < argc)
 			return die_usage("--incoming takes no guest image ('%s'): the VM comes "
 					 "from the stream", argv[optind]);
@@ -476,8 +482,13 @@ int main(int argc, char **argv)
 		if (start_incoming(&vm, &in, &o, fd, serial_fd, err, sizeof(err)))
 			goto fail;
 		vm_created = true;
-	} else if (vm__start_vcpus(&vm, err, sizeof(err))) {
-		goto fail;
+	} else {
+		/* The threads start parked: the guest runs on 'cont', or moves
+		 * away unstarted if a migration comes first. */
+		if (o.paused)
+			vm__user_stop(&vm);
+		if (vm__start_vcpus(&vm, err, sizeof(err)))
+			goto fail;
 	}
 	mig = migration__create(&vm);
 	if (!mig) {

@@ -24,6 +24,12 @@ migrate_one() {	# migrate_one CPUS GUEST ARGS... (SRC_OPTS: extra source options
 }
 
 for cpus in 1 2; do
+	# hello would be done before any migration started: it goes across
+	# unstarted (--paused), boot-time state and APs waiting for SIPI.
+	SRC_OPTS=--paused migrate_one $cpus hello
+	grep -q "hello: cpus=$cpus ram=256 MiB" "$TMP/dst.out" || fail "hello did not run on the destination"
+	[ ! -s "$TMP/src.out" ] || fail "hello ran on the paused source"
+
 	migrate_one $cpus idle duration=3
 	grep -q "idle: done" "$TMP/dst.out" || fail "idle did not finish on the destination"
 

@@ -43,4 +43,16 @@ check "quit" "^ok$"
 wait_exit $pid 10 || fail "vmm did not quit"
 [ "$EXIT_STATUS" -eq 0 ] || fail "quit: exit status $EXIT_STATUS"
 [ ! -e "$sock" ] || fail "socket left behind"
+note "--paused: nothing runs until cont"
+start paused "$VMM" --paused --monitor "unix:$TMP/p.sock" "$GUESTS/hello.elf"
+pid=$LAST_PID
+wait_sock "$TMP/p.sock"
+sleep 0.3
+check_p() { out=$(mon "$TMP/p.sock" "$1"); grep -Eq -- "$2" <<<"$out" || fail "'$1' answered: $out"; }
+check_p "info status" "VM status: paused"
+[ ! -s "$TMP/paused.out" ] || fail "the guest ran while paused"
+check_p "cont" "^ok$"
+wait_exit $pid 10 || fail "hello did not finish after cont"
+[ "$EXIT_STATUS" -eq 0 ] || fail "hello after cont: exit $EXIT_STATUS"
+grep -q "hello: cpus=1" "$TMP/paused.out" || fail "hello printed nothing after cont"
 echo "monitor: all commands answered"
