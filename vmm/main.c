@@ -72,7 +72,7 @@ static void usage(FILE *f)
 "  --stats-csv PATH      write one CSV row per pre-copy round when it ends\n"
 "  --dirty-log-plain     use KVM_GET_DIRTY_LOG even if manual protect exists\n"
 "  -q, --quiet           only errors from the vmm itself\n"
-"  -v, --verbose         also debug messages (unclaimed I/O, ...)\n"
+"  -v, --verbose         also debug messages (why the VM ended, ...)\n"
 "  -h, --help            this text\n"
 "  -V, --version         the version\n");
 }

@@ -116,9 +116,8 @@ static void unclaimed_port(struct vm *vm, uint16_t port, bool is_write)
 
 	if (__atomic_fetch_or(&vm->unclaimed_port_seen[port / 8], bit, __ATOMIC_RELAXED) & bit)
 		return;
-	if (log_level() >= 2)
-		log_info("unclaimed port 0x%04x %s (reads return all ones; logged once)",
-			 port, is_write ? "write" : "read");
+	log_warn("guest %s unclaimed port 0x%04x (reads return all ones, writes are "
+		 "ignored; logged once per port)", is_write ? "wrote" : "read", port);
 }
 
 static void handle_io(struct vcpu *v)
@@ -150,10 +149,9 @@ static void handle_mmio(struct vcpu *v)
 	if (!run->mmio.is_write)
 		memset(run->mmio.data, 0xff, len);
 	/* Bounded: a guest sweeping MMIO must not flood the log. */
-	if (__atomic_fetch_add(&vm->unclaimed_mmio_logged, 1, __ATOMIC_RELAXED) < 16 &&
-	    log_level() >= 2)
-		log_info("unclaimed MMIO %s at 0x%llx (%u bytes)",
-			 run->mmio.is_write ? "write" : "read",
+	if (__atomic_fetch_add(&vm->unclaimed_mmio_logged, 1, __ATOMIC_RELAXED) < 16)
+		log_warn("guest %s unclaimed MMIO at 0x%llx (%u bytes; the first 16 are logged)",
+			 run->mmio.is_write ? "wrote" : "read",
 			 (unsigned long long)run->mmio.phys_addr, len);
 }
 
