@@ -68,6 +68,13 @@ struct migrate_stats {
 	uint64_t setup_us;
 	uint64_t total_us;		/* set when the migration ends */
 	uint64_t downtime_us;		/* source pause to destination resume */
+	/* Where the downtime went: parking the vCPUs, the last dirty pages,
+	 * the VM/vCPU/device state, and the destination loading it, starting
+	 * its vCPUs and saying so (for a file: syncing and renaming it). */
+	uint64_t downtime_pause_us;
+	uint64_t downtime_last_ram_us;
+	uint64_t downtime_state_us;
+	uint64_t downtime_resume_us;
 	enum stop_reason stop_reason;
 	uint32_t rounds;		/* rounds run, stored or not */
 	uint64_t ram_total;		/* bytes of guest RAM */

@@ -57,8 +57,10 @@ struct run {
 	struct ram_batch batch;
 	struct migrate_policy policy;
 	bool paused_by_us;
-	bool handed_over;		/* the destination owns the guest now */
-	uint64_t t_pause;
+	uint64_t t_pause;		/* downtime phases, CLOCK_MONOTONIC us */
+	uint64_t t_paused;
+	uint64_t t_last_ram;
+	uint64_t t_state;
 	uint64_t limit_start_us;	/* bandwidth limiter's reference point */
 	uint64_t limit_start_bytes;
 	char err[512];
@@ -318,6 +320,7 @@ static void pause_guest(struct run *r)
 	r->t_pause = mono_us();
 	vm__pause(r->vm);
 	r->paused_by_us = true;
+	r->t_paused = mono_us();
 }
 
 static int finish_stream(struct run *r, uint32_t rounds)
@@ -466,18 +469,23 @@ static int run_migration(struct run *r)
 	rs.dirty_rate_pps = 0;
 	rs.expected_downtime_ms = 0;
 	migrate_stats__add_round(st, &rs);
+	r->t_last_ram = mono_us();
 	ret = finish_stream(r, rounds + 1);
 	if (ret)
 		return ret;
+	r->t_state = mono_us();
 	if (r->uri.kind == TRANSPORT_FILE)
 		ret = transport__commit_file(&r->uri, fd, r->err, sizeof(r->err));
 	else
 		ret = wait_resumed(r);
 	if (ret)
 		return ret;
-	r->handed_over = true;
 	migrate_stats__lock(st);
 	st->downtime_us = mono_us() - r->t_pause;
+	st->downtime_pause_us = r->t_paused - r->t_pause;
+	st->downtime_last_ram_us = r->t_last_ram - r->t_paused;
+	st->downtime_state_us = r->t_state - r->t_last_ram;
+	st->downtime_resume_us = st->downtime_us - (r->t_state - r->t_pause);
 	st->ram_remaining = 0;
 	st->bytes_total = r->s.bytes_out;
 	migrate_stats__unlock(st);

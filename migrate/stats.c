@@ -361,6 +361,11 @@ static void summary_totals(struct outbuf *o, const struct migrate_stats *s)
 	outbuf__printf(o, "setup %s, downtime %s, rounds %" PRIu32 ", cpu %s\n",
 	    us_text(s->setup_us).s, us_text(s->downtime_us).s, s->rounds,
 	    us_text(s->cpu_time_us).s);
+	if (s->downtime_us)
+		outbuf__printf(o, "downtime = pause %s + last pages %s + state %s + "
+		    "destination resume %s\n", us_text(s->downtime_pause_us).s,
+		    us_text(s->downtime_last_ram_us).s, us_text(s->downtime_state_us).s,
+		    us_text(s->downtime_resume_us).s);
 	outbuf__printf(o, "ram %s, page data sent %s (%sx ram), on the wire %s\n",
 	    bytes_text(s->ram_total).s, bytes_text(s->ram_transferred).s,
 	    fixed_text(factor, 2).s, bytes_text(s->bytes_total).s);
