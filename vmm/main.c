@@ -1,10 +1,8 @@
 /* vmm: boot a multiboot test guest on KVM, or receive one by migration. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,241 +14,11 @@
 #include "migration.h"
 #include "monitor.h"
 #include "multiboot.h"
-#include "parse.h"
+#include "options.h"
 #include "privileges.h"
 #include "vm.h"
 
-#define DEFAULT_RAM (256ULL << 20)
 #define MAX_GUEST_FILE (256ULL << 20)
-
-struct options {
-	uint64_t ram_size;
-	bool ram_given;
-	unsigned int nr_cpus;
-	bool cpus_given;
-	const char *serial;
-	const char *monitor;
-	const char *initrd[MULTIBOOT_MAX_MODULES];
-	unsigned int nr_initrd;
-	const char *guest;
-	char cmdline[MULTIBOOT_CMDLINE_MAX];
-	const char *incoming;
-	const char *incoming_allow[INCOMING_MAX_ALLOW];
-	unsigned int nr_incoming_allow;
-	const char *migrate_to;
-	uint64_t migrate_after_us;
-	bool migrate_after_given;
-	const char *stats_json;
-	const char *stats_csv;
-	bool plain_dirty_log;
-	bool paused;
-};
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: vmm [options] GUEST.elf [-- key=value ...]\n"
-"       vmm [options] --incoming tcp:HOST:PORT | file:PATH\n"
-"\n"
-"Boots a multiboot v1 ELF guest on KVM, or receives a running one by live\n"
-"migration. The words after -- are the guest's command line. Exit status:\n"
-"the value the guest writes to port 0xf4, or 1 for a vmm error, 121 when\n"
-"the guest crashes; 0 on the source after a successful migration.\n"
-"\n"
-"  --mem SIZE            guest RAM (K/M/G suffix; default 256M)\n"
-"  --cpus N              vCPUs (default 1)\n"
-"  --serial MODE         stdio | file:PATH | none (default stdio)\n"
-"  --monitor SPEC        unix:PATH | stdio: the control monitor\n"
-"  --initrd FILE         a multiboot module (repeatable)\n"
-"  --paused              start with the vCPUs paused ('cont' on the monitor runs them)\n"
-"  --incoming URI        receive a VM (tcp:HOST:PORT, HOST 0 = any; or\n"
-"                        file:PATH); --mem/--cpus, if given, must match it\n"
-"  --incoming-allow ADDR only this source address may connect (repeatable)\n"
-"  --migrate-to URI      migrate after --migrate-after (no monitor needed)\n"
-"  --migrate-after DUR   delay before --migrate-to (e.g. 2s, 500ms; default 0)\n"
-"  --stats-json PATH     write migration statistics as JSON when it ends\n"
-"  --stats-csv PATH      write one CSV row per pre-copy round when it ends\n"
-"  --dirty-log-plain     use KVM_GET_DIRTY_LOG even if manual protect exists\n"
-"  -q, --quiet           only errors from the vmm itself\n"
-"  -v, --verbose         also debug messages (why the VM ended, ...)\n"
-"  -h, --help            this text\n"
-"  -V, --version         the version\n");
-}
-
-static int __attribute__((format(printf, 1, 2))) die_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "vmm: error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n(try 'vmm --help')\n");
-	return VMM_EXIT_ERROR;
-}
-
-enum {
-	OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD, OPT_INCOMING,
-	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
-	OPT_INCOMING_ALLOW, OPT_PAUSED,
-};
-
-static const struct option long_options[] = {
-	{ "mem", required_argument, NULL, OPT_MEM },
-	{ "cpus", required_argument, NULL, OPT_CPUS },
-	{ "serial", required_argument, NULL, OPT_SERIAL },
-	{ "monitor", required_argument, NULL, OPT_MONITOR },
-	{ "initrd", required_argument, NULL, OPT_INITRD },
-	{ "paused", no_argument, NULL, OPT_PAUSED },
-	{ "incoming", required_argument, NULL, OPT_INCOMING },
-	{ "incoming-allow", required_argument, NULL, OPT_INCOMING_ALLOW },
-	{ "migrate-to", required_argument, NULL, OPT_MIGRATE_TO },
-	{ "migrate-after", required_argument, NULL, OPT_MIGRATE_AFTER },
-	{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
-	{ "stats-csv", required_argument, NULL, OPT_STATS_CSV },
-	{ "dirty-log-plain", no_argument, NULL, OPT_PLAIN_LOG },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
-};
-
-static int build_cmdline(struct options *o, int argc, char **argv, int i)
-{
-	size_t len;
-
-	/* Like QEMU's -kernel: the image's name comes first, then the words
-	 * after --; guests skip the first word. */
-	len = (size_t)snprintf(o->cmdline, sizeof(o->cmdline), "%s", o->guest);
-	if (i < argc && strcmp(argv[i], "--"))
-		return die_usage("unexpected argument '%s' after the guest (put guest "
-				 "parameters after --)", argv[i]);
-	for (i++; i < argc; i++) {
-		len += (size_t)snprintf(o->cmdline + len, len < sizeof(o->cmdline) ?
-					sizeof(o->cmdline) - len : 0, " %s", argv[i]);
-		if (len >= sizeof(o->cmdline))
-			return die_usage("guest command line longer than %d bytes", MULTIBOOT_CMDLINE_MAX - 1);
-	}
-	return 0;
-}
-
-/* Returns -1 to continue, or an exit status. */
-static int parse_options(struct options *o, int argc, char **argv)
-{
-	uint64_t v;
-	int c;
-
-	o->ram_size = DEFAULT_RAM;
-	o->nr_cpus = 1;
-	o->serial = "stdio";
-	/* '+': stop at the guest image; what follows belongs to the guest. */
-	while ((c = getopt_long(argc, argv, "+qvhV", long_options, NULL)) != -1) {
-		switch (c) {
-		case OPT_MEM:
-			if (parse__size(optarg, &v) || v < GUEST_RAM_MIN || v > GUEST_RAM_MAX ||
-			    v % GUEST_PAGE_SIZE)
-				return die_usage("bad --mem '%s': a size from 2M to 1T, a multiple "
-						 "of 4K (e.g. 512M)", optarg);
-			o->ram_size = v;
-			o->ram_given = true;
-			break;
-		case OPT_CPUS:
-			if (parse__u64(optarg, 1, VM_MAX_CPUS, &v))
-				return die_usage("bad --cpus '%s': a number from 1 to %d", optarg, VM_MAX_CPUS);
-			o->nr_cpus = (unsigned int)v;
-			o->cpus_given = true;
-			break;
-		case OPT_SERIAL:
-			if (strcmp(optarg, "stdio") && strcmp(optarg, "none") &&
-			    (strncmp(optarg, "file:", 5) || !optarg[5]))
-				return die_usage("bad --serial '%s': stdio, file:PATH or none", optarg);
-			o->serial = optarg;
-			break;
-		case OPT_MONITOR:
-			if (strcmp(optarg, "stdio") && (strncmp(optarg, "unix:", 5) || !optarg[5]))
-				return die_usage("bad --monitor '%s': unix:PATH or stdio", optarg);
-			o->monitor = optarg;
-			break;
-		case OPT_INITRD:
-			if (o->nr_initrd == MULTIBOOT_MAX_MODULES)
-				return die_usage("more than %d --initrd modules", MULTIBOOT_MAX_MODULES);
-			o->initrd[o->nr_initrd++] = optarg;
-			break;
-		case OPT_INCOMING:
-			o->incoming = optarg;
-			break;
-		case OPT_PAUSED:
-			o->paused = true;
-			break;
-		case OPT_INCOMING_ALLOW:
-			if (!transport__is_addr(optarg))
-				return die_usage("bad --incoming-allow '%s': a numeric IPv4 or IPv6 "
-						 "address", optarg);
-			if (o->nr_incoming_allow == INCOMING_MAX_ALLOW)
-				return die_usage("more than %d --incoming-allow addresses",
-						 INCOMING_MAX_ALLOW);
-			o->incoming_allow[o->nr_incoming_allow++] = optarg;
-			break;
-		case OPT_MIGRATE_TO:
-			o->migrate_to = optarg;
-			break;
-		case OPT_MIGRATE_AFTER:
-			if (parse__duration_us(optarg, &o->migrate_after_us))
-				return die_usage("bad --migrate-after '%s': a duration such as 2s, "
-						 "500ms or 1.5s", optarg);
-			o->migrate_after_given = true;
-			break;
-		case OPT_STATS_JSON:
-			o->stats_json = optarg;
-			break;
-		case OPT_STATS_CSV:
-			o->stats_csv = optarg;
-			break;
-		case OPT_PLAIN_LOG:
-			o->plain_dirty_log = true;
-			break;
-		case 'q':
-			log_set_level(0);
-			break;
-		case 'v':
-			log_set_level(2);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("vmm %s\n", VMM_VERSION);
-			return 0;
-		default:
-			return die_usage("unknown option or missing value");
-		}
-	}
-	if (o->monitor && !strcmp(o->monitor, "stdio") && !strcmp(o->serial, "stdio"))
-		return die_usage("%s", "--monitor stdio needs --serial file:PATH or none "
-				 "(both would read standard input)");
-	if (o->nr_incoming_allow && !o->incoming)
-		return die_usage("--incoming-allow needs --incoming");
-	if (o->migrate_after_given && !o->migrate_to)
-		return die_usage("--migrate-after needs --migrate-to");
-	if (o->incoming) {
-		if (o->migrate_to)
-			return die_usage("--incoming and --migrate-to exclude each other");
-		if (o->nr_initrd || o->paused)
-			return die_usage("--incoming takes neither --initrd nor --paused (the guest "
-					 "comes from the stream, and runs once it has arrived)");
-		if (optind < argc)
-			return die_usage("--incoming takes no guest image ('%s'): the VM comes "
-					 "from the stream", argv[optind]);
-		return -1;
-	}
-	if (optind >= argc)
-		return die_usage("%s", "no guest image given");
-	o->guest = argv[optind];
-	if (build_cmdline(o, argc, argv, optind + 1))
-		return VMM_EXIT_ERROR;
-	return -1;
-}
 
 /* Reads a whole regular file (bounded) into a malloc'd buffer. */
 static uint8_t *read_file(const char *path, size_t *len, char *err, size_t errlen)
@@ -442,7 +210,7 @@ int main(int argc, char **argv)
 	int status, serial_fd, kvm_fd;
 	bool vm_created = false;
 
-	status = parse_options(&o, argc, argv);
+	status = options__parse(&o, argc, argv);
 	if (status >= 0)
 		return status;
 	/* A peer that goes away must be an error return, not a signal. */

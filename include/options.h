@@ -1,0 +1,40 @@
+/* vmm's command line: what the user asked for, checked up front so every
+ * mistake is reported before anything is set up. */
+#ifndef VMM__OPTIONS_H
+#define VMM__OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "incoming.h"
+#include "multiboot.h"
+
+struct options {
+	uint64_t ram_size;
+	bool ram_given;
+	unsigned int nr_cpus;
+	bool cpus_given;
+	const char *serial;
+	const char *monitor;
+	const char *initrd[MULTIBOOT_MAX_MODULES];
+	unsigned int nr_initrd;
+	const char *guest;
+	char cmdline[MULTIBOOT_CMDLINE_MAX];
+	const char *incoming;
+	const char *incoming_allow[INCOMING_MAX_ALLOW];
+	unsigned int nr_incoming_allow;
+	const char *migrate_to;
+	uint64_t migrate_after_us;
+	bool migrate_after_given;
+	const char *stats_json;
+	const char *stats_csv;
+	bool plain_dirty_log;
+	bool paused;
+};
+
+/* Fills o from argv. Returns -1 when vmm should go on, or the exit status
+ * to end with at once (0 after --help/--version, 1 after an error, which
+ * has been printed with a hint). */
+int options__parse(struct options *o, int argc, char **argv);
+
+#endif
