@@ -112,6 +112,47 @@ static int accept_source(struct incoming *in, char *err, size_t errlen)
 	return 0;
 }
 
+/* Test hook: VMM_TEST_HIDE_CPUID="LEAF.SUBLEAF.REG.BIT[,...]" (REG one of
+ * eax ebx ecx edx, numbers in hex or decimal) removes those feature bits
+ * from what this host claims to support, so a test can watch a
+ * destination refuse a guest that uses them, on a single machine. */
+static void hide_host_features(struct kvm_cpuid2 *host)
+{
+	static const char regs[][4] = { "eax", "ebx", "ecx", "edx" };
+	const char *v = getenv("VMM_TEST_HIDE_CPUID");
+	char buf[256], *tok, *save = NULL;
+
+	if (!v)
+		return;
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		unsigned long leaf, sub, bit;
+		char reg[4], *p;
+		unsigned int i, r;
+
+		leaf = strtoul(tok, &p, 0);
+		if (*p++ != '.')
+			continue;
+		sub = strtoul(p, &p, 0);
+		if (*p++ != '.' || strlen(p) < 5 || p[3] != '.')
+			continue;
+		memcpy(reg, p, 3);
+		reg[3] = '\0';
+		bit = strtoul(p + 4, NULL, 0);
+		for (r = 0; r < 4 && strcmp(reg, regs[r]); r++)
+			;
+		if (r == 4 || bit > 31)
+			continue;
+		for (i = 0; i < host->nent; i++) {
+			struct kvm_cpuid_entry2 *e = &host->entries[i];
+			uint32_t *word = r == 0 ? &e->eax : r == 1 ? &e->ebx : r == 2 ? &e->ecx : &e->edx;
+
+			if (e->function == leaf && e->index == sub)
+				*word &= ~(1U << bit);
+		}
+	}
+}
+
 /* Checks the stream's configuration against this host and the options;
  * every problem found is named. */
 static int check_config(struct incoming *in, int kvm_fd, const struct vm_config *cfg,
@@ -125,6 +166,7 @@ static int check_config(struct incoming *in, int kvm_fd, const struct vm_config 
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		return -errno;
 	}
+	hide_host_features(host);
 	if (in->want_ram && in->want_ram != cfg->ram_size)
 		snprintf(opt_why, sizeof(opt_why), "source RAM %llu MiB, this VM %llu MiB",
 			 (unsigned long long)(cfg->ram_size >> 20),

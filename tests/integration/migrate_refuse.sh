@@ -25,6 +25,12 @@ refused "--mem 128M" "source RAM 256 MiB, this VM 128 MiB"
 refused "--cpus 2" "source has 1 vCPUs, this VM 2"
 refused "--mem 512M --cpus 4" "source RAM 256 MiB, this VM 512 MiB; source has 1 vCPUs, this VM 4"
 
+note "CPU features the destination host lacks are named"
+# A test hook hides sse and sse2 (CPUID 1 EDX bits 25, 26: every x86-64
+# guest sees them) from the destination's view of its host, as if it ran
+# on a CPU without them.
+VMM_TEST_HIDE_CPUID=1.0.edx.25,1.0.edx.26 refused "" "this host's CPU lacks: sse, sse2"
+
 note "nobody listening"
 port=$(free_port)
 run_guest 60 --migrate-to "tcp:127.0.0.1:$port" "$GUESTS/verify.elf" -- ws=8M duration=2
