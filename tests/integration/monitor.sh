@@ -14,6 +14,14 @@ check() {	# check COMMAND REGEX
 	grep -Eq -- "$2" <<<"$out" || fail "'$1' answered: $out"
 }
 
+# Once running, vmm holds no capability and cannot regain one.
+grep -q "^CapEff:[[:space:]]*0000000000000000$" /proc/$pid/status || fail "capabilities kept: $(grep Cap /proc/$pid/status)"
+grep -q "^CapPrm:[[:space:]]*0000000000000000$" /proc/$pid/status || fail "permitted capabilities kept"
+grep -q "^NoNewPrivs:[[:space:]]*1$" /proc/$pid/status || fail "no_new_privs not set"
+for t in /proc/$pid/task/*; do
+	grep -q "^CapEff:[[:space:]]*0000000000000000$" "$t/status" || fail "thread $(cat "$t/comm") kept capabilities"
+done
+
 check "help" "info registers"
 check "help" "^ok$"
 check "info status" "VM status: running"
