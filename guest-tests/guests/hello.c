@@ -1,6 +1,7 @@
-/* hello: every CPU says it is online, then CPU 0 prints the machine's size
- * and exits 0. Test hooks for the VMM's crash reporting (not for general
- * use): crash=1 takes a page fault in ring 3 on CPU 0 (exit 3 with an
+/* hello: CPU 0 prints the TSC at its first ring-3 instruction (for
+ * bench/boot_time.py), every CPU says it is online, then CPU 0 prints the
+ * machine's size and exits 0. Test hooks for the VMM's crash reporting
+ * (not for general use): crash=1 takes a page fault in ring 3 on CPU 0 (exit 3 with an
  * EXCEPTION line), crash=triple triple-faults in ring 0 (a shutdown).
  */
 #include "kit.h"
@@ -27,8 +28,14 @@ static void do_crash(void)
 
 void workload_main(unsigned int cpu, unsigned int ncpus)
 {
-	if (cpu == 0)
+	/* First line out, before any other CPU may print: a host that
+	 * timestamps the first byte it sees can subtract now_tsc - ring3_tsc
+	 * to learn when ring 3 started. */
+	if (cpu == 0) {
 		kit__parse_params("hello", params, 1);
+		kit__printf("hello: ring3_tsc=%lu now_tsc=%lu\n",
+			    kit__start_tsc(), kit__rdtsc());
+	}
 	kit__barrier();
 	kit__printf("hello: cpu %u online\n", cpu);
 	kit__barrier();

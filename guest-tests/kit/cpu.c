@@ -214,6 +214,12 @@ void kit_trap(struct kit_trap_frame *f)
 		kit_debug_exit_r0((int)f->rdi);
 		f->rax = 0;
 		break;
+	case KIT_SYS_OUTB_LOOP:
+		f->rax = kit_outb_loop_r0((uint16_t)f->rsi, f->rdi);
+		break;
+	case KIT_SYS_NOP_LOOP:
+		f->rax = kit_nop_loop_r0(f->rdi);
+		break;
 	case KIT_SYS_TRIPLE_FAULT:
 		kit_triple_fault_r0();
 	default:

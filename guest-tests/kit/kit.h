@@ -54,6 +54,11 @@ uint64_t kit__tsc_to_us(uint64_t ticks);
 uint64_t kit__us_to_tsc(uint64_t us);
 /* Microseconds since the kit started. */
 uint64_t kit__now_us(void);
+/* The TSC when the BSP ran its first ring-3 instruction. Where the guest's
+ * TSC starts near 0 with its vCPU this is the boot time; where it is the
+ * host's own (a PVM host offsets nothing) the host can compare it with an
+ * rdtsc of its own, as bench/boot_time.py does. */
+uint64_t kit__start_tsc(void);
 /* Sleeps (hlt) until the TSC reaches deadline; UINT64_MAX = forever. */
 void kit__sleep_until_tsc(uint64_t deadline);
 void kit__sleep_us(uint64_t us);
@@ -66,6 +71,15 @@ static inline void kit__pause(void)
 {
 	__asm__ volatile("pause" ::: "memory");
 }
+
+/* --- port I/O timing ---------------------------------------------------- */
+/* Run count iterations of a tight ring-0 loop and return the TSC ticks it
+ * took (interrupts off): kit__outb_loop writes one byte to port each time,
+ * kit__nop_loop has a nop in its place, to measure the loop's own cost.
+ * Ring 0 because a PVM host gives ring 3 no port I/O (kit_priv.h); where
+ * ring 0 is emulated the figures include the emulation. */
+uint64_t kit__outb_loop(uint16_t port, uint64_t count);
+uint64_t kit__nop_loop(uint64_t count);
 
 /* --- output and exit --------------------------------------------------- */
 /* printf to COM1; one call's output is never interleaved with another

@@ -32,6 +32,8 @@
 #define KIT_SYS_WRITE		3	/* rdi = buffer, rsi = length: to COM1 */
 #define KIT_SYS_EXIT		4	/* rdi = code: to the debug-exit port */
 #define KIT_SYS_TRIPLE_FAULT	5
+#define KIT_SYS_OUTB_LOOP	6	/* rdi = count, rsi = port; returns TSC ticks */
+#define KIT_SYS_NOP_LOOP	7	/* rdi = count; returns TSC ticks */
 
 #define KIT_RFLAGS_USER		0x3002	/* IOPL=3, IF=0: ring 3 takes no IRQs */
 
@@ -104,6 +106,10 @@ int kit_timer_setup(void);
 void kit_timer_cpu_init(void);
 void kit_timer_sleep_until(uint64_t deadline);
 void kit_delay_us(uint64_t us);
+
+/* ioloop.c (ring 0) */
+uint64_t kit_outb_loop_r0(uint16_t port, uint64_t count);
+uint64_t kit_nop_loop_r0(uint64_t count);
 
 /* user.c (ring 3) */
 __attribute__((noreturn)) void kit_user_entry(unsigned int cpu);

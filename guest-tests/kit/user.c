@@ -104,6 +104,11 @@ const char *kit__cmdline(void)
 	return kit_boot.cmdline;
 }
 
+uint64_t kit__start_tsc(void)
+{
+	return kit_boot.tsc_start;
+}
+
 uint64_t kit__tsc_hz(void)
 {
 	return kit_boot.tsc_hz;

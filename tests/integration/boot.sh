@@ -68,4 +68,16 @@ truncate -s 20M "$TMP/big.mod"
 run_guest 60 --mem 16M --initrd "$TMP/big.mod" "$GUESTS/hello.elf"
 expect_status 1 "--initrd too big"
 expect_err "does not fit"
+
+note "portio: a short port-I/O exit loop"
+run_guest 60 "$GUESTS/portio.elf" -- count=1000
+expect_status 0 "portio count=1000"
+expect_out "^portio: count=1000 ns_per_exit=-?[0-9.]+ loop_ns=[0-9.]+$"
+# Port 0x80 belongs to no device: reads all ones, writes dropped, and the
+# first access (only) is logged.
+expect_err "guest wrote unclaimed port 0x0080"
+[ "$(grep -c "unclaimed port 0x0080" "$TMP/run.err")" -eq 1 ] || fail "unclaimed port logged more than once"
+run_guest 60 "$GUESTS/portio.elf" -- count=0
+expect_status 2 "portio count=0"
+expect_out "portio: bad parameter 'count=0'"
 echo "boot: all guests ran as expected"

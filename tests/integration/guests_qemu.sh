@@ -24,7 +24,7 @@ if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
 	echo "skip: /dev/kvm is not usable"
 	exit 77
 fi
-for g in hello idle memtouch verify heartbeat; do
+for g in hello idle memtouch verify heartbeat portio; do
 	if [ ! -f "$GUESTS/$g.elf" ]; then
 		echo "FAIL: $GUESTS/$g.elf missing (run make guests)"
 		exit 1
@@ -138,6 +138,7 @@ run param-1 memtouch 1 128 "ws=12Q"
 run param-2 hello 2 128 "bogus=1"
 run crash-pf hello 2 128 "crash=1"
 run crash-triple hello 1 128 "crash=triple"
+run portio-1 portio 1 128 "count=1000"
 wait
 
 expect_exit hello-1 0 && expect_line hello-1 '^hello: cpu 0 online' \
@@ -168,6 +169,8 @@ expect_exit param-2 2 && expect_line param-2 "^hello: bad parameter 'bogus=1': u
 expect_exit crash-pf 3 &&
 	expect_line crash-pf '^EXCEPTION vector=14 error=0x6 rip=0x[0-9a-f]+ cpu=0'
 expect_exit crash-triple shutdown && expect_line crash-triple '^hello: cpus=1 '
+expect_exit portio-1 0 &&
+	expect_line portio-1 '^portio: count=1000 ns_per_exit=-?[0-9.]+ loop_ns=[0-9.]+'
 
 if [ $failures -gt 0 ]; then
 	echo "$failures check(s) failed"
