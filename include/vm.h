@@ -103,6 +103,7 @@ void vm__pause(struct vm *vm);
 /* Drops a pause reference; the vCPUs run again when none is left. */
 void vm__resume(struct vm *vm);
 bool vm__is_paused(struct vm *vm);
+bool vm__is_exiting(struct vm *vm);
 /* The monitor's stop and cont: one user reference, taken or dropped at
  * most once, so cont never undoes another pauser's pause. cont returns
  * -EBUSY when the VM stays paused by someone else. */

@@ -528,8 +528,10 @@ static void finish(struct run *r, int ret)
 	migrate_stats__set_status(st, ret == -ECANCELED ? MIGRATE_STATUS_CANCELLED :
 						      MIGRATE_STATUS_FAILED);
 	migration__write_stats(m, &r->params);
-	log_error("migration to %s %s: %s; the guest keeps running here", st->uri,
-		  ret == -ECANCELED ? "cancelled" : "failed", r->err);
+	log_error("migration to %s %s: %s; %s", st->uri,
+		  ret == -ECANCELED ? "cancelled" : "failed", r->err,
+		  vm__is_exiting(r->vm) ? "the guest had ended meanwhile" :
+		  "the guest keeps running here");
 }
 
 void *migration__thread(void *arg)

@@ -324,6 +324,16 @@ bool vm__is_paused(struct vm *vm)
 	return paused;
 }
 
+bool vm__is_exiting(struct vm *vm)
+{
+	bool exiting;
+
+	pthread_mutex_lock(&vm->lock);
+	exiting = vm->state == VM_EXITING;
+	pthread_mutex_unlock(&vm->lock);
+	return exiting;
+}
+
 void vm__user_stop(struct vm *vm)
 {
 	bool take;
