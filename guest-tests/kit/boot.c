@@ -162,6 +162,29 @@ static uint64_t loader_data_end(const struct mb_info *mbi)
 	return end;
 }
 
+/* Kept for the workloads: the list itself may be overwritten later. */
+static void copy_modules(const struct mb_info *mbi)
+{
+	const struct mb_mod *mods = (const void *)(uintptr_t)mbi->mods_addr;
+	uint32_t i;
+
+	if (!(mbi->flags & MB_INFO_MODS))
+		return;
+	for (i = 0; i < mbi->mods_count && i < KIT_MAX_MODULES; i++) {
+		struct kit_module *m = &kit_boot.modules[i];
+		const char *name = (const char *)(uintptr_t)mods[i].string;
+		size_t n = name ? strlen(name) : 0;
+
+		if (n >= sizeof(m->name))
+			n = sizeof(m->name) - 1;
+		m->start = mods[i].start;
+		m->end = mods[i].end;
+		memcpy(m->name, name ? name : "", n);
+		m->name[n] = '\0';
+	}
+	kit_boot.nr_modules = i;
+}
+
 static void copy_cmdline(const struct mb_info *mbi)
 {
 	const char *s;
@@ -316,6 +339,7 @@ void kit_boot_bsp(uint32_t magic, uint32_t mbi_addr)
 	if (magic != MB_BOOT_MAGIC)
 		kit_fail_r0("not started by a multiboot v1 loader (bad EAX)");
 	copy_cmdline(mbi);
+	copy_modules(mbi);
 	end = max_u64(loader_data_end(mbi), read_mmap(mbi));
 	if (!kit_boot.nranges)
 		kit_fail_r0("no usable RAM in the mmap");

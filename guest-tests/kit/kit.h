@@ -130,6 +130,14 @@ void kit__bad_value(const char *guest, const char *key, uint64_t value,
 		    const char *reason);
 const char *kit__cmdline(void);
 
+/* Multiboot modules (--initrd in vmm, -initrd in QEMU): how many the
+ * loader gave (only the first KIT_MAX_MODULES are kept), and module i's
+ * bytes [start, end) and string. The memory is identity mapped. */
+#define KIT_MAX_MODULES		4
+#define KIT_MODULE_NAME_MAX	64
+unsigned int kit__nr_modules(void);
+void kit__module(unsigned int i, uint64_t *start, uint64_t *end, const char **name);
+
 /* --- random numbers (xorshift64*, seeded through splitmix64) ------------- */
 struct kit_rng {
 	uint64_t s;

@@ -50,6 +50,11 @@ struct kit_range {
 };
 
 /* Filled by ring 0 at boot, read by ring 3 (all RAM is user-accessible). */
+struct kit_module {
+	uint64_t start, end;
+	char name[KIT_MODULE_NAME_MAX];
+};
+
 struct kit_boot_info {
 	unsigned int ncpus;
 	bool has_fw_cfg;
@@ -61,6 +66,8 @@ struct kit_boot_info {
 	unsigned int nranges;
 	struct kit_range ranges[KIT_MAX_RANGES];	/* usable RAM */
 	char cmdline[KIT_CMDLINE_MAX];
+	unsigned int nr_modules;
+	struct kit_module modules[KIT_MAX_MODULES];
 	uint64_t tsc_hz;		/* set by ring 3 before KIT_SYS_SETUP */
 	uint64_t tsc_start;
 	uint64_t lapic_hz;		/* one-shot mode only */

@@ -104,6 +104,20 @@ const char *kit__cmdline(void)
 	return kit_boot.cmdline;
 }
 
+unsigned int kit__nr_modules(void)
+{
+	return kit_boot.nr_modules;
+}
+
+void kit__module(unsigned int i, uint64_t *start, uint64_t *end, const char **name)
+{
+	const struct kit_module *m = &kit_boot.modules[i < KIT_MAX_MODULES ? i : 0];
+
+	*start = m->start;
+	*end = m->end;
+	*name = m->name;
+}
+
 uint64_t kit__start_tsc(void)
 {
 	return kit_boot.tsc_start;

@@ -63,6 +63,17 @@ grep -q "hello: cpus=1" "$TMP/serial.log" || fail "serial file lacks the greetin
 run_guest 60 --serial none "$GUESTS/hello.elf"
 expect_status 0 "--serial none"
 
+note "multiboot modules arrive intact, in order, with their names"
+printf 'first module\n' >"$TMP/m1"
+head -c 100000 /dev/urandom >"$TMP/m2"
+run_guest 60 --initrd "$TMP/m1" --initrd "$TMP/m2" "$GUESTS/hello.elf"
+expect_status 0 "hello with two modules"
+for i in 1 2; do
+	sum=$(python3 -c "import sys; print(sum(open(sys.argv[1],'rb').read()))" "$TMP/m$i")
+	size=$(stat -c %s "$TMP/m$i")
+	expect_out "^hello: module $((i - 1)) bytes=$size sum=$sum name=$TMP/m$i\$"
+done
+
 note "a multiboot module that does not fit"
 truncate -s 20M "$TMP/big.mod"
 run_guest 60 --mem 16M --initrd "$TMP/big.mod" "$GUESTS/hello.elf"
