@@ -19,6 +19,7 @@
 
 #include "dirty_log.h"
 #include "log.h"
+#include "migrate_forecast.h"
 #include "migrate_policy.h"
 #include "stream.h"
 #include "transport.h"
@@ -365,6 +366,26 @@ static int wait_resumed(struct run *r)
 	return ret;
 }
 
+/* Round 0 has measured both rates: predict the rest, to be compared with
+ * what happens (the summary and the JSON show both). */
+static void record_forecast(struct run *r, const struct round_stats *rs, uint64_t pending)
+{
+	struct migrate_stats *st = &r->m->stats;
+	struct forecast_input in = {
+		.pending_pages = pending, .dirty_rate_pps = rs->dirty_rate_pps,
+		.bandwidth_bps = rs->bandwidth_bps, .page_bytes = GUEST_PAGE_SIZE + 8,
+		.device_state_bytes = vm_sections__state_estimate(r->vm),
+		.ram_size = r->vm->mem.size, .bytes_sent = r->s.bytes_out,
+		.elapsed_us = mono_us() - st->start_mono_us,
+	};
+	struct migrate_forecast f;
+
+	forecast__predict(&r->params, &in, &f);
+	migrate_stats__lock(st);
+	st->forecast = f;
+	migrate_stats__unlock(st);
+}
+
 static int precopy(struct run *r, uint32_t *rounds)
 {
 	struct migrate_stats *st = &r->m->stats;
@@ -390,6 +411,8 @@ static int precopy(struct run *r, uint32_t *rounds)
 		ret = policy__decide(&r->policy, &in, &d);
 		rs.expected_downtime_ms = d.expected_downtime_ms;
 		migrate_stats__add_round(st, &rs);
+		if (k == 0)
+			record_forecast(r, &rs, (uint64_t)n);
 		if (ret)
 			return fail(r, ret, "convergence policy refused its input");
 		if (cancelled(r))
