@@ -296,6 +296,10 @@ void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 	info_ram(&o, s, last);
 	outbuf__printf(&o, "expected downtime: %s ms\n",
 	    fixed_text(last ? last->expected_downtime_ms : NAN, 1).s);
+	if (s->forecast.valid)
+		outbuf__printf(&o, "forecast after round 0: %" PRIu32 " rounds, %s total, "
+		    "%s ms downtime\n", s->forecast.rounds, us_text(s->forecast.total_us).s,
+		    fixed_text(s->forecast.downtime_ms, 1).s);
 	info_end(&o, s);
 	pthread_mutex_unlock(lock_of(s));
 }
