@@ -8,17 +8,11 @@
 #include <time.h>
 #include <linux/kvm.h>
 
+#include "clock.h"
+
 /* KVM_CLEAR_DIRTY_LOG re-protects one chunk per call so the MMU lock is
  * never held for a whole large slot at once. 256 Ki pages = 1 GiB. */
 #define CLEAR_CHUNK_PAGES (256ULL * 1024)
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static uint64_t words_for(uint64_t pages)
 {
@@ -102,12 +96,12 @@ int64_t dirty_log__sync(struct dirty_log *d, char *err, size_t errlen)
 		struct kvm_dirty_log log = { .slot = s->id, .dirty_bitmap = d->slot_bitmap[i] };
 
 		nwords = words_for(s->size / GUEST_PAGE_SIZE);
-		t0 = now_us();
+		t0 = clock__mono_us();
 		if (ioctl(d->vm_fd, KVM_GET_DIRTY_LOG, &log)) {
 			snprintf(err, errlen, "KVM_GET_DIRTY_LOG slot %u: %s", s->id, strerror(errno));
 			return -errno;
 		}
-		t1 = now_us();
+		t1 = clock__mono_us();
 		d->last_get_us += t1 - t0;
 		if (d->manual_protect) {
 			ret = clear_chunks(d, s, d->slot_bitmap[i]);
@@ -116,7 +110,7 @@ int64_t dirty_log__sync(struct dirty_log *d, char *err, size_t errlen)
 					 strerror(-ret));
 				return ret;
 			}
-			d->last_clear_us += now_us() - t1;
+			d->last_clear_us += clock__mono_us() - t1;
 		}
 		/* Slots start on 64-page boundaries of RAM, so whole words map. */
 		base = s->ram_offset / GUEST_PAGE_SIZE / 64;

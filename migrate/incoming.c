@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cpuid.h"
 #include "log.h"
 #include "vm.h"
@@ -16,14 +17,6 @@
 
 /* A source that goes quiet for this long mid-stream has failed. */
 #define SOURCE_TIMEOUT_MS 60000
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 int incoming__prepare(struct incoming *in, const char *uri, char *err, size_t errlen)
 {
@@ -290,7 +283,7 @@ static void record_round(struct incoming *in, const struct section *sec, uint64_
 	struct round_end_msg msg;
 	struct round_stats rs = { 0 };
 	char why[128];
-	uint64_t now = mono_us();
+	uint64_t now = clock__mono_us();
 
 	if (stream_msg__decode_round_end(sec->payload, sec->len, &msg, why, sizeof(why)))
 		return;
@@ -337,7 +330,7 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 	struct vm_state_set set;
 	struct ram_batch_info info;
 	struct page_sink sink = { .vm = vm };
-	uint64_t round_start = mono_us();
+	uint64_t round_start = clock__mono_us();
 	int ret;
 
 	sink.written = calloc((vm->mem.size / GUEST_PAGE_SIZE + 63) / 64, sizeof(uint64_t));
@@ -421,7 +414,7 @@ int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct
 	}
 	migrate_stats__lock(&in->stats);
 	in->stats.ram_total = cfg->ram_size;
-	in->stats.setup_us = mono_us() - in->stats.start_mono_us;
+	in->stats.setup_us = clock__mono_us() - in->stats.start_mono_us;
 	migrate_stats__unlock(&in->stats);
 	migrate_stats__set_status(&in->stats, MIGRATE_STATUS_ACTIVE);
 	ret = receive_stream(in, vm, cfg, &sec, err, errlen);
@@ -440,7 +433,6 @@ out:
 
 int incoming__ack_resumed(struct incoming *in, char *err, size_t errlen)
 {
-	struct timespec ts;
 	int ret = 0;
 
 	if (in->uri.kind == TRANSPORT_TCP) {
@@ -448,11 +440,10 @@ int incoming__ack_resumed(struct incoming *in, char *err, size_t errlen)
 		if (ret)
 			snprintf(err, errlen, "telling the source the guest runs here: %s", strerror(-ret));
 	}
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	migrate_stats__lock(&in->stats);
 	in->stats.bytes_total = in->s.bytes_in + in->s.bytes_out;
 	/* The receive runs on this (the main) thread from accept to here. */
-	in->stats.cpu_time_us = (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	in->stats.cpu_time_us = clock__us(CLOCK_THREAD_CPUTIME_ID);
 	migrate_stats__unlock(&in->stats);
 	migrate_stats__set_status(&in->stats, ret ? MIGRATE_STATUS_FAILED : MIGRATE_STATUS_COMPLETED);
 	return ret;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dirty_log.h"
 #include "log.h"
 #include "migrate_forecast.h"
@@ -30,22 +31,6 @@
 #define CONNECT_TIMEOUT_MS 10000
 /* A destination that stops reading or answering for this long has failed. */
 #define PEER_TIMEOUT_MS 30000
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static uint64_t thread_cpu_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* Everything one run of the thread owns. */
 struct run {
@@ -136,7 +121,7 @@ static void throttle(struct run *r)
 		return;	/* never stretch the downtime */
 	sent = r->s.bytes_out - r->limit_start_bytes;
 	due_us = (uint64_t)((double)sent * 1e6 / (double)bw);
-	now = mono_us() - r->limit_start_us;
+	now = clock__mono_us() - r->limit_start_us;
 	if (due_us > now)
 		usleep((useconds_t)(due_us - now < 1000000 ? due_us - now : 1000000));
 }
@@ -225,7 +210,7 @@ static int send_round_end(struct run *r, const struct round_stats *rs, uint64_t 
 static int run_round(struct run *r, uint32_t index, struct round_stats *rs)
 {
 	struct migrate_stats *st = &r->m->stats;
-	uint64_t t0 = mono_us(), bytes0 = r->s.bytes_out;
+	uint64_t t0 = clock__mono_us(), bytes0 = r->s.bytes_out;
 	int ret;
 
 	memset(rs, 0, sizeof(*rs));
@@ -238,7 +223,7 @@ static int run_round(struct run *r, uint32_t index, struct round_stats *rs)
 	if (ret)
 		return ret;
 	rs->bytes = r->s.bytes_out - bytes0;
-	rs->duration_us = mono_us() - t0;
+	rs->duration_us = clock__mono_us() - t0;
 	rs->bandwidth_bps = rs->duration_us ? rs->bytes * 1e6 / rs->duration_us : 0;
 	migrate_stats__lock(st);
 	st->pages_total += rs->pages_sent;
@@ -254,7 +239,7 @@ static int run_round(struct run *r, uint32_t index, struct round_stats *rs)
 static int64_t sync_after(struct run *r, struct round_stats *rs)
 {
 	int64_t n = dirty_log__sync(&r->log, r->err, sizeof(r->err));
-	uint64_t since = mono_us() - (r->m->stats.start_mono_us + rs->start_us);
+	uint64_t since = clock__mono_us() - (r->m->stats.start_mono_us + rs->start_us);
 
 	if (n < 0)
 		return n;
@@ -318,10 +303,10 @@ out:
  * state that goes out must be the state it resumes from. */
 static void pause_guest(struct run *r)
 {
-	r->t_pause = mono_us();
+	r->t_pause = clock__mono_us();
 	vm__pause(r->vm);
 	r->paused_by_us = true;
-	r->t_paused = mono_us();
+	r->t_paused = clock__mono_us();
 }
 
 static int finish_stream(struct run *r, uint32_t rounds)
@@ -376,7 +361,7 @@ static void record_forecast(struct run *r, const struct round_stats *rs, uint64_
 		.bandwidth_bps = rs->bandwidth_bps, .page_bytes = GUEST_PAGE_SIZE + 8,
 		.device_state_bytes = vm_sections__state_estimate(r->vm),
 		.ram_size = r->vm->mem.size, .bytes_sent = r->s.bytes_out,
-		.elapsed_us = mono_us() - st->start_mono_us,
+		.elapsed_us = clock__mono_us() - st->start_mono_us,
 	};
 	struct migrate_forecast f;
 
@@ -462,11 +447,11 @@ static int run_migration(struct run *r)
 		return ret;
 	migrate_stats__lock(st);
 	snprintf(st->dirty_log_mode, sizeof(st->dirty_log_mode), "%s", dirty_log__mode_name(&r->log));
-	st->setup_us = mono_us() - st->start_mono_us;
+	st->setup_us = clock__mono_us() - st->start_mono_us;
 	st->device_state_bytes = vm_sections__state_estimate(r->vm);
 	migrate_stats__unlock(st);
 	migrate_stats__set_status(st, MIGRATE_STATUS_ACTIVE);
-	r->limit_start_us = mono_us();
+	r->limit_start_us = clock__mono_us();
 	r->limit_start_bytes = r->s.bytes_out;
 	dirty_log__mark_all(&r->log);
 
@@ -492,11 +477,11 @@ static int run_migration(struct run *r)
 	rs.dirty_rate_pps = 0;
 	rs.expected_downtime_ms = 0;
 	migrate_stats__add_round(st, &rs);
-	r->t_last_ram = mono_us();
+	r->t_last_ram = clock__mono_us();
 	ret = finish_stream(r, rounds + 1);
 	if (ret)
 		return ret;
-	r->t_state = mono_us();
+	r->t_state = clock__mono_us();
 	if (r->uri.kind == TRANSPORT_FILE)
 		ret = transport__commit_file(&r->uri, fd, r->err, sizeof(r->err));
 	else
@@ -504,7 +489,7 @@ static int run_migration(struct run *r)
 	if (ret)
 		return ret;
 	migrate_stats__lock(st);
-	st->downtime_us = mono_us() - r->t_pause;
+	st->downtime_us = clock__mono_us() - r->t_pause;
 	st->downtime_pause_us = r->t_paused - r->t_pause;
 	st->downtime_last_ram_us = r->t_last_ram - r->t_paused;
 	st->downtime_state_us = r->t_state - r->t_last_ram;
@@ -529,7 +514,7 @@ static void finish(struct run *r, int ret)
 	}
 	pthread_mutex_unlock(&m->lock);
 	migrate_stats__lock(st);
-	st->cpu_time_us = thread_cpu_us();
+	st->cpu_time_us = clock__us(CLOCK_THREAD_CPUTIME_ID);
 	migrate_stats__unlock(st);
 
 	if (!ret) {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "outbuf.h"
 
 /* The summary shows at most this many rounds: the first and last halves. */
@@ -19,14 +20,6 @@
 static pthread_mutex_t *lock_of(const struct migrate_stats *s)
 {
 	return (pthread_mutex_t *)&s->lock;
-}
-
-static uint64_t clock_us(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 int migrate_stats__init(struct migrate_stats *s)
@@ -74,8 +67,8 @@ void migrate_stats__start(struct migrate_stats *s, const char *uri)
 {
 	migrate_stats__lock(s);
 	snprintf(s->uri, sizeof(s->uri), "%s", uri ? uri : "");
-	s->start_time_unix_us = clock_us(CLOCK_REALTIME);
-	s->start_mono_us = clock_us(CLOCK_MONOTONIC);
+	s->start_time_unix_us = clock__us(CLOCK_REALTIME);
+	s->start_mono_us = clock__us(CLOCK_MONOTONIC);
 	s->status = MIGRATE_STATUS_SETUP;
 	migrate_stats__unlock(s);
 }
@@ -85,7 +78,7 @@ void migrate_stats__set_status(struct migrate_stats *s,
 {
 	migrate_stats__lock(s);
 	if (is_final(st) && !s->total_us && s->start_mono_us)
-		s->total_us = clock_us(CLOCK_MONOTONIC) - s->start_mono_us;
+		s->total_us = clock__us(CLOCK_MONOTONIC) - s->start_mono_us;
 	s->status = st;
 	migrate_stats__unlock(s);
 }
@@ -141,7 +134,7 @@ static uint64_t elapsed_locked(const struct migrate_stats *s)
 	if (is_final(s->status) || s->status == MIGRATE_STATUS_NONE ||
 	    !s->start_mono_us)
 		return s->total_us;
-	now = clock_us(CLOCK_MONOTONIC);
+	now = clock__us(CLOCK_MONOTONIC);
 	return now > s->start_mono_us ? now - s->start_mono_us : 0;
 }
 
