@@ -31,6 +31,9 @@ void migration__wait(struct migration *m);
 /* For tests: refuse manual dirty-log protection (use the plain log). */
 void migration__force_plain_dirty_log(struct migration *m, bool plain);
 struct migrate_stats *migration__stats(struct migration *m);
+/* On a destination: the statistics of the migration that brought the
+ * guest here, which 'info migrate' shows until one starts from here. */
+void migration__set_incoming_stats(struct migration *m, struct migrate_stats *in);
 int migration__register_monitor(struct migration *m, struct monitor *mon);
 
 #endif

@@ -17,6 +17,7 @@ struct migration {
 	pthread_mutex_t lock;		/* params, fd, thread state */
 	struct migrate_params params;	/* for the next migration */
 	struct migrate_stats stats;	/* of the current or last one */
+	struct migrate_stats *incoming;	/* the one that brought the guest here */
 	struct migrate_uri uri;
 	pthread_t thread;
 	bool thread_joinable;

@@ -53,6 +53,11 @@ struct migrate_stats *migration__stats(struct migration *m)
 	return &m->stats;
 }
 
+void migration__set_incoming_stats(struct migration *m, struct migrate_stats *in)
+{
+	m->incoming = in;
+}
+
 void migration__force_plain_dirty_log(struct migration *m, bool plain)
 {
 	m->force_plain_log = plain;
@@ -179,8 +184,17 @@ static int cmd_migrate_cancel(void *opaque, const char *args, struct monitor_rep
 static int cmd_info_migrate(void *opaque, const char *args, struct monitor_reply *r)
 {
 	struct migration *m = opaque;
+	enum migrate_status st;
 	char buf[8192];
 
+	migrate_stats__lock(&m->stats);
+	st = m->stats.status;
+	migrate_stats__unlock(&m->stats);
+	if (st == MIGRATE_STATUS_NONE && m->incoming) {
+		migrate_stats__format_info(m->incoming, buf, sizeof(buf));
+		monitor_reply__printf(r, "incoming migration (none started from here yet):\n%s", buf);
+		return 0;
+	}
 	migrate_stats__format_info(&m->stats, buf, sizeof(buf));
 	monitor_reply__printf(r, "%s", buf);
 	return 0;

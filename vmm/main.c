@@ -264,7 +264,9 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	migration__force_plain_dirty_log(mig, o.plain_dirty_log);
-	if (!o.incoming)
+	if (o.incoming)
+		migration__set_incoming_stats(mig, &in.stats);
+	else
 		migration__set_stats_output(mig, o.stats_json, o.stats_csv);
 	if (mon && (migration__register_monitor(mig, mon) || monitor__start(mon)))
 		log_warn("monitor could not start");

@@ -57,6 +57,8 @@ wait_exit $spid 60 || fail "source did not finish"
 [ "$EXIT_STATUS" -eq 0 ] || fail "source exit $EXIT_STATUS"
 wait_for "$TMP/dst.err" "the guest runs here" 10 || fail "destination not running the guest"
 wait_sock "$TMP/dst.sock"
+mon "$TMP/dst.sock" "info migrate" | grep -q "^incoming migration" || fail "destination's info migrate"
+mon "$TMP/dst.sock" "info migrate" | grep -q "^status: completed" || fail "destination's info migrate status"
 sleep 1.5
 grep -q "FAIL" "$TMP/dst.out" && fail "memory corrupted on the destination"
 grep -q "verify: " "$TMP/dst.out" || fail "guest silent on the destination"
