@@ -312,10 +312,9 @@ static void pause_guest(struct run *r)
 static int finish_stream(struct run *r, uint32_t rounds)
 {
 	struct end_msg end = { .rounds = rounds, .total_pages = r->m->stats.pages_total };
+	uint64_t before = r->s.bytes_out;
 	struct wbuf b;
 	int ret;
-
-	uint64_t before = r->s.bytes_out;
 
 	wbuf__init(&b);
 	ret = vm_sections__send_state(r->vm, &r->s, r->err, sizeof(r->err));
@@ -358,6 +357,7 @@ static void record_forecast(struct run *r, const struct round_stats *rs, uint64_
 	struct migrate_stats *st = &r->m->stats;
 	struct forecast_input in = {
 		.pending_pages = pending, .dirty_rate_pps = rs->dirty_rate_pps,
+		/* Each page costs its 8-byte entry in the RAM section too. */
 		.bandwidth_bps = rs->bandwidth_bps, .page_bytes = GUEST_PAGE_SIZE + 8,
 		.device_state_bytes = vm_sections__state_estimate(r->vm),
 		.ram_size = r->vm->mem.size, .bytes_sent = r->s.bytes_out,
@@ -406,7 +406,8 @@ static int precopy(struct run *r, uint32_t *rounds)
 			migrate_stats__lock(st);
 			st->stop_reason = d.reason;
 			migrate_stats__unlock(st);
-			return fail(r, -ECANCELED, "gave up after round %u: %s (stall-action cancel)",
+			/* Not the user's cancel: the migration failed, by rule. */
+			return fail(r, -EAGAIN, "gave up after round %u: %s (stall-action cancel)",
 				    k, stop_reason__name(d.reason));
 		}
 		if (d.action == POLICY_STOP_COPY)
