@@ -142,9 +142,18 @@ static int flush_batch(struct run *r, struct round_stats *rs)
 	ret = ram_batch__finish(&r->batch);
 	if (ret)
 		return fail(r, ret, "building a RAM section: %s", strerror(-ret));
+	ret = send_section(r, SECTION_RAM, r->batch.buf.data, r->batch.buf.len);
+	if (ret)
+		return ret;
 	rs->pages_sent += r->batch.count;
 	rs->zero_pages += r->batch.nr_zero;
-	ret = send_section(r, SECTION_RAM, r->batch.buf.data, r->batch.buf.len);
+	/* Per batch, so 'info migrate' moves during a long round. */
+	migrate_stats__lock(&r->m->stats);
+	r->m->stats.pages_total += r->batch.count;
+	r->m->stats.zero_pages_total += r->batch.nr_zero;
+	r->m->stats.ram_transferred += (uint64_t)(r->batch.count - r->batch.nr_zero) *
+				       GUEST_PAGE_SIZE;
+	migrate_stats__unlock(&r->m->stats);
 	ram_batch__begin(&r->batch, rs->index);
 	throttle(r);
 	return ret;
@@ -226,9 +235,6 @@ static int run_round(struct run *r, uint32_t index, struct round_stats *rs)
 	rs->duration_us = clock__mono_us() - t0;
 	rs->bandwidth_bps = rs->duration_us ? rs->bytes * 1e6 / rs->duration_us : 0;
 	migrate_stats__lock(st);
-	st->pages_total += rs->pages_sent;
-	st->zero_pages_total += rs->zero_pages;
-	st->ram_transferred += (rs->pages_sent - rs->zero_pages) * GUEST_PAGE_SIZE;
 	st->bytes_total = r->s.bytes_out;
 	migrate_stats__unlock(st);
 	return 0;

@@ -41,7 +41,9 @@ port=$(free_port)
 start_dest dst "$port"
 mon "$sock" "migrate tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "migrate not accepted"
 mon_wait "$sock" "status: active" 10 || fail "migration never active"
-sleep 0.5
+# Progress shows while round 0 is still running.
+mon_wait "$sock" "ram: [0-9.]+ [KMG]iB transferred" 10 || fail "no progress shown during round 0"
+mon "$sock" "info migrate" | grep -q "^rounds: 0$" || fail "round 0 already over: the check above proved nothing"
 mon "$sock" "migrate_cancel" | grep -q '^ok$' || fail "cancel refused"
 mon_wait "$sock" "status: cancelled" 10 || fail "not cancelled"
 mon "$sock" "info status" | grep -q "running" || fail "guest not running after cancel"
