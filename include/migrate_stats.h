@@ -60,6 +60,7 @@ struct migrate_forecast {
 
 struct migrate_stats {
 	pthread_mutex_t lock;		/* recursive; see above */
+	/* Every member from status on is cleared by migrate_stats__reset. */
 	enum migrate_status status;
 	char error[256];		/* empty unless something failed */
 	char uri[256];
@@ -102,7 +103,7 @@ void migrate_stats__free(struct migrate_stats *s);
 void migrate_stats__lock(struct migrate_stats *s);
 void migrate_stats__unlock(struct migrate_stats *s);
 
-/* Clears everything of the previous migration (migrate/stats_reset.c). */
+/* Clears everything of the previous migration. */
 void migrate_stats__reset(struct migrate_stats *s);
 
 /* Records the URI and both start clocks, and sets status setup. */

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,6 +62,21 @@ static bool is_final(enum migrate_status st)
 {
 	return st == MIGRATE_STATUS_COMPLETED || st == MIGRATE_STATUS_FAILED ||
 	       st == MIGRATE_STATUS_CANCELLED;
+}
+
+/* Back to the state migrate_stats__init leaves, keeping the lock and the
+ * rounds bound: each migration starts its record anew. */
+void migrate_stats__reset(struct migrate_stats *s)
+{
+	size_t max;
+
+	migrate_stats__lock(s);
+	free(s->rounds_v);
+	max = s->rounds_max;
+	memset((char *)s + offsetof(struct migrate_stats, status), 0,
+	       sizeof(*s) - offsetof(struct migrate_stats, status));
+	s->rounds_max = max;
+	migrate_stats__unlock(s);
 }
 
 void migrate_stats__start(struct migrate_stats *s, const char *uri)
