@@ -136,6 +136,10 @@ void migrate_stats__format_summary(const struct migrate_stats *s, char *buf,
 int migrate_stats__write_json(const struct migrate_stats *s,
 			      const struct migrate_params *p, FILE *f);
 int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f);
+/* Writes the JSON (or, with csv, the CSV rows) to a file at path,
+ * replacing it; a failure is logged and returned as -errno. */
+int migrate_stats__write_file(const struct migrate_stats *s, const struct migrate_params *p,
+			      const char *path, bool csv);
 
 /* "none", "setup", "active", "stop-copy", "completed", "failed",
  * "cancelled". */

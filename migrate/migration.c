@@ -135,27 +135,12 @@ int migration__cancel(struct migration *m)
 	return 0;
 }
 
-static void write_file(const char *path, const struct migrate_stats *st,
-		       const struct migrate_params *p, bool csv)
-{
-	FILE *f = fopen(path, "w");
-	int ret;
-
-	if (!f) {
-		log_error("cannot write statistics to %s: %s", path, strerror(errno));
-		return;
-	}
-	ret = csv ? migrate_stats__write_csv(st, f) : migrate_stats__write_json(st, p, f);
-	if (fclose(f) || ret)
-		log_error("writing statistics to %s failed", path);
-}
-
 void migration__write_stats(struct migration *m, const struct migrate_params *p)
 {
 	if (m->json_path[0])
-		write_file(m->json_path, &m->stats, p, false);
+		migrate_stats__write_file(&m->stats, p, m->json_path, false);
 	if (m->csv_path[0])
-		write_file(m->csv_path, &m->stats, p, true);
+		migrate_stats__write_file(&m->stats, p, m->csv_path, true);
 }
 
 /* --- monitor commands ------------------------------------------------- */

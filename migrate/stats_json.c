@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 #define SCHEMA_VERSION 1
 
 /* One JSON object being written: members are separated by a comma and
@@ -309,4 +311,23 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 	}
 	pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
 	return finish(f);
+}
+
+int migrate_stats__write_file(const struct migrate_stats *s, const struct migrate_params *p,
+			      const char *path, bool csv)
+{
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	if (!f) {
+		ret = -errno;
+		log_error("cannot write statistics to %s: %s", path, strerror(errno));
+		return ret;
+	}
+	ret = csv ? migrate_stats__write_csv(s, f) : migrate_stats__write_json(s, p, f);
+	if (fclose(f) && !ret)
+		ret = -EIO;
+	if (ret)
+		log_error("writing statistics to %s failed", path);
+	return ret;
 }

@@ -156,15 +156,8 @@ static void *delayed_migrate(void *arg)
 
 static void write_incoming_stats(struct incoming *in, const struct options *o)
 {
-	FILE *f;
-
-	if (!o->stats_json)
-		return;
-	f = fopen(o->stats_json, "w");
-	if (!f || migrate_stats__write_json(&in->stats, NULL, f))
-		log_error("cannot write statistics to %s", o->stats_json);
-	if (f)
-		fclose(f);
+	if (o->stats_json)
+		migrate_stats__write_file(&in->stats, NULL, o->stats_json, false);
 }
 
 /* The destination's start: receive the VM, then run it like any other. */
