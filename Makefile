@@ -31,10 +31,13 @@ else
 Q := @
 endif
 
-# Every .c in these folders is part of the core library; main.c is the
-# program. Tests link against the same library, so a test sees exactly the
-# code the VMM runs.
-LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c devices/*.c migrate/*.c))
+# The code stands in floors, each including only the floors below it
+# (scripts/check-floors.sh enforces it): lib/ shared pieces, vmm/ the KVM
+# core, devices/, migrate/ the engine, vmm/app/ the program. Every .c but
+# main.c goes into one library; tests link against it, so a test sees
+# exactly the code the VMM runs.
+FLOORS := lib vmm devices migrate vmm/app
+LIB_SRCS := $(filter-out vmm/app/main.c,$(foreach f,$(FLOORS),$(wildcard $(f)/*.c)))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIB := $(BUILD)/libvmm.a
 
@@ -52,7 +55,7 @@ $(LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/vmm: $(BUILD)/obj/vmm/main.o $(LIB)
+$(BUILD)/vmm: $(BUILD)/obj/vmm/app/main.o $(LIB)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -90,4 +93,4 @@ clean:
 # and rebuilds every test on every run.
 .SECONDARY:
 
--include $(LIB_OBJS:.o=.d) $(BUILD)/obj/vmm/main.d $(TEST_BINS:$(BUILD)/tests/%=$(BUILD)/obj/tests/%.d)
+-include $(LIB_OBJS:.o=.d) $(BUILD)/obj/vmm/app/main.d $(TEST_BINS:$(BUILD)/tests/%=$(BUILD)/obj/tests/%.d)

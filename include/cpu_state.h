@@ -2,7 +2,7 @@
  * restored into KVM, and encoded for the migration stream.
  *
  * The state structs hold KVM's own UAPI structs, so save and load are plain
- * ioctls; the encoding (migrate/cpu_state.c) writes every field by name
+ * ioctls; the encoding (vmm/cpu_state.c) writes every field by name
  * through wire.h, so the stream never carries host byte order or padding.
  * Only what KVM itself treats as an opaque register image travels as bytes:
  * the LAPIC register page and the XSAVE area.
@@ -59,7 +59,7 @@ struct vm_state {
 
 uint32_t cpu_state__version(void);
 
-/* --- encoding (migrate/cpu_state.c): pure, no KVM needed ------------------ */
+/* --- encoding (vmm/cpu_state.c): pure, no KVM needed ------------------ */
 
 /* Append the state to out; returns out->err (0 or -errno). */
 int vcpu_state__encode(const struct vcpu_state *s, struct wbuf *out);

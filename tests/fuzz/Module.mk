@@ -14,8 +14,8 @@ FUZZ_LIB_SRCS += migrate/stream_msg.c
 FUZZ_LIB_SRCS += migrate/ram_batch.c
 FUZZ_LIB_SRCS += migrate/vm_config.c
 FUZZ_LIB_SRCS += migrate/vm_compat.c
-FUZZ_LIB_SRCS += migrate/crc32c.c
-FUZZ_LIB_SRCS += migrate/wire.c
+FUZZ_LIB_SRCS += lib/crc32c.c
+FUZZ_LIB_SRCS += lib/wire.c
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -pthread -Iinclude -D_GNU_SOURCE
 FUZZ_CFLAGS += -DVMM_VERSION='"$(VERSION)"' $(WARNINGS)
 FUZZ_CFLAGS += -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
