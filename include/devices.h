@@ -1,44 +1,17 @@
-/* Emulated devices. Each device is one file in devices/ with the same small
- * interface: a create function that registers its I/O ranges on a bus, and
- * the save/load/destroy operations below. Devices never touch KVM directly:
- * interrupts go out through an irq callback, so every device can be unit
- * tested without /dev/kvm.
- *
- * Device state is saved field by field through wire.h (fixed width, little
- * endian) and carries a version: load accepts every version it knows and
- * refuses the rest with -EPROTONOSUPPORT.
- *
- * Create functions return NULL on failure with errno set (EINVAL, ENOMEM,
- * or EEXIST when the I/O range is taken). The bus has no unregister: destroy
- * a device only once no vCPU can dispatch to it any more.
+/* The emulated devices, one file each in devices/, each with the interface
+ * of device.h. Create functions return NULL on failure with errno set
+ * (EINVAL, ENOMEM, or EEXIST when the I/O range is taken). The bus has no
+ * unregister: destroy a device only once no vCPU can dispatch to it any
+ * more.
  */
 #ifndef VMM__DEVICES_H
 #define VMM__DEVICES_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "device.h"
 #include "io_bus.h"
-#include "wire.h"
-
-#define DEVICE_NAME_MAX 32
-
-struct device {
-	const char *name;		/* stable: names the device in streams */
-	uint32_t state_version;		/* version save() writes */
-	/* Appends the state to out. Must not change the device. */
-	int (*save)(struct device *dev, struct wbuf *out);
-	/* Validates everything first, then replaces the state: on error the
-	 * device is left as it was. Returns 0 or -errno (-EBADMSG for bad
-	 * content, -EPROTONOSUPPORT for an unknown version). in holds exactly
-	 * this device's payload: trailing bytes are bad content. */
-	int (*load)(struct device *dev, struct rbuf *in, uint32_t version);
-	void (*destroy)(struct device *dev);
-};
-
-/* Raise (level 1) or lower (level 0) an ISA interrupt line. */
-typedef void (*irq_set_fn)(void *ctx, unsigned int irq, int level);
 
 /* --- 16550A UART ------------------------------------------------------ */
 struct uart_config {

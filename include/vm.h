@@ -15,7 +15,7 @@
 
 #include "guest_memory.h"
 #include "io_bus.h"
-#include "devices.h"
+#include "device.h"
 
 #define VM_MAX_CPUS 64
 #define VM_MAX_DEVICES 8
@@ -57,7 +57,6 @@ struct vm {
 	struct io_bus *mmio;
 	struct device *devices[VM_MAX_DEVICES];
 	unsigned int nr_devices;
-	struct device *uart;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -80,7 +79,6 @@ struct vm_options {
 	int kvm_fd;			/* an open /dev/kvm (the VM takes it), or -1 */
 	uint64_t ram_size;
 	unsigned int nr_cpus;
-	int serial_out_fd;		/* -1: no serial output */
 	/* CPUID the guest must see (an incoming migration's); NULL = this
 	 * host's supported set. */
 	const struct kvm_cpuid2 *cpuid;
@@ -88,11 +86,16 @@ struct vm_options {
 
 /* Opens /dev/kvm; returns the fd or -errno with err set. */
 int vm__open_kvm(char *err, size_t errlen);
+/* Creates the KVM VM, its memory, vCPUs and empty I/O buses: a machine
+ * without devices (board.h adds them). */
 int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t errlen);
 void vm__destroy(struct vm *vm);
-/* Devices are created by vm__create; this registers an extra one so it is
- * saved, restored and destroyed with the VM. */
+/* Registers a device (created on vm->pio or vm->mmio) so it is saved,
+ * restored and destroyed with the VM; on failure the device is destroyed. */
 int vm__add_device(struct vm *vm, struct device *dev);
+/* Raises or lowers an ISA interrupt line of the in-kernel irqchip; an
+ * irq_set_fn for devices, ctx the VM. */
+void vm__set_irq_line(void *ctx, unsigned int irq, int level);
 struct device *vm__find_device(struct vm *vm, const char *name);
 
 /* vCPU threads (vmm/vcpu.c). */

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "board.h"
 #include "clock.h"
 #include "cpuid.h"
 #include "log.h"
@@ -211,8 +212,8 @@ static int build_vm(struct incoming *in, int kvm_fd, int serial_fd, const struct
 		    struct vm *vm, char *err, size_t errlen)
 {
 	struct kvm_cpuid2 *cpuid;
-	struct vm_options vo = {
-		.kvm_fd = kvm_fd, .ram_size = cfg->ram_size, .nr_cpus = cfg->nr_cpus,
+	struct board_options bo = {
+		.vm = { .kvm_fd = kvm_fd, .ram_size = cfg->ram_size, .nr_cpus = cfg->nr_cpus },
 		.serial_out_fd = serial_fd,
 	};
 	unsigned int i;
@@ -225,8 +226,8 @@ static int build_vm(struct incoming *in, int kvm_fd, int serial_fd, const struct
 	}
 	cpuid->nent = cfg->nr_cpuid;
 	memcpy(cpuid->entries, cfg->cpuid, cfg->nr_cpuid * sizeof(cpuid->entries[0]));
-	vo.cpuid = cpuid;
-	ret = vm__create(vm, &vo, err, errlen);
+	bo.vm.cpuid = cpuid;
+	ret = board__create(vm, &bo, err, errlen);
 	free(cpuid);
 	if (ret)
 		return ret;

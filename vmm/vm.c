@@ -12,9 +12,6 @@
 #include "cpuid.h"
 #include "log.h"
 
-#define COM1_BASE 0x3f8
-#define COM1_IRQ 4
-#define DEBUG_EXIT_PORT 0xf4
 /* Where KVM keeps the real-mode TSS it needs on VMX; any unused page below
  * 4 GiB out of RAM's way works (the same spot kvmtool and QEMU use). */
 #define KVM_TSS_ADDR 0xfffbd000
@@ -76,18 +73,13 @@ static int check_kvm(int kvm_fd, unsigned int nr_cpus, char *err, size_t errlen)
 	return 0;
 }
 
-static void irq_line(void *ctx, unsigned int irq, int level)
+void vm__set_irq_line(void *ctx, unsigned int irq, int level)
 {
 	struct vm *vm = ctx;
 	struct kvm_irq_level l = { .irq = irq, .level = level };
 
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE_STATUS, &l))
 		log_warn("KVM_IRQ_LINE_STATUS irq %u: %s", irq, strerror(errno));
-}
-
-static void on_debug_exit(void *ctx, uint32_t value)
-{
-	vm__request_exit(ctx, (int)(value & 0xff), "guest wrote %u to the debug-exit port", value);
 }
 
 int vm__add_device(struct vm *vm, struct device *dev)
@@ -112,26 +104,11 @@ struct device *vm__find_device(struct vm *vm, const char *name)
 	return NULL;
 }
 
-static int create_devices(struct vm *vm, const struct vm_options *opts)
+static int create_buses(struct vm *vm)
 {
-	struct uart_config uart = {
-		.base = COM1_BASE, .irq = COM1_IRQ, .out_fd = opts->serial_out_fd,
-		.irq_set = irq_line, .irq_ctx = vm,
-	};
-	struct fw_cfg_config fw = { .nb_cpus = opts->nr_cpus, .ram_size = opts->ram_size };
-	int ret;
-
 	vm->pio = io_bus__create("pio");
 	vm->mmio = io_bus__create("mmio");
-	if (!vm->pio || !vm->mmio)
-		return -ENOMEM;
-	vm->uart = uart16550__create(vm->pio, &uart);
-	ret = vm__add_device(vm, vm->uart);
-	if (!ret)
-		ret = vm__add_device(vm, debug_exit__create(vm->pio, DEBUG_EXIT_PORT, on_debug_exit, vm));
-	if (!ret)
-		ret = vm__add_device(vm, fw_cfg__create(vm->pio, &fw));
-	return ret;
+	return vm->pio && vm->mmio ? 0 : -ENOMEM;
 }
 
 static int create_vcpu(struct vm *vm, unsigned int i, char *err, size_t errlen)
@@ -230,9 +207,9 @@ int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t e
 	ret = vm__setup_cpuid(vm, err, errlen);
 	if (ret)
 		goto err;
-	ret = create_devices(vm, opts);
+	ret = create_buses(vm);
 	if (ret) {
-		snprintf(err, errlen, "creating devices: %s", strerror(-ret));
+		snprintf(err, errlen, "out of memory");
 		goto err;
 	}
 	vm->state = VM_RUNNING;

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "board.h"
+#include "devices.h"
 #include "incoming.h"
 #include "log.h"
 #include "migration.h"
@@ -114,10 +116,12 @@ static int open_serial(const char *spec, char *err, size_t errlen)
  * is full. Ends quietly at end of input. */
 static void *stdin_reader(void *arg)
 {
-	struct vm *vm = arg;
+	struct device *console = board__console(arg);
 	uint8_t buf[256];
 
 	pthread_setname_np(pthread_self(), "serial-in");
+	if (!console)
+		return NULL;
 	for (;;) {
 		ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
 		size_t off = 0;
@@ -127,7 +131,7 @@ static void *stdin_reader(void *arg)
 		if (n <= 0)
 			return NULL;
 		while (off < (size_t)n) {
-			off += uart16550__receive(vm->uart, buf + off, n - off);
+			off += uart16550__receive(console, buf + off, n - off);
 			if (off < (size_t)n)
 				usleep(1000);	/* the guest drains 16 bytes at a time */
 		}
@@ -192,7 +196,7 @@ static int start_incoming(struct vm *vm, struct incoming *in, const struct optio
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct vm_options vo;
+	struct board_options bo;
 	struct monitor *mon = NULL;
 	struct migration *mig = NULL;
 	static struct vm vm;
@@ -218,10 +222,12 @@ int main(int argc, char **argv)
 	if (o.incoming && incoming__prepare(&in, o.incoming, err, sizeof(err)))
 		goto fail;
 	if (!o.incoming) {
-		vo = (struct vm_options){ .kvm_fd = kvm_fd, .ram_size = o.ram_size,
-					  .nr_cpus = o.nr_cpus, .serial_out_fd = serial_fd };
+		bo = (struct board_options){
+			.vm = { .kvm_fd = kvm_fd, .ram_size = o.ram_size, .nr_cpus = o.nr_cpus },
+			.serial_out_fd = serial_fd,
+		};
 		kvm_fd = -1;	/* the VM owns it now, even on failure */
-		if (vm__create(&vm, &vo, err, sizeof(err)))
+		if (board__create(&vm, &bo, err, sizeof(err)))
 			goto fail;
 		vm_created = true;
 		if (load_guest(&vm, &o, err, sizeof(err)))

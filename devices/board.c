@@ -1,0 +1,54 @@
+#include "board.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "devices.h"
+
+#define COM1_BASE 0x3f8
+#define COM1_IRQ 4
+#define COM1_NAME "uart16550@0x3f8"
+#define DEBUG_EXIT_PORT 0xf4
+
+static void on_debug_exit(void *ctx, uint32_t value)
+{
+	vm__request_exit(ctx, (int)(value & 0xff), "guest wrote %u to the debug-exit port", value);
+}
+
+static int add_devices(struct vm *vm, const struct board_options *opts)
+{
+	struct uart_config uart = {
+		.base = COM1_BASE, .irq = COM1_IRQ, .out_fd = opts->serial_out_fd,
+		.irq_set = vm__set_irq_line, .irq_ctx = vm,
+	};
+	struct fw_cfg_config fw = { .nb_cpus = opts->vm.nr_cpus, .ram_size = opts->vm.ram_size };
+	int ret;
+
+	ret = vm__add_device(vm, uart16550__create(vm->pio, &uart));
+	if (!ret)
+		ret = vm__add_device(vm, debug_exit__create(vm->pio, DEBUG_EXIT_PORT, on_debug_exit, vm));
+	if (!ret)
+		ret = vm__add_device(vm, fw_cfg__create(vm->pio, &fw));
+	return ret;
+}
+
+int board__create(struct vm *vm, const struct board_options *opts, char *err, size_t errlen)
+{
+	int ret;
+
+	ret = vm__create(vm, &opts->vm, err, errlen);
+	if (ret)
+		return ret;
+	ret = add_devices(vm, opts);
+	if (ret) {
+		snprintf(err, errlen, "creating devices: %s", strerror(-ret));
+		vm__destroy(vm);
+	}
+	return ret;
+}
+
+struct device *board__console(struct vm *vm)
+{
+	return vm__find_device(vm, COM1_NAME);
+}

@@ -1,0 +1,23 @@
+/* The machine: a VM (vm.h) with this project's standard set of devices on
+ * its buses, as every guest and every incoming migration sees them. The VM
+ * core knows devices only through device.h; which devices a machine has,
+ * where, and how their interrupts and exits reach KVM is said here once. */
+#ifndef VMM__BOARD_H
+#define VMM__BOARD_H
+
+#include <stddef.h>
+
+#include "vm.h"
+
+struct board_options {
+	struct vm_options vm;
+	int serial_out_fd;		/* the UART's output; -1: dropped */
+};
+
+/* Creates the VM and its devices; on failure nothing is left (the VM is
+ * destroyed) and err says why. */
+int board__create(struct vm *vm, const struct board_options *opts, char *err, size_t errlen);
+/* The UART that takes the host's stdin, or NULL. */
+struct device *board__console(struct vm *vm);
+
+#endif
