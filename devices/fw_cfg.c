@@ -105,43 +105,51 @@ static void fw_cfg_io(void *opaque, uint64_t addr, uint8_t *data, uint32_t len,
 	pthread_mutex_unlock(&f->lock);
 }
 
-/* Payload v1: selector (u16), offset (u32). */
+/* What fw_cfg saves: where the guest is in which item. */
+struct fw_cfg_pos {
+	uint16_t selector;
+	uint32_t offset;
+};
+
+/* Payload v1: selector (u16), offset (u32); one list saves and loads. */
+static void fw_cfg_fields(struct wire_walk *w, struct fw_cfg_pos *p)
+{
+	wire_walk__u16(w, &p->selector);
+	wire_walk__u32(w, &p->offset);
+}
+
 static int fw_cfg_save(struct device *dev, struct wbuf *out)
 {
 	struct fw_cfg *f = to_fw_cfg(dev);
-	uint16_t selector;
-	uint32_t offset;
+	struct wire_walk w = { .out = out };
+	struct fw_cfg_pos p;
 
 	pthread_mutex_lock(&f->lock);
-	selector = f->selector;
-	offset = f->offset;
+	p = (struct fw_cfg_pos){ f->selector, f->offset };
 	pthread_mutex_unlock(&f->lock);
-
-	wbuf__put_u16(out, selector);
-	wbuf__put_u32(out, offset);
+	fw_cfg_fields(&w, &p);
 	return out->err;
 }
 
 static int fw_cfg_load(struct device *dev, struct rbuf *in, uint32_t version)
 {
 	struct fw_cfg *f = to_fw_cfg(dev);
-	uint16_t selector;
-	uint32_t offset;
+	struct wire_walk w = { .in = in };
+	struct fw_cfg_pos p;
 
 	if (version != FW_CFG_STATE_V1)
 		return -EPROTONOSUPPORT;
-	selector = rbuf__get_u16(in);
-	offset = rbuf__get_u32(in);
+	fw_cfg_fields(&w, &p);
 	if (in->err || rbuf__remaining(in))
 		return -EBADMSG;
 	/* Item lengths are fixed by the config; reading never moves the
 	 * offset past the end. */
-	if (offset > lookup(f, selector).len)
+	if (p.offset > lookup(f, p.selector).len)
 		return -EBADMSG;
 
 	pthread_mutex_lock(&f->lock);
-	f->selector = selector;
-	f->offset = offset;
+	f->selector = p.selector;
+	f->offset = p.offset;
 	pthread_mutex_unlock(&f->lock);
 	return 0;
 }

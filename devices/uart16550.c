@@ -425,53 +425,38 @@ size_t uart16550__rx_space(struct device *dev)
 	return n;
 }
 
-/* Payload v1, in this order: rbr ier fcr lcr mcr lsr msr scr dll dlm
- * (u8 each), fifo head, fifo count, the 16 FIFO bytes, thr_ipending,
- * irq_level (u8 each). */
+/* Payload v1: every field once, in this order (u8 each, the FIFO its 16
+ * bytes); the same list saves and loads. */
+static void uart_fields(struct wire_walk *w, struct uart_regs *r)
+{
+	wire_walk__u8(w, &r->rbr);
+	wire_walk__u8(w, &r->ier);
+	wire_walk__u8(w, &r->fcr);
+	wire_walk__u8(w, &r->lcr);
+	wire_walk__u8(w, &r->mcr);
+	wire_walk__u8(w, &r->lsr);
+	wire_walk__u8(w, &r->msr);
+	wire_walk__u8(w, &r->scr);
+	wire_walk__u8(w, &r->dll);
+	wire_walk__u8(w, &r->dlm);
+	wire_walk__u8(w, &r->head);
+	wire_walk__u8(w, &r->count);
+	wire_walk__bytes(w, r->fifo, sizeof(r->fifo));
+	wire_walk__u8(w, &r->thr_ipending);
+	wire_walk__u8(w, &r->irq_level);
+}
+
 static int uart_save(struct device *dev, struct wbuf *out)
 {
 	struct uart *u = to_uart(dev);
+	struct wire_walk w = { .out = out };
 	struct uart_regs r;
 
 	pthread_mutex_lock(&u->lock);
 	r = u->r;
 	pthread_mutex_unlock(&u->lock);
-
-	wbuf__put_u8(out, r.rbr);
-	wbuf__put_u8(out, r.ier);
-	wbuf__put_u8(out, r.fcr);
-	wbuf__put_u8(out, r.lcr);
-	wbuf__put_u8(out, r.mcr);
-	wbuf__put_u8(out, r.lsr);
-	wbuf__put_u8(out, r.msr);
-	wbuf__put_u8(out, r.scr);
-	wbuf__put_u8(out, r.dll);
-	wbuf__put_u8(out, r.dlm);
-	wbuf__put_u8(out, r.head);
-	wbuf__put_u8(out, r.count);
-	wbuf__put_bytes(out, r.fifo, sizeof(r.fifo));
-	wbuf__put_u8(out, r.thr_ipending);
-	wbuf__put_u8(out, r.irq_level);
+	uart_fields(&w, &r);
 	return out->err;
-}
-
-static void parse_v1(struct rbuf *in, struct uart_regs *r)
-{
-	r->rbr = rbuf__get_u8(in);
-	r->ier = rbuf__get_u8(in);
-	r->fcr = rbuf__get_u8(in);
-	r->lcr = rbuf__get_u8(in);
-	r->mcr = rbuf__get_u8(in);
-	r->lsr = rbuf__get_u8(in);
-	r->msr = rbuf__get_u8(in);
-	r->scr = rbuf__get_u8(in);
-	r->dll = rbuf__get_u8(in);
-	r->dlm = rbuf__get_u8(in);
-	r->head = rbuf__get_u8(in);
-	r->count = rbuf__get_u8(in);
-	rbuf__get_bytes(in, r->fifo, sizeof(r->fifo));
-	r->thr_ipending = rbuf__get_u8(in);
-	r->irq_level = rbuf__get_u8(in);
 }
 
 /* Accepts only states this model can reach, so a corrupt stream cannot
@@ -498,11 +483,12 @@ static bool regs_valid(const struct uart_regs *r)
 static int uart_load(struct device *dev, struct rbuf *in, uint32_t version)
 {
 	struct uart *u = to_uart(dev);
+	struct wire_walk w = { .in = in };
 	struct uart_regs r;
 
 	if (version != UART_STATE_V1)
 		return -EPROTONOSUPPORT;
-	parse_v1(in, &r);
+	uart_fields(&w, &r);
 	if (in->err || rbuf__remaining(in) || !regs_valid(&r))
 		return -EBADMSG;
 

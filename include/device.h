@@ -5,7 +5,8 @@
  * callback, so every device can be unit tested without /dev/kvm.
  *
  * Device state is saved field by field through wire.h (fixed width, little
- * endian) and carries a version: load accepts every version it knows and
+ * endian), each device listing its fields once in a wire_walk walker that
+ * both save and load run, and carries a version: load accepts every version it knows and
  * refuses the rest with -EPROTONOSUPPORT.
  */
 #ifndef VMM__DEVICE_H

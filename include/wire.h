@@ -54,6 +54,20 @@ const uint8_t *rbuf__get_span(struct rbuf *r, size_t n);
 void rbuf__get_str(struct rbuf *r, char *out, size_t cap);
 size_t rbuf__remaining(const struct rbuf *r);
 
+/* One list of fields for both directions. A state's walker names each
+ * field once; walked with out set it encodes, with in set it decodes, so
+ * the encoder and the decoder cannot drift apart in order or width. */
+struct wire_walk {
+	struct wbuf *out;	/* set when encoding */
+	struct rbuf *in;	/* set when decoding */
+};
+
+void wire_walk__u8(struct wire_walk *w, uint8_t *v);
+void wire_walk__u16(struct wire_walk *w, uint16_t *v);
+void wire_walk__u32(struct wire_walk *w, uint32_t *v);
+void wire_walk__u64(struct wire_walk *w, uint64_t *v);
+void wire_walk__bytes(struct wire_walk *w, void *p, size_t n);
+
 /* Raw little-endian helpers for fixed headers. */
 static inline void wire__le32(uint8_t *p, uint32_t v)
 {

@@ -178,3 +178,43 @@ void rbuf__get_str(struct rbuf *r, char *out, size_t cap)
 	memcpy(out, p, n);
 	out[n] = '\0';
 }
+
+void wire_walk__u8(struct wire_walk *w, uint8_t *v)
+{
+	if (w->out)
+		wbuf__put_u8(w->out, *v);
+	else
+		*v = rbuf__get_u8(w->in);
+}
+
+void wire_walk__u16(struct wire_walk *w, uint16_t *v)
+{
+	if (w->out)
+		wbuf__put_u16(w->out, *v);
+	else
+		*v = rbuf__get_u16(w->in);
+}
+
+void wire_walk__u32(struct wire_walk *w, uint32_t *v)
+{
+	if (w->out)
+		wbuf__put_u32(w->out, *v);
+	else
+		*v = rbuf__get_u32(w->in);
+}
+
+void wire_walk__u64(struct wire_walk *w, uint64_t *v)
+{
+	if (w->out)
+		wbuf__put_u64(w->out, *v);
+	else
+		*v = rbuf__get_u64(w->in);
+}
+
+void wire_walk__bytes(struct wire_walk *w, void *p, size_t n)
+{
+	if (w->out)
+		wbuf__put_bytes(w->out, p, n);
+	else
+		rbuf__get_bytes(w->in, p, n);
+}

@@ -15,8 +15,7 @@
  * input is left to the sticky rbuf error and reported once per section. */
 
 struct codec {
-	struct wbuf *out;	/* set when encoding */
-	struct rbuf *in;	/* set when decoding */
+	struct wire_walk w;
 	char *err;
 	size_t errlen;
 };
@@ -36,10 +35,10 @@ static int fail(struct codec *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (c->out) {
+	if (c->w.out) {
 		/* Only an invalid in-memory state fails an encode. */
-		if (!c->out->err)
-			c->out->err = -EINVAL;
+		if (!c->w.out->err)
+			c->w.out->err = -EINVAL;
 		return -EINVAL;
 	}
 	if (c->err && c->errlen) {
@@ -50,44 +49,34 @@ static int fail(struct codec *c, const char *fmt, ...)
 	return -EBADMSG;
 }
 
+/* The kernel's __u64 is unsigned long long, uint64_t unsigned long: the
+ * 64-bit field goes through a temporary; the others share their type. */
 static void f8(struct codec *c, __u8 *v)
 {
-	if (c->out)
-		wbuf__put_u8(c->out, *v);
-	else
-		*v = rbuf__get_u8(c->in);
+	wire_walk__u8(&c->w, v);
 }
 
 static void f16(struct codec *c, __u16 *v)
 {
-	if (c->out)
-		wbuf__put_u16(c->out, *v);
-	else
-		*v = rbuf__get_u16(c->in);
+	wire_walk__u16(&c->w, v);
 }
 
 static void f32(struct codec *c, __u32 *v)
 {
-	if (c->out)
-		wbuf__put_u32(c->out, *v);
-	else
-		*v = rbuf__get_u32(c->in);
+	wire_walk__u32(&c->w, v);
 }
 
 static void f64(struct codec *c, __u64 *v)
 {
-	if (c->out)
-		wbuf__put_u64(c->out, *v);
-	else
-		*v = rbuf__get_u64(c->in);
+	uint64_t t = *v;
+
+	wire_walk__u64(&c->w, &t);
+	*v = t;
 }
 
 static void fbytes(struct codec *c, void *p, size_t n)
 {
-	if (c->out)
-		wbuf__put_bytes(c->out, p, n);
-	else
-		rbuf__get_bytes(c->in, p, n);
+	wire_walk__bytes(&c->w, p, n);
 }
 
 /* A count or length in [min, max] that sizes what follows. When decoding,
@@ -99,14 +88,14 @@ static int fcount(struct codec *c, __u32 *n, __u32 min, __u32 max,
 {
 	__u32 v;
 
-	if (c->out) {
+	if (c->w.out) {
 		if (*n < min || *n > max)
 			return fail(c, "%s", what);
-		wbuf__put_u32(c->out, *n);
+		wbuf__put_u32(c->w.out, *n);
 		return 0;
 	}
-	v = rbuf__get_u32(c->in);
-	if (c->in->err)
+	v = rbuf__get_u32(c->w.in);
+	if (c->w.in->err)
 		return 0;
 	if (v < min || v > max)
 		return fail(c, "vcpu state: %s %u outside %u..%u", what, v, min, max);
@@ -303,7 +292,7 @@ static const struct vcpu_section vcpu_sections[] = {
 
 int vcpu_state__encode(const struct vcpu_state *s, struct wbuf *out)
 {
-	struct codec c = { .out = out };
+	struct codec c = { .w.out = out };
 	/* Encoding only reads through the walk functions. */
 	struct vcpu_state *r = (struct vcpu_state *)s;
 	size_t i;
@@ -316,9 +305,9 @@ int vcpu_state__encode(const struct vcpu_state *s, struct wbuf *out)
 
 static int get_version(struct codec *c, const char *what)
 {
-	uint32_t version = rbuf__get_u32(c->in);
+	uint32_t version = rbuf__get_u32(c->w.in);
 
-	if (c->in->err)
+	if (c->w.in->err)
 		return fail(c, "%s state: truncated before version", what);
 	if (version != CPU_STATE_VERSION) {
 		fail(c, "%s state: version %u, only %u is supported",
@@ -331,7 +320,7 @@ static int get_version(struct codec *c, const char *what)
 int vcpu_state__decode(struct vcpu_state *s, struct rbuf *in, char *err,
 		       size_t errlen)
 {
-	struct codec c = { .in = in, .err = err, .errlen = errlen };
+	struct codec c = { .w.in = in, .err = err, .errlen = errlen };
 	size_t i;
 	int ret;
 
@@ -393,7 +382,7 @@ static int walk_irqchips(struct codec *c, struct vm_state *s)
 		 * the slot's own, whatever the input says. */
 		id = s->irqchip[i].chip_id;
 		f32(c, &id);
-		if (c->in && c->in->err)
+		if (c->w.in && c->w.in->err)
 			return 0;
 		if (id != i)
 			return fail(c, "vm state: irqchip %u has id %u", i, id);
@@ -452,7 +441,7 @@ static const struct vm_section vm_sections[] = {
 
 int vm_state__encode(const struct vm_state *s, struct wbuf *out)
 {
-	struct codec c = { .out = out };
+	struct codec c = { .w.out = out };
 	/* Encoding only reads through the walk functions. */
 	struct vm_state *r = (struct vm_state *)s;
 	size_t i;
@@ -466,7 +455,7 @@ int vm_state__encode(const struct vm_state *s, struct wbuf *out)
 int vm_state__decode(struct vm_state *s, struct rbuf *in, char *err,
 		     size_t errlen)
 {
-	struct codec c = { .in = in, .err = err, .errlen = errlen };
+	struct codec c = { .w.in = in, .err = err, .errlen = errlen };
 	size_t i;
 	int ret;
 
