@@ -2,10 +2,10 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "outbuf.h"
 #include "parse.h"
 
@@ -20,19 +20,6 @@
 typedef int (*param_set_fn)(struct migrate_params *p, const char *name,
 			    const char *v, char *err, size_t errlen);
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 /* Both failure kinds carry the accepted range, so the user sees at once
  * what would have worked. */
 static int set_u64(const char *name, const char *v, uint64_t min,
@@ -41,14 +28,12 @@ static int set_u64(const char *name, const char *v, uint64_t min,
 	int ret = parse__u64(v, min, max, out);
 
 	if (ret == -EINVAL)
-		return fail(err, errlen, "%s: '%.64s' is not a whole number "
+		return errmsg__fail(-EINVAL, err, errlen, "%s: '%.64s' is not a whole number "
 			    "(range %" PRIu64 "..%" PRIu64 ")", name, v, min,
 			    max);
-	if (ret == -ERANGE) {
-		fail(err, errlen, "%s: %.64s out of range %" PRIu64 "..%"
+	if (ret == -ERANGE)
+		return errmsg__fail(-ERANGE, err, errlen, "%s: %.64s out of range %" PRIu64 "..%"
 		     PRIu64, name, v, min, max);
-		return -ERANGE;
-	}
 	return 0;
 }
 
@@ -66,9 +51,8 @@ static int set_max_iterations(struct migrate_params *p, const char *name,
 static int downtime_range(const char *name, const char *v, char *err,
 			  size_t errlen)
 {
-	fail(err, errlen, "%s: %.64s out of range 0..%llu ms", name, v,
+	return errmsg__fail(-ERANGE, err, errlen, "%s: %.64s out of range 0..%llu ms", name, v,
 	     DOWNTIME_MAX_MS);
-	return -ERANGE;
 }
 
 /* A bare number is milliseconds (QEMU's unit for this parameter), so
@@ -90,11 +74,11 @@ static int set_downtime(struct migrate_params *p, const char *name,
 	if (ret == -ERANGE || (!ret && us / 1000 > DOWNTIME_MAX_MS))
 		return downtime_range(name, v, err, errlen);
 	if (ret)
-		return fail(err, errlen, "%s: '%.64s' is not a duration "
+		return errmsg__fail(-EINVAL, err, errlen, "%s: '%.64s' is not a duration "
 			    "(milliseconds, or a number with s, ms or us)",
 			    name, v);
 	if (us % 1000)
-		return fail(err, errlen, "%s: %.64s is not a whole number of "
+		return errmsg__fail(-EINVAL, err, errlen, "%s: %.64s is not a whole number of "
 			    "milliseconds", name, v);
 	p->downtime_limit_ms = us / 1000;
 	return 0;
@@ -127,13 +111,11 @@ static int set_sent_factor(struct migrate_params *p, const char *name,
 	int ret = parse__double(v, 0.0, SENT_FACTOR_MAX, &x);
 
 	if (ret == -EINVAL)
-		return fail(err, errlen, "%s: '%.64s' is not a number "
+		return errmsg__fail(-EINVAL, err, errlen, "%s: '%.64s' is not a number "
 			    "(0 = off, or 1..1000)", name, v);
-	if (ret == -ERANGE || (x > 0.0 && x < 1.0)) {
-		fail(err, errlen, "%s: %.64s out of range: 0 (off) or 1..1000",
+	if (ret == -ERANGE || (x > 0.0 && x < 1.0))
+		return errmsg__fail(-ERANGE, err, errlen, "%s: %.64s out of range: 0 (off) or 1..1000",
 		     name, v);
-		return -ERANGE;
-	}
 	p->max_sent_factor = x;
 	return 0;
 }
@@ -145,13 +127,11 @@ static int set_bandwidth(struct migrate_params *p, const char *name,
 	int ret = parse__size(v, &x);
 
 	if (ret == -EINVAL)
-		return fail(err, errlen, "%s: '%.64s' is not a size in bytes/s "
+		return errmsg__fail(-EINVAL, err, errlen, "%s: '%.64s' is not a size in bytes/s "
 			    "(e.g. 100M; 0 = unlimited)", name, v);
-	if (ret == -ERANGE || x > BANDWIDTH_MAX) {
-		fail(err, errlen, "%s: %.64s out of range 0..1T (bytes/s)",
+	if (ret == -ERANGE || x > BANDWIDTH_MAX)
+		return errmsg__fail(-ERANGE, err, errlen, "%s: %.64s out of range 0..1T (bytes/s)",
 		     name, v);
-		return -ERANGE;
-	}
 	p->max_bandwidth = x;
 	return 0;
 }
@@ -164,7 +144,7 @@ static int set_stall_action(struct migrate_params *p, const char *name,
 	else if (v && !strcmp(v, "cancel"))
 		p->stall_action = ON_STALL_CANCEL;
 	else
-		return fail(err, errlen, "%s: '%.64s' is not one of "
+		return errmsg__fail(-EINVAL, err, errlen, "%s: '%.64s' is not one of "
 			    "stop-copy, cancel", name, v ? v : "");
 	return 0;
 }
@@ -223,9 +203,9 @@ int migrate_params__set(struct migrate_params *p, const char *name,
 	if (err && errlen)
 		err[0] = '\0';
 	if (!name)
-		return fail(err, errlen, "missing parameter name");
+		return errmsg__fail(-EINVAL, err, errlen, "missing parameter name");
 	if (!value)
-		return fail(err, errlen, "%.64s: missing value", name);
+		return errmsg__fail(-EINVAL, err, errlen, "%.64s: missing value", name);
 	for (i = 0; i < NPARAMS; i++) {
 		if (strcmp(infos[i].name, name))
 			continue;
@@ -235,7 +215,7 @@ int migrate_params__set(struct migrate_params *p, const char *name,
 			*p = tmp;
 		return ret;
 	}
-	return fail(err, errlen, "unknown parameter '%.64s' (see help for "
+	return errmsg__fail(-EINVAL, err, errlen, "unknown parameter '%.64s' (see help for "
 		    "the list)", name);
 }
 

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "errmsg.h"
+
 /* Each struct's fields are listed once, in a function that walks them with
  * a codec: encoding reads every field into the wbuf, decoding writes every
  * field from the rbuf. One list for both directions means encode and
@@ -41,11 +43,9 @@ static int fail(struct codec *c, const char *fmt, ...)
 			c->w.out->err = -EINVAL;
 		return -EINVAL;
 	}
-	if (c->err && c->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(c->err, c->errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	errmsg__vset(c->err, c->errlen, fmt, ap);
+	va_end(ap);
 	return -EBADMSG;
 }
 

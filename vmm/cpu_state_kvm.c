@@ -2,11 +2,12 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+
+#include "errmsg.h"
 
 /* KVM refuses KVM_GET_MSRS/KVM_SET_MSRS with 256 or more entries at once. */
 #define MSR_BATCH	255
@@ -19,19 +20,6 @@ static uint32_t msr_list[CPU_MSRS_MAX];
 static uint32_t msr_list_len;
 static int msr_list_valid;
 
-__attribute__((format(printf, 4, 5)))
-static int fail(int ret, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
-
 static int do_ioctl(int fd, unsigned long req, void *arg, const char *name,
 		    char *err, size_t errlen)
 {
@@ -39,7 +27,7 @@ static int do_ioctl(int fd, unsigned long req, void *arg, const char *name,
 
 	if (ret < 0) {
 		ret = -errno;
-		return fail(ret, err, errlen, "%s: %s", name, strerror(-ret));
+		return errmsg__fail(ret, err, errlen, "%s: %s", name, strerror(-ret));
 	}
 	return ret;
 }
@@ -55,15 +43,15 @@ static int fetch_msr_list(int kvm_fd, char *err, size_t errlen)
 
 	/* Asking for zero entries makes KVM answer E2BIG with the count. */
 	if (ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
-		return fail(-errno, err, errlen, "KVM_GET_MSR_INDEX_LIST: %s",
+		return errmsg__fail(-errno, err, errlen, "KVM_GET_MSR_INDEX_LIST: %s",
 			    strerror(errno));
 	if (probe.nmsrs > CPU_MSRS_MAX)
-		return fail(-E2BIG, err, errlen,
+		return errmsg__fail(-E2BIG, err, errlen,
 			    "KVM_GET_MSR_INDEX_LIST: %u MSRs, more than the %u supported",
 			    probe.nmsrs, CPU_MSRS_MAX);
 	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
 	if (!list)
-		return fail(-ENOMEM, err, errlen, "MSR index list: out of memory");
+		return errmsg__fail(-ENOMEM, err, errlen, "MSR index list: out of memory");
 	list->nmsrs = probe.nmsrs;
 	ret = KVM_IOCTL(kvm_fd, KVM_GET_MSR_INDEX_LIST, list, err, errlen);
 	if (ret >= 0) {
@@ -93,7 +81,7 @@ static struct kvm_msrs *alloc_msr_batch(char *err, size_t errlen)
 
 	m = calloc(1, sizeof(*m) + MSR_BATCH * sizeof(m->entries[0]));
 	if (!m)
-		fail(-ENOMEM, err, errlen, "MSR buffer: out of memory");
+		errmsg__fail(-ENOMEM, err, errlen, "MSR buffer: out of memory");
 	return m;
 }
 
@@ -124,7 +112,7 @@ static int save_msrs(int kvm_fd, int vcpu_fd, struct vcpu_state *s,
 		if (ret < 0)
 			goto out;
 		if ((uint32_t)ret > n) {
-			ret = fail(-EIO, err, errlen, "KVM_GET_MSRS: read %d of %u",
+			ret = errmsg__fail(-EIO, err, errlen, "KVM_GET_MSRS: read %d of %u",
 				   ret, n);
 			goto out;
 		}
@@ -150,7 +138,7 @@ static int load_msrs(int vcpu_fd, const struct vcpu_state *s, char *err,
 	int ret = 0;
 
 	if (s->nmsrs > CPU_MSRS_MAX)
-		return fail(-EINVAL, err, errlen, "vcpu state: %u MSRs", s->nmsrs);
+		return errmsg__fail(-EINVAL, err, errlen, "vcpu state: %u MSRs", s->nmsrs);
 	m = alloc_msr_batch(err, errlen);
 	if (!m)
 		return -ENOMEM;
@@ -162,7 +150,7 @@ static int load_msrs(int vcpu_fd, const struct vcpu_state *s, char *err,
 		if (ret < 0)
 			goto out;
 		if ((uint32_t)ret < n) {
-			ret = fail(-EINVAL, err, errlen,
+			ret = errmsg__fail(-EINVAL, err, errlen,
 				   "KVM_SET_MSRS: MSR 0x%x (value 0x%llx) refused",
 				   s->msrs[pos + ret].index,
 				   (unsigned long long)s->msrs[pos + ret].data);
@@ -185,7 +173,7 @@ static int xsave_size(int vm_fd, char *err, size_t errlen)
 	if (size < CPU_XSAVE_MIN)
 		size = CPU_XSAVE_MIN;
 	if (size > CPU_XSAVE_MAX)
-		return fail(-E2BIG, err, errlen,
+		return errmsg__fail(-E2BIG, err, errlen,
 			    "KVM_CAP_XSAVE2: XSAVE area of %d bytes, more than the %d supported",
 			    size, CPU_XSAVE_MAX);
 	return size;
@@ -231,14 +219,14 @@ static int load_xsave(int vm_fd, int vcpu_fd, const struct vcpu_state *s,
 	if (size < 0)
 		return size;
 	if (len > CPU_XSAVE_MAX)
-		return fail(-EINVAL, err, errlen, "vcpu state: xsave length %u", len);
+		return errmsg__fail(-EINVAL, err, errlen, "vcpu state: xsave length %u", len);
 	if (len > (uint32_t)size && !all_zero(s->xsave + size, len - size))
-		return fail(-EINVAL, err, errlen,
+		return errmsg__fail(-EINVAL, err, errlen,
 			    "KVM_SET_XSAVE: saved XSAVE area of %u bytes does not fit this host's %d",
 			    len, size);
 	buf = calloc(1, size);
 	if (!buf)
-		return fail(-ENOMEM, err, errlen, "XSAVE buffer: out of memory");
+		return errmsg__fail(-ENOMEM, err, errlen, "XSAVE buffer: out of memory");
 	memcpy(buf, s->xsave, len < (uint32_t)size ? len : (uint32_t)size);
 	ret = KVM_IOCTL(vcpu_fd, KVM_SET_XSAVE, buf, err, errlen);
 	free(buf);
