@@ -231,8 +231,9 @@ static void test_crc32c_hw_matches_sw(void **state)
 	int iter;
 
 	if (!crc32c__have_hw()) {
-		print_message("no SSE4.2 here: skipped\n");
-		return;
+		/* Nothing was compared: say so as a skip, never as a pass. */
+		print_message("SKIP: no SSE4.2 here, hardware CRC32C not compared\n");
+		skip();
 	}
 	srand(12345);
 	for (i = 0; i < sizeof(buf); i++)
