@@ -147,3 +147,56 @@ mon_wait() {
 ticks_continuous() {
 	cat "$@" | grep -o '^tick [0-9]*' | awk '{ if ($2 != n) { print "tick " n " missing or out of order (got " $2 ")"; exit 1 } n++ } END { if (n == 0) { print "no ticks"; exit 1 } }'
 }
+
+# require_cmd CMD: skips the test (77) when CMD is not installed.
+require_cmd() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	echo "SKIP: $1 is not installed"
+	exit 77
+}
+
+# wait_status PID SECONDS STATUS WHAT [NAME]: waits for PID to end and fails
+# unless its exit status is STATUS; NAME's output ($TMP/NAME.{out,err})
+# is shown when it does not.
+wait_status() {
+	local pid=$1 secs=$2 want=$3 what=$4 name=${5:-}
+	wait_exit "$pid" "$secs" || fail "$what: still running after ${secs}s"
+	[ "$EXIT_STATUS" -eq "$want" ] && return 0
+	if [ -n "$name" ]; then
+		echo "$name stdout:"; tail -n 20 "$TMP/$name.out" | sed 's/^/    /'
+		echo "$name stderr:"; tail -n 20 "$TMP/$name.err" | sed 's/^/    /'
+	fi
+	fail "$what: exit status $EXIT_STATUS, expected $want"
+}
+
+# wait_count FILE REGEX N [SECONDS]: waits until more than N lines of FILE
+# match (progress past a count taken earlier with grep -c).
+wait_count() {
+	local file=$1 re=$2 n=$3 secs=${4:-20} i c
+	for ((i = 0; i < secs * 20; i++)); do
+		c=$(grep -Ec -- "$re" "$file" 2>/dev/null)
+		[ "${c:-0}" -gt "$n" ] && return 0
+		sleep 0.05
+	done
+	echo "timed out after ${secs}s waiting for more than $n lines /$re/ in $file"
+	return 1
+}
+
+# wait_port PORT [SECONDS]: waits until something listens on TCP PORT.
+wait_port() {
+	local port=$1 secs=${2:-10} i
+	for ((i = 0; i < secs * 20; i++)); do
+		[ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ] && return 0
+		sleep 0.05
+	done
+	echo "nothing listens on port $port after ${secs}s"
+	return 1
+}
+
+# mon_check SOCKET COMMAND REGEX: fails unless a line of the reply to
+# COMMAND matches REGEX.
+mon_check() {
+	local out
+	out=$(mon "$1" "$2")
+	grep -Eq -- "$3" <<<"$out" || fail "'$2' answered: $out"
+}
