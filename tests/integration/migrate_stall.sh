@@ -32,6 +32,7 @@ mon "$TMP/giveup.sock" "info status" | grep -q running || fail "guest not runnin
 wait_exit $dpid 30 || fail "destination still waiting"
 [ "$EXIT_STATUS" -eq 1 ] || fail "destination exit $EXIT_STATUS"
 mon "$TMP/giveup.sock" quit >/dev/null
+wait_status $SRC_PID 10 0 "source that gave up, after quit" giveup
 
 note "stall-action stop-copy: stop and copy anyway"
 start_source anyway stop-copy
@@ -39,11 +40,10 @@ port=$(free_port)
 start_dest dst2 "$port" --monitor "unix:$TMP/dst2.sock"
 dpid=$LAST_PID
 mon "$TMP/anyway.sock" "migrate tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "migrate not accepted"
-wait_exit $SRC_PID 60 || fail "source did not finish"
-[ "$EXIT_STATUS" -eq 0 ] || { cat "$TMP/anyway.err"; fail "source exit $EXIT_STATUS"; }
+wait_status $SRC_PID 60 0 "source that stopped and copied" anyway
 grep -q "stop reason: no-progress" "$TMP/anyway.err" || { cat "$TMP/anyway.err"; fail "stop reason not no-progress"; }
 grep -q '"round_count": 4' "$TMP/anyway.json" || fail "expected rounds 0..2 plus stop-and-copy"
 wait_sock "$TMP/dst2.sock"
 mon "$TMP/dst2.sock" quit >/dev/null
-wait_exit $dpid 10
+wait_status $dpid 10 0 "destination after quit" dst2
 echo "migrate_stall: no-progress fired; both stall actions did what they say"
