@@ -41,7 +41,7 @@ expect_err "cannot connect to 127.0.0.1:$port"
 note "a peer that is not a vmm"
 port=$(free_port)
 start junk socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" SYSTEM:"echo 'HTTP/1.0 400 Bad Request'"
-sleep 0.3
+wait_port "$port" 10 || fail "the junk peer does not listen"
 run_guest 60 --migrate-to "tcp:127.0.0.1:$port" "$GUESTS/verify.elf" -- ws=8M duration=2
 expect_status 0 "source guest with a junk peer"
 expect_out "verify: PASS"
