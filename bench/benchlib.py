@@ -10,6 +10,7 @@ import mmap
 import os
 import resource
 import select
+import socket
 import statistics
 import subprocess
 import sys
@@ -111,14 +112,86 @@ def run_timed(cmd, timeout=120.0):
     return r
 
 
-def vmm_cmd(guest, args="", cpus=1, mem=None, vmm=None):
-    cmd = [vmm or os.path.join("build", "vmm"), "--cpus", str(cpus)]
+def vmm_cmd(guest, args="", cpus=1, mem=None, vmm=None, build="build",
+            opts=()):
+    """vmm booting build/guests/GUEST.elf; opts go before the image."""
+    cmd = [vmm or os.path.join(build, "vmm"), "--cpus", str(cpus)]
     if mem:
         cmd += ["--mem", mem]
-    cmd.append(os.path.join("build", "guests", guest + ".elf"))
+    cmd += list(opts)
+    cmd.append(os.path.join(build, "guests", guest + ".elf"))
     if args:
         cmd += ["--"] + args.split()
     return cmd
+
+
+def free_port():
+    """A loopback TCP port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Background:
+    """A process left running (a destination vmm), its stderr in a file;
+    stop() ends it for sure."""
+
+    def __init__(self, cmd, err_path):
+        self.cmd = cmd
+        self.err_path = err_path
+        with open(err_path, "wb") as errf:
+            try:
+                self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL,
+                                             stderr=errf)
+            except OSError as e:
+                die("cannot run %s: %s" % (cmd[0], e))
+
+    def err(self):
+        with open(self.err_path, errors="replace") as f:
+            return f.read()
+
+    def wait_for(self, text, timeout=10.0):
+        """Waits until its stderr holds text; dies if it ends first or
+        the time runs out."""
+        deadline = time.monotonic() + timeout
+        while text not in self.err():
+            if self.proc.poll() is not None:
+                die("%s ended (status %s) before printing %r:\n%s" % (
+                    self.cmd[0], self.proc.returncode, text, self.err()))
+            if time.monotonic() > deadline:
+                self.stop()
+                die("%s did not print %r within %g s:\n%s" % (
+                    self.cmd[0], text, timeout, self.err()))
+            time.sleep(0.02)
+
+    def stop(self, timeout=10.0):
+        """Waits up to timeout for it to end, then kills it; its status."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+def monitor(path, line, timeout=10.0):
+    """One command on a vmm monitor socket; the reply up to and including
+    its ok/error line."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(line.encode() + b"\n")
+        reply = b""
+        while True:
+            data = s.recv(4096)
+            if not data:
+                break
+            reply += data
+            last = reply.decode(errors="replace").splitlines()[-1:]
+            if reply.endswith(b"\n") and last and (
+                    last[0] == "ok" or last[0].startswith("error")):
+                break
+    return reply.decode(errors="replace")
 
 
 def qemu_cmd(guest, args="", cpus=1, mem_mib=256):
