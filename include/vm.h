@@ -34,6 +34,9 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	bool paused;			/* under vm->lock */
+	/* The last exit was KVM_EXIT_IO or KVM_EXIT_MMIO: KVM completes
+	 * that access at the next KVM_RUN. Only the vCPU's thread uses it. */
+	bool io_pending;
 	struct kvm_cpuid2 *cpuid;	/* what this vCPU's guest sees */
 };
 
@@ -118,7 +121,9 @@ void vm__request_exit(struct vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Blocks until the VM ends, joins the vCPU threads, returns the status. */
 int vm__wait(struct vm *vm);
-/* Formats vCPU n's registers (the VM should be paused). */
+/* Formats vCPU n's registers. Only while the VM is paused (vm__pause: no
+ * access is then half done), or from vCPU n's own thread after an exit
+ * other than port I/O or MMIO. */
 int vm__format_registers(struct vm *vm, unsigned int n, char *buf, size_t len);
 
 /* Applies one vCPU's CPUID (vmm/cpuid.c). */

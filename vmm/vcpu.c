@@ -5,6 +5,11 @@
  * KVM_RUN is kicked out by the signal (EINTR); one that is about to enter
  * sees immediate_exit and returns at once. Either way it parks on vm->cond
  * until resumed. Nothing spins.
+ *
+ * A parked vCPU's state is complete: one that last left KVM_RUN for a port
+ * I/O or MMIO access enters it once more before parking (see
+ * wait_while_paused), so whoever reads its state while it is parked (a
+ * migration, a save, info registers) never sees an access half done.
  */
 #include "vm.h"
 
@@ -164,9 +169,11 @@ static bool handle_exit(struct vcpu *v)
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		handle_io(v);
+		v->io_pending = true;
 		return true;
 	case KVM_EXIT_MMIO:
 		handle_mmio(v);
+		v->io_pending = true;
 		return true;
 	case KVM_EXIT_INTR:
 		return true;
@@ -205,13 +212,33 @@ static bool handle_exit(struct vcpu *v)
 	}
 }
 
-/* Parks the thread while a pause is requested. Returns false on exit. */
+/* Parks the thread while a pause is requested. Returns false on exit.
+ *
+ * Not while an access is pending, though. After KVM_EXIT_IO or
+ * KVM_EXIT_MMIO, KVM finishes the instruction (stores the data a read
+ * returned into the guest's register, moves RIP past the in/out/mov) only
+ * when userspace enters KVM_RUN again; until then RIP is still on it, and
+ * nothing userspace can read or save says that the access already
+ * happened. KVM's API (Documentation/virt/kvm/api.rst, kvm_run, on
+ * KVM_EXIT_IO and KVM_EXIT_MMIO) says so, and that userspace must complete
+ * the operation before a migration by re-entering with immediate_exit set
+ * (or a signal pending): KVM first completes it, then returns EINTR without
+ * running another guest instruction. A vCPU parked without that would, on
+ * a destination, execute the access a second time (a device sees two reads,
+ * the guest gets the second one's value). So with a pause requested and an
+ * access pending this returns true with immediate_exit still set (the
+ * pauser set it under vm->lock): the caller's KVM_RUN completes the access
+ * and comes back with EINTR, and the next call parks. */
 static bool wait_while_paused(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 	bool keep_running;
 
 	pthread_mutex_lock(&vm->lock);
+	if (vm->pause_count && v->io_pending && vm->state != VM_EXITING) {
+		pthread_mutex_unlock(&vm->lock);
+		return true;
+	}
 	while (vm->pause_count && vm->state != VM_EXITING) {
 		if (!v->paused) {
 			v->paused = true;
@@ -240,7 +267,12 @@ static void *vcpu_thread(void *arg)
 	snprintf(name, sizeof(name), "vcpu%u", v->index);
 	pthread_setname_np(pthread_self(), name);
 	while (wait_while_paused(v)) {
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+		int ret = ioctl(v->fd, KVM_RUN, 0);
+
+		/* KVM completes a pending access first thing in KVM_RUN,
+		 * before it looks at immediate_exit or signals. */
+		v->io_pending = false;
+		if (ret < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			log_error("KVM_RUN on vCPU %u: %s", v->index, strerror(errno));
