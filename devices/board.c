@@ -30,6 +30,8 @@ static int add_devices(struct vm *vm, const struct board_options *opts)
 		ret = vm__add_device(vm, debug_exit__create(vm->pio, DEBUG_EXIT_PORT, on_debug_exit, vm));
 	if (!ret)
 		ret = vm__add_device(vm, fw_cfg__create(vm->pio, &fw));
+	if (!ret)
+		ret = vm__add_device(vm, testdev__create(vm->mmio));
 	return ret;
 }
 

@@ -42,4 +42,15 @@ struct fw_cfg_config {
 };
 struct device *fw_cfg__create(struct io_bus *pio, const struct fw_cfg_config *cfg);
 
+/* --- test device: an MMIO counter with a read side effect ------------------ */
+/* In the hole below 4 GiB, clear of the IOAPIC (0xfec00000), the LAPIC
+ * (0xfee00000, with the MSI window up to 0xfeefffff) and the TSS KVM keeps
+ * at 0xfffbd000; the guest kit maps it uncached for ring 0. */
+#define TESTDEV_MMIO_BASE	0xfef00000ULL
+#define TESTDEV_MMIO_SIZE	0x1000
+#define TESTDEV_REG_ID		0x00	/* u32, reads TESTDEV_ID */
+#define TESTDEV_REG_COUNTER	0x08	/* 4/8-byte read: the counter, then +1 */
+#define TESTDEV_ID		0x54534554	/* "TEST" in memory order */
+struct device *testdev__create(struct io_bus *mmio);
+
 #endif
