@@ -275,7 +275,8 @@ static void map_2m(uint64_t a, uint64_t flags)
 }
 
 /* 2 MiB pages over every usable range, user-accessible so ring-3 tests can
- * touch all RAM, plus the LAPIC uncached for ring 0. */
+ * touch all RAM, plus the LAPIC and vmm's test device uncached for ring 0
+ * (today both sit in one 2 MiB page). */
 static void map_ram(void)
 {
 	const uint64_t ram = PTE_P | PTE_W | PTE_U | PTE_PS;
@@ -291,10 +292,12 @@ static void map_ram(void)
 	map_2m(0, ram);
 	map_2m(KIT_LAPIC_BASE & ~(SZ_2M - 1),
 	       PTE_P | PTE_W | PTE_PS | PTE_PCD | PTE_PWT);
+	map_2m(KIT_TESTDEV_BASE & ~(SZ_2M - 1),
+	       PTE_P | PTE_W | PTE_PS | PTE_PCD | PTE_PWT);
 	/* Each PD is complete before the PDPT points at it, so the image stays
 	 * mapped throughout; the CR3 write then drops stale TLB entries. */
-	ngib = (unsigned int)(align_up(max_u64(kit_boot.ram_top, KIT_LAPIC_BASE + 1),
-					 SZ_1G) >> 30);
+	ngib = (unsigned int)(align_up(max_u64(kit_boot.ram_top, max_u64(KIT_LAPIC_BASE,
+					 KIT_TESTDEV_BASE) + 1), SZ_1G) >> 30);
 	for (g = 0; g < ngib; g++)
 		if (pds[g])
 			kit_pdpt[g] = (uintptr_t)pds[g] | PTE_P | PTE_W | PTE_U;

@@ -220,6 +220,9 @@ void kit_trap(struct kit_trap_frame *f)
 	case KIT_SYS_NOP_LOOP:
 		f->rax = kit_nop_loop_r0(f->rdi);
 		break;
+	case KIT_SYS_RING0_CALL:
+		f->rax = (uint64_t)((long (*)(void *))f->rdi)((void *)f->rsi);
+		break;
 	case KIT_SYS_TRIPLE_FAULT:
 		kit_triple_fault_r0();
 	default:

@@ -49,3 +49,9 @@ uint64_t kit__nop_loop(uint64_t count)
 {
 	return (uint64_t)kit_syscall(KIT_SYS_NOP_LOOP, count, 0);
 }
+
+long kit__ring0_call(long (*fn)(void *arg), void *arg)
+{
+	return kit_syscall(KIT_SYS_RING0_CALL, (uint64_t)(uintptr_t)fn,
+			   (uint64_t)(uintptr_t)arg);
+}

@@ -81,6 +81,18 @@ static inline void kit__pause(void)
 uint64_t kit__outb_loop(uint16_t port, uint64_t count);
 uint64_t kit__nop_loop(uint64_t count);
 
+/* --- ring 0 ------------------------------------------------------------ */
+/* Runs fn(arg) in ring 0 with interrupts off and returns its result, for
+ * what ring 3 cannot do: port I/O on a PVM host, the MMIO mapped for ring 0
+ * only. Keep fn short (ring 0 is emulated on some hosts, and it takes no
+ * interrupt), and let it return what ring 3 should print or act on: it
+ * must not call the kit's sleep, printf or exit. */
+long kit__ring0_call(long (*fn)(void *arg), void *arg);
+
+/* vmm's test device (devices/testdev.c; absent under QEMU): one MMIO page
+ * the kit maps uncached for ring 0, in the 2 MiB page that holds the LAPIC. */
+#define KIT_TESTDEV_BASE	0xfef00000ULL
+
 /* --- output and exit --------------------------------------------------- */
 /* printf to COM1; one call's output is never interleaved with another
  * CPU's. Knows %d %i %u %x %X %p %s %c %% with flags '0' '-', a width and

@@ -34,6 +34,7 @@
 #define KIT_SYS_TRIPLE_FAULT	5
 #define KIT_SYS_OUTB_LOOP	6	/* rdi = count, rsi = port; returns TSC ticks */
 #define KIT_SYS_NOP_LOOP	7	/* rdi = count; returns TSC ticks */
+#define KIT_SYS_RING0_CALL	8	/* rdi = function, rsi = its argument */
 
 #define KIT_RFLAGS_USER		0x3002	/* IOPL=3, IF=0: ring 3 takes no IRQs */
 

@@ -2,6 +2,7 @@
 # and exit code, plus the error paths: a bad parameter (exit 2), a ring-3
 # page fault (exit 3), a triple fault, a corrupted page found by verify.
 # Every check runs and is reported; the test fails if any did.
+# ioverify finds no test device under QEMU and checks port I/O alone.
 #
 # QEMU's tiny qboot firmware boots a multiboot image in ~0.3 s where
 # SeaBIOS takes ~5 s here, so every run but one uses qboot when it is
@@ -13,7 +14,7 @@ JOBS=${JOBS:-2}
 
 require_cmd "$QEMU"
 require_kvm
-for g in hello idle memtouch verify heartbeat portio; do
+for g in hello idle memtouch verify heartbeat portio ioverify; do
 	[ -f "$GUESTS/$g.elf" ] || fail "$GUESTS/$g.elf missing (run make guests)"
 done
 FAST_BIOS=()
@@ -131,6 +132,7 @@ run param-2 hello 2 128 "bogus=1"
 run crash-pf hello 2 128 "crash=1"
 run crash-triple hello 1 128 "crash=triple"
 run portio-1 portio 1 128 "count=1000"
+run ioverify-1 ioverify 1 64 "duration=1 report=0.5"
 for id in "${RUN_IDS[@]}"; do
 	reap "$id"
 done
@@ -165,6 +167,10 @@ expect_exit crash-pf 3 &&
 expect_exit crash-triple shutdown && expect_line crash-triple '^hello: cpus=1 '
 expect_exit portio-1 0 &&
 	expect_line portio-1 '^portio: count=1000 ns_per_exit=-?[0-9.]+ loop_ns=[0-9.]+'
+expect_exit ioverify-1 0 && expect_line ioverify-1 \
+	'^ioverify: no test device at 0xfef00000 .*checking port I/O only' \
+	'^ioverify: t=[0-9.]+s port=[1-9][0-9]* mmio=0 wrong=0' \
+	'^ioverify: PASS t=[0-9.]+s port=[1-9][0-9]* mmio=0 wrong=0'
 
 [ $failures -eq 0 ] || fail "$failures check(s) failed"
 echo "all guest checks passed"
