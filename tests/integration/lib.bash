@@ -200,3 +200,11 @@ mon_check() {
 	out=$(mon "$1" "$2")
 	grep -Eq -- "$3" <<<"$out" || fail "'$2' answered: $out"
 }
+
+# run_guest_input TEXT TIMEOUT VMM-ARGS...: run_guest with TEXT on vmm's
+# standard input (the guest's COM1 with the default --serial stdio).
+run_guest_input() {
+	local text=$1 t=$2; shift 2
+	printf '%s' "$text" | timeout --kill-after=5 "$t" "$VMM" "$@" >"$TMP/run.out" 2>"$TMP/run.err"
+	EXIT_STATUS=$?
+}
