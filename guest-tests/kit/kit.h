@@ -2,9 +2,10 @@
  *
  * A guest is one file that defines workload_main(); the kit boots it
  * (multiboot v1, long mode, every CPU), then calls workload_main on every
- * CPU in ring 3 with IOPL=3, so the workload does port I/O itself and only
- * enters ring 0 to sleep. Ring 0 is emulated on some hosts (see
- * PLATFORM.md): nothing here runs there unless it has to.
+ * CPU in ring 3. It asks for IOPL=3, but a PVM host runs ring 3 with IOPL 0
+ * whatever the guest asks, so port I/O goes through the kit's syscalls or
+ * kit__ring0_call. Ring 0 is emulated on some hosts (see PLATFORM.md):
+ * nothing here runs there unless it has to.
  *
  * Everything below is callable from ring 3 on any CPU.
  */
