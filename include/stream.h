@@ -141,6 +141,13 @@ int stream__write_full(int fd, bool is_socket, const struct iovec *iov,
 /* "RAM", "ACCEPT", ...; "unknown" for anything else. */
 const char *stream__type_name(uint32_t type);
 
+/* Text from the peer made safe for a terminal: printable ASCII (0x20 to
+ * 0x7e) other than the backslash is copied, every other byte is written
+ * as \xNN. out is always NUL terminated (if cap is non-zero) and is cut
+ * before an escape that would not fit. Returns out. Every string from the
+ * stream that reaches a message goes through here. */
+const char *stream__escape(const void *p, size_t n, char *out, size_t cap);
+
 /* snprintf into err (if err and errlen are non-zero). Shared by the stream
  * codecs so every message is formed the same way. */
 void stream__errf(char *err, size_t errlen, const char *fmt, ...)
@@ -175,9 +182,9 @@ int stream_msg__decode_end(const uint8_t *p, size_t len, struct end_msg *m,
 /* REFUSE and FAILED carry one u16-length string. The encoder cuts a
  * reason longer than STREAM_REASON_MAX (a refusal must never fail for
  * being too detailed). The decoder refuses a NUL byte, a length over the
- * limit or a length mismatch; it replaces control characters other than
- * newline and tab by '?', because the text came from the peer and will be
- * printed on a terminal. out is truncated to cap - 1 bytes. */
+ * limit or a length mismatch; it writes the text escaped (stream__escape),
+ * because it came from the peer and will be printed on a terminal, and
+ * cuts it to fit cap. */
 void stream_msg__encode_reason(struct wbuf *out, const char *reason);
 int stream_msg__decode_reason(const uint8_t *p, size_t len, char *out,
 			      size_t cap, char *err, size_t errlen);

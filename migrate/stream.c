@@ -50,6 +50,32 @@ void stream__errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+const char *stream__escape(const void *p, size_t n, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	const uint8_t *b = p;
+	size_t i, pos = 0;
+
+	if (!cap)
+		return out;
+	for (i = 0; i < n; i++) {
+		if (b[i] >= 0x20 && b[i] <= 0x7e && b[i] != '\\') {
+			if (pos + 1 >= cap)
+				break;
+			out[pos++] = (char)b[i];
+			continue;
+		}
+		if (pos + 4 >= cap)
+			break;
+		out[pos++] = '\\';
+		out[pos++] = 'x';
+		out[pos++] = hex[b[i] >> 4];
+		out[pos++] = hex[b[i] & 15];
+	}
+	out[pos] = '\0';
+	return out;
+}
+
 static const struct type_info *type_lookup(uint32_t type)
 {
 	size_t i;

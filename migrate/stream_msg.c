@@ -74,9 +74,8 @@ void stream_msg__encode_reason(struct wbuf *out, const char *reason)
 int stream_msg__decode_reason(const uint8_t *p, size_t len, char *out,
 			      size_t cap, char *err, size_t errlen)
 {
-	size_t n, i, keep;
 	struct rbuf r;
-	uint8_t c;
+	size_t n;
 
 	if (cap)
 		out[0] = '\0';
@@ -93,14 +92,6 @@ int stream_msg__decode_reason(const uint8_t *p, size_t len, char *out,
 		stream__errf(err, errlen, "reason: the string contains a NUL byte");
 		return -EBADMSG;
 	}
-	if (!cap)
-		return 0;
-	keep = n < cap - 1 ? n : cap - 1;
-	for (i = 0; i < keep; i++) {
-		c = p[i];
-		out[i] = (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f ?
-			 '?' : (char)c;
-	}
-	out[keep] = '\0';
+	stream__escape(p, n, out, cap);
 	return 0;
 }

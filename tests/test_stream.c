@@ -820,12 +820,15 @@ static void test_reason(void **state)
 						   sizeof(out), err, sizeof(err)), -EBADMSG);
 	assert_int_equal(stream_msg__decode_reason(b.data, 1, out, sizeof(out),
 						   err, sizeof(err)), -EBADMSG);
-	/* Control characters are neutralised, NUL refused. */
+	/* Everything but printable ASCII is escaped: control characters,
+	 * DEL, and bytes over 0x7f (0x9b is CSI on an 8-bit terminal); the
+	 * backslash too, so an escape in the text cannot pass for ours. NUL
+	 * is refused. */
 	wbuf__reset(&b);
-	stream_msg__encode_reason(&b, "a\x1b[2Jb\nc\td\x7f");
+	stream_msg__encode_reason(&b, "a\x1b[2Jb\nc\td\x7f\x9b" "1m\\");
 	assert_int_equal(stream_msg__decode_reason(b.data, b.len, out,
 						   sizeof(out), err, sizeof(err)), 0);
-	assert_string_equal(out, "a?[2Jb\nc\td?");
+	assert_string_equal(out, "a\\x1b[2Jb\\x0ac\\x09d\\x7f\\x9b1m\\x5c");
 	b.data[3] = 0;
 	assert_int_equal(stream_msg__decode_reason(b.data, b.len, out,
 						   sizeof(out), err, sizeof(err)), -EBADMSG);
@@ -843,6 +846,21 @@ static void test_reason(void **state)
 	assert_int_equal(strlen(out), STREAM_REASON_MAX);
 	free(longer);
 	wbuf__free(&b);
+}
+
+static void test_escape(void **state)
+{
+	char out[16];
+
+	assert_string_equal(stream__escape("uart16550", 9, out, sizeof(out)), "uart16550");
+	assert_string_equal(stream__escape("a\0b\xff", 4, out, sizeof(out)), "a\\x00b\\xff");
+	/* Cut before an escape that would not fit, never inside one. */
+	assert_string_equal(stream__escape("abcdefghijk\x1b", 12, out, sizeof(out)),
+			    "abcdefghijk\\x1b");
+	assert_string_equal(stream__escape("abcdefghijkl\x1b", 13, out, sizeof(out)),
+			    "abcdefghijkl");
+	assert_string_equal(stream__escape("abc", 3, out, 3), "ab");
+	assert_string_equal(stream__escape("abc", 3, out, 1), "");
 }
 
 static void test_type_names(void **state)
@@ -872,6 +890,7 @@ int main(void)
 		cmocka_unit_test(test_socket_sendv),
 		cmocka_unit_test(test_full_io),
 		cmocka_unit_test(test_round_end_and_end),
+		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_reason),
 		cmocka_unit_test(test_type_names),
 	};
