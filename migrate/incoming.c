@@ -13,6 +13,7 @@
 #include "cpuid.h"
 #include "log.h"
 #include "vm.h"
+#include "stream_ledger.h"
 #include "vm_config.h"
 #include "vm_sections.h"
 
@@ -279,15 +280,14 @@ static int receive_config(struct incoming *in, int kvm_fd, struct section *sec,
 	return ret;
 }
 
+/* The ledger has checked the section: only the statistics are left. */
 static void record_round(struct incoming *in, const struct section *sec, uint64_t *round_start)
 {
 	struct round_end_msg msg;
 	struct round_stats rs = { 0 };
-	char why[128];
 	uint64_t now = clock__mono_us();
 
-	if (stream_msg__decode_round_end(sec->payload, sec->len, &msg, why, sizeof(why)))
-		return;
+	stream_msg__decode_round_end(sec->payload, sec->len, &msg, NULL, 0);
 	rs.index = msg.round;
 	rs.start_us = *round_start - in->stats.start_mono_us;
 	rs.duration_us = now - *round_start;
@@ -328,6 +328,7 @@ static void maybe_die(const struct section *sec)
 static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_config *cfg,
 			  struct section *sec, char *err, size_t errlen)
 {
+	struct stream_ledger ledger;
 	struct vm_state_set set;
 	struct ram_batch_info info;
 	struct page_sink sink = { .vm = vm };
@@ -341,11 +342,16 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 		snprintf(err, errlen, "out of memory");
 		return ret;
 	}
+	stream_ledger__init(&ledger, cfg);
 	for (;;) {
 		ret = stream__recv(&in->s, sec, err, errlen);
 		if (ret)
 			break;
 		maybe_die(sec);
+		/* Order, identity and counts first, before a payload is used. */
+		ret = stream_ledger__take(&ledger, sec, err, errlen);
+		if (ret)
+			break;
 		if (sec->type == SECTION_RAM) {
 			ret = ram_batch__decode(sec->payload, sec->len, cfg, store_page, &sink, &info,
 						err, errlen);

@@ -102,8 +102,7 @@ int vm_state_set__init(struct vm_state_set *set, unsigned int nr_cpus)
 	memset(set, 0, sizeof(*set));
 	set->nr_cpus = nr_cpus;
 	set->vcpus = calloc(nr_cpus, sizeof(*set->vcpus));
-	set->have_vcpu = calloc(nr_cpus, sizeof(*set->have_vcpu));
-	if (!set->vcpus || !set->have_vcpu) {
+	if (!set->vcpus) {
 		vm_state_set__free(set);
 		return -ENOMEM;
 	}
@@ -113,13 +112,12 @@ int vm_state_set__init(struct vm_state_set *set, unsigned int nr_cpus)
 void vm_state_set__free(struct vm_state_set *set)
 {
 	free(set->vcpus);
-	free(set->have_vcpu);
 	memset(set, 0, sizeof(*set));
 }
 
 static int take_device(struct vm *vm, struct rbuf *r, char *err, size_t errlen)
 {
-	char name[DEVICE_NAME_MAX];
+	char name[DEVICE_NAME_MAX], shown[4 * DEVICE_NAME_MAX];
 	struct device *d;
 	uint32_t version;
 	int ret;
@@ -130,25 +128,37 @@ static int take_device(struct vm *vm, struct rbuf *r, char *err, size_t errlen)
 		snprintf(err, errlen, "DEVICE section: malformed header");
 		return -EBADMSG;
 	}
+	stream__escape(name, strlen(name), shown, sizeof(shown));
 	d = vm__find_device(vm, name);
 	if (!d) {
-		snprintf(err, errlen, "state for a device this VM does not have: %s", name);
+		snprintf(err, errlen, "state for a device this VM does not have: %s", shown);
 		return -ENODEV;
 	}
 	if (version > d->state_version) {
 		snprintf(err, errlen, "device %s: state version %u, this vmm reads up to %u",
-			 name, version, d->state_version);
+			 shown, version, d->state_version);
 		return -EPROTONOSUPPORT;
 	}
 	ret = d->load(d, r, version);
 	if (ret)
-		snprintf(err, errlen, "device %s: state refused: %s", name, strerror(-ret));
+		snprintf(err, errlen, "device %s: state refused: %s", shown, strerror(-ret));
 	return ret;
+}
+
+/* The state decoders stop where their state ends: bytes after it are a
+ * payload the format does not have. */
+static int check_consumed(const struct rbuf *r, const char *what, char *err, size_t errlen)
+{
+	if (!rbuf__remaining(r))
+		return 0;
+	snprintf(err, errlen, "%s: %zu bytes after the state", what, rbuf__remaining(r));
+	return -EBADMSG;
 }
 
 int vm_state_set__take(struct vm_state_set *set, struct vm *vm, const struct section *sec,
 		       char *err, size_t errlen)
 {
+	char what[64];
 	struct rbuf r;
 	uint32_t idx;
 	int ret;
@@ -156,29 +166,21 @@ int vm_state_set__take(struct vm_state_set *set, struct vm *vm, const struct sec
 	rbuf__init(&r, sec->payload, sec->len);
 	switch (sec->type) {
 	case SECTION_VM_STATE:
-		if (set->have_vm) {
-			snprintf(err, errlen, "VM_STATE section sent twice");
-			return -EPROTO;
-		}
 		ret = vm_state__decode(&set->vm, &r, err, errlen);
-		set->have_vm = !ret;
-		return ret;
+		return ret ? ret : check_consumed(&r, "VM_STATE section", err, errlen);
 	case SECTION_VCPU:
 		idx = rbuf__get_u32(&r);
-		if (r.err || idx >= set->nr_cpus || set->have_vcpu[idx]) {
+		/* stream_ledger vetted the index; this guards the array. */
+		if (r.err || idx >= set->nr_cpus) {
 			snprintf(err, errlen, "VCPU section for vCPU %u: %s", idx,
-				 r.err ? "truncated" : idx >= set->nr_cpus ?
-				 "no such vCPU" : "sent twice");
+				 r.err ? "truncated" : "no such vCPU");
 			return -EPROTO;
 		}
 		ret = vcpu_state__decode(&set->vcpus[idx], &r, err, errlen);
-		set->have_vcpu[idx] = !ret;
-		return ret;
+		snprintf(what, sizeof(what), "VCPU section for vCPU %u", idx);
+		return ret ? ret : check_consumed(&r, what, err, errlen);
 	case SECTION_DEVICE:
-		ret = take_device(vm, &r, err, errlen);
-		if (!ret)
-			set->nr_devices++;
-		return ret;
+		return take_device(vm, &r, err, errlen);
 	default:
 		snprintf(err, errlen, "unexpected %s section", stream__type_name(sec->type));
 		return -EPROTO;
@@ -190,21 +192,6 @@ int vm_state_set__apply(struct vm_state_set *set, struct vm *vm, char *err, size
 	unsigned int i;
 	int ret;
 
-	if (!set->have_vm) {
-		snprintf(err, errlen, "stream ended without the VM_STATE section");
-		return -EPROTO;
-	}
-	for (i = 0; i < set->nr_cpus; i++) {
-		if (!set->have_vcpu[i]) {
-			snprintf(err, errlen, "stream ended without vCPU %u's state", i);
-			return -EPROTO;
-		}
-	}
-	if (set->nr_devices != vm->nr_devices) {
-		snprintf(err, errlen, "stream carried state for %u of %u devices",
-			 set->nr_devices, vm->nr_devices);
-		return -EPROTO;
-	}
 	/* The irqchip and PIT first: the vCPUs' LAPIC state refers to them. */
 	ret = vm_state__load(vm->vm_fd, &set->vm, err, errlen);
 	for (i = 0; !ret && i < set->nr_cpus; i++)

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Rewrites a saved migration stream (migrate/FORMAT.md) section by section,
+so a test can hand a destination a stream that is well framed, with correct
+checksums, but breaks a rule of the format.
+
+    stream_edit.py IN OUT EDIT...
+
+EDIT is one of (TYPE a section name, N counting that type's sections from 0):
+    drop:TYPE:N           leave section N out
+    copy:TYPE:N:M         replace section N's payload with section M's
+    append:TYPE:N:HEX     add bytes after section N's payload
+    rename:DEVICE:N:HEX   set DEVICE section N's device name to these bytes
+"""
+import struct
+import sys
+
+TYPES = {"CONFIG": 1, "RAM": 2, "ROUND_END": 3, "VCPU": 4, "VM_STATE": 5,
+         "DEVICE": 6, "END": 7}
+PREAMBLE = 16
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def parse(raw):
+    """[type, reserved, payload, raw section bytes or None once edited]"""
+    out, pos = [], PREAMBLE
+    while pos < len(raw):
+        typ, res, n = struct.unpack_from("<IIQ", raw, pos)
+        end = pos + 16 + n + 4
+        out.append([typ, res, raw[pos + 16:pos + 16 + n], raw[pos:end]])
+        pos = end
+    return out
+
+
+def frame(typ, res, payload):
+    head = struct.pack("<IIQ", typ, res, len(payload))
+    return head + payload + struct.pack("<I", crc32c(head + payload))
+
+
+def nth(sections, name, n):
+    found = [s for s in sections if s[0] == TYPES[name]]
+    return found[int(n)]
+
+
+def edit(sections, spec):
+    op, name, n, *rest = spec.split(":")
+    sec = nth(sections, name, n)
+    if op == "drop":
+        sections.remove(sec)
+        return
+    if op == "copy":
+        sec[2] = nth(sections, name, rest[0])[2]
+    elif op == "append":
+        sec[2] = sec[2] + bytes.fromhex(rest[0])
+    elif op == "rename":
+        old = struct.unpack_from("<H", sec[2])[0]
+        new = bytes.fromhex(rest[0])
+        sec[2] = struct.pack("<H", len(new)) + new + sec[2][2 + old:]
+    else:
+        sys.exit("unknown edit " + spec)
+    sec[3] = None
+
+
+def main():
+    raw = open(sys.argv[1], "rb").read()
+    sections = parse(raw)
+    for spec in sys.argv[3:]:
+        edit(sections, spec)
+    with open(sys.argv[2], "wb") as f:
+        f.write(raw[:PREAMBLE])
+        for typ, res, payload, whole in sections:
+            f.write(whole if whole is not None else frame(typ, res, payload))
+
+
+main()
