@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "devices.h"
@@ -47,6 +48,37 @@ int board__create(struct vm *vm, const struct board_options *opts, char *err, si
 		snprintf(err, errlen, "creating devices: %s", strerror(-ret));
 		vm__destroy(vm);
 	}
+	return ret;
+}
+
+int board__list_devices(struct board_device_info *out, unsigned int max)
+{
+	struct board_options opts = {
+		.vm = { .kvm_fd = -1, .ram_size = GUEST_RAM_MIN, .nr_cpus = 1 },
+		.serial_out_fd = -1,
+	};
+	/* Devices need no KVM: build them on a scratch VM and read them. */
+	struct vm *scratch = calloc(1, sizeof(*scratch));
+	unsigned int i;
+	int ret;
+
+	if (!scratch)
+		return -ENOMEM;
+	ret = vm__create_buses(scratch);
+	if (!ret)
+		ret = add_devices(scratch, &opts);
+	for (i = 0; !ret && i < scratch->nr_devices; i++) {
+		if (i == max) {
+			ret = -ENOSPC;
+			break;
+		}
+		snprintf(out[i].name, sizeof(out[i].name), "%s", scratch->devices[i]->name);
+		out[i].state_version = scratch->devices[i]->state_version;
+	}
+	if (!ret)
+		ret = (int)scratch->nr_devices;
+	vm__destroy_devices(scratch);
+	free(scratch);
 	return ret;
 }
 

@@ -6,6 +6,7 @@
 #define VMM__BOARD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vm.h"
 
@@ -17,6 +18,17 @@ struct board_options {
 /* Creates the VM and its devices; on failure nothing is left (the VM is
  * destroyed) and err says why. */
 int board__create(struct vm *vm, const struct board_options *opts, char *err, size_t errlen);
+/* A device as board__create builds it: its name in streams, its state
+ * version (the newest its load reads). */
+struct board_device_info {
+	char name[DEVICE_NAME_MAX];
+	uint32_t state_version;
+};
+
+/* The devices board__create builds, without building a VM: what a
+ * destination compares an incoming configuration with. Returns how many,
+ * or -ENOMEM, or -ENOSPC when there are more than max. */
+int board__list_devices(struct board_device_info *out, unsigned int max);
 /* The UART that takes the host's stdin, or NULL. */
 struct device *board__console(struct vm *vm);
 

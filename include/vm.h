@@ -87,6 +87,10 @@ struct vm_options {
 	const struct kvm_cpuid2 *cpuid;
 };
 
+/* What every VM here needs and this host's KVM lacks: capability names
+ * separated by ", " into missing ("" when nothing lacks); and the most
+ * vCPUs a VM may have here (KVM's limit, at most VM_MAX_CPUS). */
+void vm__host_limits(int kvm_fd, char *missing, size_t len, unsigned int *max_cpus);
 /* Opens /dev/kvm; returns the fd or -errno with err set. */
 int vm__open_kvm(char *err, size_t errlen);
 /* Creates the KVM VM, its memory, vCPUs and empty I/O buses: a machine
@@ -96,6 +100,10 @@ void vm__destroy(struct vm *vm);
 /* Registers a device (created on vm->pio or vm->mmio) so it is saved,
  * restored and destroyed with the VM; on failure the device is destroyed. */
 int vm__add_device(struct vm *vm, struct device *dev);
+/* The device half of a VM, which needs no KVM: empty buses (vm__create
+ * makes them), and the teardown of every device and both buses. */
+int vm__create_buses(struct vm *vm);
+void vm__destroy_devices(struct vm *vm);
 /* Raises or lowers an ISA interrupt line of the in-kernel irqchip; an
  * irq_set_fn for devices, ctx the VM. */
 void vm__set_irq_line(void *ctx, unsigned int irq, int level);

@@ -68,17 +68,44 @@ int vm_config__validate(const struct vm_config *c, char *err, size_t errlen);
 
 /* --- migrate/vm_compat.c --- */
 
-/* Can this host run the incoming VM? local (NULL when the destination
- * builds its VM from the stream) must have the same RAM layout, vCPU count
- * and devices, each device reading at least the incoming state version.
- * host_supported (KVM_GET_SUPPORTED_CPUID) must offer every CPU feature
- * the incoming guest sees, in the leaves listed in vm_config.c; missing
- * ones are named ("this host's CPU lacks: avx512f, sha_ni"). Every problem
- * found is reported, separated by "; ". Returns 0, -ENOTSUP (cannot host)
- * or -EINVAL (no host CPUID given). */
-int vm_config__check_compat(const struct vm_config *incoming,
-			    const struct vm_config *local,
-			    const struct kvm_cpuid2 *host_supported,
+/* A destination as the compatibility check sees it: what this host's KVM
+ * offers, what the command line asks for, what this vmm builds. incoming.c
+ * fills it from KVM before it builds anything; tests fill it by hand, so
+ * the check runs without /dev/kvm. */
+struct vm_host {
+	const struct kvm_cpuid2 *cpuid;	/* KVM_GET_SUPPORTED_CPUID */
+	uint64_t ram_size;		/* --mem; 0 = take the stream's */
+	uint32_t nr_cpus;		/* --cpus; 0 = take the stream's */
+	uint32_t max_cpus;		/* the most vCPUs a VM may have here */
+	/* The RAM layout this vmm builds for ram_size (at most
+	 * VM_CONFIG_MAX_SLOTS slots): 0, or -EINVAL for a size it cannot
+	 * build. */
+	int (*layout)(uint64_t ram_size, struct vm_config_slot *slots, uint32_t *nr_slots);
+	/* The devices this vmm builds, each with the newest state version
+	 * it reads. */
+	uint32_t nr_devices;
+	struct vm_config_device devices[VM_CONFIG_MAX_DEVICES];
+	char missing_caps[512];		/* KVM capabilities lacking, ", "-separated */
+};
+
+/* The destination's one compatibility check, run once when CONFIG has
+ * decoded, before the VM is built and before any RAM is accepted. Can
+ * this host run the incoming VM?
+ *   - RAM: the size --mem asked for ("source RAM 512 MiB, this VM 256
+ *     MiB"), and the slot layout this vmm builds for the incoming size;
+ *   - vCPUs: the count --cpus asked for ("source has 2 vCPUs, this VM
+ *     1"), at most host->max_cpus;
+ *   - devices: the same set, each read here at the incoming state version
+ *     or newer;
+ *   - KVM: no capability this vmm needs missing;
+ *   - CPU: every feature the incoming guest sees, in the leaves listed in
+ *     vm_compat.c, offered by host->cpuid; missing ones are named ("this
+ *     host's CPU lacks: avx512f, sha_ni").
+ * (The stream version is settled earlier, by the preamble: nothing after
+ * it could be decoded otherwise.) Every problem found is reported,
+ * separated by "; ". Returns 0, -ENOTSUP (cannot host) or -EINVAL (no
+ * host CPUID or layout given). */
+int vm_config__check_compat(const struct vm_config *incoming, const struct vm_host *host,
 			    char *err, size_t errlen);
 
 #endif

@@ -148,36 +148,76 @@ static void hide_host_features(struct kvm_cpuid2 *host)
 	}
 }
 
-/* Checks the stream's configuration against this host and the options;
- * every problem found is named. */
-static int check_config(struct incoming *in, int kvm_fd, const struct vm_config *cfg,
-			char *err, size_t errlen)
+/* The RAM layout vm__create builds (guest_memory's), as CONFIG's slots. */
+static int host_layout(uint64_t ram_size, struct vm_config_slot *slots, uint32_t *nr_slots)
 {
-	struct kvm_cpuid2 *host = cpuid__host_supported(kvm_fd);
-	char opt_why[256] = "", host_why[768] = "";
-	int ret;
+	struct guest_memory mem;
+	unsigned int i;
 
-	if (!host) {
+	if (guest_memory__layout(&mem, ram_size))
+		return -EINVAL;
+	for (i = 0; i < mem.nr_slots && i < VM_CONFIG_MAX_SLOTS; i++) {
+		slots[i].gpa = mem.slots[i].gpa;
+		slots[i].size = mem.slots[i].size;
+	}
+	*nr_slots = i;
+	return 0;
+}
+
+/* This destination as the compatibility check sees it; host->cpuid is
+ * allocated here. */
+static int describe_host(struct incoming *in, int kvm_fd, struct vm_host *host, char *err,
+			 size_t errlen)
+{
+	_Static_assert(DEVICE_NAME_MAX == VM_CONFIG_NAME_LEN, "a device name fits CONFIG's");
+	struct board_device_info devs[VM_CONFIG_MAX_DEVICES];
+	struct kvm_cpuid2 *cpuid;
+	unsigned int max_cpus;
+	int i, n;
+
+	memset(host, 0, sizeof(*host));
+	n = board__list_devices(devs, VM_CONFIG_MAX_DEVICES);
+	if (n < 0) {
+		snprintf(err, errlen, "listing this vmm's devices: %s", strerror(-n));
+		return n;
+	}
+	cpuid = cpuid__host_supported(kvm_fd);
+	if (!cpuid) {
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		return -errno;
 	}
-	hide_host_features(host);
-	if (in->want_ram && in->want_ram != cfg->ram_size)
-		snprintf(opt_why, sizeof(opt_why), "source RAM %llu MiB, this VM %llu MiB",
-			 (unsigned long long)(cfg->ram_size >> 20),
-			 (unsigned long long)(in->want_ram >> 20));
-	if (in->want_cpus && in->want_cpus != cfg->nr_cpus) {
-		size_t n = strlen(opt_why);
-
-		snprintf(opt_why + n, sizeof(opt_why) - n, "%ssource has %u vCPUs, this VM %u",
-			 n ? "; " : "", cfg->nr_cpus, in->want_cpus);
+	hide_host_features(cpuid);
+	host->cpuid = cpuid;
+	host->ram_size = in->want_ram;
+	host->nr_cpus = in->want_cpus;
+	vm__host_limits(kvm_fd, host->missing_caps, sizeof(host->missing_caps), &max_cpus);
+	host->max_cpus = max_cpus;
+	host->layout = host_layout;
+	host->nr_devices = (uint32_t)n;
+	for (i = 0; i < n; i++) {
+		memcpy(host->devices[i].name, devs[i].name, sizeof(host->devices[i].name));
+		host->devices[i].version = devs[i].state_version;
 	}
-	ret = vm_config__check_compat(cfg, NULL, host, host_why, sizeof(host_why));
+	return 0;
+}
+
+/* The one compatibility check, before anything is built or accepted. */
+static int check_config(struct incoming *in, int kvm_fd, const struct vm_config *cfg,
+			char *err, size_t errlen)
+{
+	struct vm_host *host = calloc(1, sizeof(*host));
+	int ret;
+
+	if (!host) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = describe_host(in, kvm_fd, host, err, errlen);
+	if (!ret)
+		ret = vm_config__check_compat(cfg, host, err, errlen);
+	free((void *)host->cpuid);
 	free(host);
-	if (!ret && !opt_why[0])
-		return 0;
-	snprintf(err, errlen, "%s%s%s", opt_why, opt_why[0] && ret ? "; " : "", ret ? host_why : "");
-	return -ENOTSUP;
+	return ret;
 }
 
 /* The destination's RAM starts as fresh anonymous memory, which reads as
@@ -209,15 +249,16 @@ static int store_page(void *ctx, uint64_t gpa, const uint8_t *data)
 	return 0;
 }
 
-static int build_vm(struct incoming *in, int kvm_fd, int serial_fd, const struct vm_config *cfg,
-		    struct vm *vm, char *err, size_t errlen)
+/* check_config has found this host able to build the VM CONFIG describes:
+ * the same RAM layout, vCPU count and devices. */
+static int build_vm(int kvm_fd, int serial_fd, const struct vm_config *cfg, struct vm *vm,
+		    char *err, size_t errlen)
 {
 	struct kvm_cpuid2 *cpuid;
 	struct board_options bo = {
 		.vm = { .kvm_fd = kvm_fd, .ram_size = cfg->ram_size, .nr_cpus = cfg->nr_cpus },
 		.serial_out_fd = serial_fd,
 	};
-	unsigned int i;
 	int ret;
 
 	cpuid = calloc(1, sizeof(*cpuid) + cfg->nr_cpuid * sizeof(cpuid->entries[0]));
@@ -230,32 +271,7 @@ static int build_vm(struct incoming *in, int kvm_fd, int serial_fd, const struct
 	bo.vm.cpuid = cpuid;
 	ret = board__create(vm, &bo, err, errlen);
 	free(cpuid);
-	if (ret)
-		return ret;
-	/* Same layout and devices on both sides, or the state cannot load. */
-	for (i = 0; i < cfg->nr_slots; i++) {
-		if (i >= vm->mem.nr_slots || vm->mem.slots[i].gpa != cfg->slots[i].gpa ||
-		    vm->mem.slots[i].size != cfg->slots[i].size) {
-			snprintf(err, errlen, "source RAM layout (slot %u at 0x%llx) differs from this vmm's",
-				 i, (unsigned long long)cfg->slots[i].gpa);
-			return -ENOTSUP;
-		}
-	}
-	for (i = 0; i < cfg->nr_devices; i++) {
-		struct device *d = vm__find_device(vm, cfg->devices[i].name);
-
-		if (!d || d->state_version < cfg->devices[i].version) {
-			snprintf(err, errlen, d ? "device %s: state version %u, this vmm reads up to %u" :
-				 "source has device %s, this vmm does not", cfg->devices[i].name,
-				 cfg->devices[i].version, d ? d->state_version : 0);
-			return -ENOTSUP;
-		}
-	}
-	if (cfg->nr_devices != vm->nr_devices) {
-		snprintf(err, errlen, "source has %u devices, this VM %u", cfg->nr_devices, vm->nr_devices);
-		return -ENOTSUP;
-	}
-	return 0;
+	return ret;
 }
 
 static int receive_config(struct incoming *in, int kvm_fd, struct section *sec,
@@ -407,7 +423,7 @@ int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct
 	}
 	ret = receive_config(in, kvm_fd, &sec, cfg, err, errlen);
 	if (!ret) {
-		ret = build_vm(in, kvm_fd, serial_out_fd, cfg, vm, err, errlen);
+		ret = build_vm(kvm_fd, serial_out_fd, cfg, vm, err, errlen);
 		vm_built = !ret;
 	}
 	if (ret)

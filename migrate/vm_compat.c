@@ -165,73 +165,98 @@ static void fmt_size(uint64_t bytes, char *out, size_t n)
 	snprintf(out, n, "%llu %s", (unsigned long long)bytes, units[u]);
 }
 
-static void check_ram(const struct vm_config *in, const struct vm_config *local,
-		      struct msg *m)
+static void check_layout(const struct vm_config *in, const struct vm_host *host,
+			 struct msg *m)
 {
+	struct vm_config_slot slots[VM_CONFIG_MAX_SLOTS];
+	uint32_t i, n = 0;
 	char a[32], b[32];
-	uint32_t i;
 
-	if (in->ram_size != local->ram_size) {
-		fmt_size(in->ram_size, a, sizeof(a));
-		fmt_size(local->ram_size, b, sizeof(b));
+	fmt_size(in->ram_size, a, sizeof(a));
+	if (host->layout(in->ram_size, slots, &n) || n > VM_CONFIG_MAX_SLOTS) {
 		msg_problem(m);
-		msg_add(m, "source RAM %s, this VM %s", a, b);
+		msg_add(m, "source RAM %s: this vmm cannot build RAM of that size", a);
 		return;
 	}
-	if (in->nr_slots != local->nr_slots) {
+	if (in->nr_slots != n) {
 		msg_problem(m);
-		msg_add(m, "source RAM is in %u slots, this VM's in %u",
-			in->nr_slots, local->nr_slots);
+		msg_add(m, "source RAM is in %u slots, this vmm's in %u", in->nr_slots, n);
 		return;
 	}
-	for (i = 0; i < clamp(in->nr_slots, VM_CONFIG_MAX_SLOTS); i++)
-		if (in->slots[i].gpa != local->slots[i].gpa ||
-		    in->slots[i].size != local->slots[i].size) {
+	for (i = 0; i < n; i++)
+		if (in->slots[i].gpa != slots[i].gpa || in->slots[i].size != slots[i].size) {
 			fmt_size(in->slots[i].size, a, sizeof(a));
-			fmt_size(local->slots[i].size, b, sizeof(b));
+			fmt_size(slots[i].size, b, sizeof(b));
 			msg_problem(m);
-			msg_add(m, "RAM slot %u: source %s at 0x%llx, this VM %s at 0x%llx",
+			msg_add(m, "RAM slot %u: source %s at 0x%llx, this vmm %s at 0x%llx",
 				i, a, (unsigned long long)in->slots[i].gpa, b,
-				(unsigned long long)local->slots[i].gpa);
+				(unsigned long long)slots[i].gpa);
 			return;
 		}
 }
 
-static const struct vm_config_device *find_device(const struct vm_config *c,
-						  const char *name)
+static void check_ram(const struct vm_config *in, const struct vm_host *host, struct msg *m)
+{
+	char a[32], b[32];
+
+	if (host->ram_size && in->ram_size != host->ram_size) {
+		fmt_size(in->ram_size, a, sizeof(a));
+		fmt_size(host->ram_size, b, sizeof(b));
+		msg_problem(m);
+		msg_add(m, "source RAM %s, this VM %s", a, b);
+		return;
+	}
+	check_layout(in, host, m);
+}
+
+static void check_cpus(const struct vm_config *in, const struct vm_host *host, struct msg *m)
+{
+	if (host->nr_cpus && in->nr_cpus != host->nr_cpus) {
+		msg_problem(m);
+		msg_add(m, "source has %u vCPU%s, this VM %u", in->nr_cpus,
+			in->nr_cpus == 1 ? "" : "s", host->nr_cpus);
+	} else if (host->max_cpus && in->nr_cpus > host->max_cpus) {
+		msg_problem(m);
+		msg_add(m, "source has %u vCPUs, this host runs at most %u", in->nr_cpus,
+			host->max_cpus);
+	}
+}
+
+static const struct vm_config_device *find_device(const struct vm_config_device *devs,
+						  uint32_t n, const char *name)
 {
 	uint32_t i;
 
-	for (i = 0; i < clamp(c->nr_devices, VM_CONFIG_MAX_DEVICES); i++)
-		if (!strncmp(c->devices[i].name, name, VM_CONFIG_NAME_LEN))
-			return &c->devices[i];
+	for (i = 0; i < clamp(n, VM_CONFIG_MAX_DEVICES); i++)
+		if (!strncmp(devs[i].name, name, VM_CONFIG_NAME_LEN))
+			return &devs[i];
 	return NULL;
 }
 
-static void check_devices(const struct vm_config *in,
-			  const struct vm_config *local, struct msg *m)
+/* Names come from a decoded CONFIG, which holds printable ASCII only. */
+static void check_devices(const struct vm_config *in, const struct vm_host *host,
+			  struct msg *m)
 {
 	const struct vm_config_device *d, *l;
 	uint32_t i;
 
 	for (i = 0; i < clamp(in->nr_devices, VM_CONFIG_MAX_DEVICES); i++) {
 		d = &in->devices[i];
-		l = find_device(local, d->name);
+		l = find_device(host->devices, host->nr_devices, d->name);
 		if (!l) {
 			msg_problem(m);
-			msg_add(m, "source has device %.31s, this VM does not",
-				d->name);
+			msg_add(m, "source has device %.31s, this vmm does not", d->name);
 		} else if (d->version > l->version) {
 			msg_problem(m);
 			msg_add(m, "device %.31s: source state version %u, this vmm reads up to %u",
 				d->name, d->version, l->version);
 		}
 	}
-	for (i = 0; i < clamp(local->nr_devices, VM_CONFIG_MAX_DEVICES); i++)
-		if (!find_device(in, local->devices[i].name)) {
+	for (i = 0; i < clamp(host->nr_devices, VM_CONFIG_MAX_DEVICES); i++)
+		if (!find_device(in->devices, in->nr_devices, host->devices[i].name)) {
 			msg_problem(m);
-			msg_add(m, "this VM has device %.31s, the source does not",
-				local->devices[i].name);
+			msg_add(m, "this vmm has device %.31s, the source does not",
+				host->devices[i].name);
 		}
 }
 
@@ -314,30 +339,24 @@ static void check_cpu(const struct vm_config *in,
 	}
 }
 
-int vm_config__check_compat(const struct vm_config *incoming,
-			    const struct vm_config *local,
-			    const struct kvm_cpuid2 *host_supported,
+int vm_config__check_compat(const struct vm_config *incoming, const struct vm_host *host,
 			    char *err, size_t errlen)
 {
 	struct msg m = { err, errlen, 0, 0 };
 
 	if (err && errlen)
 		err[0] = '\0';
-	if (!host_supported) {
-		msg_add(&m, "no host CPUID to check the incoming VM against");
+	if (!host || !host->cpuid || !host->layout) {
+		msg_add(&m, "no host CPUID or RAM layout to check the incoming VM against");
 		return -EINVAL;
 	}
-	if (local) {
-		check_ram(incoming, local, &m);
-		if (incoming->nr_cpus != local->nr_cpus) {
-			msg_problem(&m);
-			msg_add(&m, "source has %u vCPU%s, this VM %u",
-				incoming->nr_cpus,
-				incoming->nr_cpus == 1 ? "" : "s",
-				local->nr_cpus);
-		}
-		check_devices(incoming, local, &m);
+	check_ram(incoming, host, &m);
+	check_cpus(incoming, host, &m);
+	check_devices(incoming, host, &m);
+	if (host->missing_caps[0]) {
+		msg_problem(&m);
+		msg_add(&m, "this host's KVM lacks: %.400s", host->missing_caps);
 	}
-	check_cpu(incoming, host_supported, &m);
+	check_cpu(incoming, host->cpuid, &m);
 	return m.problems ? -ENOTSUP : 0;
 }

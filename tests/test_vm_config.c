@@ -31,7 +31,7 @@
 #define OFF_DEV0_LEN	(OFF_NR_DEVICES + 4)
 #define OFF_DEV0_NAME	(OFF_DEV0_LEN + 2)
 
-static struct vm_config sample, decoded, other;
+static struct vm_config sample, decoded;
 
 static void set_cpuid(struct kvm_cpuid_entry2 *e, uint32_t fn, uint32_t idx,
 		      bool indexed, uint32_t eax, uint32_t ebx, uint32_t ecx,
@@ -278,122 +278,181 @@ static void test_encode_refuses(void **state)
 
 /* --- compatibility ------------------------------------------------------- */
 
-static int compat(const struct vm_config *in, const struct vm_config *local,
-		  const struct kvm_cpuid2 *host, char *err, size_t len)
+static struct vm_host host;
+static int layout_slots = 2;	/* how many slots the test layout makes */
+
+/* The sample's layout: RAM in two halves, the second at 4 GiB; one slot
+ * when layout_slots says so; nothing under 2 MiB. */
+static int halves(uint64_t ram_size, struct vm_config_slot *slots, uint32_t *nr_slots)
 {
-	return vm_config__check_compat(in, local, host, err, len);
+	if (ram_size < 2 * MiB)
+		return -EINVAL;
+	slots[0].gpa = 0;
+	slots[0].size = layout_slots == 1 ? ram_size : ram_size / 2;
+	slots[1].gpa = 4 * GiB;
+	slots[1].size = ram_size / 2;
+	*nr_slots = (uint32_t)layout_slots;
+	return 0;
+}
+
+/* A destination that can host c exactly: its layout, its devices, a CPU
+ * with its features, no options, up to 64 vCPUs. */
+static struct vm_host *host_like(const struct vm_config *c)
+{
+	uint32_t i;
+
+	memset(&host, 0, sizeof(host));
+	layout_slots = 2;
+	host.cpuid = host_for(c);
+	host.max_cpus = 64;
+	host.layout = halves;
+	host.nr_devices = c->nr_devices;
+	for (i = 0; i < c->nr_devices; i++)
+		host.devices[i] = c->devices[i];
+	return &host;
+}
+
+static struct kvm_cpuid2 *host_cpuid(void)
+{
+	return (struct kvm_cpuid2 *)host.cpuid;
+}
+
+static int compat(const struct vm_config *in, char *err, size_t len)
+{
+	return vm_config__check_compat(in, &host, err, len);
 }
 
 static void test_compat_ok(void **state)
 {
-	struct kvm_cpuid2 *host;
 	char err[512];
 
 	make_sample(&sample);
-	make_sample(&other);
-	host = host_for(&sample);
+	host_like(&sample);
 	/* hypervisor, osxsave, apic, ht: set for the guest, absent on the
 	 * host, and still compatible. */
-	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), 0);
+	assert_int_equal(compat(&sample, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(compat(&sample, NULL, host, err, sizeof(err)), 0);
-	assert_int_equal(compat(&sample, NULL, NULL, err, sizeof(err)), -EINVAL);
+	/* The options, when given, agree. */
+	host.ram_size = 512 * MiB;
+	host.nr_cpus = 2;
+	assert_int_equal(compat(&sample, err, sizeof(err)), 0);
+	assert_int_equal(vm_config__check_compat(&sample, NULL, err, sizeof(err)), -EINVAL);
+	free(host_cpuid());
+	host.cpuid = NULL;
+	assert_int_equal(compat(&sample, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "no host CPUID"));
-	free(host);
 }
 
+/* What the destination's --mem and --cpus ask for, and what it can build. */
 static void test_compat_ram_and_cpus(void **state)
 {
-	struct kvm_cpuid2 *host;
 	char err[512];
 
 	make_sample(&sample);
-	make_sample(&other);
-	host = host_for(&sample);
-	other.ram_size = 256 * MiB;
-	other.nr_slots = 1;
-	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), -ENOTSUP);
+	host_like(&sample);
+	host.ram_size = 256 * MiB;
+	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
 	assert_string_equal(err, "source RAM 512 MiB, this VM 256 MiB");
+	host.ram_size = 0;
 
-	make_sample(&other);
-	other.nr_cpus = 1;
-	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), -ENOTSUP);
+	host.nr_cpus = 1;
+	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
 	assert_string_equal(err, "source has 2 vCPUs, this VM 1");
+	sample.nr_cpus = 1;
+	host.nr_cpus = 2;
+	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "source has 1 vCPU, this VM 2");
+	make_sample(&sample);
+	host.nr_cpus = 0;
+	host.max_cpus = 1;
+	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "source has 2 vCPUs, this host runs at most 1");
+	host.max_cpus = 64;
 
-	make_sample(&other);
-	other.slots[1].gpa = 8 * GiB;
-	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), -ENOTSUP);
-	assert_string_equal(err, "RAM slot 1: source 256 MiB at 0x100000000, this VM 256 MiB at 0x200000000");
+	/* The layout this vmm builds for the source's RAM size. */
+	sample.slots[1].gpa = 8 * GiB;
+	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "RAM slot 1: source 256 MiB at 0x200000000, this vmm 256 MiB at 0x100000000");
+	make_sample(&sample);
+	layout_slots = 1;
+	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "source RAM is in 2 slots, this vmm's in 1");
+	layout_slots = 2;
+	sample.ram_size = 1 * MiB;
+	sample.slots[0].size = sample.slots[1].size = 512 * 1024;
+	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "source RAM 1 MiB: this vmm cannot build RAM of that size");
 
 	/* Every problem at once, and no overrun of a short buffer. */
-	make_sample(&other);
-	other.ram_size = 1 * GiB + 512 * MiB;
-	other.nr_cpus = 4;
-	host_leaf(host, 7, 0)->ebx = 0;
-	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), -ENOTSUP);
-	assert_string_equal(err, "source RAM 512 MiB, this VM 1536 MiB; source has 2 vCPUs, this VM 4; this host's CPU lacks: avx2");
-	assert_int_equal(compat(&sample, &other, host, err, 12), -ENOTSUP);
+	make_sample(&sample);
+	host.ram_size = 1 * GiB + 512 * MiB;
+	host.nr_cpus = 4;
+	host.nr_devices = 1;
+	snprintf(host.missing_caps, sizeof(host.missing_caps), "KVM_CAP_XSAVE, KVM_CAP_XCRS");
+	host_leaf(host_cpuid(), 7, 0)->ebx = 0;
+	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "source RAM 512 MiB, this VM 1536 MiB; source has 2 vCPUs, this VM 4; "
+			    "source has device debug-exit, this vmm does not; "
+			    "this host's KVM lacks: KVM_CAP_XSAVE, KVM_CAP_XCRS; "
+			    "this host's CPU lacks: avx2");
+	assert_int_equal(compat(&sample, err, 12), -ENOTSUP);
 	assert_string_equal(err, "source RAM ");
-	free(host);
+	free(host_cpuid());
 }
 
 static void test_compat_devices(void **state)
 {
-	struct kvm_cpuid2 *host;
 	char err[512];
 
 	make_sample(&sample);
-	make_sample(&other);
-	host = host_for(&sample);
-	other.devices[1].version = 1;
-	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), -ENOTSUP);
+	host_like(&sample);
+	host.devices[1].version = 1;
+	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
 	assert_string_equal(err, "device debug-exit: source state version 2, this vmm reads up to 1");
-	other.devices[1].version = 3;	/* newer reader: fine */
-	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), 0);
-	strcpy(other.devices[1].name, "fw_cfg");
-	assert_int_equal(compat(&sample, &other, host, err, sizeof(err)), -ENOTSUP);
-	assert_string_equal(err, "source has device debug-exit, this VM does not; this VM has device fw_cfg, the source does not");
-	free(host);
+	host.devices[1].version = 3;	/* newer reader: fine */
+	assert_int_equal(compat(&sample, err, sizeof(err)), 0);
+	strcpy(host.devices[1].name, "fw_cfg");
+	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "source has device debug-exit, this vmm does not; this vmm has device fw_cfg, the source does not");
+	free(host_cpuid());
 }
 
 static void test_compat_cpu_features(void **state)
 {
-	struct kvm_cpuid2 *host;
 	char err[512];
 
 	make_sample(&sample);
-	host = host_for(&sample);
+	host_like(&sample);
 	/* The guest saw avx512f, sha_ni and reserved bit 22 of 7.0.ebx. */
 	sample.cpuid[2].ebx |= (1u << 16) | (1u << 29) | (1u << 22);
-	assert_int_equal(compat(&sample, NULL, host, err, sizeof(err)), -ENOTSUP);
+	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
 	assert_string_equal(err, "this host's CPU lacks: avx512f, cpuid.7.0.ebx[bit 22], sha_ni");
-	free(host);
+	free(host_cpuid());
 
 	/* Leaves 1, 0x80000001 and 0xd, and an unnamed bit of a leaf without
 	 * subleaves. */
 	make_sample(&sample);
-	host = host_for(&sample);
-	host_leaf(host, 1, 0)->ecx &= ~(1u << 20);
-	host_leaf(host, 0x80000001, 0)->edx &= ~(1u << 29);
-	host_leaf(host, 0xd, 0)->eax &= ~(1u << 2);
+	host_like(&sample);
+	host_leaf(host_cpuid(), 1, 0)->ecx &= ~(1u << 20);
+	host_leaf(host_cpuid(), 0x80000001, 0)->edx &= ~(1u << 29);
+	host_leaf(host_cpuid(), 0xd, 0)->eax &= ~(1u << 2);
 	sample.cpuid[5].ecx |= 1u << 14;
-	assert_int_equal(compat(&sample, NULL, host, err, sizeof(err)), -ENOTSUP);
+	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
 	assert_string_equal(err, "this host's CPU lacks: sse4_2, lm, cpuid.80000001.ecx[bit 14], xstate_avx");
-	free(host);
+	free(host_cpuid());
 }
 
 static void test_compat_missing_leaf(void **state)
 {
-	struct kvm_cpuid2 *host;
 	char err[512];
 
 	make_sample(&sample);
-	host = host_for(&sample);
+	host_like(&sample);
 	/* A host whose CPUID has no leaf 7 lacks everything in it. */
-	host_leaf(host, 7, 0)->function = 0x40000000;
-	assert_int_equal(compat(&sample, NULL, host, err, sizeof(err)), -ENOTSUP);
+	host_leaf(host_cpuid(), 7, 0)->function = 0x40000000;
+	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
 	assert_string_equal(err, "this host's CPU lacks: avx2");
-	free(host);
+	free(host_cpuid());
 }
 
 int main(void)

@@ -40,34 +40,43 @@ static const struct required_cap required_caps[] = {
 	{ KVM_CAP_IRQ_INJECT_STATUS, "KVM_CAP_IRQ_INJECT_STATUS" },
 };
 
+void vm__host_limits(int kvm_fd, char *missing, size_t len, unsigned int *max_cpus)
+{
+	size_t i, n;
+	int max;
+
+	if (len)
+		missing[0] = '\0';
+	for (i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+		if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+			n = strnlen(missing, len);
+			snprintf(missing + n, len - n, "%s%s", n ? ", " : "", required_caps[i].name);
+		}
+	}
+	max = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max <= 0)
+		max = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	*max_cpus = max > 0 && max < VM_MAX_CPUS ? (unsigned int)max : VM_MAX_CPUS;
+}
+
 static int check_kvm(int kvm_fd, unsigned int nr_cpus, char *err, size_t errlen)
 {
-	char missing[512] = "";
-	size_t i;
-	int api, max;
+	char missing[512];
+	unsigned int max;
+	int api;
 
 	api = ioctl(kvm_fd, KVM_GET_API_VERSION, 0);
 	if (api != KVM_API_VERSION) {
 		snprintf(err, errlen, "KVM API version %d, this vmm needs %d", api, KVM_API_VERSION);
 		return -ENOTSUP;
 	}
-	for (i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
-		if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
-			size_t n = strlen(missing);
-
-			snprintf(missing + n, sizeof(missing) - n, "%s%s", n ? ", " : "",
-				 required_caps[i].name);
-		}
-	}
+	vm__host_limits(kvm_fd, missing, sizeof(missing), &max);
 	if (missing[0]) {
 		snprintf(err, errlen, "this host's KVM lacks: %s", missing);
 		return -ENOTSUP;
 	}
-	max = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
-	if (max <= 0)
-		max = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
-	if (max > 0 && nr_cpus > (unsigned int)max) {
-		snprintf(err, errlen, "%u vCPUs requested, this host's KVM allows %d", nr_cpus, max);
+	if (nr_cpus > max) {
+		snprintf(err, errlen, "%u vCPUs requested, this host's KVM allows %u", nr_cpus, max);
 		return -EINVAL;
 	}
 	return 0;
@@ -104,11 +113,25 @@ struct device *vm__find_device(struct vm *vm, const char *name)
 	return NULL;
 }
 
-static int create_buses(struct vm *vm)
+int vm__create_buses(struct vm *vm)
 {
 	vm->pio = io_bus__create("pio");
 	vm->mmio = io_bus__create("mmio");
 	return vm->pio && vm->mmio ? 0 : -ENOMEM;
+}
+
+void vm__destroy_devices(struct vm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->nr_devices; i++)
+		vm->devices[i]->destroy(vm->devices[i]);
+	vm->nr_devices = 0;
+	if (vm->pio)
+		io_bus__destroy(vm->pio);
+	if (vm->mmio)
+		io_bus__destroy(vm->mmio);
+	vm->pio = vm->mmio = NULL;
 }
 
 static int create_vcpu(struct vm *vm, unsigned int i, char *err, size_t errlen)
@@ -207,7 +230,7 @@ int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t e
 	ret = vm__setup_cpuid(vm, err, errlen);
 	if (ret)
 		goto err;
-	ret = create_buses(vm);
+	ret = vm__create_buses(vm);
 	if (ret) {
 		snprintf(err, errlen, "out of memory");
 		goto err;
@@ -223,14 +246,7 @@ void vm__destroy(struct vm *vm)
 {
 	unsigned int i;
 
-	for (i = 0; i < vm->nr_devices; i++)
-		vm->devices[i]->destroy(vm->devices[i]);
-	vm->nr_devices = 0;
-	if (vm->pio)
-		io_bus__destroy(vm->pio);
-	if (vm->mmio)
-		io_bus__destroy(vm->mmio);
-	vm->pio = vm->mmio = NULL;
+	vm__destroy_devices(vm);
 	for (i = 0; i < VM_MAX_CPUS; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 

@@ -13,7 +13,9 @@
  * Properties checked besides "no crash": a CONFIG that decodes encodes
  * back to the same bytes, and so do ROUND_END and END.
  */
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -31,8 +33,9 @@ static const uint32_t all_types[] = {
 	SECTION_REFUSE, SECTION_RESUMED, SECTION_FAILED,
 };
 
-static struct vm_config cfg, reencoded_check, local;
+static struct vm_config cfg, reencoded_check;
 static struct kvm_cpuid2 *host, *host_all;
+static struct vm_host vm_host;
 static int memfd = -1;
 
 /* A host that offers every bit of every leaf the check compares. */
@@ -78,27 +81,54 @@ static void setup(void)
 	host_all = make_host_all();
 }
 
-/* The compatibility check against this very configuration on a host that
- * has everything must pass; against altered copies it must not crash. */
+/* The layout of the configuration being checked: a host that builds
+ * exactly what the source has. */
+static const struct vm_config *layout_of;
+
+static int same_layout(uint64_t ram_size, struct vm_config_slot *slots, uint32_t *nr_slots)
+{
+	uint32_t i;
+
+	if (ram_size != layout_of->ram_size)
+		return -EINVAL;
+	for (i = 0; i < layout_of->nr_slots; i++)
+		slots[i] = layout_of->slots[i];
+	*nr_slots = layout_of->nr_slots;
+	return 0;
+}
+
+/* The compatibility check against a host built for this very
+ * configuration that has every feature must pass; against altered hosts it
+ * must not crash. */
 static void check_compat(const struct vm_config *c)
 {
 	char err[512];
+	uint32_t i;
 
-	local = *c;
-	if (vm_config__check_compat(c, &local, host_all, err, sizeof(err)))
+	memset(&vm_host, 0, sizeof(vm_host));
+	layout_of = c;
+	vm_host.cpuid = host_all;
+	vm_host.layout = same_layout;
+	vm_host.max_cpus = VM_CONFIG_MAX_CPUS;
+	vm_host.nr_devices = c->nr_devices;
+	for (i = 0; i < c->nr_devices; i++)
+		vm_host.devices[i] = c->devices[i];
+	if (vm_config__check_compat(c, &vm_host, err, sizeof(err)))
 		abort();
-	vm_config__check_compat(c, NULL, host, err, sizeof(err));
-	if (local.nr_devices) {
-		local.devices[0].version--;
-		local.devices[local.nr_devices - 1].name[0] ^= 1;
+	vm_host.cpuid = host;
+	vm_config__check_compat(c, &vm_host, err, sizeof(err));
+	if (vm_host.nr_devices) {
+		vm_host.devices[0].version--;
+		vm_host.devices[vm_host.nr_devices - 1].name[0] ^= 1;
 	}
-	if (local.nr_slots > 1)
-		local.nr_slots--;
-	else
-		local.slots[0].gpa += 4096;
-	local.nr_cpus++;
-	vm_config__check_compat(c, &local, host, err, sizeof(err));
-	vm_config__check_compat(c, &cfg, host, err, 7);
+	vm_host.ram_size = c->ram_size + 4096;
+	vm_host.nr_cpus = c->nr_cpus + 1;
+	vm_host.max_cpus = 1;
+	snprintf(vm_host.missing_caps, sizeof(vm_host.missing_caps), "KVM_CAP_XSAVE");
+	vm_config__check_compat(c, &vm_host, err, sizeof(err));
+	vm_config__check_compat(c, &vm_host, err, 7);
+	layout_of = &cfg;
+	vm_config__check_compat(c, &vm_host, err, sizeof(err));
 }
 
 /* The fallback layout for RAM batches when no CONFIG decoded. */

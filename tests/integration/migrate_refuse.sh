@@ -22,8 +22,8 @@ refused() {	# refused "DEST ARGS" REGEX
 }
 
 refused "--mem 128M" "source RAM 256 MiB, this VM 128 MiB"
-refused "--cpus 2" "source has 1 vCPUs, this VM 2"
-refused "--mem 512M --cpus 4" "source RAM 256 MiB, this VM 512 MiB; source has 1 vCPUs, this VM 4"
+refused "--cpus 2" "source has 1 vCPU, this VM 2"
+refused "--mem 512M --cpus 4" "source RAM 256 MiB, this VM 512 MiB; source has 1 vCPU, this VM 4"
 
 note "CPU features the destination host lacks are named"
 # A test hook hides sse and sse2 (CPUID 1 EDX bits 25, 26: every x86-64
