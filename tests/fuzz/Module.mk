@@ -1,6 +1,7 @@
 # libFuzzer target for the migration stream decoders (tests/fuzz/fuzz_stream.c).
 #   make fuzz                      builds $(BUILD)/fuzz/fuzz_stream
-#   make fuzz-run FUZZ_TIME=300    runs it, corpus kept in $(BUILD)/fuzz/corpus
+#   make fuzz-run FUZZ_TIME=300    runs it, corpus kept in $(BUILD)/fuzz/corpus,
+#                                  with the format's words in stream.dict
 # The sources are linked directly (not libvmm.a): the fuzzer needs its own
 # instrumentation in every object it explores.
 
@@ -11,11 +12,14 @@ FUZZ_SEEDER := $(BUILD)/fuzz/make_seeds
 FUZZ_LIB_SRCS := migrate/stream.c
 FUZZ_LIB_SRCS += migrate/stream_io.c
 FUZZ_LIB_SRCS += migrate/stream_msg.c
+FUZZ_LIB_SRCS += migrate/stream_ledger.c
+FUZZ_LIB_SRCS += vmm/cpu_state.c
 FUZZ_LIB_SRCS += migrate/ram_batch.c
 FUZZ_LIB_SRCS += migrate/vm_config.c
 FUZZ_LIB_SRCS += migrate/vm_compat.c
 FUZZ_LIB_SRCS += lib/crc32c.c
 FUZZ_LIB_SRCS += lib/wire.c
+FUZZ_LIB_SRCS += lib/errmsg.c
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -pthread -Iinclude -D_GNU_SOURCE
 FUZZ_CFLAGS += -DVMM_VERSION='"$(VERSION)"' $(WARNINGS)
 FUZZ_CFLAGS += -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
@@ -40,6 +44,7 @@ fuzz-run: fuzz
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$(Q)$(FUZZ_SEEDER) $(BUILD)/fuzz/corpus
 	$(FUZZ_BIN) -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=4096 \
+		-dict=tests/fuzz/stream.dict \
 		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus
 
 .PHONY: fuzz fuzz-run

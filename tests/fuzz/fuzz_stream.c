@@ -1,7 +1,9 @@
 /* libFuzzer target for everything that reads bytes from a peer: the
- * preamble, section framing, and the payload decoders (CONFIG, RAM,
- * ROUND_END, END, REFUSE/FAILED), plus the compatibility check fed with
- * whatever configuration decoded.
+ * preamble, section framing, the payload decoders (CONFIG, RAM,
+ * ROUND_END, END, REFUSE/FAILED, VCPU, VM_STATE), the destination's
+ * ledger (every forward section after a decoded CONFIG, as incoming.c
+ * feeds it), plus the compatibility check fed with whatever configuration
+ * decoded.
  *
  * The first input byte picks how the rest is used:
  *   0: a raw forward stream, read by a destination
@@ -14,6 +16,7 @@
  * back to the same bytes, and so do ROUND_END and END.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +24,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "cpu_state.h"
 #include "crc32c.h"
 #include "stream.h"
+#include "stream_ledger.h"
 #include "vm_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -36,6 +41,10 @@ static const uint32_t all_types[] = {
 static struct vm_config cfg, reencoded_check;
 static struct kvm_cpuid2 *host, *host_all;
 static struct vm_host vm_host;
+static struct stream_ledger ledger;
+static bool have_ledger;
+static struct vcpu_state vcpu;
+static struct vm_state vms;
 static int memfd = -1;
 
 /* A host that offers every bit of every leaf the check compares. */
@@ -173,6 +182,9 @@ static void check_config(const uint8_t *p, size_t len)
 	wbuf__free(&w);
 	check_compat(&reencoded_check);
 	cfg = reencoded_check;
+	/* Later sections of this stream go through a ledger of this CONFIG. */
+	stream_ledger__init(&ledger, &cfg);
+	have_ledger = true;
 }
 
 static void check_small(uint32_t type, const uint8_t *p, size_t len)
@@ -201,6 +213,21 @@ static void check_small(uint32_t type, const uint8_t *p, size_t len)
 	wbuf__free(&w);
 }
 
+/* VCPU (after its index) and VM_STATE: decoded as the destination does. */
+static void check_state(uint32_t type, const uint8_t *p, size_t len)
+{
+	struct rbuf r;
+	char err[256];
+
+	rbuf__init(&r, p, len);
+	if (type == SECTION_VM_STATE) {
+		vm_state__decode(&vms, &r, err, sizeof(err));
+	} else {
+		rbuf__get_u32(&r);
+		vcpu_state__decode(&vcpu, &r, err, sizeof(err));
+	}
+}
+
 static void decode_payload(uint32_t type, const uint8_t *p, size_t len)
 {
 	struct ram_batch_info info;
@@ -211,8 +238,26 @@ static void decode_payload(uint32_t type, const uint8_t *p, size_t len)
 	else if (type == SECTION_RAM)
 		ram_batch__decode(p, len, &cfg, touch_page, NULL, &info, err,
 				  sizeof(err));
+	else if (type == SECTION_VCPU || type == SECTION_VM_STATE)
+		check_state(type, p, len);
 	else
 		check_small(type, p, len);
+}
+
+/* The destination's order: the ledger first, the payload only if it
+ * passed; the first refusal ends the stream, as in incoming.c. */
+static int take_forward(const struct section *sec)
+{
+	char err[512];
+
+	if (sec->type != SECTION_CONFIG && have_ledger &&
+	    stream_ledger__take(&ledger, sec, err, sizeof(err)))
+		return -1;
+	decode_payload(sec->type, sec->payload, sec->len);
+	/* END is taken only when everything it counts arrived. */
+	if (sec->type == SECTION_END && have_ledger && !ledger.ended)
+		abort();
+	return 0;
 }
 
 static void read_stream(const uint8_t *p, size_t len, enum stream_role role)
@@ -225,11 +270,14 @@ static void read_stream(const uint8_t *p, size_t len, enum stream_role role)
 	    lseek(memfd, 0, SEEK_SET))
 		abort();
 	default_cfg();
+	have_ledger = false;
 	stream__init(&s, memfd, role);
 	section__init(&sec);
 	if (!stream__read_preamble(&s, err, sizeof(err)))
 		while (!stream__recv(&s, &sec, err, sizeof(err)))
-			decode_payload(sec.type, sec.payload, sec.len);
+			if (role == STREAM_DEST ? take_forward(&sec) :
+			    (decode_payload(sec.type, sec.payload, sec.len), 0))
+				break;
 	section__free(&sec);
 }
 

@@ -1,7 +1,9 @@
 /* Writes a seed corpus for fuzz_stream into the directory given as argv[1]:
  * one valid input for each of the harness's modes, made with the real
- * encoders, so the fuzzer starts past the checksums and the CONFIG rules
- * instead of having to discover them. */
+ * encoders, so the fuzzer starts past the checksums, the CONFIG rules and
+ * the destination's ledger (the forward seeds are complete streams: the
+ * counts add up, every vCPU's and device's state is there) instead of
+ * having to discover them. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "cpu_state.h"
 #include "stream.h"
 #include "vm_config.h"
 
@@ -40,9 +43,11 @@ static void make_config(struct wbuf *out)
 	e->function = 7;
 	e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
 	e->ebx = 0x20010020;
-	cfg.nr_devices = 1;
-	strcpy(cfg.devices[0].name, "uart16550");
+	cfg.nr_devices = 2;
+	strcpy(cfg.devices[0].name, "uart16550@0x3f8");
 	cfg.devices[0].version = 1;
+	strcpy(cfg.devices[1].name, "fw_cfg");
+	cfg.devices[1].version = 1;
 	if (vm_config__encode(&cfg, out))
 		die("config does not encode");
 }
@@ -97,9 +102,35 @@ static size_t capture(enum stream_role role,
 }
 
 struct parts {
-	struct wbuf config, round_end, end, reason;
+	struct wbuf config, round_end, end, reason, vm_state, vcpu[2], device[2];
 	struct ram_batch ram;
 };
+
+/* VM_STATE, one VCPU per vCPU and one DEVICE per device of the config,
+ * each a payload the destination decodes. */
+static void make_state(struct parts *p)
+{
+	static struct vcpu_state vs;
+	static struct vm_state vms;
+	unsigned int i;
+
+	for (i = 0; i < VM_STATE_NR_IRQCHIPS; i++)
+		vms.irqchip[i].chip_id = i;
+	wbuf__init(&p->vm_state);
+	if (vm_state__encode(&vms, &p->vm_state))
+		die("VM_STATE does not encode");
+	vs.xsave_len = CPU_XSAVE_MIN;
+	for (i = 0; i < 2; i++) {
+		wbuf__init(&p->vcpu[i]);
+		wbuf__put_u32(&p->vcpu[i], i);
+		if (vcpu_state__encode(&vs, &p->vcpu[i]))
+			die("VCPU does not encode");
+		wbuf__init(&p->device[i]);
+		wbuf__put_str(&p->device[i], cfg.devices[i].name);
+		wbuf__put_u32(&p->device[i], cfg.devices[i].version);
+		wbuf__put_bytes(&p->device[i], "state", 5);
+	}
+}
 
 static void send_or_die(struct stream *s, uint32_t type, const void *p, size_t n)
 {
@@ -114,8 +145,11 @@ static void emit_forward(struct stream *s, void *ctx)
 	send_or_die(s, SECTION_CONFIG, p->config.data, p->config.len);
 	send_or_die(s, SECTION_RAM, p->ram.buf.data, p->ram.buf.len);
 	send_or_die(s, SECTION_ROUND_END, p->round_end.data, p->round_end.len);
-	send_or_die(s, SECTION_VCPU, "vcpu", 4);
-	send_or_die(s, SECTION_DEVICE, "dev", 3);
+	send_or_die(s, SECTION_VM_STATE, p->vm_state.data, p->vm_state.len);
+	send_or_die(s, SECTION_VCPU, p->vcpu[0].data, p->vcpu[0].len);
+	send_or_die(s, SECTION_VCPU, p->vcpu[1].data, p->vcpu[1].len);
+	send_or_die(s, SECTION_DEVICE, p->device[0].data, p->device[0].len);
+	send_or_die(s, SECTION_DEVICE, p->device[1].data, p->device[1].len);
 	send_or_die(s, SECTION_END, p->end.data, p->end.len);
 }
 
@@ -142,7 +176,7 @@ static void record(struct wbuf *w, uint8_t type_index, const void *p, size_t n)
 
 int main(int argc, char **argv)
 {
-	struct round_end_msg re = { 0, 3, 8300 };
+	struct round_end_msg re = { 0, 3, 0 };
 	struct end_msg end = { 1, 3 };
 	struct parts p;
 	struct wbuf framed;
@@ -158,6 +192,9 @@ int main(int argc, char **argv)
 	wbuf__init(&framed);
 	make_config(&p.config);
 	make_ram(&p.ram);
+	make_state(&p);
+	/* The round's bytes as the destination counts them, framing included. */
+	re.bytes = STREAM_HEADER_LEN + p.ram.buf.len + STREAM_TRAILER_LEN;
 	stream_msg__encode_round_end(&p.round_end, &re);
 	stream_msg__encode_end(&p.end, &end);
 	stream_msg__encode_reason(&p.reason, "source RAM 512 MiB, this VM 256 MiB");
@@ -176,6 +213,11 @@ int main(int argc, char **argv)
 	record(&framed, 0, p.config.data, p.config.len);
 	record(&framed, 1, p.ram.buf.data, p.ram.buf.len);
 	record(&framed, 2, p.round_end.data, p.round_end.len);
+	record(&framed, 4, p.vm_state.data, p.vm_state.len);
+	record(&framed, 3, p.vcpu[0].data, p.vcpu[0].len);
+	record(&framed, 3, p.vcpu[1].data, p.vcpu[1].len);
+	record(&framed, 5, p.device[0].data, p.device[0].len);
+	record(&framed, 5, p.device[1].data, p.device[1].len);
 	record(&framed, 6, p.end.data, p.end.len);
 	write_seed(argv[1], "seed-framed", 2, framed.data, framed.len);
 	write_seed(argv[1], "seed-config", 3, p.config.data, p.config.len);
