@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "stream.h"
+
 enum { REG_EAX, REG_EBX, REG_ECX, REG_EDX };
 
 /* One CPUID register whose bits are CPU features. The names are the ones
@@ -233,11 +235,19 @@ static const struct vm_config_device *find_device(const struct vm_config_device 
 	return NULL;
 }
 
-/* Names come from a decoded CONFIG, which holds printable ASCII only. */
+/* A device name for a message: escaped like every string from the
+ * stream (a decoded CONFIG holds printable ASCII only, but a backslash
+ * must not pass for an escape of ours). */
+static const char *shown(const char *name, char *buf, size_t len)
+{
+	return stream__escape(name, strnlen(name, VM_CONFIG_NAME_LEN - 1), buf, len);
+}
+
 static void check_devices(const struct vm_config *in, const struct vm_host *host,
 			  struct msg *m)
 {
 	const struct vm_config_device *d, *l;
+	char buf[4 * VM_CONFIG_NAME_LEN];
 	uint32_t i;
 
 	for (i = 0; i < clamp(in->nr_devices, VM_CONFIG_MAX_DEVICES); i++) {
@@ -245,18 +255,19 @@ static void check_devices(const struct vm_config *in, const struct vm_host *host
 		l = find_device(host->devices, host->nr_devices, d->name);
 		if (!l) {
 			msg_problem(m);
-			msg_add(m, "source has device %.31s, this vmm does not", d->name);
+			msg_add(m, "source has device %s, this vmm does not",
+				shown(d->name, buf, sizeof(buf)));
 		} else if (d->version > l->version) {
 			msg_problem(m);
-			msg_add(m, "device %.31s: source state version %u, this vmm reads up to %u",
-				d->name, d->version, l->version);
+			msg_add(m, "device %s: source state version %u, this vmm reads up to %u",
+				shown(d->name, buf, sizeof(buf)), d->version, l->version);
 		}
 	}
 	for (i = 0; i < clamp(host->nr_devices, VM_CONFIG_MAX_DEVICES); i++)
 		if (!find_device(in->devices, in->nr_devices, host->devices[i].name)) {
 			msg_problem(m);
-			msg_add(m, "this vmm has device %.31s, the source does not",
-				host->devices[i].name);
+			msg_add(m, "this vmm has device %s, the source does not",
+				shown(host->devices[i].name, buf, sizeof(buf)));
 		}
 }
 

@@ -414,6 +414,10 @@ static void test_compat_devices(void **state)
 	strcpy(host.devices[1].name, "fw_cfg");
 	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
 	assert_string_equal(err, "source has device debug-exit, this vmm does not; this vmm has device fw_cfg, the source does not");
+	/* Names are shown escaped, like every string from the stream. */
+	strcpy(sample.devices[1].name, "a\\x1b");
+	assert_int_equal(compat(&sample, err, sizeof(err)), -ENOTSUP);
+	assert_string_equal(err, "source has device a\\x5cx1b, this vmm does not; this vmm has device fw_cfg, the source does not");
 	free(host_cpuid());
 }
 
