@@ -20,19 +20,10 @@
 
 #include "migrate_params.h"
 #include "migrate_policy.h"
+#include "migrate_state.h"
 
 /* Default bound on stored rounds: 100000 rounds is ~10 MB of records. */
 #define MIGRATE_STATS_MAX_ROUNDS 100000
-
-enum migrate_status {
-	MIGRATE_STATUS_NONE,
-	MIGRATE_STATUS_SETUP,
-	MIGRATE_STATUS_ACTIVE,
-	MIGRATE_STATUS_STOP_COPY,
-	MIGRATE_STATUS_COMPLETED,
-	MIGRATE_STATUS_FAILED,
-	MIGRATE_STATUS_CANCELLED,
-};
 
 struct round_stats {
 	uint32_t index;
@@ -60,8 +51,11 @@ struct migrate_forecast {
 
 struct migrate_stats {
 	pthread_mutex_t lock;		/* recursive; see above */
-	/* Every member from status on is cleared by migrate_stats__reset. */
-	enum migrate_status status;
+	/* The one status of the migration: moved only by migrate_stats__start,
+	 * __move and __set_status (checked transitions, migrate_state.h);
+	 * everything that shows a status reads this. */
+	struct migrate_state state;
+	/* Every member from error on is cleared when a migration starts. */
 	char error[256];		/* empty unless something failed */
 	char uri[256];
 	uint64_t start_time_unix_us;	/* wall clock, for the record */
@@ -103,15 +97,21 @@ void migrate_stats__free(struct migrate_stats *s);
 void migrate_stats__lock(struct migrate_stats *s);
 void migrate_stats__unlock(struct migrate_stats *s);
 
-/* Clears everything of the previous migration. */
-void migrate_stats__reset(struct migrate_stats *s);
-
-/* Records the URI and both start clocks, and sets status setup. */
-void migrate_stats__start(struct migrate_stats *s, const char *uri);
-/* Entering completed, failed or cancelled also fills total_us from the
- * start clock if the writer has not set it. */
-void migrate_stats__set_status(struct migrate_stats *s,
-			       enum migrate_status st);
+/* The start of a migration, as one step: the status moves from none or a
+ * final one to setup, the previous migration's record is cleared, the URI
+ * and both start clocks are recorded. -EBUSY, changing nothing, while a
+ * migration runs: of several callers at once exactly one gets 0. */
+int migrate_stats__start(struct migrate_stats *s, const char *uri);
+/* The status moves from -> to (migrate_state__move: 0, -EINVAL for a move
+ * the table forbids, -EBUSY when the status was not from). Entering
+ * completed, failed or cancelled also fills total_us from the start clock
+ * if the writer has not set it. */
+int migrate_stats__move(struct migrate_stats *s, enum migrate_status from,
+			enum migrate_status to);
+/* For a migration with a single writer (the destination's main thread):
+ * moves from whatever the status is now to st, if the table allows it. */
+int migrate_stats__set_status(struct migrate_stats *s, enum migrate_status st);
+enum migrate_status migrate_stats__status(const struct migrate_stats *s);
 /* Sets the error text (truncated to fit); does not change the status. */
 __attribute__((format(printf, 2, 3)))
 void migrate_stats__set_error(struct migrate_stats *s, const char *fmt, ...);
@@ -140,9 +140,5 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f);
  * replacing it; a failure is logged and returned as -errno. */
 int migrate_stats__write_file(const struct migrate_stats *s, const struct migrate_params *p,
 			      const char *path, bool csv);
-
-/* "none", "setup", "active", "stop-copy", "completed", "failed",
- * "cancelled". */
-const char *migrate_status__name(enum migrate_status st);
 
 #endif

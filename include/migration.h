@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "migrate_params.h"
 #include "migrate_stats.h"
@@ -22,8 +23,15 @@ void migration__destroy(struct migration *m);
  * round when csv_path is set). */
 void migration__set_stats_output(struct migration *m, const char *json_path, const char *csv_path);
 /* Starts migrating to uri ("tcp:HOST:PORT" or "file:PATH"); returns at
- * once. -EBUSY while another migration runs, -EINVAL for a bad uri. */
+ * once. -EBUSY while another migration runs (of several callers at once,
+ * one starts and the others get -EBUSY), -EINVAL for a bad uri, -ESRCH
+ * once the guest has ended. */
 int migration__start(struct migration *m, const char *uri, char *err, size_t errlen);
+/* Starts migrating to uri after delay_us, as migration__start would then
+ * (a failure to start is logged). The wait ends early, starting nothing,
+ * when the migration object is destroyed. */
+int migration__start_after(struct migration *m, const char *uri, uint64_t delay_us,
+			   char *err, size_t errlen);
 /* Asks a running migration to stop; the guest keeps running here. */
 int migration__cancel(struct migration *m);
 /* Blocks until no migration thread is running. */

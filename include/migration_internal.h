@@ -14,20 +14,31 @@ struct vm;
 
 struct migration {
 	struct vm *vm;
-	pthread_mutex_t lock;		/* params, fd, thread state */
+	pthread_mutex_t lock;		/* params, fd, thread state, delay */
+	pthread_cond_t cond;		/* closing, for the delayed start */
 	struct migrate_params params;	/* for the next migration */
 	struct migrate_stats stats;	/* of the current or last one */
 	struct migrate_stats *incoming;	/* the one that brought the guest here */
 	struct migrate_uri uri;
 	pthread_t thread;
 	bool thread_joinable;
+	/* Set and cleared under the stats lock, read by the thread. */
 	bool cancel_requested;		/* atomic */
+	/* --migrate-after: a start that waits, owned here so that destroy
+	 * can end the wait and join it before the object goes. */
+	pthread_t delay_thread;
+	bool delay_started;
+	bool closing;
+	char *delay_uri;
+	uint64_t delay_us;
 	bool force_plain_log;
 	int fd;				/* the stream's fd, for cancel */
 	char json_path[1024];
 	char csv_path[1024];
 };
 
+/* The migration thread; it owns the status from setup on and moves it
+ * through active and stop-copy to a final one. */
 void *migration__thread(void *arg);
 /* Writes the JSON/CSV statistics files if configured; logs failures. */
 void migration__write_stats(struct migration *m, const struct migrate_params *p);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -17,28 +18,56 @@
 struct migration *migration__create(struct vm *vm)
 {
 	struct migration *m = calloc(1, sizeof(*m));
+	pthread_condattr_t attr;
 
 	if (!m)
 		return NULL;
 	m->vm = vm;
 	m->fd = -1;
 	pthread_mutex_init(&m->lock, NULL);
+	/* The delayed start waits on the monotonic clock: a wall-clock step
+	 * must not stretch or cut --migrate-after. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->cond, &attr);
+	pthread_condattr_destroy(&attr);
 	migrate_params__defaults(&m->params);
 	if (migrate_stats__init(&m->stats)) {
+		pthread_cond_destroy(&m->cond);
+		pthread_mutex_destroy(&m->lock);
 		free(m);
 		return NULL;
 	}
 	return m;
 }
 
+/* Ends a --migrate-after wait and joins its thread: after this no one can
+ * start a migration from it. */
+static void stop_delayed_start(struct migration *m)
+{
+	bool started;
+
+	pthread_mutex_lock(&m->lock);
+	m->closing = true;
+	pthread_cond_broadcast(&m->cond);
+	started = m->delay_started;
+	m->delay_started = false;
+	pthread_mutex_unlock(&m->lock);
+	if (started)
+		pthread_join(m->delay_thread, NULL);
+}
+
 void migration__destroy(struct migration *m)
 {
 	if (!m)
 		return;
+	stop_delayed_start(m);
 	migration__cancel(m);
 	migration__wait(m);
 	migrate_stats__free(&m->stats);
+	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
+	free(m->delay_uri);
 	free(m);
 }
 
@@ -65,13 +94,7 @@ void migration__force_plain_dirty_log(struct migration *m, bool plain)
 
 static bool is_running(struct migration *m)
 {
-	enum migrate_status st;
-
-	migrate_stats__lock(&m->stats);
-	st = m->stats.status;
-	migrate_stats__unlock(&m->stats);
-	return st == MIGRATE_STATUS_SETUP || st == MIGRATE_STATUS_ACTIVE ||
-	       st == MIGRATE_STATUS_STOP_COPY;
+	return migrate_status__is_running(migrate_stats__status(&m->stats));
 }
 
 void migration__wait(struct migration *m)
@@ -86,27 +109,47 @@ void migration__wait(struct migration *m)
 		pthread_join(m->thread, NULL);
 }
 
+/* The start transition and everything the new migration's record needs,
+ * as one step under the stats lock. The guest's end is checked inside it
+ * too: a migration that completes ends the guest before it leaves
+ * stop-copy, so no second migration can start from a guest already sent. */
+static int claim_start(struct migration *m, const char *uri, char *err, size_t errlen)
+{
+	int ret;
+
+	migrate_stats__lock(&m->stats);
+	if (vm__is_exiting(m->vm)) {
+		ret = -ESRCH;
+		snprintf(err, errlen, "the guest has ended; nothing to migrate");
+	} else {
+		ret = migrate_stats__start(&m->stats, uri);
+		if (ret)
+			snprintf(err, errlen, "a migration is already running (migrate_cancel stops it)");
+	}
+	if (!ret) {
+		m->stats.ram_total = m->vm->mem.size;
+		m->stats.ram_remaining = m->vm->mem.size;
+		__atomic_store_n(&m->cancel_requested, false, __ATOMIC_RELEASE);
+	}
+	migrate_stats__unlock(&m->stats);
+	return ret;
+}
+
 int migration__start(struct migration *m, const char *uri, char *err, size_t errlen)
 {
 	struct migrate_uri u;
 	int ret;
 
-	if (is_running(m)) {
-		snprintf(err, errlen, "a migration is already running (migrate_cancel stops it)");
-		return -EBUSY;
-	}
 	ret = transport__parse_uri(uri, &u, err, errlen);
 	if (ret)
 		return ret;
-	/* The previous thread has finished; reap it before starting anew. */
+	ret = claim_start(m, uri, err, errlen);
+	if (ret)
+		return ret;
+	/* Only the one caller that moved the status to setup gets here. The
+	 * previous thread has reached its final status and touches nothing
+	 * shared any more: reap it before its handle is reused. */
 	migration__wait(m);
-	migrate_stats__reset(&m->stats);
-	migrate_stats__start(&m->stats, uri);
-	migrate_stats__lock(&m->stats);
-	m->stats.ram_total = m->vm->mem.size;
-	m->stats.ram_remaining = m->vm->mem.size;
-	migrate_stats__unlock(&m->stats);
-	__atomic_store_n(&m->cancel_requested, false, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&m->lock);
 	m->uri = u;
 	ret = pthread_create(&m->thread, NULL, migration__thread, m);
@@ -114,18 +157,74 @@ int migration__start(struct migration *m, const char *uri, char *err, size_t err
 	pthread_mutex_unlock(&m->lock);
 	if (ret) {
 		migrate_stats__set_error(&m->stats, "cannot start the migration thread");
-		migrate_stats__set_status(&m->stats, MIGRATE_STATUS_FAILED);
+		migrate_stats__move(&m->stats, MIGRATE_STATUS_SETUP, MIGRATE_STATUS_FAILED);
 		snprintf(err, errlen, "cannot start the migration thread: %s", strerror(ret));
 		return -ret;
 	}
 	return 0;
 }
 
+static void *delayed_start(void *arg)
+{
+	struct migration *m = arg;
+	struct timespec until;
+	char err[512];
+	bool closing;
+	int ret = 0;
+
+	pthread_setname_np(pthread_self(), "migrate-after");
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += (time_t)(m->delay_us / 1000000);
+	until.tv_nsec += (long)(m->delay_us % 1000000) * 1000;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&m->lock);
+	while (!m->closing && ret != ETIMEDOUT)
+		ret = pthread_cond_timedwait(&m->cond, &m->lock, &until);
+	closing = m->closing;
+	pthread_mutex_unlock(&m->lock);
+	if (!closing && migration__start(m, m->delay_uri, err, sizeof(err)))
+		log_error("--migrate-to %s: %s", m->delay_uri, err);
+	return NULL;
+}
+
+int migration__start_after(struct migration *m, const char *uri, uint64_t delay_us,
+			   char *err, size_t errlen)
+{
+	int ret = -EBUSY;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->delay_started || m->closing) {
+		snprintf(err, errlen, "a delayed migration is already set");
+		goto out;
+	}
+	free(m->delay_uri);
+	m->delay_uri = strdup(uri);
+	m->delay_us = delay_us;
+	ret = m->delay_uri ? -pthread_create(&m->delay_thread, NULL, delayed_start, m) : -ENOMEM;
+	m->delay_started = !ret;
+	if (ret)
+		snprintf(err, errlen, "cannot start the --migrate-after thread: %s", strerror(-ret));
+out:
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
 int migration__cancel(struct migration *m)
 {
-	if (!is_running(m))
+	bool running;
+
+	/* Under the stats lock, as the start clears the flag: a cancel that
+	 * sees a migration running is never lost to that clearing. */
+	migrate_stats__lock(&m->stats);
+	running = is_running(m);
+	if (running)
+		__atomic_store_n(&m->cancel_requested, true, __ATOMIC_RELEASE);
+	migrate_stats__unlock(&m->stats);
+	if (!running)
 		return -ENOENT;
-	__atomic_store_n(&m->cancel_requested, true, __ATOMIC_RELEASE);
 	/* Unblocks a send or receive in progress; the thread then sees the
 	 * flag, resumes the guest and reports "cancelled". */
 	pthread_mutex_lock(&m->lock);
@@ -169,13 +268,9 @@ static int cmd_migrate_cancel(void *opaque, const char *args, struct monitor_rep
 static int cmd_info_migrate(void *opaque, const char *args, struct monitor_reply *r)
 {
 	struct migration *m = opaque;
-	enum migrate_status st;
 	char buf[8192];
 
-	migrate_stats__lock(&m->stats);
-	st = m->stats.status;
-	migrate_stats__unlock(&m->stats);
-	if (st == MIGRATE_STATUS_NONE && m->incoming) {
+	if (migrate_stats__status(&m->stats) == MIGRATE_STATUS_NONE && m->incoming) {
 		migrate_stats__format_info(m->incoming, buf, sizeof(buf));
 		monitor_reply__printf(r, "incoming migration (none started from here yet):\n%s", buf);
 		return 0;

@@ -43,6 +43,9 @@ struct run {
 	struct ram_batch batch;
 	struct migrate_policy policy;
 	bool paused_by_us;
+	/* The status this thread last moved the migration to: the thread
+	 * owns it from setup to the final one, and every move says from. */
+	enum migrate_status phase;
 	uint64_t t_pause;		/* downtime phases, CLOCK_MONOTONIC us */
 	uint64_t t_paused;
 	uint64_t t_last_ram;
@@ -51,6 +54,19 @@ struct run {
 	uint64_t limit_start_bytes;
 	char err[512];
 };
+
+/* A move this thread owns cannot fail unless the code is wrong: say so
+ * loudly rather than go on with a status that lies. */
+static void move_to(struct run *r, enum migrate_status to)
+{
+	int ret = migrate_stats__move(&r->m->stats, r->phase, to);
+
+	if (ret)
+		log_error("migration status %s -> %s refused (%s)", migrate_status__name(r->phase),
+			  migrate_status__name(to), strerror(-ret));
+	else
+		r->phase = to;
+}
 
 static bool cancelled(struct run *r)
 {
@@ -442,6 +458,9 @@ static int run_migration(struct run *r)
 	pthread_mutex_lock(&r->m->lock);
 	r->m->fd = fd;
 	pthread_mutex_unlock(&r->m->lock);
+	/* A cancel before the fd was published could not shut it down. */
+	if (cancelled(r))
+		return fail(r, -ECANCELED, "cancelled");
 	if (r->s.is_socket)
 		transport__set_timeout(fd, PEER_TIMEOUT_MS);
 
@@ -457,7 +476,7 @@ static int run_migration(struct run *r)
 	st->setup_us = clock__mono_us() - st->start_mono_us;
 	st->device_state_bytes = vm_sections__state_estimate(r->vm);
 	migrate_stats__unlock(st);
-	migrate_stats__set_status(st, MIGRATE_STATUS_ACTIVE);
+	move_to(r, MIGRATE_STATUS_ACTIVE);
 	r->limit_start_us = clock__mono_us();
 	r->limit_start_bytes = r->s.bytes_out;
 	dirty_log__mark_all(&r->log);
@@ -465,13 +484,13 @@ static int run_migration(struct run *r)
 	/* A file is a snapshot: the guest stops first and everything goes in
 	 * one round. A live destination gets pre-copy rounds. */
 	if (r->uri.kind == TRANSPORT_FILE) {
-		migrate_stats__set_status(st, MIGRATE_STATUS_STOP_COPY);
+		move_to(r, MIGRATE_STATUS_STOP_COPY);
 		pause_guest(r);
 	} else {
 		ret = precopy(r, &rounds);
 		if (ret)
 			return ret;
-		migrate_stats__set_status(st, MIGRATE_STATUS_STOP_COPY);
+		move_to(r, MIGRATE_STATUS_STOP_COPY);
 		pause_guest(r);
 		n = dirty_log__sync(&r->log, r->err, sizeof(r->err));
 		if (n < 0)
@@ -507,11 +526,15 @@ static int run_migration(struct run *r)
 	return 0;
 }
 
+/* The final status, the files and the summary as one step under the stats
+ * lock: a new migration can start only after it, so it never clears the
+ * record before this one is written. Nothing shared is touched after. */
 static void finish(struct run *r, int ret)
 {
 	struct migration *m = r->m;
 	struct migrate_stats *st = &m->stats;
-	char summary[8192];
+	char summary[8192], uri[sizeof(st->uri)];
+	bool ended;
 
 	dirty_log__stop(&r->log);
 	pthread_mutex_lock(&m->lock);
@@ -521,16 +544,18 @@ static void finish(struct run *r, int ret)
 	}
 	pthread_mutex_unlock(&m->lock);
 	migrate_stats__lock(st);
+	snprintf(uri, sizeof(uri), "%s", st->uri);
 	st->cpu_time_us = clock__us(CLOCK_THREAD_CPUTIME_ID);
-	migrate_stats__unlock(st);
-
 	if (!ret) {
-		migrate_stats__set_status(st, MIGRATE_STATUS_COMPLETED);
+		/* The guest runs there now: end it here before leaving
+		 * stop-copy, so no new migration can send it again. */
+		vm__request_exit(r->vm, 0, "migrated to %s", r->uri.kind == TRANSPORT_FILE ?
+				 r->uri.path : uri);
+		move_to(r, MIGRATE_STATUS_COMPLETED);
 		migration__write_stats(m, &r->params);
 		migrate_stats__format_summary(st, summary, sizeof(summary));
 		fprintf(stderr, "%s", summary);
-		vm__request_exit(r->vm, 0, "migrated to %s", r->uri.kind == TRANSPORT_FILE ?
-				 r->uri.path : st->uri);
+		migrate_stats__unlock(st);
 		return;
 	}
 	if (r->uri.kind == TRANSPORT_FILE)
@@ -540,13 +565,12 @@ static void finish(struct run *r, int ret)
 	if (!r->err[0])
 		snprintf(r->err, sizeof(r->err), "%s", strerror(-ret));
 	migrate_stats__set_error(st, "%s", r->err);
-	migrate_stats__set_status(st, ret == -ECANCELED ? MIGRATE_STATUS_CANCELLED :
-						      MIGRATE_STATUS_FAILED);
+	move_to(r, ret == -ECANCELED ? MIGRATE_STATUS_CANCELLED : MIGRATE_STATUS_FAILED);
 	migration__write_stats(m, &r->params);
-	log_error("migration to %s %s: %s; %s", st->uri,
-		  ret == -ECANCELED ? "cancelled" : "failed", r->err,
-		  vm__is_exiting(r->vm) ? "the guest had ended meanwhile" :
-		  "the guest keeps running here");
+	migrate_stats__unlock(st);
+	ended = vm__is_exiting(r->vm);
+	log_error("migration to %s %s: %s; %s", uri, ret == -ECANCELED ? "cancelled" : "failed",
+		  r->err, ended ? "the guest had ended meanwhile" : "the guest keeps running here");
 }
 
 void *migration__thread(void *arg)
@@ -558,10 +582,11 @@ void *migration__thread(void *arg)
 	pthread_setname_np(pthread_self(), "migration");
 	if (!r) {
 		migrate_stats__set_error(&m->stats, "out of memory");
-		migrate_stats__set_status(&m->stats, MIGRATE_STATUS_FAILED);
+		migrate_stats__move(&m->stats, MIGRATE_STATUS_SETUP, MIGRATE_STATUS_FAILED);
 		return NULL;
 	}
 	r->m = m;
+	r->phase = MIGRATE_STATUS_SETUP;
 	r->vm = m->vm;
 	r->uri = m->uri;
 	pthread_mutex_lock(&m->lock);
@@ -570,6 +595,12 @@ void *migration__thread(void *arg)
 	ram_batch__init(&r->batch);
 	policy__init(&r->policy, &r->params);
 	ret = run_migration(r);
+	/* A cancel unblocks the thread by shutting the socket down: whatever
+	 * error that caused, the reason is the cancel. */
+	if (ret && ret != -ECANCELED && cancelled(r)) {
+		ret = -ECANCELED;
+		snprintf(r->err, sizeof(r->err), "cancelled");
+	}
 	finish(r, ret);
 	ram_batch__free(&r->batch);
 	free(r);

@@ -58,45 +58,60 @@ void migrate_stats__unlock(struct migrate_stats *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static bool is_final(enum migrate_status st)
+/* Clears the previous migration's record, keeping the lock, the status
+ * and the rounds bound. */
+static void clear_record(struct migrate_stats *s)
 {
-	return st == MIGRATE_STATUS_COMPLETED || st == MIGRATE_STATUS_FAILED ||
-	       st == MIGRATE_STATUS_CANCELLED;
-}
+	size_t max = s->rounds_max;
 
-/* Back to the state migrate_stats__init leaves, keeping the lock and the
- * rounds bound: each migration starts its record anew. */
-void migrate_stats__reset(struct migrate_stats *s)
-{
-	size_t max;
-
-	migrate_stats__lock(s);
 	free(s->rounds_v);
-	max = s->rounds_max;
-	memset((char *)s + offsetof(struct migrate_stats, status), 0,
-	       sizeof(*s) - offsetof(struct migrate_stats, status));
+	memset((char *)s + offsetof(struct migrate_stats, error), 0,
+	       sizeof(*s) - offsetof(struct migrate_stats, error));
 	s->rounds_max = max;
-	migrate_stats__unlock(s);
 }
 
-void migrate_stats__start(struct migrate_stats *s, const char *uri)
+int migrate_stats__start(struct migrate_stats *s, const char *uri)
 {
+	int ret;
+
 	migrate_stats__lock(s);
-	snprintf(s->uri, sizeof(s->uri), "%s", uri ? uri : "");
-	s->start_time_unix_us = clock__us(CLOCK_REALTIME);
-	s->start_mono_us = clock__us(CLOCK_MONOTONIC);
-	s->status = MIGRATE_STATUS_SETUP;
+	ret = migrate_state__begin(&s->state);
+	if (!ret) {
+		clear_record(s);
+		snprintf(s->uri, sizeof(s->uri), "%s", uri ? uri : "");
+		s->start_time_unix_us = clock__us(CLOCK_REALTIME);
+		s->start_mono_us = clock__us(CLOCK_MONOTONIC);
+	}
 	migrate_stats__unlock(s);
+	return ret;
 }
 
-void migrate_stats__set_status(struct migrate_stats *s,
-			       enum migrate_status st)
+int migrate_stats__move(struct migrate_stats *s, enum migrate_status from,
+			enum migrate_status to)
 {
+	int ret;
+
 	migrate_stats__lock(s);
-	if (is_final(st) && !s->total_us && s->start_mono_us)
+	ret = migrate_state__move(&s->state, from, to);
+	if (!ret && migrate_status__is_final(to) && !s->total_us && s->start_mono_us)
 		s->total_us = clock__us(CLOCK_MONOTONIC) - s->start_mono_us;
-	s->status = st;
 	migrate_stats__unlock(s);
+	return ret;
+}
+
+int migrate_stats__set_status(struct migrate_stats *s, enum migrate_status st)
+{
+	int ret;
+
+	migrate_stats__lock(s);
+	ret = migrate_stats__move(s, migrate_state__get(&s->state), st);
+	migrate_stats__unlock(s);
+	return ret;
+}
+
+enum migrate_status migrate_stats__status(const struct migrate_stats *s)
+{
+	return migrate_state__get(&s->state);
 }
 
 void migrate_stats__set_error(struct migrate_stats *s, const char *fmt, ...)
@@ -145,10 +160,10 @@ int migrate_stats__add_round(struct migrate_stats *s,
 
 static uint64_t elapsed_locked(const struct migrate_stats *s)
 {
+	enum migrate_status st = migrate_state__get(&s->state);
 	uint64_t now;
 
-	if (is_final(s->status) || s->status == MIGRATE_STATUS_NONE ||
-	    !s->start_mono_us)
+	if (migrate_status__is_final(st) || st == MIGRATE_STATUS_NONE || !s->start_mono_us)
 		return s->total_us;
 	now = clock__us(CLOCK_MONOTONIC);
 	return now > s->start_mono_us ? now - s->start_mono_us : 0;
@@ -162,27 +177,6 @@ uint64_t migrate_stats__elapsed_us(const struct migrate_stats *s)
 	v = elapsed_locked(s);
 	pthread_mutex_unlock(lock_of(s));
 	return v;
-}
-
-const char *migrate_status__name(enum migrate_status st)
-{
-	switch (st) {
-	case MIGRATE_STATUS_NONE:
-		return "none";
-	case MIGRATE_STATUS_SETUP:
-		return "setup";
-	case MIGRATE_STATUS_ACTIVE:
-		return "active";
-	case MIGRATE_STATUS_STOP_COPY:
-		return "stop-copy";
-	case MIGRATE_STATUS_COMPLETED:
-		return "completed";
-	case MIGRATE_STATUS_FAILED:
-		return "failed";
-	case MIGRATE_STATUS_CANCELLED:
-		return "cancelled";
-	}
-	return "unknown";
 }
 
 /* --- text output ------------------------------------------------------- */
@@ -260,7 +254,7 @@ static void info_ram(struct outbuf *o, const struct migrate_stats *s,
 		    100.0 * (double)(s->ram_total - left) /
 		    (double)s->ram_total);
 	}
-	if (is_final(s->status))
+	if (migrate_status__is_final(migrate_state__get(&s->state)))
 		outbuf__printf(o, "\n");
 	else if (isfinite(bw) && bw > 0.0)
 		outbuf__printf(o, "\neta: %.3f s at %s MiB/s (remaining / bandwidth; "
@@ -274,7 +268,7 @@ static void info_end(struct outbuf *o, const struct migrate_stats *s)
 {
 	if (s->stop_reason != STOP_NONE)
 		outbuf__printf(o, "stop reason: %s\n", stop_reason__name(s->stop_reason));
-	if (s->status == MIGRATE_STATUS_COMPLETED)
+	if (migrate_state__get(&s->state) == MIGRATE_STATUS_COMPLETED)
 		outbuf__printf(o, "downtime: %s\n", us_text(s->downtime_us).s);
 	if (s->error[0])
 		outbuf__printf(o, "error: %.*s\n", (int)sizeof(s->error), s->error);
@@ -290,7 +284,7 @@ void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 	pthread_mutex_lock(lock_of(s));
 	if (s->rounds_len)
 		last = &s->rounds_v[s->rounds_len - 1];
-	outbuf__printf(&o, "status: %s\n", migrate_status__name(s->status));
+	outbuf__printf(&o, "status: %s\n", migrate_status__name(migrate_state__get(&s->state)));
 	if (s->uri[0])
 		outbuf__printf(&o, "uri: %.*s\n", (int)sizeof(s->uri), s->uri);
 	outbuf__printf(&o, "elapsed: %s\n", us_text(elapsed_locked(s)).s);
@@ -367,7 +361,7 @@ static void summary_totals(struct outbuf *o, const struct migrate_stats *s)
 		(double)s->ram_transferred / (double)s->ram_total : NAN;
 
 	outbuf__printf(o, "migration %s after %s, stop reason: %s\n",
-	    migrate_status__name(s->status), us_text(s->total_us).s,
+	    migrate_status__name(migrate_state__get(&s->state)), us_text(s->total_us).s,
 	    stop_reason__name(s->stop_reason));
 	if (s->error[0])
 		outbuf__printf(o, "error: %.*s\n", (int)sizeof(s->error), s->error);

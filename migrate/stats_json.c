@@ -226,7 +226,7 @@ static void json_rounds(struct jobj *top, const struct migrate_stats *s)
 static void json_totals(struct jobj *o, const struct migrate_stats *s)
 {
 	jo_u64(o, "schema_version", SCHEMA_VERSION);
-	jo_str(o, "status", migrate_status__name(s->status), 32, false);
+	jo_str(o, "status", migrate_status__name(migrate_state__get(&s->state)), 32, false);
 	jo_str(o, "error", s->error, sizeof(s->error), true);
 	jo_str(o, "uri", s->uri, sizeof(s->uri), false);
 	jo_u64(o, "start_time_unix_us", s->start_time_unix_us);

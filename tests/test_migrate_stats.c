@@ -567,7 +567,7 @@ static void test_set_error_truncates(void **state)
 	assert_int_equal(strlen(s.error), sizeof(s.error) - 1);
 	migrate_stats__start(&s, big);
 	assert_int_equal(strlen(s.uri), sizeof(s.uri) - 1);
-	assert_int_equal(s.status, MIGRATE_STATUS_SETUP);
+	assert_int_equal(migrate_stats__status(&s), MIGRATE_STATUS_SETUP);
 	assert_true(s.start_time_unix_us > 1500000000ULL * 1000000);
 	migrate_stats__free(&s);
 }

@@ -138,26 +138,6 @@ static void *stdin_reader(void *arg)
 	}
 }
 
-struct delayed_migration {
-	struct migration *m;
-	const char *uri;
-	uint64_t delay_us;
-};
-
-/* --migrate-to: waits, then migrates as the monitor's "migrate" would. */
-static void *delayed_migrate(void *arg)
-{
-	struct delayed_migration *d = arg;
-	char err[512];
-
-	pthread_setname_np(pthread_self(), "migrate-after");
-	if (d->delay_us)
-		usleep(d->delay_us);
-	if (migration__start(d->m, d->uri, err, sizeof(err)))
-		log_error("--migrate-to %s: %s", d->uri, err);
-	return NULL;
-}
-
 static void write_incoming_stats(struct incoming *in, const struct options *o)
 {
 	if (o->stats_json)
@@ -201,7 +181,6 @@ int main(int argc, char **argv)
 	struct migration *mig = NULL;
 	static struct vm vm;
 	static struct incoming in = { .listen_fd = -1, .fd = -1 };
-	struct delayed_migration dm;
 	pthread_t thread;
 	char err[1024] = "";
 	int status, serial_fd, kvm_fd;
@@ -271,11 +250,11 @@ int main(int argc, char **argv)
 		log_warn("monitor could not start");
 	if (!strcmp(o.serial, "stdio") && !pthread_create(&thread, NULL, stdin_reader, &vm))
 		pthread_detach(thread);
-	if (o.migrate_to) {
-		dm = (struct delayed_migration){ mig, o.migrate_to, o.migrate_after_us };
-		if (!pthread_create(&thread, NULL, delayed_migrate, &dm))
-			pthread_detach(thread);
-	}
+	/* The migration object owns the wait: destroying it ends the wait,
+	 * so a guest that ends at that moment cannot race a start. */
+	if (o.migrate_to &&
+	    migration__start_after(mig, o.migrate_to, o.migrate_after_us, err, sizeof(err)))
+		log_error("--migrate-to %s: %s", o.migrate_to, err);
 
 	status = vm__wait(&vm);
 	if (status == VMM_EXIT_ERROR || status == VMM_EXIT_GUEST_CRASH)
