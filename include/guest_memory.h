@@ -44,6 +44,14 @@ int guest_memory__layout(struct guest_memory *mem, uint64_t ram_size);
 int guest_memory__init(struct guest_memory *mem, int vm_fd, uint64_t ram_size,
 		       char *err, size_t errlen);
 void guest_memory__destroy(struct guest_memory *mem);
+/* RAM pages are numbered 0.. in the order of the host mapping; the slots
+ * place them in guest-physical space. Every mapping between the two goes
+ * through these (no other module knows where the PCI hole is). */
+#define GUEST_NO_PAGE UINT64_MAX
+/* Guest-physical address of RAM page n; GUEST_NO_PAGE past the end. */
+uint64_t guest_memory__page_gpa(const struct guest_memory *mem, uint64_t page);
+/* RAM page holding gpa; GUEST_NO_PAGE in the hole or past the end. */
+uint64_t guest_memory__gpa_page(const struct guest_memory *mem, uint64_t gpa);
 /* Host pointer for [gpa, gpa+len) if the range lies inside one slot. */
 void *guest_memory__hva(struct guest_memory *mem, uint64_t gpa, uint64_t len);
 /* Copies into guest RAM and records the pages as dirtied by the VMM. */

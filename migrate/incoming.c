@@ -233,12 +233,12 @@ static int store_page(void *ctx, uint64_t gpa, const uint8_t *data)
 {
 	struct page_sink *sink = ctx;
 	struct guest_memory *mem = &sink->vm->mem;
-	uint8_t *dst = guest_memory__hva(mem, gpa, GUEST_PAGE_SIZE);
-	uint64_t page, bit;
+	uint64_t page = guest_memory__gpa_page(mem, gpa), bit;
+	uint8_t *dst;
 
-	if (!dst)
+	if (page == GUEST_NO_PAGE)
 		return -EFAULT;	/* ram_batch checked the slots: cannot happen */
-	page = (uint64_t)(dst - mem->base) / GUEST_PAGE_SIZE;
+	dst = mem->base + page * GUEST_PAGE_SIZE;
 	bit = 1ULL << (page % 64);
 	if (data) {
 		memcpy(dst, data, GUEST_PAGE_SIZE);

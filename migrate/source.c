@@ -142,13 +142,6 @@ static void throttle(struct run *r)
 		usleep((useconds_t)(due_us - now < 1000000 ? due_us - now : 1000000));
 }
 
-static uint64_t page_gpa(const struct guest_memory *mem, uint64_t page)
-{
-	uint64_t off = page * GUEST_PAGE_SIZE;
-
-	return off < mem->slots[0].size ? off : mem->slots[1].gpa + (off - mem->slots[1].ram_offset);
-}
-
 static int flush_batch(struct run *r, struct round_stats *rs)
 {
 	int ret;
@@ -199,7 +192,7 @@ static int send_pending(struct run *r, struct round_stats *rs)
 			uint64_t page = w * 64 + bit;
 
 			r->log.pending[w] &= ~(1ULL << bit);
-			ret = ram_batch__add_page(&r->batch, page_gpa(mem, page),
+			ret = ram_batch__add_page(&r->batch, guest_memory__page_gpa(mem, page),
 						  mem->base + page * GUEST_PAGE_SIZE);
 			if (ret)
 				return fail(r, ret, "adding a page to a RAM section: %s", strerror(-ret));

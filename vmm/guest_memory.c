@@ -108,6 +108,35 @@ void guest_memory__destroy(struct guest_memory *mem)
 	memset(mem, 0, sizeof(*mem));
 }
 
+uint64_t guest_memory__page_gpa(const struct guest_memory *mem, uint64_t page)
+{
+	uint64_t off = page * GUEST_PAGE_SIZE;
+	unsigned int i;
+
+	if (page >= mem->size / GUEST_PAGE_SIZE)
+		return GUEST_NO_PAGE;
+	for (i = 0; i < mem->nr_slots; i++) {
+		const struct guest_mem_slot *s = &mem->slots[i];
+
+		if (off >= s->ram_offset && off - s->ram_offset < s->size)
+			return s->gpa + (off - s->ram_offset);
+	}
+	return GUEST_NO_PAGE;
+}
+
+uint64_t guest_memory__gpa_page(const struct guest_memory *mem, uint64_t gpa)
+{
+	unsigned int i;
+
+	for (i = 0; i < mem->nr_slots; i++) {
+		const struct guest_mem_slot *s = &mem->slots[i];
+
+		if (gpa >= s->gpa && gpa - s->gpa < s->size)
+			return (s->ram_offset + (gpa - s->gpa)) / GUEST_PAGE_SIZE;
+	}
+	return GUEST_NO_PAGE;
+}
+
 void *guest_memory__hva(struct guest_memory *mem, uint64_t gpa, uint64_t len)
 {
 	unsigned int i;
