@@ -116,6 +116,12 @@ enum migrate_status migrate_stats__status(const struct migrate_stats *s);
 __attribute__((format(printf, 2, 3)))
 void migrate_stats__set_error(struct migrate_stats *s, const char *fmt, ...);
 
+/* Counts one RAM section into the totals, on either side: pages (zero
+ * pages included) sent or received, of which zero_pages carried no data,
+ * and the stream's bytes so far. The one place both sides count pages. */
+void migrate_stats__count_pages(struct migrate_stats *s, uint64_t pages, uint64_t zero_pages,
+				uint64_t stream_bytes);
+
 /* Appends a copy of *r and counts the round. Returns 0, or -ENOSPC once
  * rounds_max records are stored, or -ENOMEM; in both cases the round is
  * still counted in s->rounds, so the output shows how many are missing. */

@@ -373,12 +373,8 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 						err, errlen);
 			if (ret)
 				break;
-			migrate_stats__lock(&in->stats);
-			in->stats.pages_total += info.count;
-			in->stats.zero_pages_total += info.nr_zero;
-			in->stats.ram_transferred += (uint64_t)info.nr_data * GUEST_PAGE_SIZE;
-			in->stats.bytes_total = in->s.bytes_in;
-			migrate_stats__unlock(&in->stats);
+			migrate_stats__count_pages(&in->stats, info.count, info.nr_zero,
+						   in->s.bytes_in);
 		} else if (sec->type == SECTION_ROUND_END) {
 			record_round(in, sec, &round_start);
 		} else if (sec->type == SECTION_END) {

@@ -157,12 +157,7 @@ static int flush_batch(struct run *r, struct round_stats *rs)
 	rs->pages_sent += r->batch.count;
 	rs->zero_pages += r->batch.nr_zero;
 	/* Per batch, so 'info migrate' moves during a long round. */
-	migrate_stats__lock(&r->m->stats);
-	r->m->stats.pages_total += r->batch.count;
-	r->m->stats.zero_pages_total += r->batch.nr_zero;
-	r->m->stats.ram_transferred += (uint64_t)(r->batch.count - r->batch.nr_zero) *
-				       GUEST_PAGE_SIZE;
-	migrate_stats__unlock(&r->m->stats);
+	migrate_stats__count_pages(&r->m->stats, r->batch.count, r->batch.nr_zero, r->s.bytes_out);
 	ram_batch__begin(&r->batch, rs->index);
 	throttle(r);
 	return ret;

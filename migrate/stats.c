@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "guest_memory.h"
 #include "outbuf.h"
 
 /* The summary shows at most this many rounds: the first and last halves. */
@@ -122,6 +123,17 @@ void migrate_stats__set_error(struct migrate_stats *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(s->error, sizeof(s->error), fmt, ap);
 	va_end(ap);
+	migrate_stats__unlock(s);
+}
+
+void migrate_stats__count_pages(struct migrate_stats *s, uint64_t pages, uint64_t zero_pages,
+				uint64_t stream_bytes)
+{
+	migrate_stats__lock(s);
+	s->pages_total += pages;
+	s->zero_pages_total += zero_pages;
+	s->ram_transferred += (pages - zero_pages) * GUEST_PAGE_SIZE;
+	s->bytes_total = stream_bytes;
 	migrate_stats__unlock(s);
 }
 

@@ -572,6 +572,21 @@ static void test_set_error_truncates(void **state)
 	migrate_stats__free(&s);
 }
 
+/* Source and destination count a RAM section the same way. */
+static void test_count_pages(void **state)
+{
+	struct migrate_stats s;
+
+	assert_int_equal(migrate_stats__init(&s), 0);
+	migrate_stats__count_pages(&s, 10, 4, 1000);
+	migrate_stats__count_pages(&s, 5, 0, 30000);
+	assert_int_equal(s.pages_total, 15);
+	assert_int_equal(s.zero_pages_total, 4);
+	assert_int_equal(s.ram_transferred, 11 * 4096);
+	assert_int_equal(s.bytes_total, 30000);
+	migrate_stats__free(&s);
+}
+
 /* The monitor reads while the migration thread writes; run under the
  * sanitizer build (or helgrind) to see races. */
 static void *writer(void *arg)
@@ -636,6 +651,7 @@ int main(void)
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_set_error_truncates),
+		cmocka_unit_test(test_count_pages),
 		cmocka_unit_test(test_threads),
 	};
 
