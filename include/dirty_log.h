@@ -19,9 +19,10 @@ struct dirty_log {
 	bool manual_protect;
 	uint64_t nr_pages;		/* RAM pages */
 	uint64_t *slot_bitmap[GUEST_MEM_MAX_SLOTS];
-	/* Pages to send, indexed by RAM page number; sync ORs into it, the
-	 * sender clears bits as it sends. */
+	/* Pages to send, indexed by RAM page number: sync and mark_all add
+	 * to it, dirty_log__next_dirty takes them off. No one else writes it. */
 	uint64_t *pending;
+	uint64_t cursor;		/* no pending bit in words below this */
 	uint64_t last_get_us;		/* time of the last sync's get */
 	uint64_t last_clear_us;		/* and of its clear (manual mode) */
 };
@@ -36,6 +37,10 @@ int64_t dirty_log__sync(struct dirty_log *d, char *err, size_t errlen);
 /* Marks every RAM page pending (round 0). */
 void dirty_log__mark_all(struct dirty_log *d);
 uint64_t dirty_log__count_pending(const struct dirty_log *d);
+/* Takes the lowest pending page off the pending set: true with its RAM
+ * page number in *page, false when none is left. Pages, once taken, come
+ * back only when a sync finds them dirty again. */
+bool dirty_log__next_dirty(struct dirty_log *d, uint64_t *page);
 /* Turns tracking off and frees everything. Safe on a zeroed struct. */
 void dirty_log__stop(struct dirty_log *d);
 const char *dirty_log__mode_name(const struct dirty_log *d);

@@ -52,6 +52,8 @@ void guest_memory__destroy(struct guest_memory *mem);
 uint64_t guest_memory__page_gpa(const struct guest_memory *mem, uint64_t page);
 /* RAM page holding gpa; GUEST_NO_PAGE in the hole or past the end. */
 uint64_t guest_memory__gpa_page(const struct guest_memory *mem, uint64_t gpa);
+/* Host pointer to RAM page n; NULL past the end. */
+uint8_t *guest_memory__page_hva(const struct guest_memory *mem, uint64_t page);
 /* Host pointer for [gpa, gpa+len) if the range lies inside one slot. */
 void *guest_memory__hva(struct guest_memory *mem, uint64_t gpa, uint64_t len);
 /* Copies into guest RAM and records the pages as dirtied by the VMM. */

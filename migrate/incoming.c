@@ -238,7 +238,7 @@ static int store_page(void *ctx, uint64_t gpa, const uint8_t *data)
 
 	if (page == GUEST_NO_PAGE)
 		return -EFAULT;	/* ram_batch checked the slots: cannot happen */
-	dst = mem->base + page * GUEST_PAGE_SIZE;
+	dst = guest_memory__page_hva(mem, page);
 	bit = 1ULL << (page % 64);
 	if (data) {
 		memcpy(dst, data, GUEST_PAGE_SIZE);

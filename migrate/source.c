@@ -173,33 +173,27 @@ static void publish_progress(struct run *r, uint64_t pending)
 	migrate_stats__unlock(st);
 }
 
-/* Sends every pending page, clearing its bit: one round's RAM. */
+/* Sends every pending page: one round's RAM. */
 static int send_pending(struct run *r, struct round_stats *rs)
 {
 	struct guest_memory *mem = &r->vm->mem;
-	uint64_t words = (r->log.nr_pages + 63) / 64, w, left = rs->dirty_pages;
+	uint64_t page, left = rs->dirty_pages;
 	int ret;
 
 	ram_batch__begin(&r->batch, rs->index);
-	for (w = 0; w < words; w++) {
-		while (r->log.pending[w]) {
-			uint64_t bit = (uint64_t)__builtin_ctzll(r->log.pending[w]);
-			uint64_t page = w * 64 + bit;
-
-			r->log.pending[w] &= ~(1ULL << bit);
-			ret = ram_batch__add_page(&r->batch, guest_memory__page_gpa(mem, page),
-						  mem->base + page * GUEST_PAGE_SIZE);
+	while (dirty_log__next_dirty(&r->log, &page)) {
+		ret = ram_batch__add_page(&r->batch, guest_memory__page_gpa(mem, page),
+					  guest_memory__page_hva(mem, page));
+		if (ret)
+			return fail(r, ret, "adding a page to a RAM section: %s", strerror(-ret));
+		left--;
+		if (ram_batch__full(&r->batch)) {
+			ret = flush_batch(r, rs);
 			if (ret)
-				return fail(r, ret, "adding a page to a RAM section: %s", strerror(-ret));
-			left--;
-			if (ram_batch__full(&r->batch)) {
-				ret = flush_batch(r, rs);
-				if (ret)
-					return ret;
-				publish_progress(r, left);
-				if (cancelled(r))
-					return fail(r, -ECANCELED, "cancelled");
-			}
+				return ret;
+			publish_progress(r, left);
+			if (cancelled(r))
+				return fail(r, -ECANCELED, "cancelled");
 		}
 	}
 	return flush_batch(r, rs);

@@ -123,6 +123,7 @@ int64_t dirty_log__sync(struct dirty_log *d, char *err, size_t errlen)
 
 		d->pending[w] |= v;
 	}
+	d->cursor = 0;
 	return (int64_t)dirty_log__count_pending(d);
 }
 
@@ -133,6 +134,24 @@ void dirty_log__mark_all(struct dirty_log *d)
 	memset(d->pending, 0xff, nwords * sizeof(uint64_t));
 	if (d->nr_pages % 64)
 		d->pending[nwords - 1] = (1ULL << (d->nr_pages % 64)) - 1;
+	d->cursor = 0;
+}
+
+bool dirty_log__next_dirty(struct dirty_log *d, uint64_t *page)
+{
+	uint64_t nwords = words_for(d->nr_pages), w, bit;
+
+	for (w = d->cursor; w < nwords; w++) {
+		if (d->pending[w]) {
+			bit = (uint64_t)__builtin_ctzll(d->pending[w]);
+			d->pending[w] &= d->pending[w] - 1;
+			d->cursor = w;
+			*page = w * 64 + bit;
+			return true;
+		}
+	}
+	d->cursor = nwords;
+	return false;
 }
 
 uint64_t dirty_log__count_pending(const struct dirty_log *d)

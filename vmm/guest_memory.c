@@ -137,6 +137,13 @@ uint64_t guest_memory__gpa_page(const struct guest_memory *mem, uint64_t gpa)
 	return GUEST_NO_PAGE;
 }
 
+uint8_t *guest_memory__page_hva(const struct guest_memory *mem, uint64_t page)
+{
+	if (page >= mem->size / GUEST_PAGE_SIZE)
+		return NULL;
+	return mem->base + page * GUEST_PAGE_SIZE;
+}
+
 void *guest_memory__hva(struct guest_memory *mem, uint64_t gpa, uint64_t len)
 {
 	unsigned int i;
