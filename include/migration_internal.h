@@ -1,5 +1,5 @@
 /* Shared between migrate/migration.c (control: start, cancel, monitor
- * commands) and migrate/source.c (the thread). Not for other modules. */
+ * commands) and migrate/source*.c (the thread). Not for other modules. */
 #ifndef VMM__MIGRATION_INTERNAL_H
 #define VMM__MIGRATION_INTERNAL_H
 

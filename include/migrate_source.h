@@ -1,0 +1,71 @@
+/* Inside the source's migration thread (migrate/source*.c): one run's
+ * state and the phases, in order. Not for other modules.
+ *
+ *   source__setup          connect, handshake, dirty log on     (setup)
+ *   source__precopy        rounds until the policy says stop    (active)
+ *   source__stop_and_copy  pause, last pages, state, END        (stop-copy)
+ *   source__switchover     RESUMED, or the file committed
+ */
+#ifndef VMM__MIGRATE_SOURCE_H
+#define VMM__MIGRATE_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dirty_log.h"
+#include "migrate_params.h"
+#include "migrate_policy.h"
+#include "migrate_stats.h"
+#include "stream.h"
+#include "transport.h"
+
+struct migration;
+struct vm;
+
+/* Everything one run of the thread owns. */
+struct source_run {
+	struct migration *m;
+	struct vm *vm;
+	struct migrate_uri uri;
+	struct migrate_params params;
+	struct stream s;
+	struct dirty_log log;
+	struct ram_batch batch;
+	struct migrate_policy policy;
+	bool paused_by_us;
+	/* The status this thread last moved the migration to: the thread
+	 * owns it from setup to the final one, and every move says from. */
+	enum migrate_status phase;
+	uint64_t t_pause;		/* downtime phases, CLOCK_MONOTONIC us */
+	uint64_t t_paused;
+	uint64_t t_last_ram;
+	uint64_t t_state;
+	uint64_t limit_start_us;	/* bandwidth limiter's reference point */
+	uint64_t limit_start_bytes;
+	char err[512];
+};
+
+int source__setup(struct source_run *r);
+/* Runs pre-copy rounds; *rounds is how many ran. */
+int source__precopy(struct source_run *r, uint32_t *rounds);
+/* rounds: pre-copy rounds run before (0 for a file). */
+int source__stop_and_copy(struct source_run *r, uint32_t rounds);
+int source__switchover(struct source_run *r);
+
+/* Shared by the phases (source.c and source_rounds.c). */
+/* Moves the status from r->phase; a refusal is logged (a bug). */
+void source__move(struct source_run *r, enum migrate_status to);
+bool source__cancelled(struct source_run *r);
+/* Keeps the first error's text in r->err; returns ret (or -EIO for 0). */
+__attribute__((format(printf, 3, 4)))
+int source__fail(struct source_run *r, int ret, const char *fmt, ...);
+/* Sends a section; on failure, r->err says why (the destination's own
+ * reason if it sent one). */
+int source__send(struct source_run *r, uint32_t type, const void *p, size_t len);
+/* Publishes pages still pending and the bytes sent, for 'info migrate'. */
+void source__publish_progress(struct source_run *r, uint64_t pending);
+/* One round: sends what is pending and ROUND_END; fills *rs. */
+int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs);
+
+#endif

@@ -1,0 +1,200 @@
+/* The pre-copy rounds of the migration thread: send what is pending, read
+ * the dirty log, ask the convergence policy whether to go on. The
+ * stop-and-copy round (source_stop.c) is one more round of the same kind. */
+#include "migrate_source.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "migrate_forecast.h"
+#include "migration_internal.h"
+#include "vm.h"
+#include "vm_sections.h"
+
+/* Sleeps as needed to keep the average rate under max-bandwidth. */
+static void throttle(struct source_run *r)
+{
+	uint64_t bw = r->params.max_bandwidth, sent, due_us, now;
+
+	if (!bw || r->paused_by_us)
+		return;	/* never stretch the downtime */
+	sent = r->s.bytes_out - r->limit_start_bytes;
+	due_us = (uint64_t)((double)sent * 1e6 / (double)bw);
+	now = clock__mono_us() - r->limit_start_us;
+	if (due_us > now)
+		usleep((useconds_t)(due_us - now < 1000000 ? due_us - now : 1000000));
+}
+
+static int flush_batch(struct source_run *r, struct round_stats *rs)
+{
+	int ret;
+
+	if (!r->batch.count)
+		return 0;
+	ret = ram_batch__finish(&r->batch);
+	if (ret)
+		return source__fail(r, ret, "building a RAM section: %s", strerror(-ret));
+	ret = source__send(r, SECTION_RAM, r->batch.buf.data, r->batch.buf.len);
+	if (ret)
+		return ret;
+	rs->pages_sent += r->batch.count;
+	rs->zero_pages += r->batch.nr_zero;
+	/* Per batch, so 'info migrate' moves during a long round. */
+	migrate_stats__count_pages(&r->m->stats, r->batch.count, r->batch.nr_zero, r->s.bytes_out);
+	ram_batch__begin(&r->batch, rs->index);
+	throttle(r);
+	return ret;
+}
+
+/* Sends every pending page: one round's RAM. */
+static int send_pending(struct source_run *r, struct round_stats *rs)
+{
+	struct guest_memory *mem = &r->vm->mem;
+	uint64_t page, left = rs->dirty_pages;
+	int ret;
+
+	ram_batch__begin(&r->batch, rs->index);
+	while (dirty_log__next_dirty(&r->log, &page)) {
+		ret = ram_batch__add_page(&r->batch, guest_memory__page_gpa(mem, page),
+					  guest_memory__page_hva(mem, page));
+		if (ret)
+			return source__fail(r, ret, "adding a page to a RAM section: %s", strerror(-ret));
+		left--;
+		if (ram_batch__full(&r->batch)) {
+			ret = flush_batch(r, rs);
+			if (ret)
+				return ret;
+			source__publish_progress(r, left);
+			if (source__cancelled(r))
+				return source__fail(r, -ECANCELED, "cancelled");
+		}
+	}
+	return flush_batch(r, rs);
+}
+
+static int send_round_end(struct source_run *r, const struct round_stats *rs, uint64_t bytes)
+{
+	struct round_end_msg msg = { .round = rs->index, .pages = rs->pages_sent, .bytes = bytes };
+	struct wbuf b;
+	int ret;
+
+	wbuf__init(&b);
+	stream_msg__encode_round_end(&b, &msg);
+	ret = b.err ? source__fail(r, b.err, "out of memory") :
+		      source__send(r, SECTION_ROUND_END, b.data, b.len);
+	wbuf__free(&b);
+	return ret;
+}
+
+/* One round: send what is pending, then record it. */
+int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs)
+{
+	struct migrate_stats *st = &r->m->stats;
+	uint64_t t0 = clock__mono_us(), bytes0 = r->s.bytes_out;
+	int ret;
+
+	memset(rs, 0, sizeof(*rs));
+	rs->index = index;
+	rs->start_us = t0 - st->start_mono_us;
+	rs->dirty_pages = dirty_log__count_pending(&r->log);
+	ret = send_pending(r, rs);
+	if (!ret)
+		ret = send_round_end(r, rs, r->s.bytes_out - bytes0);
+	if (ret)
+		return ret;
+	rs->bytes = r->s.bytes_out - bytes0;
+	rs->duration_us = clock__mono_us() - t0;
+	rs->bandwidth_bps = rs->duration_us ? rs->bytes * 1e6 / rs->duration_us : 0;
+	migrate_stats__lock(st);
+	st->bytes_total = r->s.bytes_out;
+	migrate_stats__unlock(st);
+	return 0;
+}
+
+/* Reads the dirty log after a round; fills the round's dirty rate and
+ * log-read time. Returns pages now pending, or -errno. */
+static int64_t sync_after(struct source_run *r, struct round_stats *rs)
+{
+	int64_t n = dirty_log__sync(&r->log, r->err, sizeof(r->err));
+	uint64_t since = clock__mono_us() - (r->m->stats.start_mono_us + rs->start_us);
+
+	if (n < 0)
+		return n;
+	rs->log_read_us = r->log.last_get_us + r->log.last_clear_us;
+	rs->dirty_rate_pps = since ? n * 1e6 / since : 0;
+	source__publish_progress(r, (uint64_t)n);
+	return n;
+}
+
+/* Round 0 has measured both rates: predict the rest, to be compared with
+ * what happens (the summary and the JSON show both). */
+static void record_forecast(struct source_run *r, const struct round_stats *rs, uint64_t pending)
+{
+	struct migrate_stats *st = &r->m->stats;
+	struct forecast_input in = {
+		.pending_pages = pending, .dirty_rate_pps = rs->dirty_rate_pps,
+		/* Each page costs its 8-byte entry in the RAM section too. */
+		.bandwidth_bps = rs->bandwidth_bps, .page_bytes = GUEST_PAGE_SIZE + 8,
+		.device_state_bytes = vm_sections__state_estimate(r->vm),
+		.ram_size = r->vm->mem.size, .bytes_sent = r->s.bytes_out,
+		.elapsed_us = clock__mono_us() - st->start_mono_us,
+	};
+	struct migrate_forecast f;
+
+	forecast__predict(&r->params, &in, &f);
+	migrate_stats__lock(st);
+	st->forecast = f;
+	migrate_stats__unlock(st);
+}
+
+int source__precopy(struct source_run *r, uint32_t *rounds)
+{
+	struct migrate_stats *st = &r->m->stats;
+	struct policy_decision d = { 0 };
+	struct round_stats rs;
+	uint32_t k;
+	int64_t n;
+	int ret;
+
+	for (k = 0;; k++) {
+		ret = source__run_round(r, k, &rs);
+		if (ret)
+			return ret;
+		n = sync_after(r, &rs);
+		if (n < 0)
+			return source__fail(r, (int)n, "reading the dirty log");
+		struct policy_input in = {
+			.round = k, .dirty_pages = (uint64_t)n, .page_size = GUEST_PAGE_SIZE,
+			.bandwidth_bps = rs.bandwidth_bps, .bytes_sent_total = r->s.bytes_out,
+			.ram_size = r->vm->mem.size,
+			.device_state_bytes = vm_sections__state_estimate(r->vm),
+		};
+		ret = policy__decide(&r->policy, &in, &d);
+		rs.expected_downtime_ms = d.expected_downtime_ms;
+		migrate_stats__add_round(st, &rs);
+		if (k == 0)
+			record_forecast(r, &rs, (uint64_t)n);
+		if (ret)
+			return source__fail(r, ret, "convergence policy refused its input");
+		if (source__cancelled(r))
+			return source__fail(r, -ECANCELED, "cancelled");
+		if (d.action == POLICY_CANCEL) {
+			migrate_stats__lock(st);
+			st->stop_reason = d.reason;
+			migrate_stats__unlock(st);
+			/* Not the user's cancel: the migration failed, by rule. */
+			return source__fail(r, -EAGAIN, "gave up after round %u: %s (stall-action cancel)",
+				    k, stop_reason__name(d.reason));
+		}
+		if (d.action == POLICY_STOP_COPY)
+			break;
+	}
+	migrate_stats__lock(st);
+	st->stop_reason = d.reason;
+	migrate_stats__unlock(st);
+	*rounds = k + 1;
+	return 0;
+}
+

@@ -1,0 +1,109 @@
+/* The setup phase of the migration thread: connect, the handshake (the
+ * destination checks the configuration before any RAM moves), dirty
+ * logging on, every page pending for round 0. */
+#include "migrate_source.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "migration_internal.h"
+#include "vm.h"
+#include "vm_sections.h"
+
+#define CONNECT_TIMEOUT_MS 10000
+/* A destination that stops reading or answering for this long has failed. */
+#define PEER_TIMEOUT_MS 30000
+
+static int handshake(struct source_run *r)
+{
+	struct vm_config *cfg = calloc(1, sizeof(*cfg));
+	struct section sec;
+	struct wbuf b;
+	char reason[STREAM_REASON_MAX + 1], why[256];
+	int ret;
+
+	wbuf__init(&b);
+	section__init(&sec);
+	if (!cfg)
+		return source__fail(r, -ENOMEM, "out of memory");
+	ret = vm_sections__describe(r->vm, cfg, r->err, sizeof(r->err));
+	if (ret)
+		goto out;
+	ret = vm_config__encode(cfg, &b);
+	if (ret) {
+		source__fail(r, ret, "encoding the configuration: %s", strerror(-ret));
+		goto out;
+	}
+	ret = stream__write_preamble(&r->s);
+	if (ret) {
+		source__fail(r, ret, "sending the stream preamble: %s", strerror(-ret));
+		goto out;
+	}
+	ret = source__send(r, SECTION_CONFIG, b.data, b.len);
+	if (ret || r->uri.kind != TRANSPORT_TCP)
+		goto out;
+	/* The destination checks the configuration before any RAM is sent. */
+	ret = stream__read_preamble(&r->s, why, sizeof(why));
+	if (!ret)
+		ret = stream__recv(&r->s, &sec, why, sizeof(why));
+	if (ret) {
+		source__fail(r, ret, "waiting for the destination to accept: %s", why);
+		goto out;
+	}
+	if (sec.type == SECTION_REFUSE) {
+		stream_msg__decode_reason(sec.payload, sec.len, reason, sizeof(reason), why, sizeof(why));
+		ret = source__fail(r, -ECONNREFUSED, "destination refused: %s", reason);
+	} else if (sec.type != SECTION_ACCEPT) {
+		ret = source__fail(r, -EPROTO, "destination answered %s instead of ACCEPT",
+			   stream__type_name(sec.type));
+	}
+out:
+	section__free(&sec);
+	wbuf__free(&b);
+	free(cfg);
+	return ret;
+}
+
+/* Connects, checks with the destination, turns dirty logging on and marks
+ * every page pending; the status goes from setup to active. */
+int source__setup(struct source_run *r)
+{
+	struct migrate_stats *st = &r->m->stats;
+	int fd, ret;
+
+	fd = transport__open_source(&r->uri, CONNECT_TIMEOUT_MS, r->err, sizeof(r->err));
+	if (fd < 0)
+		return fd;
+	stream__init(&r->s, fd, STREAM_SOURCE);
+	r->s.is_socket = r->uri.kind == TRANSPORT_TCP;
+	pthread_mutex_lock(&r->m->lock);
+	r->m->fd = fd;
+	pthread_mutex_unlock(&r->m->lock);
+	/* A cancel before the fd was published could not shut it down. */
+	if (source__cancelled(r))
+		return source__fail(r, -ECANCELED, "cancelled");
+	if (r->s.is_socket)
+		transport__set_timeout(fd, PEER_TIMEOUT_MS);
+
+	ret = handshake(r);
+	if (ret)
+		return ret;
+	ret = dirty_log__start(&r->log, r->vm->kvm_fd, r->vm->vm_fd, &r->vm->mem,
+			       r->m->force_plain_log, r->err, sizeof(r->err));
+	if (ret)
+		return ret;
+	migrate_stats__lock(st);
+	snprintf(st->dirty_log_mode, sizeof(st->dirty_log_mode), "%s", dirty_log__mode_name(&r->log));
+	st->setup_us = clock__mono_us() - st->start_mono_us;
+	st->device_state_bytes = vm_sections__state_estimate(r->vm);
+	migrate_stats__unlock(st);
+	source__move(r, MIGRATE_STATUS_ACTIVE);
+	r->limit_start_us = clock__mono_us();
+	r->limit_start_bytes = r->s.bytes_out;
+	dirty_log__mark_all(&r->log);
+	return 0;
+}

@@ -1,0 +1,119 @@
+/* The end of the migration thread's work: stop-and-copy (pause the guest,
+ * the last dirty pages, the VM, vCPU and device state, END) and the
+ * switchover (the destination's RESUMED, or the file safely on disk). */
+#include "migrate_source.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "clock.h"
+#include "migration_internal.h"
+#include "vm.h"
+#include "vm_sections.h"
+
+/* Our own pause reference: a user's cont cannot run the guest while the
+ * state that goes out must be the state it resumes from. */
+static void pause_guest(struct source_run *r)
+{
+	r->t_pause = clock__mono_us();
+	vm__pause(r->vm);
+	r->paused_by_us = true;
+	r->t_paused = clock__mono_us();
+}
+
+static int finish_stream(struct source_run *r, uint32_t rounds)
+{
+	struct end_msg end = { .rounds = rounds, .total_pages = r->m->stats.pages_total };
+	uint64_t before = r->s.bytes_out;
+	struct wbuf b;
+	int ret;
+
+	wbuf__init(&b);
+	ret = vm_sections__send_state(r->vm, &r->s, r->err, sizeof(r->err));
+	if (!ret) {
+		/* The forecast used an estimate; record what it really was. */
+		migrate_stats__lock(&r->m->stats);
+		r->m->stats.device_state_bytes = r->s.bytes_out - before;
+		migrate_stats__unlock(&r->m->stats);
+		stream_msg__encode_end(&b, &end);
+		ret = source__send(r, SECTION_END, b.data, b.len);
+	}
+	wbuf__free(&b);
+	return ret;
+}
+
+static int wait_resumed(struct source_run *r)
+{
+	struct section sec;
+	char reason[STREAM_REASON_MAX + 1], why[256];
+	int ret;
+
+	section__init(&sec);
+	ret = stream__recv(&r->s, &sec, why, sizeof(why));
+	if (ret)
+		ret = source__fail(r, ret, "no word from the destination after the last section: %s", why);
+	else if (sec.type == SECTION_FAILED) {
+		stream_msg__decode_reason(sec.payload, sec.len, reason, sizeof(reason), why, sizeof(why));
+		ret = source__fail(r, -EIO, "destination failed: %s", reason);
+	} else if (sec.type != SECTION_RESUMED)
+		ret = source__fail(r, -EPROTO, "destination answered %s instead of RESUMED",
+			   stream__type_name(sec.type));
+	section__free(&sec);
+	return ret;
+}
+
+/* Pauses the guest and sends what is left: the pages still dirty (after
+ * pre-copy rounds, read from the log once more; for a file, every page),
+ * then the state and END. The status goes from active to stop-copy. */
+int source__stop_and_copy(struct source_run *r, uint32_t rounds)
+{
+	struct round_stats rs;
+	int64_t n;
+	int ret;
+
+	source__move(r, MIGRATE_STATUS_STOP_COPY);
+	pause_guest(r);
+	if (rounds) {
+		n = dirty_log__sync(&r->log, r->err, sizeof(r->err));
+		if (n < 0)
+			return (int)n;
+	}
+	ret = source__run_round(r, rounds, &rs);
+	if (ret)
+		return ret;
+	rs.dirty_rate_pps = 0;
+	rs.expected_downtime_ms = 0;
+	migrate_stats__add_round(&r->m->stats, &rs);
+	r->t_last_ram = clock__mono_us();
+	ret = finish_stream(r, rounds + 1);
+	if (ret)
+		return ret;
+	r->t_state = clock__mono_us();
+	return 0;
+}
+
+/* Hands the guest over: the destination's RESUMED (the guest runs there
+ * now), or the file synced and renamed into place. Records the downtime
+ * and its parts. */
+int source__switchover(struct source_run *r)
+{
+	struct migrate_stats *st = &r->m->stats;
+	int ret;
+
+	if (r->uri.kind == TRANSPORT_FILE)
+		ret = transport__commit_file(&r->uri, r->s.fd, r->err, sizeof(r->err));
+	else
+		ret = wait_resumed(r);
+	if (ret)
+		return ret;
+	migrate_stats__lock(st);
+	st->downtime_us = clock__mono_us() - r->t_pause;
+	st->downtime_pause_us = r->t_paused - r->t_pause;
+	st->downtime_last_ram_us = r->t_last_ram - r->t_paused;
+	st->downtime_state_us = r->t_state - r->t_last_ram;
+	st->downtime_resume_us = st->downtime_us - (r->t_state - r->t_pause);
+	st->ram_remaining = 0;
+	st->bytes_total = r->s.bytes_out;
+	migrate_stats__unlock(st);
+	return 0;
+}
