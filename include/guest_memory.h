@@ -34,8 +34,8 @@ struct guest_memory {
 	struct guest_mem_slot slots[GUEST_MEM_MAX_SLOTS];
 	bool dirty_logging;
 	/* Pages the VMM itself wrote (KVM's log never sees those writes); one
-	 * bit per RAM page, indexed by ram offset. Cleared by the migration
-	 * when it collects them. */
+	 * bit per RAM page (page numbers as for guest_memory__page_gpa).
+	 * Collected and cleared only by the dirty log (dirty_log__sync). */
 	uint64_t *vmm_dirty;
 };
 
