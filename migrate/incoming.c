@@ -435,12 +435,13 @@ int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct
 	in->stats.ram_total = cfg->ram_size;
 	in->stats.setup_us = clock__mono_us() - in->stats.start_mono_us;
 	migrate_stats__unlock(&in->stats);
-	migrate_stats__set_status(&in->stats, MIGRATE_STATUS_ACTIVE);
+	migrate_stats__move(&in->stats, MIGRATE_STATUS_SETUP, MIGRATE_STATUS_ACTIVE);
 	ret = receive_stream(in, vm, cfg, &sec, err, errlen);
 out:
 	if (ret) {
 		incoming__report_failure(in, err);
 		migrate_stats__set_error(&in->stats, "%s", err);
+		/* From wherever it got to: setup, or active. */
 		migrate_stats__set_status(&in->stats, MIGRATE_STATUS_FAILED);
 		if (vm_built)
 			vm__destroy(vm);
@@ -464,7 +465,8 @@ int incoming__ack_resumed(struct incoming *in, char *err, size_t errlen)
 	/* The receive runs on this (the main) thread from accept to here. */
 	in->stats.cpu_time_us = clock__us(CLOCK_THREAD_CPUTIME_ID);
 	migrate_stats__unlock(&in->stats);
-	migrate_stats__set_status(&in->stats, ret ? MIGRATE_STATUS_FAILED : MIGRATE_STATUS_COMPLETED);
+	migrate_stats__move(&in->stats, MIGRATE_STATUS_ACTIVE,
+			    ret ? MIGRATE_STATUS_FAILED : MIGRATE_STATUS_COMPLETED);
 	return ret;
 }
 
