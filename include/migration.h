@@ -14,7 +14,6 @@
 #include "migrate_stats.h"
 
 struct vm;
-struct monitor;
 struct migration;
 
 struct migration *migration__create(struct vm *vm);
@@ -42,6 +41,14 @@ struct migrate_stats *migration__stats(struct migration *m);
 /* On a destination: the statistics of the migration that brought the
  * guest here, which 'info migrate' shows until one starts from here. */
 void migration__set_incoming_stats(struct migration *m, struct migrate_stats *in);
-int migration__register_monitor(struct migration *m, struct monitor *mon);
+/* Setup, active or stop-copy. */
+bool migration__is_running(struct migration *m);
+/* What 'info migrate' shows: this side's migration, or on a destination
+ * where none started from here yet, the one that brought the guest. */
+void migration__format_info(struct migration *m, char *buf, size_t len);
+/* Sets a parameter for the next migration (migrate_params__set). */
+int migration__set_parameter(struct migration *m, const char *name, const char *value,
+			     char *err, size_t errlen);
+void migration__format_parameters(struct migration *m, char *buf, size_t len);
 
 #endif

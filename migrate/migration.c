@@ -12,7 +12,7 @@
 
 #include "log.h"
 #include "migration_internal.h"
-#include "monitor.h"
+#include "outbuf.h"
 #include "vm.h"
 
 struct migration *migration__create(struct vm *vm)
@@ -242,93 +242,38 @@ void migration__write_stats(struct migration *m, const struct migrate_params *p)
 		migrate_stats__write_file(&m->stats, p, m->csv_path, true);
 }
 
-/* --- monitor commands ------------------------------------------------- */
-
-static int cmd_migrate(void *opaque, const char *args, struct monitor_reply *r)
+bool migration__is_running(struct migration *m)
 {
-	struct migration *m = opaque;
-	char err[512];
-
-	if (!*args)
-		return monitor_reply__error(r, "usage: migrate tcp:HOST:PORT | file:PATH");
-	if (migration__start(m, args, err, sizeof(err)))
-		return monitor_reply__error(r, "%s", err);
-	monitor_reply__printf(r, "migration to %s started ('info migrate' shows progress)\n", args);
-	return 0;
+	return is_running(m);
 }
 
-static int cmd_migrate_cancel(void *opaque, const char *args, struct monitor_reply *r)
+void migration__format_info(struct migration *m, char *buf, size_t len)
 {
-	if (migration__cancel(opaque))
-		return monitor_reply__error(r, "no migration is running");
-	monitor_reply__printf(r, "cancelling; the guest keeps running here\n");
-	return 0;
-}
-
-static int cmd_info_migrate(void *opaque, const char *args, struct monitor_reply *r)
-{
-	struct migration *m = opaque;
-	char buf[8192];
+	struct outbuf o;
 
 	if (migrate_stats__status(&m->stats) == MIGRATE_STATUS_NONE && m->incoming) {
-		migrate_stats__format_info(m->incoming, buf, sizeof(buf));
-		monitor_reply__printf(r, "incoming migration (none started from here yet):\n%s", buf);
-		return 0;
+		outbuf__init(&o, buf, len);
+		outbuf__printf(&o, "incoming migration (none started from here yet):\n");
+		migrate_stats__format_info(m->incoming, buf + o.pos, len - o.pos);
+		return;
 	}
-	migrate_stats__format_info(&m->stats, buf, sizeof(buf));
-	monitor_reply__printf(r, "%s", buf);
-	return 0;
+	migrate_stats__format_info(&m->stats, buf, len);
 }
 
-static int cmd_set_parameter(void *opaque, const char *args, struct monitor_reply *r)
+int migration__set_parameter(struct migration *m, const char *name, const char *value,
+			     char *err, size_t errlen)
 {
-	struct migration *m = opaque;
-	char name[64], err[256];
-	const char *value;
-	size_t n = strcspn(args, " \t");
 	int ret;
 
-	if (!n || n >= sizeof(name) || !args[n])
-		return monitor_reply__error(r, "usage: migrate_set_parameter NAME VALUE "
-					    "('info migrate_parameters' lists them)");
-	memcpy(name, args, n);
-	name[n] = '\0';
-	value = args + n + strspn(args + n, " \t");
 	pthread_mutex_lock(&m->lock);
-	ret = migrate_params__set(&m->params, name, value, err, sizeof(err));
+	ret = migrate_params__set(&m->params, name, value, err, errlen);
 	pthread_mutex_unlock(&m->lock);
-	if (ret)
-		return monitor_reply__error(r, "%s", err);
-	if (is_running(m))
-		monitor_reply__printf(r, "set; applies to the next migration\n");
-	return 0;
+	return ret;
 }
 
-static int cmd_info_parameters(void *opaque, const char *args, struct monitor_reply *r)
+void migration__format_parameters(struct migration *m, char *buf, size_t len)
 {
-	struct migration *m = opaque;
-	char buf[2048];
-
 	pthread_mutex_lock(&m->lock);
-	migrate_params__format(&m->params, buf, sizeof(buf));
+	migrate_params__format(&m->params, buf, len);
 	pthread_mutex_unlock(&m->lock);
-	monitor_reply__printf(r, "%s", buf);
-	return 0;
-}
-
-int migration__register_monitor(struct migration *m, struct monitor *mon)
-{
-	int ret = 0;
-
-	ret |= monitor__register(mon, "migrate", "URI", "migrate to tcp:HOST:PORT, or save to file:PATH",
-				 cmd_migrate, m);
-	ret |= monitor__register(mon, "migrate_cancel", "", "stop a running migration; the guest stays here",
-				 cmd_migrate_cancel, m);
-	ret |= monitor__register(mon, "info migrate", "", "status, rounds and progress of the migration",
-				 cmd_info_migrate, m);
-	ret |= monitor__register(mon, "migrate_set_parameter", "NAME VALUE",
-				 "set a migration parameter", cmd_set_parameter, m);
-	ret |= monitor__register(mon, "info migrate_parameters", "", "the migration parameters",
-				 cmd_info_parameters, m);
-	return ret ? -ENOSPC : 0;
 }
