@@ -34,6 +34,9 @@ run_one() {
 	fi
 }
 
+# Every include points down a floor (README, "Layout").
+run_one "static/floors" scripts/check-floors.sh
+
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
 	run_one "unit/$(basename "$t")" "$t"
