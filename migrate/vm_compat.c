@@ -4,11 +4,11 @@
 #include "vm_config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "outbuf.h"
 #include "stream.h"
 
 enum { REG_EAX, REG_EBX, REG_ECX, REG_EDX };
@@ -122,36 +122,18 @@ static uint32_t clamp(uint32_t n, uint32_t max)
 	return n < max ? n : max;
 }
 
-/* Messages are built by appending; output past the buffer is cut, never
- * overrun. */
+/* Messages are built by appending (outbuf: output past the buffer is cut,
+ * never overrun), one problem after another. */
 struct msg {
-	char *buf;
-	size_t cap;
-	size_t pos;
+	struct outbuf o;
 	int problems;
 };
-
-__attribute__((format(printf, 2, 3)))
-static void msg_add(struct msg *m, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!m->buf || m->pos + 1 >= m->cap)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(m->buf + m->pos, m->cap - m->pos, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		m->pos += (size_t)n < m->cap - m->pos ? (size_t)n :
-			  m->cap - m->pos - 1;
-}
 
 /* Starts a new problem, separated from the previous one. */
 static void msg_problem(struct msg *m)
 {
 	if (m->problems++)
-		msg_add(m, "; ");
+		outbuf__printf(&m->o, "; ");
 }
 
 static void fmt_size(uint64_t bytes, char *out, size_t n)
@@ -177,12 +159,12 @@ static void check_layout(const struct vm_config *in, const struct vm_host *host,
 	fmt_size(in->ram_size, a, sizeof(a));
 	if (host->layout(in->ram_size, slots, &n) || n > VM_CONFIG_MAX_SLOTS) {
 		msg_problem(m);
-		msg_add(m, "source RAM %s: this vmm cannot build RAM of that size", a);
+		outbuf__printf(&m->o, "source RAM %s: this vmm cannot build RAM of that size", a);
 		return;
 	}
 	if (in->nr_slots != n) {
 		msg_problem(m);
-		msg_add(m, "source RAM is in %u slots, this vmm's in %u", in->nr_slots, n);
+		outbuf__printf(&m->o, "source RAM is in %u slots, this vmm's in %u", in->nr_slots, n);
 		return;
 	}
 	for (i = 0; i < n; i++)
@@ -190,7 +172,7 @@ static void check_layout(const struct vm_config *in, const struct vm_host *host,
 			fmt_size(in->slots[i].size, a, sizeof(a));
 			fmt_size(slots[i].size, b, sizeof(b));
 			msg_problem(m);
-			msg_add(m, "RAM slot %u: source %s at 0x%llx, this vmm %s at 0x%llx",
+			outbuf__printf(&m->o, "RAM slot %u: source %s at 0x%llx, this vmm %s at 0x%llx",
 				i, a, (unsigned long long)in->slots[i].gpa, b,
 				(unsigned long long)slots[i].gpa);
 			return;
@@ -205,7 +187,7 @@ static void check_ram(const struct vm_config *in, const struct vm_host *host, st
 		fmt_size(in->ram_size, a, sizeof(a));
 		fmt_size(host->ram_size, b, sizeof(b));
 		msg_problem(m);
-		msg_add(m, "source RAM %s, this VM %s", a, b);
+		outbuf__printf(&m->o, "source RAM %s, this VM %s", a, b);
 		return;
 	}
 	check_layout(in, host, m);
@@ -215,11 +197,11 @@ static void check_cpus(const struct vm_config *in, const struct vm_host *host, s
 {
 	if (host->nr_cpus && in->nr_cpus != host->nr_cpus) {
 		msg_problem(m);
-		msg_add(m, "source has %u vCPU%s, this VM %u", in->nr_cpus,
+		outbuf__printf(&m->o, "source has %u vCPU%s, this VM %u", in->nr_cpus,
 			in->nr_cpus == 1 ? "" : "s", host->nr_cpus);
 	} else if (host->max_cpus && in->nr_cpus > host->max_cpus) {
 		msg_problem(m);
-		msg_add(m, "source has %u vCPUs, this host runs at most %u", in->nr_cpus,
+		outbuf__printf(&m->o, "source has %u vCPUs, this host runs at most %u", in->nr_cpus,
 			host->max_cpus);
 	}
 }
@@ -255,18 +237,18 @@ static void check_devices(const struct vm_config *in, const struct vm_host *host
 		l = find_device(host->devices, host->nr_devices, d->name);
 		if (!l) {
 			msg_problem(m);
-			msg_add(m, "source has device %s, this vmm does not",
+			outbuf__printf(&m->o, "source has device %s, this vmm does not",
 				shown(d->name, buf, sizeof(buf)));
 		} else if (d->version > l->version) {
 			msg_problem(m);
-			msg_add(m, "device %s: source state version %u, this vmm reads up to %u",
+			outbuf__printf(&m->o, "device %s: source state version %u, this vmm reads up to %u",
 				shown(d->name, buf, sizeof(buf)), d->version, l->version);
 		}
 	}
 	for (i = 0; i < clamp(host->nr_devices, VM_CONFIG_MAX_DEVICES); i++)
 		if (!find_device(in->devices, in->nr_devices, host->devices[i].name)) {
 			msg_problem(m);
-			msg_add(m, "this vmm has device %s, the source does not",
+			outbuf__printf(&m->o, "this vmm has device %s, the source does not",
 				shown(host->devices[i].name, buf, sizeof(buf)));
 		}
 }
@@ -307,12 +289,12 @@ find_leaf(const struct kvm_cpuid_entry2 *e, uint32_t n, uint32_t function,
 static void name_bit(const struct feature_reg *f, int bit, struct msg *m)
 {
 	if (f->names[bit]) {
-		msg_add(m, "%s", f->names[bit]);
+		outbuf__printf(&m->o, "%s", f->names[bit]);
 	} else if (f->indexed) {
-		msg_add(m, "cpuid.%x.%x.%s[bit %d]", f->function, f->index,
+		outbuf__printf(&m->o, "cpuid.%x.%x.%s[bit %d]", f->function, f->index,
 			reg_names[f->reg], bit);
 	} else {
-		msg_add(m, "cpuid.%x.%s[bit %d]", f->function,
+		outbuf__printf(&m->o, "cpuid.%x.%s[bit %d]", f->function,
 			reg_names[f->reg], bit);
 	}
 }
@@ -341,9 +323,9 @@ static void check_cpu(const struct vm_config *in,
 				continue;
 			if (!named++) {
 				msg_problem(m);
-				msg_add(m, "this host's CPU lacks: ");
+				outbuf__printf(&m->o, "this host's CPU lacks: ");
 			} else {
-				msg_add(m, ", ");
+				outbuf__printf(&m->o, ", ");
 			}
 			name_bit(f, bit, m);
 		}
@@ -353,12 +335,11 @@ static void check_cpu(const struct vm_config *in,
 int vm_config__check_compat(const struct vm_config *incoming, const struct vm_host *host,
 			    char *err, size_t errlen)
 {
-	struct msg m = { err, errlen, 0, 0 };
+	struct msg m = { .problems = 0 };
 
-	if (err && errlen)
-		err[0] = '\0';
+	outbuf__init(&m.o, err, errlen);
 	if (!host || !host->cpuid || !host->layout) {
-		msg_add(&m, "no host CPUID or RAM layout to check the incoming VM against");
+		outbuf__printf(&m.o, "no host CPUID or RAM layout to check the incoming VM against");
 		return -EINVAL;
 	}
 	check_ram(incoming, host, &m);
@@ -366,7 +347,7 @@ int vm_config__check_compat(const struct vm_config *incoming, const struct vm_ho
 	check_devices(incoming, host, &m);
 	if (host->missing_caps[0]) {
 		msg_problem(&m);
-		msg_add(&m, "this host's KVM lacks: %.400s", host->missing_caps);
+		outbuf__printf(&m.o, "this host's KVM lacks: %.400s", host->missing_caps);
 	}
 	check_cpu(incoming, host->cpuid, &m);
 	return m.problems ? -ENOTSUP : 0;
