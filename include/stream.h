@@ -148,11 +148,6 @@ const char *stream__type_name(uint32_t type);
  * stream that reaches a message goes through here. */
 const char *stream__escape(const void *p, size_t n, char *out, size_t cap);
 
-/* snprintf into err (if err and errlen are non-zero). Shared by the stream
- * codecs so every message is formed the same way. */
-void stream__errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /* --- small sections (migrate/stream_msg.c) ----------------------------- */
 
 /* ROUND_END: closes pre-copy round `round`. */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "vm_config.h"
 
 #define ENTRY_LEN	8
@@ -139,20 +140,20 @@ static int check_entry(const struct vm_config *cfg, uint64_t word,
 	uint32_t flags = word & RAM_FLAG_MASK;
 
 	if (flags & BAD_LOW_BITS) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "RAM batch entry %u: 0x%llx has bits 0x%x set below the page boundary (gpa not page aligned, or an unknown flag)",
 			     i, (unsigned long long)word, flags & BAD_LOW_BITS);
 		return -EBADMSG;
 	}
 	if (flags != RAM_FLAG_ZERO && flags != RAM_FLAG_DATA) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "RAM batch entry %u (gpa 0x%llx): %s, exactly one must be set",
 			     i, (unsigned long long)gpa,
 			     flags ? "both ZERO and DATA" : "neither ZERO nor DATA");
 		return -EBADMSG;
 	}
 	if (!in_slots(cfg, gpa)) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "RAM batch entry %u: gpa 0x%llx is outside guest RAM",
 			     i, (unsigned long long)gpa);
 		return -EBADMSG;
@@ -172,7 +173,7 @@ static int check_batch(const uint8_t *p, size_t len,
 
 	for (i = 0; i < info->count; i++) {
 		if (len - pos < ENTRY_LEN) {
-			stream__errf(err, errlen,
+			errmsg__set(err, errlen,
 				     "RAM batch: payload ends at entry %u of %u",
 				     i, info->count);
 			return -EBADMSG;
@@ -187,7 +188,7 @@ static int check_batch(const uint8_t *p, size_t len,
 			continue;
 		}
 		if (len - pos < RAM_PAGE_SIZE) {
-			stream__errf(err, errlen,
+			errmsg__set(err, errlen,
 				     "RAM batch: payload ends inside the data of entry %u",
 				     i);
 			return -EBADMSG;
@@ -196,7 +197,7 @@ static int check_batch(const uint8_t *p, size_t len,
 		info->nr_data++;
 	}
 	if (pos != len) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "RAM batch: %zu bytes after the last of %u entries",
 			     len - pos, info->count);
 		return -EBADMSG;
@@ -219,11 +220,11 @@ int ram_batch__decode(const uint8_t *p, size_t len,
 		info = &local;
 	memset(info, 0, sizeof(*info));
 	if (!cfg || !page_fn) {
-		stream__errf(err, errlen, "RAM batch: no configuration to check it against");
+		errmsg__set(err, errlen, "RAM batch: no configuration to check it against");
 		return -EINVAL;
 	}
 	if (len < RAM_BATCH_HEADER_LEN) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "RAM batch: payload of %zu bytes is shorter than its %d-byte header",
 			     len, RAM_BATCH_HEADER_LEN);
 		return -EBADMSG;
@@ -231,7 +232,7 @@ int ram_batch__decode(const uint8_t *p, size_t len,
 	info->round = wire__get_le32(p);
 	info->count = wire__get_le32(p + 4);
 	if (info->count > RAM_BATCH_MAX_PAGES) {
-		stream__errf(err, errlen, "RAM batch: %u pages, at most %u",
+		errmsg__set(err, errlen, "RAM batch: %u pages, at most %u",
 			     info->count, RAM_BATCH_MAX_PAGES);
 		return -EBADMSG;
 	}
@@ -248,7 +249,7 @@ int ram_batch__decode(const uint8_t *p, size_t len,
 			pos += RAM_PAGE_SIZE;
 		}
 		if (ret) {
-			stream__errf(err, errlen,
+			errmsg__set(err, errlen,
 				     "RAM batch entry %u (gpa 0x%llx): storing the page failed (%d)",
 				     i, (unsigned long long)(word & ~(uint64_t)RAM_FLAG_MASK),
 				     ret);

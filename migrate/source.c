@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "errmsg.h"
 #include "log.h"
 #include "migration_internal.h"
 #include "vm.h"
@@ -44,9 +45,10 @@ int source__fail(struct source_run *r, int ret, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* The first failure is the reason; what follows from it is not. */
 	if (!r->err[0]) {
 		va_start(ap, fmt);
-		vsnprintf(r->err, sizeof(r->err), fmt, ap);
+		errmsg__vset(r->err, sizeof(r->err), fmt, ap);
 		va_end(ap);
 	}
 	return ret ? ret : -EIO;

@@ -2,13 +2,13 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "crc32c.h"
+#include "errmsg.h"
 
 /* Gather lists up to this long (header and trailer included) are built on
  * the stack; longer ones are rare and allocated. */
@@ -38,17 +38,6 @@ static const struct type_info type_table[] = {
 	{ SECTION_RESUMED,	"RESUMED",	false,	0 },
 	{ SECTION_FAILED,	"FAILED",	false,	STREAM_RETURN_MAX },
 };
-
-void stream__errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 const char *stream__escape(const void *p, size_t n, char *out, size_t cap)
 {
@@ -190,7 +179,7 @@ static int check_preamble(const uint8_t *p, char *err, size_t errlen)
 	uint32_t flags;
 
 	if (memcmp(p, STREAM_MAGIC, STREAM_MAGIC_LEN)) {
-		stream__errf(err, errlen, "not a vmm migration stream%s",
+		errmsg__set(err, errlen, "not a vmm migration stream%s",
 			     memcmp(p, "QEVM", 4) ? " (bad magic)" :
 			     " (this is a QEMU migration stream)");
 		return -EPROTO;
@@ -201,7 +190,7 @@ static int check_preamble(const uint8_t *p, char *err, size_t errlen)
 	minor = rbuf__get_u16(&r);
 	flags = rbuf__get_u32(&r);
 	if (major != STREAM_VERSION_MAJOR) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "stream version %u.%u, this vmm reads %u.x",
 			     major, minor, STREAM_VERSION_MAJOR);
 		return -EPROTONOSUPPORT;
@@ -209,14 +198,14 @@ static int check_preamble(const uint8_t *p, char *err, size_t errlen)
 	/* A newer minor may add sections or fields; guessing what they mean
 	 * is how a VM gets corrupted, so only older or equal minors pass. */
 	if (minor > STREAM_VERSION_MINOR) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "stream version %u.%u is newer than this vmm's %u.%u",
 			     major, minor, STREAM_VERSION_MAJOR,
 			     STREAM_VERSION_MINOR);
 		return -EPROTONOSUPPORT;
 	}
 	if (flags) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "stream flags 0x%x not understood (version %u.%u defines none)",
 			     flags, STREAM_VERSION_MAJOR, STREAM_VERSION_MINOR);
 		return -EPROTO;
@@ -231,17 +220,17 @@ int stream__read_preamble(struct stream *s, char *err, size_t errlen)
 	int ret;
 
 	if (s->in_err || s->preamble_in) {
-		stream__errf(err, errlen, "the preamble was already read%s",
+		errmsg__set(err, errlen, "the preamble was already read%s",
 			     s->in_err ? " and refused" : "");
 		return s->in_err ? s->in_err : -EPROTO;
 	}
 	ret = read_full(s, p, sizeof(p), &got);
 	if (ret == -ENODATA)
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "truncated stream in preamble (got %zu of %d bytes)",
 			     got, STREAM_PREAMBLE_LEN);
 	else if (ret)
-		stream__errf(err, errlen, "reading the preamble: %s",
+		errmsg__set(err, errlen, "reading the preamble: %s",
 			     strerror(-ret));
 	else
 		ret = check_preamble(p, err, errlen);
@@ -332,18 +321,18 @@ static int header_truncated(const struct stream *s, const uint8_t *head,
 			    size_t got, char *err, size_t errlen)
 {
 	if (got == 0 && s->last_in)
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "truncated stream: it ends after section %s",
 			     stream__type_name(s->last_in));
 	else if (got == 0)
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "truncated stream: it ends before the first section");
 	else if (got < 4)
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "truncated stream in section header (got %zu of %d bytes)",
 			     got, STREAM_HEADER_LEN);
 	else
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "truncated stream in section %s header (got %zu of %d bytes)",
 			     stream__type_name(wire__get_le32(head)), got,
 			     STREAM_HEADER_LEN);
@@ -363,26 +352,26 @@ static int check_header(const struct stream *s, const uint8_t *head,
 	const char *why;
 
 	if (!t) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "unknown section type 0x%x (this vmm reads stream version %u.%u)",
 			     type, STREAM_VERSION_MAJOR, STREAM_VERSION_MINOR);
 		return -EPROTO;
 	}
 	if (t->forward != forward) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "section %s belongs on the %s, not the %s",
 			     t->name, t->forward ? "forward stream" : "return path",
 			     forward ? "forward stream" : "return path");
 		return -EPROTO;
 	}
 	if (reserved) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "section %s: reserved header field is 0x%x, must be 0",
 			     t->name, reserved);
 		return -EPROTO;
 	}
 	if (len > t->limit) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "section %s: payload of %llu bytes exceeds the limit of %llu",
 			     t->name, (unsigned long long)len,
 			     (unsigned long long)t->limit);
@@ -390,7 +379,7 @@ static int check_header(const struct stream *s, const uint8_t *head,
 	}
 	why = order_problem(forward, s->last_in, type);
 	if (why) {
-		stream__errf(err, errlen, "section %s out of order: %s",
+		errmsg__set(err, errlen, "section %s out of order: %s",
 			     t->name, why);
 		return -EPROTO;
 	}
@@ -404,11 +393,11 @@ static int read_part(struct stream *s, const char *name, const char *part,
 	int ret = read_full(s, buf, n, &got);
 
 	if (ret == -ENODATA)
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "truncated stream in section %s %s (got %zu of %zu bytes)",
 			     name, part, got, n);
 	else if (ret)
-		stream__errf(err, errlen, "section %s %s: read error: %s",
+		errmsg__set(err, errlen, "section %s %s: read error: %s",
 			     name, part, strerror(-ret));
 	return ret;
 }
@@ -440,7 +429,7 @@ static int recv_section(struct stream *s, struct section *sec, char *err,
 	if (ret == -ENODATA)
 		return header_truncated(s, head, got, err, errlen);
 	if (ret) {
-		stream__errf(err, errlen, "reading a section header: %s",
+		errmsg__set(err, errlen, "reading a section header: %s",
 			     strerror(-ret));
 		return ret;
 	}
@@ -451,7 +440,7 @@ static int recv_section(struct stream *s, struct section *sec, char *err,
 	len = wire__get_le64(head + 8);
 	name = stream__type_name(type);
 	if (grow_payload(sec, len)) {
-		stream__errf(err, errlen, "section %s: no memory for %zu bytes",
+		errmsg__set(err, errlen, "section %s: no memory for %zu bytes",
 			     name, len);
 		return -ENOMEM;
 	}
@@ -465,7 +454,7 @@ static int recv_section(struct stream *s, struct section *sec, char *err,
 	crc = crc32c__extend(crc, sec->payload, len);
 	want = wire__get_le32(tail);
 	if (crc != want) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "section %s: checksum mismatch (computed 0x%08x, stream has 0x%08x)",
 			     name, crc, want);
 		return -EBADMSG;
@@ -483,18 +472,18 @@ int stream__recv(struct stream *s, struct section *sec, char *err,
 	int ret;
 
 	if (s->in_err) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "the stream already failed (%s); it cannot be resynchronised",
 			     strerror(-s->in_err));
 		return s->in_err;
 	}
 	if (!s->preamble_in) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "section read before the stream's preamble was accepted");
 		return -EPROTO;
 	}
 	if (is_last(s->last_in)) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "nothing follows section %s: the stream is complete",
 			     stream__type_name(s->last_in));
 		return -EPROTO;

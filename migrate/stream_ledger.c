@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "errmsg.h"
+
 /* What a RAM section costs on the wire, as the source counts it in
  * ROUND_END: header, payload, checksum. */
 #define SECTION_OVERHEAD (STREAM_HEADER_LEN + STREAM_TRAILER_LEN)
@@ -19,7 +21,7 @@ static int take_ram(struct stream_ledger *l, const struct section *sec, char *er
 	uint32_t round, count;
 
 	if (sec->len < RAM_BATCH_HEADER_LEN) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "RAM batch: payload of %llu bytes is shorter than its %d-byte header",
 			     (unsigned long long)sec->len, RAM_BATCH_HEADER_LEN);
 		return -EBADMSG;
@@ -27,7 +29,7 @@ static int take_ram(struct stream_ledger *l, const struct section *sec, char *er
 	round = wire__get_le32(sec->payload);
 	count = wire__get_le32(sec->payload + 4);
 	if (round != l->rounds) {
-		stream__errf(err, errlen, "RAM section of round %u while round %u is open",
+		errmsg__set(err, errlen, "RAM section of round %u while round %u is open",
 			     round, l->rounds);
 		return -EPROTO;
 	}
@@ -49,12 +51,12 @@ static int take_round_end(struct stream_ledger *l, const struct section *sec, ch
 	if (ret)
 		return ret;
 	if (m.round != l->rounds) {
-		stream__errf(err, errlen, "ROUND_END for round %u while round %u is open",
+		errmsg__set(err, errlen, "ROUND_END for round %u while round %u is open",
 			     m.round, l->rounds);
 		return -EPROTO;
 	}
 	if (m.pages != l->round_pages || m.bytes != l->round_bytes) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "round %u: ROUND_END counts %llu pages in %llu bytes, the stream carried %llu pages in %llu bytes (a RAM section is missing or extra)",
 			     m.round, (unsigned long long)m.pages, (unsigned long long)m.bytes,
 			     (unsigned long long)l->round_pages,
@@ -78,13 +80,13 @@ static int take_vcpu(struct stream_ledger *l, const struct section *sec, char *e
 	uint32_t idx;
 
 	if (sec->len < 4) {
-		stream__errf(err, errlen, "VCPU section: payload of %llu bytes has no vCPU index",
+		errmsg__set(err, errlen, "VCPU section: payload of %llu bytes has no vCPU index",
 			     (unsigned long long)sec->len);
 		return -EBADMSG;
 	}
 	idx = wire__get_le32(sec->payload);
 	if (idx >= l->cfg->nr_cpus || vcpu_seen(l, idx)) {
-		stream__errf(err, errlen, "VCPU section for vCPU %u: %s", idx,
+		errmsg__set(err, errlen, "VCPU section for vCPU %u: %s", idx,
 			     idx >= l->cfg->nr_cpus ? "no such vCPU" : "sent twice");
 		return -EPROTO;
 	}
@@ -118,7 +120,7 @@ static int take_device(struct stream_ledger *l, const struct section *sec, char 
 	name = rbuf__get_span(&r, n);
 	version = rbuf__get_u32(&r);
 	if (r.err) {
-		stream__errf(err, errlen, "DEVICE section: malformed header");
+		errmsg__set(err, errlen, "DEVICE section: malformed header");
 		return -EBADMSG;
 	}
 	/* Escaped, cut to a name's length and a bit: enough to recognise. */
@@ -126,16 +128,16 @@ static int take_device(struct stream_ledger *l, const struct section *sec, char 
 		       sizeof(shown));
 	i = find_device(l->cfg, name, n);
 	if (i < 0) {
-		stream__errf(err, errlen, "state for device %s%s, which CONFIG did not announce",
+		errmsg__set(err, errlen, "state for device %s%s, which CONFIG did not announce",
 			     shown, n > VM_CONFIG_NAME_LEN ? "..." : "");
 		return -EPROTO;
 	}
 	if (l->devices_seen & (1u << i)) {
-		stream__errf(err, errlen, "device %s: state sent twice", shown);
+		errmsg__set(err, errlen, "device %s: state sent twice", shown);
 		return -EPROTO;
 	}
 	if (version != l->cfg->devices[i].version) {
-		stream__errf(err, errlen, "device %s: state version %u, CONFIG announced %u",
+		errmsg__set(err, errlen, "device %s: state version %u, CONFIG announced %u",
 			     shown, version, l->cfg->devices[i].version);
 		return -EPROTO;
 	}
@@ -150,12 +152,12 @@ static int check_state_complete(const struct stream_ledger *l, char *err, size_t
 	uint32_t i;
 
 	if (!l->have_vm_state) {
-		stream__errf(err, errlen, "stream ended without the VM_STATE section");
+		errmsg__set(err, errlen, "stream ended without the VM_STATE section");
 		return -EPROTO;
 	}
 	for (i = 0; i < l->cfg->nr_cpus; i++) {
 		if (!vcpu_seen(l, i)) {
-			stream__errf(err, errlen, "stream ended without vCPU %u's state", i);
+			errmsg__set(err, errlen, "stream ended without vCPU %u's state", i);
 			return -EPROTO;
 		}
 	}
@@ -164,7 +166,7 @@ static int check_state_complete(const struct stream_ledger *l, char *err, size_t
 			stream__escape(l->cfg->devices[i].name,
 				       strnlen(l->cfg->devices[i].name, VM_CONFIG_NAME_LEN),
 				       shown, sizeof(shown));
-			stream__errf(err, errlen, "stream ended without device %s's state", shown);
+			errmsg__set(err, errlen, "stream ended without device %s's state", shown);
 			return -EPROTO;
 		}
 	}
@@ -181,16 +183,16 @@ static int take_end(struct stream_ledger *l, const struct section *sec, char *er
 	if (ret)
 		return ret;
 	if (l->round_sections) {
-		stream__errf(err, errlen, "END while round %u is open (%llu RAM sections without ROUND_END)",
+		errmsg__set(err, errlen, "END while round %u is open (%llu RAM sections without ROUND_END)",
 			     l->rounds, (unsigned long long)l->round_sections);
 		return -EPROTO;
 	}
 	if (!l->rounds) {
-		stream__errf(err, errlen, "END before any ROUND_END: the stream has no stop-and-copy round");
+		errmsg__set(err, errlen, "END before any ROUND_END: the stream has no stop-and-copy round");
 		return -EPROTO;
 	}
 	if (m.rounds != l->rounds || m.total_pages != l->total_pages) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "END counts %u rounds and %llu pages, the stream carried %u rounds and %llu pages",
 			     m.rounds, (unsigned long long)m.total_pages, l->rounds,
 			     (unsigned long long)l->total_pages);
@@ -212,7 +214,7 @@ int stream_ledger__take(struct stream_ledger *l, const struct section *sec, char
 		return take_round_end(l, sec, err, errlen);
 	case SECTION_VM_STATE:
 		if (l->have_vm_state) {
-			stream__errf(err, errlen, "VM_STATE section sent twice");
+			errmsg__set(err, errlen, "VM_STATE section sent twice");
 			return -EPROTO;
 		}
 		l->have_vm_state = true;
@@ -224,7 +226,7 @@ int stream_ledger__take(struct stream_ledger *l, const struct section *sec, char
 	case SECTION_END:
 		return take_end(l, sec, err, errlen);
 	default:
-		stream__errf(err, errlen, "unexpected %s section after CONFIG",
+		errmsg__set(err, errlen, "unexpected %s section after CONFIG",
 			     stream__type_name(sec->type));
 		return -EPROTO;
 	}

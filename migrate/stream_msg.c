@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <string.h>
 
+#include "errmsg.h"
+
 static int check_len(const char *name, size_t len, size_t want, char *err,
 		     size_t errlen)
 {
 	if (len == want)
 		return 0;
-	stream__errf(err, errlen, "section %s: payload is %zu bytes, must be %zu",
+	errmsg__set(err, errlen, "section %s: payload is %zu bytes, must be %zu",
 		     name, len, want);
 	return -EBADMSG;
 }
@@ -82,14 +84,14 @@ int stream_msg__decode_reason(const uint8_t *p, size_t len, char *out,
 	rbuf__init(&r, p, len);
 	n = rbuf__get_u16(&r);
 	if (r.err || n != rbuf__remaining(&r) || n > STREAM_REASON_MAX) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "reason: payload of %zu bytes does not hold one string of at most %d bytes",
 			     len, STREAM_REASON_MAX);
 		return -EBADMSG;
 	}
 	p += 2;
 	if (memchr(p, '\0', n)) {
-		stream__errf(err, errlen, "reason: the string contains a NUL byte");
+		errmsg__set(err, errlen, "reason: the string contains a NUL byte");
 		return -EBADMSG;
 	}
 	stream__escape(p, n, out, cap);

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "stream.h"
 
 #ifndef VMM_VERSION
@@ -26,22 +27,22 @@ void vm_config__init(struct vm_config *c)
 static int check_counts(const struct vm_config *c, char *err, size_t errlen)
 {
 	if (c->nr_slots > VM_CONFIG_MAX_SLOTS) {
-		stream__errf(err, errlen, "config: %u memory slots, at most %d",
+		errmsg__set(err, errlen, "config: %u memory slots, at most %d",
 			     c->nr_slots, VM_CONFIG_MAX_SLOTS);
 		return -EBADMSG;
 	}
 	if (c->nr_cpuid > VM_CONFIG_MAX_CPUID) {
-		stream__errf(err, errlen, "config: %u CPUID entries, at most %d",
+		errmsg__set(err, errlen, "config: %u CPUID entries, at most %d",
 			     c->nr_cpuid, VM_CONFIG_MAX_CPUID);
 		return -EBADMSG;
 	}
 	if (c->nr_devices > VM_CONFIG_MAX_DEVICES) {
-		stream__errf(err, errlen, "config: %u devices, at most %d",
+		errmsg__set(err, errlen, "config: %u devices, at most %d",
 			     c->nr_devices, VM_CONFIG_MAX_DEVICES);
 		return -EBADMSG;
 	}
 	if (c->nr_cpus < 1 || c->nr_cpus > VM_CONFIG_MAX_CPUS) {
-		stream__errf(err, errlen, "config: %u vCPUs, must be 1..%d",
+		errmsg__set(err, errlen, "config: %u vCPUs, must be 1..%d",
 			     c->nr_cpus, VM_CONFIG_MAX_CPUS);
 		return -EBADMSG;
 	}
@@ -52,14 +53,14 @@ static int check_slot(const struct vm_config_slot *s, uint32_t i, char *err,
 		      size_t errlen)
 {
 	if (!s->size || (s->gpa & PAGE_MASK_4K) || (s->size & PAGE_MASK_4K)) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "config: slot %u (gpa 0x%llx, size 0x%llx) is empty or not 4 KiB aligned",
 			     i, (unsigned long long)s->gpa,
 			     (unsigned long long)s->size);
 		return -EBADMSG;
 	}
 	if (s->size > UINT64_MAX - s->gpa) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "config: slot %u (gpa 0x%llx, size 0x%llx) wraps past the end of the address space",
 			     i, (unsigned long long)s->gpa,
 			     (unsigned long long)s->size);
@@ -77,7 +78,7 @@ static int check_ram(const struct vm_config *c, char *err, size_t errlen)
 
 	if (!c->ram_size || (c->ram_size & PAGE_MASK_4K) ||
 	    c->ram_size > VM_CONFIG_MAX_RAM) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "config: RAM size 0x%llx must be a non-zero multiple of 4096 of at most 1 TiB",
 			     (unsigned long long)c->ram_size);
 		return -EBADMSG;
@@ -90,7 +91,7 @@ static int check_ram(const struct vm_config *c, char *err, size_t errlen)
 		for (j = 0; j < i; j++) {
 			b = &c->slots[j];
 			if (a->gpa < b->gpa + b->size && b->gpa < a->gpa + a->size) {
-				stream__errf(err, errlen,
+				errmsg__set(err, errlen,
 					     "config: slot %u overlaps slot %u", i, j);
 				return -EBADMSG;
 			}
@@ -103,7 +104,7 @@ static int check_ram(const struct vm_config *c, char *err, size_t errlen)
 		sum += a->size;
 	}
 	if (sum != c->ram_size) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "config: RAM size 0x%llx is not the sum of the slot sizes",
 			     (unsigned long long)c->ram_size);
 		return -EBADMSG;
@@ -119,7 +120,7 @@ static int check_cpuid(const struct vm_config *c, char *err, size_t errlen)
 	for (i = 0; i < c->nr_cpuid; i++) {
 		a = &c->cpuid[i];
 		if (a->flags & ~CPUID_KNOWN_FLAGS) {
-			stream__errf(err, errlen,
+			errmsg__set(err, errlen,
 				     "config: CPUID entry 0x%x.%u has unknown flags 0x%x",
 				     a->function, a->index, a->flags);
 			return -EBADMSG;
@@ -127,7 +128,7 @@ static int check_cpuid(const struct vm_config *c, char *err, size_t errlen)
 		for (j = 0; j < i; j++) {
 			b = &c->cpuid[j];
 			if (a->function == b->function && a->index == b->index) {
-				stream__errf(err, errlen,
+				errmsg__set(err, errlen,
 					     "config: CPUID entry 0x%x.%u appears twice",
 					     a->function, a->index);
 				return -EBADMSG;
@@ -145,13 +146,13 @@ static int check_name(const char *name, const char *what, uint32_t i,
 	size_t n = strnlen(name, VM_CONFIG_NAME_LEN), k;
 
 	if (n == VM_CONFIG_NAME_LEN || (!n && !may_be_empty)) {
-		stream__errf(err, errlen, "config: %s %u: name is %s", what, i,
+		errmsg__set(err, errlen, "config: %s %u: name is %s", what, i,
 			     n ? "not terminated" : "empty");
 		return -EBADMSG;
 	}
 	for (k = 0; k < n; k++)
 		if (name[k] < 0x20 || name[k] > 0x7e) {
-			stream__errf(err, errlen,
+			errmsg__set(err, errlen,
 				     "config: %s %u: name has byte 0x%02x at offset %zu, only printable ASCII is allowed",
 				     what, i, (uint8_t)name[k], k);
 			return -EBADMSG;
@@ -171,7 +172,7 @@ static int check_devices(const struct vm_config *c, char *err, size_t errlen)
 			return ret;
 		for (j = 0; j < i; j++)
 			if (!strcmp(c->devices[i].name, c->devices[j].name)) {
-				stream__errf(err, errlen,
+				errmsg__set(err, errlen,
 					     "config: device \"%s\" appears twice",
 					     c->devices[i].name);
 				return -EBADMSG;
@@ -248,7 +249,7 @@ static int truncated(const struct rbuf *in, const char *where, char *err,
 {
 	if (!in->err)
 		return 0;
-	stream__errf(err, errlen, "config: payload ends inside %s", where);
+	errmsg__set(err, errlen, "config: payload ends inside %s", where);
 	return -EBADMSG;
 }
 
@@ -263,7 +264,7 @@ static int get_name(struct rbuf *in, char *out, const char *what,
 	if (in->err)
 		return truncated(in, what, err, errlen);
 	if (n >= VM_CONFIG_NAME_LEN) {
-		stream__errf(err, errlen,
+		errmsg__set(err, errlen,
 			     "config: %s is %u bytes, at most %d", what, n,
 			     VM_CONFIG_NAME_LEN - 1);
 		return -EBADMSG;
@@ -272,7 +273,7 @@ static int get_name(struct rbuf *in, char *out, const char *what,
 	if (!p)
 		return truncated(in, what, err, errlen);
 	if (memchr(p, '\0', n)) {
-		stream__errf(err, errlen, "config: %s contains a NUL byte", what);
+		errmsg__set(err, errlen, "config: %s contains a NUL byte", what);
 		return -EBADMSG;
 	}
 	memcpy(out, p, n);
@@ -351,7 +352,7 @@ int vm_config__decode(struct vm_config *c, struct rbuf *in, char *err,
 	if (!ret)
 		ret = get_devices(c, in, err, errlen);
 	if (!ret && rbuf__remaining(in)) {
-		stream__errf(err, errlen, "config: %zu unexpected bytes after the end",
+		errmsg__set(err, errlen, "config: %zu unexpected bytes after the end",
 			     rbuf__remaining(in));
 		ret = -EBADMSG;
 	}
