@@ -59,27 +59,34 @@ static void testdev_io(void *opaque, uint64_t addr, uint8_t *data, uint32_t len,
 	}
 }
 
-/* Payload v1: counter (u64). */
+/* Payload v1: counter (u64); one list saves and loads. */
+static void testdev_fields(struct wire_walk *w, uint64_t *counter)
+{
+	wire_walk__u64(w, counter);
+}
+
 static int testdev_save(struct device *dev, struct wbuf *out)
 {
 	struct testdev *t = to_testdev(dev);
+	struct wire_walk w = { .out = out };
 	uint64_t counter;
 
 	pthread_mutex_lock(&t->lock);
 	counter = t->counter;
 	pthread_mutex_unlock(&t->lock);
-	wbuf__put_u64(out, counter);
+	testdev_fields(&w, &counter);
 	return out->err;
 }
 
 static int testdev_load(struct device *dev, struct rbuf *in, uint32_t version)
 {
 	struct testdev *t = to_testdev(dev);
+	struct wire_walk w = { .in = in };
 	uint64_t counter;
 
 	if (version != TESTDEV_STATE_V1)
 		return -EPROTONOSUPPORT;
-	counter = rbuf__get_u64(in);
+	testdev_fields(&w, &counter);
 	if (in->err || rbuf__remaining(in))
 		return -EBADMSG;
 	pthread_mutex_lock(&t->lock);
