@@ -30,6 +30,8 @@ struct options {
 	const char *stats_csv;
 	bool plain_dirty_log;
 	bool paused;
+	const char *runas;		/* --runas USER, or NULL */
+	bool sandbox;			/* --sandbox on (the default) */
 };
 
 /* Fills o from argv. Returns -1 when vmm should go on, or the exit status

@@ -3,7 +3,7 @@
 # Safe to run again: packages already present are left alone.
 set -eu
 pkgs=(build-essential clang make binutils pkg-config
-      liburing-dev libzstd-dev libcmocka-dev libcap-dev
+      liburing-dev libzstd-dev libcmocka-dev libcap-dev libseccomp-dev
       qemu-system-x86 socat iproute2 python3 valgrind gdb)
 missing=()
 for p in "${pkgs[@]}"; do

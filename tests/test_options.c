@@ -159,6 +159,20 @@ static void test_migrate_to(void **state)
 	assert_string_equal(o.stats_csv, "r.csv");
 }
 
+static void test_runas_and_sandbox(void **state)
+{
+	assert_int_equal(parse("g.elf"), -1);
+	assert_null(o.runas);
+	assert_true(o.sandbox);
+	assert_int_equal(parse("--runas nobody --sandbox off g.elf"), -1);
+	assert_string_equal(o.runas, "nobody");
+	assert_false(o.sandbox);
+	assert_int_equal(parse("--sandbox on g.elf"), -1);
+	assert_true(o.sandbox);
+	assert_int_equal(parse("--sandbox yes g.elf"), 1);
+	assert_int_equal(parse("--sandbox g.elf"), 1);	/* g.elf taken as the value */
+}
+
 static void test_unknown_option(void **state)
 {
 	assert_int_equal(parse("--frobnicate g.elf"), 1);
@@ -178,6 +192,7 @@ int main(void)
 		cmocka_unit_test(test_initrd),
 		cmocka_unit_test(test_incoming),
 		cmocka_unit_test(test_migrate_to),
+		cmocka_unit_test(test_runas_and_sandbox),
 		cmocka_unit_test(test_unknown_option),
 	};
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "board.h"
@@ -19,6 +20,7 @@
 #include "multiboot.h"
 #include "options.h"
 #include "privileges.h"
+#include "syscall_filter.h"
 #include "vm.h"
 
 #define MAX_GUEST_FILE (256ULL << 20)
@@ -174,6 +176,35 @@ static int start_incoming(struct vm *vm, struct incoming *in, const struct optio
 	return 0;
 }
 
+/* Test hook: VMM_TEST_SANDBOX_PROBE=syscall makes one system call outside
+ * the allow-list (personality), =open:PATH[,PATH...] tries to open each
+ * path for reading; each says what happened. Run once privileges are
+ * dropped, so a test sees what a compromised vmm could still do. */
+static void probe_privileges_for_tests(void)
+{
+	const char *v = getenv("VMM_TEST_SANDBOX_PROBE");
+	char paths[512], *p, *save = NULL;
+	int fd;
+
+	if (!v)
+		return;
+	if (!strcmp(v, "syscall")) {
+		log_info("VMM_TEST_SANDBOX_PROBE: calling personality(), which is not allowed");
+		syscall(SYS_personality, 0xffffffffUL);
+		log_info("VMM_TEST_SANDBOX_PROBE: personality() was not stopped");
+		return;
+	}
+	if (strncmp(v, "open:", 5))
+		return;
+	snprintf(paths, sizeof(paths), "%s", v + 5);
+	for (p = strtok_r(paths, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		log_info("VMM_TEST_SANDBOX_PROBE: open %s: %s", p, fd >= 0 ? "opened" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -219,9 +250,13 @@ int main(int argc, char **argv)
 			goto fail;
 	}
 	/* Everything privileged is open: from here on the process holds no
-	 * capability (before any thread starts, so all inherit that). */
-	if (privileges__drop(err, sizeof(err)))
+	 * capability, perhaps not uid 0, and makes only the system calls on
+	 * the allow-list (set before any thread starts, so all inherit it). */
+	if (privileges__drop(o.runas, err, sizeof(err)))
 		goto fail;
+	if (o.sandbox && syscall_filter__install(err, sizeof(err)))
+		goto fail;
+	probe_privileges_for_tests();
 	if (o.incoming) {
 		int fd = kvm_fd;
 

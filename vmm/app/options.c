@@ -39,6 +39,8 @@ static void usage(FILE *f)
 "  --stats-json PATH     write migration statistics as JSON when it ends\n"
 "  --stats-csv PATH      write one CSV row per pre-copy round when it ends\n"
 "  --dirty-log-plain     use KVM_GET_DIRTY_LOG even if manual protect exists\n"
+"  --runas USER          once set up, run as USER (needs root; drops uid 0)\n"
+"  --sandbox on|off      the system-call allow-list (default on)\n"
 "  -q, --quiet           only errors from the vmm itself\n"
 "  -v, --verbose         also debug messages (why the VM ended, ...)\n"
 "  -h, --help            this text\n"
@@ -60,7 +62,7 @@ static int __attribute__((format(printf, 1, 2))) die_usage(const char *fmt, ...)
 enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD, OPT_INCOMING,
 	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
-	OPT_INCOMING_ALLOW, OPT_PAUSED,
+	OPT_INCOMING_ALLOW, OPT_PAUSED, OPT_RUNAS, OPT_SANDBOX,
 };
 
 static const struct option long_options[] = {
@@ -77,6 +79,8 @@ static const struct option long_options[] = {
 	{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
 	{ "stats-csv", required_argument, NULL, OPT_STATS_CSV },
 	{ "dirty-log-plain", no_argument, NULL, OPT_PLAIN_LOG },
+	{ "runas", required_argument, NULL, OPT_RUNAS },
+	{ "sandbox", required_argument, NULL, OPT_SANDBOX },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -113,6 +117,7 @@ int options__parse(struct options *o, int argc, char **argv)
 	o->ram_size = DEFAULT_RAM;
 	o->nr_cpus = 1;
 	o->serial = "stdio";
+	o->sandbox = true;
 	/* '+': stop at the guest image; what follows belongs to the guest. */
 	while ((c = getopt_long(argc, argv, "+qvhV", long_options, NULL)) != -1) {
 		switch (c) {
@@ -178,6 +183,16 @@ int options__parse(struct options *o, int argc, char **argv)
 			break;
 		case OPT_PLAIN_LOG:
 			o->plain_dirty_log = true;
+			break;
+		case OPT_RUNAS:
+			if (!*optarg)
+				return die_usage("%s", "--runas needs a user name");
+			o->runas = optarg;
+			break;
+		case OPT_SANDBOX:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return die_usage("bad --sandbox '%s': on or off", optarg);
+			o->sandbox = !strcmp(optarg, "on");
 			break;
 		case 'q':
 			log_set_level(0);

@@ -1,0 +1,86 @@
+# Least privilege once vmm runs: no capability and no way to regain one, only
+# the system calls on the allow-list (in every thread), and with --runas no
+# longer uid 0, so neither /dev/kvm nor root's files can be opened anew; a
+# migration between two such vmm's works.
+. tests/integration/lib.bash
+require_kvm
+
+note "a system call outside the allow-list ends vmm, naming the call"
+VMM_TEST_SANDBOX_PROBE=syscall run_guest 30 "$GUESTS/hello.elf"
+expect_status 1 "personality() under the sandbox"
+expect_err "the sandbox stopped system call 135, which is outside vmm's allow-list"
+[ ! -s "$TMP/run.out" ] || fail "the guest ran after the probe"
+
+note "--sandbox off: the same call goes through and the guest runs"
+VMM_TEST_SANDBOX_PROBE=syscall run_guest 30 --sandbox off "$GUESTS/hello.elf"
+expect_status 0 "personality() with --sandbox off"
+expect_err "personality\(\) was not stopped"
+expect_out "hello: cpus=1"
+
+note "bad --runas and --sandbox values are refused before anything starts"
+run_guest 30 --runas no-such-user-here "$GUESTS/hello.elf"
+expect_status 1 "--runas unknown user"
+expect_err "--runas no-such-user-here: no such user"
+run_guest 30 --runas root "$GUESTS/hello.elf"
+expect_status 1 "--runas root"
+expect_err "that is uid 0, which drops nothing"
+run_guest 30 --sandbox maybe "$GUESTS/hello.elf"
+expect_status 1 "--sandbox maybe"
+expect_err "bad --sandbox 'maybe': on or off"
+
+note "every thread runs under the filter, without capabilities"
+sock=$TMP/mon.sock
+start idle "$VMM" --cpus 2 --monitor "unix:$sock" --serial none "$GUESTS/idle.elf"
+pid=$LAST_PID
+wait_sock "$sock"
+mon_check "$sock" "info status" "VM status: running"
+for t in /proc/$pid/task/*; do
+	name=$(cat "$t/comm")
+	grep -q "^Seccomp:[[:space:]]*2$" "$t/status" || fail "thread $name runs without the filter"
+	grep -q "^CapEff:[[:space:]]*0000000000000000$" "$t/status" || fail "thread $name kept capabilities"
+	grep -q "^NoNewPrivs:[[:space:]]*1$" "$t/status" || fail "thread $name may regain privileges"
+done
+mon "$sock" quit >/dev/null
+wait_status "$pid" 20 0 "idle guest after quit" idle
+
+if [ "$(id -u)" -ne 0 ] || ! id nobody >/dev/null 2>&1; then
+	echo "SKIP: --runas needs root and a user 'nobody'"
+	exit 77
+fi
+
+note "--runas nobody: uid and groups switched in every thread; root's files stay shut"
+start runas env VMM_TEST_SANDBOX_PROBE=open:/etc/shadow,/dev/kvm \
+	"$VMM" --runas nobody --monitor "unix:$TMP/runas.sock" --serial none "$GUESTS/idle.elf"
+pid=$LAST_PID
+wait_sock "$TMP/runas.sock"
+wait_for "$TMP/runas.err" "open /dev/kvm" || fail "no probe output"
+for t in /proc/$pid/task/*; do
+	grep -q "^Uid:[[:space:]]*65534[[:space:]]65534[[:space:]]65534[[:space:]]65534$" "$t/status" ||
+		fail "thread $(cat "$t/comm") not uid nobody: $(grep ^Uid "$t/status")"
+	grep -q "^Groups:[[:space:]]*$" "$t/status" || fail "supplementary groups kept"
+done
+grep -q "open /etc/shadow: Permission denied" "$TMP/runas.err" || fail "/etc/shadow: $(cat "$TMP/runas.err")"
+# /dev/kvm is closed to nobody unless the machine opened it to everyone.
+if [ "$(stat -c %a /dev/kvm | cut -c3)" -lt 6 ]; then
+	grep -q "open /dev/kvm: Permission denied" "$TMP/runas.err" || fail "/dev/kvm: $(cat "$TMP/runas.err")"
+else
+	note "/dev/kvm is open to every user here: not checked"
+fi
+mon "$TMP/runas.sock" quit >/dev/null
+wait_status "$pid" 20 0 "--runas guest after quit" runas
+
+note "--runas nobody on both sides: a verify guest migrates and passes"
+out=$TMP/shared
+mkdir -m 1777 "$out"
+chmod 711 "$TMP"	# nobody may reach $out, nothing else
+port=$(free_port)
+start_dest dst "$port" --runas nobody --stats-json "$out/dst.json"
+dpid=$LAST_PID
+start src "$VMM" --runas nobody --mem 64M --migrate-to "tcp:localhost:$port" \
+	--migrate-after 1s --stats-json "$out/src.json" "$GUESTS/verify.elf" -- ws=16M rate=1000 duration=3
+spid=$LAST_PID
+wait_status "$spid" 60 0 "source running as nobody" src
+wait_status "$dpid" 60 0 "destination running as nobody" dst
+grep -q "verify: PASS" "$TMP/dst.out" || fail "verify did not pass on the destination: $(cat "$TMP/dst.out")"
+grep -q '"status": "completed"' "$out/src.json" || fail "the source's statistics were not written"
+echo "sandbox: filter, capabilities and --runas hold"
