@@ -1,0 +1,321 @@
+"""The lab's experiment files (TOML): parsing, validation, grid expansion,
+and the link presets. Pure functions, no processes: unit-tested by
+bench/test_lab.py.
+
+An experiment is a grid; every combination of its axes is a point, and
+every point runs `repetitions` times. README ("The lab") documents the
+format; ConfigError messages name the file, the key and what was wrong.
+"""
+import itertools
+import re
+import tomllib
+
+SYSTEMS = ("vmm", "qemu")
+
+# Migration parameters both systems understand, with QEMU's names and
+# units (ms, bytes/s), and the ones only vmm has (README "Parameters").
+COMMON_PARAMS = ("downtime-limit", "max-bandwidth")
+VMM_PARAMS = ("max-iterations", "min-dirty-pages", "no-progress-rounds",
+              "max-sent-factor", "stall-action")
+# What the lab sets unless the experiment says otherwise, on both systems,
+# so that their defaults do not differ silently (QEMU 7.2 caps pre-copy at
+# 128 MiB/s unless told; vmm does not cap).
+DEFAULT_PARAMS = {"downtime-limit": 300, "max-bandwidth": 0}
+
+# Link presets: rate in bits/s.
+LINK_RATES = {"1gbit": 10**9, "10gbit": 10**10, "25gbit": 25 * 10**9}
+
+EXPERIMENT_KEYS = {
+    "name": str, "description": str, "repetitions": int, "warmup": "dur",
+    "timeout": "dur", "cooldown": "dur", "sample_interval": "dur",
+    "ready_timeout": "dur",
+}
+EXPERIMENT_DEFAULTS = {"name": "", "description": "", "repetitions": 1,
+                       "warmup": 2.0, "timeout": 60.0, "cooldown": 1.0,
+                       "sample_interval": 0.05, "ready_timeout": 30.0}
+GRID_KEYS = ("system", "guest", "mem", "cpus", "link", "params",
+             "capabilities")
+GRID_DEFAULTS = {"system": ["vmm", "qemu"], "mem": ["256M"], "cpus": [1],
+                 "link": ["loopback"], "params": [{}], "capabilities": [{}]}
+
+
+class ConfigError(Exception):
+    pass
+
+
+def parse_duration(text, where="duration"):
+    """Seconds from 2, 2.5, "2s", "500ms", "1m"."""
+    if isinstance(text, bool):
+        raise ConfigError("%s: %r is not a duration" % (where, text))
+    if isinstance(text, (int, float)):
+        if text < 0:
+            raise ConfigError("%s: %r is negative" % (where, text))
+        return float(text)
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*(us|ms|s|m|)\s*", str(text))
+    if not m:
+        raise ConfigError("%s: %r is not a duration (e.g. 2s, 500ms, 1m)" %
+                          (where, text))
+    scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "": 1.0, "m": 60.0}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+def parse_size(text, where="size"):
+    """Bytes from "256M", "1G", "512K", or an integer (bytes)."""
+    if isinstance(text, bool):
+        raise ConfigError("%s: %r is not a size" % (where, text))
+    if isinstance(text, int):
+        if text <= 0:
+            raise ConfigError("%s: %r is not a positive size" % (where, text))
+        return text
+    m = re.fullmatch(r"\s*([0-9]+)\s*([KMGT]?)i?B?\s*", str(text), re.I)
+    if not m:
+        raise ConfigError("%s: %r is not a size (e.g. 256M, 1G)" % (where, text))
+    mult = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    n = int(m.group(1)) * mult[m.group(2).upper()]
+    if n <= 0:
+        raise ConfigError("%s: %r is not a positive size" % (where, text))
+    return n
+
+
+def size_text(n):
+    """The shortest K/M/G spelling of a size vmm and QEMU both accept."""
+    for unit, mult in (("G", 2**30), ("M", 2**20), ("K", 2**10)):
+        if n % mult == 0:
+            return "%d%s" % (n // mult, unit)
+    return str(n)
+
+
+def parse_rate(text, where):
+    """bits/s from "1gbit", "500mbit", "10gbit", or an integer."""
+    if isinstance(text, int) and not isinstance(text, bool) and text > 0:
+        return text
+    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([kmg]?)bit", str(text).lower())
+    if not m:
+        raise ConfigError("%s: %r is not a rate (e.g. 1gbit, 500mbit)" %
+                          (where, text))
+    return int(float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2)])
+
+
+def parse_link(text, where="link"):
+    """A link spec: "loopback", or a preset/rate with options,
+    "10gbit", "1gbit,delay=1ms,loss=0.1%", "rate=2gbit,delay=500us".
+    Returns {"name", "rate_bps" (None = unshaped), "delay_s", "loss_pct"}."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError("%s: %r is not a link (loopback, 1gbit, 10gbit, "
+                          "25gbit, with ,delay=...,loss=...)" % (where, text))
+    link = {"name": text.strip(), "rate_bps": None, "delay_s": 0.0,
+            "loss_pct": 0.0}
+    parts = [p.strip() for p in text.split(",")]
+    for i, part in enumerate(parts):
+        if "=" not in part:
+            if i != 0:
+                raise ConfigError("%s: %r: %r must be key=value (delay=, loss=, "
+                                  "rate=)" % (where, text, part))
+            if part == "loopback":
+                continue
+            if part in LINK_RATES:
+                link["rate_bps"] = LINK_RATES[part]
+                continue
+            raise ConfigError("%s: %r: unknown preset %r (loopback, %s)" % (
+                where, text, part, ", ".join(LINK_RATES)))
+        key, val = part.split("=", 1)
+        if key == "delay":
+            link["delay_s"] = parse_duration(val, "%s: delay" % where)
+        elif key == "loss":
+            m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)%?", val)
+            if not m or float(m.group(1)) > 100:
+                raise ConfigError("%s: loss=%r is not a percentage (0.1%%)" %
+                                  (where, val))
+            link["loss_pct"] = float(m.group(1))
+        elif key == "rate":
+            link["rate_bps"] = parse_rate(val, "%s: rate" % where)
+        else:
+            raise ConfigError("%s: %r: unknown link option %r (delay, loss, "
+                              "rate)" % (where, text, key))
+    return link
+
+
+def link_is_shaped(link):
+    return bool(link["rate_bps"] or link["delay_s"] or link["loss_pct"])
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _expand_table(table):
+    """{"name": "memtouch", "rate": [0, 1000]} -> one table per
+    combination of its list-valued fields, in order."""
+    keys = list(table)
+    choices = [_as_list(table[k]) for k in keys]
+    return [dict(zip(keys, combo)) for combo in itertools.product(*choices)]
+
+
+def _check_guest(g, where):
+    if not isinstance(g, dict):
+        g = {"name": g}
+    if not isinstance(g.get("name"), str) or not g["name"]:
+        raise ConfigError("%s: a guest needs a name (memtouch, heartbeat, idle, "
+                          "verify, or any build/guests/NAME.elf)" % where)
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", g["name"]):
+        raise ConfigError("%s: guest name %r" % (where, g["name"]))
+    for k, v in g.items():
+        if isinstance(v, (dict, list)) or isinstance(v, bool):
+            raise ConfigError("%s: guest %s: %s=%r is not a number or string" %
+                              (where, g["name"], k, v))
+        if k != "ready" and isinstance(v, str) and re.search(r"\s", v):
+            raise ConfigError("%s: guest %s: %s=%r contains a space" %
+                              (where, g["name"], k, v))
+    return g
+
+
+def _check_params(p, where):
+    if not isinstance(p, dict):
+        raise ConfigError("%s: %r is not a table of migration parameters" %
+                          (where, p))
+    for k, v in p.items():
+        if not re.fullmatch(r"[a-z0-9-]+", k):
+            raise ConfigError("%s: %r is not a QMP parameter name "
+                              "(downtime-limit, max-bandwidth, ...)" % (where, k))
+        if k in ("downtime-limit", "max-bandwidth", "max-iterations",
+                 "min-dirty-pages", "no-progress-rounds"):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigError("%s: %s=%r must be a non-negative integer%s" % (
+                    where, k, v, " (ms)" if k == "downtime-limit" else
+                    " (bytes/s)" if k == "max-bandwidth" else ""))
+        if k == "stall-action" and v not in ("stop-copy", "cancel"):
+            raise ConfigError("%s: stall-action=%r (stop-copy or cancel)" %
+                              (where, v))
+    return p
+
+
+def _check_caps(c, where):
+    if not isinstance(c, dict):
+        raise ConfigError("%s: %r is not a table of capabilities" % (where, c))
+    for k, v in c.items():
+        if not isinstance(v, bool):
+            raise ConfigError("%s: capability %s=%r must be true or false" %
+                              (where, k, v))
+    return c
+
+
+def _axis(grid, key, fname):
+    """The list of alternatives of one grid axis, validated."""
+    where = "%s: [grid] %s" % (fname, key)
+    raw = grid.get(key, GRID_DEFAULTS.get(key))
+    if raw is None:
+        raise ConfigError("%s: missing (every experiment names its guest)" % where)
+    values = _as_list(raw)
+    if not values:
+        raise ConfigError("%s is empty: the grid has no points" % where)
+    out = []
+    for v in values:
+        if key == "system":
+            if v not in SYSTEMS:
+                raise ConfigError("%s: unknown system %r (vmm, qemu)" % (where, v))
+            out.append(v)
+        elif key == "mem":
+            n = parse_size(v, where)
+            if n % 4096 or n < 2 * 2**20:
+                raise ConfigError("%s: %r must be at least 2M and a multiple of 4K" %
+                                  (where, v))
+            out.append(n)
+        elif key == "cpus":
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 64:
+                raise ConfigError("%s: %r is not a vCPU count (1 to 64)" % (where, v))
+            out.append(v)
+        elif key == "link":
+            out.append(parse_link(v, where))
+        elif key == "guest":
+            if isinstance(v, dict):
+                out += [_check_guest(g, where) for g in _expand_table(v)]
+            else:
+                out.append(_check_guest(v, where))
+        elif key == "params":
+            out += [_check_params(p, where) for p in
+                    (_expand_table(v) if isinstance(v, dict) else [v])]
+        elif key == "capabilities":
+            out += [_check_caps(c, where) for c in
+                    (_expand_table(v) if isinstance(v, dict) else [v])]
+    if not out:
+        raise ConfigError("%s: a list in it is empty: the grid has no points" % where)
+    return out
+
+
+def parse_experiment(text, fname="experiment"):
+    """The experiment from TOML text: {"experiment": settings, "points":
+    [point, ...]}; a point is {"id", "system", "guest", "mem", "cpus",
+    "link", "params", "capabilities"}."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError("%s: not valid TOML: %s" % (fname, e)) from None
+    for k in doc:
+        if k not in ("experiment", "grid"):
+            raise ConfigError("%s: unknown section or key %r (experiment, grid)" %
+                              (fname, k))
+    exp = dict(EXPERIMENT_DEFAULTS)
+    for k, v in doc.get("experiment", {}).items():
+        kind = EXPERIMENT_KEYS.get(k)
+        where = "%s: [experiment] %s" % (fname, k)
+        if kind is None:
+            raise ConfigError("%s: unknown key (known: %s)" % (
+                where, ", ".join(sorted(EXPERIMENT_KEYS))))
+        if kind == "dur":
+            exp[k] = parse_duration(v, where)
+        elif kind is int:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError("%s: %r must be an integer >= 1" % (where, v))
+            exp[k] = v
+        else:
+            if not isinstance(v, str):
+                raise ConfigError("%s: %r must be a string" % (where, v))
+            exp[k] = v
+    if exp["sample_interval"] <= 0 or exp["timeout"] <= 0:
+        raise ConfigError("%s: [experiment] timeout and sample_interval must be "
+                          "above 0" % fname)
+    grid = doc.get("grid")
+    if not isinstance(grid, dict):
+        raise ConfigError("%s: no [grid] section: the grid has no points" % fname)
+    for k in grid:
+        if k not in GRID_KEYS:
+            raise ConfigError("%s: [grid] unknown key %r (known: %s)" % (
+                fname, k, ", ".join(GRID_KEYS)))
+    axes = [_axis(grid, k, fname) for k in GRID_KEYS]
+    points = []
+    for combo in itertools.product(*axes):
+        p = dict(zip(GRID_KEYS, combo))
+        p["params"] = dict(DEFAULT_PARAMS, **p["params"])
+        p["id"] = point_id(p)
+        points.append(p)
+    seen = set()
+    for p in points:
+        if p["id"] in seen:
+            raise ConfigError("%s: point %s appears twice in the grid" %
+                              (fname, p["id"]))
+        seen.add(p["id"])
+    return {"experiment": exp, "points": points}
+
+
+def load_experiment(path):
+    with open(path, "rb") as f:
+        return parse_experiment(f.read().decode(), path)
+
+
+def guest_label(guest):
+    extra = ",".join("%s=%s" % (k, v) for k, v in guest.items()
+                     if k not in ("name", "ready"))
+    return guest["name"] + ("(%s)" % extra if extra else "")
+
+
+def point_id(p):
+    """A file-name-safe, unique, readable name of a point."""
+    parts = [p["system"], guest_label(p["guest"]), size_text(p["mem"]),
+             "%dcpu" % p["cpus"], p["link"]["name"]]
+    if p.get("params"):
+        parts.append(",".join("%s=%s" % kv for kv in sorted(p["params"].items())))
+    if p.get("capabilities"):
+        parts.append(",".join("%s=%s" % (k, "on" if v else "off")
+                              for k, v in sorted(p["capabilities"].items())))
+    return re.sub(r"[^A-Za-z0-9_.,=+-]", "_", "_".join(parts).replace("(", "-")
+                  .replace(")", ""))

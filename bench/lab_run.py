@@ -1,0 +1,506 @@
+"""`bench/lab run`: every point of an experiment, every repetition, one
+JSON per run.
+
+One run: a fresh destination, a fresh source, both with a QMP socket;
+wait for the guest's "running" line; warm up; set the parameters and
+capabilities; `migrate`; sample `query-migrate` every sample_interval
+until completed/failed/cancelled or the time limit (then
+`migrate_cancel`: "did-not-converge"); cool down on the destination;
+collect QMP's final view, the VMMs' own statistics, the guest's output
+with host times, CPU time and peak RSS; `quit` both; write the JSON.
+A run that fails is recorded with the system's own message, never dropped.
+"""
+import atexit
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import lab_config
+import lab_links
+import lab_systems
+from qmp import QMP, QMPError, QMPTimeout
+
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+class Interrupted(Exception):
+    pass
+
+
+_interrupts = {"count": 0, "critical": 0, "pending": None}
+_tmpdirs = set()
+
+
+def _on_signal(signum, frame):
+    """The first SIGINT/SIGTERM raises Interrupted, so that every finally
+    on the way out ends its processes and links; later ones are ignored
+    (a second Ctrl-C must not cut a cleanup short). Inside a critical
+    section (a process or namespace made but not yet recorded) the raise
+    waits until the section ends."""
+    _interrupts["count"] += 1
+    if _interrupts["count"] != 1:
+        return
+    name = signal.Signals(signum).name
+    if _interrupts["critical"]:
+        _interrupts["pending"] = name
+        return
+    raise Interrupted(name)
+
+
+class critical:
+    def __enter__(self):
+        _interrupts["critical"] += 1
+
+    def __exit__(self, *exc):
+        _interrupts["critical"] -= 1
+        if not _interrupts["critical"] and _interrupts["pending"]:
+            name, _interrupts["pending"] = _interrupts["pending"], None
+            if exc[0] is None:
+                raise Interrupted(name)
+
+
+def _last_cleanup():
+    """At exit, whatever happened: no process, namespace or directory of
+    the lab's survives it."""
+    lab_systems.kill_all()
+    lab_links.delete_all()
+    for d in list(_tmpdirs):
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_last_cleanup)
+
+
+def install_signal_handlers():
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+
+
+def _git(*args):
+    try:
+        r = subprocess.run(["git"] + list(args), capture_output=True, text=True,
+                           cwd=os.path.dirname(os.path.abspath(__file__)),
+                           timeout=20)
+        return r.stdout.strip() if r.returncode == 0 else None
+    except OSError:
+        return None
+
+
+def _kvm_caps():
+    """KVM_CHECK_EXTENSION for the capabilities a migration study cares
+    about (values as the kernel returns them; 0 = not offered)."""
+    import fcntl
+    caps = {"NR_MEMSLOTS": 10, "TSC_CONTROL": 60, "MAX_VCPUS": 66,
+            "MANUAL_DIRTY_LOG_PROTECT2": 168, "X86_USER_SPACE_MSR": 188,
+            "DIRTY_LOG_RING": 192, "DIRTY_LOG_RING_ACQ_REL": 223}
+    out = {}
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+    except OSError as e:
+        return {"error": str(e)}
+    try:
+        out["api_version"] = fcntl.ioctl(fd, 0xAE00, 0)
+        for name, num in caps.items():
+            out[name] = fcntl.ioctl(fd, 0xAE03, num)
+    except OSError as e:
+        out["error"] = str(e)
+    finally:
+        os.close(fd)
+    return out
+
+
+def host_info(systems):
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    status = _git("status", "--porcelain")
+    return {
+        "kernel": " ".join(os.uname()[2:4]), "machine": os.uname().machine,
+        "cpu_model": cpu, "cpus": os.cpu_count(), "kvm": _kvm_caps(),
+        "git_revision": _git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+        "versions": {s.name: s.version() for s in systems},
+        "python": sys.version.split()[0],
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+class RunCtx:
+    """Paths, ports and processes of one run."""
+
+    def __init__(self, point, tmp, link, port):
+        self.point = point
+        self.dst_ip = link.dst_ip
+        self.port = port
+        self.qmp = {s: os.path.join(tmp, s + ".qmp") for s in ("src", "dst")}
+        self.serial = {s: os.path.join(tmp, s + ".serial") for s in ("src", "dst")}
+        self.files = {s + "_stats": os.path.join(tmp, s + "-stats.json")
+                      for s in ("src", "dst")}
+        self.files.update({s + "_err": os.path.join(tmp, s + ".err")
+                           for s in ("src", "dst")})
+
+
+def _tail(text, n=15):
+    lines = [ln for ln in text.splitlines()
+             if "host doesn't support requested feature" not in ln]
+    return "\n".join(lines[-n:])
+
+
+def _qmp_error_message(e):
+    if isinstance(e, QMPError):
+        return "%s (%s)" % (e.desc, e.error_class)
+    return str(e)
+
+
+def _proc_status(pid):
+    """Peak RSS and CPU seconds of a running process, from /proc."""
+    out = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(("VmHWM:", "VmRSS:")):
+                    out[line.split(":")[0]] = int(line.split()[1])
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        hz = os.sysconf("SC_CLK_TCK")
+        out["cpu_s"] = (int(fields[11]) + int(fields[12])) / hz
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def _set_params(sysdrv, q, point, link, record):
+    params = dict(point["params"])
+    if link.fallback and point["link"]["rate_bps"] and not params.get("max-bandwidth"):
+        params["max-bandwidth"] = point["link"]["rate_bps"] // 8
+        record["link"]["max_bandwidth_fallback"] = params["max-bandwidth"]
+    applied = {k: v for k, v in params.items() if sysdrv.param_applies(k)}
+    record["params_skipped"] = sorted(set(params) - set(applied))
+    if applied:
+        q.command("migrate-set-parameters", applied)
+    if point["capabilities"]:
+        q.command("migrate-set-capabilities", {"capabilities": [
+            {"capability": k, "state": v} for k, v in point["capabilities"].items()]})
+    try:
+        record["qmp"]["parameters"] = q.command("query-migrate-parameters")
+    except (QMPError, ConnectionError, QMPTimeout) as e:
+        record["qmp"]["parameters"] = {"error": _qmp_error_message(e)}
+
+
+def _wait_qmp_status(q, want, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            st = q.command("query-status", timeout=5)
+            if st.get("status") in want:
+                return st
+        except (QMPError, QMPTimeout):
+            pass
+        except (ConnectionError, OSError):
+            return None  # it ended
+        time.sleep(0.05)
+    return None
+
+
+def one_run(sysdrv, point, exp, link, tmp, record):
+    """Fills record (the run's JSON) in place; raises Interrupted."""
+    ctx = RunCtx(point, tmp, link, lab_links._free_port())
+    procs, taps, qmps = {}, {}, {}
+    record["files"] = {"tmp": tmp}
+    t0 = time.monotonic()
+    try:
+        # Destination first: it must listen before the source migrates.
+        dst_argv = link.prefix("dst") + sysdrv.dest_argv(ctx)
+        src_argv = link.prefix("src") + sysdrv.source_argv(ctx)
+        record["argv"] = {"dst": dst_argv, "src": src_argv}
+        with critical():
+            procs["dst"] = lab_systems.Proc(dst_argv, ctx.files["dst_err"])
+        taps["dst"] = sysdrv.tap(ctx, "dst")
+        qmps["dst"] = QMP(ctx.qmp["dst"], timeout=20)
+        if sysdrv.name == "vmm":
+            _wait_text(procs["dst"], "waiting for a migration", 20, record)
+        with critical():
+            procs["src"] = lab_systems.Proc(src_argv, ctx.files["src_err"])
+        taps["src"] = sysdrv.tap(ctx, "src")
+        qmps["src"] = QMP(ctx.qmp["src"], timeout=20)
+        q = qmps["src"]
+        record["qmp"]["greeting"] = q.greeting
+        if point["capabilities"]:
+            qmps["dst"].command("migrate-set-capabilities", {"capabilities": [
+                {"capability": k, "state": v}
+                for k, v in point["capabilities"].items()]})
+        ready = taps["src"].wait_for(lab_systems.ready_regex(point["guest"]),
+                                     exp["ready_timeout"], procs["src"].alive)
+        if ready is None:
+            raise RunFailure("guest not running: no line matching /%s/ within "
+                             "%g s" % (lab_systems.ready_regex(point["guest"]),
+                                       exp["ready_timeout"]))
+        record["times"]["ready"] = ready["t"] - t0
+        _sleep(exp["warmup"])
+        _set_params(sysdrv, q, point, link, record)
+        t_mig = time.monotonic()
+        record["times"]["migrate"] = t_mig - t0
+        record["times"]["migrate_mono"] = t_mig
+        q.command("migrate", {"uri": "tcp:%s:%d" % (ctx.dst_ip, ctx.port)})
+        outcome = _follow(q, procs["src"], exp, t_mig, record)
+        record["times"]["end"] = time.monotonic() - t0
+        record["outcome"] = outcome
+        if outcome == "completed":
+            st = _wait_qmp_status(qmps["dst"], ("running",), 10)
+            if st is None:
+                # The source finished sending but the destination did not
+                # take over (QEMU 7.2: "load of migration failed"): its
+                # own last words are the reason.
+                procs["dst"].wait(2)
+                words = [ln for ln in _tail(procs["dst"].err(), 5).splitlines()
+                         if ln.strip()]
+                record["outcome"] = "failed"
+                record["error"] = "destination: %s" % (
+                    words[-1] if words else "not running after the source completed")
+            _sleep(exp["cooldown"])
+        for side in ("src", "dst"):
+            if procs[side].alive():
+                record["proc_live"][side] = _proc_status(procs[side].pid)
+                try:
+                    record["qmp"][side + "_status"] = qmps[side].command(
+                        "query-status", timeout=5)
+                except (QMPError, QMPTimeout, ConnectionError, OSError) as e:
+                    record["qmp"][side + "_status"] = {"error": _qmp_error_message(e)}
+        try:
+            record["qmp"]["dst_migrate"] = qmps["dst"].command("query-migrate", timeout=5)
+        except (QMPError, QMPTimeout, ConnectionError, OSError) as e:
+            record["qmp"]["dst_migrate"] = {"error": _qmp_error_message(e)}
+    except RunFailure as e:
+        record["outcome"] = "error"
+        record["error"] = str(e)
+    except (QMPError, QMPTimeout, ConnectionError, TimeoutError, OSError) as e:
+        record["outcome"] = "error"
+        record["error"] = _qmp_error_message(e)
+    finally:
+        _shutdown(procs, taps, qmps, record)
+    for side in ("src", "dst"):
+        record["stderr"][side] = _tail(procs[side].err()) if side in procs else ""
+    record["vmm_stats"] = sysdrv.leftovers(ctx) or None
+    _explain_failure(record)
+
+
+class RunFailure(Exception):
+    pass
+
+
+def _wait_text(proc, text, timeout, record):
+    """Waits for the destination's "listening" message; without it after
+    timeout, goes on (a destination that does not listen makes the
+    migration fail, with its message) and notes it."""
+    deadline = time.monotonic() + timeout
+    while text not in proc.err():
+        if not proc.alive():
+            raise RunFailure("destination ended (status %s): %s" %
+                             (proc.status, _tail(proc.err(), 5)))
+        if time.monotonic() > deadline:
+            record.setdefault("notes", []).append(
+                "destination did not print %r within %g s" % (text, timeout))
+            return
+        time.sleep(0.02)
+
+
+def _sleep(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+
+
+def _follow(q, src, exp, t_mig, record):
+    """Samples query-migrate until the migration ends; its outcome."""
+    samples = record["samples"]
+    cancelled_for_time = False
+    while True:
+        now = time.monotonic()
+        try:
+            info = q.command("query-migrate", timeout=10)
+        except (ConnectionError, OSError, QMPTimeout) as e:
+            # vmm's source exits once the destination has the guest.
+            if src.wait(5) and src.status == 0:
+                return "completed"
+            raise RunFailure("source QMP lost during the migration: %s" % e)
+        info["_t"] = round(now - t_mig, 4)
+        samples.append(info)
+        status = info.get("status")
+        if status in TERMINAL:
+            record["qmp"]["src_migrate"] = info
+            if status == "cancelled" and cancelled_for_time:
+                return "did-not-converge"
+            if status == "failed":
+                record["error"] = info.get("error-desc", "failed")
+            return status
+        if not cancelled_for_time and now - t_mig > exp["timeout"]:
+            cancelled_for_time = True
+            record["error"] = ("did not converge within %g s: cancelled" %
+                               exp["timeout"])
+            try:
+                q.command("migrate_cancel")
+            except QMPError as e:
+                record["error"] += " (migrate_cancel: %s)" % e.desc
+        if cancelled_for_time and now - t_mig > exp["timeout"] + 30:
+            return "did-not-converge"
+        # Sample on a fixed schedule from migrate (the first sample at
+        # once: round 0 starts with every page to send).
+        n = len(samples)
+        _sleep(max(0.0, t_mig + n * exp["sample_interval"] - time.monotonic()))
+
+
+def _shutdown(procs, taps, qmps, record):
+    """quit through QMP, then SIGKILL by PID whatever is left; never raises
+    on a dead peer."""
+    for side in ("src", "dst"):
+        q = qmps.get(side)
+        if q is not None:
+            try:
+                record["events"][side] = q.events()
+            except Exception:  # noqa: BLE001 - a dead peer is fine here
+                record["events"][side] = q._events
+            try:
+                q.command("quit", timeout=3)
+            except Exception:  # noqa: BLE001
+                pass
+    for side in ("src", "dst"):
+        p = procs.get(side)
+        if p is not None and not p.wait(5):
+            p.kill()
+    for side, q in qmps.items():
+        q.close()
+    for side, tap in taps.items():
+        tap.stop()
+        record["serial"][side] = tap.snapshot()
+    for side, p in procs.items():
+        record["proc"][side] = p.usage()
+
+
+def _explain_failure(record):
+    """A failed QEMU destination says why on its stderr: keep its words."""
+    if record["outcome"] in ("failed", "error"):
+        for side in ("dst", "src"):
+            msg = [ln for ln in record["stderr"].get(side, "").splitlines()
+                   if ln.strip()]
+            if msg:
+                record.setdefault("error_detail", {})[side] = msg[-3:]
+
+
+def new_record(point, exp, host, sysdrv, link, rep):
+    return {
+        "schema": "vmm-lab-run/1", "point": point, "point_id": point["id"],
+        "repetition": rep, "experiment": exp, "host": host,
+        "system": sysdrv.name, "serial_method": sysdrv.serial_method(),
+        "link": link.describe(), "outcome": None, "error": None,
+        "times": {}, "samples": [], "qmp": {}, "events": {}, "serial": {},
+        "stderr": {}, "proc": {}, "proc_live": {}, "vmm_stats": None,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _fmt_dur(s):
+    s = int(round(s))
+    return "%dh%02dm%02ds" % (s // 3600, s % 3600 // 60, s % 60) if s >= 3600 \
+        else "%dm%02ds" % (s // 60, s % 60)
+
+
+def run_experiment(path, out, build="build", only_systems=None, log=print):
+    """Runs every point; returns (runs written, runs skipped)."""
+    import lab_report
+    spec = lab_config.load_experiment(path)
+    exp, points = spec["experiment"], spec["points"]
+    drivers = {n: lab_systems.make(n, build) for n in lab_config.SYSTEMS}
+    skip = {}
+    for n, d in drivers.items():
+        why = d.missing()
+        if only_systems and n not in only_systems:
+            why = why or "not selected (--systems)"
+        if why:
+            skip[n] = why
+    for n, why in sorted(skip.items()):
+        if any(p["system"] == n for p in points):
+            log("lab: SKIP system %s: %s" % (n, why))
+    todo = [p for p in points if p["system"] not in skip]
+    os.makedirs(os.path.join(out, "runs"), exist_ok=True)
+    shutil.copyfile(path, os.path.join(out, "experiment.toml"))
+    host = host_info([d for n, d in drivers.items() if n not in skip])
+    host["skipped_systems"] = skip
+    with open(os.path.join(out, "host.json"), "w") as f:
+        json.dump(host, f, indent=1)
+    total = len(todo) * exp["repetitions"]
+    log("lab: %s: %d points x %d repetitions = %d runs -> %s" % (
+        exp["name"] or os.path.basename(path), len(todo), exp["repetitions"],
+        total, out))
+    anchors = {}
+    done = 0
+    t_start = time.monotonic()
+    for i, point in enumerate(todo):
+        lname = point["link"]["name"]
+        if lname not in anchors:
+            with critical():
+                link = lab_links.make(point["link"])
+            try:
+                if link.fallback:
+                    log("lab: link %s: cannot make namespaces (%s): loopback with "
+                        "max-bandwidth %d bytes/s instead" % (
+                            lname, link.fallback, (point["link"]["rate_bps"] or 0) // 8))
+                anchors[lname] = dict(lab_links.measure_throughput(link),
+                                      link=link.describe())
+                a = anchors[lname]
+                log("lab: link %s measured: %s" % (lname, (
+                    "%.2f Gbit/s (%s)" % (a["bits_per_second"] / 1e9, a["tool"]))
+                    if "bits_per_second" in a else a.get("error")))
+            finally:
+                link.close()
+            with open(os.path.join(out, "links.json"), "w") as f:
+                json.dump(anchors, f, indent=1)
+        for rep in range(exp["repetitions"]):
+            elapsed = time.monotonic() - t_start
+            eta = elapsed / done * (total - done) if done else None
+            log("lab: point %d/%d rep %d/%d %s  elapsed %s  ETA %s" % (
+                i + 1, len(todo), rep + 1, exp["repetitions"], point["id"],
+                _fmt_dur(elapsed), _fmt_dur(eta) if eta is not None else "?"),
+                flush=True)
+            sysdrv = drivers[point["system"]]
+            with critical():
+                link = lab_links.make(point["link"])
+                tmp = tempfile.mkdtemp(prefix="vmmlab-%d-" % os.getpid())
+                _tmpdirs.add(tmp)
+            record = new_record(point, exp, host, sysdrv, link, rep)
+            record["link"]["anchor"] = anchors.get(lname)
+            try:
+                one_run(sysdrv, point, exp, link, tmp, record)
+            finally:
+                link.close()
+                shutil.rmtree(tmp, ignore_errors=True)
+                _tmpdirs.discard(tmp)
+            record["summary"] = lab_report.summarize(record)
+            name = "%s-r%d.json" % (point["id"], rep + 1)
+            tmpf = os.path.join(out, "runs", name + ".partial")
+            with open(tmpf, "w") as f:
+                json.dump(record, f, indent=1, default=str)
+            os.replace(tmpf, os.path.join(out, "runs", name))
+            done += 1
+            s = record["summary"]
+            log("lab:   -> %s%s" % (s["status"], "" if s["status"] != "completed"
+                                   else ": total %s ms, downtime %s ms, client-seen %s ms, "
+                                   "%s rounds, %s MiB" % (
+                                       lab_report.num(s["total_ms"]),
+                                       lab_report.num(s["downtime_ms"], 1),
+                                       lab_report.num(s["client_downtime_ms"], 1),
+                                       s["rounds"], lab_report.num(
+                                           (s["bytes"] or 0) / 2**20))) +
+                ("" if not s.get("error") else " (%s)" % s["error"]))
+    log("lab: done, %d runs in %s" % (done, _fmt_dur(time.monotonic() - t_start)))
+    return done, skip

@@ -1,0 +1,392 @@
+"""Unit tests of the lab (python3 -m unittest, from bench/; run by
+tests/integration/lab_unit.sh): the experiment parser, link presets,
+serial timing, aggregation, tables, comparison, and the vmm driver end to
+end against a fake vmm that speaks QMP (bench/lab_fakevmm.py)."""
+import json
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import time
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab_config  # noqa: E402
+import lab_report  # noqa: E402
+import lab_serial  # noqa: E402
+
+GOOD = """
+[experiment]
+name = "t"
+repetitions = 3
+warmup = "500ms"
+[grid]
+system = ["vmm", "qemu"]
+guest = [{ name = "idle" }, { name = "memtouch", ws = "64M", rate = [0, 1000] }]
+mem = ["256M", "1G"]
+link = ["loopback", "1gbit,delay=1ms"]
+"""
+
+
+def parse(text):
+    return lab_config.parse_experiment(text, "x.toml")
+
+
+class Parser(unittest.TestCase):
+    def test_grid_is_the_product_of_every_axis(self):
+        spec = parse(GOOD)
+        # 2 systems x 3 guests (idle, memtouch x 2 rates) x 2 sizes x 2 links
+        self.assertEqual(len(spec["points"]), 24)
+        self.assertEqual(spec["experiment"]["repetitions"], 3)
+        self.assertEqual(spec["experiment"]["warmup"], 0.5)
+        p = spec["points"][0]
+        self.assertEqual(p["system"], "vmm")
+        self.assertEqual(p["guest"], {"name": "idle"})
+        self.assertEqual(p["mem"], 256 << 20)
+        self.assertEqual(p["cpus"], 1)
+        self.assertEqual(p["params"], {"downtime-limit": 300, "max-bandwidth": 0})
+        rates = sorted(q["guest"].get("rate", -1) for q in spec["points"])
+        self.assertEqual(rates.count(0), 8)
+        self.assertEqual(len({q["id"] for q in spec["points"]}), 24)
+
+    def test_params_expand_and_override_defaults(self):
+        spec = parse('[grid]\nsystem = "vmm"\nguest = "idle"\n'
+                     'params = { downtime-limit = [100, 300], max-iterations = 5 }\n')
+        self.assertEqual([p["params"] for p in spec["points"]], [
+            {"downtime-limit": 100, "max-bandwidth": 0, "max-iterations": 5},
+            {"downtime-limit": 300, "max-bandwidth": 0, "max-iterations": 5}])
+
+    def expect_error(self, text, *words):
+        with self.assertRaises(lab_config.ConfigError) as cm:
+            parse(text)
+        for w in words:
+            self.assertIn(w, str(cm.exception))
+        self.assertIn("x.toml", str(cm.exception))
+
+    def test_unknown_keys_are_named(self):
+        self.expect_error('[experiment]\nrepetition = 2\n[grid]\nguest = "idle"\n',
+                          "[experiment] repetition", "unknown key", "repetitions")
+        self.expect_error('[grid]\nguest = "idle"\nram = ["1G"]\n',
+                          "[grid] unknown key 'ram'", "mem")
+        self.expect_error('[grids]\nguest = "idle"\n', "unknown section", "grids")
+
+    def test_bad_values_say_what_is_expected(self):
+        self.expect_error('[grid]\nguest = "idle"\nmem = "12Q"\n', "[grid] mem",
+                          "'12Q' is not a size")
+        self.expect_error('[grid]\nguest = "idle"\nsystem = "xen"\n',
+                          "unknown system 'xen'")
+        self.expect_error('[grid]\nguest = "idle"\ncpus = 0\n', "vCPU count")
+        self.expect_error('[grid]\nguest = "idle"\nlink = "2gbit"\n',
+                          "unknown preset '2gbit'")
+        self.expect_error('[grid]\nguest = "idle"\nparams = { downtime-limit = -1 }\n',
+                          "downtime-limit=-1", "non-negative")
+        self.expect_error('[experiment]\nwarmup = "soon"\n[grid]\nguest = "idle"\n',
+                          "'soon' is not a duration")
+        self.expect_error('[experiment]\nrepetitions = 0\n[grid]\nguest = "idle"\n',
+                          "repetitions", ">= 1")
+        self.expect_error('[grid]\nguest = { rate = 5 }\n', "needs a name")
+        self.expect_error('[grid\n', "not valid TOML")
+
+    def test_empty_grid_is_an_error(self):
+        self.expect_error('[grid]\nguest = "idle"\nsystem = []\n',
+                          "[grid] system is empty", "no points")
+        self.expect_error('[grid]\nguest = { name = "memtouch", rate = [] }\n',
+                          "no points")
+        self.expect_error('[experiment]\nname = "x"\n', "no [grid]")
+        self.expect_error('[grid]\nsystem = "vmm"\n', "guest", "missing")
+
+    def test_duplicate_points_are_refused(self):
+        self.expect_error('[grid]\nguest = ["idle", "idle"]\n', "appears twice")
+
+
+class Links(unittest.TestCase):
+    def test_presets(self):
+        self.assertEqual(lab_config.parse_link("loopback"),
+                         {"name": "loopback", "rate_bps": None, "delay_s": 0.0,
+                          "loss_pct": 0.0})
+        self.assertEqual(lab_config.parse_link("1gbit")["rate_bps"], 10**9)
+        self.assertEqual(lab_config.parse_link("10gbit")["rate_bps"], 10**10)
+        self.assertEqual(lab_config.parse_link("25gbit")["rate_bps"], 25 * 10**9)
+        link = lab_config.parse_link("10gbit,delay=500us,loss=0.1%")
+        self.assertEqual((link["rate_bps"], link["delay_s"], link["loss_pct"]),
+                         (10**10, 0.0005, 0.1))
+        link = lab_config.parse_link("loopback,delay=2ms")
+        self.assertEqual((link["rate_bps"], link["delay_s"]), (None, 0.002))
+        self.assertTrue(lab_config.link_is_shaped(link))
+        self.assertFalse(lab_config.link_is_shaped(lab_config.parse_link("loopback")))
+        self.assertEqual(lab_config.parse_link("rate=500mbit")["rate_bps"], 5 * 10**8)
+
+    def test_bad_links(self):
+        for text, words in (("100gbit", "unknown preset"),
+                            ("1gbit,jitter=1ms", "unknown link option 'jitter'"),
+                            ("1gbit,loss=200%", "not a percentage"),
+                            ("1gbit,delay=soon", "not a duration"),
+                            ("1gbit,10gbit", "must be key=value"),
+                            ("", "is not a link")):
+            with self.assertRaises(lab_config.ConfigError) as cm:
+                lab_config.parse_link(text)
+            self.assertIn(words, str(cm.exception))
+
+
+class LinkFallback(unittest.TestCase):
+    def test_without_namespaces_a_shaped_link_is_loopback_capped(self):
+        import lab_links
+        import lab_run
+        saved = lab_links.cannot_make_namespaces
+        lab_links.cannot_make_namespaces = lambda: "not root"
+        try:
+            spec = lab_config.parse_link("1gbit")
+            link = lab_links.make(spec)
+        finally:
+            lab_links.cannot_make_namespaces = saved
+        self.assertEqual((link.fallback, link.dst_ip, link.prefix("src"),
+                          link.namespaced()), ("not root", "127.0.0.1", [], False))
+
+        class Q:
+            calls = []
+
+            def command(self, name, args=None, timeout=None):
+                self.calls.append((name, args))
+                return {"max-bandwidth": 1}
+
+        point = {"params": {"downtime-limit": 300, "max-bandwidth": 0,
+                            "max-iterations": 9}, "link": spec, "capabilities": {}}
+        record = {"link": link.describe(), "qmp": {}}
+        import lab_systems
+        lab_run._set_params(lab_systems.Qemu("build"), Q(), point, link, record)
+        self.assertEqual(Q.calls[0], ("migrate-set-parameters",
+                                      {"downtime-limit": 300, "max-bandwidth": 125000000}))
+        self.assertEqual(record["params_skipped"], ["max-iterations"])
+        self.assertEqual(record["link"]["max_bandwidth_fallback"], 125000000)
+
+
+class Serial(unittest.TestCase):
+    def test_gap_uses_the_vmm_stamps_when_both_sides_have_them(self):
+        src = [{"t": 10.0, "ts": 100.0, "text": "tick 1 t_us=1"},
+               {"t": 10.1, "ts": 100.010, "text": "tick 2 t_us=2"}]
+        dst = [{"t": 10.5, "ts": 100.050, "text": "tick 3 t_us=3"}]
+        gap, how = lab_serial.heartbeat_gap(src, dst)
+        self.assertAlmostEqual(gap, 0.040)
+        self.assertIn("timestamps", how)
+        for ln in src + dst:
+            ln["ts"] = None
+        gap, how = lab_serial.heartbeat_gap(src, dst)
+        self.assertAlmostEqual(gap, 0.4)
+        self.assertIn("arrival", how)
+        self.assertEqual(lab_serial.heartbeat_gap(src, []), (None, None))
+
+    def test_file_tap_reads_stamps_and_stamps_a_line_by_its_first_byte(self):
+        d = tempfile.mkdtemp()
+        try:
+            path = os.path.join(d, "serial")
+            tap = lab_serial.FileTap(path, path + ".log", stamped=True)
+            with open(path, "w") as f:
+                f.write("[12.500000] tick 0 t_us=1\n[12.600000] tick 1")
+                f.flush()
+                self.assertIsNotNone(tap.wait_for(r"^tick 0", 5))
+                time.sleep(0.05)
+                t_before = time.monotonic()
+            tap.stop()
+            lines = tap.snapshot()
+            self.assertEqual([ln["text"] for ln in lines], ["tick 0 t_us=1", "tick 1"])
+            self.assertEqual([ln["ts"] for ln in lines], [12.5, 12.6])
+            self.assertTrue(lines[1]["partial"])
+            self.assertLess(lines[1]["t"], t_before)  # first byte, not the flush
+        finally:
+            shutil.rmtree(d)
+
+    def test_memtouch_rates_sum_the_cpus(self):
+        lines = [{"t": 1.0, "ts": None, "text": "memtouch: t=1.00s cpu=0 pages=5 rate=500 pages/s"},
+                 {"t": 1.1, "ts": None, "text": "memtouch: t=1.00s cpu=1 pages=5 rate=700 pages/s"},
+                 {"t": 2.0, "ts": None, "text": "memtouch: t=2.00s cpu=0 pages=9 rate=400 pages/s"}]
+        self.assertEqual(lab_serial.memtouch_rates(lines), [(1.0, 1200), (2.0, 400)])
+
+
+def fake_record(system, total_ms, downtime_ms, outcome="completed", rep=0,
+                point_id=None, error=None, mem=256 << 20):
+    point = {"system": system, "guest": {"name": "memtouch", "rate": 1000},
+             "mem": mem, "cpus": 1, "link": lab_config.parse_link("loopback"),
+             "params": {"downtime-limit": 300, "max-bandwidth": 0},
+             "capabilities": {}}
+    point["id"] = point_id or lab_config.point_id(point)
+    final = {"status": outcome, "total-time": total_ms, "downtime": downtime_ms,
+             "setup-time": 2, "ram": {"transferred": 100 << 20, "remaining": 0,
+                                      "dirty-sync-count": 4, "normal": 100,
+                                      "duplicate": 10}, "_t": 1.0}
+    r = {"point": point, "point_id": point["id"], "repetition": rep,
+         "outcome": outcome, "error": error, "times": {"migrate_mono": 5.0},
+         "samples": [{"status": "active", "_t": 0.1, "ram": {
+             "dirty-sync-count": 1, "remaining": 4096 * 1000, "normal": 0,
+             "duplicate": 0}}, final],
+         "qmp": {"src_migrate": final}, "serial": {"src": [
+             {"t": 4.0, "ts": None, "text": "memtouch: t=1.00s cpu=0 pages=1 rate=999 pages/s"}],
+             "dst": []}, "proc": {}, "vmm_stats": None}
+    if outcome != "completed":
+        r["qmp"] = {}
+        r["samples"] = r["samples"][:1]
+    return r
+
+
+class Aggregation(unittest.TestCase):
+    def test_summary_from_qemu_fields(self):
+        s = lab_report.summarize(fake_record("qemu", 1500, 30))
+        self.assertEqual((s["status"], s["total_ms"], s["downtime_ms"], s["rounds"],
+                          s["bytes"], s["stop_reason"]),
+                         ("completed", 1500, 30, 4, 100 << 20, "converged"))
+        self.assertEqual(s["dirty_rate_pps"], 999)
+        self.assertEqual(s["round_detail"][0]["dirty_pages"], 1000)
+        self.assertEqual(s["round_detail"][0]["pages_sent"], 110)
+
+    def test_summary_prefers_vmm_statistics(self):
+        r = fake_record("vmm", 1500, 30)
+        r["vmm_stats"] = {"src": {"total_us": 900000, "downtime_us": 4500,
+                                  "setup_us": 100, "round_count": 3,
+                                  "bytes_total": 7, "stop_reason": "min-dirty-pages",
+                                  "status": "completed", "rounds": [
+                                      {"index": 0, "start_us": 0, "dirty_pages": 9,
+                                       "pages_sent": 9}]}}
+        s = lab_report.summarize(r)
+        self.assertEqual((s["total_ms"], s["downtime_ms"], s["rounds"], s["bytes"],
+                          s["stop_reason"]), (900.0, 4.5, 3, 7, "min-dirty-pages"))
+        self.assertEqual(s["round_source"], "vmm --stats-json")
+
+    def test_medians_ranges_and_failures(self):
+        self.sample_points()
+
+    def sample_points(self):
+        runs = [fake_record("qemu", t, d, rep=i) for i, (t, d) in
+                enumerate(((1000, 10), (3000, 30), (2000, 50)))]
+        runs.append(fake_record("qemu", None, None, "did-not-converge", rep=3,
+                                error="did not converge within 60 s: cancelled"))
+        runs.append(fake_record("qemu", None, None, "failed", rep=4,
+                                error="Read section footer failed"))
+        for r in runs:
+            r["summary"] = lab_report.summarize(r)
+        pts = lab_report.aggregate(runs)
+        self.assertEqual(len(pts), 1)
+        e = next(iter(pts.values()))
+        self.assertEqual(e["runs"], 5)
+        self.assertEqual(e["failures"], 2)
+        self.assertEqual(e["outcomes"], {"completed": 3, "did-not-converge": 1,
+                                         "failed": 1})
+        self.assertEqual(e["total_ms"], {"median": 2000, "min": 1000, "max": 3000, "n": 3})
+        self.assertEqual(e["downtime_ms"]["median"], 30)
+        self.assertIsNone(e["client_downtime_ms"])
+        return pts
+
+    def test_table(self):
+        text = lab_report.table(self.sample_points())
+        rows = [ln for ln in text.splitlines() if ln.startswith("| qemu")]
+        self.assertEqual(len(rows), 1)
+        cells = [c.strip() for c in rows[0].split("|")[1:-1]]
+        self.assertEqual(cells[:7], ["qemu", "memtouch(rate=1000)", "256M", "1",
+                                     "loopback", "5 (2)", "2000 (1000-3000)"])
+        self.assertEqual(cells[7], "30.0 (10.0-50.0)")
+        self.assertEqual(cells[8], "-")
+        self.assertIn("converged x3", cells[12])
+        self.assertIn("did-not-converge x1", cells[12])
+        self.assertIn("failed x1", cells[12])
+        self.assertIn("Failure: Read section footer failed", text)
+        self.assertIn("downtime-limit=300", text)
+
+    def test_compare_pairs_points_and_gives_ratios(self):
+        a = [fake_record("qemu", 1000, 10), fake_record("qemu", 3000, 30, rep=1)]
+        b = [fake_record("qemu", 1000, 5), fake_record("qemu", 1000, 5, rep=1),
+             fake_record("vmm", 10, 1)]
+        for r in a + b:
+            r["summary"] = lab_report.summarize(r)
+        text = lab_report.compare(lab_report.aggregate(a), lab_report.aggregate(b),
+                                  "old", "new")
+        row = [ln for ln in text.splitlines() if ln.startswith("| qemu")][0]
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        self.assertEqual(cells[4:7], ["2000 (1000-3000)", "1000", "0.50"])
+        self.assertEqual(cells[9], "0.25")
+        self.assertIn("Only in new: vmm_", text)
+
+
+class FakeVmmDriver(unittest.TestCase):
+    """The vmm driver and the runner against bench/lab_fakevmm.py: the
+    command lines, QMP, timestamped serial, --stats-json, the outcomes."""
+
+    def setUp(self):
+        import lab_links
+        import lab_run
+        import lab_systems
+        self.lab_run, self.lab_systems, self.lab_links = lab_run, lab_systems, lab_links
+        self.build = tempfile.mkdtemp()
+        os.makedirs(os.path.join(self.build, "guests"))
+        fake = os.path.join(self.build, "vmm")
+        with open(fake, "w") as f:
+            f.write("#!/bin/sh\nexec %s %s \"$@\"\n" % (
+                sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                             "lab_fakevmm.py")))
+        os.chmod(fake, stat.S_IRWXU)
+        self.tmp = tempfile.mkdtemp()
+
+    def tearDown(self):
+        os.environ.pop("FAKE_VMM_MODE", None)
+        shutil.rmtree(self.build)
+        shutil.rmtree(self.tmp)
+
+    def run_one(self, mode, timeout=10.0):
+        os.environ["FAKE_VMM_MODE"] = mode
+        spec = parse('[experiment]\nwarmup = 0.1\ncooldown = 0.2\ntimeout = %g\n'
+                     'sample_interval = 0.05\n[grid]\nsystem = "vmm"\n'
+                     'guest = { name = "heartbeat", period = 10000 }\nmem = "64M"\n'
+                     'params = { max-iterations = 7 }\n' % timeout)
+        drv = self.lab_systems.make("vmm", self.build)
+        self.assertIsNone(drv.missing())
+        self.assertTrue(drv.timestamps())
+        point, exp = spec["points"][0], spec["experiment"]
+        link = self.lab_links.make(point["link"])
+        rec = self.lab_run.new_record(point, exp, {}, drv, link, 0)
+        self.lab_run.one_run(drv, point, exp, link, self.tmp, rec)
+        rec["summary"] = lab_report.summarize(rec)
+        json.dumps(rec, default=str)  # the record is JSON
+        for side in ("src", "dst"):
+            self.assertIsNotNone(rec["proc"][side]["exit_status"])
+        return rec
+
+    def test_completed_run(self):
+        rec = self.run_one("converge")
+        src = rec["argv"]["src"]
+        self.assertEqual(src[:5], [os.path.join(self.build, "vmm"), "--mem", "64M",
+                                   "--cpus", "1"])
+        self.assertIn("--qmp", src)
+        self.assertTrue(src[src.index("--serial") + 1].endswith(",timestamps"))
+        self.assertEqual(src[-3:], ["--", "period=10000", "duration=0"])
+        self.assertIn("--incoming", rec["argv"]["dst"])
+        self.assertEqual(rec["outcome"], "completed", rec.get("error"))
+        self.assertEqual(rec["qmp"]["parameters"]["max-iterations"], 7)
+        self.assertEqual(rec["qmp"]["dst_status"]["status"], "running")
+        s = rec["summary"]
+        self.assertEqual((s["total_ms"], s["downtime_ms"], s["rounds"], s["stop_reason"]),
+                         (1234.0, 12.0, 3, "converged"))
+        self.assertEqual([r["dirty_pages"] for r in s["round_detail"]], [16384, 300, 40])
+        self.assertEqual(s["client_downtime_source"], "vmm serial timestamps")
+        self.assertGreater(s["client_downtime_ms"], 0)
+        self.assertTrue(any(e["event"] == "MIGRATION" for e in rec["events"]["src"]))
+        self.assertGreaterEqual(len(rec["samples"]), 3)
+
+    def test_source_that_exits_when_done(self):
+        rec = self.run_one("exit")
+        self.assertEqual(rec["outcome"], "completed", rec.get("error"))
+        self.assertEqual(rec["proc"]["src"]["exit_status"], 0)
+        self.assertEqual(rec["summary"]["rounds"], 3)
+
+    def test_time_limit_cancels(self):
+        rec = self.run_one("never", timeout=0.3)
+        self.assertEqual(rec["outcome"], "did-not-converge")
+        self.assertIn("did not converge within 0.3 s", rec["error"])
+        self.assertEqual(rec["summary"]["status"], "did-not-converge")
+
+    def test_failure_keeps_the_message(self):
+        rec = self.run_one("fail")
+        self.assertEqual(rec["outcome"], "failed")
+        self.assertEqual(rec["error"], "destination closed the connection")
+
+
+if __name__ == "__main__":
+    unittest.main()

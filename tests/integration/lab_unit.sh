@@ -1,0 +1,9 @@
+# The lab's unit tests (bench/test_lab.py, python3 -m unittest): the
+# experiment parser (grid expansion, validation messages, empty grids),
+# link presets, serial timing, aggregation, tables, compare, and the vmm
+# driver end to end against a fake vmm speaking QMP. No KVM, no network.
+. tests/integration/lib.bash
+require_cmd python3
+python3 -c 'import tomllib' 2>/dev/null || { echo "SKIP: python3 has no tomllib (needs 3.11)"; exit 77; }
+(cd bench && PYTHONDONTWRITEBYTECODE=1 python3 -m unittest -v test_lab) ||
+	fail "bench/test_lab.py failed"
