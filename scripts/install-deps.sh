@@ -5,7 +5,7 @@ set -eu
 pkgs=(build-essential clang make binutils pkg-config
       liburing-dev libzstd-dev libcmocka-dev libcap-dev libseccomp-dev
       qemu-system-x86 socat iproute2 python3 valgrind gdb
-      iperf3)
+      python3-matplotlib iperf3)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
