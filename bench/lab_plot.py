@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 import lab_config  # noqa: E402
 import lab_report  # noqa: E402
@@ -66,7 +67,9 @@ def plot_convergence(runs, outdir, formats):
         fig, axes = plt.subplots(1, len(systems), figsize=(6.5 * len(systems), 4.8),
                                  squeeze=False, sharey=True)
         colours = plt.get_cmap("viridis")
-        guests = sorted({lab_config.guest_label(r["point"]["guest"]) for r in fruns})
+        by_label = {lab_config.guest_label(r["point"]["guest"]): r["point"]["guest"]
+                    for r in fruns}
+        guests = sorted(by_label, key=lambda g: (workload_rank(by_label[g])[0], g))
         for ax, system in zip(axes[0], systems):
             for gi, g in enumerate(guests):
                 pruns = [r for r in fruns if r["system"] == system and
@@ -89,14 +92,18 @@ def plot_convergence(runs, outdir, formats):
             ax.set_title("%s, %s RAM, %s link\n%s" % (
                 SYSTEM_NAME[system], lab_config.size_text(mem), link, src), fontsize=11)
             ax.set_xlabel("round (0 = full copy)")
-            ys = [v for line in ax.get_lines() for v in line.get_ydata() if v == v and v > 0]
-            # A log axis when the counts span two decades or more; else
-            # a log axis would show no labelled tick at all.
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            lo, hi = ax.get_xlim()
+            ax.set_xlim(min(lo, -0.3), max(hi, 1.3))
+        ys = [v for ax in axes[0] for line in ax.get_lines()
+              for v in line.get_ydata() if v == v and v > 0]
+        # A log axis when the counts span two decades or more; over less,
+        # a log axis would show no labelled tick at all.
+        for ax in axes[0]:
             if ys and max(ys) / min(ys) >= 100:
                 ax.set_yscale("log")
             else:
                 ax.set_ylim(bottom=0)
-            ax.xaxis.get_major_locator().set_params(integer=True)
         axes[0][0].set_ylabel("pages (4 KiB): dirty at round start / sent")
         handles, labels = [], []
         for ax in axes[0]:
@@ -167,7 +174,7 @@ def plot_vs_dirty_rate(points, outdir, formats):
                 top = max(top, max(r[1]["max"] * scale for r in rows))
                 st = SYSTEM_STYLE[system]
                 ax.errorbar([r[0] for r in rows], ys, yerr=[lo, hi], capsize=3,
-                            label=SYSTEM_NAME[system] + " (median, min-max)",
+                            label=SYSTEM_NAME[system] + ": median, min-max",
                             color=st["color"], marker=st["marker"], ms=5)
             ymax = top * 1.15 if top else 1
             for system, xs in failed.items():
