@@ -8,7 +8,8 @@ heartbeat guest that writes `[SECONDS.MICROSECONDS] tick N` lines to
 Behaviour knobs (environment): FAKE_VMM_MODE = "converge" (default:
 completes after 3 query-migrate polls), "exit" (the source exits as soon
 as the migration completes, as vmm does), "never" (stays active until
-migrate_cancel), "fail" (fails with a message).
+migrate_cancel), "fail" (fails with a message), "dstfail" (the source
+completes, the destination dies with a message instead of running).
 """
 import json
 import os
@@ -74,7 +75,8 @@ class Fake:
     def query_migrate(self):
         self.polls += 1
         m = self.mig
-        if m["status"] == "active" and MODE in ("converge", "exit") and self.polls >= 3:
+        if m["status"] == "active" and MODE in ("converge", "exit", "dstfail") \
+                and self.polls >= 3:
             self.complete()
         elif m["status"] == "active" and MODE == "fail" and self.polls >= 2:
             m["status"] = "failed"
@@ -167,6 +169,10 @@ class Fake:
             if self.incoming:
                 while not os.path.exists(self.marker) and not self.quit.is_set():
                     time.sleep(0.005)
+                if MODE == "dstfail":
+                    print("vmm: incoming migration failed: stream ended in the "
+                          "middle of a RAM section", file=sys.stderr, flush=True)
+                    os._exit(1)
                 n = 1000
                 self.status = "running"
                 self.event("RESUME")

@@ -387,6 +387,52 @@ class FakeVmmDriver(unittest.TestCase):
         self.assertEqual(rec["outcome"], "failed")
         self.assertEqual(rec["error"], "destination closed the connection")
 
+    def test_destination_that_dies_fails_the_run_with_its_words(self):
+        rec = self.run_one("dstfail")
+        self.assertEqual(rec["outcome"], "failed")
+        self.assertEqual(rec["error"], "destination: vmm: incoming migration failed: "
+                         "stream ended in the middle of a RAM section")
+        self.assertEqual(rec["summary"]["status"], "failed")
+        self.assertEqual(rec["proc"]["dst"]["exit_status"], 1)
+
+
+class Plots(unittest.TestCase):
+    def test_every_figure_is_written_from_json_alone(self):
+        try:
+            import lab_plot
+        except ModuleNotFoundError:
+            self.skipTest("matplotlib is not installed for this python3")
+        d = tempfile.mkdtemp()
+        try:
+            os.makedirs(os.path.join(d, "runs"))
+            recs = []
+            for mem in (256 << 20, 1 << 30):
+                for system in ("vmm", "qemu"):
+                    for rep in range(2):
+                        r = fake_record(system, 1000 + rep * 100 + mem / 2**20,
+                                        10 + rep, rep=rep, mem=mem)
+                        r["system"] = system
+                        r["experiment"] = {"sample_interval": 0.05}
+                        recs.append(r)
+            recs.append(fake_record("qemu", None, None, "did-not-converge", rep=2,
+                                    error="did not converge within 60 s: cancelled"))
+            recs[-1]["system"] = "qemu"
+            recs[-1]["experiment"] = {"sample_interval": 0.05}
+            for r in recs:
+                r["summary"] = lab_report.summarize(r)
+                name = "%s-r%d.json" % (r["point_id"], r["repetition"] + 1)
+                with open(os.path.join(d, "runs", name), "w") as f:
+                    json.dump(r, f)
+            files = [os.path.basename(f) for f in lab_plot.plot_all(d, ["png", "svg"])]
+            for want in ("convergence-256M-loopback.png", "convergence-1G-loopback.svg",
+                         "vs-dirty-rate-256M-loopback.png", "bytes-vs-ram-loopback.svg",
+                         "table.md"):
+                self.assertIn(want, files)
+            for f in files:
+                self.assertGreater(os.path.getsize(os.path.join(d, "figures", f)), 0)
+        finally:
+            shutil.rmtree(d)
+
 
 if __name__ == "__main__":
     unittest.main()

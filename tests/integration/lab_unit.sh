@@ -4,6 +4,10 @@
 # driver end to end against a fake vmm speaking QMP. No KVM, no network.
 . tests/integration/lib.bash
 require_cmd python3
-python3 -c 'import tomllib' 2>/dev/null || { echo "SKIP: python3 has no tomllib (needs 3.11)"; exit 77; }
-(cd bench && PYTHONDONTWRITEBYTECODE=1 python3 -m unittest -v test_lab) ||
+# Debian's python3 where it has tomllib: it also sees python3-matplotlib
+# (the plot test), which a python3 earlier on PATH may not.
+PY=python3
+/usr/bin/python3 -c 'import tomllib' 2>/dev/null && PY=/usr/bin/python3
+$PY -c 'import tomllib' 2>/dev/null || { echo "SKIP: python3 has no tomllib (needs 3.11)"; exit 77; }
+(cd bench && PYTHONDONTWRITEBYTECODE=1 $PY -m unittest -v test_lab) ||
 	fail "bench/test_lab.py failed"
