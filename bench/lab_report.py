@@ -69,6 +69,27 @@ def _dirty_rate_before(record):
     return statistics.median(before) if before else None
 
 
+def _guest_rates(record):
+    """The guest's own achieved rate (memtouch/verify reports, pages/s,
+    median) before migrate, during the migration on the source, and on
+    the destination after it: how much the migration slowed the guest."""
+    t_mig = record["times"].get("migrate_mono")
+    t_end = record["times"].get("end_mono")
+    if t_mig is None:
+        return None
+    src = lab_serial.memtouch_rates(record["serial"].get("src") or [])
+    dst = lab_serial.memtouch_rates(record["serial"].get("dst") or [])
+    if not src and not dst:
+        return None
+
+    def med(v):
+        return statistics.median(v) if v else None
+    return {"before": med([r for t, r in src if t < t_mig]),
+            "during": med([r for t, r in src if t >= t_mig and
+                           (t_end is None or t <= t_end)]),
+            "after": med([r for _, r in dst])}
+
+
 def summarize(record):
     """The per-run summary both systems share. Times ms, sizes bytes."""
     out = {"status": record.get("outcome") or "error", "error": record.get("error"),
@@ -121,6 +142,7 @@ def summarize(record):
             out["client_downtime_ms"] = gap * 1000.0
             out["client_downtime_source"] = how
     out["dirty_rate_pps"] = _dirty_rate_before(record)
+    out["guest_rate_pps"] = _guest_rates(record)
     for side in ("src", "dst"):
         p = (record.get("proc") or {}).get(side)
         if p:

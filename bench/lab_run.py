@@ -255,6 +255,7 @@ def one_run(sysdrv, point, exp, link, tmp, record):
         q.command("migrate", {"uri": "tcp:%s:%d" % (ctx.dst_ip, ctx.port)})
         outcome = _follow(q, procs["src"], exp, t_mig, record)
         record["times"]["end"] = time.monotonic() - t0
+        record["times"]["end_mono"] = time.monotonic()
         record["outcome"] = outcome
         if outcome == "completed":
             st = _wait_qmp_status(qmps["dst"], ("running",), 10)

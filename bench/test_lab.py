@@ -236,6 +236,8 @@ class Aggregation(unittest.TestCase):
                           s["bytes"], s["stop_reason"]),
                          ("completed", 1500, 30, 4, 100 << 20, "converged"))
         self.assertEqual(s["dirty_rate_pps"], 999)
+        self.assertEqual(s["guest_rate_pps"], {"before": 999, "during": None,
+                                               "after": None})
         self.assertEqual(s["round_detail"][0]["dirty_pages"], 1000)
         self.assertEqual(s["round_detail"][0]["pages_sent"], 110)
 
