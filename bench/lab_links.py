@@ -153,32 +153,44 @@ def measure_throughput(link, seconds=2.0):
     {"tool", "bits_per_second", "seconds"} or {"error"}."""
     port = _free_port()
     if shutil.which("iperf3"):
-        server = subprocess.Popen(link.prefix("dst") + [
-            "iperf3", "-s", "-1", "-B", link.dst_ip, "-p", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
-        try:
-            out = None
-            for _ in range(50):
-                r = subprocess.run(link.prefix("src") + [
-                    "iperf3", "-c", link.dst_ip, "-p", str(port), "-t",
-                    "%g" % seconds, "-J"], capture_output=True, text=True)
-                out = r.stdout
-                if r.returncode == 0:
-                    break
-                time.sleep(0.1)
-            data = json.loads(out or "{}")
-            if "error" in data:
-                return {"tool": "iperf3", "error": data["error"]}
-            bps = data["end"]["sum_received"]["bits_per_second"]
-            return {"tool": "iperf3", "bits_per_second": bps, "seconds": seconds}
-        except (ValueError, KeyError) as e:
-            return {"tool": "iperf3", "error": "unreadable iperf3 output: %s" % e}
-        finally:
-            if server.poll() is None:
-                server.kill()
-            server.wait()
+        return _iperf3(link, port, seconds)
     return _blast(link, port, seconds)
+
+
+def _iperf3(link, port, seconds):
+    # A server that outlives a failed client attempt (no -1): the client
+    # retries until the server listens, and the server is killed after.
+    server = subprocess.Popen(link.prefix("dst") + [
+        "iperf3", "-s", "-B", link.dst_ip, "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        data = {}
+        for _ in range(50):
+            if server.poll() is not None:
+                return {"tool": "iperf3", "error": "iperf3 server ended: %s" %
+                        server.stderr.read().strip()}
+            r = subprocess.run(link.prefix("src") + [
+                "iperf3", "-c", link.dst_ip, "-p", str(port), "-t",
+                "%g" % seconds, "-J"], capture_output=True, text=True)
+            try:
+                data = json.loads(r.stdout or "{}")
+            except ValueError as e:
+                data = {"error": "unreadable iperf3 output: %s" % e}
+            if r.returncode == 0 and "error" not in data:
+                break
+            time.sleep(0.1)
+        if "error" in data:
+            return {"tool": "iperf3", "error": data["error"]}
+        bps = data["end"]["sum_received"]["bits_per_second"]
+        return {"tool": "iperf3", "bits_per_second": bps, "seconds": seconds}
+    except KeyError as e:
+        return {"tool": "iperf3", "error": "iperf3 output lacks %s" % e}
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait()
+        server.stderr.close()
 
 
 _BLAST_RX = r"""
