@@ -9,8 +9,10 @@ its cleanup, which also runs on SIGINT/SIGTERM and at exit; deleting a
 namespace removes its veth end and qdiscs with it.
 
 Where namespaces cannot be made (not root, no `ip`/`tc`, a kernel without
-veth or netem), make() says why and returns loopback; the caller then
-caps pre-copy with max-bandwidth at the preset's rate.
+veth), make() says why and returns loopback; the caller then caps
+pre-copy with max-bandwidth at the preset's rate. A kernel without netem
+keeps the namespaces and the rate, and the link says that delay and loss
+were not applied.
 """
 import atexit
 import json
@@ -57,6 +59,7 @@ class Link:
         self.dst_ns = None
         self.dst_ip = "127.0.0.1"
         self.fallback = None  # why a shaped link became loopback
+        self.not_applied = None  # what of the spec this kernel cannot do
 
     def prefix(self, side):
         """The argv prefix that runs a command on that side."""
@@ -69,7 +72,7 @@ class Link:
     def describe(self):
         return {"spec": self.spec, "namespaces": [self.src_ns, self.dst_ns]
                 if self.src_ns else None, "dst_ip": self.dst_ip,
-                "fallback": self.fallback}
+                "fallback": self.fallback, "not_applied": self.not_applied}
 
     def close(self):
         for ns in (self.src_ns, self.dst_ns):
@@ -91,16 +94,16 @@ def delete_all():
 atexit.register(delete_all)
 
 
-def _shape(ns, dev, spec):
+def _shape(ns, dev, spec, netem=True):
     qdisc_parent = ["root"]
-    if spec["delay_s"] or spec["loss_pct"]:
-        netem = ["qdisc", "add", "dev", dev, "root", "handle", "1:", "netem",
-                 "limit", "100000"]
+    if netem and (spec["delay_s"] or spec["loss_pct"]):
+        args = ["qdisc", "add", "dev", dev, "root", "handle", "1:", "netem",
+                "limit", "100000"]
         if spec["delay_s"]:
-            netem += ["delay", "%dus" % round(spec["delay_s"] * 1e6)]
+            args += ["delay", "%dus" % round(spec["delay_s"] * 1e6)]
         if spec["loss_pct"]:
-            netem += ["loss", "%g%%" % spec["loss_pct"]]
-        _tc(ns, *netem)
+            args += ["loss", "%g%%" % spec["loss_pct"]]
+        _tc(ns, *args)
         qdisc_parent = ["parent", "1:1", "handle", "10:"]
     if spec["rate_bps"]:
         rate = spec["rate_bps"]
@@ -108,6 +111,17 @@ def _shape(ns, dev, spec):
         burst = max(rate // 8 // 250, 128 * 1024)
         _tc(ns, "qdisc", "add", "dev", dev, *qdisc_parent, "tbf",
             "rate", "%dbit" % rate, "burst", str(burst), "latency", "50ms")
+
+
+def _netem_missing(ns, dev):
+    """Whether this kernel lacks netem (CONFIG_NET_SCH_NETEM): probe it on
+    the fresh veth end, and take the probe away again."""
+    r = subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", dev,
+                        "root", "netem", "delay", "0"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return "unknown" in r.stderr
+    _tc(ns, "qdisc", "del", "dev", dev, "root")
+    return False
 
 
 def make(spec):
@@ -131,17 +145,24 @@ def make(spec):
             _live[ns] = True
         _ip("link", "add", "veth-src", "netns", src, "type", "veth",
             "peer", "name", "veth-dst", "netns", dst)
+        netem = True
+        if (spec["delay_s"] or spec["loss_pct"]) and _netem_missing(src, "veth-src"):
+            # Keep the rate (tbf) and say what is missing, rather than
+            # give up the namespaces too.
+            netem = False
+            link.not_applied = ("delay and loss not applied: this kernel has no "
+                                "netem qdisc (CONFIG_NET_SCH_NETEM)")
         for ns, dev, addr in ((src, "veth-src", "10.213.0.1/30"),
                               (dst, "veth-dst", "10.213.0.2/30")):
             _ip("-n", ns, "addr", "add", addr, "dev", dev)
             _ip("-n", ns, "link", "set", dev, "up")
             _ip("-n", ns, "link", "set", "lo", "up")
-            _shape(ns, dev, spec)
+            _shape(ns, dev, spec, netem)
     except OSError as e:
         for ns in (src, dst):
             if ns in _live:
                 delete_namespace(ns)
-        link.fallback = "cannot make namespaces: %s" % e
+        link.fallback = str(e)
         return link
     link.src_ns, link.dst_ns, link.dst_ip = src, dst, "10.213.0.2"
     return link

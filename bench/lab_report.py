@@ -183,8 +183,15 @@ def aggregate(runs):
         s = r.get("summary") or summarize(r)
         e = points.setdefault(r["point_id"], {"point": r["point"], "runs": 0,
                                               "outcomes": {}, "ok": [],
-                                              "stop_reasons": {}, "errors": []})
+                                              "stop_reasons": {}, "errors": [],
+                                              "link_notes": set()})
         e["runs"] += 1
+        link = r.get("link") or {}
+        if link.get("fallback"):
+            e["link_notes"].add("not shaped (%s): loopback with max-bandwidth at "
+                                "the link's rate" % link["fallback"])
+        if link.get("not_applied"):
+            e["link_notes"].add(link["not_applied"])
         e["outcomes"][s["status"]] = e["outcomes"].get(s["status"], 0) + 1
         if s["stop_reason"] and s["status"] == "completed":
             e["stop_reasons"][s["stop_reason"]] = e["stop_reasons"].get(
@@ -253,7 +260,8 @@ def table(points):
                 "%s x%d" % kv for kv in sorted(bad.items())]))
         lines.append("| %s | %s | %s | %d | %s | %d (%d) | %s | %s | %s | %s | %s | %s | %s |" % (
             p["system"], _guest_text(p["guest"]), lab_config.size_text(p["mem"]),
-            p["cpus"], p["link"]["name"], e["runs"], e["failures"],
+            p["cpus"], p["link"]["name"] + (" (!)" if e["link_notes"] else ""),
+            e["runs"], e["failures"],
             _cell(e["total_ms"]), _cell(e["downtime_ms"], 1),
             _cell(e["client_downtime_ms"], 1), _cell(e["rounds"]),
             _cell(e["bytes"], 0, 1 / 2**20), _cell(e["dirty_rate_pps"]),
@@ -267,6 +275,12 @@ def table(points):
     else:
         notes.append("Migration parameters differ between points: see each "
                      "run's JSON (point.params).")
+    links = {}
+    for e in points.values():
+        for n in e["link_notes"]:
+            links.setdefault(e["point"]["link"]["name"], set()).add(n)
+    for name, ns in sorted(links.items()):
+        notes.append("(!) Link %s: %s." % (name, "; ".join(sorted(ns))))
     errors = {}
     for e in points.values():
         for msg in e["errors"]:

@@ -454,8 +454,12 @@ def run_experiment(path, out, build="build", only_systems=None, log=print):
             try:
                 if link.fallback:
                     log("lab: link %s: cannot make namespaces (%s): loopback with "
-                        "max-bandwidth %d bytes/s instead" % (
-                            lname, link.fallback, (point["link"]["rate_bps"] or 0) // 8))
+                        "max-bandwidth %d bytes/s instead%s" % (
+                            lname, link.fallback, (point["link"]["rate_bps"] or 0) // 8,
+                            ", no delay or loss" if point["link"]["delay_s"] or
+                            point["link"]["loss_pct"] else ""))
+                if link.not_applied:
+                    log("lab: link %s: %s" % (lname, link.not_applied))
                 anchors[lname] = dict(lab_links.measure_throughput(link),
                                       link=link.describe())
                 a = anchors[lname]

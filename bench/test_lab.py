@@ -293,6 +293,19 @@ class Aggregation(unittest.TestCase):
         self.assertIn("Failure: Read section footer failed", text)
         self.assertIn("downtime-limit=300", text)
 
+    def test_a_link_that_is_not_what_was_asked_is_flagged(self):
+        r = fake_record("qemu", 1000, 10)
+        r["link"] = {"fallback": None, "not_applied":
+                     "delay and loss not applied: this kernel has no netem qdisc"}
+        r["summary"] = lab_report.summarize(r)
+        text = lab_report.table(lab_report.aggregate([r]))
+        self.assertIn("| loopback (!) |", text)
+        self.assertIn("(!) Link loopback: delay and loss not applied", text)
+        r["link"] = {"fallback": "not root", "not_applied": None}
+        text = lab_report.table(lab_report.aggregate([r]))
+        self.assertIn("(!) Link loopback: not shaped (not root): loopback with "
+                      "max-bandwidth", text)
+
     def test_compare_pairs_points_and_gives_ratios(self):
         a = [fake_record("qemu", 1000, 10), fake_record("qemu", 3000, 30, rep=1)]
         b = [fake_record("qemu", 1000, 5), fake_record("qemu", 1000, 5, rep=1),
