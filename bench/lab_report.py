@@ -98,7 +98,7 @@ def summarize(record):
            "rounds": None, "bytes": None, "ram_bytes": record["point"]["mem"],
            "stop_reason": None, "mbps": None, "round_detail": [],
            "round_source": None, "dirty_rate_pps": None,
-           "cpu_s": {}, "peak_rss_kib": {}}
+           "cpu_s": {}, "peak_rss_kib": {}, "dirty_log_mode": None}
     final = (record.get("qmp") or {}).get("src_migrate") or (
         record["samples"][-1] if record.get("samples") else {})
     ram = final.get("ram") or {}
@@ -116,6 +116,7 @@ def summarize(record):
         out["rounds"] = stats.get("round_count")
         out["bytes"] = stats.get("bytes_total")
         out["stop_reason"] = stats.get("stop_reason")
+        out["dirty_log_mode"] = stats.get("dirty_log_mode")
         out["round_detail"] = [{"index": r["index"], "dirty_pages": r["dirty_pages"],
                                 "pages_sent": r["pages_sent"],
                                 "start_ms": r["start_us"] / 1000.0,
