@@ -9,7 +9,8 @@ Behaviour knobs (environment): FAKE_VMM_MODE = "converge" (default:
 completes after 3 query-migrate polls), "exit" (the source exits as soon
 as the migration completes, as vmm does), "never" (stays active until
 migrate_cancel), "fail" (fails with a message), "dstfail" (the source
-completes, the destination dies with a message instead of running).
+completes, the destination dies with a message instead of running),
+"lateqmp" (the destination's QMP socket appears only once it has the VM).
 """
 import json
 import os
@@ -75,7 +76,7 @@ class Fake:
     def query_migrate(self):
         self.polls += 1
         m = self.mig
-        if m["status"] == "active" and MODE in ("converge", "exit", "dstfail") \
+        if m["status"] == "active" and MODE in ("converge", "exit", "dstfail", "lateqmp") \
                 and self.polls >= 3:
             self.complete()
         elif m["status"] == "active" and MODE == "fail" and self.polls >= 2:
@@ -199,8 +200,16 @@ def main():
     if fake.incoming:
         print("vmm: waiting for a migration on %s" % o["incoming"], file=sys.stderr,
               flush=True)
-    threading.Thread(target=fake.serve, args=(o["qmp"].split(":", 1)[1],),
-                     daemon=True).start()
+    qmp_path = o["qmp"].split(":", 1)[1]
+    if fake.incoming and MODE == "lateqmp":
+        # A destination whose monitor only comes up with the VM.
+        def late():
+            while not os.path.exists(fake.marker):
+                time.sleep(0.005)
+            fake.serve(qmp_path)
+        threading.Thread(target=late, daemon=True).start()
+    else:
+        threading.Thread(target=fake.serve, args=(qmp_path,), daemon=True).start()
     fake.guest()
     return 0
 

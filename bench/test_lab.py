@@ -391,6 +391,12 @@ class FakeVmmDriver(unittest.TestCase):
         self.assertEqual(rec["proc"]["src"]["exit_status"], 0)
         self.assertEqual(rec["summary"]["rounds"], 3)
 
+    def test_destination_monitor_that_comes_with_the_vm(self):
+        rec = self.run_one("lateqmp")
+        self.assertEqual(rec["outcome"], "completed", rec.get("error"))
+        self.assertEqual(rec["qmp"]["dst_status"]["status"], "running")
+        self.assertTrue(any("no QMP at dst.qmp" in n for n in rec["notes"]))
+
     def test_time_limit_cancels(self):
         rec = self.run_one("never", timeout=0.3)
         self.assertEqual(rec["outcome"], "did-not-converge")
