@@ -213,87 +213,121 @@ def _wait_qmp_status(q, want, timeout):
     return None
 
 
+def _start(run, sysdrv, link):
+    """Destination first (it must listen before the source migrates),
+    then the source; each with its serial tap and QMP connection."""
+    ctx, procs, record = run.ctx, run.procs, run.record
+    dst_argv = link.prefix("dst") + sysdrv.dest_argv(ctx)
+    src_argv = link.prefix("src") + sysdrv.source_argv(ctx)
+    record["argv"] = {"dst": dst_argv, "src": src_argv}
+    with critical():
+        procs["dst"] = lab_systems.Proc(dst_argv, ctx.files["dst_err"])
+    run.taps["dst"] = sysdrv.tap(ctx, "dst")
+    if sysdrv.name == "vmm":
+        _wait_text(procs["dst"], "waiting for a migration", 20, record)
+        # A destination's monitor may only come up with the VM it
+        # receives: then it is reached after the migration.
+        run.qmps["dst"] = _try_qmp(ctx.qmp["dst"], 5, record)
+    else:
+        run.qmps["dst"] = QMP(ctx.qmp["dst"], timeout=20)
+    with critical():
+        procs["src"] = lab_systems.Proc(src_argv, ctx.files["src_err"])
+    run.taps["src"] = sysdrv.tap(ctx, "src")
+    run.qmps["src"] = QMP(ctx.qmp["src"], timeout=20)
+    record["qmp"]["greeting"] = run.qmps["src"].greeting
+
+
+def _wait_ready(run, exp):
+    """Until the guest's workload runs on the source, then the warm-up."""
+    guest = run.ctx.point["guest"]
+    ready = run.taps["src"].wait_for(lab_systems.ready_regex(guest),
+                                     exp["ready_timeout"], run.procs["src"].alive)
+    if ready is None:
+        raise RunFailure("guest not running: no line matching /%s/ within %g s" % (
+            lab_systems.ready_regex(guest), exp["ready_timeout"]))
+    run.record["times"]["ready"] = ready["t"] - run.t0
+    _sleep(exp["warmup"])
+
+
+def _migrate(run, sysdrv, exp, link):
+    """Parameters, capabilities, migrate, and sampling to the end."""
+    point, record, q = run.ctx.point, run.record, run.qmps["src"]
+    if point["capabilities"] and run.qmps["dst"] is not None:
+        run.qmps["dst"].command("migrate-set-capabilities", {"capabilities": [
+            {"capability": k, "state": v} for k, v in point["capabilities"].items()]})
+    _set_params(sysdrv, q, point, link, record)
+    t_mig = time.monotonic()
+    record["times"]["migrate"] = t_mig - run.t0
+    record["times"]["migrate_mono"] = t_mig
+    q.command("migrate", {"uri": "tcp:%s:%d" % (run.ctx.dst_ip, run.ctx.port)})
+    record["outcome"] = _follow(q, run.procs["src"], exp, t_mig, record)
+    record["times"]["end_mono"] = time.monotonic()
+    record["times"]["end"] = record["times"]["end_mono"] - run.t0
+
+
+def _check_destination(run, exp):
+    """A completed migration counts once the destination runs the guest;
+    if it does not, its own last words are the reason (QEMU 7.2: "load
+    of migration failed")."""
+    record = run.record
+    if run.qmps["dst"] is None:
+        run.qmps["dst"] = _try_qmp(run.ctx.qmp["dst"], 10, record)
+    st = None
+    if run.qmps["dst"] is not None:
+        st = _wait_qmp_status(run.qmps["dst"], ("running",), 10)
+    if st is None:
+        dst = run.procs["dst"]
+        dst.wait(2)
+        words = [ln for ln in _tail(dst.err(), 5).splitlines() if ln.strip()]
+        record["outcome"] = "failed"
+        record["error"] = "destination: %s" % (
+            words[-1] if words else "not running after the source completed")
+    _sleep(exp["cooldown"])
+
+
+def _collect(run):
+    """What the live processes say at the end: /proc figures, QMP status,
+    the destination's query-migrate."""
+    record = run.record
+    for side in ("src", "dst"):
+        if not run.procs[side].alive():
+            continue
+        record["proc_live"][side] = _proc_status(run.procs[side].pid)
+        if run.qmps.get(side) is None:
+            continue
+        try:
+            record["qmp"][side + "_status"] = run.qmps[side].command(
+                "query-status", timeout=5)
+        except (QMPError, QMPTimeout, ConnectionError, OSError) as e:
+            record["qmp"][side + "_status"] = {"error": _qmp_error_message(e)}
+    if run.qmps.get("dst") is None:
+        return
+    try:
+        record["qmp"]["dst_migrate"] = run.qmps["dst"].command("query-migrate",
+                                                               timeout=5)
+    except (QMPError, QMPTimeout, ConnectionError, OSError) as e:
+        record["qmp"]["dst_migrate"] = {"error": _qmp_error_message(e)}
+
+
+class _Run:
+    def __init__(self, ctx, record):
+        self.ctx, self.record = ctx, record
+        self.procs, self.taps, self.qmps = {}, {}, {}
+        self.t0 = time.monotonic()
+
+
 def one_run(sysdrv, point, exp, link, tmp, record):
     """Fills record (the run's JSON) in place; raises Interrupted."""
     ctx = RunCtx(point, tmp, link, lab_links._free_port())
-    procs, taps, qmps = {}, {}, {}
+    run = _Run(ctx, record)
     record["files"] = {"tmp": tmp}
-    t0 = time.monotonic()
     try:
-        # Destination first: it must listen before the source migrates.
-        dst_argv = link.prefix("dst") + sysdrv.dest_argv(ctx)
-        src_argv = link.prefix("src") + sysdrv.source_argv(ctx)
-        record["argv"] = {"dst": dst_argv, "src": src_argv}
-        with critical():
-            procs["dst"] = lab_systems.Proc(dst_argv, ctx.files["dst_err"])
-        taps["dst"] = sysdrv.tap(ctx, "dst")
-        if sysdrv.name == "vmm":
-            _wait_text(procs["dst"], "waiting for a migration", 20, record)
-            # A destination's monitor may only come up with the VM it
-            # receives: then it is reached after the migration.
-            qmps["dst"] = _try_qmp(ctx.qmp["dst"], 5, record)
-        else:
-            qmps["dst"] = QMP(ctx.qmp["dst"], timeout=20)
-        with critical():
-            procs["src"] = lab_systems.Proc(src_argv, ctx.files["src_err"])
-        taps["src"] = sysdrv.tap(ctx, "src")
-        qmps["src"] = QMP(ctx.qmp["src"], timeout=20)
-        q = qmps["src"]
-        record["qmp"]["greeting"] = q.greeting
-        if point["capabilities"] and qmps["dst"] is not None:
-            qmps["dst"].command("migrate-set-capabilities", {"capabilities": [
-                {"capability": k, "state": v}
-                for k, v in point["capabilities"].items()]})
-        ready = taps["src"].wait_for(lab_systems.ready_regex(point["guest"]),
-                                     exp["ready_timeout"], procs["src"].alive)
-        if ready is None:
-            raise RunFailure("guest not running: no line matching /%s/ within "
-                             "%g s" % (lab_systems.ready_regex(point["guest"]),
-                                       exp["ready_timeout"]))
-        record["times"]["ready"] = ready["t"] - t0
-        _sleep(exp["warmup"])
-        _set_params(sysdrv, q, point, link, record)
-        t_mig = time.monotonic()
-        record["times"]["migrate"] = t_mig - t0
-        record["times"]["migrate_mono"] = t_mig
-        q.command("migrate", {"uri": "tcp:%s:%d" % (ctx.dst_ip, ctx.port)})
-        outcome = _follow(q, procs["src"], exp, t_mig, record)
-        record["times"]["end"] = time.monotonic() - t0
-        record["times"]["end_mono"] = time.monotonic()
-        record["outcome"] = outcome
-        if outcome == "completed":
-            if qmps["dst"] is None:
-                qmps["dst"] = _try_qmp(ctx.qmp["dst"], 10, record)
-            st = None
-            if qmps["dst"] is not None:
-                st = _wait_qmp_status(qmps["dst"], ("running",), 10)
-            if st is None:
-                # The source finished sending but the destination did not
-                # take over (QEMU 7.2: "load of migration failed"): its
-                # own last words are the reason.
-                procs["dst"].wait(2)
-                words = [ln for ln in _tail(procs["dst"].err(), 5).splitlines()
-                         if ln.strip()]
-                record["outcome"] = "failed"
-                record["error"] = "destination: %s" % (
-                    words[-1] if words else "not running after the source completed")
-            _sleep(exp["cooldown"])
-        for side in ("src", "dst"):
-            if procs[side].alive():
-                record["proc_live"][side] = _proc_status(procs[side].pid)
-                if qmps.get(side) is None:
-                    continue
-                try:
-                    record["qmp"][side + "_status"] = qmps[side].command(
-                        "query-status", timeout=5)
-                except (QMPError, QMPTimeout, ConnectionError, OSError) as e:
-                    record["qmp"][side + "_status"] = {"error": _qmp_error_message(e)}
-        try:
-            if qmps["dst"] is not None:
-                record["qmp"]["dst_migrate"] = qmps["dst"].command("query-migrate",
-                                                                   timeout=5)
-        except (QMPError, QMPTimeout, ConnectionError, OSError) as e:
-            record["qmp"]["dst_migrate"] = {"error": _qmp_error_message(e)}
+        _start(run, sysdrv, link)
+        _wait_ready(run, exp)
+        _migrate(run, sysdrv, exp, link)
+        if record["outcome"] == "completed":
+            _check_destination(run, exp)
+        _collect(run)
     except RunFailure as e:
         record["outcome"] = "error"
         record["error"] = str(e)
@@ -301,9 +335,9 @@ def one_run(sysdrv, point, exp, link, tmp, record):
         record["outcome"] = "error"
         record["error"] = _qmp_error_message(e)
     finally:
-        _shutdown(procs, taps, qmps, record)
+        _shutdown(run.procs, run.taps, run.qmps, record)
     for side in ("src", "dst"):
-        record["stderr"][side] = _tail(procs[side].err()) if side in procs else ""
+        record["stderr"][side] = _tail(run.procs[side].err()) if side in run.procs else ""
     record["vmm_stats"] = sysdrv.leftovers(ctx) or None
     _explain_failure(record)
 
