@@ -474,11 +474,8 @@ def _fmt_dur(s):
         else "%dm%02ds" % (s // 60, s % 60)
 
 
-def run_experiment(path, out, build="build", only_systems=None, log=print):
-    """Runs every point; returns (runs written, runs skipped)."""
-    import lab_report
-    spec = lab_config.load_experiment(path)
-    exp, points = spec["experiment"], spec["points"]
+def _usable_systems(points, only_systems, build, log):
+    """The drivers, and {system: why it is skipped}."""
     drivers = {n: lab_systems.make(n, build) for n in lab_config.SYSTEMS}
     skip = {}
     for n, d in drivers.items():
@@ -490,6 +487,73 @@ def run_experiment(path, out, build="build", only_systems=None, log=print):
     for n, why in sorted(skip.items()):
         if any(p["system"] == n for p in points):
             log("lab: SKIP system %s: %s" % (n, why))
+    return drivers, skip
+
+
+def _measure_anchor(spec, log):
+    """The link's real throughput, measured once per experiment."""
+    name = spec["name"]
+    with critical():
+        link = lab_links.make(spec)
+    try:
+        if link.fallback:
+            log("lab: link %s: cannot make namespaces (%s): loopback with "
+                "max-bandwidth %d bytes/s instead%s" % (
+                    name, link.fallback, (spec["rate_bps"] or 0) // 8,
+                    ", no delay or loss" if spec["delay_s"] or spec["loss_pct"] else ""))
+        if link.not_applied:
+            log("lab: link %s: %s" % (name, link.not_applied))
+        a = dict(lab_links.measure_throughput(link), link=link.describe())
+    finally:
+        link.close()
+    log("lab: link %s measured: %s" % (name, (
+        "%.2f Gbit/s (%s)" % (a["bits_per_second"] / 1e9, a["tool"]))
+        if "bits_per_second" in a else a.get("error")))
+    return a
+
+
+def _run_and_write(sysdrv, point, exp, host, rep, anchor, out):
+    """One run on a fresh link and temporary directory; its JSON written
+    (atomically) to out/runs/POINT-rREP.json; its record."""
+    import lab_report
+    with critical():
+        link = lab_links.make(point["link"])
+        tmp = tempfile.mkdtemp(prefix="vmmlab-%d-" % os.getpid())
+        _tmpdirs.add(tmp)
+    record = new_record(point, exp, host, sysdrv, link, rep)
+    record["link"]["anchor"] = anchor
+    try:
+        one_run(sysdrv, point, exp, link, tmp, record)
+    finally:
+        link.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        _tmpdirs.discard(tmp)
+    record["summary"] = lab_report.summarize(record)
+    name = "%s-r%d.json" % (point["id"], rep + 1)
+    tmpf = os.path.join(out, "runs", name + ".partial")
+    with open(tmpf, "w") as f:
+        json.dump(record, f, indent=1, default=str)
+    os.replace(tmpf, os.path.join(out, "runs", name))
+    return record
+
+
+def _result_line(s):
+    from lab_report import num
+    if s["status"] != "completed":
+        text = s["status"]
+    else:
+        text = "completed: total %s ms, downtime %s ms, client-seen %s ms, %s rounds, " \
+            "%s MiB" % (num(s["total_ms"]), num(s["downtime_ms"], 1),
+                        num(s["client_downtime_ms"], 1), s["rounds"],
+                        num((s["bytes"] or 0) / 2**20))
+    return "lab:   -> " + text + ("" if not s.get("error") else " (%s)" % s["error"])
+
+
+def run_experiment(path, out, build="build", only_systems=None, log=print):
+    """Runs every point; returns (runs written, {system: why skipped})."""
+    spec = lab_config.load_experiment(path)
+    exp, points = spec["experiment"], spec["points"]
+    drivers, skip = _usable_systems(points, only_systems, build, log)
     todo = [p for p in points if p["system"] not in skip]
     os.makedirs(os.path.join(out, "runs"), exist_ok=True)
     shutil.copyfile(path, os.path.join(out, "experiment.toml"))
@@ -507,25 +571,7 @@ def run_experiment(path, out, build="build", only_systems=None, log=print):
     for i, point in enumerate(todo):
         lname = point["link"]["name"]
         if lname not in anchors:
-            with critical():
-                link = lab_links.make(point["link"])
-            try:
-                if link.fallback:
-                    log("lab: link %s: cannot make namespaces (%s): loopback with "
-                        "max-bandwidth %d bytes/s instead%s" % (
-                            lname, link.fallback, (point["link"]["rate_bps"] or 0) // 8,
-                            ", no delay or loss" if point["link"]["delay_s"] or
-                            point["link"]["loss_pct"] else ""))
-                if link.not_applied:
-                    log("lab: link %s: %s" % (lname, link.not_applied))
-                anchors[lname] = dict(lab_links.measure_throughput(link),
-                                      link=link.describe())
-                a = anchors[lname]
-                log("lab: link %s measured: %s" % (lname, (
-                    "%.2f Gbit/s (%s)" % (a["bits_per_second"] / 1e9, a["tool"]))
-                    if "bits_per_second" in a else a.get("error")))
-            finally:
-                link.close()
+            anchors[lname] = _measure_anchor(point["link"], log)
             with open(os.path.join(out, "links.json"), "w") as f:
                 json.dump(anchors, f, indent=1)
         for rep in range(exp["repetitions"]):
@@ -535,35 +581,9 @@ def run_experiment(path, out, build="build", only_systems=None, log=print):
                 i + 1, len(todo), rep + 1, exp["repetitions"], point["id"],
                 _fmt_dur(elapsed), _fmt_dur(eta) if eta is not None else "?"),
                 flush=True)
-            sysdrv = drivers[point["system"]]
-            with critical():
-                link = lab_links.make(point["link"])
-                tmp = tempfile.mkdtemp(prefix="vmmlab-%d-" % os.getpid())
-                _tmpdirs.add(tmp)
-            record = new_record(point, exp, host, sysdrv, link, rep)
-            record["link"]["anchor"] = anchors.get(lname)
-            try:
-                one_run(sysdrv, point, exp, link, tmp, record)
-            finally:
-                link.close()
-                shutil.rmtree(tmp, ignore_errors=True)
-                _tmpdirs.discard(tmp)
-            record["summary"] = lab_report.summarize(record)
-            name = "%s-r%d.json" % (point["id"], rep + 1)
-            tmpf = os.path.join(out, "runs", name + ".partial")
-            with open(tmpf, "w") as f:
-                json.dump(record, f, indent=1, default=str)
-            os.replace(tmpf, os.path.join(out, "runs", name))
+            record = _run_and_write(drivers[point["system"]], point, exp, host, rep,
+                                    anchors[lname], out)
             done += 1
-            s = record["summary"]
-            log("lab:   -> %s%s" % (s["status"], "" if s["status"] != "completed"
-                                   else ": total %s ms, downtime %s ms, client-seen %s ms, "
-                                   "%s rounds, %s MiB" % (
-                                       lab_report.num(s["total_ms"]),
-                                       lab_report.num(s["downtime_ms"], 1),
-                                       lab_report.num(s["client_downtime_ms"], 1),
-                                       s["rounds"], lab_report.num(
-                                           (s["bytes"] or 0) / 2**20))) +
-                ("" if not s.get("error") else " (%s)" % s["error"]))
+            log(_result_line(record["summary"]))
     log("lab: done, %d runs in %s" % (done, _fmt_dur(time.monotonic() - t_start)))
     return done, skip
