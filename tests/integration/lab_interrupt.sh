@@ -34,7 +34,7 @@ TOML
 leftovers() {
 	ps -eo pid=,args= | grep -F "vmmlab-$1" | grep -v grep
 	ip netns list 2>/dev/null | grep -F "vmmlab-$1-"
-	ls -d /tmp/vmmlab-"$1"-* 2>/dev/null
+	ls -d "${TMPDIR:-/tmp}"/vmmlab-"$1"-* 2>/dev/null
 }
 
 interrupt() {
@@ -43,7 +43,8 @@ interrupt() {
 	start "$name" bench/lab run "$TMP/long.toml" --out "$TMP/out-$sig" --build "$BUILD"
 	pid=$LAST_PID
 	wait_for "$TMP/$name.out" '^lab: point 1/1 rep 1/1' 60 || fail "$sig: the run did not start"
-	# Wait until the run's source is up (its sockets live in /tmp/vmmlab-PID-*).
+	# Wait until the run's source is up (its sockets live in a vmmlab-PID-*
+	# temporary directory).
 	for ((i = 0; i < 400; i++)); do
 		[ "$(ps -eo args= | grep -F "vmmlab-$pid" | grep -vc grep)" -ge 2 ] && break
 		sleep 0.05
