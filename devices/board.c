@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "devices.h"
+#include "line_stamp.h"
 
 #define COM1_BASE 0x3f8
 #define COM1_IRQ 4
@@ -17,6 +18,11 @@ static void on_debug_exit(void *ctx, uint32_t value)
 	vm__request_exit(ctx, (int)(value & 0xff), "guest wrote %u to the debug-exit port", value);
 }
 
+static ssize_t stamped_write(void *ctx, const void *buf, size_t len)
+{
+	return line_stamp__write(ctx, buf, len);
+}
+
 static int add_devices(struct vm *vm, const struct board_options *opts)
 {
 	struct uart_config uart = {
@@ -26,6 +32,10 @@ static int add_devices(struct vm *vm, const struct board_options *opts)
 	struct fw_cfg_config fw = { .nb_cpus = opts->vm.nr_cpus, .ram_size = opts->vm.ram_size };
 	int ret;
 
+	if (opts->serial_stamp) {
+		uart.out_write = stamped_write;
+		uart.out_ctx = opts->serial_stamp;
+	}
 	ret = vm__add_device(vm, uart16550__create(vm->pio, &uart));
 	if (!ret)
 		ret = vm__add_device(vm, debug_exit__create(vm->pio, DEBUG_EXIT_PORT, on_debug_exit, vm));

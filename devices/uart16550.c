@@ -210,11 +210,19 @@ static void tx_out(struct uart *u, uint8_t byte)
 {
 	ssize_t n;
 
-	if (u->cfg.out_fd < 0)
-		return;
-	do
-		n = write(u->cfg.out_fd, &byte, 1);
-	while (n < 0 && errno == EINTR);
+	if (u->cfg.out_write) {
+		n = u->cfg.out_write(u->cfg.out_ctx, &byte, 1);
+		if (n < 0) {
+			errno = (int)-n;
+			n = -1;
+		}
+	} else {
+		if (u->cfg.out_fd < 0)
+			return;
+		do
+			n = write(u->cfg.out_fd, &byte, 1);
+		while (n < 0 && errno == EINTR);
+	}
 	if (n == 1 || u->tx_error_reported)
 		return;
 	/* A broken console must not stop the guest; say so once. */

@@ -10,9 +10,14 @@
 
 #include "vm.h"
 
+struct line_stamp;
+
 struct board_options {
 	struct vm_options vm;
 	int serial_out_fd;		/* the UART's output; -1: dropped */
+	/* If set, the UART writes through it (host time on every line)
+	 * instead of to serial_out_fd; it must outlive the VM. */
+	struct line_stamp *serial_stamp;
 };
 
 /* Creates the VM and its devices; on failure nothing is left (the VM is

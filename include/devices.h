@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "device.h"
 #include "io_bus.h"
@@ -18,6 +19,11 @@ struct uart_config {
 	uint16_t base;			/* 0x3f8 for COM1 */
 	unsigned int irq;		/* 4 for COM1 */
 	int out_fd;			/* transmitted bytes go here; -1 = drop */
+	/* If set, transmitted bytes go here instead of out_fd (e.g. a writer
+	 * that stamps lines); called with the device lock held, returns the
+	 * bytes written or -errno. */
+	ssize_t (*out_write)(void *ctx, const void *buf, size_t len);
+	void *out_ctx;
 	irq_set_fn irq_set;
 	void *irq_ctx;
 };

@@ -13,6 +13,7 @@
 #include "transport.h"
 
 struct vm;
+struct line_stamp;
 
 #define INCOMING_MAX_ALLOW 8
 
@@ -28,6 +29,8 @@ struct incoming {
 	/* Numeric addresses a source may connect from; none = anyone. */
 	const char *allow[INCOMING_MAX_ALLOW];
 	unsigned int nr_allow;
+	/* Stamps the UART's output with host time when set (see board.h). */
+	struct line_stamp *serial_stamp;
 };
 
 /* Parses the URI and opens the listening socket or the file: done before

@@ -14,7 +14,9 @@ struct options {
 	bool ram_given;
 	unsigned int nr_cpus;
 	bool cpus_given;
-	const char *serial;
+	const char *serial;		/* stdio, none or file:PATH, without ,timestamps */
+	bool serial_timestamps;		/* ,timestamps: host time on every line */
+	char serial_buf[4096];		/* serial's text when the suffix was cut */
 	const char *monitor;
 	const char *initrd[MULTIBOOT_MAX_MODULES];
 	unsigned int nr_initrd;

@@ -251,13 +251,14 @@ static int store_page(void *ctx, uint64_t gpa, const uint8_t *data)
 
 /* check_config has found this host able to build the VM CONFIG describes:
  * the same RAM layout, vCPU count and devices. */
-static int build_vm(int kvm_fd, int serial_fd, const struct vm_config *cfg, struct vm *vm,
-		    char *err, size_t errlen)
+static int build_vm(int kvm_fd, int serial_fd, struct line_stamp *stamp,
+		    const struct vm_config *cfg, struct vm *vm, char *err, size_t errlen)
 {
 	struct kvm_cpuid2 *cpuid;
 	struct board_options bo = {
 		.vm = { .kvm_fd = kvm_fd, .ram_size = cfg->ram_size, .nr_cpus = cfg->nr_cpus },
 		.serial_out_fd = serial_fd,
+		.serial_stamp = stamp,
 	};
 	int ret;
 
@@ -419,7 +420,7 @@ int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct
 	}
 	ret = receive_config(in, kvm_fd, &sec, cfg, err, errlen);
 	if (!ret) {
-		ret = build_vm(kvm_fd, serial_out_fd, cfg, vm, err, errlen);
+		ret = build_vm(kvm_fd, serial_out_fd, in->serial_stamp, cfg, vm, err, errlen);
 		vm_built = !ret;
 	}
 	if (ret)

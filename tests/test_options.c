@@ -79,6 +79,21 @@ static void test_serial_and_monitor(void **state)
 	assert_int_equal(parse("--serial file:/x g.elf"), -1);
 	assert_int_equal(parse("--serial file: g.elf"), 1);
 	assert_int_equal(parse("--serial tty g.elf"), 1);
+	assert_false(o.serial_timestamps);
+	assert_int_equal(parse("--serial file:/x,timestamps g.elf"), -1);
+	assert_string_equal(o.serial, "file:/x");
+	assert_true(o.serial_timestamps);
+	assert_int_equal(parse("--serial stdio,timestamps g.elf"), -1);
+	assert_string_equal(o.serial, "stdio");
+	assert_true(o.serial_timestamps);
+	/* A comma elsewhere belongs to the path. */
+	assert_int_equal(parse("--serial file:/a,b g.elf"), -1);
+	assert_string_equal(o.serial, "file:/a,b");
+	assert_false(o.serial_timestamps);
+	assert_int_equal(parse("--serial none,timestamps g.elf"), 1);
+	assert_int_equal(parse("--serial file:,timestamps g.elf"), 1);
+	assert_int_equal(parse("--serial ,timestamps g.elf"), 1);
+	assert_int_equal(parse("--serial stdio,stamps g.elf"), 1);
 	assert_int_equal(parse("--monitor unix:/m g.elf"), -1);
 	assert_string_equal(o.monitor, "unix:/m");
 	assert_int_equal(parse("--monitor tcp:1 g.elf"), 1);

@@ -13,6 +13,7 @@
 #include "board.h"
 #include "devices.h"
 #include "incoming.h"
+#include "line_stamp.h"
 #include "log.h"
 #include "migration.h"
 #include "monitor.h"
@@ -213,6 +214,7 @@ int main(int argc, char **argv)
 	struct migration *mig = NULL;
 	static struct vm vm;
 	static struct incoming in = { .listen_fd = -1, .fd = -1 };
+	static struct line_stamp serial_stamp;
 	pthread_t thread;
 	char err[1024] = "";
 	int status, serial_fd, kvm_fd;
@@ -230,12 +232,16 @@ int main(int argc, char **argv)
 	serial_fd = open_serial(o.serial, err, sizeof(err));
 	if (serial_fd == -2)
 		goto fail;
+	line_stamp__init(&serial_stamp, serial_fd);
+	if (o.serial_timestamps)
+		in.serial_stamp = &serial_stamp;
 	if (o.incoming && incoming__prepare(&in, o.incoming, err, sizeof(err)))
 		goto fail;
 	if (!o.incoming) {
 		bo = (struct board_options){
 			.vm = { .kvm_fd = kvm_fd, .ram_size = o.ram_size, .nr_cpus = o.nr_cpus },
 			.serial_out_fd = serial_fd,
+			.serial_stamp = in.serial_stamp,
 		};
 		kvm_fd = -1;	/* the VM owns it now, even on failure */
 		if (board__create(&vm, &bo, err, sizeof(err)))

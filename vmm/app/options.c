@@ -27,7 +27,8 @@ static void usage(FILE *f)
 "\n"
 "  --mem SIZE            guest RAM (K/M/G suffix; default 256M)\n"
 "  --cpus N              vCPUs (default 1)\n"
-"  --serial MODE         stdio | file:PATH | none (default stdio)\n"
+"  --serial MODE         stdio | file:PATH | none (default stdio); append\n"
+"                        ,timestamps to put host time before every line\n"
 "  --monitor SPEC        unix:PATH | stdio: the control monitor\n"
 "  --initrd FILE         a multiboot module (repeatable)\n"
 "  --paused              start with the vCPUs paused ('cont' on the monitor runs them)\n"
@@ -107,6 +108,31 @@ static int build_cmdline(struct options *o, int argc, char **argv, int i)
 	return 0;
 }
 
+#define TIMESTAMPS_SUFFIX ",timestamps"
+
+/* stdio | none | file:PATH, the first and last with ,timestamps after. */
+static int parse_serial(struct options *o, const char *arg)
+{
+	size_t len = strlen(arg), slen = strlen(TIMESTAMPS_SUFFIX);
+
+	o->serial_timestamps = false;
+	if (len > slen && !strcmp(arg + len - slen, TIMESTAMPS_SUFFIX)) {
+		if (len - slen >= sizeof(o->serial_buf))
+			return -1;
+		memcpy(o->serial_buf, arg, len - slen);
+		o->serial_buf[len - slen] = '\0';
+		o->serial_timestamps = true;
+		arg = o->serial_buf;
+	}
+	/* none has no lines to stamp */
+	if (!strcmp(arg, "none") && o->serial_timestamps)
+		return -1;
+	if (strcmp(arg, "stdio") && strcmp(arg, "none") && (strncmp(arg, "file:", 5) || !arg[5]))
+		return -1;
+	o->serial = arg;
+	return 0;
+}
+
 int options__parse(struct options *o, int argc, char **argv)
 {
 	uint64_t v;
@@ -136,10 +162,9 @@ int options__parse(struct options *o, int argc, char **argv)
 			o->cpus_given = true;
 			break;
 		case OPT_SERIAL:
-			if (strcmp(optarg, "stdio") && strcmp(optarg, "none") &&
-			    (strncmp(optarg, "file:", 5) || !optarg[5]))
-				return die_usage("bad --serial '%s': stdio, file:PATH or none", optarg);
-			o->serial = optarg;
+			if (parse_serial(o, optarg))
+				return die_usage("bad --serial '%s': stdio, file:PATH or none, the "
+						 "first two optionally followed by ,timestamps", optarg);
 			break;
 		case OPT_MONITOR:
 			if (strcmp(optarg, "stdio") && (strncmp(optarg, "unix:", 5) || !optarg[5]))
