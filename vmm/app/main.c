@@ -233,10 +233,10 @@ int main(int argc, char **argv)
 	if (serial_fd == -2)
 		goto fail;
 	line_stamp__init(&serial_stamp, serial_fd);
-	if (o.serial_timestamps)
-		in.serial_stamp = &serial_stamp;
 	if (o.incoming && incoming__prepare(&in, o.incoming, err, sizeof(err)))
 		goto fail;
+	if (o.serial_timestamps)
+		in.serial_stamp = &serial_stamp;
 	if (!o.incoming) {
 		bo = (struct board_options){
 			.vm = { .kvm_fd = kvm_fd, .ram_size = o.ram_size, .nr_cpus = o.nr_cpus },

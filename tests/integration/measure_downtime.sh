@@ -1,0 +1,77 @@
+# Reported downtime against downtime as a client sees it. A heartbeat
+# guest ticks every PERIOD us; both vmm's stamp their serial output with
+# host time (--serial file:PATH,timestamps, one host clock), and the gap
+# between the last tick the source printed and the first the destination
+# printed is the client's view of the switchover.
+#
+# What the engine's downtime_us measures (migrate/STATS.md): from the
+# source's decision to pause (before the vCPUs are parked) to the arrival
+# of the destination's RESUMED. Against the client's gap G:
+#   G >= D - pause - trip: the guest may still run (and tick) while its
+#        vCPUs are being parked (downtime_pause_us), and the destination's
+#        guest runs from before RESUMED reaches the source (RESUMED's trip
+#        back: on loopback well under TRIP_SLACK_US);
+#   G <= D + 1 ms + PERIOD + FIRST_TICK_SLACK_US: the guest sleeps
+#        between ticks on a timer that the stop-and-copy carries across
+#        with what it had left, so the time the sleep had run before the
+#        pause plus what it still waits after the resume is at most one
+#        period (+ 1 ms for printing a tick through emulated port I/O);
+#        FIRST_TICK_SLACK_US covers the destination's vCPU thread being
+#        scheduled. Measured here: G - D is close to PERIOD, as this says
+#        for a count-down timer; a timer that expired during the pause
+#        would tick at once and make G smaller, still inside the bounds.
+# The slacks are generous for a loaded 2-core machine; a downtime that
+# missed a phase, or counted one twice, is off by far more than them.
+. tests/integration/lib.bash
+require_kvm
+
+PERIOD=10000
+TRIP_SLACK_US=2000
+FIRST_TICK_SLACK_US=2000
+
+measure_once() {	# measure_once LABEL SOURCE-OPTIONS... -- GUEST ARGS
+	local label=$1; shift
+	local port; port=$(free_port)
+	start_dest dst "$port" --serial "file:$TMP/dst.log,timestamps"
+	local dpid=$LAST_PID
+	start src "$VMM" --mem 256M --serial "file:$TMP/src.log,timestamps" \
+		--migrate-to "tcp:127.0.0.1:$port" --migrate-after 1s \
+		--stats-json "$TMP/src.json" "$@"
+	wait_status "$LAST_PID" 60 0 "source ($label)" src
+	wait_status "$dpid" 60 0 "destination ($label)" dst
+	grep -q '"status": "completed"' "$TMP/src.json" || fail "$label: migration not completed"
+	ticks_continuous <(sed 's/^\[[0-9.]*\] //' "$TMP/src.log") \
+		<(sed 's/^\[[0-9.]*\] //' "$TMP/dst.log") || fail "$label: ticks not continuous"
+	python3 - "$TMP/src.log" "$TMP/dst.log" "$TMP/src.json" "$PERIOD" \
+		"$TRIP_SLACK_US" "$FIRST_TICK_SLACK_US" "$label" <<'PY' || fail "$label: downtime check"
+import json, re, sys
+src, dst, js, period, trip, first, label = sys.argv[1:]
+period, trip, first = int(period), int(trip), int(first)
+tick = re.compile(r'^\[(\d+)\.(\d{6})\] tick \d+ ')
+def stamps(path):
+    out = []
+    for line in open(path, errors='replace'):
+        m = tick.match(line)
+        if m:
+            out.append(int(m.group(1)) * 1000000 + int(m.group(2)))
+    return out
+s, d = stamps(src), stamps(dst)
+if not s or not d:
+    sys.exit(f"no stamped ticks on the {'source' if not s else 'destination'}")
+st = json.load(open(js))
+dt, pause = st['downtime_us'], st['downtime_pause_us']
+gap = d[0] - s[-1]
+lo = dt - pause - trip
+hi = dt + 1000 + period + first
+print(f"-- {label}: reported downtime {dt} us (pause {pause}, last ram "
+      f"{st['downtime_last_ram_us']}, state {st['downtime_state_us']}, resume "
+      f"{st['downtime_resume_us']}); client-seen gap {gap} us; "
+      f"gap - downtime {gap - dt:+d} us; allowed [{lo}, {hi}]")
+if not lo <= gap <= hi:
+    sys.exit(f"client-seen gap {gap} us outside [{lo}, {hi}] us")
+PY
+}
+
+measure_once "idle heartbeat" "$GUESTS/heartbeat.elf" -- period=$PERIOD duration=3
+measure_once "heartbeat + 2nd vCPU" --cpus 2 "$GUESTS/heartbeat.elf" -- period=$PERIOD duration=3
+echo "measure_downtime: the client-seen gap matches the reported downtime"
