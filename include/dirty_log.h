@@ -41,6 +41,9 @@ uint64_t dirty_log__count_pending(const struct dirty_log *d);
  * page number in *page, false when none is left. Pages, once taken, come
  * back only when a sync finds them dirty again. */
 bool dirty_log__next_dirty(struct dirty_log *d, uint64_t *page);
+/* Moves the whole pending set into out (as many words as RAM has pages
+ * / 64, rounded up) and empties it: one time slice's pages for a trace. */
+void dirty_log__take_pending(struct dirty_log *d, uint64_t *out);
 /* Turns tracking off and frees everything. Safe on a zeroed struct. */
 void dirty_log__stop(struct dirty_log *d);
 const char *dirty_log__mode_name(const struct dirty_log *d);

@@ -15,6 +15,7 @@
 
 struct vm;
 struct migration;
+struct dirty_trace_result;
 
 struct migration *migration__create(struct vm *vm);
 void migration__destroy(struct migration *m);
@@ -46,6 +47,13 @@ bool migration__is_running(struct migration *m);
 /* What 'info migrate' shows: this side's migration, or on a destination
  * where none started from here yet, the one that brought the guest. */
 void migration__format_info(struct migration *m, char *buf, size_t len);
+/* Records a dirty trace (dirty_trace__record) of duration_us in slices of
+ * interval_us into path; blocks meanwhile. -EBUSY while a migration or
+ * another recording runs (and a migration cannot start during one),
+ * -ESRCH once the guest has ended. */
+int migration__record_dirty(struct migration *m, const char *path, uint64_t duration_us,
+			    uint64_t interval_us, struct dirty_trace_result *res,
+			    char *err, size_t errlen);
 /* Sets a parameter for the next migration (migrate_params__set). */
 int migration__set_parameter(struct migration *m, const char *name, const char *value,
 			     char *err, size_t errlen);

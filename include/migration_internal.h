@@ -32,6 +32,9 @@ struct migration {
 	char *delay_uri;
 	uint64_t delay_us;
 	bool force_plain_log;
+	/* record-dirty holds the dirty log; set and cleared under the stats
+	 * lock, where a start checks it. */
+	bool recording;
 	int fd;				/* the stream's fd, for cancel */
 	char json_path[1024];
 	char csv_path[1024];

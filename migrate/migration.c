@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dirty_trace.h"
 #include "log.h"
 #include "migration_internal.h"
 #include "outbuf.h"
@@ -121,6 +122,10 @@ static int claim_start(struct migration *m, const char *uri, char *err, size_t e
 	if (vm__is_exiting(m->vm)) {
 		ret = -ESRCH;
 		snprintf(err, errlen, "the guest has ended; nothing to migrate");
+	} else if (m->recording) {
+		ret = -EBUSY;
+		snprintf(err, errlen, "a dirty trace is being recorded (record-dirty); "
+			 "migrate when it is done");
 	} else {
 		ret = migrate_stats__start(&m->stats, uri);
 		if (ret)
@@ -245,6 +250,44 @@ void migration__write_stats(struct migration *m, const struct migrate_params *p)
 bool migration__is_running(struct migration *m)
 {
 	return is_running(m);
+}
+
+/* The dirty log has one user at a time: a recording or a migration. */
+static int claim_recording(struct migration *m, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	migrate_stats__lock(&m->stats);
+	if (vm__is_exiting(m->vm)) {
+		ret = -ESRCH;
+		snprintf(err, errlen, "the guest has ended; nothing to record");
+	} else if (is_running(m)) {
+		ret = -EBUSY;
+		snprintf(err, errlen, "a migration is running; it uses the dirty log");
+	} else if (m->recording) {
+		ret = -EBUSY;
+		snprintf(err, errlen, "a dirty trace is already being recorded");
+	} else {
+		m->recording = true;
+	}
+	migrate_stats__unlock(&m->stats);
+	return ret;
+}
+
+int migration__record_dirty(struct migration *m, const char *path, uint64_t duration_us,
+			    uint64_t interval_us, struct dirty_trace_result *res,
+			    char *err, size_t errlen)
+{
+	int ret = claim_recording(m, err, errlen);
+
+	if (ret)
+		return ret;
+	ret = dirty_trace__record(m->vm, path, duration_us, interval_us, m->force_plain_log,
+				  res, err, errlen);
+	migrate_stats__lock(&m->stats);
+	m->recording = false;
+	migrate_stats__unlock(&m->stats);
+	return ret;
 }
 
 void migration__format_info(struct migration *m, char *buf, size_t len)

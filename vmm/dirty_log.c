@@ -154,6 +154,15 @@ bool dirty_log__next_dirty(struct dirty_log *d, uint64_t *page)
 	return false;
 }
 
+void dirty_log__take_pending(struct dirty_log *d, uint64_t *out)
+{
+	size_t bytes = words_for(d->nr_pages) * sizeof(uint64_t);
+
+	memcpy(out, d->pending, bytes);
+	memset(d->pending, 0, bytes);
+	d->cursor = 0;
+}
+
 uint64_t dirty_log__count_pending(const struct dirty_log *d)
 {
 	uint64_t w, n = 0;

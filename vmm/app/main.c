@@ -18,6 +18,7 @@
 #include "migration.h"
 #include "monitor.h"
 #include "monitor_migrate.h"
+#include "monitor_trace.h"
 #include "multiboot.h"
 #include "options.h"
 #include "privileges.h"
@@ -288,7 +289,8 @@ int main(int argc, char **argv)
 		migration__set_incoming_stats(mig, &in.stats);
 	else
 		migration__set_stats_output(mig, o.stats_json, o.stats_csv);
-	if (mon && (monitor_migrate__register(mon, mig) || monitor__start(mon)))
+	if (mon && (monitor_migrate__register(mon, mig) || monitor_trace__register(mon, mig) ||
+		    monitor__start(mon)))
 		log_warn("monitor could not start");
 	if (!strcmp(o.serial, "stdio") && !pthread_create(&thread, NULL, stdin_reader, &vm))
 		pthread_detach(thread);
