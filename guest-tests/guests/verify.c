@@ -7,6 +7,17 @@
  * over. Any difference ends the guest with exit code 1 and says which
  * page, which word and what it found, plus a guess at why: an older
  * generation means a dirty page was lost, zeros mean a page never arrived.
+ *
+ * That check compares a page with the generation array, and both live in
+ * RAM: a migration that lost a page's write and the array's write alike
+ * (a whole interval of the dirty log missing, say the last one before the
+ * pause) leaves them consistent, and stale. tally=1 adds a count kept
+ * outside RAM: every rewrite also reads vmm's test device counter (device
+ * state, carried by the stop-and-copy, never by the dirty log). Each
+ * rewrite adds one to one page's generation, so at the end the
+ * generations the pages hold must add up to the rewrites the counter
+ * counted; a page that lacks its last write holds an older generation and
+ * the sum falls short.
  */
 #include "kit.h"
 
@@ -19,11 +30,15 @@
 #define WORD_STEP	0x9e3779b97f4a7c15ULL
 
 static uint64_t ws = 32 << 20, rate = 1000, duration_us = 10 * US_PER_S;
-static uint64_t report_us = US_PER_S, seed = 1, corrupt;
+static uint64_t report_us = US_PER_S, seed = 1, corrupt, tally;
 
-enum corrupt { CORRUPT_NONE, CORRUPT_WORD, CORRUPT_STALE, CORRUPT_ZERO };
+enum corrupt { CORRUPT_NONE, CORRUPT_WORD, CORRUPT_STALE, CORRUPT_ZERO, CORRUPT_LOST };
 
-static const char *const corrupt_names[] = { "0", "word", "stale", "zero", NULL };
+static const char *const corrupt_names[] = { "0", "word", "stale", "zero", "lost", NULL };
+
+#define TESTDEV_ID		0x54534554	/* "TEST" */
+#define TESTDEV_REG_ID		0x00
+#define TESTDEV_REG_COUNTER	0x08
 
 static const struct kit_param params[] = {
 	{ .key = "ws", .type = KIT_PARAM_SIZE, .value = &ws },
@@ -33,6 +48,7 @@ static const struct kit_param params[] = {
 	{ .key = "seed", .type = KIT_PARAM_UINT, .value = &seed },
 	{ .key = "corrupt", .type = KIT_PARAM_CHOICE, .value = &corrupt,
 	  .choices = corrupt_names },
+	{ .key = "tally", .type = KIT_PARAM_UINT, .value = &tally, .max = 1 },
 };
 
 struct slice {
@@ -44,10 +60,10 @@ struct slice {
 };
 
 struct cpu_total {
-	uint64_t passes, rewrites;
+	uint64_t passes, rewrites, gen_sum;
 } __attribute__((aligned(64)));
 
-static uint64_t total_pages, pages_base, gens_base, start_tsc;
+static uint64_t total_pages, pages_base, gens_base, start_tsc, tally_start;
 static struct cpu_total totals[KIT_MAX_CPUS];
 
 /* Differs per page and per generation; the word index is folded in last so
@@ -134,6 +150,19 @@ static void check_page(struct slice *s, uint64_t i)
 	}
 }
 
+static long testdev_id_r0(void *arg)
+{
+	(void)arg;
+	return *(volatile uint32_t *)(uintptr_t)(KIT_TESTDEV_BASE + TESTDEV_REG_ID);
+}
+
+/* The counter's value, then it counts one more (devices/testdev.c). */
+static long testdev_count_r0(void *arg)
+{
+	(void)arg;
+	return (long)*(volatile uint64_t *)(uintptr_t)(KIT_TESTDEV_BASE + TESTDEV_REG_COUNTER);
+}
+
 static void rewrite_page(struct slice *s)
 {
 	uint64_t i = kit__rng_below(&s->rng, s->npages);
@@ -141,6 +170,10 @@ static void rewrite_page(struct slice *s)
 	s->gens[i]++;
 	fill_page(s->pages + i * WORDS_PER_PAGE, s->gens[i]);
 	s->rewrites++;
+	/* A pause between the write and the count is harmless: the count
+	 * then happens on the destination. */
+	if (tally)
+		kit__ring0_call(testdev_count_r0, NULL);
 }
 
 static void check_params(unsigned int ncpus)
@@ -215,6 +248,55 @@ static void do_corrupt(struct slice *s)
 	if (corrupt == CORRUPT_ZERO)
 		for (w = 0; w < WORDS_PER_PAGE; w++)
 			p[w] = 0;
+	if (corrupt == CORRUPT_LOST) {
+		/* A rewrite that never arrives, the generation array's write
+		 * lost with it: page and array agree, only tally=1 sees it. */
+		s->gens[i]++;
+		s->rewrites++;
+		if (tally)
+			kit__ring0_call(testdev_count_r0, NULL);
+		s->gens[i]--;
+	}
+}
+
+/* tally=1: vmm's test device must be there (it is not under QEMU). */
+static void tally_begin(void)
+{
+	uint32_t id = (uint32_t)kit__ring0_call(testdev_id_r0, NULL);
+
+	if (id != TESTDEV_ID)
+		kit__die(KIT_EXIT_KIT, NAME ": tally=1 needs vmm's test device at 0x%lx "
+			 "(ID reads 0x%x)", (uint64_t)KIT_TESTDEV_BASE, id);
+	tally_start = (uint64_t)kit__ring0_call(testdev_count_r0, NULL);
+}
+
+/* The rewrites the counter counted against the generations the pages
+ * hold (the final pass found each page holding gens[i]). */
+static void tally_end(unsigned int ncpus)
+{
+	uint64_t end = (uint64_t)kit__ring0_call(testdev_count_r0, NULL);
+	uint64_t counted = end - tally_start - 1, held = 0;
+	unsigned int c;
+
+	for (c = 0; c < ncpus; c++)
+		held += totals[c].gen_sum;
+	if (held == counted) {
+		kit__printf(NAME ": tally rewrites=%lu generations=%lu\n", counted, held);
+		return;
+	}
+	kit__printf(NAME ": FAIL tally: the test device counted %lu rewrites, the pages "
+		    "hold %lu generations: %ld page writes lost\n", counted, held,
+		    (long)(counted - held));
+	kit__exit(KIT_EXIT_VERIFY);
+}
+
+static uint64_t gen_sum(const struct slice *s)
+{
+	uint64_t i, sum = 0;
+
+	for (i = 0; i < s->npages; i++)
+		sum += s->gens[i];
+	return sum;
 }
 
 static void run(struct slice *s, unsigned int cpu, uint64_t rate_cpu)
@@ -252,16 +334,19 @@ void workload_main(unsigned int cpu, unsigned int ncpus)
 		check_params(ncpus);
 		kit__printf(NAME ": cpus=%u ws=%lu KiB pages=%lu rate=%lu "
 			    "duration=%lu.%03lus report=%lu.%03lus seed=%lu "
-			    "gens=0x%lx data=0x%lx\n", ncpus, ws >> 10,
+			    "tally=%lu gens=0x%lx data=0x%lx\n", ncpus, ws >> 10,
 			    total_pages, rate, duration_us / US_PER_S,
 			    duration_us / 1000 % 1000, report_us / US_PER_S,
-			    report_us / 1000 % 1000, seed, gens_base, pages_base);
+			    report_us / 1000 % 1000, seed, tally, gens_base, pages_base);
 	}
 	kit__barrier();
 	slice_init(&s, cpu, ncpus);
 	kit__barrier();
-	if (cpu == 0)
+	if (cpu == 0) {
+		if (tally)
+			tally_begin();
 		start_tsc = kit__rdtsc();
+	}
 	kit__barrier();
 	if (cpu == 0 && corrupt)
 		do_corrupt(&s);
@@ -269,9 +354,12 @@ void workload_main(unsigned int cpu, unsigned int ncpus)
 	run(&s, cpu, rate_cpu);
 	totals[cpu].passes = s.passes;
 	totals[cpu].rewrites = s.rewrites;
+	totals[cpu].gen_sum = gen_sum(&s);
 	kit__barrier();
 	if (cpu)
 		return;
+	if (tally)
+		tally_end(ncpus);
 	for (c = 0; c < ncpus; c++) {
 		rewrites += totals[c].rewrites;
 		if (totals[c].passes < passes)
