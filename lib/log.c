@@ -1,9 +1,44 @@
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 
+#define ERASE_LINE "\r\x1b[K"
+
 static int level = 1;
+/* Serialises everything written to stderr here, so a status line and a
+ * message never tear each other. */
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool status_shown;
+
+static void erase_status_locked(void)
+{
+	if (status_shown)
+		fputs(ERASE_LINE, stderr);
+	status_shown = false;
+}
+
+void log_status(const char *line)
+{
+	pthread_mutex_lock(&out_lock);
+	if (line) {
+		fprintf(stderr, ERASE_LINE "%s", line);
+		status_shown = true;
+	} else {
+		erase_status_locked();
+	}
+	pthread_mutex_unlock(&out_lock);
+}
+
+void log_text(const char *text)
+{
+	pthread_mutex_lock(&out_lock);
+	erase_status_locked();
+	fputs(text, stderr);
+	pthread_mutex_unlock(&out_lock);
+}
 
 void log_set_level(int l)
 {
@@ -23,7 +58,10 @@ vlog(const char *tag, const char *fmt, va_list ap)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	/* One fprintf per line: stderr is unbuffered, so this keeps lines from
 	 * several threads whole. */
+	pthread_mutex_lock(&out_lock);
+	erase_status_locked();
 	fprintf(stderr, "vmm: %s%s\n", tag, line);
+	pthread_mutex_unlock(&out_lock);
 }
 
 void log_info(const char *fmt, ...)

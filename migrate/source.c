@@ -150,7 +150,7 @@ static void finish(struct source_run *r, int ret)
 		source__move(r, MIGRATE_STATUS_COMPLETED);
 		migration__write_stats(m, &r->params);
 		migrate_stats__format_summary(st, summary, sizeof(summary));
-		fprintf(stderr, "%s", summary);
+		log_text(summary);
 		migrate_stats__unlock(st);
 		return;
 	}

@@ -22,6 +22,7 @@
 #include "multiboot.h"
 #include "options.h"
 #include "privileges.h"
+#include "progress.h"
 #include "syscall_filter.h"
 #include "vm.h"
 
@@ -143,6 +144,15 @@ static void *stdin_reader(void *arg)
 	}
 }
 
+/* The progress line shares the terminal only with vmm's own messages: not
+ * with guest output or monitor replies written to it too (on stdout). */
+static bool progress_line_wanted(const struct options *o)
+{
+	bool stdout_used = !strcmp(o->serial, "stdio") || (o->monitor && !strcmp(o->monitor, "stdio"));
+
+	return log_level() >= 1 && !(stdout_used && isatty(STDOUT_FILENO));
+}
+
 static void write_incoming_stats(struct incoming *in, const struct options *o)
 {
 	if (o->stats_json)
@@ -213,6 +223,7 @@ int main(int argc, char **argv)
 	struct board_options bo;
 	struct monitor *mon = NULL;
 	struct migration *mig = NULL;
+	struct progress *progress = NULL;
 	static struct vm vm;
 	static struct incoming in = { .listen_fd = -1, .fd = -1 };
 	static struct line_stamp serial_stamp;
@@ -285,6 +296,8 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	migration__force_plain_dirty_log(mig, o.plain_dirty_log);
+	if (progress_line_wanted(&o))
+		progress = progress__start(mig);
 	if (o.incoming)
 		migration__set_incoming_stats(mig, &in.stats);
 	else
@@ -305,6 +318,7 @@ int main(int argc, char **argv)
 		log_error("%s", vm.exit_reason);
 	else if (log_level() >= 2)
 		log_info("%s (exit status %d)", vm.exit_reason, status);
+	progress__stop(progress);
 	monitor__destroy(mon);
 	migration__destroy(mig);
 	vm__destroy(&vm);
