@@ -83,4 +83,16 @@ wait_for "$TMP/src2.err" "a dirty trace is being recorded" 5 || fail "--migrate-
 mon_check "$SOCK" "info migrate" "status: none|failed"
 mon_check "$SOCK" "quit" "^ok"
 wait_exit "$pid" 20 || fail "vmm did not quit"
+note "a guest that ends during a recording ends it, with a whole trace"
+rm -f "$SOCK"
+start src3 "$VMM" --mem 4G --serial "file:$TMP/src3.log" --monitor "unix:$SOCK" \
+	"$GUESTS/memtouch.elf" -- rate=1000 ws=8M duration=2
+pid=$LAST_PID
+wait_sock "$SOCK"
+mon_check "$SOCK" "record-dirty $TMP/c.trace 10 100ms" "stopped early: the guest ended"
+wait_status "$pid" 20 0 "the guest that ended" src3
+# RAM past 3 GiB: two regions, both in the trace
+python3 bench/dirty_trace.py summary "$TMP/c.trace" --max-k 1 >"$TMP/summary" || fail "the early-ended trace does not read back"
+grep -q "region gpa 0x100000000 size 1024.0 MiB first page 786432" "$TMP/summary" ||
+	{ cat "$TMP/summary"; fail "the high RAM region is missing from the trace"; }
 echo "record_dirty: pages per slice match the guest's rate; one user of the dirty log at a time"
