@@ -44,23 +44,17 @@ measure_once() {	# measure_once LABEL SOURCE-OPTIONS... -- GUEST ARGS
 		<(sed 's/^\[[0-9.]*\] //' "$TMP/dst.log") || fail "$label: ticks not continuous"
 	python3 - "$TMP/src.log" "$TMP/dst.log" "$TMP/src.json" "$PERIOD" \
 		"$TRIP_SLACK_US" "$FIRST_TICK_SLACK_US" "$label" <<'PY' || fail "$label: downtime check"
-import json, re, sys
+import json, sys
+sys.path.insert(0, "bench")
+import serial_stamps
 src, dst, js, period, trip, first, label = sys.argv[1:]
 period, trip, first = int(period), int(trip), int(first)
-tick = re.compile(r'^\[(\d+)\.(\d{6})\] tick \d+ ')
-def stamps(path):
-    out = []
-    for line in open(path, errors='replace'):
-        m = tick.match(line)
-        if m:
-            out.append(int(m.group(1)) * 1000000 + int(m.group(2)))
-    return out
-s, d = stamps(src), stamps(dst)
-if not s or not d:
-    sys.exit(f"no stamped ticks on the {'source' if not s else 'destination'}")
+try:
+    gap = serial_stamps.heartbeat_gap(src, dst)["gap_us"]
+except ValueError as e:
+    sys.exit(str(e))
 st = json.load(open(js))
 dt, pause = st['downtime_us'], st['downtime_pause_us']
-gap = d[0] - s[-1]
 lo = dt - pause - trip
 hi = dt + 1000 + period + first
 print(f"-- {label}: reported downtime {dt} us (pause {pause}, last ram "
