@@ -39,6 +39,11 @@ struct round_stats {
 	uint64_t log_read_us;		/* get + clear of the dirty log */
 };
 
+/* Told every status move of a migration, after it is made, with the stats
+ * lock held: it must only note the status and return (queue it, wake a
+ * thread), never block nor call back into these stats. */
+typedef void (*migrate_status_fn)(void *ctx, enum migrate_status st);
+
 /* Optional prediction made before round 0, to compare with the outcome. */
 struct migrate_forecast {
 	bool valid;
@@ -55,6 +60,8 @@ struct migrate_stats {
 	 * __move and __set_status (checked transitions, migrate_state.h);
 	 * everything that shows a status reads this. */
 	struct migrate_state state;
+	migrate_status_fn listener;	/* under the lock; survives a start */
+	void *listener_ctx;
 	/* Every member from error on is cleared when a migration starts. */
 	char error[256];		/* empty unless something failed */
 	char uri[256];
@@ -112,6 +119,9 @@ int migrate_stats__move(struct migrate_stats *s, enum migrate_status from,
  * moves from whatever the status is now to st, if the table allows it. */
 int migrate_stats__set_status(struct migrate_stats *s, enum migrate_status st);
 enum migrate_status migrate_stats__status(const struct migrate_stats *s);
+/* Sets (fn NULL: clears) the one listener told of every status move made
+ * from now on by __start, __move and __set_status. */
+void migrate_stats__set_listener(struct migrate_stats *s, migrate_status_fn fn, void *ctx);
 /* Sets the error text (truncated to fit); does not change the status. */
 __attribute__((format(printf, 2, 3)))
 void migrate_stats__set_error(struct migrate_stats *s, const char *fmt, ...);

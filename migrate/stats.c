@@ -71,6 +71,21 @@ static void clear_record(struct migrate_stats *s)
 	s->rounds_max = max;
 }
 
+void migrate_stats__set_listener(struct migrate_stats *s, migrate_status_fn fn, void *ctx)
+{
+	migrate_stats__lock(s);
+	s->listener = fn;
+	s->listener_ctx = ctx;
+	migrate_stats__unlock(s);
+}
+
+/* Under the lock, so listeners see the moves in the order they were made. */
+static void tell_listener(struct migrate_stats *s, enum migrate_status st)
+{
+	if (s->listener)
+		s->listener(s->listener_ctx, st);
+}
+
 int migrate_stats__start(struct migrate_stats *s, const char *uri)
 {
 	int ret;
@@ -82,6 +97,7 @@ int migrate_stats__start(struct migrate_stats *s, const char *uri)
 		snprintf(s->uri, sizeof(s->uri), "%s", uri ? uri : "");
 		s->start_time_unix_us = clock__us(CLOCK_REALTIME);
 		s->start_mono_us = clock__us(CLOCK_MONOTONIC);
+		tell_listener(s, MIGRATE_STATUS_SETUP);
 	}
 	migrate_stats__unlock(s);
 	return ret;
@@ -96,6 +112,8 @@ int migrate_stats__move(struct migrate_stats *s, enum migrate_status from,
 	ret = migrate_state__move(&s->state, from, to);
 	if (!ret && migrate_status__is_final(to) && !s->total_us && s->start_mono_us)
 		s->total_us = clock__us(CLOCK_MONOTONIC) - s->start_mono_us;
+	if (!ret)
+		tell_listener(s, to);
 	migrate_stats__unlock(s);
 	return ret;
 }

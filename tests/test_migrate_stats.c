@@ -587,6 +587,46 @@ static void test_count_pages(void **state)
 	migrate_stats__free(&s);
 }
 
+struct seen_moves {
+	enum migrate_status st[8];
+	unsigned int n;
+};
+
+static void note_move(void *ctx, enum migrate_status st)
+{
+	struct seen_moves *seen = ctx;
+
+	if (seen->n < 8)
+		seen->st[seen->n++] = st;
+}
+
+/* Every move that is made reaches the listener, in order, across starts;
+ * a refused move does not. */
+static void test_listener(void **state)
+{
+	struct seen_moves seen = { .n = 0 };
+	struct migrate_stats s;
+
+	assert_int_equal(migrate_stats__init(&s), 0);
+	migrate_stats__set_listener(&s, note_move, &seen);
+	assert_int_equal(migrate_stats__start(&s, "tcp:x:1"), 0);
+	assert_int_equal(migrate_stats__move(&s, MIGRATE_STATUS_SETUP, MIGRATE_STATUS_ACTIVE), 0);
+	assert_int_equal(migrate_stats__move(&s, MIGRATE_STATUS_SETUP, MIGRATE_STATUS_ACTIVE),
+			 -EBUSY);
+	assert_int_equal(migrate_stats__set_status(&s, MIGRATE_STATUS_COMPLETED), 0);
+	assert_int_equal(migrate_stats__start(&s, "tcp:x:1"), 0);
+	assert_int_equal(migrate_stats__set_status(&s, MIGRATE_STATUS_FAILED), 0);
+	migrate_stats__set_listener(&s, NULL, NULL);
+	assert_int_equal(migrate_stats__start(&s, "tcp:x:1"), 0);
+	assert_int_equal(seen.n, 5);
+	assert_int_equal(seen.st[0], MIGRATE_STATUS_SETUP);
+	assert_int_equal(seen.st[1], MIGRATE_STATUS_ACTIVE);
+	assert_int_equal(seen.st[2], MIGRATE_STATUS_COMPLETED);
+	assert_int_equal(seen.st[3], MIGRATE_STATUS_SETUP);
+	assert_int_equal(seen.st[4], MIGRATE_STATUS_FAILED);
+	migrate_stats__free(&s);
+}
+
 /* The monitor reads while the migration thread writes; run under the
  * sanitizer build (or helgrind) to see races. */
 static void *writer(void *arg)
@@ -653,6 +693,7 @@ int main(void)
 		cmocka_unit_test(test_set_error_truncates),
 		cmocka_unit_test(test_count_pages),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_listener),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
