@@ -68,6 +68,10 @@ struct vm {
 	 * migration's stop-and-copy) holds one; vCPUs run at zero. */
 	unsigned int pause_count;
 	bool user_paused;		/* the monitor's stop holds one */
+	/* Told, under vm->lock, when the vCPUs stop (running false) or run
+	 * again: it must only note it and return. */
+	void (*run_listener)(void *ctx, bool running);
+	void *run_listener_ctx;
 	unsigned int nr_paused;
 	unsigned int nr_running;	/* vCPU threads inside their loop */
 	int exit_status;
@@ -117,6 +121,9 @@ void vm__pause(struct vm *vm);
 /* Drops a pause reference; the vCPUs run again when none is left. */
 void vm__resume(struct vm *vm);
 bool vm__is_paused(struct vm *vm);
+/* Sets the listener told of every move between running and paused (not
+ * of the VM's end). Set it once the VM exists: vm__create clears it. */
+void vm__set_run_listener(struct vm *vm, void (*fn)(void *ctx, bool running), void *ctx);
 bool vm__is_exiting(struct vm *vm);
 /* The monitor's stop and cont: one user reference, taken or dropped at
  * most once, so cont never undoes another pauser's pause. cont returns

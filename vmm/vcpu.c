@@ -315,6 +315,20 @@ int vm__start_vcpus(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
+void vm__set_run_listener(struct vm *vm, void (*fn)(void *ctx, bool running), void *ctx)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->run_listener = fn;
+	vm->run_listener_ctx = ctx;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+static void tell_run_listener(struct vm *vm, bool running)
+{
+	if (vm->run_listener)
+		vm->run_listener(vm->run_listener_ctx, running);
+}
+
 void vm__pause(struct vm *vm)
 {
 	unsigned int i;
@@ -330,8 +344,10 @@ void vm__pause(struct vm *vm)
 	pthread_mutex_lock(&vm->lock);
 	while (vm->nr_paused < vm->nr_running && vm->state != VM_EXITING)
 		pthread_cond_wait(&vm->cond, &vm->lock);
-	if (vm->state != VM_EXITING)
+	if (vm->state == VM_RUNNING) {
 		vm->state = VM_PAUSED;
+		tell_run_listener(vm, false);
+	}
 	pthread_mutex_unlock(&vm->lock);
 }
 
@@ -339,8 +355,10 @@ void vm__resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
 	if (vm->pause_count && !--vm->pause_count) {
-		if (vm->state == VM_PAUSED)
+		if (vm->state == VM_PAUSED) {
 			vm->state = VM_RUNNING;
+			tell_run_listener(vm, true);
+		}
 		pthread_cond_broadcast(&vm->cond);
 	}
 	pthread_mutex_unlock(&vm->lock);
