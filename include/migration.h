@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "migrate_params.h"
 #include "migrate_stats.h"
@@ -16,6 +17,7 @@
 struct vm;
 struct migration;
 struct dirty_trace_result;
+struct dirty_rate;
 
 struct migration *migration__create(struct vm *vm);
 void migration__destroy(struct migration *m);
@@ -58,5 +60,22 @@ int migration__record_dirty(struct migration *m, const char *path, uint64_t dura
 int migration__set_parameter(struct migration *m, const char *name, const char *value,
 			     char *err, size_t errlen);
 void migration__format_parameters(struct migration *m, char *buf, size_t len);
+/* The parameters for the next migration, read or replaced as a whole
+ * (a caller checks a set of changes on a copy, then commits all). */
+void migration__get_params(struct migration *m, struct migrate_params *out);
+void migration__set_params(struct migration *m, const struct migrate_params *p);
+/* The listener told of every status move of migrations from here
+ * (migrate_stats__set_listener). */
+void migration__set_status_listener(struct migration *m, migrate_status_fn fn, void *ctx);
+/* The status 'info migrate' shows (this side's, or the incoming one). */
+enum migrate_status migration__status(struct migration *m);
+/* The statistics 'info migrate' shows, as the JSON of migrate/STATS.md. */
+int migration__write_info_json(struct migration *m, FILE *f);
+/* Starts measuring the dirty rate over seconds (dirty_rate.h); returns at
+ * once. -ERANGE for seconds outside 1..60, -EBUSY while a migration or
+ * another measurement runs, -ESRCH once the guest has ended. */
+int migration__calc_dirty_rate(struct migration *m, uint32_t seconds, char *err, size_t errlen);
+/* The last measurement (or the one running). */
+void migration__dirty_rate(struct migration *m, struct dirty_rate *out);
 
 #endif

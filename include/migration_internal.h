@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "dirty_rate.h"
 #include "migrate_params.h"
 #include "migrate_stats.h"
 #include "transport.h"
@@ -35,6 +36,12 @@ struct migration {
 	/* record-dirty holds the dirty log; set and cleared under the stats
 	 * lock, where a start checks it. */
 	bool recording;
+	/* calc-dirty-rate (dirty_rate.c): the result under lock; measuring
+	 * under the stats lock, where a migration's start checks it. */
+	struct dirty_rate dirty_rate;
+	bool measuring;
+	pthread_t rate_thread;
+	bool rate_joinable;
 	int fd;				/* the stream's fd, for cancel */
 	char json_path[1024];
 	char csv_path[1024];
@@ -43,6 +50,8 @@ struct migration {
 /* The migration thread; it owns the status from setup on and moves it
  * through active and stop-copy to a final one. */
 void *migration__thread(void *arg);
+/* Ends a measurement early (once closing is set) and joins its thread. */
+void migration__stop_dirty_rate(struct migration *m);
 /* Writes the JSON/CSV statistics files if configured; logs failures. */
 void migration__write_stats(struct migration *m, const struct migrate_params *p);
 

@@ -63,6 +63,7 @@ void migration__destroy(struct migration *m)
 	if (!m)
 		return;
 	stop_delayed_start(m);
+	migration__stop_dirty_rate(m);
 	migration__cancel(m);
 	migration__wait(m);
 	migrate_stats__free(&m->stats);
@@ -126,6 +127,10 @@ static int claim_start(struct migration *m, const char *uri, char *err, size_t e
 		ret = -EBUSY;
 		snprintf(err, errlen, "a dirty trace is being recorded (record-dirty); "
 			 "migrate when it is done");
+	} else if (m->measuring) {
+		ret = -EBUSY;
+		snprintf(err, errlen, "the dirty rate is being measured (calc-dirty-rate); "
+			 "migrate once it is measured");
 	} else {
 		ret = migrate_stats__start(&m->stats, uri);
 		if (ret)
@@ -319,4 +324,46 @@ void migration__format_parameters(struct migration *m, char *buf, size_t len)
 	pthread_mutex_lock(&m->lock);
 	migrate_params__format(&m->params, buf, len);
 	pthread_mutex_unlock(&m->lock);
+}
+
+void migration__get_params(struct migration *m, struct migrate_params *out)
+{
+	pthread_mutex_lock(&m->lock);
+	*out = m->params;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void migration__set_params(struct migration *m, const struct migrate_params *p)
+{
+	pthread_mutex_lock(&m->lock);
+	m->params = *p;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void migration__set_status_listener(struct migration *m, migrate_status_fn fn, void *ctx)
+{
+	migrate_stats__set_listener(&m->stats, fn, ctx);
+}
+
+/* This side's migration, or on a destination where none started from
+ * here yet, the one that brought the guest. */
+static struct migrate_stats *shown_stats(struct migration *m)
+{
+	if (migrate_stats__status(&m->stats) == MIGRATE_STATUS_NONE && m->incoming)
+		return m->incoming;
+	return &m->stats;
+}
+
+enum migrate_status migration__status(struct migration *m)
+{
+	return migrate_stats__status(shown_stats(m));
+}
+
+int migration__write_info_json(struct migration *m, FILE *f)
+{
+	struct migrate_params p;
+	struct migrate_stats *s = shown_stats(m);
+
+	migration__get_params(m, &p);
+	return migrate_stats__write_json(s, s == m->incoming ? NULL : &p, f);
 }

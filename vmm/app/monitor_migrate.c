@@ -1,8 +1,11 @@
 #include "monitor_migrate.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "dirty_rate.h"
 #include "migration.h"
 #include "monitor.h"
 
@@ -67,6 +70,32 @@ static int cmd_info_parameters(void *opaque, const char *args, struct monitor_re
 	return 0;
 }
 
+static int cmd_calc_dirty_rate(void *opaque, const char *args, struct monitor_reply *r)
+{
+	char err[256], *end;
+	long s = strtol(args, &end, 10);
+
+	if (!isdigit((unsigned char)*args) || *end)
+		return monitor_reply__error(r, "usage: calc-dirty-rate SECONDS (%d..%d)",
+					    DIRTY_RATE_MIN_SECONDS, DIRTY_RATE_MAX_SECONDS);
+	if (dirty_rate__check_seconds(s, err, sizeof(err)) ||
+	    migration__calc_dirty_rate(opaque, (uint32_t)s, err, sizeof(err)))
+		return monitor_reply__error(r, "%s", err);
+	monitor_reply__printf(r, "measuring for %ld s ('info dirty-rate' shows the result)\n", s);
+	return 0;
+}
+
+static int cmd_info_dirty_rate(void *opaque, const char *args, struct monitor_reply *r)
+{
+	struct dirty_rate d;
+	char buf[1024];
+
+	migration__dirty_rate(opaque, &d);
+	dirty_rate__format(&d, buf, sizeof(buf));
+	monitor_reply__printf(r, "%s", buf);
+	return 0;
+}
+
 int monitor_migrate__register(struct monitor *mon, struct migration *m)
 {
 	int ret = 0;
@@ -81,5 +110,10 @@ int monitor_migrate__register(struct monitor *mon, struct migration *m)
 				 "set a migration parameter", cmd_set_parameter, m);
 	ret |= monitor__register(mon, "info migrate_parameters", "", "the migration parameters",
 				 cmd_info_parameters, m);
+	ret |= monitor__register(mon, "calc-dirty-rate", "SECONDS",
+				 "measure the guest's dirty rate over SECONDS (1..60)",
+				 cmd_calc_dirty_rate, m);
+	ret |= monitor__register(mon, "info dirty-rate", "", "the last dirty-rate measurement",
+				 cmd_info_dirty_rate, m);
 	return ret ? -ENOSPC : 0;
 }

@@ -1,0 +1,194 @@
+/* calc-dirty-rate: the pure arithmetic and text, and the measuring
+ * thread, which borrows the migration's exclusion (migration.c's start
+ * refuses while it measures, and it refuses while a migration runs). */
+#include "dirty_rate.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "dirty_log.h"
+#include "errmsg.h"
+#include "guest_memory.h"
+#include "migration.h"
+#include "migration_internal.h"
+#include "outbuf.h"
+#include "vm.h"
+
+int dirty_rate__check_seconds(int64_t seconds, char *err, size_t errlen)
+{
+	if (seconds < DIRTY_RATE_MIN_SECONDS || seconds > DIRTY_RATE_MAX_SECONDS)
+		return errmsg__fail(-ERANGE, err, errlen, "calc-time %" PRId64 " out of range "
+				    "%d..%d seconds", seconds, DIRTY_RATE_MIN_SECONDS,
+				    DIRTY_RATE_MAX_SECONDS);
+	return 0;
+}
+
+void dirty_rate__finish(struct dirty_rate *r, uint64_t pages, uint64_t elapsed_us)
+{
+	r->pages = pages;
+	r->elapsed_us = elapsed_us;
+	r->pages_per_s = elapsed_us ? pages * 1e6 / (double)elapsed_us : 0.0;
+	r->mib_per_s = r->pages_per_s * GUEST_PAGE_SIZE / (1024.0 * 1024.0);
+	r->status = DIRTY_RATE_MEASURED;
+}
+
+const char *dirty_rate__status_name(enum dirty_rate_status st)
+{
+	switch (st) {
+	case DIRTY_RATE_UNSTARTED:
+		return "unstarted";
+	case DIRTY_RATE_MEASURING:
+		return "measuring";
+	case DIRTY_RATE_MEASURED:
+		return "measured";
+	case DIRTY_RATE_FAILED:
+		return "failed";
+	}
+	return "unknown";
+}
+
+void dirty_rate__format(const struct dirty_rate *r, char *buf, size_t len)
+{
+	struct outbuf o;
+
+	outbuf__init(&o, buf, len);
+	outbuf__printf(&o, "status: %s\n", dirty_rate__status_name(r->status));
+	if (r->status == DIRTY_RATE_UNSTARTED)
+		return;
+	outbuf__printf(&o, "calc-time: %" PRIu32 " s\n", r->calc_time_s);
+	if (r->status == DIRTY_RATE_FAILED)
+		outbuf__printf(&o, "error: %s\n", r->error);
+	if (r->status != DIRTY_RATE_MEASURED)
+		return;
+	outbuf__printf(&o, "dirty pages: %" PRIu64 " in %.3f s (dirty log %s)\n", r->pages,
+		       r->elapsed_us / 1e6, r->dirty_log_mode);
+	outbuf__printf(&o, "dirty rate: %.0f pages/s, %.2f MiB/s\n", r->pages_per_s, r->mib_per_s);
+}
+
+/* Sleeps out the window; false when the migration object is closing. */
+static bool wait_window(struct migration *m, uint32_t seconds)
+{
+	struct timespec until;
+	bool closing;
+	int ret = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += seconds;
+	pthread_mutex_lock(&m->lock);
+	while (!m->closing && ret != ETIMEDOUT)
+		ret = pthread_cond_timedwait(&m->cond, &m->lock, &until);
+	closing = m->closing;
+	pthread_mutex_unlock(&m->lock);
+	return !closing;
+}
+
+static void *rate_thread(void *arg)
+{
+	struct migration *m = arg;
+	struct dirty_log log = { 0 };
+	struct dirty_rate r;
+	uint64_t t0;
+	int64_t n = 0;
+	int ret;
+
+	pthread_setname_np(pthread_self(), "dirty-rate");
+	pthread_mutex_lock(&m->lock);
+	r = m->dirty_rate;
+	pthread_mutex_unlock(&m->lock);
+	ret = dirty_log__start(&log, m->vm->kvm_fd, m->vm->vm_fd, &m->vm->mem,
+			       m->force_plain_log, r.error, sizeof(r.error));
+	t0 = clock__mono_us();
+	if (!ret && !wait_window(m, r.calc_time_s))
+		ret = errmsg__fail(-ECANCELED, r.error, sizeof(r.error), "the VM ended first");
+	if (!ret)
+		n = dirty_log__sync(&log, r.error, sizeof(r.error));
+	if (!ret && n >= 0) {
+		snprintf(r.dirty_log_mode, sizeof(r.dirty_log_mode), "%s",
+			 dirty_log__mode_name(&log));
+		dirty_rate__finish(&r, (uint64_t)n, clock__mono_us() - t0);
+	} else {
+		r.status = DIRTY_RATE_FAILED;
+	}
+	dirty_log__stop(&log);
+	pthread_mutex_lock(&m->lock);
+	m->dirty_rate = r;
+	pthread_mutex_unlock(&m->lock);
+	migrate_stats__lock(&m->stats);
+	m->measuring = false;
+	migrate_stats__unlock(&m->stats);
+	return NULL;
+}
+
+/* Under the stats lock, as a migration's start: of the two, one wins. */
+static int claim_measure(struct migration *m, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	migrate_stats__lock(&m->stats);
+	if (vm__is_exiting(m->vm))
+		ret = errmsg__fail(-ESRCH, err, errlen, "the guest has ended; nothing to measure");
+	else if (migrate_status__is_running(migrate_stats__status(&m->stats)))
+		ret = errmsg__fail(-EBUSY, err, errlen, "a migration is running; measure the "
+				   "dirty rate before or after it");
+	else if (m->measuring)
+		ret = errmsg__fail(-EBUSY, err, errlen, "the dirty rate is already being measured");
+	else
+		m->measuring = true;
+	migrate_stats__unlock(&m->stats);
+	return ret;
+}
+
+int migration__calc_dirty_rate(struct migration *m, uint32_t seconds, char *err, size_t errlen)
+{
+	int ret = dirty_rate__check_seconds(seconds, err, errlen);
+
+	if (ret)
+		return ret;
+	ret = claim_measure(m, err, errlen);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&m->lock);
+	/* The previous measurement's thread has ended (measuring was false). */
+	if (m->rate_joinable)
+		pthread_join(m->rate_thread, NULL);
+	memset(&m->dirty_rate, 0, sizeof(m->dirty_rate));
+	m->dirty_rate.status = DIRTY_RATE_MEASURING;
+	m->dirty_rate.calc_time_s = seconds;
+	m->dirty_rate.start_time_s = clock__mono_us() / 1000000;
+	ret = -pthread_create(&m->rate_thread, NULL, rate_thread, m);
+	m->rate_joinable = !ret;
+	if (ret) {
+		m->dirty_rate.status = DIRTY_RATE_FAILED;
+		errmsg__fail(ret, err, errlen, "cannot start the measuring thread: %s",
+			     strerror(-ret));
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (ret) {
+		migrate_stats__lock(&m->stats);
+		m->measuring = false;
+		migrate_stats__unlock(&m->stats);
+	}
+	return ret;
+}
+
+void migration__dirty_rate(struct migration *m, struct dirty_rate *out)
+{
+	pthread_mutex_lock(&m->lock);
+	*out = m->dirty_rate;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void migration__stop_dirty_rate(struct migration *m)
+{
+	bool joinable;
+
+	pthread_mutex_lock(&m->lock);
+	joinable = m->rate_joinable;
+	m->rate_joinable = false;
+	pthread_mutex_unlock(&m->lock);
+	if (joinable)
+		pthread_join(m->rate_thread, NULL);
+}
