@@ -18,7 +18,7 @@ WARNINGS += -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -pthread $(WARNINGS) -Iinclude -MMD -MP
 CFLAGS += -DVMM_VERSION='"$(VERSION)"' -D_GNU_SOURCE
-LDLIBS += -pthread -lcap -lseccomp -lzstd -lm
+LDLIBS += -pthread -lcap -lseccomp -lzstd -ljansson -lm
 
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all

@@ -18,6 +18,7 @@ struct options {
 	bool serial_timestamps;		/* ,timestamps: host time on every line */
 	char serial_buf[4096];		/* serial's text when the suffix was cut */
 	const char *monitor;
+	const char *qmp;
 	const char *initrd[MULTIBOOT_MAX_MODULES];
 	unsigned int nr_initrd;
 	const char *guest;

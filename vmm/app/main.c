@@ -23,6 +23,7 @@
 #include "options.h"
 #include "privileges.h"
 #include "progress.h"
+#include "qmp.h"
 #include "syscall_filter.h"
 #include "vm.h"
 
@@ -222,6 +223,7 @@ int main(int argc, char **argv)
 	struct options o = { 0 };
 	struct board_options bo;
 	struct monitor *mon = NULL;
+	struct qmp *qmp = NULL;
 	struct migration *mig = NULL;
 	struct progress *progress = NULL;
 	static struct vm vm;
@@ -267,6 +269,11 @@ int main(int argc, char **argv)
 		if (!mon || monitor__listen(mon, o.monitor, err, sizeof(err)))
 			goto fail;
 	}
+	if (o.qmp) {
+		qmp = qmp__create();
+		if (!qmp || qmp__listen(qmp, o.qmp, err, sizeof(err)))
+			goto fail;
+	}
 	/* Everything privileged is open: from here on the process holds no
 	 * capability, perhaps not uid 0, and makes only the system calls on
 	 * the allow-list (set before any thread starts, so all inherit it). */
@@ -275,6 +282,25 @@ int main(int argc, char **argv)
 	if (o.sandbox && syscall_filter__install(err, sizeof(err)))
 		goto fail;
 	probe_privileges_for_tests();
+	/* Before the guest arrives, so that QMP can set parameters and watch
+	 * the incoming migration; it touches the VM only when asked to. */
+	mig = migration__create(&vm);
+	if (!mig) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	migration__force_plain_dirty_log(mig, o.plain_dirty_log);
+	if (o.incoming)
+		migration__set_incoming_stats(mig, &in.stats);
+	else
+		migration__set_stats_output(mig, o.stats_json, o.stats_csv);
+	if (qmp) {
+		qmp__set_migration(qmp, mig);
+		if (o.incoming)
+			qmp__watch_incoming(qmp, &in.stats);
+		if (qmp__start(qmp))
+			log_warn("QMP monitor could not start");
+	}
 	if (o.incoming) {
 		int fd = kvm_fd;
 
@@ -290,18 +316,10 @@ int main(int argc, char **argv)
 		if (vm__start_vcpus(&vm, err, sizeof(err)))
 			goto fail;
 	}
-	mig = migration__create(&vm);
-	if (!mig) {
-		snprintf(err, sizeof(err), "out of memory");
-		goto fail;
-	}
-	migration__force_plain_dirty_log(mig, o.plain_dirty_log);
+	if (qmp)
+		qmp__set_vm(qmp, &vm);
 	if (progress_line_wanted(&o))
 		progress = progress__start(mig);
-	if (o.incoming)
-		migration__set_incoming_stats(mig, &in.stats);
-	else
-		migration__set_stats_output(mig, o.stats_json, o.stats_csv);
 	if (mon && (monitor_migrate__register(mon, mig) || monitor_trace__register(mon, mig) ||
 		    monitor__start(mon)))
 		log_warn("monitor could not start");
@@ -319,6 +337,11 @@ int main(int argc, char **argv)
 	else if (log_level() >= 2)
 		log_info("%s (exit status %d)", vm.exit_reason, status);
 	progress__stop(progress);
+	if (qmp) {
+		qmp__vm_ended(qmp, status);
+		qmp__linger(qmp);
+	}
+	qmp__destroy(qmp);
 	monitor__destroy(mon);
 	migration__destroy(mig);
 	vm__destroy(&vm);
@@ -327,7 +350,9 @@ int main(int argc, char **argv)
 
 fail:
 	log_error("%s", err);
+	qmp__destroy(qmp);
 	monitor__destroy(mon);
+	migration__destroy(mig);
 	if (vm_created)
 		vm__destroy(&vm);
 	if (kvm_fd >= 0)

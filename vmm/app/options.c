@@ -30,6 +30,7 @@ static void usage(FILE *f)
 "  --serial MODE         stdio | file:PATH | none (default stdio); append\n"
 "                        ,timestamps to put host time before every line\n"
 "  --monitor SPEC        unix:PATH | stdio: the control monitor\n"
+"  --qmp unix:PATH       a QMP monitor (QEMU's JSON protocol)\n"
 "  --initrd FILE         a multiboot module (repeatable)\n"
 "  --paused              start with the vCPUs paused ('cont' on the monitor runs them)\n"
 "  --incoming URI        receive a VM (tcp:HOST:PORT, HOST 0 = any; or\n"
@@ -63,7 +64,7 @@ static int __attribute__((format(printf, 1, 2))) die_usage(const char *fmt, ...)
 enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD, OPT_INCOMING,
 	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
-	OPT_INCOMING_ALLOW, OPT_PAUSED, OPT_RUNAS, OPT_SANDBOX,
+	OPT_INCOMING_ALLOW, OPT_PAUSED, OPT_RUNAS, OPT_SANDBOX, OPT_QMP,
 };
 
 static const struct option long_options[] = {
@@ -71,6 +72,7 @@ static const struct option long_options[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "monitor", required_argument, NULL, OPT_MONITOR },
+	{ "qmp", required_argument, NULL, OPT_QMP },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
 	{ "paused", no_argument, NULL, OPT_PAUSED },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
@@ -170,6 +172,11 @@ int options__parse(struct options *o, int argc, char **argv)
 			if (strcmp(optarg, "stdio") && (strncmp(optarg, "unix:", 5) || !optarg[5]))
 				return die_usage("bad --monitor '%s': unix:PATH or stdio", optarg);
 			o->monitor = optarg;
+			break;
+		case OPT_QMP:
+			if (strncmp(optarg, "unix:", 5) || !optarg[5])
+				return die_usage("bad --qmp '%s': unix:PATH", optarg);
+			o->qmp = optarg;
 			break;
 		case OPT_INITRD:
 			if (o->nr_initrd == MULTIBOOT_MAX_MODULES)

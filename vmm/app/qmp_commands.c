@@ -1,0 +1,549 @@
+#include "qmp_commands.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "dirty_rate.h"
+#include "migrate_params.h"
+#include "migration.h"
+#include "qmp.h"
+#include "vm.h"
+
+typedef json_t *(*qmp_cmd_fn)(struct qmp *q, json_t *args, struct qmp_error *e);
+
+/* An argument: its name, its JSON type as QEMU names it, required or not. */
+struct qmp_arg {
+	const char *name;
+	const char *type;	/* "string", "int", "bool", "number", "array" */
+	bool required;
+};
+
+#define QMP_MAX_ARGS 8
+
+struct qmp_cmd {
+	const char *name;
+	struct qmp_arg args[QMP_MAX_ARGS];
+	bool own_check;		/* the handler checks its arguments itself */
+	qmp_cmd_fn fn;
+};
+
+__attribute__((format(printf, 2, 3)))
+static json_t *fail(struct qmp_error *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	e->cls = "GenericError";
+	va_start(ap, fmt);
+	vsnprintf(e->desc, sizeof(e->desc), fmt, ap);
+	va_end(ap);
+	return NULL;
+}
+
+static bool has_type(json_t *v, const char *type)
+{
+	if (!strcmp(type, "string"))
+		return json_is_string(v);
+	if (!strcmp(type, "int"))
+		return json_is_integer(v);
+	if (!strcmp(type, "bool"))
+		return json_is_boolean(v);
+	if (!strcmp(type, "number"))
+		return json_is_number(v);
+	return json_is_array(v);
+}
+
+/* QEMU's checks and words: unexpected, missing, wrong type. */
+static bool check_args(const struct qmp_cmd *c, json_t *args, struct qmp_error *e)
+{
+	const struct qmp_arg *a;
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(args, key, v) {
+		for (a = c->args; a->name && strcmp(a->name, key); a++)
+			;
+		if (!a->name) {
+			fail(e, "Parameter '%.64s' is unexpected", key);
+			return false;
+		}
+		if (!has_type(v, a->type)) {
+			fail(e, "Invalid parameter type for '%s', expected: %s", key, a->type);
+			return false;
+		}
+	}
+	for (a = c->args; a->name; a++) {
+		if (a->required && !json_object_get(args, a->name)) {
+			fail(e, "Parameter '%s' is missing", a->name);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The VM commands act on, or NULL with the reason. */
+static struct vm *need_vm(struct qmp *q, struct qmp_error *e)
+{
+	struct vm *vm = qmp__vm(q);
+
+	if (!vm)
+		fail(e, "the guest is still arriving (status inmigrate)");
+	else if (qmp__ended(q))
+		fail(e, "the VM has ended");
+	return vm && !qmp__ended(q) ? vm : NULL;
+}
+
+static struct migration *need_migration(struct qmp *q, struct qmp_error *e)
+{
+	struct migration *m = qmp__migration(q);
+
+	if (!m)
+		fail(e, "migration is not available yet");
+	return m;
+}
+
+/* --- run state --------------------------------------------------------- */
+
+static const char *run_status(struct qmp *q)
+{
+	struct migration *m = qmp__migration(q);
+	struct vm *vm = qmp__vm(q);
+	enum migrate_status st = m ? migration__status(m) : MIGRATE_STATUS_NONE;
+
+	if (!vm)
+		return "inmigrate";
+	if (qmp__ended(q) || vm__is_exiting(vm))
+		return st == MIGRATE_STATUS_COMPLETED && !qmp__incoming(q) ? "postmigrate"
+									   : "shutdown";
+	if (st == MIGRATE_STATUS_STOP_COPY)
+		return "finish-migrate";
+	return vm__is_paused(vm) ? "paused" : "running";
+}
+
+static json_t *cmd_query_status(struct qmp *q, json_t *args, struct qmp_error *e)
+{
+	const char *st = run_status(q);
+
+	return json_pack("{s:s, s:b, s:b}", "status", st, "singlestep", 0, "running",
+			 !strcmp(st, "running"));
+}
+
+static json_t *cmd_stop(struct qmp *q, json_t *args, struct qmp_error *e)
+{
+	struct vm *vm = need_vm(q, e);
+
+	if (!vm)
+		return NULL;
+	vm__user_stop(vm);
+	return json_object();
+}
+
+static json_t *cmd_cont(struct qmp *q, json_t *args, struct qmp_error *e)
+{
+	struct vm *vm = need_vm(q, e);
+
+	if (!vm)
+		return NULL;
+	if (vm__user_cont(vm))
+		return fail(e, "the VM stays paused: a migration's stop-and-copy holds it");
+	return json_object();
+}
+
+static json_t *cmd_quit(struct qmp *q, json_t *args, struct qmp_error *e)
+{
+	qmp__quit(q);
+	return json_object();
+}
+
+/* --- migration --------------------------------------------------------- */
+
+static json_t *cmd_migrate(struct qmp *q, json_t *args, struct qmp_error *e)
+{
+	struct migration *m = need_migration(q, e);
+	const char *uri = json_string_value(json_object_get(args, "uri"));
+	static const char *const unsupported[] = { "blk", "inc", "resume" };
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
+		if (json_is_true(json_object_get(args, unsupported[i])))
+			return fail(e, "migrate: '%s' is not supported by vmm", unsupported[i]);
+	if (!m || !need_vm(q, e))
+		return NULL;
+	if (migration__start(m, uri, err, sizeof(err)))
+		return fail(e, "%s", err);
+	return json_object();
+}
+
+static json_t *cmd_migrate_cancel(struct qmp *q, json_t *args, struct qmp_error *e)
+{
+	struct migration *m = need_migration(q, e);
+
+	if (!m)
+		return NULL;
+	migration__cancel(m);	/* as on QEMU, nothing to cancel is no error */
+	return json_object();
+}
+
+/* Which statistics (STATS.md's JSON) query-migrate is made from. */
+static json_t *stats_json(struct migration *m, struct qmp_error *e)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	json_error_t jerr;
+	json_t *j = NULL;
+
+	if (f) {
+		int ret = migration__write_info_json(m, f);
+
+		if (!fclose(f) && !ret)
+			j = json_loadb(text, len, 0, &jerr);
+	}
+	free(text);
+	return j ? j : fail(e, "cannot read the migration statistics");
+}
+
+static uint64_t u64_of(json_t *o, const char *key)
+{
+	return (uint64_t)json_integer_value(json_object_get(o, key));
+}
+
+static json_t *qmp_ram(json_t *st, json_t *last, bool completed)
+{
+	uint64_t pages = u64_of(st, "pages_total"), zero = u64_of(st, "zero_pages_total");
+	uint64_t downtime_bytes = 0, total_bytes = u64_of(st, "bytes_total");
+	double bw = last ? json_number_value(json_object_get(last, "bandwidth_bps")) : 0;
+	double rate = last ? json_number_value(json_object_get(last, "dirty_rate_pps")) : 0;
+	uint64_t dur = last ? u64_of(last, "duration_us") : 0;
+	double pps = dur ? u64_of(last, "pages_sent") * 1e6 / dur : 0;
+
+	/* The last round of a completed migration is its stop-and-copy. */
+	if (completed && last)
+		downtime_bytes = u64_of(last, "bytes") + u64_of(st, "device_state_bytes");
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:f, s:I, s:I}",
+			 "transferred", (json_int_t)u64_of(st, "ram_transferred"),
+			 "remaining", (json_int_t)u64_of(st, "ram_remaining"),
+			 "total", (json_int_t)u64_of(st, "ram_total"),
+			 "duplicate", (json_int_t)zero,
+			 "skipped", (json_int_t)0,
+			 "normal", (json_int_t)(pages - zero),
+			 "normal-bytes", (json_int_t)((pages - zero) * GUEST_PAGE_SIZE),
+			 "dirty-sync-count", (json_int_t)u64_of(st, "round_count"),
+			 "mbps", bw * 8 / 1e6,
+			 "dirty-pages-rate", (json_int_t)rate,
+			 "pages-per-second", pps,
+			 "precopy-bytes", (json_int_t)(total_bytes > downtime_bytes ?
+							total_bytes - downtime_bytes : 0),
+			 "downtime-bytes", (json_int_t)downtime_bytes);
+}
+
+static json_t *cmd_query_migrate(struct qmp *q, json_t *args, struct qmp_error *e)
+{
+	struct migration *m = need_migration(q, e);
+	enum migrate_status status;
+	json_t *st, *r, *rounds, *last;
+	uint64_t total_ms;
+
+	if (!m)
+		return NULL;
+	status = migration__status(m);
+	if (status == MIGRATE_STATUS_NONE)
+		return json_object();	/* as QEMU: no migration yet */
+	st = stats_json(m, e);
+	if (!st)
+		return NULL;
+	rounds = json_object_get(st, "rounds");
+	last = json_array_size(rounds) ? json_array_get(rounds, json_array_size(rounds) - 1) : NULL;
+	total_ms = migrate_status__is_running(status)
+		? (clock__us(CLOCK_REALTIME) - u64_of(st, "start_time_unix_us")) / 1000
+		: u64_of(st, "total_us") / 1000;
+	r = json_pack("{s:s, s:I, s:I}",
+		      "status", status == MIGRATE_STATUS_STOP_COPY ? "device"
+								 : migrate_status__name(status),
+		      "total-time", (json_int_t)total_ms,
+		      "setup-time", (json_int_t)(u64_of(st, "setup_us") / 1000));
+	if (status == MIGRATE_STATUS_COMPLETED)
+		json_object_set_new(r, "downtime", json_integer(u64_of(st, "downtime_us") / 1000));
+	if (status == MIGRATE_STATUS_ACTIVE && last &&
+	    json_is_number(json_object_get(last, "expected_downtime_ms")))
+		json_object_set_new(r, "expected-downtime", json_integer(
+			(json_int_t)json_number_value(json_object_get(last, "expected_downtime_ms"))));
+	if (status == MIGRATE_STATUS_FAILED && json_is_string(json_object_get(st, "error")))
+		json_object_set(r, "error-desc", json_object_get(st, "error"));
+	json_object_set_new(r, "ram", qmp_ram(st, last, status == MIGRATE_STATUS_COMPLETED));
+	json_object_set_new(r, "vmm", st);
+	return r;
+}
+
+/* --- parameters -------------------------------------------------------- */
+
+/* QEMU 7.2's parameters vmm has no use for: named in the refusal. */
+static const char *const qemu_only_params[] = {
+	"announce-initial", "announce-max", "announce-rounds", "announce-step",
+	"compress-level", "compress-threads", "compress-wait-thread", "decompress-threads",
+	"throttle-trigger-threshold", "cpu-throttle-initial", "cpu-throttle-increment",
+	"cpu-throttle-tailslow", "tls-creds", "tls-hostname", "tls-authz",
+	"max-postcopy-bandwidth", "max-cpu-throttle", "multifd-channels",
+	"multifd-compression", "multifd-zlib-level", "multifd-zstd-level",
+	"xbzrle-cache-size", "x-checkpoint-delay", "block-incremental",
+	"block-bitmap-mapping", "x-vcpu-dirty-limit-period", "vcpu-dirty-limit",
+};
+
+static bool is_qemu_only_param(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(qemu_only_params) / sizeof(qemu_only_params[0]); i++)
+		if (!strcmp(qemu_only_params[i], name))
+			return true;
+	return false;
+}
+
+/* One parameter onto the copy p, through the text monitor's parser (the
+ * names are the same; downtime-limit's bare number is ms, as QEMU's). */
+static bool set_param(struct migrate_params *p, const char *key, json_t *v, struct qmp_error *e)
+{
+	const struct migrate_param_info *t;
+	size_t n, i;
+	char value[64], err[256];
+
+	t = migrate_params__table(&n);
+	for (i = 0; i < n && strcmp(t[i].name, key); i++)
+		;
+	if (i == n) {
+		if (is_qemu_only_param(key))
+			fail(e, "parameter '%s' is not supported by vmm (it has: downtime-limit, "
+			     "max-bandwidth, max-iterations, min-dirty-pages, no-progress-rounds, "
+			     "max-sent-factor, stall-action)", key);
+		else
+			fail(e, "Parameter '%.64s' is unexpected", key);
+		return false;
+	}
+	if (!strcmp(key, "stall-action")) {
+		if (!json_is_string(v)) {
+			fail(e, "Invalid parameter type for '%s', expected: string", key);
+			return false;
+		}
+		snprintf(value, sizeof(value), "%s", json_string_value(v));
+	} else if (!strcmp(key, "max-sent-factor") ? json_is_number(v)
+						   : json_is_integer(v) && json_integer_value(v) >= 0) {
+		snprintf(value, sizeof(value), "%.17g", json_number_value(v));
+		if (json_is_integer(v))
+			snprintf(value, sizeof(value), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	} else {
+		fail(e, "Parameter '%s' expects %s", key,
+		     strcmp(key, "max-sent-factor") ? "uint64" : "number");
+		return false;
+	}
+	if (migrate_params__set(p, key, value, err, sizeof(err))) {
+		fail(e, "%s", err);
+		return false;
+	}
+	return true;
+}
+
+static json_t *cmd_set_parameters(struct qmp *q, json_t *args, struct qmp_error *e)
+{
+	struct migration *m = need_migration(q, e);
+	struct migrate_params p;
+	const char *key;
+	json_t *v;
+
+	if (!m)
+		return NULL;
+	/* All or nothing: every change is checked on a copy first. */
+	migration__get_params(m, &p);
+	json_object_foreach(args, key, v)
+		if (!set_param(&p, key, v, e))
+			return NULL;
+	migration__set_params(m, &p);
+	return json_object();
+}
+
+static json_t *cmd_query_parameters(struct qmp *q, json_t *args, struct qmp_error *e)
+{
+	struct migration *m = need_migration(q, e);
+	struct migrate_params p;
+
+	if (!m)
+		return NULL;
+	migration__get_params(m, &p);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:s}",
+			 "downtime-limit", (json_int_t)p.downtime_limit_ms,
+			 "max-bandwidth", (json_int_t)p.max_bandwidth,
+			 "max-iterations", (json_int_t)p.max_iterations,
+			 "min-dirty-pages", (json_int_t)p.min_dirty_pages,
+			 "no-progress-rounds", (json_int_t)p.no_progress_rounds,
+			 "max-sent-factor", p.max_sent_factor,
+			 "stall-action", on_stall__name(p.stall_action));
+}
+
+/* --- capabilities ------------------------------------------------------ */
+
+/* QEMU 7.2's capabilities, and dirty-limit (QEMU 8.1). vmm supports
+ * "events" alone; the ones it means to have one day say "yet". */
+static const char *const capabilities[] = {
+	"xbzrle", "rdma-pin-all", "auto-converge", "zero-blocks", "compress", "events",
+	"postcopy-ram", "x-colo", "release-ram", "block", "return-path",
+	"pause-before-switchover", "multifd", "dirty-bitmaps", "postcopy-blocktime",
+	"late-block-activate", "x-ignore-shared", "validate-uuid", "background-snapshot",
+	"zero-copy-send", "postcopy-preempt", "dirty-limit",
+};
+#define NR_CAPABILITIES (sizeof(capabilities) / sizeof(capabilities[0]))
+
+static bool known_capability(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NR_CAPABILITIES; i++)
+		if (!strcmp(capabilities[i], name))
+			return true;
+	return false;
+}
+
+static bool check_capability(json_t *c, struct qmp_error *e)
+{
+	const char *name = json_string_value(json_object_get(c, "capability"));
+	json_t *state = json_object_get(c, "state");
+
+	if (!json_is_object(c) || json_object_size(c) != 2 || !name || !json_is_boolean(state)) {
+		fail(e, "each capability is {\"capability\": NAME, \"state\": BOOL}");
+		return false;
+	}
+	if (!known_capability(name)) {
+		fail(e, "Parameter 'capability' does not accept value '%.64s'", name);
+		return false;
+	}
+	if (!json_is_true(state) || !strcmp(name, "events"))
+		return true;
+	if (!strcmp(name, "xbzrle") || !strcmp(name, "auto-converge") ||
+	    !strcmp(name, "dirty-limit"))
+		fail(e, "capability '%s' is not supported by vmm yet", name);
+	else
+		fail(e, "capability '%s' is not supported by vmm (it supports: events)", name);
+	return false;
+}
+
+static json_t *cmd_set_capabilities(struct qmp *q, json_t *args, struct qmp_error *e)
+{
+	json_t *list = json_object_get(args, "capabilities"), *c;
+	size_t i;
+
+	json_array_foreach(list, i, c)
+		if (!check_capability(c, e))
+			return NULL;
+	json_array_foreach(list, i, c)
+		if (!strcmp(json_string_value(json_object_get(c, "capability")), "events"))
+			qmp__set_events_enabled(q, json_is_true(json_object_get(c, "state")));
+	return json_object();
+}
+
+static json_t *cmd_query_capabilities(struct qmp *q, json_t *args, struct qmp_error *e)
+{
+	json_t *list = json_array();
+	size_t i;
+
+	for (i = 0; i < NR_CAPABILITIES; i++)
+		json_array_append_new(list, json_pack("{s:s, s:b}", "capability", capabilities[i],
+						      "state", !strcmp(capabilities[i], "events") &&
+						      qmp__events_enabled(q)));
+	return list;
+}
+
+/* --- dirty rate -------------------------------------------------------- */
+
+static json_t *cmd_calc_dirty_rate(struct qmp *q, json_t *args, struct qmp_error *e)
+{
+	struct migration *m = need_migration(q, e);
+	const char *mode = json_string_value(json_object_get(args, "mode"));
+	json_int_t secs = json_integer_value(json_object_get(args, "calc-time"));
+	char err[256];
+
+	/* vmm measures with the dirty bitmap (KVM's dirty log) only; it is
+	 * also what a mode-less request gets. */
+	if (mode && strcmp(mode, "dirty-bitmap")) {
+		if (strcmp(mode, "page-sampling") && strcmp(mode, "dirty-ring"))
+			return fail(e, "Parameter 'mode' does not accept value '%.64s'", mode);
+		return fail(e, "calc-dirty-rate: mode '%s' is not supported by vmm "
+			    "(it measures with mode dirty-bitmap)", mode);
+	}
+	if (!m || !need_vm(q, e))
+		return NULL;
+	if (dirty_rate__check_seconds(secs, err, sizeof(err)) ||
+	    migration__calc_dirty_rate(m, (uint32_t)secs, err, sizeof(err)))
+		return fail(e, "%s", err);
+	return json_object();
+}
+
+static json_t *cmd_query_dirty_rate(struct qmp *q, json_t *args, struct qmp_error *e)
+{
+	struct migration *m = need_migration(q, e);
+	struct dirty_rate d;
+	json_t *r;
+
+	if (!m)
+		return NULL;
+	migration__dirty_rate(m, &d);
+	r = json_pack("{s:s, s:I, s:I, s:I, s:s}",
+		      "status", d.status == DIRTY_RATE_FAILED ? "measured"
+							      : dirty_rate__status_name(d.status),
+		      "sample-pages", (json_int_t)0,
+		      "start-time", (json_int_t)d.start_time_s,
+		      "calc-time", (json_int_t)d.calc_time_s,
+		      "mode", "dirty-bitmap");
+	if (d.status == DIRTY_RATE_MEASURED) {
+		json_object_set_new(r, "dirty-rate", json_integer((json_int_t)(d.mib_per_s + 0.5)));
+		json_object_set_new(r, "vmm", json_pack("{s:I, s:f, s:f, s:I, s:s}",
+			"dirty-pages", (json_int_t)d.pages, "page-rate", d.pages_per_s,
+			"mib-per-second", d.mib_per_s, "elapsed-us", (json_int_t)d.elapsed_us,
+			"dirty-log-mode", d.dirty_log_mode));
+	} else if (d.status == DIRTY_RATE_FAILED) {
+		json_object_set_new(r, "vmm", json_pack("{s:s}", "error", d.error));
+	}
+	return r;
+}
+
+/* --- the table --------------------------------------------------------- */
+
+static const struct qmp_cmd commands[] = {
+	{ "query-status", { { 0 } }, false, cmd_query_status },
+	{ "stop", { { 0 } }, false, cmd_stop },
+	{ "cont", { { 0 } }, false, cmd_cont },
+	{ "quit", { { 0 } }, false, cmd_quit },
+	{ "migrate", { { "uri", "string", true }, { "detach", "bool", false },
+		       { "blk", "bool", false }, { "inc", "bool", false },
+		       { "resume", "bool", false } }, false, cmd_migrate },
+	{ "migrate_cancel", { { 0 } }, false, cmd_migrate_cancel },
+	{ "query-migrate", { { 0 } }, false, cmd_query_migrate },
+	{ "migrate-set-parameters", { { 0 } }, true, cmd_set_parameters },
+	{ "query-migrate-parameters", { { 0 } }, false, cmd_query_parameters },
+	{ "migrate-set-capabilities", { { "capabilities", "array", true } }, false,
+	  cmd_set_capabilities },
+	{ "query-migrate-capabilities", { { 0 } }, false, cmd_query_capabilities },
+	{ "calc-dirty-rate", { { "calc-time", "int", true }, { "sample-pages", "int", false },
+			       { "mode", "string", false } }, false, cmd_calc_dirty_rate },
+	{ "query-dirty-rate", { { 0 } }, false, cmd_query_dirty_rate },
+};
+
+json_t *qmp_commands__run(struct qmp *q, const char *name, json_t *args, struct qmp_error *e)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct qmp_cmd *c = &commands[i];
+
+		if (strcmp(c->name, name))
+			continue;
+		if (!c->own_check && !check_args(c, args, e))
+			return NULL;
+		return c->fn(q, args, e);
+	}
+	e->cls = "CommandNotFound";
+	snprintf(e->desc, sizeof(e->desc), "The command %.64s has not been found", name);
+	return NULL;
+}
