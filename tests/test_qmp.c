@@ -1,0 +1,307 @@
+/* QMP's protocol and command dispatch, driven with JSON text as a client
+ * would send it; no socket and no /dev/kvm (the VM is an empty one with
+ * no vCPUs, which pauses and resumes like any other). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "migration.h"
+#include "qmp.h"
+#include "vm.h"
+
+static struct vm fake_vm;
+
+struct fixture {
+	struct qmp *q;
+	struct migration *m;
+	struct qmp_session s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	memset(&fake_vm, 0, sizeof(fake_vm));
+	pthread_mutex_init(&fake_vm.lock, NULL);
+	pthread_cond_init(&fake_vm.cond, NULL);
+	f->q = qmp__create();
+	f->m = migration__create(&fake_vm);
+	assert_non_null(f->q);
+	assert_non_null(f->m);
+	qmp__set_migration(f->q, f->m);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	qmp__destroy(f->q);
+	migration__destroy(f->m);
+	free(f);
+	return 0;
+}
+
+/* Sends text; returns the parsed reply (the caller frees it). */
+static json_t *ask(struct fixture *f, const char *text)
+{
+	char *reply = qmp__request(f->q, &f->s, text, strlen(text));
+	json_t *j;
+
+	assert_non_null(reply);
+	j = json_loads(reply, 0, NULL);
+	assert_non_null(j);
+	free(reply);
+	return j;
+}
+
+/* The error's class and text, or fails when the reply is not an error. */
+static void expect_error(struct fixture *f, const char *text, const char *cls, const char *desc)
+{
+	json_t *r = ask(f, text);
+	json_t *e = json_object_get(r, "error");
+
+	assert_non_null(e);
+	assert_string_equal(json_string_value(json_object_get(e, "class")), cls);
+	if (!strstr(json_string_value(json_object_get(e, "desc")), desc))
+		fail_msg("'%s' not in '%s'", desc, json_string_value(json_object_get(e, "desc")));
+	json_decref(r);
+}
+
+/* The "return" value (a new reference), or fails on an error. */
+static json_t *expect_return(struct fixture *f, const char *text)
+{
+	json_t *r = ask(f, text);
+	json_t *ret = json_object_get(r, "return");
+
+	if (!ret)
+		fail_msg("%s: no return: %s", text, json_dumps(r, 0));
+	json_incref(ret);
+	json_decref(r);
+	return ret;
+}
+
+static void negotiate(struct fixture *f)
+{
+	json_decref(expect_return(f, "{\"execute\": \"qmp_capabilities\"}"));
+}
+
+static void test_greeting(void **state)
+{
+	struct fixture *f = *state;
+	char *g = qmp__greeting(f->q);
+	json_t *j = json_loads(g, 0, NULL);
+	json_t *qmp = json_object_get(j, "QMP");
+
+	assert_non_null(json_object_get(json_object_get(qmp, "version"), "qemu"));
+	assert_true(json_is_array(json_object_get(qmp, "capabilities")));
+	assert_int_equal(json_array_size(json_object_get(qmp, "capabilities")), 0);
+	json_decref(j);
+	free(g);
+}
+
+static void test_negotiation(void **state)
+{
+	struct fixture *f = *state;
+	json_t *r, *id;
+
+	r = ask(f, "{\"execute\": \"query-status\", \"id\": 7}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "class")),
+			    "CommandNotFound");
+	assert_int_equal(json_integer_value(json_object_get(r, "id")), 7);
+	json_decref(r);
+	r = ask(f, "{\"execute\": \"qmp_capabilities\", \"id\": {\"a\": [1]}}");
+	assert_non_null(json_object_get(r, "return"));
+	id = json_pack("{s:[i]}", "a", 1);
+	assert_true(json_equal(json_object_get(r, "id"), id));
+	json_decref(id);
+	json_decref(r);
+	expect_error(f, "{\"execute\": \"qmp_capabilities\"}", "CommandNotFound",
+		     "Capabilities negotiation is already complete");
+}
+
+static void test_malformed(void **state)
+{
+	struct fixture *f = *state;
+
+	negotiate(f);
+	expect_error(f, "{bad}", "GenericError", "JSON parse error");
+	expect_error(f, "[1]", "GenericError", "QMP input must be a JSON object");
+	expect_error(f, "{\"foo\": 1}", "GenericError", "QMP input member 'foo' is unexpected");
+	expect_error(f, "{\"id\": 1}", "GenericError", "QMP input lacks member 'execute'");
+	expect_error(f, "{\"execute\": 1}", "GenericError", "'execute' must be a string");
+	expect_error(f, "{\"execute\": \"stop\", \"arguments\": 1}", "GenericError",
+		     "'arguments' must be an object");
+	expect_error(f, "{\"execute\": \"nope\"}", "CommandNotFound",
+		     "The command nope has not been found");
+}
+
+static void test_arguments(void **state)
+{
+	struct fixture *f = *state;
+
+	negotiate(f);
+	expect_error(f, "{\"execute\": \"query-status\", \"arguments\": {\"x\": 1}}",
+		     "GenericError", "Parameter 'x' is unexpected");
+	expect_error(f, "{\"execute\": \"migrate\"}", "GenericError", "Parameter 'uri' is missing");
+	expect_error(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": 5}}", "GenericError",
+		     "Invalid parameter type for 'uri', expected: string");
+	expect_error(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"x\", \"blk\": true}}",
+		     "GenericError", "'blk' is not supported by vmm");
+}
+
+static void test_status(void **state)
+{
+	struct fixture *f = *state;
+	json_t *r;
+
+	negotiate(f);
+	qmp__watch_incoming(f->q, migration__stats(f->m));
+	r = expect_return(f, "{\"execute\": \"query-status\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "status")), "inmigrate");
+	assert_true(json_is_false(json_object_get(r, "running")));
+	json_decref(r);
+	expect_error(f, "{\"execute\": \"stop\"}", "GenericError", "inmigrate");
+	qmp__set_vm(f->q, &fake_vm);
+	r = expect_return(f, "{\"execute\": \"query-status\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "status")), "running");
+	assert_true(json_is_true(json_object_get(r, "running")));
+	json_decref(r);
+	json_decref(expect_return(f, "{\"execute\": \"stop\"}"));
+	r = expect_return(f, "{\"execute\": \"query-status\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "status")), "paused");
+	json_decref(r);
+	json_decref(expect_return(f, "{\"execute\": \"cont\"}"));
+	r = expect_return(f, "{\"execute\": \"query-status\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "status")), "running");
+	json_decref(r);
+}
+
+static void test_parameters(void **state)
+{
+	struct fixture *f = *state;
+	json_t *r;
+
+	negotiate(f);
+	json_decref(expect_return(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+				  "{\"downtime-limit\": 120, \"max-bandwidth\": 1048576, "
+				  "\"max-sent-factor\": 2.5, \"stall-action\": \"cancel\"}}"));
+	/* All or nothing: the good one is not applied with the bad one. */
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"downtime-limit\": 50, \"max-iterations\": 0}}", "GenericError",
+		     "max-iterations: 0 out of range 1..1000");
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"xbzrle-cache-size\": 1}}", "GenericError",
+		     "'xbzrle-cache-size' is not supported by vmm");
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"foo\": 1}}",
+		     "GenericError", "Parameter 'foo' is unexpected");
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"downtime-limit\": -1}}", "GenericError",
+		     "Parameter 'downtime-limit' expects uint64");
+	r = expect_return(f, "{\"execute\": \"query-migrate-parameters\"}");
+	assert_int_equal(json_integer_value(json_object_get(r, "downtime-limit")), 120);
+	assert_int_equal(json_integer_value(json_object_get(r, "max-bandwidth")), 1048576);
+	assert_int_equal(json_integer_value(json_object_get(r, "max-iterations")), 30);
+	assert_true(json_real_value(json_object_get(r, "max-sent-factor")) == 2.5);
+	assert_string_equal(json_string_value(json_object_get(r, "stall-action")), "cancel");
+	json_decref(r);
+}
+
+static bool capability_state(json_t *list, const char *name)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(list, i, c)
+		if (!strcmp(json_string_value(json_object_get(c, "capability")), name))
+			return json_is_true(json_object_get(c, "state"));
+	fail_msg("capability %s not listed", name);
+	return false;
+}
+
+static void test_capabilities(void **state)
+{
+	struct fixture *f = *state;
+	json_t *r;
+
+	negotiate(f);
+	expect_error(f, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\":"
+		     " [{\"capability\": \"xbzrle\", \"state\": true}]}}", "GenericError",
+		     "capability 'xbzrle' is not supported by vmm yet");
+	expect_error(f, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\":"
+		     " [{\"capability\": \"postcopy-ram\", \"state\": true}]}}", "GenericError",
+		     "(it supports: events)");
+	expect_error(f, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\":"
+		     " [{\"capability\": \"foo\", \"state\": false}]}}", "GenericError",
+		     "Parameter 'capability' does not accept value 'foo'");
+	r = expect_return(f, "{\"execute\": \"query-migrate-capabilities\"}");
+	assert_false(capability_state(r, "events"));
+	assert_false(capability_state(r, "auto-converge"));
+	json_decref(r);
+	json_decref(expect_return(f, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
+				  "{\"capabilities\": [{\"capability\": \"events\", \"state\": true},"
+				  " {\"capability\": \"xbzrle\", \"state\": false}]}}"));
+	r = expect_return(f, "{\"execute\": \"query-migrate-capabilities\"}");
+	assert_true(capability_state(r, "events"));
+	json_decref(r);
+	assert_true(qmp__events_enabled(f->q));
+}
+
+static void test_dirty_rate(void **state)
+{
+	struct fixture *f = *state;
+	json_t *r;
+
+	negotiate(f);
+	r = expect_return(f, "{\"execute\": \"query-dirty-rate\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "status")), "unstarted");
+	assert_null(json_object_get(r, "dirty-rate"));
+	json_decref(r);
+	expect_error(f, "{\"execute\": \"calc-dirty-rate\", \"arguments\": {\"calc-time\": 1, "
+		     "\"mode\": \"page-sampling\"}}", "GenericError",
+		     "mode 'page-sampling' is not supported by vmm");
+	qmp__set_vm(f->q, &fake_vm);
+	expect_error(f, "{\"execute\": \"calc-dirty-rate\", \"arguments\": {\"calc-time\": 0}}",
+		     "GenericError", "out of range 1..60");
+	expect_error(f, "{\"execute\": \"calc-dirty-rate\"}", "GenericError",
+		     "Parameter 'calc-time' is missing");
+}
+
+static void test_query_migrate_none(void **state)
+{
+	struct fixture *f = *state;
+	json_t *r;
+
+	negotiate(f);
+	r = expect_return(f, "{\"execute\": \"query-migrate\"}");
+	assert_int_equal(json_object_size(r), 0);
+	json_decref(r);
+	json_decref(expect_return(f, "{\"execute\": \"migrate_cancel\"}"));
+	qmp__set_vm(f->q, &fake_vm);
+	expect_error(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"bogus:1\"}}",
+		     "GenericError", "bogus");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_greeting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_negotiation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_arguments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parameters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_capabilities, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dirty_rate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_migrate_none, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
