@@ -267,9 +267,13 @@ void qmp__quit(struct qmp *q)
 void qmp__vm_ended(struct qmp *q, int status)
 {
 	struct migration *m = qmp__migration(q);
-	bool migrated = m && migration__status(m) == MIGRATE_STATUS_COMPLETED &&
-			!qmp__incoming(q);
-	bool quit;
+	bool migrated, quit;
+
+	/* A completing migration ends the VM just before its status leaves
+	 * stop-copy: let it finish to know whether the guest moved away. */
+	if (m && migration__status(m) == MIGRATE_STATUS_STOP_COPY)
+		migration__wait(m);
+	migrated = m && migration__status(m) == MIGRATE_STATUS_COMPLETED && !qmp__incoming(q);
 
 	pthread_mutex_lock(&q->lock);
 	q->ended = true;

@@ -213,19 +213,25 @@ static uint64_t u64_of(json_t *o, const char *key)
 	return (uint64_t)json_integer_value(json_object_get(o, key));
 }
 
-static json_t *qmp_ram(json_t *st, json_t *last, bool completed)
+/* The last round's numbers; the guest's dirty rate from the last pre-copy
+ * round (during the stop-and-copy it dirties nothing). */
+static json_t *qmp_ram(json_t *st, json_t *rounds, bool completed)
 {
+	size_t n = json_array_size(rounds);
+	json_t *last = n ? json_array_get(rounds, n - 1) : NULL;
+	json_t *precopy = completed && n >= 2 ? json_array_get(rounds, n - 2) : last;
 	uint64_t pages = u64_of(st, "pages_total"), zero = u64_of(st, "zero_pages_total");
 	uint64_t downtime_bytes = 0, total_bytes = u64_of(st, "bytes_total");
 	double bw = last ? json_number_value(json_object_get(last, "bandwidth_bps")) : 0;
-	double rate = last ? json_number_value(json_object_get(last, "dirty_rate_pps")) : 0;
+	double rate = precopy ? json_number_value(json_object_get(precopy, "dirty_rate_pps")) : 0;
 	uint64_t dur = last ? u64_of(last, "duration_us") : 0;
 	double pps = dur ? u64_of(last, "pages_sent") * 1e6 / dur : 0;
 
 	/* The last round of a completed migration is its stop-and-copy. */
 	if (completed && last)
 		downtime_bytes = u64_of(last, "bytes") + u64_of(st, "device_state_bytes");
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:f, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:f, s:I, s:I}",
+			 "page-size", (json_int_t)GUEST_PAGE_SIZE,
 			 "transferred", (json_int_t)u64_of(st, "ram_transferred"),
 			 "remaining", (json_int_t)u64_of(st, "ram_remaining"),
 			 "total", (json_int_t)u64_of(st, "ram_total"),
@@ -275,7 +281,7 @@ static json_t *cmd_query_migrate(struct qmp *q, json_t *args, struct qmp_error *
 			(json_int_t)json_number_value(json_object_get(last, "expected_downtime_ms"))));
 	if (status == MIGRATE_STATUS_FAILED && json_is_string(json_object_get(st, "error")))
 		json_object_set(r, "error-desc", json_object_get(st, "error"));
-	json_object_set_new(r, "ram", qmp_ram(st, last, status == MIGRATE_STATUS_COMPLETED));
+	json_object_set_new(r, "ram", qmp_ram(st, rounds, status == MIGRATE_STATUS_COMPLETED));
 	json_object_set_new(r, "vmm", st);
 	return r;
 }
