@@ -69,6 +69,8 @@ void migration__set_params(struct migration *m, const struct migrate_params *p);
 void migration__set_status_listener(struct migration *m, migrate_status_fn fn, void *ctx);
 /* The status 'info migrate' shows (this side's, or the incoming one). */
 enum migrate_status migration__status(struct migration *m);
+/* A migration from here completed: the guest runs elsewhere now. */
+bool migration__moved_away(struct migration *m);
 /* The statistics 'info migrate' shows, as the JSON of migrate/STATS.md. */
 int migration__write_info_json(struct migration *m, FILE *f);
 /* Starts measuring the dirty rate over seconds (dirty_rate.h); returns at

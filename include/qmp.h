@@ -55,7 +55,6 @@ void qmp__linger(struct qmp *q);
 /* For commands (qmp_commands.c). NULL while not (yet) there. */
 struct vm *qmp__vm(struct qmp *q);
 struct migration *qmp__migration(struct qmp *q);
-bool qmp__incoming(struct qmp *q);
 bool qmp__ended(struct qmp *q);
 /* quit: ends the VM (or a linger) and emits SHUTDOWN host-qmp-quit. */
 void qmp__quit(struct qmp *q);

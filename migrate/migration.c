@@ -354,6 +354,11 @@ static struct migrate_stats *shown_stats(struct migration *m)
 	return &m->stats;
 }
 
+bool migration__moved_away(struct migration *m)
+{
+	return migrate_stats__status(&m->stats) == MIGRATE_STATUS_COMPLETED;
+}
+
 enum migrate_status migration__status(struct migration *m)
 {
 	return migrate_stats__status(shown_stats(m));

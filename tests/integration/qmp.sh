@@ -34,9 +34,21 @@ $CHECK migrate "$TMP/src.qmp" "$TMP/dst.qmp" "tcp:127.0.0.1:$port" $((128 << 20)
 	{ sed 's/^/    src: /' "$TMP/src.err"; sed 's/^/    dst: /' "$TMP/dst.err"; fail "vmm migration"; }
 wait_exit "$SRC" 10 || fail "source did not end on quit"
 [ "$EXIT_STATUS" -eq 0 ] || fail "source exit $EXIT_STATUS"
+[ ! -e "$TMP/src.qmp" ] || fail "QMP socket left behind"
+
+note "the destination migrates the guest on, and waits in postmigrate too"
+port=$(free_port)
+start third "$VMM" --incoming "tcp:127.0.0.1:$port" --serial "file:$TMP/third.serial" \
+	--qmp "unix:$TMP/third.qmp"
+THIRD=$LAST_PID
+wait_for "$TMP/third.err" "waiting for a migration" 10 || fail "third vmm did not listen"
+$CHECK migrate "$TMP/dst.qmp" "$TMP/third.qmp" "tcp:127.0.0.1:$port" $((128 << 20)) ||
+	{ sed 's/^/    dst: /' "$TMP/dst.err"; sed 's/^/    third: /' "$TMP/third.err"; fail "vmm migration on"; }
 wait_exit "$DST" 10 || fail "destination did not end on quit"
 [ "$EXIT_STATUS" -eq 0 ] || fail "destination exit $EXIT_STATUS"
-[ ! -e "$TMP/src.qmp" ] || fail "QMP socket left behind"
+$CHECK quit "$TMP/third.qmp" || fail "quit"
+wait_exit "$THIRD" 10 || fail "third vmm did not end on quit"
+[ "$EXIT_STATUS" -eq 0 ] || fail "third vmm exit $EXIT_STATUS"
 
 if ! command -v "$QEMU" >/dev/null; then
 	note "SKIP the QEMU half: $QEMU not installed"
@@ -63,5 +75,6 @@ wait_for "$TMP/qsrc.serial" "memtouch: " 30 || fail "QEMU guest did not start"
 $CHECK migrate "$TMP/qsrc.qmp" "$TMP/qdst.qmp" "tcp:127.0.0.1:$port" $((128 << 20)) ||
 	{ sed 's/^/    src: /' "$TMP/qsrc.err"; sed 's/^/    dst: /' "$TMP/qdst.err"; fail "QEMU migration"; }
 wait_exit "$QSRC" 10 || fail "QEMU source did not end on quit"
+$CHECK quit "$TMP/qdst.qmp" || fail "QEMU quit"
 wait_exit "$QDST" 10 || fail "QEMU destination did not end on quit"
 echo "PASS"

@@ -4,7 +4,8 @@
                                          query-status, stop/cont + events
     qmp_check.py dirty-rate SOCK RATE    calc-dirty-rate within 10% of RATE
     qmp_check.py migrate SRC DST URI RAM the one migration driver, for vmm
-                                         and QEMU alike
+                                         and QEMU alike; quits the source
+    qmp_check.py quit SOCK               quit, and SHUTDOWN before its reply
 
 Prints what it checked; exits 1 with the reason on the first failure.
 """
@@ -148,7 +149,13 @@ def migrate(src_path, dst_path, uri, ram):
         seen = [e["data"]["status"] for e in dst.events() if e["event"] == "MIGRATION"]
         check("active" in seen, "destination MIGRATION events before completed: %s" % seen)
         src.command("quit")
-        dst.command("quit")
+
+
+def quit(path):
+    with QMP(path) as q:
+        q.command("quit")
+        ev = q.wait_event("SHUTDOWN", timeout=5)
+        check(ev["data"] == {"guest": False, "reason": "host-qmp-quit"}, "SHUTDOWN %s" % ev)
 
 
 if __name__ == "__main__":
@@ -159,5 +166,7 @@ if __name__ == "__main__":
         dirty_rate(sys.argv[2], int(sys.argv[3]))
     elif mode == "migrate":
         migrate(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    elif mode == "quit":
+        quit(sys.argv[2])
     else:
         sys.exit("unknown mode " + mode)

@@ -39,7 +39,6 @@ struct qmp {
 	pthread_cond_t cond;		/* quit */
 	struct vm *vm;
 	struct migration *mig;
-	bool incoming;
 	bool ended;
 	bool migrated;			/* the VM ended because it moved away */
 	bool quit;
@@ -171,9 +170,6 @@ void qmp__set_migration(struct qmp *q, struct migration *m)
 
 void qmp__watch_incoming(struct qmp *q, struct migrate_stats *in)
 {
-	pthread_mutex_lock(&q->lock);
-	q->incoming = true;
-	pthread_mutex_unlock(&q->lock);
 	migrate_stats__set_listener(in, on_migration_status, q);
 }
 
@@ -203,16 +199,6 @@ struct migration *qmp__migration(struct qmp *q)
 	m = q->mig;
 	pthread_mutex_unlock(&q->lock);
 	return m;
-}
-
-bool qmp__incoming(struct qmp *q)
-{
-	bool in;
-
-	pthread_mutex_lock(&q->lock);
-	in = q->incoming;
-	pthread_mutex_unlock(&q->lock);
-	return in;
 }
 
 bool qmp__ended(struct qmp *q)
@@ -273,7 +259,7 @@ void qmp__vm_ended(struct qmp *q, int status)
 	 * stop-copy: let it finish to know whether the guest moved away. */
 	if (m && migration__status(m) == MIGRATE_STATUS_STOP_COPY)
 		migration__wait(m);
-	migrated = m && migration__status(m) == MIGRATE_STATUS_COMPLETED && !qmp__incoming(q);
+	migrated = m && migration__moved_away(m);
 
 	pthread_mutex_lock(&q->lock);
 	q->ended = true;

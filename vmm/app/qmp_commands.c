@@ -117,8 +117,7 @@ static const char *run_status(struct qmp *q)
 	if (!vm)
 		return "inmigrate";
 	if (qmp__ended(q) || vm__is_exiting(vm))
-		return st == MIGRATE_STATUS_COMPLETED && !qmp__incoming(q) ? "postmigrate"
-									   : "shutdown";
+		return m && migration__moved_away(m) ? "postmigrate" : "shutdown";
 	if (st == MIGRATE_STATUS_STOP_COPY)
 		return "finish-migrate";
 	return vm__is_paused(vm) ? "paused" : "running";
