@@ -101,6 +101,11 @@ static void test_serial_and_monitor(void **state)
 	/* Both would read standard input. */
 	assert_int_equal(parse("--monitor stdio g.elf"), 1);
 	assert_int_equal(parse("--monitor stdio --serial none g.elf"), -1);
+	/* QMP beside the text monitor, on a unix socket only. */
+	assert_int_equal(parse("--monitor unix:/m --qmp unix:/q g.elf"), -1);
+	assert_string_equal(o.qmp, "unix:/q");
+	assert_int_equal(parse("--qmp stdio g.elf"), 1);
+	assert_int_equal(parse("--qmp unix: g.elf"), 1);
 }
 
 static void test_guest_command_line(void **state)

@@ -44,6 +44,18 @@ check "info status" "running"
 # Garbage bytes must not hurt it.
 head -c 2000 /dev/urandom | socat -t 2 - "UNIX-CONNECT:$sock" >/dev/null 2>&1 || true
 check "info status" "running"
+check "calc-dirty-rate 0" "^error: calc-time 0 out of range 1..60"
+check "calc-dirty-rate x" "^error: usage: calc-dirty-rate SECONDS"
+check "info dirty-rate" "status: unstarted"
+check "calc-dirty-rate 1" "^ok$"
+check "calc-dirty-rate 1" "^error: the dirty rate is already being measured"
+check "info dirty-rate" "status: measuring"
+sleep 1.2
+for i in $(seq 50); do
+	mon "$sock" "info dirty-rate" | grep -q "status: measured" && break
+	sleep 0.1
+done
+check "info dirty-rate" "^dirty pages: [0-9]+ in 1\.[0-9]{3} s"
 check "quit" "^ok$"
 wait_status $pid 10 0 "quit" vmm
 [ ! -e "$sock" ] || fail "socket left behind"
