@@ -145,6 +145,8 @@ def migrate(src_path, dst_path, uri, ram):
             check(time.monotonic() < deadline, "destination runs")
             time.sleep(0.05)
         print("ok: destination running")
+        dst.wait_event("RESUME", timeout=5)
+        print("ok: destination said RESUME")
         dst.wait_event("MIGRATION", lambda e: e["data"]["status"] == "completed", timeout=20)
         seen = [e["data"]["status"] for e in dst.events() if e["event"] == "MIGRATION"]
         check("active" in seen, "destination MIGRATION events before completed: %s" % seen)

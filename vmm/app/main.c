@@ -316,8 +316,12 @@ int main(int argc, char **argv)
 		if (vm__start_vcpus(&vm, err, sizeof(err)))
 			goto fail;
 	}
-	if (qmp)
+	if (qmp) {
 		qmp__set_vm(qmp, &vm);
+		/* As QEMU's destination says when it starts the guest. */
+		if (o.incoming)
+			qmp__emit(qmp, "RESUME", NULL);
+	}
 	if (progress_line_wanted(&o))
 		progress = progress__start(mig);
 	if (mon && (monitor_migrate__register(mon, mig) || monitor_trace__register(mon, mig) ||
