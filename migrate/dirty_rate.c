@@ -135,6 +135,9 @@ static int claim_measure(struct migration *m, char *err, size_t errlen)
 				   "dirty rate before or after it");
 	else if (m->measuring)
 		ret = errmsg__fail(-EBUSY, err, errlen, "the dirty rate is already being measured");
+	else if (m->recording)
+		ret = errmsg__fail(-EBUSY, err, errlen, "a dirty trace is being recorded "
+				   "(record-dirty); measure when it is done");
 	else
 		m->measuring = true;
 	migrate_stats__unlock(&m->stats);

@@ -257,7 +257,8 @@ bool migration__is_running(struct migration *m)
 	return is_running(m);
 }
 
-/* The dirty log has one user at a time: a recording or a migration. */
+/* The dirty log has one user at a time: a recording, a measurement
+ * (calc-dirty-rate) or a migration. */
 static int claim_recording(struct migration *m, char *err, size_t errlen)
 {
 	int ret = 0;
@@ -272,6 +273,10 @@ static int claim_recording(struct migration *m, char *err, size_t errlen)
 	} else if (m->recording) {
 		ret = -EBUSY;
 		snprintf(err, errlen, "a dirty trace is already being recorded");
+	} else if (m->measuring) {
+		ret = -EBUSY;
+		snprintf(err, errlen, "the dirty rate is being measured (calc-dirty-rate); "
+			 "record when it is measured");
 	} else {
 		m->recording = true;
 	}

@@ -67,6 +67,15 @@ mon_check "$SOCK" "record-dirty $TMP/a.trace 1" "^error: usage"
 mon_check "$SOCK" "record-dirty $TMP/a.trace 0 100ms" "^error: bad SECONDS"
 mon_check "$SOCK" "record-dirty $TMP/a.trace 1 100" "^error: bad INTERVAL"
 mon_check "$SOCK" "record-dirty $TMP/a.trace 100 1us" "^error: SECONDS / INTERVAL"
+note "one user of the dirty log at a time: no recording while calc-dirty-rate measures"
+mon_check "$SOCK" "calc-dirty-rate 2" "^ok"
+mon_check "$SOCK" "record-dirty $TMP/m.trace 1 100ms" "^error: the dirty rate is being measured"
+[ ! -e "$TMP/m.trace" ] || fail "a refused recording left a file"
+for ((i = 0; i < 100; i++)); do
+	mon "$SOCK" "info dirty-rate" | grep -q "status: measured" && break
+	sleep 0.1
+done
+[ "$i" -lt 100 ] || fail "the measurement did not end"
 mon_check "$SOCK" "quit" "^ok"
 wait_exit "$pid" 20 || fail "vmm did not quit"
 
