@@ -24,6 +24,10 @@ struct migrate_params {
 	double max_sent_factor;		/* x RAM size; 0 = off */
 	uint64_t max_bandwidth;		/* bytes/s; 0 = unlimited */
 	enum on_stall stall_action;
+	/* Hard cap on the stop-and-copy, from the pause to READY; past it,
+	 * before GO, the migration is abandoned. 0 = off. */
+	uint64_t downtime_max_ms;
+	uint64_t timeout_s;		/* whole migration; 0 = off */
 };
 
 /* One row of the help table. */

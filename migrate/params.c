@@ -16,6 +16,7 @@
 #define NO_PROGRESS_MAX 1000
 #define SENT_FACTOR_MAX 1000.0
 #define BANDWIDTH_MAX (1ULL << 40)
+#define TIMEOUT_MAX_S (7ULL * 24 * 3600)
 
 typedef int (*param_set_fn)(struct migrate_params *p, const char *name,
 			    const char *v, char *err, size_t errlen);
@@ -57,8 +58,8 @@ static int downtime_range(const char *name, const char *v, char *err,
 
 /* A bare number is milliseconds (QEMU's unit for this parameter), so
  * scripts written for QEMU work unchanged. */
-static int set_downtime(struct migrate_params *p, const char *name,
-			const char *v, char *err, size_t errlen)
+static int parse_ms(const char *name, const char *v, uint64_t *out, char *err,
+		    size_t errlen)
 {
 	uint64_t us;
 	int ret;
@@ -67,7 +68,7 @@ static int set_downtime(struct migrate_params *p, const char *name,
 		ret = parse__u64(v, 0, DOWNTIME_MAX_MS, &us);
 		if (ret)
 			return downtime_range(name, v, err, errlen);
-		p->downtime_limit_ms = us;
+		*out = us;
 		return 0;
 	}
 	ret = parse__duration_us(v, &us);
@@ -80,8 +81,26 @@ static int set_downtime(struct migrate_params *p, const char *name,
 	if (us % 1000)
 		return errmsg__fail(-EINVAL, err, errlen, "%s: %.64s is not a whole number of "
 			    "milliseconds", name, v);
-	p->downtime_limit_ms = us / 1000;
+	*out = us / 1000;
 	return 0;
+}
+
+static int set_downtime(struct migrate_params *p, const char *name,
+			const char *v, char *err, size_t errlen)
+{
+	return parse_ms(name, v, &p->downtime_limit_ms, err, errlen);
+}
+
+static int set_downtime_max(struct migrate_params *p, const char *name,
+			    const char *v, char *err, size_t errlen)
+{
+	return parse_ms(name, v, &p->downtime_max_ms, err, errlen);
+}
+
+static int set_timeout(struct migrate_params *p, const char *name,
+		       const char *v, char *err, size_t errlen)
+{
+	return set_u64(name, v, 0, TIMEOUT_MAX_S, &p->timeout_s, err, errlen);
 }
 
 static int set_min_dirty(struct migrate_params *p, const char *name,
@@ -165,6 +184,10 @@ static const struct migrate_param_info infos[] = {
 	  "cap on the migration stream's bandwidth" },
 	{ "stall-action", "stop-copy|cancel",
 	  "on a stall: stop-and-copy now, or cancel and keep running here" },
+	{ "downtime-max", "0..2000000 ms (0 = off; units s, ms, us)",
+	  "hard cap on the pause: past it, before GO, give up and resume here" },
+	{ "timeout", "0..604800 s (0 = off)",
+	  "give up a migration that has not handed over within this time" },
 };
 
 static const param_set_fn setters[] = {
@@ -175,6 +198,8 @@ static const param_set_fn setters[] = {
 	set_sent_factor,
 	set_bandwidth,
 	set_stall_action,
+	set_downtime_max,
+	set_timeout,
 };
 
 #define NPARAMS (sizeof(infos) / sizeof(infos[0]))
@@ -191,6 +216,12 @@ void migrate_params__defaults(struct migrate_params *p)
 	p->max_sent_factor = 3.0;
 	p->max_bandwidth = 0;
 	p->stall_action = ON_STALL_STOP_COPY;
+	/* A stop-and-copy normally takes milliseconds; one that runs 10 s
+	 * (30 x the downtime-limit target) is stuck or on a link far slower
+	 * than pre-copy measured, and the guest's own peers start timing it
+	 * out: better back on the source than paused longer. */
+	p->downtime_max_ms = 10000;
+	p->timeout_s = 0;
 }
 
 int migrate_params__set(struct migrate_params *p, const char *name,
@@ -251,6 +282,8 @@ void migrate_params__format(const struct migrate_params *p, char *buf,
 	outbuf__printf(&o, "max-sent-factor: %.15g\n", p->max_sent_factor);
 	outbuf__printf(&o, "max-bandwidth: %s\n", bw);
 	outbuf__printf(&o, "stall-action: %s\n", on_stall__name(p->stall_action));
+	outbuf__printf(&o, "downtime-max: %" PRIu64 "ms\n", p->downtime_max_ms);
+	outbuf__printf(&o, "timeout: %" PRIu64 "\n", p->timeout_s);
 }
 
 void migrate_params__format_help(char *buf, size_t len)

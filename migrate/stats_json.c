@@ -170,6 +170,8 @@ static void json_params(struct jobj *top, const struct migrate_params *p)
 	jo_num(&o, "max_sent_factor", p->max_sent_factor);
 	jo_u64(&o, "max_bandwidth", p->max_bandwidth);
 	jo_str(&o, "stall_action", on_stall__name(p->stall_action), 32, false);
+	jo_u64(&o, "downtime_max_ms", p->downtime_max_ms);
+	jo_u64(&o, "timeout_s", p->timeout_s);
 	fputs("\n  }", o.f);
 }
 

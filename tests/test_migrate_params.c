@@ -21,6 +21,8 @@ static void assert_params_equal(const struct migrate_params *a,
 	assert_true(a->max_sent_factor == b->max_sent_factor);
 	assert_int_equal(a->max_bandwidth, b->max_bandwidth);
 	assert_int_equal(a->stall_action, b->stall_action);
+	assert_int_equal(a->downtime_max_ms, b->downtime_max_ms);
+	assert_int_equal(a->timeout_s, b->timeout_s);
 }
 
 static void test_defaults(void **state)
@@ -105,6 +107,17 @@ static void test_set_each(void **state)
 	assert_int_equal(p.stall_action, ON_STALL_CANCEL);
 	set_ok(&p, "stall-action", "stop-copy");
 	assert_int_equal(p.stall_action, ON_STALL_STOP_COPY);
+
+	set_ok(&p, "downtime-max", "0");
+	assert_int_equal(p.downtime_max_ms, 0);
+	set_ok(&p, "downtime-max", "2s");
+	assert_int_equal(p.downtime_max_ms, 2000);
+	set_ok(&p, "downtime-max", "1500");
+	assert_int_equal(p.downtime_max_ms, 1500);
+	set_ok(&p, "timeout", "0");
+	assert_int_equal(p.timeout_s, 0);
+	set_ok(&p, "timeout", "600");
+	assert_int_equal(p.timeout_s, 600);
 }
 
 struct bad_case {
@@ -168,6 +181,11 @@ static void test_set_bad(void **state)
 		  "stall-action: 'pause' is not one of stop-copy, cancel" },
 		{ "stall-action", "", -EINVAL, NULL },
 		{ "stall-action", "Cancel", -EINVAL, NULL },
+		{ "downtime-max", "2000001", -ERANGE, NULL },
+		{ "downtime-max", "1.5ms", -EINVAL, NULL },
+		{ "timeout", "604801", -ERANGE,
+		  "timeout: 604801 out of range 0..604800" },
+		{ "timeout", "10s", -EINVAL, NULL },
 		{ "max_iterations", "5", -EINVAL,
 		  "unknown parameter 'max_iterations' (see help for the "
 		  "list)" },
@@ -239,7 +257,7 @@ static void reparse(const char *text, struct migrate_params *p)
 				 colon + 2, err);
 		n++;
 	}
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 9);
 }
 
 static void test_format(void **state)
@@ -256,7 +274,9 @@ static void test_format(void **state)
 		"no-progress-rounds: 5\n"
 		"max-sent-factor: 3\n"
 		"max-bandwidth: 0\n"
-		"stall-action: stop-copy\n");
+		"stall-action: stop-copy\n"
+		"downtime-max: 10000ms\n"
+		"timeout: 0\n");
 
 	p.max_iterations = 7;
 	p.downtime_limit_ms = 1234;
@@ -265,6 +285,8 @@ static void test_format(void **state)
 	p.max_sent_factor = 2.75;
 	p.max_bandwidth = 100ULL << 20;
 	p.stall_action = ON_STALL_CANCEL;
+	p.downtime_max_ms = 2500;
+	p.timeout_s = 90;
 	migrate_params__format(&p, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "max-bandwidth: 100M\n"));
 	assert_non_null(strstr(buf, "stall-action: cancel\n"));
@@ -310,7 +332,7 @@ static void test_help(void **state)
 	size_t n, i;
 
 	t = migrate_params__table(&n);
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 9);
 	migrate_params__format_help(buf, sizeof(buf));
 	for (i = 0; i < n; i++) {
 		assert_non_null(t[i].name);
