@@ -11,7 +11,7 @@ bool migrate_status__is_running(enum migrate_status st)
 bool migrate_status__is_final(enum migrate_status st)
 {
 	return st == MIGRATE_STATUS_COMPLETED || st == MIGRATE_STATUS_FAILED ||
-	       st == MIGRATE_STATUS_CANCELLED;
+	       st == MIGRATE_STATUS_CANCELLED || st == MIGRATE_STATUS_UNCONFIRMED;
 }
 
 bool migrate_status__may_move(enum migrate_status from, enum migrate_status to)
@@ -33,6 +33,9 @@ bool migrate_status__may_move(enum migrate_status from, enum migrate_status to)
 		return from == MIGRATE_STATUS_NONE || migrate_status__is_running(from);
 	case MIGRATE_STATUS_CANCELLED:
 		return migrate_status__is_running(from);
+	case MIGRATE_STATUS_UNCONFIRMED:
+		/* Only the source sends GO, and only in stop-copy. */
+		return from == MIGRATE_STATUS_STOP_COPY;
 	}
 	return false;
 }
@@ -54,6 +57,8 @@ const char *migrate_status__name(enum migrate_status st)
 		return "failed";
 	case MIGRATE_STATUS_CANCELLED:
 		return "cancelled";
+	case MIGRATE_STATUS_UNCONFIRMED:
+		return "handover-unconfirmed";
 	}
 	return "unknown";
 }

@@ -15,7 +15,7 @@
 #include "migrate_state.h"
 #include "migrate_stats.h"
 
-#define N_STATUS (MIGRATE_STATUS_CANCELLED + 1)
+#define N_STATUS (MIGRATE_STATUS_UNCONFIRMED + 1)
 #define RACERS 8
 #define RACE_ROUNDS 200
 
@@ -44,6 +44,8 @@ static bool legal(enum migrate_status from, enum migrate_status to)
 		{ MIGRATE_STATUS_SETUP, MIGRATE_STATUS_CANCELLED },
 		{ MIGRATE_STATUS_ACTIVE, MIGRATE_STATUS_CANCELLED },
 		{ MIGRATE_STATUS_STOP_COPY, MIGRATE_STATUS_CANCELLED },
+		{ MIGRATE_STATUS_STOP_COPY, MIGRATE_STATUS_UNCONFIRMED },
+		{ MIGRATE_STATUS_UNCONFIRMED, MIGRATE_STATUS_SETUP },
 	};
 	size_t i;
 
@@ -128,6 +130,8 @@ static void test_names(void **state)
 	assert_string_equal(migrate_status__name(NONE), "none");
 	assert_string_equal(migrate_status__name(STOP_COPY), "stop-copy");
 	assert_string_equal(migrate_status__name(CANCELLED), "cancelled");
+	assert_string_equal(migrate_status__name(MIGRATE_STATUS_UNCONFIRMED),
+			    "handover-unconfirmed");
 	assert_true(migrate_status__is_running(ACTIVE));
 	assert_false(migrate_status__is_running(COMPLETED));
 	assert_true(migrate_status__is_final(FAILED));
