@@ -4,7 +4,7 @@
  *   source__setup          connect, handshake, dirty log on     (setup)
  *   source__precopy        rounds until the policy says stop    (active)
  *   source__stop_and_copy  pause, last pages, state, END        (stop-copy)
- *   source__switchover     RESUMED, or the file committed
+ *   source__switchover     READY, GO, RESUMED; or the file committed
  */
 #ifndef VMM__MIGRATE_SOURCE_H
 #define VMM__MIGRATE_SOURCE_H
@@ -34,6 +34,10 @@ struct source_run {
 	struct ram_batch batch;
 	struct migrate_policy policy;
 	bool paused_by_us;
+	/* GO (or any byte of it) has left: from here on the guest may run
+	 * on the destination, and this side never resumes it on its own. */
+	bool go_sent;
+	uint64_t deadline_us;		/* the whole-migration timeout; 0 = none */
 	/* The status this thread last moved the migration to: the thread
 	 * owns it from setup to the final one, and every move says from. */
 	enum migrate_status phase;
@@ -41,6 +45,7 @@ struct source_run {
 	uint64_t t_paused;
 	uint64_t t_last_ram;
 	uint64_t t_state;
+	uint64_t t_go;
 	uint64_t limit_start_us;	/* bandwidth limiter's reference point */
 	uint64_t limit_start_bytes;
 	char err[512];
@@ -63,6 +68,10 @@ int source__fail(struct source_run *r, int ret, const char *fmt, ...);
 /* Sends a section; on failure, r->err says why (the destination's own
  * reason if it sent one). */
 int source__send(struct source_run *r, uint32_t type, const void *p, size_t len);
+/* Which deadline a -ETIMEDOUT came from, as text for r->err. */
+const char *source__deadline_reason(struct source_run *r);
+/* The earlier of two deadlines, 0 meaning none. */
+uint64_t source__earliest(uint64_t a, uint64_t b);
 /* Publishes pages still pending and the bytes sent, for 'info migrate'. */
 void source__publish_progress(struct source_run *r, uint64_t pending);
 /* One round: sends what is pending and ROUND_END; fills *rs. */

@@ -43,6 +43,10 @@ struct migration {
 	pthread_t rate_thread;
 	bool rate_joinable;
 	int fd;				/* the stream's fd, for cancel */
+	/* An eventfd, readable once a cancel was asked for: every wait of
+	 * the thread (connect, a read or write on a socket or a FIFO) polls
+	 * it, so a cancel ends any of them. Drained at each start. */
+	int cancel_fd;
 	char json_path[1024];
 	char csv_path[1024];
 };

@@ -3,14 +3,18 @@
  * the byte-level description; this header is the C view of it.
  *
  * One connection carries two streams: the forward stream (source to
- * destination: CONFIG, RAM, ..., END) and the return path (destination to
- * source: ACCEPT/REFUSE, then RESUMED/FAILED). Both start with the same
+ * destination: CONFIG, RAM, ..., END, then GO) and the return path
+ * (destination to source: ACCEPT/REFUSE, then READY/FAILED, then
+ * RESUMED/FAILED). Both start with the same
  * 16-byte preamble and use the same section framing. A struct stream is one
  * end of a connection; its role decides which section types it may send
  * and which it accepts, so a section in the wrong direction or out of
  * order is refused by the framing layer, not by every caller.
  *
- * File descriptors must be blocking. Nothing here trusts a length from the
+ * Every read and write waits with poll, bounded by the stream's wait
+ * (below): an absolute deadline, a cancel descriptor and a stall limit, so
+ * neither a silent nor a dribbling peer, nor a FIFO nobody reads, holds a
+ * caller longer than it allows. Nothing here trusts a length from the
  * peer before checking it against a limit, and nothing is allocated for a
  * section before its header has passed every check.
  */
@@ -28,7 +32,7 @@ struct vm_config;
 
 #define STREAM_MAGIC		"LMIG\r\n\x1a\n"
 #define STREAM_MAGIC_LEN	8
-#define STREAM_VERSION_MAJOR	1
+#define STREAM_VERSION_MAJOR	2
 #define STREAM_VERSION_MINOR	0
 #define STREAM_PREAMBLE_LEN	16
 #define STREAM_HEADER_LEN	16
@@ -51,11 +55,13 @@ enum section_type {
 	SECTION_VM_STATE	= 0x005,
 	SECTION_DEVICE		= 0x006,
 	SECTION_END		= 0x007,
+	SECTION_GO		= 0x008,	/* run the guest (TCP only) */
 	/* return path */
 	SECTION_ACCEPT		= 0x101,
 	SECTION_REFUSE		= 0x102,
 	SECTION_RESUMED		= 0x103,
 	SECTION_FAILED		= 0x104,
+	SECTION_READY		= 0x105,	/* loaded, not running */
 };
 
 enum stream_role {
@@ -63,8 +69,16 @@ enum stream_role {
 	STREAM_DEST,	/* reads the forward stream, sends the return path */
 };
 
+/* How long a read or write may wait for the peer. */
+struct stream_wait {
+	uint64_t deadline_us;	/* CLOCK_MONOTONIC; 0 = none */
+	int cancel_fd;		/* readable = give up (-ECANCELED); -1 = none */
+	int stall_ms;		/* no byte moving for this long: -ETIMEDOUT; 0 = off */
+};
+
 struct stream {
 	int fd;
+	struct stream_wait wait;	/* set by the owner; none after init */
 	enum stream_role role;
 	bool is_socket;		/* send with MSG_NOSIGNAL instead of writev */
 	bool preamble_out;	/* our preamble was written */
@@ -127,9 +141,13 @@ int stream__recv(struct stream *s, struct section *sec, char *err,
 
 /* --- full-length I/O (migrate/stream_io.c) ---------------------------- */
 
-/* Reads exactly n bytes from a blocking fd, retrying EINTR and short
- * reads. Returns 0, -ENODATA when the file or connection ends first (the
- * "truncated stream" case), or -errno. *got is what arrived either way. */
+/* Reads exactly n bytes, retrying EINTR and short reads, waiting with
+ * poll as w allows (NULL: forever). Returns 0, -ENODATA when the file or
+ * connection ends first (the "truncated stream" case), -ETIMEDOUT (the
+ * deadline passed or the stall limit), -ECANCELED (w's cancel_fd became
+ * readable), or -errno. *got is what arrived either way. */
+int stream__read_until(int fd, void *buf, size_t n, size_t *got,
+		       const struct stream_wait *w);
 int stream__read_full(int fd, void *buf, size_t n, size_t *got);
 /* Writes the whole gather list (any iovcnt >= 0), retrying EINTR and short
  * writes. On a socket it sends with MSG_NOSIGNAL, so a peer that went away
@@ -137,6 +155,10 @@ int stream__read_full(int fd, void *buf, size_t n, size_t *got);
  * program). Returns 0 or -errno; *written is what went out either way. */
 int stream__write_full(int fd, bool is_socket, const struct iovec *iov,
 		       int iovcnt, size_t *written);
+/* Same, bounded as stream__read_until. fd may be non-blocking (a FIFO
+ * opened O_NONBLOCK): EAGAIN means wait, never fail. */
+int stream__write_until(int fd, bool is_socket, const struct iovec *iov,
+			int iovcnt, size_t *written, const struct stream_wait *w);
 
 /* "RAM", "ACCEPT", ...; "unknown" for anything else. */
 const char *stream__type_name(uint32_t type);

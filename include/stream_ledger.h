@@ -17,7 +17,9 @@
  *     announce, for one device twice, or with another state version than
  *     CONFIG announced;
  *   - at END, the VM_STATE, a vCPU's or a device's state still missing
- *     (the first one missing is named).
+ *     (the first one missing is named);
+ *   - GO (the source's word to run the guest) unless END was taken and
+ *     found complete.
  * Names from the stream appear in messages escaped (stream__escape).
  */
 #ifndef VMM__STREAM_LEDGER_H
@@ -41,6 +43,7 @@ struct stream_ledger {
 	uint32_t devices_seen;		/* bit i: CONFIG's device i */
 	uint64_t vcpus_seen[(VM_CONFIG_MAX_CPUS + 63) / 64];
 	bool ended;			/* END taken and found complete */
+	bool go;			/* GO taken: the guest may run */
 };
 
 void stream_ledger__init(struct stream_ledger *l, const struct vm_config *cfg);

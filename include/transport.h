@@ -20,10 +20,14 @@ struct migrate_uri {
 };
 
 int transport__parse_uri(const char *uri, struct migrate_uri *u, char *err, size_t errlen);
-/* Source side. TCP: connects within timeout_ms. File: creates PATH.partial
- * (renamed over PATH by transport__commit_file once the stream is whole, so
- * a failed save never replaces a good file). Returns an fd or -errno. */
-int transport__open_source(const struct migrate_uri *u, int timeout_ms, char *err, size_t errlen);
+/* Source side. TCP: connects within timeout_ms, or -ECANCELED as soon as
+ * cancel_fd (-1: none) becomes readable. File: creates PATH.partial
+ * non-blocking (renamed over PATH by transport__commit_file once the
+ * stream is whole, so a failed save never replaces a good file; a FIFO
+ * there without a reader is -ENXIO, never a hang). Returns an fd or
+ * -errno. */
+int transport__open_source(const struct migrate_uri *u, int timeout_ms, int cancel_fd,
+			   char *err, size_t errlen);
 int transport__commit_file(const struct migrate_uri *u, int fd, char *err, size_t errlen);
 void transport__discard_file(const struct migrate_uri *u);
 /* Destination side. TCP: a listening socket; file: the file opened for

@@ -19,6 +19,10 @@
 
 /* A source that goes quiet for this long mid-stream has failed. */
 #define SOURCE_TIMEOUT_MS 60000
+/* After READY, GO is due within this long, however it trickles in; a
+ * source that has not sent it by then has given up (its downtime-max is
+ * far shorter) or is gone. */
+#define GO_TIMEOUT_US 60000000ULL
 
 int incoming__prepare(struct incoming *in, const char *uri, char *err, size_t errlen)
 {
@@ -102,7 +106,6 @@ static int accept_source(struct incoming *in, char *err, size_t errlen)
 	close(in->listen_fd);
 	in->listen_fd = -1;
 	in->fd = fd;
-	transport__set_timeout(fd, SOURCE_TIMEOUT_MS);
 	log_info("migration from %s", in->peer);
 	return 0;
 }
@@ -316,11 +319,12 @@ static void record_round(struct incoming *in, const struct section *sec, uint64_
 }
 
 /* Test hook: VMM_TEST_KILL_AT=round:N (on the first RAM section of round N)
- * or =state (on the first vCPU state) makes this process SIGKILL itself,
+ * or =state (on the first vCPU state) or =go (on GO, before the guest runs)
+ * makes this process SIGKILL itself,
  * so tests can kill a destination at an exact phase of the migration. */
 static void maybe_die(const struct section *sec)
 {
-	static int mode = -1;	/* -1 unknown, 0 off, 1 round, 2 state */
+	static int mode = -1;	/* -1 unknown, 0 off, 1 round, 2 state, 3 go */
 	static uint32_t round;
 	const char *v;
 
@@ -332,14 +336,43 @@ static void maybe_die(const struct section *sec)
 			round = (uint32_t)strtoul(v + 6, NULL, 10);
 		} else if (v && !strcmp(v, "state")) {
 			mode = 2;
+		} else if (v && !strcmp(v, "go")) {
+			mode = 3;
 		}
 	}
 	if ((mode == 1 && sec->type == SECTION_RAM && sec->len >= 4 &&
 	     wire__get_le32(sec->payload) == round) ||
-	    (mode == 2 && sec->type == SECTION_VCPU)) {
+	    (mode == 2 && sec->type == SECTION_VCPU) ||
+	    (mode == 3 && sec->type == SECTION_GO)) {
 		log_info("VMM_TEST_KILL_AT: killing this destination now");
 		kill(getpid(), SIGKILL);
 	}
+}
+
+/* Everything is loaded and nothing runs: READY, then GO, the source's
+ * promise never to resume its copy. Without GO the guest must not run
+ * here, whatever happened to the source. */
+static int await_go(struct incoming *in, struct stream_ledger *ledger, struct section *sec,
+		    char *err, size_t errlen)
+{
+	char why[256];
+	int ret;
+
+	ret = stream__send(&in->s, SECTION_READY, NULL, 0);
+	if (ret) {
+		snprintf(err, errlen, "lost the source before GO (sending READY: %s)", strerror(-ret));
+		return ret;
+	}
+	in->s.wait.deadline_us = clock__mono_us() + GO_TIMEOUT_US;
+	ret = stream__recv(&in->s, sec, why, sizeof(why));
+	if (!ret) {
+		maybe_die(sec);
+		ret = stream_ledger__take(ledger, sec, why, sizeof(why));
+	}
+	if (ret)
+		snprintf(err, errlen, "lost the source before GO (%s)",
+			 ret == -ETIMEDOUT ? "no GO within 60 s" : why);
+	return ret;
 }
 
 static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_config *cfg,
@@ -380,6 +413,8 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 			record_round(in, sec, &round_start);
 		} else if (sec->type == SECTION_END) {
 			ret = vm_state_set__apply(&set, vm, err, errlen);
+			if (!ret && in->s.is_socket)
+				ret = await_go(in, &ledger, sec, err, errlen);
 			break;
 		} else {
 			ret = vm_state_set__take(&set, vm, sec, err, errlen);
@@ -390,6 +425,14 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 	vm_state_set__free(&set);
 	free(sink.written);
 	return ret;
+}
+
+/* Says what became of the VM: it never ran here. */
+static void discarded(char *err, size_t errlen)
+{
+	size_t n = strlen(err);
+
+	snprintf(err + n, errlen - n, "; the VM built here was discarded, the guest stays on the source");
 }
 
 int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct vm *vm,
@@ -411,6 +454,7 @@ int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct
 	migrate_stats__start(&in->stats, in->uri.kind == TRANSPORT_TCP ? in->peer : in->uri.path);
 	stream__init(&in->s, in->fd, STREAM_DEST);
 	in->s.is_socket = in->uri.kind == TRANSPORT_TCP;
+	in->s.wait.stall_ms = in->s.is_socket ? SOURCE_TIMEOUT_MS : 0;
 	if (in->s.is_socket) {
 		ret = stream__write_preamble(&in->s);
 		if (ret) {
@@ -444,8 +488,10 @@ out:
 		migrate_stats__set_error(&in->stats, "%s", err);
 		/* From wherever it got to: setup, or active. */
 		migrate_stats__set_status(&in->stats, MIGRATE_STATUS_FAILED);
-		if (vm_built)
+		if (vm_built) {
 			vm__destroy(vm);
+			discarded(err, errlen);
+		}
 	}
 	section__free(&sec);
 	free(cfg);
@@ -459,15 +505,17 @@ int incoming__ack_resumed(struct incoming *in, char *err, size_t errlen)
 	if (in->uri.kind == TRANSPORT_TCP) {
 		ret = stream__send(&in->s, SECTION_RESUMED, NULL, 0);
 		if (ret)
-			snprintf(err, errlen, "telling the source the guest runs here: %s", strerror(-ret));
+			snprintf(err, errlen, "the guest runs here, but RESUMED did not reach the source "
+				 "(%s): it keeps its copy paused (handover unconfirmed); 'quit' it",
+				 strerror(-ret));
 	}
 	migrate_stats__lock(&in->stats);
 	in->stats.bytes_total = in->s.bytes_in + in->s.bytes_out;
 	/* The receive runs on this (the main) thread from accept to here. */
 	in->stats.cpu_time_us = clock__us(CLOCK_THREAD_CPUTIME_ID);
 	migrate_stats__unlock(&in->stats);
-	migrate_stats__move(&in->stats, MIGRATE_STATUS_ACTIVE,
-			    ret ? MIGRATE_STATUS_FAILED : MIGRATE_STATUS_COMPLETED);
+	/* Completed either way: after GO the guest is this side's. */
+	migrate_stats__move(&in->stats, MIGRATE_STATUS_ACTIVE, MIGRATE_STATUS_COMPLETED);
 	return ret;
 }
 

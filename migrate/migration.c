@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,11 @@ struct migration *migration__create(struct vm *vm)
 		return NULL;
 	m->vm = vm;
 	m->fd = -1;
+	m->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->cancel_fd < 0) {
+		free(m);
+		return NULL;
+	}
 	pthread_mutex_init(&m->lock, NULL);
 	/* The delayed start waits on the monotonic clock: a wall-clock step
 	 * must not stretch or cut --migrate-after. */
@@ -34,6 +40,7 @@ struct migration *migration__create(struct vm *vm)
 	pthread_condattr_destroy(&attr);
 	migrate_params__defaults(&m->params);
 	if (migrate_stats__init(&m->stats)) {
+		close(m->cancel_fd);
 		pthread_cond_destroy(&m->cond);
 		pthread_mutex_destroy(&m->lock);
 		free(m);
@@ -67,6 +74,7 @@ void migration__destroy(struct migration *m)
 	migration__cancel(m);
 	migration__wait(m);
 	migrate_stats__free(&m->stats);
+	close(m->cancel_fd);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
 	free(m->delay_uri);
@@ -111,6 +119,14 @@ void migration__wait(struct migration *m)
 		pthread_join(m->thread, NULL);
 }
 
+static void drain_cancel(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) == sizeof(v))
+		;
+}
+
 /* The start transition and everything the new migration's record needs,
  * as one step under the stats lock. The guest's end is checked inside it
  * too: a migration that completes ends the guest before it leaves
@@ -123,6 +139,12 @@ static int claim_start(struct migration *m, const char *uri, char *err, size_t e
 	if (vm__is_exiting(m->vm)) {
 		ret = -ESRCH;
 		snprintf(err, errlen, "the guest has ended; nothing to migrate");
+	} else if (migrate_stats__status(&m->stats) == MIGRATE_STATUS_UNCONFIRMED &&
+		   vm__is_paused(m->vm)) {
+		/* The last GO may have the guest running elsewhere. */
+		ret = -EBUSY;
+		snprintf(err, errlen, "the last handover is unconfirmed: 'cont' once the "
+			 "destination is known dead, or 'quit'");
 	} else if (m->recording) {
 		ret = -EBUSY;
 		snprintf(err, errlen, "a dirty trace is being recorded (record-dirty); "
@@ -140,6 +162,7 @@ static int claim_start(struct migration *m, const char *uri, char *err, size_t e
 		m->stats.ram_total = m->vm->mem.size;
 		m->stats.ram_remaining = m->vm->mem.size;
 		__atomic_store_n(&m->cancel_requested, false, __ATOMIC_RELEASE);
+		drain_cancel(m->cancel_fd);
 	}
 	migrate_stats__unlock(&m->stats);
 	return ret;
@@ -224,14 +247,20 @@ out:
 
 int migration__cancel(struct migration *m)
 {
+	uint64_t one = 1;
 	bool running;
 
 	/* Under the stats lock, as the start clears the flag: a cancel that
 	 * sees a migration running is never lost to that clearing. */
 	migrate_stats__lock(&m->stats);
 	running = is_running(m);
-	if (running)
+	if (running) {
 		__atomic_store_n(&m->cancel_requested, true, __ATOMIC_RELEASE);
+		/* Inside the lock too: a start drains it there, so a cancel
+		 * meant for this migration cannot reach the next one. */
+		if (write(m->cancel_fd, &one, sizeof(one)) != sizeof(one))
+			log_warn("migrate_cancel: cannot signal the migration thread");
+	}
 	migrate_stats__unlock(&m->stats);
 	if (!running)
 		return -ENOENT;

@@ -2,9 +2,11 @@
  * source_setup.c, the pre-copy rounds in source_rounds.c, stop-and-copy
  * and switchover in source_stop.c), what they share, and the end.
  *
- * Invariant: until the destination says RESUMED (or the file is safely on
- * disk), every exit path turns dirty logging off and resumes the guest if
- * this thread paused it.
+ * Invariant: until GO has been sent (or the file is safely on disk), every
+ * exit path turns dirty logging off and resumes the guest if this thread
+ * paused it. Once GO is out and no RESUMED (nor FAILED) came back, the
+ * guest may run on the destination: it stays paused here, handed to the
+ * operator (handover-unconfirmed), never resumed by this thread.
  */
 #include "migrate_source.h"
 
@@ -65,7 +67,7 @@ static void read_peer_reason(struct source_run *r)
 	if (r->uri.kind != TRANSPORT_TCP)
 		return;
 	section__init(&sec);
-	transport__set_timeout(r->s.fd, 1000);
+	r->s.wait.deadline_us = clock__mono_us() + 1000000;
 	if (!r->s.preamble_in && stream__read_preamble(&r->s, why, sizeof(why)))
 		goto out;
 	while (!stream__recv(&r->s, &sec, why, sizeof(why))) {
@@ -88,10 +90,31 @@ int source__send(struct source_run *r, uint32_t type, const void *p, size_t len)
 	if (ret) {
 		if (source__cancelled(r))
 			return source__fail(r, -ECANCELED, "cancelled");
+		if (ret == -ETIMEDOUT)
+			return source__fail(r, ret, "sending %s: %s", stream__type_name(type),
+					    source__deadline_reason(r));
 		source__fail(r, ret, "sending %s: %s", stream__type_name(type), strerror(-ret));
 		read_peer_reason(r);
 	}
 	return ret;
+}
+
+const char *source__deadline_reason(struct source_run *r)
+{
+	if (r->deadline_us && clock__mono_us() >= r->deadline_us)
+		return "the migration's timeout was reached";
+	if (r->phase == MIGRATE_STATUS_STOP_COPY && !r->go_sent)
+		return "downtime-max was reached";
+	return "the destination took or sent nothing for too long";
+}
+
+uint64_t source__earliest(uint64_t a, uint64_t b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	return a < b ? a : b;
 }
 
 void source__publish_progress(struct source_run *r, uint64_t pending)
@@ -120,6 +143,29 @@ static int run_migration(struct source_run *r)
 	if (!ret)
 		ret = source__switchover(r);
 	return ret;
+}
+
+/* GO is out, RESUMED is not in: the guest may run on the destination, so
+ * it must not run here unless someone who can see both sides says so.
+ * The pause passes from this thread to the operator's (the monitor's
+ * stop), so a plain `cont` resumes it; nothing here ever does. Called
+ * under the stats lock. */
+static void unconfirmed(struct source_run *r)
+{
+	struct migrate_stats *st = &r->m->stats;
+
+	if (r->paused_by_us) {
+		vm__user_stop(r->vm);
+		vm__resume(r->vm);
+	}
+	migrate_stats__set_error(st, "GO sent, no RESUMED: %s", r->err);
+	source__move(r, MIGRATE_STATUS_UNCONFIRMED);
+	migration__write_stats(r->m, &r->params);
+	log_error("migration to %s: handover unconfirmed: GO was sent but the destination's "
+		  "RESUMED never came (%s). The guest may be running there, so it stays paused "
+		  "here. If the destination is dead (its vmm exited or was killed), 'cont' "
+		  "resumes the guest here; if the guest runs there, 'quit' this vmm",
+		  st->uri, r->err);
 }
 
 /* The final status, the files and the summary as one step under the stats
@@ -154,12 +200,17 @@ static void finish(struct source_run *r, int ret)
 		migrate_stats__unlock(st);
 		return;
 	}
+	if (!r->err[0])
+		snprintf(r->err, sizeof(r->err), "%s", strerror(-ret));
+	if (r->go_sent) {
+		unconfirmed(r);
+		migrate_stats__unlock(st);
+		return;
+	}
 	if (r->uri.kind == TRANSPORT_FILE)
 		transport__discard_file(&r->uri);
 	if (r->paused_by_us)
 		vm__resume(r->vm);
-	if (!r->err[0])
-		snprintf(r->err, sizeof(r->err), "%s", strerror(-ret));
 	migrate_stats__set_error(st, "%s", r->err);
 	source__move(r, ret == -ECANCELED ? MIGRATE_STATUS_CANCELLED : MIGRATE_STATUS_FAILED);
 	migration__write_stats(m, &r->params);

@@ -46,10 +46,21 @@ static int handshake(struct source_run *r)
 	ret = source__send(r, SECTION_CONFIG, b.data, b.len);
 	if (ret || r->uri.kind != TRANSPORT_TCP)
 		goto out;
-	/* The destination checks the configuration before any RAM is sent. */
+	/* The destination checks the configuration before any RAM is sent;
+	 * its answer is due within PEER_TIMEOUT_MS in all, however it
+	 * trickles in. */
+	r->s.wait.deadline_us = source__earliest(r->deadline_us,
+						 clock__mono_us() + PEER_TIMEOUT_MS * 1000ULL);
 	ret = stream__read_preamble(&r->s, why, sizeof(why));
 	if (!ret)
 		ret = stream__recv(&r->s, &sec, why, sizeof(why));
+	r->s.wait.deadline_us = r->deadline_us;
+	if (ret == -ETIMEDOUT) {
+		source__fail(r, ret, "waiting for the destination to accept: no answer in time (%s)",
+			     r->deadline_us && clock__mono_us() >= r->deadline_us ?
+			     "the migration's timeout" : "30 s");
+		goto out;
+	}
 	if (ret) {
 		source__fail(r, ret, "waiting for the destination to accept: %s", why);
 		goto out;
@@ -75,19 +86,25 @@ int source__setup(struct source_run *r)
 	struct migrate_stats *st = &r->m->stats;
 	int fd, ret;
 
-	fd = transport__open_source(&r->uri, CONNECT_TIMEOUT_MS, r->err, sizeof(r->err));
+	if (r->params.timeout_s)
+		r->deadline_us = st->start_mono_us + r->params.timeout_s * 1000000ULL;
+	fd = transport__open_source(&r->uri, CONNECT_TIMEOUT_MS, r->m->cancel_fd, r->err,
+				    sizeof(r->err));
 	if (fd < 0)
-		return fd;
+		return source__cancelled(r) ? source__fail(r, -ECANCELED, "cancelled") : fd;
 	stream__init(&r->s, fd, STREAM_SOURCE);
 	r->s.is_socket = r->uri.kind == TRANSPORT_TCP;
+	r->s.wait.cancel_fd = r->m->cancel_fd;
+	r->s.wait.deadline_us = r->deadline_us;
+	/* A destination that takes nothing for this long has failed; a
+	 * disk may be slow, and a file's reader is the user's business. */
+	r->s.wait.stall_ms = r->s.is_socket ? PEER_TIMEOUT_MS : 0;
 	pthread_mutex_lock(&r->m->lock);
 	r->m->fd = fd;
 	pthread_mutex_unlock(&r->m->lock);
 	/* A cancel before the fd was published could not shut it down. */
 	if (source__cancelled(r))
 		return source__fail(r, -ECANCELED, "cancelled");
-	if (r->s.is_socket)
-		transport__set_timeout(fd, PEER_TIMEOUT_MS);
 
 	ret = handshake(r);
 	if (ret)

@@ -1,6 +1,7 @@
 /* The end of the migration thread's work: stop-and-copy (pause the guest,
  * the last dirty pages, the VM, vCPU and device state, END) and the
- * switchover (the destination's RESUMED, or the file safely on disk). */
+ * switchover (the destination's READY, our GO, its RESUMED; or the file
+ * safely on disk). */
 #include "migrate_source.h"
 
 #include <errno.h>
@@ -42,7 +43,13 @@ static int finish_stream(struct source_run *r, uint32_t rounds)
 	return ret;
 }
 
-static int wait_resumed(struct source_run *r)
+/* Without downtime-max, how long the source waits for RESUMED after GO. */
+#define RESUMED_WAIT_US 10000000ULL
+
+/* Reads the destination's answer, which must be `want` or FAILED. A FAILED
+ * means the destination does not run the guest (it says so before GO, and
+ * after GO only when its vCPUs could not start). */
+static int wait_answer(struct source_run *r, uint32_t want, const char *waiting_for)
 {
 	struct section sec;
 	char reason[STREAM_REASON_MAX + 1], why[256];
@@ -50,16 +57,59 @@ static int wait_resumed(struct source_run *r)
 
 	section__init(&sec);
 	ret = stream__recv(&r->s, &sec, why, sizeof(why));
-	if (ret)
-		ret = source__fail(r, ret, "no word from the destination after the last section: %s", why);
+	if (ret == -ETIMEDOUT)
+		ret = source__fail(r, ret, "no %s from the destination in time: %s",
+				   waiting_for, source__deadline_reason(r));
+	else if (ret == -ECANCELED || (ret && source__cancelled(r)))
+		ret = source__fail(r, -ECANCELED, "cancelled while waiting for %s", waiting_for);
+	else if (ret)
+		ret = source__fail(r, ret, "no %s from the destination: %s", waiting_for, why);
 	else if (sec.type == SECTION_FAILED) {
 		stream_msg__decode_reason(sec.payload, sec.len, reason, sizeof(reason), why, sizeof(why));
+		r->go_sent = false;	/* its word: the guest does not run there */
 		ret = source__fail(r, -EIO, "destination failed: %s", reason);
-	} else if (sec.type != SECTION_RESUMED)
-		ret = source__fail(r, -EPROTO, "destination answered %s instead of RESUMED",
-			   stream__type_name(sec.type));
+	} else if (sec.type != want)
+		ret = source__fail(r, -EPROTO, "destination answered %s instead of %s",
+			   stream__type_name(sec.type), waiting_for);
 	section__free(&sec);
 	return ret;
+}
+
+/* The point of no return. Before it, any failure resumes the guest here;
+ * after it, only the destination's RESUMED or FAILED settles where the
+ * guest is. A GO of which not one byte left cannot have reached the
+ * destination, so only then does a failed send leave the guest ours. */
+static int send_go(struct source_run *r)
+{
+	uint64_t before = r->s.bytes_out;
+	int ret;
+
+	if (source__cancelled(r))
+		return source__fail(r, -ECANCELED, "cancelled before GO");
+	r->t_go = clock__mono_us();
+	ret = stream__send(&r->s, SECTION_GO, NULL, 0);
+	r->go_sent = !ret || r->s.bytes_out != before;
+	if (ret)
+		return source__fail(r, ret, "sending GO: %s", strerror(-ret));
+	return 0;
+}
+
+static int handover(struct source_run *r)
+{
+	uint64_t wait_us = r->params.downtime_max_ms ? r->params.downtime_max_ms * 1000 :
+			   RESUMED_WAIT_US;
+	int ret;
+
+	/* READY under the stop-and-copy's deadline, set at the pause. */
+	ret = wait_answer(r, SECTION_READY, "READY");
+	if (!ret)
+		ret = send_go(r);
+	if (ret)
+		return ret;
+	/* Past GO, giving up changes nothing about where the guest is: the
+	 * wait is only as long as a switchover may take. */
+	r->s.wait.deadline_us = r->t_go + wait_us;
+	return wait_answer(r, SECTION_RESUMED, "RESUMED");
 }
 
 /* Pauses the guest and sends what is left: the pages still dirty (after
@@ -73,6 +123,11 @@ int source__stop_and_copy(struct source_run *r, uint32_t rounds)
 
 	source__move(r, MIGRATE_STATUS_STOP_COPY);
 	pause_guest(r);
+	/* From the pause to READY: downtime-max, a hard cap. A file is a
+	 * snapshot whose guest ends anyway: only the timeout bounds it. */
+	if (r->uri.kind == TRANSPORT_TCP && r->params.downtime_max_ms)
+		r->s.wait.deadline_us = source__earliest(r->deadline_us,
+							 r->t_pause + r->params.downtime_max_ms * 1000);
 	if (rounds) {
 		n = dirty_log__sync(&r->log, r->err, sizeof(r->err));
 		if (n < 0)
@@ -103,7 +158,7 @@ int source__switchover(struct source_run *r)
 	if (r->uri.kind == TRANSPORT_FILE)
 		ret = transport__commit_file(&r->uri, r->s.fd, r->err, sizeof(r->err));
 	else
-		ret = wait_resumed(r);
+		ret = handover(r);
 	if (ret)
 		return ret;
 	migrate_stats__lock(st);

@@ -21,7 +21,7 @@ struct type_info {
 	uint64_t limit;		/* largest payload accepted, bytes */
 };
 
-/* Limits are as tight as the 1.0 payloads allow: the small sections have
+/* Limits are as tight as the 2.0 payloads allow: the small sections have
  * fixed sizes, a RAM batch has at most 1024 pages, vCPU and VM state are
  * tens of KiB. Only DEVICE keeps the global 64 MiB, since a device may
  * carry a large buffer (a framebuffer, a disk cache). */
@@ -33,10 +33,12 @@ static const struct type_info type_table[] = {
 	{ SECTION_VM_STATE,	"VM_STATE",	true,	1u << 20 },
 	{ SECTION_DEVICE,	"DEVICE",	true,	STREAM_MAX_PAYLOAD },
 	{ SECTION_END,		"END",		true,	END_MSG_LEN },
+	{ SECTION_GO,		"GO",		true,	0 },
 	{ SECTION_ACCEPT,	"ACCEPT",	false,	0 },
 	{ SECTION_REFUSE,	"REFUSE",	false,	STREAM_RETURN_MAX },
 	{ SECTION_RESUMED,	"RESUMED",	false,	0 },
 	{ SECTION_FAILED,	"FAILED",	false,	STREAM_RETURN_MAX },
+	{ SECTION_READY,	"READY",	false,	0 },
 };
 
 const char *stream__escape(const void *p, size_t n, char *out, size_t cap)
@@ -84,13 +86,16 @@ const char *stream__type_name(uint32_t type)
 
 /* Why `type` may not follow `last` (0 = nothing yet), or NULL if it may.
  * Only the shape every migration has is enforced here: CONFIG opens the
- * forward stream and END closes it; the return path answers the
- * configuration once, then reports the outcome once. */
+ * forward stream, END closes what a file holds and GO alone may follow it
+ * over a connection; the return path answers the configuration once, then
+ * says READY (or FAILED) once, then the outcome once. */
 static const char *order_problem(bool forward, uint32_t last, uint32_t type)
 {
 	if (forward) {
 		if (last == SECTION_END)
-			return "nothing may follow END";
+			return type == SECTION_GO ? NULL : "only GO may follow END";
+		if (type == SECTION_GO)
+			return "GO may only follow END";
 		if (!last && type != SECTION_CONFIG)
 			return "the stream must start with CONFIG";
 		if (last && type == SECTION_CONFIG)
@@ -101,15 +106,18 @@ static const char *order_problem(bool forward, uint32_t last, uint32_t type)
 		return type == SECTION_ACCEPT || type == SECTION_REFUSE ? NULL :
 		       "the return path must start with ACCEPT or REFUSE";
 	if (last == SECTION_ACCEPT)
+		return type == SECTION_READY || type == SECTION_FAILED ?
+		       NULL : "after ACCEPT only READY or FAILED may come";
+	if (last == SECTION_READY)
 		return type == SECTION_RESUMED || type == SECTION_FAILED ?
-		       NULL : "after ACCEPT only RESUMED or FAILED may come";
+		       NULL : "after READY only RESUMED or FAILED may come";
 	return "nothing may follow REFUSE, RESUMED or FAILED";
 }
 
 /* Sections after which a direction carries nothing more. */
 static bool is_last(uint32_t type)
 {
-	return type == SECTION_END || type == SECTION_REFUSE ||
+	return type == SECTION_GO || type == SECTION_REFUSE ||
 	       type == SECTION_RESUMED || type == SECTION_FAILED;
 }
 
@@ -119,6 +127,7 @@ void stream__init(struct stream *s, int fd, enum stream_role role)
 
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
+	s->wait.cancel_fd = -1;
 	s->role = role;
 	s->is_socket = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
@@ -130,7 +139,7 @@ static bool sends_forward(const struct stream *s)
 
 static int read_full(struct stream *s, void *buf, size_t n, size_t *got)
 {
-	int ret = stream__read_full(s->fd, buf, n, got);
+	int ret = stream__read_until(s->fd, buf, n, got, &s->wait);
 
 	s->bytes_in += *got;
 	return ret;
@@ -139,7 +148,7 @@ static int read_full(struct stream *s, void *buf, size_t n, size_t *got)
 static int write_full(struct stream *s, const struct iovec *iov, int iovcnt)
 {
 	size_t done;
-	int ret = stream__write_full(s->fd, s->is_socket, iov, iovcnt, &done);
+	int ret = stream__write_until(s->fd, s->is_socket, iov, iovcnt, &done, &s->wait);
 
 	s->bytes_out += done;
 	return ret;

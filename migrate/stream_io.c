@@ -1,16 +1,65 @@
-/* Full-length reads and writes on a blocking descriptor. Part of the
- * stream module (include/stream.h). */
+/* Full-length reads and writes, bounded by a deadline and a cancel
+ * descriptor. Part of the stream module (include/stream.h). */
 #include "stream.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* writev/sendmsg take at most IOV_MAX entries; longer gather lists (a RAM
  * batch sent as one iovec per page) go out in slices of this many. */
 #define IOV_SLICE	64
 
-int stream__read_full(int fd, void *buf, size_t n, size_t *got)
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Waits until fd is ready for events, the deadline passes (-ETIMEDOUT),
+ * the cancel descriptor becomes readable (-ECANCELED) or no byte moved for
+ * stall_ms (-ETIMEDOUT). The deadline is absolute: a peer that sends or
+ * takes one byte now and then does not move it. */
+static int wait_ready(int fd, short events, const struct stream_wait *w)
+{
+	struct pollfd p[2] = { { .fd = fd, .events = events },
+			       { .fd = w ? w->cancel_fd : -1, .events = POLLIN } };
+	uint64_t now, left;
+	int ms, r;
+
+	for (;;) {
+		ms = -1;
+		if (w && w->deadline_us) {
+			now = mono_us();
+			if (now >= w->deadline_us)
+				return -ETIMEDOUT;
+			left = (w->deadline_us - now + 999) / 1000;
+			ms = left > 3600000 ? 3600000 : (int)left;
+		}
+		if (w && w->stall_ms > 0 && (ms < 0 || ms > w->stall_ms))
+			ms = w->stall_ms;
+		r = poll(p, p[1].fd >= 0 ? 2 : 1, ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (p[1].fd >= 0 && p[1].revents)
+			return -ECANCELED;
+		if (p[0].revents & POLLNVAL)
+			return -EBADF;
+		if (p[0].revents)
+			return 0;
+		if (!w || !w->deadline_us || ms == w->stall_ms)
+			return -ETIMEDOUT;
+	}
+}
+
+int stream__read_until(int fd, void *buf, size_t n, size_t *got,
+		       const struct stream_wait *w)
 {
 	uint8_t *p = buf;
 	size_t done = 0;
@@ -18,8 +67,11 @@ int stream__read_full(int fd, void *buf, size_t n, size_t *got)
 	int ret = 0;
 
 	while (done < n) {
+		ret = wait_ready(fd, POLLIN, w);
+		if (ret)
+			break;
 		r = read(fd, p + done, n - done);
-		if (r < 0 && errno == EINTR)
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r < 0) {
 			ret = -errno;
@@ -35,13 +87,19 @@ int stream__read_full(int fd, void *buf, size_t n, size_t *got)
 	return ret;
 }
 
+int stream__read_full(int fd, void *buf, size_t n, size_t *got)
+{
+	return stream__read_until(fd, buf, n, got, NULL);
+}
+
 static ssize_t write_vec(int fd, bool is_socket, struct iovec *iov, int cnt)
 {
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
 
-	/* A peer that hangs up must give us EPIPE, not kill the process. */
+	/* A peer that hangs up must give us EPIPE, not kill the process;
+	 * and a send never blocks past the poll that said there was room. */
 	if (is_socket)
-		return sendmsg(fd, &msg, MSG_NOSIGNAL);
+		return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 	return writev(fd, iov, cnt);
 }
 
@@ -62,8 +120,8 @@ static int fill_slice(struct iovec *slice, const struct iovec *iov,
 	return n;
 }
 
-int stream__write_full(int fd, bool is_socket, const struct iovec *iov,
-		       int iovcnt, size_t *written)
+int stream__write_until(int fd, bool is_socket, const struct iovec *iov,
+			int iovcnt, size_t *written, const struct stream_wait *w)
 {
 	struct iovec slice[IOV_SLICE];
 	size_t off = 0, left, done = 0;
@@ -71,8 +129,11 @@ int stream__write_full(int fd, bool is_socket, const struct iovec *iov,
 	ssize_t r;
 
 	while ((n = fill_slice(slice, iov, iovcnt, i, off)) > 0) {
+		ret = wait_ready(fd, POLLOUT, w);
+		if (ret)
+			break;
 		r = write_vec(fd, is_socket, slice, n);
-		if (r < 0 && errno == EINTR)
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r <= 0) {
 			ret = r < 0 ? -errno : -EIO;
@@ -90,4 +151,10 @@ int stream__write_full(int fd, bool is_socket, const struct iovec *iov,
 	}
 	*written = done;
 	return ret;
+}
+
+int stream__write_full(int fd, bool is_socket, const struct iovec *iov,
+		       int iovcnt, size_t *written)
+{
+	return stream__write_until(fd, is_socket, iov, iovcnt, written, NULL);
 }

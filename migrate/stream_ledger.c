@@ -225,6 +225,21 @@ int stream_ledger__take(struct stream_ledger *l, const struct section *sec, char
 		return take_device(l, sec, err, errlen);
 	case SECTION_END:
 		return take_end(l, sec, err, errlen);
+	case SECTION_GO:
+		/* The framing already keeps GO after END; the ledger also
+		 * wants END to have been complete, so that a guest runs only
+		 * from a stream found whole. */
+		if (!l->ended) {
+			errmsg__set(err, errlen, "GO before a complete END");
+			return -EPROTO;
+		}
+		if (sec->len) {
+			errmsg__set(err, errlen, "section GO: payload is %llu bytes, must be 0",
+				     (unsigned long long)sec->len);
+			return -EBADMSG;
+		}
+		l->go = true;
+		return 0;
 	default:
 		errmsg__set(err, errlen, "unexpected %s section after CONFIG",
 			     stream__type_name(sec->type));

@@ -48,9 +48,10 @@ int transport__set_timeout(int fd, int ms)
 	return 0;
 }
 
-static int connect_timeout(int fd, const struct addrinfo *ai, int timeout_ms)
+static int connect_timeout(int fd, const struct addrinfo *ai, int timeout_ms, int cancel_fd)
 {
-	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	struct pollfd p[2] = { { .fd = fd, .events = POLLOUT },
+			       { .fd = cancel_fd, .events = POLLIN } };
 	int flags = fcntl(fd, F_GETFL), soerr = 0;
 	socklen_t len = sizeof(soerr);
 
@@ -59,8 +60,10 @@ static int connect_timeout(int fd, const struct addrinfo *ai, int timeout_ms)
 		goto done;
 	if (errno != EINPROGRESS)
 		return -errno;
-	if (poll(&p, 1, timeout_ms) <= 0)
+	if (poll(p, cancel_fd >= 0 ? 2 : 1, timeout_ms) <= 0)
 		return -ETIMEDOUT;
+	if (cancel_fd >= 0 && p[1].revents)
+		return -ECANCELED;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) || soerr)
 		return soerr ? -soerr : -errno;
 done:
@@ -68,7 +71,8 @@ done:
 	return 0;
 }
 
-static int tcp_connect(const struct migrate_uri *u, int timeout_ms, char *err, size_t errlen)
+static int tcp_connect(const struct migrate_uri *u, int timeout_ms, int cancel_fd, char *err,
+		       size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
 	char port[8];
@@ -86,9 +90,14 @@ static int tcp_connect(const struct migrate_uri *u, int timeout_ms, char *err, s
 			ret = -errno;
 			continue;
 		}
-		ret = connect_timeout(fd, ai, timeout_ms);
+		ret = connect_timeout(fd, ai, timeout_ms, cancel_fd);
 		if (!ret)
 			break;
+		if (ret == -ECANCELED) {
+			close(fd);
+			fd = -1;
+			break;
+		}
 		close(fd);
 		fd = -1;
 	}
@@ -107,15 +116,23 @@ static void partial_path(const struct migrate_uri *u, char *buf, size_t len)
 	snprintf(buf, len, "%s.partial", u->path);
 }
 
-int transport__open_source(const struct migrate_uri *u, int timeout_ms, char *err, size_t errlen)
+int transport__open_source(const struct migrate_uri *u, int timeout_ms, int cancel_fd,
+			   char *err, size_t errlen)
 {
 	char tmp[sizeof(u->path) + 16];
 	int fd;
 
 	if (u->kind == TRANSPORT_TCP)
-		return tcp_connect(u, timeout_ms, err, errlen);
+		return tcp_connect(u, timeout_ms, cancel_fd, err, errlen);
 	partial_path(u, tmp, sizeof(tmp));
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* Non-blocking: a FIFO in the way must neither block the open (no
+	 * reader: ENXIO) nor a write (a reader that stops reading: the
+	 * stream's poll waits, cancellable). A regular file ignores it. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0600);
+	if (fd < 0 && errno == ENXIO) {
+		snprintf(err, errlen, "cannot write %s: a FIFO with no reader", tmp);
+		return -ENXIO;
+	}
 	if (fd < 0) {
 		fd = -errno;
 		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,7 +14,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/eventfd.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -63,10 +66,12 @@ static const struct sample fwd_samples[] = {
 	{ SECTION_VM_STATE, "", 0 },
 	{ SECTION_DEVICE, "uart state", 10 },
 	{ SECTION_END, "\2\0\0\0\7\0\0\0\0\0\0\0", 12 },
+	{ SECTION_GO, "", 0 },
 };
 
 static const struct sample ret_samples[] = {
 	{ SECTION_ACCEPT, "", 0 },
+	{ SECTION_READY, "", 0 },
 	{ SECTION_RESUMED, "", 0 },
 };
 
@@ -173,7 +178,7 @@ static int recv_raw(enum stream_role role, const uint8_t *raw, size_t n,
 	off_t end;
 
 	assert_non_null(buf);
-	put_preamble(buf, STREAM_MAGIC, 1, 0, 0);
+	put_preamble(buf, STREAM_MAGIC, 2, 0, 0);
 	memcpy(buf + STREAM_PREAMBLE_LEN, raw, n);
 	fd = memfd_with(buf, n + STREAM_PREAMBLE_LEN);
 	free(buf);
@@ -273,9 +278,9 @@ static void test_roundtrip_forward(void **state)
 	}
 	assert_int_equal(s.bytes_in, n);
 	assert_int_equal(s.sections_in, NSAMPLES(fwd_samples));
-	/* Reading past END is a protocol error, not a hang or a crash. */
+	/* Reading past GO is a protocol error, not a hang or a crash. */
 	assert_int_equal(stream__recv(&s, &sec, err, sizeof(err)), -EPROTO);
-	assert_string_equal(err, "nothing follows section END: the stream is complete");
+	assert_string_equal(err, "nothing follows section GO: the stream is complete");
 	section__free(&sec);
 	close(fd);
 	free(bytes);
@@ -422,9 +427,9 @@ static void test_preamble(void **state)
 	uint8_t p[STREAM_PREAMBLE_LEN];
 	char err[256];
 
-	put_preamble(p, "LMIG\r\n\x1a\n", 1, 0, 0);
+	put_preamble(p, "LMIG\r\n\x1a\n", 2, 0, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), 0);
-	assert_memory_equal(p, "LMIG\r\n\x1a\n\1\0\0\0\0\0\0\0", 16);
+	assert_memory_equal(p, "LMIG\r\n\x1a\n\2\0\0\0\0\0\0\0", 16);
 
 	put_preamble(p, "LMIG\n\n\x1a\n", 1, 0, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), -EPROTO);
@@ -433,19 +438,20 @@ static void test_preamble(void **state)
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), -EPROTO);
 	assert_non_null(strstr(err, "QEMU"));
 
-	put_preamble(p, STREAM_MAGIC, 2, 0, 0);
+	/* 1.0 peers run the guest on END and wait for no GO: refused. */
+	put_preamble(p, STREAM_MAGIC, 1, 0, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
-	assert_string_equal(err, "stream version 2.0, this vmm reads 1.x");
-	put_preamble(p, STREAM_MAGIC, 0, 7, 0);
+	assert_string_equal(err, "stream version 1.0, this vmm reads 2.x");
+	put_preamble(p, STREAM_MAGIC, 3, 0, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
-	assert_string_equal(err, "stream version 0.7, this vmm reads 1.x");
-	put_preamble(p, STREAM_MAGIC, 1, 1, 0);
+	assert_string_equal(err, "stream version 3.0, this vmm reads 2.x");
+	put_preamble(p, STREAM_MAGIC, 2, 1, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
-	assert_string_equal(err, "stream version 1.1 is newer than this vmm's 1.0");
-	put_preamble(p, STREAM_MAGIC, 1, 0, 4);
+	assert_string_equal(err, "stream version 2.1 is newer than this vmm's 2.0");
+	put_preamble(p, STREAM_MAGIC, 2, 0, 4);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), -EPROTO);
 	assert_non_null(strstr(err, "flags 0x4"));
 }
@@ -460,7 +466,7 @@ static void test_preamble_once(void **state)
 
 	/* A refused preamble stays refused; nothing after it is read. */
 	put_preamble(p, STREAM_MAGIC, 3, 0, 0);
-	put_preamble(p + 16, STREAM_MAGIC, 1, 0, 0);
+	put_preamble(p + 16, STREAM_MAGIC, 2, 0, 0);
 	fd = memfd_with(p, sizeof(p));
 	stream__init(&s, fd, STREAM_DEST);
 	section__init(&sec);
@@ -573,14 +579,31 @@ static void test_bad_headers(void **state)
 	n = put_raw(raw, SECTION_CONFIG, 0, 0, "", 0);
 	n += put_raw(raw + n, SECTION_END, 0, 12, "123456789012", 12);
 	n += put_raw(raw + n, SECTION_RAM, 0, 0, "", 0);
-	expect_raw(STREAM_DEST, raw, n, -EPROTO, "nothing follows section END");
+	expect_raw(STREAM_DEST, raw, n, -EPROTO, "only GO may follow END");
+	n = put_raw(raw, SECTION_CONFIG, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_GO, 0, 0, "", 0);
+	expect_raw(STREAM_DEST, raw, n, -EPROTO, "GO may only follow END");
+	n = put_raw(raw, SECTION_CONFIG, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_END, 0, 12, "123456789012", 12);
+	n += put_raw(raw + n, SECTION_GO, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_GO, 0, 0, "", 0);
+	expect_raw(STREAM_DEST, raw, n, -EPROTO, "nothing follows section GO");
 	n = put_raw(raw, SECTION_RESUMED, 0, 0, "", 0);
 	expect_raw(STREAM_SOURCE, raw, n, -EPROTO,
 		   "the return path must start with ACCEPT or REFUSE");
 	n = put_raw(raw, SECTION_ACCEPT, 0, 0, "", 0);
 	n += put_raw(raw + n, SECTION_ACCEPT, 0, 0, "", 0);
 	expect_raw(STREAM_SOURCE, raw, n, -EPROTO,
-		   "after ACCEPT only RESUMED or FAILED");
+		   "after ACCEPT only READY or FAILED");
+	n = put_raw(raw, SECTION_ACCEPT, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_RESUMED, 0, 0, "", 0);
+	expect_raw(STREAM_SOURCE, raw, n, -EPROTO,
+		   "after ACCEPT only READY or FAILED");
+	n = put_raw(raw, SECTION_ACCEPT, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_READY, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_READY, 0, 0, "", 0);
+	expect_raw(STREAM_SOURCE, raw, n, -EPROTO,
+		   "after READY only RESUMED or FAILED");
 	n = put_raw(raw, SECTION_REFUSE, 0, 2, "\0\0", 2);
 	n += put_raw(raw + n, SECTION_FAILED, 0, 2, "\0\0", 2);
 	expect_raw(STREAM_SOURCE, raw, n, -EPROTO, "nothing follows section REFUSE");
@@ -768,6 +791,78 @@ static void test_full_io(void **state)
 	assert_int_equal(stream__read_full(p[0], buf, 3, &got), -EBADF);
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* A peer that sends one byte now and then, for far longer than any
+ * deadline in the test; it stops when the reader closes its end. */
+static void *slow_dribbler(void *arg)
+{
+	int fd = *(int *)arg, i;
+
+	for (i = 0; i < 2000; i++) {
+		if (send(fd, "x", 1, MSG_NOSIGNAL) != 1)
+			break;
+		usleep(20000);
+	}
+	close(fd);
+	return NULL;
+}
+
+static void test_deadline_io(void **state)
+{
+	struct stream_wait w = { .cancel_fd = -1 };
+	uint8_t buf[64];
+	static uint8_t big[256 << 10];
+	struct iovec iov = { big, sizeof(big) };
+	uint64_t one = 1;
+	size_t got;
+	pthread_t t;
+	int p[2], efd;
+
+	/* Bytes that keep coming do not move an absolute deadline: the
+	 * read ends before the 64 bytes are there. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
+	assert_int_equal(pthread_create(&t, NULL, slow_dribbler, &p[1]), 0);
+	w.deadline_us = now_us() + 200000;
+	assert_int_equal(stream__read_until(p[0], buf, sizeof(buf), &got, &w), -ETIMEDOUT);
+	assert_true(got >= 1 && got < sizeof(buf));
+	shutdown(p[0], SHUT_RDWR);
+	pthread_join(t, NULL);
+	close(p[0]);
+
+	/* The cancel descriptor ends a wait that has no deadline. */
+	assert_int_equal(pipe(p), 0);
+	efd = eventfd(0, EFD_CLOEXEC);
+	assert_true(efd >= 0);
+	assert_int_equal(write(efd, &one, sizeof(one)), sizeof(one));
+	w.deadline_us = 0;
+	w.cancel_fd = efd;
+	assert_int_equal(stream__read_until(p[0], buf, 1, &got, &w), -ECANCELED);
+	assert_int_equal(got, 0);
+
+	/* A writer nobody reads (a full pipe, non-blocking as a FIFO file
+	 * target is opened) is cancelled, or stopped by its deadline. */
+	assert_int_equal(fcntl(p[1], F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(stream__write_until(p[1], false, &iov, 1, &got, &w), -ECANCELED);
+	w.cancel_fd = -1;
+	w.deadline_us = now_us() + 100000;
+	assert_int_equal(stream__write_until(p[1], false, &iov, 1, &got, &w), -ETIMEDOUT);
+	/* And the stall limit ends a wait where nothing moves at all. */
+	w.deadline_us = 0;
+	w.stall_ms = 50;
+	assert_int_equal(stream__write_until(p[1], false, &iov, 1, &got, &w), -ETIMEDOUT);
+	assert_int_equal(got, 0);
+	close(efd);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* --- small payloads ------------------------------------------------------ */
 
 static void test_round_end_and_end(void **state)
@@ -889,6 +984,7 @@ int main(void)
 		cmocka_unit_test(test_send_rules),
 		cmocka_unit_test(test_socket_sendv),
 		cmocka_unit_test(test_full_io),
+		cmocka_unit_test(test_deadline_io),
 		cmocka_unit_test(test_round_end_and_end),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_reason),

@@ -137,6 +137,21 @@ static void test_complete_stream(void **state)
 	send_state();
 	assert_int_equal(end(2, 6), 0);
 	assert_true(ledger.ended);
+	assert_false(ledger.go);
+	assert_int_equal(take(SECTION_GO, "", 0), 0);
+	assert_true(ledger.go);
+}
+
+/* GO runs the guest: never on a stream not found whole. */
+static void test_go_needs_complete_end(void **state)
+{
+	send_rounds();
+	assert_int_equal(take(SECTION_GO, "", 0), -EPROTO);
+	assert_string_equal(err, "GO before a complete END");
+	send_state();
+	assert_int_equal(end(2, 6), 0);
+	assert_int_equal(take(SECTION_GO, "x", 1), -EBADMSG);
+	assert_false(ledger.go);
 }
 
 /* The defect: one RAM section dropped from a round went unnoticed. */
@@ -261,6 +276,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_complete_stream, setup),
+		cmocka_unit_test_setup(test_go_needs_complete_end, setup),
 		cmocka_unit_test_setup(test_missing_ram_section, setup),
 		cmocka_unit_test_setup(test_extra_ram_section, setup),
 		cmocka_unit_test_setup(test_rounds_in_order, setup),

@@ -151,11 +151,13 @@ static void emit_forward(struct stream *s, void *ctx)
 	send_or_die(s, SECTION_DEVICE, p->device[0].data, p->device[0].len);
 	send_or_die(s, SECTION_DEVICE, p->device[1].data, p->device[1].len);
 	send_or_die(s, SECTION_END, p->end.data, p->end.len);
+	send_or_die(s, SECTION_GO, NULL, 0);
 }
 
 static void emit_return(struct stream *s, void *ctx)
 {
 	send_or_die(s, SECTION_ACCEPT, NULL, 0);
+	send_or_die(s, SECTION_READY, NULL, 0);
 	send_or_die(s, SECTION_RESUMED, NULL, 0);
 }
 
@@ -219,6 +221,7 @@ int main(int argc, char **argv)
 	record(&framed, 5, p.device[0].data, p.device[0].len);
 	record(&framed, 5, p.device[1].data, p.device[1].len);
 	record(&framed, 6, p.end.data, p.end.len);
+	record(&framed, 11, NULL, 0);
 	write_seed(argv[1], "seed-framed", 2, framed.data, framed.len);
 	write_seed(argv[1], "seed-config", 3, p.config.data, p.config.len);
 	write_seed(argv[1], "seed-ram", 3, p.ram.buf.data, p.ram.buf.len);

@@ -79,10 +79,10 @@ expect_status 1 "truncated"
 expect_err "truncated"
 
 note "another stream version"
-cp "$snap" "$TMP/v2.snap"
-printf '\x02' | dd of="$TMP/v2.snap" bs=1 seek=8 conv=notrunc status=none
-run_guest 30 --incoming "file:$TMP/v2.snap"
-expect_status 1 "version 2"
+cp "$snap" "$TMP/v3.snap"
+printf '\x03' | dd of="$TMP/v3.snap" bs=1 seek=8 conv=notrunc status=none
+run_guest 30 --incoming "file:$TMP/v3.snap"
+expect_status 1 "version 3"
 expect_err "version"
 
 note "not a stream at all"
