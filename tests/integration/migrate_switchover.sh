@@ -122,6 +122,20 @@ mon "$sock" "info status" | grep -q running || fail "dribbled READY: guest not r
 wait_status "$dpid" 70 1 "dribbled READY: destination" "dst$n"
 end_pair
 
+note "the whole-migration timeout abandons a migration that is too slow"
+start_pair $DTMAX
+# 32 MiB of mostly zero pages is about 70 KiB on the wire: 4 s at 16K.
+for p in "max-bandwidth 16K" "timeout 1"; do
+	mon "$sock" "migrate_set_parameter $p" | grep -q '^ok$' || fail "set $p"
+done
+mon "$sock" "migrate tcp:127.0.0.1:$dport" | grep -q '^ok$' || fail "migrate not accepted"
+mon_wait "$sock" "status: failed" 30 || fail "timeout: source status"
+mon "$sock" "info migrate" | grep -q "timeout was reached" || fail "timeout: reason"
+wait_status "$dpid" 70 1 "timeout: destination" "dst$n"
+w=$(where_runs)
+[ "$w" = src ] || fail "timeout: guest runs on '$w'"
+end_pair
+
 note "migrate_cancel while the source waits for READY: the guest stays here"
 start_pair 30000
 through_proxy delay:20 READY
