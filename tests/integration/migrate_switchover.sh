@@ -186,7 +186,7 @@ wait_status "$spid" 10 0 "quit during a stuck FIFO save" "src$n"
 exec 8<&-
 end_pair
 
-note "quit with a destination that accepts and never answers"
+note "cancel, then quit, with a destination that accepts and never answers"
 start_pair $DTMAX
 kill "$dpid" 2>/dev/null
 port=$(free_port)
@@ -196,6 +196,11 @@ s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); print("listening", flush=True)
 c, _ = s.accept(); time.sleep(120)' "$port"
 wait_for "$TMP/mute.out" listening 10 || fail "mute peer did not listen"
+mon "$sock" "migrate tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "migrate not accepted"
+mon_wait "$sock" "status: setup" 10 || fail "migration to the mute peer did not start"
+mon "$sock" migrate_cancel | grep -q '^ok$' || fail "cancel in the handshake refused"
+mon_wait "$sock" "status: cancelled" 10 || fail "cancel in the handshake: status"
+mon "$sock" "info status" | grep -q running || fail "cancel in the handshake: guest not running"
 mon "$sock" "migrate tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "migrate not accepted"
 mon_wait "$sock" "status: setup" 10 || fail "migration to the mute peer did not start"
 mon "$sock" quit >/dev/null
