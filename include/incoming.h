@@ -38,10 +38,15 @@ struct incoming {
 int incoming__prepare(struct incoming *in, const char *uri, char *err, size_t errlen);
 /* Accepts the source, receives everything and builds vm (created here
  * with serial_out_fd for its UART) with all its state loaded; the vCPUs
- * are not started. On failure the source is told why. */
+ * are not started. Over TCP it then answers READY and returns only once
+ * the source's GO has arrived: without GO (the source gave up, the link
+ * broke, 60 s passed) the VM is destroyed, err says so, and the guest
+ * must not run here. On failure the source is told why. */
 int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct vm *vm,
 		      char *err, size_t errlen);
-/* After the vCPUs run: tells the source it may let go of the guest. */
+/* After the vCPUs run: RESUMED, telling the source it may let go of the
+ * guest. A failure to send it changes nothing here (after GO the guest is
+ * this side's): the message says the source is left paused. */
 int incoming__ack_resumed(struct incoming *in, char *err, size_t errlen);
 /* Tells the source the migration failed here (best effort). */
 void incoming__report_failure(struct incoming *in, const char *reason);

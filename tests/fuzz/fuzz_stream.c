@@ -258,6 +258,9 @@ static int take_forward(const struct section *sec)
 	/* END is taken only when everything it counts arrived. */
 	if (sec->type == SECTION_END && have_ledger && !ledger.ended)
 		abort();
+	/* And GO, which runs the guest, only after such an END. */
+	if (sec->type == SECTION_GO && have_ledger && !(ledger.ended && ledger.go))
+		abort();
 	return 0;
 }
 
