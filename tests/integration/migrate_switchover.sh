@@ -40,6 +40,7 @@ start_pair() {
 	n=$((n + 1))
 	sock=$TMP/src$n.sock
 	start src$n "$VMM" --mem 32M --serial "file:$TMP/src$n.ser" --monitor "unix:$sock" \
+		--stats-json "$TMP/src$n.json" \
 		"$GUESTS/heartbeat.elf" -- period=100000 duration=0
 	spid=$LAST_PID
 	wait_sock "$sock"
@@ -86,6 +87,8 @@ scenario() {
 		mon "$sock" "info status" | grep -q paused || fail "$action $section: source not paused"
 		mon "$sock" "info migrate" | grep -q '^error: GO sent, no RESUMED' ||
 			fail "$action $section: info migrate does not say why"
+		grep -q '"status": "handover-unconfirmed"' "$TMP/src$n.json" ||
+			fail "$action $section: the stats JSON does not say so"
 		grep -q "'cont' resumes the guest here" "$TMP/src$n.err" ||
 			fail "$action $section: no instructions for the operator"
 		mon "$sock" "migrate tcp:127.0.0.1:$dport" | grep -q '^error: the last handover is unconfirmed' ||
