@@ -1,5 +1,7 @@
 /* Where a migration stream goes: "tcp:HOST:PORT" (HOST 0 = every address on
- * the listening side) or "file:PATH". Both end up as a blocking fd. */
+ * the listening side) or "file:PATH". Both end up as an fd the stream
+ * waits on with poll (a file target non-blocking, so that a FIFO there
+ * cannot hang it). */
 #ifndef VMM__TRANSPORT_H
 #define VMM__TRANSPORT_H
 
@@ -41,8 +43,5 @@ int transport__accept(int listen_fd, char *host, size_t hostlen, uint16_t *port,
 bool transport__same_addr(const char *a, const char *b);
 /* Whether s is a numeric IPv4 or IPv6 address. */
 bool transport__is_addr(const char *s);
-/* Send and receive timeouts on a socket, so a peer that stops answering
- * ends the migration instead of hanging it. */
-int transport__set_timeout(int fd, int ms);
 
 #endif

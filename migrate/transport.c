@@ -38,16 +38,6 @@ int transport__parse_uri(const char *uri, struct migrate_uri *u, char *err, size
 	return -EINVAL;
 }
 
-int transport__set_timeout(int fd, int ms)
-{
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
-		return -errno;
-	return 0;
-}
-
 static int connect_timeout(int fd, const struct addrinfo *ai, int timeout_ms, int cancel_fd)
 {
 	struct pollfd p[2] = { { .fd = fd, .events = POLLOUT },
