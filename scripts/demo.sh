@@ -18,7 +18,13 @@ echo "demo: destination: $VMM --incoming tcp:127.0.0.1:$PORT"
 	--stats-json "$OUT/dest.json" 2>"$OUT/dest.log" &
 dest=$!
 trap 'kill $dest 2>/dev/null || true' EXIT
-sleep 0.3
+# Ready once it says it listens (it logs that line after binding).
+for _ in $(seq 200); do
+	grep -q "waiting for a migration" "$OUT/dest.log" 2>/dev/null && break
+	kill -0 $dest 2>/dev/null || { cat "$OUT/dest.log"; exit 1; }
+	sleep 0.05
+done
+grep -q "waiting for a migration" "$OUT/dest.log" || { echo "demo: the destination did not start"; exit 1; }
 
 echo "demo: source: $VMM --mem 512M $GUEST -- $GUEST_ARGS, migrating after 2s"
 echo
