@@ -8,6 +8,7 @@
 #include <zstd.h>
 
 #include "crc32c.h"
+#include "errmsg.h"
 #include "wire.h"
 
 static const uint8_t trace_magic[8] = { 'D', 'T', 'R', 'C', '\r', '\n', 0x1a, '\n' };
@@ -32,12 +33,6 @@ uint64_t dirty_trace__bitmap_words(uint64_t nr_pages)
 	return (nr_pages + 63) / 64;
 }
 
-static int fail(char *err, size_t errlen, int ret, const char *what)
-{
-	snprintf(err, errlen, "%s", what);
-	return ret;
-}
-
 static int write_all(FILE *f, const void *p, size_t n)
 {
 	return fwrite(p, 1, n, f) == n ? 0 : -EIO;
@@ -54,27 +49,39 @@ static int write_checked(FILE *f, struct wbuf *b)
 	return write_all(f, b->data, b->len);
 }
 
+/* The header after its magic, every field once for the writer and the
+ * reader: the length (fixed part, regions and CRC) and a reserved word
+ * travel beside the struct's fields. */
+static void walk_header(struct wire_walk *w, struct dirty_trace_header *h, uint32_t *len)
+{
+	uint32_t i, reserved = 0;
+
+	wire_walk__u16(w, &h->major);
+	wire_walk__u16(w, &h->minor);
+	wire_walk__u32(w, len);
+	wire_walk__u32(w, &h->page_size);
+	wire_walk__u32(w, &h->log_mode);
+	wire_walk__u64(w, &h->ram_size);
+	wire_walk__u64(w, &h->interval_us);
+	wire_walk__u64(w, &h->duration_us);
+	wire_walk__u64(w, &h->start_unix_us);
+	wire_walk__u32(w, &h->nr_regions);
+	wire_walk__u32(w, &reserved);
+	for (i = 0; i < h->nr_regions && i < DIRTY_TRACE_MAX_REGIONS; i++) {
+		wire_walk__u64(w, &h->regions[i].gpa);
+		wire_walk__u64(w, &h->regions[i].size);
+		wire_walk__u64(w, &h->regions[i].first_page);
+	}
+}
+
 static void encode_header(struct wbuf *b, const struct dirty_trace_header *h)
 {
-	uint32_t i;
+	struct dirty_trace_header copy = *h;
+	uint32_t len = HEADER_FIXED + REGION_BYTES * h->nr_regions + 4;
+	struct wire_walk w = { .out = b };
 
 	wbuf__put_bytes(b, trace_magic, sizeof(trace_magic));
-	wbuf__put_u16(b, h->major);
-	wbuf__put_u16(b, h->minor);
-	wbuf__put_u32(b, HEADER_FIXED + REGION_BYTES * h->nr_regions + 4);
-	wbuf__put_u32(b, h->page_size);
-	wbuf__put_u32(b, h->log_mode);
-	wbuf__put_u64(b, h->ram_size);
-	wbuf__put_u64(b, h->interval_us);
-	wbuf__put_u64(b, h->duration_us);
-	wbuf__put_u64(b, h->start_unix_us);
-	wbuf__put_u32(b, h->nr_regions);
-	wbuf__put_u32(b, 0);
-	for (i = 0; i < h->nr_regions; i++) {
-		wbuf__put_u64(b, h->regions[i].gpa);
-		wbuf__put_u64(b, h->regions[i].size);
-		wbuf__put_u64(b, h->regions[i].first_page);
-	}
+	walk_header(&w, &copy, &len);
 }
 
 /* What a writer and a reader both insist on. */
@@ -84,20 +91,20 @@ static int check_header(const struct dirty_trace_header *h, char *err, size_t er
 	uint32_t i;
 
 	if (h->page_size < 512 || h->page_size > (1U << 20) || (h->page_size & (h->page_size - 1)))
-		return fail(err, errlen, -EINVAL, "page size not a power of two from 512 to 1 MiB");
+		return errmsg__fail(-EINVAL, err, errlen, "%s", "page size not a power of two from 512 to 1 MiB");
 	if (!h->ram_size || h->ram_size % h->page_size || pages > DIRTY_TRACE_MAX_PAGES)
-		return fail(err, errlen, -EINVAL, "RAM size not a multiple of the page size up to 1 TiB");
+		return errmsg__fail(-EINVAL, err, errlen, "%s", "RAM size not a multiple of the page size up to 1 TiB");
 	if (!h->nr_regions || h->nr_regions > DIRTY_TRACE_MAX_REGIONS)
-		return fail(err, errlen, -EINVAL, "region count not from 1 to 8");
+		return errmsg__fail(-EINVAL, err, errlen, "%s", "region count not from 1 to 8");
 	for (i = 0; i < h->nr_regions; i++) {
 		const struct dirty_trace_region *g = &h->regions[i];
 
 		if (g->size % h->page_size || g->first_page > pages ||
 		    g->size / h->page_size > pages - g->first_page)
-			return fail(err, errlen, -EINVAL, "a region lies outside RAM");
+			return errmsg__fail(-EINVAL, err, errlen, "%s", "a region lies outside RAM");
 	}
 	if (h->log_mode > DIRTY_TRACE_LOG_MANUAL_PROTECT)
-		return fail(err, errlen, -EINVAL, "unknown dirty-log mode");
+		return errmsg__fail(-EINVAL, err, errlen, "%s", "unknown dirty-log mode");
 	return 0;
 }
 
@@ -120,7 +127,7 @@ int dirty_trace__create(struct dirty_trace_writer *w, const char *path,
 	w->cctx = ZSTD_createCCtx();
 	if (!w->cbuf || !w->raw || !w->cctx) {
 		dirty_trace__close_writer(w);
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errmsg__fail(-ENOMEM, err, errlen, "%s", "out of memory");
 	}
 	w->f = fopen(path, "wbe");
 	if (!w->f) {
@@ -180,7 +187,7 @@ int dirty_trace__add_slice(struct dirty_trace_writer *w, struct dirty_trace_slic
 	ret = write_checked(w->f, &b);
 	wbuf__free(&b);
 	if (ret)
-		return fail(err, errlen, ret, "writing a slice failed");
+		return errmsg__fail(ret, err, errlen, "%s", "writing a slice failed");
 	w->nr_slices++;
 	return 0;
 }
@@ -242,25 +249,11 @@ static int check_crc(const uint8_t *p, size_t len_with_crc, char *err, size_t er
 
 static void decode_header(struct rbuf *rb, struct dirty_trace_header *h)
 {
-	uint32_t i;
+	struct wire_walk w = { .in = rb };
+	uint32_t len;		/* checked by the caller */
 
 	rb->pos = sizeof(trace_magic);
-	h->major = rbuf__get_u16(rb);
-	h->minor = rbuf__get_u16(rb);
-	rbuf__get_u32(rb);		/* header length, checked by the caller */
-	h->page_size = rbuf__get_u32(rb);
-	h->log_mode = rbuf__get_u32(rb);
-	h->ram_size = rbuf__get_u64(rb);
-	h->interval_us = rbuf__get_u64(rb);
-	h->duration_us = rbuf__get_u64(rb);
-	h->start_unix_us = rbuf__get_u64(rb);
-	h->nr_regions = rbuf__get_u32(rb);
-	rbuf__get_u32(rb);
-	for (i = 0; i < h->nr_regions && i < DIRTY_TRACE_MAX_REGIONS; i++) {
-		h->regions[i].gpa = rbuf__get_u64(rb);
-		h->regions[i].size = rbuf__get_u64(rb);
-		h->regions[i].first_page = rbuf__get_u64(rb);
-	}
+	walk_header(&w, h, &len);
 }
 
 static uint16_t get_le16(const uint8_t *p)
@@ -279,7 +272,7 @@ static int read_header(struct dirty_trace_reader *r, char *err, size_t errlen)
 	if (ret)
 		return ret;
 	if (memcmp(fixed, trace_magic, sizeof(trace_magic)))
-		return fail(err, errlen, -EBADMSG, "not a dirty trace (bad magic)");
+		return errmsg__fail(-EBADMSG, err, errlen, "%s", "not a dirty trace (bad magic)");
 	if (get_le16(fixed + 8) != DIRTY_TRACE_MAJOR) {
 		snprintf(err, errlen, "trace version %u.%u; this reader knows %d.x",
 			 get_le16(fixed + 8), get_le16(fixed + 10), DIRTY_TRACE_MAJOR);
@@ -290,10 +283,10 @@ static int read_header(struct dirty_trace_reader *r, char *err, size_t errlen)
 	/* A newer minor version may make the header longer, never shorter. */
 	if (nr_regions > DIRTY_TRACE_MAX_REGIONS || len > HEADER_MAX ||
 	    len < HEADER_FIXED + REGION_BYTES * nr_regions + 4)
-		return fail(err, errlen, -EBADMSG, "header length or region count out of range");
+		return errmsg__fail(-EBADMSG, err, errlen, "%s", "header length or region count out of range");
 	all = malloc(len);
 	if (!all)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errmsg__fail(-ENOMEM, err, errlen, "%s", "out of memory");
 	memcpy(all, fixed, sizeof(fixed));
 	ret = read_exact(r->f, all + sizeof(fixed), len - sizeof(fixed), err, errlen, "the header");
 	if (!ret)
@@ -326,7 +319,7 @@ int dirty_trace__open(struct dirty_trace_reader *r, const char *path, char *err,
 		r->cbuf_cap = ZSTD_compressBound(dirty_trace__bitmap_words(r->nr_pages) * 8);
 		r->cbuf = malloc(SLICE_HEAD + r->cbuf_cap + 4);
 		if (!r->cbuf)
-			ret = fail(err, errlen, -ENOMEM, "out of memory");
+			ret = errmsg__fail(-ENOMEM, err, errlen, "%s", "out of memory");
 	}
 	if (ret)
 		dirty_trace__close(r);
@@ -344,10 +337,10 @@ static int read_end(struct dirty_trace_reader *r, char *err, size_t errlen)
 	if (ret)
 		return ret;
 	if (wire__get_le32(p + 4) != r->nr_slices)
-		return fail(err, errlen, -EBADMSG, "the end record counts other slices than the file holds");
+		return errmsg__fail(-EBADMSG, err, errlen, "%s", "the end record counts other slices than the file holds");
 	r->total_us = wire__get_le64(p + 8);
 	if (fgetc(r->f) != EOF)
-		return fail(err, errlen, -EBADMSG, "bytes after the end record");
+		return errmsg__fail(-EBADMSG, err, errlen, "%s", "bytes after the end record");
 	r->ended = true;
 	return 0;
 }
@@ -391,13 +384,13 @@ int dirty_trace__next_slice(struct dirty_trace_reader *r, struct dirty_trace_sli
 	if (!memcmp(p, end_tag, 4))
 		return read_end(r, err, errlen);
 	if (memcmp(p, slice_tag, 4))
-		return fail(err, errlen, -EBADMSG, "neither a slice nor the end record");
+		return errmsg__fail(-EBADMSG, err, errlen, "%s", "neither a slice nor the end record");
 	ret = read_exact(r->f, p + 4, SLICE_HEAD - 4, err, errlen, "a slice");
 	if (ret)
 		return ret;
 	clen = wire__get_le32(p + 32);
 	if (clen > r->cbuf_cap)
-		return fail(err, errlen, -EBADMSG, "a slice longer than its bitmap can compress to");
+		return errmsg__fail(-EBADMSG, err, errlen, "%s", "a slice longer than its bitmap can compress to");
 	ret = read_exact(r->f, p + SLICE_HEAD, clen + 4, err, errlen, "a slice");
 	if (!ret)
 		ret = check_crc(p, SLICE_HEAD + clen + 4, err, errlen, "a slice");
@@ -408,7 +401,7 @@ int dirty_trace__next_slice(struct dirty_trace_reader *r, struct dirty_trace_sli
 	s->duration_us = wire__get_le64(p + 16);
 	s->dirty_pages = wire__get_le64(p + 24);
 	if (s->index != r->nr_slices)
-		return fail(err, errlen, -EBADMSG, "slices out of order");
+		return errmsg__fail(-EBADMSG, err, errlen, "%s", "slices out of order");
 	ret = unpack_bitmap(r, p + SLICE_HEAD, clen, s, bitmap, err, errlen);
 	if (ret)
 		return ret;
