@@ -39,6 +39,11 @@ require_kvm() {
 # its PID is in $LAST_PID and is killed at exit if still running.
 start() {
 	local name=$1; shift
+	# Emptied here, not only by the child's redirections: a wait_for right
+	# after start must not read what an earlier process of that name wrote
+	# before the child has opened the files.
+	: >"$TMP/$name.out"
+	: >"$TMP/$name.err"
 	"$@" >"$TMP/$name.out" 2>"$TMP/$name.err" </dev/null &
 	LAST_PID=$!
 	PIDS+=("$LAST_PID")
@@ -159,14 +164,19 @@ require_cmd() {
 # unless its exit status is STATUS; NAME's output ($TMP/NAME.{out,err})
 # is shown when it does not.
 wait_status() {
-	local pid=$1 secs=$2 want=$3 what=$4 name=${5:-}
-	wait_exit "$pid" "$secs" || fail "$what: still running after ${secs}s"
-	[ "$EXIT_STATUS" -eq "$want" ] && return 0
+	local pid=$1 secs=$2 want=$3 what=$4 name=${5:-} problem
+	if ! wait_exit "$pid" "$secs"; then
+		problem="still running after ${secs}s"
+	elif [ "$EXIT_STATUS" -ne "$want" ]; then
+		problem="exit status $EXIT_STATUS, expected $want"
+	else
+		return 0
+	fi
 	if [ -n "$name" ]; then
 		echo "$name stdout:"; tail -n 20 "$TMP/$name.out" | sed 's/^/    /'
 		echo "$name stderr:"; tail -n 20 "$TMP/$name.err" | sed 's/^/    /'
 	fi
-	fail "$what: exit status $EXIT_STATUS, expected $want"
+	fail "$what: $problem"
 }
 
 # wait_count FILE REGEX N [SECONDS]: waits until more than N lines of FILE
