@@ -138,8 +138,16 @@ def migrate(src_path, dst_path, uri, ram):
             check(len(v["rounds"]) == v["round_count"] == ram_info["dirty-sync-count"],
                   "vmm: %d rounds recorded" % v["round_count"])
             check(v["stop_reason"] != "none", "vmm: stop reason %s" % v["stop_reason"])
-        st = src.command("query-status")
-        check(st["status"] == "postmigrate" and not st["running"], "source postmigrate")
+        # QEMU moves its run state to postmigrate a moment after its
+        # MIGRATION completed event (finish-migrate in between): wait for it.
+        deadline = time.monotonic() + 10
+        while True:
+            st = src.command("query-status")
+            if st["status"] == "postmigrate" or time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
+        check(st["status"] == "postmigrate" and not st["running"],
+              "source postmigrate (status %s)" % st["status"])
         deadline = time.monotonic() + 20
         while dst.command("query-status")["status"] != "running":
             check(time.monotonic() < deadline, "destination runs")
