@@ -17,9 +17,10 @@ stamped on it, or None):
 """
 import re
 import select
-import socket
 import threading
 import time
+
+from qmp import connect_unix
 
 POLL = 0.002
 STAMP = re.compile(r"^\[([0-9]+\.[0-9]+)\] ?(.*)$")
@@ -101,18 +102,7 @@ class SocketTap(_Tap):
 
     def __init__(self, sock_path, log_path, timeout=10.0):
         super().__init__(log_path)
-        deadline = time.monotonic() + timeout
-        while True:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(sock_path)
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
-                s.close()
-                if time.monotonic() > deadline:
-                    raise TimeoutError("no serial socket at %s" % sock_path)
-                time.sleep(0.01)
-        self._sock = s
+        self._sock = connect_unix(sock_path, timeout, "serial socket")
         self._thread.start()
 
     def _loop(self):

@@ -46,17 +46,7 @@ class QMP:
         self._events = []
         self._sock = None
         deadline = time.monotonic() + timeout
-        while True:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(path)
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
-                s.close()
-                if time.monotonic() >= deadline:
-                    raise QMPTimeout("no QMP server at %s after %.1f s" % (path, timeout))
-                time.sleep(0.02)
-        self._sock = s
+        self._sock = connect_unix(path, timeout, "QMP server")
         self.greeting = self._read_message(deadline)
         if "QMP" not in self.greeting:
             raise QMPError("greeting", {"class": "ProtocolError",
@@ -143,6 +133,22 @@ class QMP:
             if "event" in m:
                 m["_received"] = time.monotonic()
                 self._events.append(m)
+
+
+def connect_unix(path, timeout=10.0, what="server"):
+    """A stream socket connected to the unix socket at path, retrying
+    until a server listens there, up to timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            return s
+        except (FileNotFoundError, ConnectionRefusedError):
+            s.close()
+            if time.monotonic() >= deadline:
+                raise QMPTimeout("no %s at %s after %.1f s" % (what, path, timeout))
+            time.sleep(0.01)
 
 
 def wait_socket(path, timeout=10.0):
