@@ -20,6 +20,7 @@
  * iteration, as a replayed access would, so the next checked one is wrong.
  */
 #include "kit.h"
+#include "kit_io.h"
 
 #define NAME		"ioverify"
 #define FW_CFG_SEL	0x510
@@ -63,19 +64,6 @@ struct io_check {
 };
 
 static struct io_check chk;
-
-static inline void outw(uint16_t port, uint16_t v)
-{
-	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline uint8_t inb(uint16_t port)
-{
-	uint8_t v;
-
-	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-	return v;
-}
 
 static inline uint32_t mmio_read32(uint64_t off)
 {

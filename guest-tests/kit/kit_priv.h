@@ -41,6 +41,7 @@
 #ifndef __ASSEMBLER__
 
 #include "kit.h"
+#include "kit_io.h"
 
 #define KIT_CMDLINE_MAX		1024
 #define KIT_MAX_RANGES		32
@@ -167,29 +168,6 @@ static inline void wrmsr(uint32_t msr, uint64_t v)
 static inline uint64_t kit_scale(uint64_t a, uint64_t num, uint64_t den)
 {
 	return a / den * num + a % den * num / den;
-}
-
-static inline void outb(uint16_t port, uint8_t v)
-{
-	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline void outw(uint16_t port, uint16_t v)
-{
-	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline void outl(uint16_t port, uint32_t v)
-{
-	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline uint8_t inb(uint16_t port)
-{
-	uint8_t v;
-
-	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-	return v;
 }
 
 static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
