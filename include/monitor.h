@@ -33,7 +33,8 @@ typedef int (*monitor_cmd_fn)(void *opaque, const char *args, struct monitor_rep
 
 struct monitor *monitor__create(struct vm *vm);
 /* Command names may have several words ("info status"); the longest match
- * wins. Register before monitor__start. */
+ * wins. A name registered again replaces the earlier command, so the
+ * program can widen a built-in one. Register before monitor__start. */
 int monitor__register(struct monitor *m, const char *name, const char *args_help,
 		      const char *help, monitor_cmd_fn fn, void *opaque);
 /* spec: "unix:PATH" or "stdio". Creates the socket now (before privileges

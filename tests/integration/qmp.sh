@@ -27,7 +27,7 @@ $CHECK dirty-rate "$TMP/src.qmp" 5000 || fail "dirty rate"
 note "vmm -> vmm through QMP"
 port=$(free_port)
 start dst "$VMM" --incoming "tcp:127.0.0.1:$port" --serial "file:$TMP/dst.serial" \
-	--qmp "unix:$TMP/dst.qmp"
+	--qmp "unix:$TMP/dst.qmp" --monitor "unix:$TMP/dst.mon"
 DST=$LAST_PID
 wait_for "$TMP/dst.err" "waiting for a migration" 10 || fail "destination did not listen"
 $CHECK migrate "$TMP/src.qmp" "$TMP/dst.qmp" "tcp:127.0.0.1:$port" $((128 << 20)) ||
@@ -42,9 +42,11 @@ start third "$VMM" --incoming "tcp:127.0.0.1:$port" --serial "file:$TMP/third.se
 	--qmp "unix:$TMP/third.qmp"
 THIRD=$LAST_PID
 wait_for "$TMP/third.err" "waiting for a migration" 10 || fail "third vmm did not listen"
-$CHECK migrate "$TMP/dst.qmp" "$TMP/third.qmp" "tcp:127.0.0.1:$port" $((128 << 20)) ||
+$CHECK migrate "$TMP/dst.qmp" "$TMP/third.qmp" "tcp:127.0.0.1:$port" $((128 << 20)) keep-source ||
 	{ sed 's/^/    dst: /' "$TMP/dst.err"; sed 's/^/    third: /' "$TMP/third.err"; fail "vmm migration on"; }
-wait_exit "$DST" 10 || fail "destination did not end on quit"
+note "the text monitor's quit ends its postmigrate wait, as QMP's quit does"
+mon "$TMP/dst.mon" quit >/dev/null
+wait_exit "$DST" 10 || fail "destination did not end on the text monitor's quit"
 [ "$EXIT_STATUS" -eq 0 ] || fail "destination exit $EXIT_STATUS"
 $CHECK quit "$TMP/third.qmp" || fail "quit"
 wait_exit "$THIRD" 10 || fail "third vmm did not end on quit"

@@ -3,8 +3,10 @@
     qmp_check.py protocol SOCK           greeting, negotiation, errors, id,
                                          query-status, stop/cont + events
     qmp_check.py dirty-rate SOCK RATE    calc-dirty-rate within 10% of RATE
-    qmp_check.py migrate SRC DST URI RAM the one migration driver, for vmm
+    qmp_check.py migrate SRC DST URI RAM [keep-source]
+                                         the one migration driver, for vmm
                                          and QEMU alike; quits the source
+                                         unless keep-source
     qmp_check.py quit SOCK               quit, and SHUTDOWN before its reply
 
 Prints what it checked; exits 1 with the reason on the first failure.
@@ -105,7 +107,7 @@ def dirty_rate(path, rate):
         check(abs(r["dirty-rate"] - pps * 4096 / 2**20) <= 1, "dirty-rate %s MB/s" % r["dirty-rate"])
 
 
-def migrate(src_path, dst_path, uri, ram):
+def migrate(src_path, dst_path, uri, ram, keep_source=False):
     """The one driver for both systems: what a QEMU script does."""
     with QMP(src_path) as src, QMP(dst_path) as dst:
         caps = {"capabilities": [{"capability": "events", "state": True}]}
@@ -158,7 +160,8 @@ def migrate(src_path, dst_path, uri, ram):
         dst.wait_event("MIGRATION", lambda e: e["data"]["status"] == "completed", timeout=20)
         seen = [e["data"]["status"] for e in dst.events() if e["event"] == "MIGRATION"]
         check("active" in seen, "destination MIGRATION events before completed: %s" % seen)
-        src.command("quit")
+        if not keep_source:
+            src.command("quit")
 
 
 def quit(path):
@@ -175,7 +178,8 @@ if __name__ == "__main__":
     elif mode == "dirty-rate":
         dirty_rate(sys.argv[2], int(sys.argv[3]))
     elif mode == "migrate":
-        migrate(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        migrate(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]),
+                sys.argv[6:] == ["keep-source"])
     elif mode == "quit":
         quit(sys.argv[2])
     else:

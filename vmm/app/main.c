@@ -121,6 +121,17 @@ static int open_serial(const char *spec, char *err, size_t errlen)
 
 /* Feeds standard input to the UART, waiting (not spinning) while its FIFO
  * is full. Ends quietly at end of input. */
+/* With QMP on, a source whose guest moved away waits in postmigrate for a
+ * quit (as QEMU's does); the text monitor's quit must end that wait too,
+ * so it goes the same way as QMP's. */
+static int quit_through_qmp(void *opaque, const char *args, struct monitor_reply *r)
+{
+	(void)args;
+	(void)r;
+	qmp__quit(opaque);
+	return 0;
+}
+
 static void *stdin_reader(void *arg)
 {
 	struct device *console = board__console(arg);
@@ -325,6 +336,8 @@ int main(int argc, char **argv)
 	if (progress_line_wanted(&o))
 		progress = progress__start(mig);
 	if (mon && (monitor_migrate__register(mon, mig) || monitor_trace__register(mon, mig) ||
+		    (qmp && monitor__register(mon, "quit", "", "end the VM (exit status 0)",
+					      quit_through_qmp, qmp)) ||
 		    monitor__start(mon)))
 		log_warn("monitor could not start");
 	if (!strcmp(o.serial, "stdio") && !pthread_create(&thread, NULL, stdin_reader, &vm))

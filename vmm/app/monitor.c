@@ -96,9 +96,17 @@ void monitor_reply__free(struct monitor_reply *r)
 int monitor__register(struct monitor *m, const char *name, const char *args_help,
 		      const char *help, monitor_cmd_fn fn, void *opaque)
 {
+	struct monitor_cmd cmd = { name, args_help, help, fn, opaque };
+	unsigned int i;
+
+	for (i = 0; i < m->nr_cmds; i++)
+		if (!strcmp(m->cmds[i].name, name)) {
+			m->cmds[i] = cmd;
+			return 0;
+		}
 	if (m->nr_cmds == MONITOR_MAX_CMDS)
 		return -ENOSPC;
-	m->cmds[m->nr_cmds++] = (struct monitor_cmd){ name, args_help, help, fn, opaque };
+	m->cmds[m->nr_cmds++] = cmd;
 	return 0;
 }
 
