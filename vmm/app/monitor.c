@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "unix_listen.h"
 #include "vm.h"
 
 #define MONITOR_MAX_CMDS 48
@@ -268,33 +268,10 @@ struct monitor *monitor__create(struct vm *vm)
 
 static int listen_unix(struct monitor *m, const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd;
+	int fd = unix_listen(path, "monitor", err, errlen);
 
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		snprintf(err, errlen, "monitor socket path too long (max %zu bytes)",
-			 sizeof(addr.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	/* A stale socket from an earlier run is replaced; anything else at
-	 * that path is not ours to delete. */
-	if (!lstat(path, &st)) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "monitor path %s exists and is not a socket", path);
-			return -EEXIST;
-		}
-		unlink(path);
-	}
-	strcpy(addr.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) || listen(fd, 4)) {
-		snprintf(err, errlen, "monitor socket %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -errno;
-	}
-	chmod(path, 0600);
+	if (fd < 0)
+		return fd;
 	strcpy(m->path, path);
 	m->listen_fd = fd;
 	return 0;

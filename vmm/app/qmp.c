@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "unix_listen.h"
 #include "migration.h"
 #include "qmp_commands.h"
 #include "vm.h"
@@ -71,39 +71,16 @@ struct qmp *qmp__create(void)
 
 int qmp__listen(struct qmp *q, const char *spec, char *err, size_t errlen)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	const char *path = spec + 5;
-	struct stat st;
 	int fd;
 
 	if (strncmp(spec, "unix:", 5) || !*path) {
 		snprintf(err, errlen, "bad --qmp '%s': use unix:PATH", spec);
 		return -EINVAL;
 	}
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		snprintf(err, errlen, "QMP socket path too long (max %zu bytes)",
-			 sizeof(addr.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	/* A stale socket is replaced; anything else is not ours to delete. */
-	if (!lstat(path, &st)) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "QMP path %s exists and is not a socket", path);
-			return -EEXIST;
-		}
-		unlink(path);
-	}
-	strcpy(addr.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) || listen(fd, 4)) {
-		int e = errno;
-
-		snprintf(err, errlen, "QMP socket %s: %s", path, strerror(e));
-		if (fd >= 0)
-			close(fd);
-		return -e;
-	}
-	chmod(path, 0600);
+	fd = unix_listen(path, "QMP", err, errlen);
+	if (fd < 0)
+		return fd;
 	strcpy(q->path, path);
 	q->listen_fd = fd;
 	return 0;
