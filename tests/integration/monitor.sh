@@ -44,6 +44,10 @@ check "info status" "running"
 # Garbage bytes must not hurt it.
 head -c 2000 /dev/urandom | socat -t 2 - "UNIX-CONNECT:$sock" >/dev/null 2>&1 || true
 check "info status" "running"
+note "clients that misbehave"
+python3 tests/integration/monitor_clients.py nul "$sock" || fail "NUL and empty lines"
+python3 tests/integration/monitor_clients.py nonreader "$sock" || fail "a client that never reads"
+python3 tests/integration/monitor_clients.py idle "$sock" || fail "idle clients"
 check "calc-dirty-rate 0" "^error: calc-time 0 out of range 1..60"
 check "calc-dirty-rate x" "^error: usage: calc-dirty-rate SECONDS"
 check "info dirty-rate" "status: unstarted"

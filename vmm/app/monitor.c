@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "unix_listen.h"
 #include "vm.h"
@@ -19,6 +20,13 @@
 #define MONITOR_MAX_CMDS 48
 #define MONITOR_MAX_CLIENTS 8
 #define MONITOR_LINE_MAX 4096
+/* Replies a client has not read yet: past this it is dropped, so one
+ * client that stops reading can neither block the others nor grow us. */
+#define MONITOR_OUT_MAX (256u << 10)
+/* With every slot taken, a new client replaces the one idle longest if it
+ * has sent nothing for this long, so idle connections cannot lock the
+ * operator out. */
+#define MONITOR_IDLE_EVICT_US (5u * 1000000)
 
 struct monitor_cmd {
 	const char *name;
@@ -31,8 +39,13 @@ struct monitor_cmd {
 struct client {
 	int in_fd;
 	int out_fd;
+	bool stdio;		/* out_fd is our stdout: written blocking */
+	uint64_t last_input_us;
+	char *out;		/* replies not yet written (sockets only) */
+	size_t out_len;
 	size_t len;
 	bool overflow;		/* the current line is too long: drop it */
+	bool nul;		/* the current line holds a NUL byte */
 	char line[MONITOR_LINE_MAX];
 };
 
@@ -289,25 +302,13 @@ int monitor__listen(struct monitor *m, const char *spec, char *err, size_t errle
 	return -EINVAL;
 }
 
-static void add_client(struct monitor *m, int in_fd, int out_fd)
-{
-	if (m->nr_clients == MONITOR_MAX_CLIENTS) {
-		static const char busy[] = "error: too many monitor clients\n";
-
-		if (write(out_fd, busy, sizeof(busy) - 1) < 0)
-			{ /* the client is turned away either way */ }
-		close(in_fd);
-		return;
-	}
-	m->clients[m->nr_clients++] = (struct client){ .in_fd = in_fd, .out_fd = out_fd };
-}
-
 static void drop_client(struct monitor *m, unsigned int i)
 {
 	struct client *c = &m->clients[i];
 
 	if (c->in_fd > STDERR_FILENO)
 		close(c->in_fd);
+	free(c->out);
 	m->clients[i] = m->clients[--m->nr_clients];
 }
 
@@ -326,6 +327,87 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/* Writes what the socket takes now without waiting; keeps the rest for
+ * POLLOUT. Returns -1 when the client is to be dropped. */
+static int flush_client(struct client *c)
+{
+	while (c->out_len) {
+		ssize_t w = send(c->out_fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (w <= 0)
+			return -1;
+		memmove(c->out, c->out + w, c->out_len - (size_t)w);
+		c->out_len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int client_send(struct client *c, const char *p, size_t n)
+{
+	char *grown;
+
+	if (c->stdio)
+		return write_all(c->out_fd, p, n);
+	if (c->out_len + n > MONITOR_OUT_MAX) {
+		log_warn("monitor: a client that does not read its replies was dropped "
+			 "(%zu bytes waiting)", c->out_len);
+		return -1;
+	}
+	grown = realloc(c->out, c->out_len + n);
+	if (!grown)
+		return -1;
+	c->out = grown;
+	memcpy(c->out + c->out_len, p, n);
+	c->out_len += n;
+	return flush_client(c);
+}
+
+/* The client idle longest, if it may make room for a new one; -1 if none. */
+static int evictable_client(const struct monitor *m, uint64_t now)
+{
+	int best = -1;
+	unsigned int i;
+
+	for (i = 0; i < m->nr_clients; i++) {
+		const struct client *c = &m->clients[i];
+
+		if (c->stdio || now - c->last_input_us < MONITOR_IDLE_EVICT_US)
+			continue;
+		if (best < 0 || c->last_input_us < m->clients[best].last_input_us)
+			best = (int)i;
+	}
+	return best;
+}
+
+static void add_client(struct monitor *m, int in_fd, int out_fd)
+{
+	uint64_t now = clock__mono_us();
+	bool stdio = in_fd == STDIN_FILENO;
+
+	if (m->nr_clients == MONITOR_MAX_CLIENTS) {
+		static const char busy[] = "error: too many monitor clients, none idle\n";
+		static const char idle[] = "error: dropped: idle, and a new client needs the slot\n";
+		int victim = evictable_client(m, now);
+
+		if (victim < 0) {
+			if (send(out_fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+				{ /* the client is turned away either way */ }
+			close(in_fd);
+			return;
+		}
+		client_send(&m->clients[victim], idle, sizeof(idle) - 1);
+		log_info("monitor: an idle client made room for a new one");
+		drop_client(m, (unsigned int)victim);
+	}
+	m->clients[m->nr_clients++] = (struct client){
+		.in_fd = in_fd, .out_fd = out_fd, .stdio = stdio, .last_input_us = now,
+	};
+}
+
 static int run_line(struct monitor *m, struct client *c, const char *line)
 {
 	struct monitor_reply r = { 0 };
@@ -336,8 +418,32 @@ static int run_line(struct monitor *m, struct client *c, const char *line)
 		monitor_reply__printf(&r, "error: %s\n", r.error);
 	else
 		monitor_reply__printf(&r, "ok\n");
-	ret = r.buf ? write_all(c->out_fd, r.buf, r.len) : -1;
+	ret = r.buf ? client_send(c, r.buf, r.len) : -1;
 	monitor_reply__free(&r);
+	return ret;
+}
+
+/* Every line gets exactly one status line, whatever it holds. */
+static int end_line(struct monitor *m, struct client *c)
+{
+	static const char too_long[] = "error: line too long\n";
+	static const char nul[] = "error: the line holds a NUL byte\n";
+	static const char ok[] = "ok\n";
+	int ret;
+
+	c->line[c->len] = '\0';
+	if (c->len && c->line[c->len - 1] == '\r')
+		c->line[c->len - 1] = '\0';
+	if (c->overflow)
+		ret = client_send(c, too_long, sizeof(too_long) - 1);
+	else if (c->nul)
+		ret = client_send(c, nul, sizeof(nul) - 1);
+	else if (!c->line[0])
+		ret = client_send(c, ok, sizeof(ok) - 1);
+	else
+		ret = run_line(m, c, c->line);
+	c->len = 0;
+	c->overflow = c->nul = false;
 	return ret;
 }
 
@@ -348,31 +454,23 @@ static int serve_client(struct monitor *m, struct client *c)
 	ssize_t n = read(c->in_fd, buf, sizeof(buf));
 	ssize_t i;
 
-	if (n < 0 && errno == EINTR)
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return 0;
 	if (n <= 0)
 		return -1;
+	c->last_input_us = clock__mono_us();
 	for (i = 0; i < n; i++) {
-		if (buf[i] != '\n') {
-			if (c->len < sizeof(c->line) - 1)
-				c->line[c->len++] = buf[i];
-			else
-				c->overflow = true;
+		if (buf[i] == '\n') {
+			if (end_line(m, c))
+				return -1;
 			continue;
 		}
-		c->line[c->len] = '\0';
-		if (c->len && c->line[c->len - 1] == '\r')
-			c->line[c->len - 1] = '\0';
-		if (c->overflow) {
-			static const char msg[] = "error: line too long\n";
-
-			if (write_all(c->out_fd, msg, sizeof(msg) - 1))
-				return -1;
-		} else if (c->line[0] && run_line(m, c, c->line)) {
-			return -1;
-		}
-		c->len = 0;
-		c->overflow = false;
+		if (buf[i] == '\0')
+			c->nul = true;
+		if (c->len < sizeof(c->line) - 1)
+			c->line[c->len++] = buf[i];
+		else
+			c->overflow = true;
 	}
 	return 0;
 }
@@ -388,8 +486,12 @@ static void *monitor_thread(void *arg)
 		n = 0;
 		pfd[n++] = (struct pollfd){ .fd = m->stop_pipe[0], .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = m->listen_fd, .events = POLLIN };
+		/* A client with replies waiting is not read until they are
+		 * out: what it sends meanwhile waits in its socket. */
 		for (i = 0; i < m->nr_clients; i++)
-			pfd[n++] = (struct pollfd){ .fd = m->clients[i].in_fd, .events = POLLIN };
+			pfd[n++] = m->clients[i].out_len ?
+				(struct pollfd){ .fd = m->clients[i].out_fd, .events = POLLOUT } :
+				(struct pollfd){ .fd = m->clients[i].in_fd, .events = POLLIN };
 		if (poll(pfd, n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -399,9 +501,16 @@ static void *monitor_thread(void *arg)
 		if (pfd[0].revents)
 			return NULL;
 		/* Walk clients backwards: drop_client moves the last one down. */
-		for (i = m->nr_clients; i-- > 0;)
-			if (pfd[2 + i].revents && serve_client(m, &m->clients[i]))
+		for (i = m->nr_clients; i-- > 0;) {
+			struct client *c = &m->clients[i];
+			short ev = pfd[2 + i].revents;
+
+			if (!ev)
+				continue;
+			if (c->out_len ? (ev & (POLLERR | POLLHUP)) || flush_client(c) :
+					 serve_client(m, c))
 				drop_client(m, i);
+		}
 		if (pfd[1].revents & POLLIN) {
 			int fd = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
