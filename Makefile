@@ -77,6 +77,11 @@ test: deps
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=1 test
 
+# Unit tests and a migration pair under valgrind's memcheck.
+valgrind: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/valgrind.sh $(BUILD)
+
 deps:
 	$(Q)scripts/install-deps.sh
 
@@ -87,7 +92,7 @@ demo: deps
 clean:
 	rm -rf build build-asan build-clang
 
-.PHONY: all test asan deps demo clean guests
+.PHONY: all test asan valgrind deps demo clean guests
 .DELETE_ON_ERROR:
 # Keep the test objects: without this make deletes them as intermediates
 # and rebuilds every test on every run.

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "test_scale.h"
+
 #include "dirty_trace.h"
 
 /* 3 GiB + 8 MiB + 4 KiB + 12 KiB: two regions around the PCI hole, and a
@@ -177,7 +179,7 @@ static void test_every_damaged_byte_refused(void **state)
 	char err[256];
 
 	/* Any byte changed anywhere: caught by a check or a checksum. */
-	for (off = 0; off < n; off += (off < 200 ? 1 : 37)) {
+	for (off = 0; off < n; off += test_stride(off < 200 ? 1 : 37)) {
 		flip_byte(path, off);
 		if (read_all(path, err, sizeof(err)) != -EBADMSG)
 			fail_msg("a changed byte at %ld went unnoticed (%s)", off, err);
@@ -206,7 +208,7 @@ static void test_truncated_refused(void **state)
 	assert_non_null(f);
 	assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
 	fclose(f);
-	for (cut = 0; cut < n; cut += (cut < 100 || cut > n - 100 ? 1 : n / 50)) {
+	for (cut = 0; cut < n; cut += test_stride(cut < 100 || cut > n - 100 ? 1 : n / 50)) {
 		write_prefix(path, data, cut);
 		if (read_all(path, err, sizeof(err)) != -EBADMSG)
 			fail_msg("a trace cut at %ld of %ld bytes was read whole", cut, n);

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "test_scale.h"
+
 #include "migrate_state.h"
 #include "migrate_stats.h"
 
@@ -176,7 +178,7 @@ static void run_race(struct race *r)
 	int round, i;
 
 	assert_int_equal(pthread_barrier_init(&r->go, NULL, RACERS), 0);
-	for (round = 0; round < RACE_ROUNDS; round++) {
+	for (round = 0; round < test_count(RACE_ROUNDS); round++) {
 		r->wins = 0;
 		for (i = 0; i < RACERS; i++)
 			assert_int_equal(pthread_create(&t[i], NULL, racer, r), 0);

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "test_scale.h"
 #include "migrate_stats.h"
 
 /* --- a strict little JSON validator (RFC 8259 grammar) ------------------ */
@@ -629,18 +630,20 @@ static void test_listener(void **state)
 
 /* The monitor reads while the migration thread writes; run under the
  * sanitizer build (or helgrind) to see races. */
+static uint32_t writer_rounds;
+
 static void *writer(void *arg)
 {
 	struct migrate_stats *s = arg;
 	struct round_stats r;
 	uint32_t i;
 
-	for (i = 0; i < 3000; i++) {
+	for (i = 0; i < writer_rounds; i++) {
 		r = make_round(i);
 		migrate_stats__lock(s);
 		migrate_stats__add_round(s, &r);
 		s->ram_transferred += 4096;
-		s->ram_remaining = 4096ULL * (3000 - i);
+		s->ram_remaining = 4096ULL * (writer_rounds - i);
 		migrate_stats__unlock(s);
 	}
 	migrate_stats__set_status(s, MIGRATE_STATUS_COMPLETED);
@@ -658,8 +661,9 @@ static void test_threads(void **state)
 	int i;
 
 	fill(&s, 0);
+	writer_rounds = (uint32_t)test_count(3000);
 	assert_int_equal(pthread_create(&t, NULL, writer, &s), 0);
-	for (i = 0; i < 200; i++) {
+	for (i = 0; i < test_count(200); i++) {
 		migrate_stats__format_info(&s, buf, sizeof(buf));
 		migrate_stats__format_summary(&s, buf, sizeof(buf));
 		f = open_memstream(&j, &len);
@@ -672,8 +676,8 @@ static void test_threads(void **state)
 		j = NULL;
 	}
 	pthread_join(t, NULL);
-	assert_int_equal(s.rounds_len, 3000);
-	assert_int_equal(s.ram_transferred, (600ULL << 20) + 3000 * 4096);
+	assert_int_equal(s.rounds_len, writer_rounds);
+	assert_int_equal(s.ram_transferred, (600ULL << 20) + writer_rounds * 4096ULL);
 	migrate_stats__free(&s);
 }
 
