@@ -2,7 +2,8 @@
 # experiment parser (grid expansion, validation messages, empty grids),
 # link presets, serial timing, aggregation, tables, compare, and the vmm
 # driver end to end against a fake vmm speaking QMP; the writable working
-# set of a dirty trace (bench/test_traces.py). No KVM, no network.
+# set and the offline replay of dirty traces (bench/test_traces.py).
+# No KVM, no network.
 . tests/integration/lib.bash
 require_cmd python3
 # Debian's python3 where it has tomllib: it also sees python3-matplotlib
