@@ -1,6 +1,7 @@
 """Unit tests of the writable working set and the offline pre-copy replay
 (bench/lab_wws.py, bench/lab_replay.py) on synthetic traces whose answer
-is worked out by hand in each test. Run: cd bench && python3 -m unittest
+is worked out by hand in each test, and of the forecast's port
+(bench/forecast_error.py). Run: cd bench && python3 -m unittest
 test_traces (tests/integration/lab_unit.sh does)."""
 import os
 import re
@@ -9,6 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dirty_trace  # noqa: E402
+import forecast_error  # noqa: E402
 import lab_replay  # noqa: E402
 import lab_wws  # noqa: E402
 
@@ -178,6 +180,21 @@ class ReplayVmm(unittest.TestCase):
         self.assertEqual(int(c["no_progress_rounds"]), d["no-progress-rounds"])
         self.assertEqual(float(c["max_sent_factor"]), d["max-sent-factor"])
         self.assertEqual(c["stall_action"], "ON_STALL_STOP_COPY")
+
+
+class ForecastPort(unittest.TestCase):
+    def test_reproduces_the_engines_forecasts(self):
+        # bench/forecast_error.py's copy of migrate/forecast.c, fed from the
+        # statistics, gives the rounds and total time the engine recorded
+        runs = forecast_error.load([os.path.join(REPO, "bench", "results",
+                                                 "convergence-1rep")])
+        rows = forecast_error.errors(runs)
+        self.assertGreater(len(rows), 30)
+        self.assertEqual([r["name"] for r in rows if not r["port_match"]], [])
+
+    def test_mape(self):
+        rows = [{"fc_x": 110, "real_x": 100}, {"fc_x": 50, "real_x": 100}]
+        self.assertAlmostEqual(forecast_error.mape(rows, "x"), 30.0)
 
 
 class ReplayOthers(unittest.TestCase):

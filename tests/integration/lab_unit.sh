@@ -2,7 +2,7 @@
 # experiment parser (grid expansion, validation messages, empty grids),
 # link presets, serial timing, aggregation, tables, compare, and the vmm
 # driver end to end against a fake vmm speaking QMP; the writable working
-# set and the offline replay of dirty traces (bench/test_traces.py).
+# set, the offline replay and the forecast's port (bench/test_traces.py).
 # No KVM, no network.
 . tests/integration/lib.bash
 require_cmd python3
