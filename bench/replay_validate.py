@@ -4,12 +4,13 @@ forecast against a sweep (bench/RESULTS.md, "Replay against reality").
 
 For each workload: boot a memtouch guest, record a dirty trace of it
 (`record-dirty`), then migrate that same guest for real over loopback (at
-full speed, then at max-bandwidth 100M); replay the trace with the
-bandwidth the real migration measured after round 0 and compare. Then the
-tables and figures:
+full speed, then at max-bandwidth 100M); replay the trace under vmm's
+rules with the link given three ways (the run's own bandwidths per phase,
+one bandwidth for every round, a calibration on other guests) and
+compare. Then the forecast's error, the tables and the figures:
 
     python3 bench/replay_validate.py [--out bench/results/replay] [--build build]
-        [--sweep bench/results/convergence-1rep] [--report-only]
+        [--repetitions 3] [--sweep bench/results/convergence-1rep] [--report-only]
 
 --report-only redoes the tables and figures from DIR's saved runs and
 traces. Needs KVM (unless --report-only) and Debian's python3-matplotlib.
@@ -17,7 +18,6 @@ traces. Needs KVM (unless --report-only) and Debian's python3-matplotlib.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -133,7 +133,7 @@ def overhead_ms(stats):
             stats["downtime_resume_us"]) / 1e3
 
 
-def run_all(out, build):
+def run_all(out, build, reps):
     os.makedirs(os.path.join(out, "runs"), exist_ok=True)
     os.makedirs(os.path.join(out, "traces"), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="replay-") as tmp:
@@ -157,19 +157,22 @@ def run_all(out, build):
                   "stop-and-copy of a hot one (%d pages) runs at %.0f MiB/s" % (
                       link, data0 / 2**20, hot["rounds"][-1]["pages_sent"], stop / 2**20))
         benchlib.write_json(os.path.join(out, "calibration.json"), calib)
-        for wl, args in WORKLOADS.items():
-            for link, bw in LINKS.items():
-                name = "%s-%s" % (wl, link)
-                trace = os.path.join(out, "traces", name + ".trace")
-                st = migrate_once(build, tmp, name, "memtouch", args, bw, trace)
-                benchlib.write_json(os.path.join(out, "runs", name + ".json"), {
-                    "workload": wl, "guest_args": args, "mem": MEM, "link": link,
-                    "max_bandwidth": bw, "trace": os.path.basename(trace),
-                    "record": {"seconds": RECORD_S, "interval": INTERVAL},
-                    "loadavg": os.getloadavg(), "stats": st})
-                print("replay: %s: %d rounds, %.0f ms, downtime %.1f ms, %s" % (
-                    name, st["round_count"], st["total_us"] / 1e3, st["downtime_us"] / 1e3,
-                    st["stop_reason"]))
+        # repetition outermost: each workload's runs lie minutes apart
+        for rep in range(1, reps + 1):
+            for wl, args in WORKLOADS.items():
+                for link, bw in LINKS.items():
+                    name = "%s-%s-r%d" % (wl, link, rep)
+                    trace = os.path.join(out, "traces", name + ".trace")
+                    st = migrate_once(build, tmp, name, "memtouch", args, bw, trace)
+                    benchlib.write_json(os.path.join(out, "runs", name + ".json"), {
+                        "workload": wl, "guest_args": args, "mem": MEM, "link": link,
+                        "repetition": rep, "max_bandwidth": bw,
+                        "trace": os.path.basename(trace),
+                        "record": {"seconds": RECORD_S, "interval": INTERVAL},
+                        "loadavg": os.getloadavg(), "stats": st})
+                    print("replay: %s: %d rounds, %.0f ms, downtime %.1f ms, %s" % (
+                        name, st["round_count"], st["total_us"] / 1e3,
+                        st["downtime_us"] / 1e3, st["stop_reason"]))
 
 
 VARIANTS = {
@@ -352,10 +355,12 @@ def main():
     ap.add_argument("--sweep", action="append",
                     help="lab result dirs for the forecast error "
                     "(default bench/results/convergence-1rep)")
+    ap.add_argument("--repetitions", type=int, default=3,
+                    help="runs of each workload and link (default 3)")
     ap.add_argument("--report-only", action="store_true")
     opt = ap.parse_args()
     if not opt.report_only:
-        run_all(opt.out, opt.build)
+        run_all(opt.out, opt.build, opt.repetitions)
     report(opt.out, opt.sweep or [os.path.join("bench", "results", "convergence-1rep")])
     return 0
 
