@@ -39,6 +39,7 @@ def figure(trace, rows, name, outdir, formats=("png", "svg")):
     ps = trace.header["page_size"]
     mib = ps / 2**20
     x = [r[0] for r in rows]
+    plt.rcParams["svg.hashsalt"] = "vmm-wws"
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(x, [r[1] * mib for r in rows], "o-", color="tab:blue", ms=3,
             label="distinct pages dirtied (mean over windows)")
@@ -58,8 +59,9 @@ def figure(trace, rows, name, outdir, formats=("png", "svg")):
     stem = os.path.join(outdir, "wws-" + "".join(
         c if c.isalnum() or c in "-_." else "_" for c in name))
     for fmt in formats:
+        # no Date in an SVG: the same trace redraws to the same file
         fig.savefig("%s.%s" % (stem, fmt), dpi=130 if fmt == "png" else None,
-                    bbox_inches="tight")
+                    bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
         files.append("%s.%s" % (stem, fmt))
     plt.close(fig)
     return files

@@ -18,15 +18,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import dirty_trace  # noqa: E402
 import lab_wws  # noqa: E402
 
+# svg.hashsalt and no Date: the same results redraw to the same files
 plt.rcParams.update({"font.size": 10, "axes.grid": True, "grid.alpha": 0.3,
-                     "savefig.bbox": "tight"})
+                     "savefig.bbox": "tight", "svg.hashsalt": "vmm-replay"})
 
 
 def _save(fig, out, name, formats=("png", "svg")):
     files = []
     for fmt in formats:
         path = os.path.join(out, "%s.%s" % (name, fmt))
-        fig.savefig(path, dpi=130 if fmt == "png" else None)
+        fig.savefig(path, dpi=130 if fmt == "png" else None,
+                    metadata={"Date": None} if fmt == "svg" else None)
         files.append(path)
     plt.close(fig)
     return files

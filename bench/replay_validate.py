@@ -115,12 +115,6 @@ def _bw(rounds):
     return sum(x["bytes"] for x in rounds) * 1e6 / us if us else None
 
 
-def later_bandwidth(stats):
-    """bytes/s of every round after round 0 (the stop-and-copy included):
-    the link as the real migration saw it for pages that carry data."""
-    return _bw(stats["rounds"][1:])
-
-
 def zero_rate(stats):
     """Zero pages per second round 0 got through on an idle guest."""
     r0 = stats["rounds"][0]
@@ -180,7 +174,7 @@ VARIANTS = {
                   "data pages at the rate a quiet guest's round 0 achieved, the "
                   "stop-and-copy at the rate a hot guest's did, pre-copy rounds at "
                   "max-bandwidth or else that; zero pages at the idle guest's rate",
-    "one": "one bandwidth, the brief's model: every round, the stop-and-copy too, at "
+    "one": "one bandwidth, the plain model: every round, the stop-and-copy too, at "
            "the bandwidth the real run's pre-copy measured after round 0 (or its "
            "max-bandwidth when it had no such round); zero pages scanned at the idle "
            "guest's rate",
