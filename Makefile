@@ -19,6 +19,9 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -pthread $(WARNINGS) -Iinclude -MMD -MP
 CFLAGS += -DVMM_VERSION='"$(VERSION)"' -D_GNU_SOURCE
 LDLIBS += -pthread -lcap -lseccomp -lzstd -ljansson -lm
+# libcrypto (OpenSSL): HMAC-SHA256 and random nonces for migrate/auth.c.
+CFLAGS += $(shell pkg-config --cflags libcrypto)
+LDLIBS += $(shell pkg-config --libs libcrypto)
 
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
