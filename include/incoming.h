@@ -5,6 +5,7 @@
 #ifndef VMM__INCOMING_H
 #define VMM__INCOMING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,10 +13,14 @@
 #include "stream.h"
 #include "transport.h"
 
+struct auth_secret;
 struct vm;
 struct line_stamp;
 
 #define INCOMING_MAX_ALLOW 8
+/* Bad peers (a wrong or missing secret, junk, a connect-and-close, 10 s
+ * of silence) turned away before the destination gives up. */
+#define INCOMING_MAX_FAILED 10
 
 struct incoming {
 	struct migrate_uri uri;
@@ -31,12 +36,18 @@ struct incoming {
 	unsigned int nr_allow;
 	/* Stamps the UART's output with host time when set (see board.h). */
 	struct line_stamp *serial_stamp;
+	/* The secret a source must prove (and this side proves back);
+	 * NULL or empty: none. Outlives the struct. */
+	const struct auth_secret *secret;
+	unsigned int failed;		/* bad peers turned away so far */
 };
 
 /* Parses the URI and opens the listening socket or the file: done before
  * privileges are dropped. */
-int incoming__prepare(struct incoming *in, const char *uri, char *err, size_t errlen);
-/* Accepts the source, receives everything and builds vm (created here
+int incoming__prepare(struct incoming *in, const char *uri, const struct auth_secret *secret,
+		      char *err, size_t errlen);
+/* Accepts the source (over TCP: turning bad peers away, see
+ * INCOMING_MAX_FAILED), receives everything and builds vm (created here
  * with serial_out_fd for its UART) with all its state loaded; the vCPUs
  * are not started. Over TCP it then answers READY and returns only once
  * the source's GO has arrived: without GO (the source gave up, the link

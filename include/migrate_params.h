@@ -28,6 +28,9 @@ struct migrate_params {
 	 * before GO, the migration is abandoned. 0 = off. */
 	uint64_t downtime_max_ms;
 	uint64_t timeout_s;		/* whole migration; 0 = off */
+	/* The secret file for tcp: targets, read when a migration starts;
+	 * "" = the one given with --secret-file (if any). */
+	char secret_file[256];
 };
 
 /* One row of the help table. */

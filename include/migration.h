@@ -14,6 +14,7 @@
 #include "migrate_params.h"
 #include "migrate_stats.h"
 
+struct auth_secret;
 struct vm;
 struct migration;
 struct dirty_trace_result;
@@ -40,6 +41,11 @@ int migration__cancel(struct migration *m);
 void migration__wait(struct migration *m);
 /* For tests: refuse manual dirty-log protection (use the plain log). */
 void migration__force_plain_dirty_log(struct migration *m, bool plain);
+/* --secret-file's secret (read before privileges dropped; it must outlive
+ * m): a tcp: migration proves it to the destination and makes the
+ * destination prove it back before the stream starts. The secret-file
+ * parameter, when set, overrides it. NULL or empty: no authentication. */
+void migration__set_secret(struct migration *m, const struct auth_secret *s);
 struct migrate_stats *migration__stats(struct migration *m);
 /* On a destination: the statistics of the migration that brought the
  * guest here, which 'info migrate' shows until one starts from here. */

@@ -11,6 +11,7 @@
 #include "migrate_stats.h"
 #include "transport.h"
 
+struct auth_secret;
 struct vm;
 
 struct migration {
@@ -33,6 +34,7 @@ struct migration {
 	char *delay_uri;
 	uint64_t delay_us;
 	bool force_plain_log;
+	const struct auth_secret *secret;	/* --secret-file's, or NULL */
 	/* record-dirty holds the dirty log; set and cleared under the stats
 	 * lock, where a start checks it. */
 	bool recording;

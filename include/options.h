@@ -26,6 +26,7 @@ struct options {
 	const char *incoming;
 	const char *incoming_allow[INCOMING_MAX_ALLOW];
 	unsigned int nr_incoming_allow;
+	const char *secret_file;	/* --secret-file PATH, or NULL */
 	const char *migrate_to;
 	uint64_t migrate_after_us;
 	bool migrate_after_given;

@@ -20,8 +20,8 @@ static int io_fail(int ret, const char *what, size_t got, size_t want, char *err
 				    "authentication, reading %s (got %zu of %zu bytes)", what, got,
 				    want);
 	if (ret == -ETIMEDOUT)
-		return errmsg__fail(ret, err, errlen, "the peer sent no %s in time (authentication)",
-				    what);
+		return errmsg__fail(ret, err, errlen, "the peer sent nothing in time (authentication, "
+				    "waiting for %s)", what);
 	return errmsg__fail(ret, err, errlen, "authentication, %s: %s", what, strerror(-ret));
 }
 
@@ -54,11 +54,11 @@ static int new_nonce(uint8_t nonce[AUTH_NONCE_LEN], char *err, size_t errlen)
 
 /* The peer's HELLO or CHALLENGE, its magic read first so that a stream
  * preamble (a peer without a secret) is told apart from junk. */
-static int get_hello(int fd, uint8_t nonce[AUTH_NONCE_LEN], const struct stream_wait *w,
-		     char *err, size_t errlen)
+static int get_hello(int fd, const char *what, uint8_t nonce[AUTH_NONCE_LEN],
+		     const struct stream_wait *w, char *err, size_t errlen)
 {
 	uint8_t buf[AUTH_HELLO_LEN] = { 0 };
-	int ret = get(fd, buf, AUTH_MAGIC_LEN, "the first bytes", w, err, errlen);
+	int ret = get(fd, buf, AUTH_MAGIC_LEN, what, w, err, errlen);
 
 	if (ret)
 		return ret;
@@ -66,7 +66,7 @@ static int get_hello(int fd, uint8_t nonce[AUTH_NONCE_LEN], const struct stream_
 		return -ENOPROTOOPT;
 	if (!auth__is_hello(buf, AUTH_MAGIC_LEN))
 		return auth__decode_hello(buf, nonce, err, errlen);
-	ret = get(fd, buf + AUTH_MAGIC_LEN, AUTH_NONCE_LEN, "the nonce", w, err, errlen);
+	ret = get(fd, buf + AUTH_MAGIC_LEN, AUTH_NONCE_LEN, what, w, err, errlen);
 	return ret ? ret : auth__decode_hello(buf, nonce, err, errlen);
 }
 
@@ -83,7 +83,7 @@ int auth__source(int fd, const struct auth_secret *s, const struct stream_wait *
 	auth__encode_hello(msg, ns);
 	ret = put(fd, msg, sizeof(msg), "HELLO", w, err, errlen);
 	if (!ret)
-		ret = get_hello(fd, nd, w, err, errlen);
+		ret = get_hello(fd, "CHALLENGE", nd, w, err, errlen);
 	if (ret == -ENOPROTOOPT)
 		return errmsg__fail(ret, err, errlen, "the destination does not authenticate (it "
 				    "was started without --secret-file)");
@@ -121,7 +121,7 @@ int auth__dest(int fd, const struct auth_secret *s, const struct stream_wait *w,
 	uint8_t mac[AUTH_MAC_LEN], reply[1 + AUTH_MAC_LEN];
 	int ret;
 
-	ret = get_hello(fd, ns, w, err, errlen);
+	ret = get_hello(fd, "HELLO", ns, w, err, errlen);
 	if (ret == -ENOPROTOOPT)
 		return errmsg__fail(ret, err, errlen, "the source did not authenticate (it has no "
 				    "secret: give it --secret-file or the secret-file parameter)");

@@ -1,13 +1,16 @@
 #include "incoming.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "board.h"
 #include "clock.h"
 #include "cpuid.h"
@@ -17,6 +20,9 @@
 #include "vm_config.h"
 #include "vm_sections.h"
 
+/* From accept to a decoded CONFIG (the authentication included): a peer
+ * that takes longer is turned away and the wait goes on. */
+#define GREETING_TIMEOUT_MS 10000
 /* A source that goes quiet for this long mid-stream has failed. */
 #define SOURCE_TIMEOUT_MS 60000
 /* After READY, GO is due within this long, however it trickles in; a
@@ -24,12 +30,14 @@
  * far shorter) or is gone. */
 #define GO_TIMEOUT_US 60000000ULL
 
-int incoming__prepare(struct incoming *in, const char *uri, char *err, size_t errlen)
+int incoming__prepare(struct incoming *in, const char *uri, const struct auth_secret *secret,
+		      char *err, size_t errlen)
 {
 	int fd, ret;
 
 	memset(in, 0, sizeof(*in));
 	in->listen_fd = in->fd = -1;
+	in->secret = secret && secret->len ? secret : NULL;
 	ret = migrate_stats__init(&in->stats);
 	if (ret) {
 		snprintf(err, errlen, "out of memory");
@@ -81,15 +89,14 @@ static bool allowed(const struct incoming *in, const char *host)
 	return false;
 }
 
-static int accept_source(struct incoming *in, char *err, size_t errlen)
+/* Waits for a connection from an allowed address; the listening socket
+ * stays open (a bad peer must not end the wait for the real source). */
+static int accept_one(struct incoming *in, char *err, size_t errlen)
 {
 	char host[64];
 	uint16_t port;
 	int fd;
 
-	if (in->uri.kind != TRANSPORT_TCP)
-		return 0;
-	log_info("waiting for a migration on %s:%u", in->uri.host, in->uri.port);
 	for (;;) {
 		fd = transport__accept(in->listen_fd, host, sizeof(host), &port, err, errlen);
 		if (fd < 0)
@@ -102,11 +109,7 @@ static int accept_source(struct incoming *in, char *err, size_t errlen)
 		close(fd);
 	}
 	snprintf(in->peer, sizeof(in->peer), "%s:%u", host, port);
-	/* One migration per incoming vmm: stop listening at once. */
-	close(in->listen_fd);
-	in->listen_fd = -1;
 	in->fd = fd;
-	log_info("migration from %s", in->peer);
 	return 0;
 }
 
@@ -278,8 +281,9 @@ static int build_vm(int kvm_fd, int serial_fd, struct line_stamp *stamp,
 	return ret;
 }
 
-static int receive_config(struct incoming *in, int kvm_fd, struct section *sec,
-			  struct vm_config *cfg, char *err, size_t errlen)
+/* The stream's preamble and its CONFIG, decoded but not yet checked. */
+static int read_config(struct incoming *in, struct section *sec, struct vm_config *cfg,
+		       char *err, size_t errlen)
 {
 	struct rbuf r;
 	int ret;
@@ -294,10 +298,7 @@ static int receive_config(struct incoming *in, int kvm_fd, struct section *sec,
 		return -EPROTO;
 	}
 	rbuf__init(&r, sec->payload, sec->len);
-	ret = vm_config__decode(cfg, &r, err, errlen);
-	if (!ret)
-		ret = check_config(in, kvm_fd, cfg, err, errlen);
-	return ret;
+	return vm_config__decode(cfg, &r, err, errlen);
 }
 
 /* The ledger has checked the section: only the statistics are left. */
@@ -435,6 +436,114 @@ static void discarded(char *err, size_t errlen)
 	snprintf(err + n, errlen - n, "; the VM built here was discarded, the guest stays on the source");
 }
 
+/* A source that knows a secret this destination lacks: its HELLO is
+ * waiting (peeked, not read), so this side can say why it will fail. */
+static bool peer_authenticates(struct incoming *in)
+{
+	uint8_t buf[AUTH_MAGIC_LEN];
+	struct pollfd p = { .fd = in->fd, .events = POLLIN };
+	ssize_t n;
+
+	if (poll(&p, 1, GREETING_TIMEOUT_MS) <= 0)
+		return false;
+	n = recv(in->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	return n == AUTH_MAGIC_LEN && auth__is_hello(buf, (size_t)n);
+}
+
+/* From accept to a decoded CONFIG: the secret proved both ways (or its
+ * absence on both sides), the preambles, the configuration. A failure
+ * here is a bad peer, not a refused source. */
+static int greet(struct incoming *in, struct section *sec, struct vm_config *cfg, char *err,
+		 size_t errlen)
+{
+	int ret;
+
+	stream__init(&in->s, in->fd, STREAM_DEST);
+	in->s.is_socket = true;
+	in->s.wait.stall_ms = SOURCE_TIMEOUT_MS;
+	in->s.wait.deadline_us = clock__mono_us() + GREETING_TIMEOUT_MS * 1000ULL;
+	if (in->secret && in->secret->len) {
+		ret = auth__dest(in->fd, in->secret, &in->s.wait, err, errlen);
+		/* A source without a secret reads a REFUSE that says why. */
+		if (ret == -ENOPROTOOPT)
+			stream__write_preamble(&in->s);
+		if (ret)
+			return ret;
+	}
+	ret = stream__write_preamble(&in->s);
+	if (ret) {
+		snprintf(err, errlen, "sending the return-path preamble: %s", strerror(-ret));
+		return ret;
+	}
+	if (!(in->secret && in->secret->len) && peer_authenticates(in)) {
+		snprintf(err, errlen, "the source wants to authenticate (it has a secret) and this "
+			 "destination has none (--secret-file)");
+		return -EACCES;
+	}
+	ret = read_config(in, sec, cfg, err, errlen);
+	in->s.wait.deadline_us = 0;
+	return ret;
+}
+
+/* Turns a bad peer away: it is told why when it can read it, its
+ * connection ends, and the wait goes on, up to INCOMING_MAX_FAILED. */
+static int turn_away(struct incoming *in, const char *why, char *err, size_t errlen)
+{
+	incoming__report_failure(in, why);
+	close(in->fd);
+	in->fd = -1;
+	in->failed++;
+	if (in->failed >= INCOMING_MAX_FAILED) {
+		snprintf(err, errlen, "gave up after %u failed connections (the last, from %s: %s)",
+			 in->failed, in->peer, why);
+		return -ECONNABORTED;
+	}
+	log_warn("connection from %s turned away: %s; still waiting for the source (%u of %u "
+		 "failed connections)", in->peer, why, in->failed, INCOMING_MAX_FAILED);
+	return 0;
+}
+
+/* TCP: connections until one greets as a source should; each bad one is
+ * turned away. Then the listening socket closes: one source at a time. */
+static int accept_source(struct incoming *in, struct section *sec, struct vm_config *cfg,
+			 char *err, size_t errlen)
+{
+	char why[512];
+	int ret;
+
+	log_info("waiting for a migration on %s:%u", in->uri.host, in->uri.port);
+	for (;;) {
+		ret = accept_one(in, err, errlen);
+		if (ret)
+			return ret;
+		ret = greet(in, sec, cfg, why, sizeof(why));
+		if (!ret)
+			break;
+		ret = turn_away(in, why, err, errlen);
+		if (ret)
+			return ret;
+	}
+	close(in->listen_fd);
+	in->listen_fd = -1;
+	log_info("migration from %s", in->peer);
+	return 0;
+}
+
+static int receive_start(struct incoming *in, struct section *sec, struct vm_config *cfg,
+			 char *err, size_t errlen)
+{
+	int ret;
+
+	if (in->uri.kind == TRANSPORT_TCP) {
+		ret = accept_source(in, sec, cfg, err, errlen);
+		migrate_stats__start(&in->stats, in->fd >= 0 ? in->peer : in->uri.host);
+		return ret;
+	}
+	migrate_stats__start(&in->stats, in->uri.path);
+	stream__init(&in->s, in->fd, STREAM_DEST);
+	return read_config(in, sec, cfg, err, errlen);
+}
+
 int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct vm *vm,
 		      char *err, size_t errlen)
 {
@@ -448,21 +557,9 @@ int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	ret = accept_source(in, err, errlen);
-	if (ret)
-		goto out;
-	migrate_stats__start(&in->stats, in->uri.kind == TRANSPORT_TCP ? in->peer : in->uri.path);
-	stream__init(&in->s, in->fd, STREAM_DEST);
-	in->s.is_socket = in->uri.kind == TRANSPORT_TCP;
-	in->s.wait.stall_ms = in->s.is_socket ? SOURCE_TIMEOUT_MS : 0;
-	if (in->s.is_socket) {
-		ret = stream__write_preamble(&in->s);
-		if (ret) {
-			snprintf(err, errlen, "sending the return-path preamble: %s", strerror(-ret));
-			goto out;
-		}
-	}
-	ret = receive_config(in, kvm_fd, &sec, cfg, err, errlen);
+	ret = receive_start(in, &sec, cfg, err, errlen);
+	if (!ret)
+		ret = check_config(in, kvm_fd, cfg, err, errlen);
 	if (!ret) {
 		ret = build_vm(kvm_fd, serial_out_fd, in->serial_stamp, cfg, vm, err, errlen);
 		vm_built = !ret;

@@ -102,6 +102,11 @@ void migration__force_plain_dirty_log(struct migration *m, bool plain)
 	m->force_plain_log = plain;
 }
 
+void migration__set_secret(struct migration *m, const struct auth_secret *s)
+{
+	m->secret = s;
+}
+
 static bool is_running(struct migration *m)
 {
 	return migrate_status__is_running(migrate_stats__status(&m->stats));

@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "errmsg.h"
 #include "outbuf.h"
 #include "parse.h"
@@ -168,6 +170,31 @@ static int set_stall_action(struct migrate_params *p, const char *name,
 	return 0;
 }
 
+/* A path, checked now (mode, size) so that a mistake shows at once; the
+ * migration reads the file again when it starts. "" = --secret-file's. */
+static int set_secret_file(struct migrate_params *p, const char *name,
+			   const char *v, char *err, size_t errlen)
+{
+	struct auth_secret *s;
+	int ret;
+
+	if (strlen(v) >= sizeof(p->secret_file))
+		return errmsg__fail(-EINVAL, err, errlen, "%s: a path of at most %zu bytes", name,
+				    sizeof(p->secret_file) - 1);
+	if (*v) {
+		s = malloc(sizeof(*s));
+		if (!s)
+			return errmsg__fail(-ENOMEM, err, errlen, "out of memory");
+		ret = auth__load_secret(v, s, err, errlen);
+		auth__clear_secret(s);
+		free(s);
+		if (ret)
+			return ret == -ENOMEM ? ret : -EINVAL;
+	}
+	snprintf(p->secret_file, sizeof(p->secret_file), "%s", v);
+	return 0;
+}
+
 /* Parallel to setters[] below; the order is the order of help and format. */
 static const struct migrate_param_info infos[] = {
 	{ "max-iterations", "1..1000",
@@ -188,6 +215,8 @@ static const struct migrate_param_info infos[] = {
 	  "hard cap on the pause: past it, before GO, give up and resume here" },
 	{ "timeout", "0..604800 s (0 = off)",
 	  "give up a migration that has not handed over within this time" },
+	{ "secret-file", "PATH, mode 0600 (empty = --secret-file's)",
+	  "the shared secret that authenticates a tcp: migration" },
 };
 
 static const param_set_fn setters[] = {
@@ -200,6 +229,7 @@ static const param_set_fn setters[] = {
 	set_stall_action,
 	set_downtime_max,
 	set_timeout,
+	set_secret_file,
 };
 
 #define NPARAMS (sizeof(infos) / sizeof(infos[0]))
@@ -284,6 +314,7 @@ void migrate_params__format(const struct migrate_params *p, char *buf,
 	outbuf__printf(&o, "stall-action: %s\n", on_stall__name(p->stall_action));
 	outbuf__printf(&o, "downtime-max: %" PRIu64 "ms\n", p->downtime_max_ms);
 	outbuf__printf(&o, "timeout: %" PRIu64 "\n", p->timeout_s);
+	outbuf__printf(&o, "secret-file: %s\n", p->secret_file);
 }
 
 void migrate_params__format_help(char *buf, size_t len)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "migration_internal.h"
 #include "vm.h"
@@ -79,6 +80,49 @@ out:
 	return ret;
 }
 
+/* Before any byte of the stream: both sides prove the secret, the
+ * destination last, so nothing of the VM (not even its configuration)
+ * reaches a destination that does not know it. The secret-file parameter
+ * is read now, --secret-file's was read at start. */
+static int authenticate(struct source_run *r)
+{
+	const struct auth_secret *secret = r->m->secret;
+	struct auth_secret *own = NULL;
+	char why[384];
+	int ret = 0;
+
+	if (r->uri.kind != TRANSPORT_TCP)
+		return 0;
+	if (r->params.secret_file[0]) {
+		own = malloc(sizeof(*own));
+		if (!own)
+			return source__fail(r, -ENOMEM, "out of memory");
+		ret = auth__load_secret(r->params.secret_file, own, why, sizeof(why));
+		if (ret) {
+			source__fail(r, ret, "%s", why);
+			goto out;
+		}
+		secret = own;
+	}
+	if (!secret || !secret->len)
+		goto out;
+	r->s.wait.deadline_us = source__earliest(r->deadline_us,
+						 clock__mono_us() + PEER_TIMEOUT_MS * 1000ULL);
+	ret = auth__source(r->s.fd, secret, &r->s.wait, why, sizeof(why));
+	r->s.wait.deadline_us = r->deadline_us;
+	if (ret == -ECANCELED)
+		source__fail(r, ret, "cancelled");
+	else if (ret)
+		source__fail(r, ret, "authentication with the destination failed: %s; nothing of "
+			     "the VM was sent", why);
+out:
+	if (own) {
+		auth__clear_secret(own);
+		free(own);
+	}
+	return ret;
+}
+
 /* Connects, checks with the destination, turns dirty logging on and marks
  * every page pending; the status goes from setup to active. */
 int source__setup(struct source_run *r)
@@ -106,7 +150,9 @@ int source__setup(struct source_run *r)
 	if (source__cancelled(r))
 		return source__fail(r, -ECANCELED, "cancelled");
 
-	ret = handshake(r);
+	ret = authenticate(r);
+	if (!ret)
+		ret = handshake(r);
 	if (ret)
 		return ret;
 	ret = dirty_log__start(&r->log, r->vm->kvm_fd, r->vm->vm_fd, &r->vm->mem,

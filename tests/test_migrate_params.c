@@ -4,7 +4,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -23,6 +26,7 @@ static void assert_params_equal(const struct migrate_params *a,
 	assert_int_equal(a->stall_action, b->stall_action);
 	assert_int_equal(a->downtime_max_ms, b->downtime_max_ms);
 	assert_int_equal(a->timeout_s, b->timeout_s);
+	assert_string_equal(a->secret_file, b->secret_file);
 }
 
 static void test_defaults(void **state)
@@ -257,7 +261,35 @@ static void reparse(const char *text, struct migrate_params *p)
 				 colon + 2, err);
 		n++;
 	}
-	assert_int_equal(n, 9);
+	assert_int_equal(n, 10);
+}
+
+/* secret-file takes a path whose file passes the secret file's rules, or
+ * "" for --secret-file's; a refused one leaves the parameters alone. */
+static void test_secret_file(void **state)
+{
+	struct migrate_params p;
+	char path[] = "/tmp/test_params_XXXXXX", err[256];
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "k\n", 2), 2);
+	migrate_params__defaults(&p);
+	assert_int_equal(fchmod(fd, 0644), 0);
+	assert_int_equal(migrate_params__set(&p, "secret-file", path, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "too open"));
+	assert_string_equal(p.secret_file, "");
+	assert_int_equal(fchmod(fd, 0600), 0);
+	assert_int_equal(migrate_params__set(&p, "secret-file", path, err, sizeof(err)), 0);
+	assert_string_equal(p.secret_file, path);
+	assert_int_equal(migrate_params__set(&p, "secret-file", "", err, sizeof(err)), 0);
+	assert_string_equal(p.secret_file, "");
+	assert_int_equal(migrate_params__set(&p, "secret-file", "/nonexistent/k", err,
+					     sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "cannot open"));
+	close(fd);
+	unlink(path);
 }
 
 static void test_format(void **state)
@@ -276,7 +308,8 @@ static void test_format(void **state)
 		"max-bandwidth: 0\n"
 		"stall-action: stop-copy\n"
 		"downtime-max: 10000ms\n"
-		"timeout: 0\n");
+		"timeout: 0\n"
+		"secret-file: \n");
 
 	p.max_iterations = 7;
 	p.downtime_limit_ms = 1234;
@@ -332,7 +365,7 @@ static void test_help(void **state)
 	size_t n, i;
 
 	t = migrate_params__table(&n);
-	assert_int_equal(n, 9);
+	assert_int_equal(n, 10);
 	migrate_params__format_help(buf, sizeof(buf));
 	for (i = 0; i < n; i++) {
 		assert_non_null(t[i].name);
@@ -357,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_set_each),
 		cmocka_unit_test(test_set_bad),
 		cmocka_unit_test(test_err_buffer),
+		cmocka_unit_test(test_secret_file),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_format_truncates),
 		cmocka_unit_test(test_help),

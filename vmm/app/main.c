@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "board.h"
 #include "devices.h"
 #include "incoming.h"
@@ -240,6 +241,7 @@ int main(int argc, char **argv)
 	static struct vm vm;
 	static struct incoming in = { .listen_fd = -1, .fd = -1 };
 	static struct line_stamp serial_stamp;
+	static struct auth_secret secret;
 	pthread_t thread;
 	char err[1024] = "";
 	int status, serial_fd, kvm_fd;
@@ -251,6 +253,9 @@ int main(int argc, char **argv)
 	/* A peer that goes away must be an error return, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Read once, now, while the file is still readable to us. */
+	if (o.secret_file && auth__load_secret(o.secret_file, &secret, err, sizeof(err)))
+		goto fail_early;
 	kvm_fd = vm__open_kvm(err, sizeof(err));
 	if (kvm_fd < 0)
 		goto fail;
@@ -258,7 +263,7 @@ int main(int argc, char **argv)
 	if (serial_fd == -2)
 		goto fail;
 	line_stamp__init(&serial_stamp, serial_fd);
-	if (o.incoming && incoming__prepare(&in, o.incoming, err, sizeof(err)))
+	if (o.incoming && incoming__prepare(&in, o.incoming, &secret, err, sizeof(err)))
 		goto fail;
 	if (o.serial_timestamps)
 		in.serial_stamp = &serial_stamp;
@@ -301,6 +306,7 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	migration__force_plain_dirty_log(mig, o.plain_dirty_log);
+	migration__set_secret(mig, &secret);
 	if (o.incoming)
 		migration__set_incoming_stats(mig, &in.stats);
 	else
@@ -363,6 +369,7 @@ int main(int argc, char **argv)
 	migration__destroy(mig);
 	vm__destroy(&vm);
 	incoming__close(&in);
+	auth__clear_secret(&secret);
 	return status;
 
 fail:
@@ -375,5 +382,10 @@ fail:
 	if (kvm_fd >= 0)
 		close(kvm_fd);
 	incoming__close(&in);
+	auth__clear_secret(&secret);
+	return VMM_EXIT_ERROR;
+
+fail_early:
+	log_error("%s", err);
 	return VMM_EXIT_ERROR;
 }

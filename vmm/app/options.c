@@ -36,6 +36,8 @@ static void usage(FILE *f)
 "  --incoming URI        receive a VM (tcp:HOST:PORT, HOST 0 = any; or\n"
 "                        file:PATH); --mem/--cpus, if given, must match it\n"
 "  --incoming-allow ADDR only this source address may connect (repeatable)\n"
+"  --secret-file PATH    the shared secret both sides prove they know\n"
+"                        (mode 0600 or stricter; the source's too)\n"
 "  --migrate-to URI      migrate after --migrate-after (no monitor needed)\n"
 "  --migrate-after DUR   delay before --migrate-to (e.g. 2s, 500ms; default 0)\n"
 "  --stats-json PATH     write migration statistics as JSON when it ends\n"
@@ -65,6 +67,7 @@ enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD, OPT_INCOMING,
 	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
 	OPT_INCOMING_ALLOW, OPT_PAUSED, OPT_RUNAS, OPT_SANDBOX, OPT_QMP,
+	OPT_SECRET_FILE,
 };
 
 static const struct option long_options[] = {
@@ -77,6 +80,7 @@ static const struct option long_options[] = {
 	{ "paused", no_argument, NULL, OPT_PAUSED },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "incoming-allow", required_argument, NULL, OPT_INCOMING_ALLOW },
+	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "migrate-to", required_argument, NULL, OPT_MIGRATE_TO },
 	{ "migrate-after", required_argument, NULL, OPT_MIGRATE_AFTER },
 	{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
@@ -197,6 +201,11 @@ int options__parse(struct options *o, int argc, char **argv)
 				return die_usage("more than %d --incoming-allow addresses",
 						 INCOMING_MAX_ALLOW);
 			o->incoming_allow[o->nr_incoming_allow++] = optarg;
+			break;
+		case OPT_SECRET_FILE:
+			if (!*optarg)
+				return die_usage("%s", "--secret-file needs a path");
+			o->secret_file = optarg;
 			break;
 		case OPT_MIGRATE_TO:
 			o->migrate_to = optarg;

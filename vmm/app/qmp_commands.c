@@ -315,7 +315,7 @@ static bool set_param(struct migrate_params *p, const char *key, json_t *v, stru
 {
 	const struct migrate_param_info *t;
 	size_t n, i;
-	char value[64], err[256];
+	char value[sizeof(p->secret_file) + 1], err[512];
 
 	t = migrate_params__table(&n);
 	for (i = 0; i < n && strcmp(t[i].name, key); i++)
@@ -329,7 +329,7 @@ static bool set_param(struct migrate_params *p, const char *key, json_t *v, stru
 			fail(e, "Parameter '%.64s' is unexpected", key);
 		return false;
 	}
-	if (!strcmp(key, "stall-action")) {
+	if (!strcmp(key, "stall-action") || !strcmp(key, "secret-file")) {
 		if (!json_is_string(v)) {
 			fail(e, "Invalid parameter type for '%s', expected: string", key);
 			return false;
@@ -378,14 +378,15 @@ static json_t *cmd_query_parameters(struct qmp *q, json_t *args, struct qmp_erro
 	if (!m)
 		return NULL;
 	migration__get_params(m, &p);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:s}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s}",
 			 "downtime-limit", (json_int_t)p.downtime_limit_ms,
 			 "max-bandwidth", (json_int_t)p.max_bandwidth,
 			 "max-iterations", (json_int_t)p.max_iterations,
 			 "min-dirty-pages", (json_int_t)p.min_dirty_pages,
 			 "no-progress-rounds", (json_int_t)p.no_progress_rounds,
 			 "max-sent-factor", p.max_sent_factor,
-			 "stall-action", on_stall__name(p.stall_action));
+			 "stall-action", on_stall__name(p.stall_action),
+			 "secret-file", p.secret_file);
 }
 
 /* --- capabilities ------------------------------------------------------ */
