@@ -43,9 +43,11 @@ struct incoming {
 };
 
 /* Parses the URI and opens the listening socket or the file: done before
- * privileges are dropped. */
+ * privileges are dropped. Without a secret a tcp: listener binds to
+ * loopback only (and says so) unless insecure is set, which warns
+ * instead. */
 int incoming__prepare(struct incoming *in, const char *uri, const struct auth_secret *secret,
-		      char *err, size_t errlen);
+		      bool insecure, char *err, size_t errlen);
 /* Accepts the source (over TCP: turning bad peers away, see
  * INCOMING_MAX_FAILED), receives everything and builds vm (created here
  * with serial_out_fd for its UART) with all its state loaded; the vCPUs

@@ -27,6 +27,7 @@ struct options {
 	const char *incoming_allow[INCOMING_MAX_ALLOW];
 	unsigned int nr_incoming_allow;
 	const char *secret_file;	/* --secret-file PATH, or NULL */
+	bool insecure;			/* --insecure: listen beyond loopback without one */
 	const char *migrate_to;
 	uint64_t migrate_after_us;
 	bool migrate_after_given;

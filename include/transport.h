@@ -41,6 +41,9 @@ int transport__accept(int listen_fd, char *host, size_t hostlen, uint16_t *port,
 		      char *err, size_t errlen);
 /* Whether two numeric addresses are the same (IPv4 or IPv6, any spelling). */
 bool transport__same_addr(const char *a, const char *b);
+/* Whether host names only this machine: localhost, 127.0.0.0/8, ::1 (or
+ * ::ffff:127.x). "0", "" and every other name or address are not. */
+bool transport__is_loopback(const char *host);
 /* Whether s is a numeric IPv4 or IPv6 address. */
 bool transport__is_addr(const char *s);
 

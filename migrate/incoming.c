@@ -30,8 +30,28 @@
  * far shorter) or is gone. */
 #define GO_TIMEOUT_US 60000000ULL
 
+/* Without a secret anyone who reaches the port could send a VM: unless
+ * told otherwise, only this host may. */
+static void restrict_listener(struct incoming *in, bool insecure)
+{
+	char was[sizeof(in->uri.host)];
+
+	if (transport__is_loopback(in->uri.host))
+		return;
+	if (insecure) {
+		log_warn("listening on %s:%u without a secret (--insecure): anyone who reaches "
+			 "this port can send a VM", in->uri.host[0] ? in->uri.host : "0", in->uri.port);
+		return;
+	}
+	snprintf(was, sizeof(was), "%s", in->uri.host);
+	snprintf(in->uri.host, sizeof(in->uri.host), "%s", strchr(was, ':') ? "::1" : "127.0.0.1");
+	log_warn("no --secret-file: listening on %s:%u only, not on %s (give --secret-file, or "
+		 "--insecure to accept an unauthenticated source from anywhere)", in->uri.host,
+		 in->uri.port, was[0] ? was : "0");
+}
+
 int incoming__prepare(struct incoming *in, const char *uri, const struct auth_secret *secret,
-		      char *err, size_t errlen)
+		      bool insecure, char *err, size_t errlen)
 {
 	int fd, ret;
 
@@ -46,6 +66,8 @@ int incoming__prepare(struct incoming *in, const char *uri, const struct auth_se
 	ret = transport__parse_uri(uri, &in->uri, err, errlen);
 	if (ret)
 		return ret;
+	if (in->uri.kind == TRANSPORT_TCP && !in->secret)
+		restrict_listener(in, insecure);
 	fd = transport__open_dest(&in->uri, err, errlen);
 	if (fd < 0)
 		return fd;

@@ -254,3 +254,18 @@ bool transport__same_addr(const char *a, const char *b)
 
 	return to_binary(a, x, &fx) && to_binary(b, y, &fy) && fx == fy && !memcmp(x, y, 16);
 }
+
+bool transport__is_loopback(const char *host)
+{
+	unsigned char b[16];
+	int f;
+
+	if (!strcmp(host, "localhost"))
+		return true;
+	if (!to_binary(host, b, &f))
+		return false;
+	if (f == AF_INET)
+		return b[0] == 127;
+	return IN6_IS_ADDR_LOOPBACK((struct in6_addr *)b) ||
+	       (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)b) && b[12] == 127);
+}

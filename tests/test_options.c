@@ -163,6 +163,13 @@ static void test_incoming(void **state)
 	assert_int_equal(o.nr_incoming_allow, 2);
 	assert_int_equal(parse("--incoming tcp:0:1 --incoming-allow host.example"), 1);
 	assert_int_equal(parse("--incoming-allow 10.0.0.1 g.elf"), 1);
+	assert_int_equal(parse("--incoming tcp:0:1 --secret-file k"), -1);
+	assert_string_equal(o.secret_file, "k");
+	assert_int_equal(parse("--secret-file k --migrate-to tcp:h:1 g.elf"), -1);
+	assert_int_equal(parse("--incoming tcp:0:1 --insecure"), -1);
+	assert_true(o.insecure);
+	assert_int_equal(parse("--insecure g.elf"), 1);
+	assert_int_equal(parse("--incoming tcp:0:1 --insecure --secret-file k"), 1);
 }
 
 static void test_migrate_to(void **state)

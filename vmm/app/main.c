@@ -263,7 +263,7 @@ int main(int argc, char **argv)
 	if (serial_fd == -2)
 		goto fail;
 	line_stamp__init(&serial_stamp, serial_fd);
-	if (o.incoming && incoming__prepare(&in, o.incoming, &secret, err, sizeof(err)))
+	if (o.incoming && incoming__prepare(&in, o.incoming, &secret, o.insecure, err, sizeof(err)))
 		goto fail;
 	if (o.serial_timestamps)
 		in.serial_stamp = &serial_stamp;

@@ -38,6 +38,7 @@ static void usage(FILE *f)
 "  --incoming-allow ADDR only this source address may connect (repeatable)\n"
 "  --secret-file PATH    the shared secret both sides prove they know\n"
 "                        (mode 0600 or stricter; the source's too)\n"
+"  --insecure            --incoming without a secret on a non-loopback address\n"
 "  --migrate-to URI      migrate after --migrate-after (no monitor needed)\n"
 "  --migrate-after DUR   delay before --migrate-to (e.g. 2s, 500ms; default 0)\n"
 "  --stats-json PATH     write migration statistics as JSON when it ends\n"
@@ -67,7 +68,7 @@ enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD, OPT_INCOMING,
 	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
 	OPT_INCOMING_ALLOW, OPT_PAUSED, OPT_RUNAS, OPT_SANDBOX, OPT_QMP,
-	OPT_SECRET_FILE,
+	OPT_SECRET_FILE, OPT_INSECURE,
 };
 
 static const struct option long_options[] = {
@@ -81,6 +82,7 @@ static const struct option long_options[] = {
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "incoming-allow", required_argument, NULL, OPT_INCOMING_ALLOW },
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	{ "migrate-to", required_argument, NULL, OPT_MIGRATE_TO },
 	{ "migrate-after", required_argument, NULL, OPT_MIGRATE_AFTER },
 	{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
@@ -207,6 +209,9 @@ int options__parse(struct options *o, int argc, char **argv)
 				return die_usage("%s", "--secret-file needs a path");
 			o->secret_file = optarg;
 			break;
+		case OPT_INSECURE:
+			o->insecure = true;
+			break;
 		case OPT_MIGRATE_TO:
 			o->migrate_to = optarg;
 			break;
@@ -256,6 +261,10 @@ int options__parse(struct options *o, int argc, char **argv)
 				 "(both would read standard input)");
 	if (o->nr_incoming_allow && !o->incoming)
 		return die_usage("--incoming-allow needs --incoming");
+	if (o->insecure && !o->incoming)
+		return die_usage("%s", "--insecure needs --incoming");
+	if (o->insecure && o->secret_file)
+		return die_usage("%s", "--insecure and --secret-file exclude each other");
 	if (o->migrate_after_given && !o->migrate_to)
 		return die_usage("--migrate-after needs --migrate-to");
 	if (o->incoming) {
