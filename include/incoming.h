@@ -39,6 +39,10 @@ struct incoming {
 	/* The secret a source must prove (and this side proves back);
 	 * NULL or empty: none. Outlives the struct. */
 	const struct auth_secret *secret;
+	/* Refuse a guest with more RAM than this (0 = no limit); the
+	 * origin names the limit in the refusal ("--max-mem"). */
+	uint64_t max_ram;
+	const char *max_ram_origin;
 	unsigned int failed;		/* bad peers turned away so far */
 };
 

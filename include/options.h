@@ -28,6 +28,7 @@ struct options {
 	unsigned int nr_incoming_allow;
 	const char *secret_file;	/* --secret-file PATH, or NULL */
 	bool insecure;			/* --insecure: listen beyond loopback without one */
+	uint64_t max_mem;		/* --max-mem; 0 = the host's MemAvailable */
 	const char *migrate_to;
 	uint64_t migrate_after_us;
 	bool migrate_after_given;

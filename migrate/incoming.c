@@ -1,6 +1,7 @@
 #include "incoming.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -230,7 +231,7 @@ static int describe_host(struct incoming *in, int kvm_fd, struct vm_host *host, 
 }
 
 /* The one compatibility check, before anything is built or accepted. */
-static int check_config(struct incoming *in, int kvm_fd, const struct vm_config *cfg,
+static int check_compat(struct incoming *in, int kvm_fd, const struct vm_config *cfg,
 			char *err, size_t errlen)
 {
 	struct vm_host *host = calloc(1, sizeof(*host));
@@ -321,6 +322,20 @@ static int read_config(struct incoming *in, struct section *sec, struct vm_confi
 	}
 	rbuf__init(&r, sec->payload, sec->len);
 	return vm_config__decode(cfg, &r, err, errlen);
+}
+
+/* Before anything is allocated for it: a guest bigger than --max-mem (or
+ * than what the host had available) is refused with both numbers. */
+static int check_config(struct incoming *in, int kvm_fd, const struct vm_config *cfg,
+			char *err, size_t errlen)
+{
+	if (in->max_ram && cfg->ram_size > in->max_ram) {
+		snprintf(err, errlen, "source RAM %" PRIu64 " MiB is more than this destination "
+			 "takes: %" PRIu64 " MiB (%s)", cfg->ram_size >> 20, in->max_ram >> 20,
+			 in->max_ram_origin ? in->max_ram_origin : "--max-mem");
+		return -EFBIG;
+	}
+	return check_compat(in, kvm_fd, cfg, err, errlen);
 }
 
 /* The ledger has checked the section: only the statistics are left. */

@@ -170,6 +170,11 @@ static void test_incoming(void **state)
 	assert_true(o.insecure);
 	assert_int_equal(parse("--insecure g.elf"), 1);
 	assert_int_equal(parse("--incoming tcp:0:1 --insecure --secret-file k"), 1);
+	assert_int_equal(parse("--incoming tcp:0:1 --max-mem 8G"), -1);
+	assert_int_equal(o.max_mem, 8ULL << 30);
+	assert_int_equal(parse("--incoming tcp:0:1 --max-mem 1M"), 1);
+	assert_int_equal(parse("--incoming tcp:0:1 --max-mem lots"), 1);
+	assert_int_equal(parse("--max-mem 8G g.elf"), 1);
 }
 
 static void test_migrate_to(void **state)

@@ -24,6 +24,23 @@ refused() {	# refused "DEST ARGS" REGEX
 refused "--mem 128M" "source RAM 256 MiB, this VM 128 MiB"
 refused "--cpus 2" "source has 1 vCPU, this VM 2"
 refused "--mem 512M --cpus 4" "source RAM 256 MiB, this VM 512 MiB; source has 1 vCPU, this VM 4"
+note "--max-mem: a bigger guest is refused before anything is allocated"
+refused "--max-mem 128M" "source RAM 256 MiB is more than this destination takes: 128 MiB \(--max-mem\)"
+note "without --max-mem the limit is what the host had available (a 1 TiB source, lazily backed)"
+if [ "$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)" -lt $((1 << 30)) ]; then
+	port=$(free_port)
+	start_dest dst "$port"
+	dpid=$LAST_PID
+	run_guest 60 --mem 1T --migrate-to "tcp:127.0.0.1:$port" "$GUESTS/verify.elf" -- ws=8M duration=2
+	if grep -q "cannot\|out of memory" "$TMP/run.err"; then
+		note "this host cannot even create a 1 TiB source (overcommit): part skipped"
+		kill $dpid
+	else
+		expect_status 0 "1 TiB source guest after the refusal"
+		expect_err "destination refused: source RAM 1048576 MiB is more than this destination takes: [0-9]+ MiB \(MemAvailable at start\)"
+		wait_exit $dpid 10 || fail "refusing destination did not exit"
+	fi
+fi
 
 note "CPU features the destination host lacks are named"
 # A test hook hides sse and sse2 (CPUID 1 EDX bits 25, 26: every x86-64

@@ -166,6 +166,23 @@ static bool progress_line_wanted(const struct options *o)
 	return log_level() >= 1 && !(stdout_used && isatty(STDOUT_FILENO));
 }
 
+/* What the host can give a guest now: MemAvailable, in bytes; 0 if
+ * /proc/meminfo does not say (then no limit). */
+static uint64_t mem_available(void)
+{
+	unsigned long long kib = 0;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kib << 10;
+}
+
 static void write_incoming_stats(struct incoming *in, const struct options *o)
 {
 	if (o->stats_json)
@@ -182,6 +199,8 @@ static int start_incoming(struct vm *vm, struct incoming *in, const struct optio
 	in->nr_allow = o->nr_incoming_allow;
 	in->want_ram = o->ram_given ? o->ram_size : 0;
 	in->want_cpus = o->cpus_given ? o->nr_cpus : 0;
+	in->max_ram = o->max_mem ? o->max_mem : mem_available();
+	in->max_ram_origin = o->max_mem ? "--max-mem" : "MemAvailable at start";
 	ret = incoming__receive(in, kvm_fd, serial_fd, vm, err, errlen);
 	if (!ret) {
 		ret = vm__start_vcpus(vm, err, errlen);

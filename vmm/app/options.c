@@ -39,6 +39,8 @@ static void usage(FILE *f)
 "  --secret-file PATH    the shared secret both sides prove they know\n"
 "                        (mode 0600 or stricter; the source's too)\n"
 "  --insecure            --incoming without a secret on a non-loopback address\n"
+"  --max-mem SIZE        refuse an incoming guest with more RAM (default: the\n"
+"                        host's MemAvailable at start)\n"
 "  --migrate-to URI      migrate after --migrate-after (no monitor needed)\n"
 "  --migrate-after DUR   delay before --migrate-to (e.g. 2s, 500ms; default 0)\n"
 "  --stats-json PATH     write migration statistics as JSON when it ends\n"
@@ -68,7 +70,7 @@ enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD, OPT_INCOMING,
 	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
 	OPT_INCOMING_ALLOW, OPT_PAUSED, OPT_RUNAS, OPT_SANDBOX, OPT_QMP,
-	OPT_SECRET_FILE, OPT_INSECURE,
+	OPT_SECRET_FILE, OPT_INSECURE, OPT_MAX_MEM,
 };
 
 static const struct option long_options[] = {
@@ -83,6 +85,7 @@ static const struct option long_options[] = {
 	{ "incoming-allow", required_argument, NULL, OPT_INCOMING_ALLOW },
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "max-mem", required_argument, NULL, OPT_MAX_MEM },
 	{ "migrate-to", required_argument, NULL, OPT_MIGRATE_TO },
 	{ "migrate-after", required_argument, NULL, OPT_MIGRATE_AFTER },
 	{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
@@ -212,6 +215,12 @@ int options__parse(struct options *o, int argc, char **argv)
 		case OPT_INSECURE:
 			o->insecure = true;
 			break;
+		case OPT_MAX_MEM:
+			if (parse__size(optarg, &v) || v < GUEST_RAM_MIN)
+				return die_usage("bad --max-mem '%s': a size of at least 2M (e.g. 8G)",
+						 optarg);
+			o->max_mem = v;
+			break;
 		case OPT_MIGRATE_TO:
 			o->migrate_to = optarg;
 			break;
@@ -261,8 +270,8 @@ int options__parse(struct options *o, int argc, char **argv)
 				 "(both would read standard input)");
 	if (o->nr_incoming_allow && !o->incoming)
 		return die_usage("--incoming-allow needs --incoming");
-	if (o->insecure && !o->incoming)
-		return die_usage("%s", "--insecure needs --incoming");
+	if ((o->insecure || o->max_mem) && !o->incoming)
+		return die_usage("%s needs --incoming", o->insecure ? "--insecure" : "--max-mem");
 	if (o->insecure && o->secret_file)
 		return die_usage("%s", "--insecure and --secret-file exclude each other");
 	if (o->migrate_after_given && !o->migrate_to)
