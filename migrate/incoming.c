@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -540,11 +542,71 @@ static int turn_away(struct incoming *in, const char *why, char *err, size_t err
 	return 0;
 }
 
+/* While one peer is served, a second connection is refused at once
+ * rather than left queued behind it: a thread accepts and closes. */
+struct busy_guard {
+	struct incoming *in;
+	int stop_fd;			/* an eventfd: readable = stop */
+	pthread_t thread;
+	bool running;
+};
+
+static void *guard_run(void *arg)
+{
+	struct busy_guard *g = arg;
+	struct pollfd p[2] = { { .fd = g->in->listen_fd, .events = POLLIN },
+			       { .fd = g->stop_fd, .events = POLLIN } };
+	char host[64], err[128];
+	uint16_t port;
+	int fd;
+
+	pthread_setname_np(pthread_self(), "incoming-busy");
+	for (;;) {
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return NULL;
+		if (p[1].revents)
+			return NULL;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		fd = transport__accept(g->in->listen_fd, host, sizeof(host), &port, err, sizeof(err));
+		if (fd < 0)
+			continue;
+		log_warn("refused a connection from %s:%u: busy with %s", host, port, g->in->peer);
+		close(fd);
+	}
+}
+
+static void guard_start(struct busy_guard *g, struct incoming *in)
+{
+	g->in = in;
+	g->running = false;
+	g->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (g->stop_fd < 0)
+		return;	/* a second peer then waits its turn: no harm */
+	g->running = !pthread_create(&g->thread, NULL, guard_run, g);
+	if (!g->running)
+		close(g->stop_fd);
+}
+
+static void guard_stop(struct busy_guard *g)
+{
+	uint64_t one = 1;
+
+	if (!g->running)
+		return;
+	if (write(g->stop_fd, &one, sizeof(one)) != sizeof(one))
+		log_warn("stopping the busy guard: %s", strerror(errno));
+	pthread_join(g->thread, NULL);
+	close(g->stop_fd);
+	g->running = false;
+}
+
 /* TCP: connections until one greets as a source should; each bad one is
  * turned away. Then the listening socket closes: one source at a time. */
 static int accept_source(struct incoming *in, struct section *sec, struct vm_config *cfg,
 			 char *err, size_t errlen)
 {
+	struct busy_guard guard;
 	char why[512];
 	int ret;
 
@@ -553,7 +615,10 @@ static int accept_source(struct incoming *in, struct section *sec, struct vm_con
 		ret = accept_one(in, err, errlen);
 		if (ret)
 			return ret;
+		log_info("connection from %s", in->peer);
+		guard_start(&guard, in);
 		ret = greet(in, sec, cfg, why, sizeof(why));
+		guard_stop(&guard);
 		if (!ret)
 			break;
 		ret = turn_away(in, why, err, errlen);

@@ -99,6 +99,20 @@ wait_for "$TMP/dst.err" "turned away: not an authentication message" 20 || fail 
 start silent python3 -c "import socket, time
 s = socket.create_connection(('127.0.0.1', $port))
 time.sleep(60)"
+wait_count "$TMP/dst.err" "^vmm: connection from 127.0.0.1" 1 10 || fail "the silent peer was not taken"
+note "... a second connection while the silent one is served is refused at once"
+second=$(python3 -c "import socket
+s = socket.create_connection(('127.0.0.1', $port))
+s.settimeout(8)
+try:
+    print('closed' if s.recv(1) == b'' else 'data')
+except socket.timeout:
+    print('left waiting')
+except ConnectionResetError:
+    print('closed')")
+[ "$second" = closed ] || fail "a second connection was $second, not refused"
+grep -q "refused a connection from 127.0.0.1:[0-9]*: busy with 127.0.0.1:" "$TMP/dst.err" ||
+	fail "the destination did not say it refused the second connection"
 wait_for "$TMP/dst.err" "turned away: the peer sent nothing in time \\(authentication, waiting for HELLO\\)" 30 ||
 	fail "a silent peer was not turned away"
 src_run "$port" --secret-file "$TMP/key"
