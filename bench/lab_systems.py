@@ -159,7 +159,10 @@ class Vmm:
         return "file:%s%s" % (path, ",timestamps" if self.timestamps() else "")
 
     def dest_argv(self, run):
-        return [self.binary, "--incoming", "tcp:%s:%d" % (run.dst_ip, run.port),
+        # The lab's links are namespace addresses, not loopback: a vmm
+        # without a secret listens there only when told --insecure.
+        insecure = ["--insecure"] if "--insecure" in self.help_text() else []
+        return [self.binary, "--incoming", "tcp:%s:%d" % (run.dst_ip, run.port)] + insecure + [
                 "--qmp", "unix:" + run.qmp["dst"],
                 "--serial", self._serial(run.serial["dst"]),
                 "--stats-json", run.files["dst_stats"]]
