@@ -481,9 +481,11 @@ static bool peer_authenticates(struct incoming *in)
 {
 	uint8_t buf[AUTH_MAGIC_LEN];
 	struct pollfd p = { .fd = in->fd, .events = POLLIN };
+	uint64_t now = clock__mono_us();
 	ssize_t n;
 
-	if (poll(&p, 1, GREETING_TIMEOUT_MS) <= 0)
+	if (now >= in->s.wait.deadline_us ||
+	    poll(&p, 1, (int)((in->s.wait.deadline_us - now + 999) / 1000)) <= 0)
 		return false;
 	n = recv(in->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
 	return n == AUTH_MAGIC_LEN && auth__is_hello(buf, (size_t)n);
