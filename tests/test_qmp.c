@@ -211,7 +211,15 @@ static void test_parameters(void **state)
 	assert_int_equal(json_integer_value(json_object_get(r, "max-iterations")), 30);
 	assert_true(json_real_value(json_object_get(r, "max-sent-factor")) == 2.5);
 	assert_string_equal(json_string_value(json_object_get(r, "stall-action")), "cancel");
+	assert_string_equal(json_string_value(json_object_get(r, "secret-file")), "");
 	json_decref(r);
+	/* secret-file is a path: a string, whose file must pass the rules. */
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"secret-file\": 1}}", "GenericError",
+		     "Invalid parameter type for 'secret-file', expected: string");
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"secret-file\": \"/nonexistent/key\"}}", "GenericError",
+		     "cannot open secret file /nonexistent/key");
 }
 
 static bool capability_state(json_t *list, const char *name)
