@@ -9,5 +9,9 @@
 #include <stddef.h>
 
 int syscall_filter__install(char *err, size_t errlen);
+/* Narrows the calling thread's list further, for a vCPU thread: no new
+ * files, sockets or processes, no executable memory (syscall_filter.c
+ * says why). Only that thread is affected. */
+int syscall_filter__narrow_vcpu(char *err, size_t errlen);
 
 #endif

@@ -72,6 +72,10 @@ struct vm {
 	 * again: it must only note it and return. */
 	void (*run_listener)(void *ctx, bool running);
 	void *run_listener_ctx;
+	/* Run first thing by each vCPU thread (set before vm__start_vcpus):
+	 * the program narrows what that thread may do. A failure ends the VM
+	 * with err. */
+	int (*vcpu_thread_init)(unsigned int index, char *err, size_t errlen);
 	unsigned int nr_paused;
 	unsigned int nr_running;	/* vCPU threads inside their loop */
 	int exit_status;

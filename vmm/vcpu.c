@@ -266,6 +266,14 @@ static void *vcpu_thread(void *arg)
 
 	snprintf(name, sizeof(name), "vcpu%u", v->index);
 	pthread_setname_np(pthread_self(), name);
+	if (vm->vcpu_thread_init) {
+		char err[256];
+
+		if (vm->vcpu_thread_init(v->index, err, sizeof(err))) {
+			vm__request_exit(vm, VMM_EXIT_ERROR, "vCPU %u: %s", v->index, err);
+			goto out;
+		}
+	}
 	while (wait_while_paused(v)) {
 		int ret = ioctl(v->fd, KVM_RUN, 0);
 
@@ -282,6 +290,7 @@ static void *vcpu_thread(void *arg)
 		if (!handle_exit(v))
 			break;
 	}
+out:
 	pthread_mutex_lock(&vm->lock);
 	vm->nr_running--;
 	pthread_cond_broadcast(&vm->cond);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -189,6 +190,58 @@ static void write_incoming_stats(struct incoming *in, const struct options *o)
 		migrate_stats__write_file(&in->stats, NULL, o->stats_json, false);
 }
 
+/* Test hook: VMM_TEST_SANDBOX_PROBE=syscall makes one system call outside
+ * the allow-list (personality), =open:PATH[,PATH...] tries to open each
+ * path for reading, =socket makes a TCP socket; each says what happened. Run once privileges are
+ * dropped, so a test sees what a compromised vmm could still do. With a
+ * `vcpu-` prefix (vcpu-open:PATH) vCPU 0's thread makes the probe, as a
+ * device model a guest had subverted would. */
+static void probe_privileges_for_tests(bool vcpu)
+{
+	const char *v = getenv("VMM_TEST_SANDBOX_PROBE");
+	char paths[512], *p, *save = NULL;
+	int fd;
+
+	if (!v || vcpu != !strncmp(v, "vcpu-", 5))
+		return;
+	if (vcpu)
+		v += 5;
+	if (!strcmp(v, "syscall")) {
+		log_info("VMM_TEST_SANDBOX_PROBE: calling personality(), which is not allowed");
+		syscall(SYS_personality, 0xffffffffUL);
+		log_info("VMM_TEST_SANDBOX_PROBE: personality() was not stopped");
+		return;
+	}
+	if (!strcmp(v, "socket")) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		log_info("VMM_TEST_SANDBOX_PROBE: socket: %s", fd >= 0 ? "made" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (strncmp(v, "open:", 5))
+		return;
+	snprintf(paths, sizeof(paths), "%s", v + 5);
+	for (p = strtok_r(paths, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		log_info("VMM_TEST_SANDBOX_PROBE: open %s: %s", p, fd >= 0 ? "opened" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+static bool sandboxed;
+
+/* Each vCPU thread, before it first enters the guest. */
+static int vcpu_thread_init(unsigned int index, char *err, size_t errlen)
+{
+	int ret = sandboxed ? syscall_filter__narrow_vcpu(err, errlen) : 0;
+
+	if (!ret && index == 0)
+		probe_privileges_for_tests(true);
+	return ret;
+}
+
 /* The destination's start: receive the VM, then run it like any other. */
 static int start_incoming(struct vm *vm, struct incoming *in, const struct options *o,
 			  int kvm_fd, int serial_fd, char *err, size_t errlen)
@@ -203,6 +256,7 @@ static int start_incoming(struct vm *vm, struct incoming *in, const struct optio
 	in->max_ram_origin = o->max_mem ? "--max-mem" : "MemAvailable at start";
 	ret = incoming__receive(in, kvm_fd, serial_fd, vm, err, errlen);
 	if (!ret) {
+		vm->vcpu_thread_init = vcpu_thread_init;
 		ret = vm__start_vcpus(vm, err, errlen);
 		if (ret)
 			incoming__report_failure(in, err);
@@ -218,35 +272,6 @@ static int start_incoming(struct vm *vm, struct incoming *in, const struct optio
 		 in->uri.kind == TRANSPORT_TCP ? in->peer : in->uri.path);
 	write_incoming_stats(in, o);
 	return 0;
-}
-
-/* Test hook: VMM_TEST_SANDBOX_PROBE=syscall makes one system call outside
- * the allow-list (personality), =open:PATH[,PATH...] tries to open each
- * path for reading; each says what happened. Run once privileges are
- * dropped, so a test sees what a compromised vmm could still do. */
-static void probe_privileges_for_tests(void)
-{
-	const char *v = getenv("VMM_TEST_SANDBOX_PROBE");
-	char paths[512], *p, *save = NULL;
-	int fd;
-
-	if (!v)
-		return;
-	if (!strcmp(v, "syscall")) {
-		log_info("VMM_TEST_SANDBOX_PROBE: calling personality(), which is not allowed");
-		syscall(SYS_personality, 0xffffffffUL);
-		log_info("VMM_TEST_SANDBOX_PROBE: personality() was not stopped");
-		return;
-	}
-	if (strncmp(v, "open:", 5))
-		return;
-	snprintf(paths, sizeof(paths), "%s", v + 5);
-	for (p = strtok_r(paths, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-		fd = open(p, O_RDONLY | O_CLOEXEC);
-		log_info("VMM_TEST_SANDBOX_PROBE: open %s: %s", p, fd >= 0 ? "opened" : strerror(errno));
-		if (fd >= 0)
-			close(fd);
-	}
 }
 
 int main(int argc, char **argv)
@@ -316,7 +341,8 @@ int main(int argc, char **argv)
 		goto fail;
 	if (o.sandbox && syscall_filter__install(err, sizeof(err)))
 		goto fail;
-	probe_privileges_for_tests();
+	sandboxed = o.sandbox;
+	probe_privileges_for_tests(false);
 	/* Before the guest arrives, so that QMP can set parameters and watch
 	 * the incoming migration; it touches the VM only when asked to. */
 	mig = migration__create(&vm);
@@ -349,6 +375,7 @@ int main(int argc, char **argv)
 		 * away unstarted if a migration comes first. */
 		if (o.paused)
 			vm__user_stop(&vm);
+		vm.vcpu_thread_init = vcpu_thread_init;
 		if (vm__start_vcpus(&vm, err, sizeof(err)))
 			goto fail;
 	}

@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -47,6 +49,8 @@ static const int allowed[] = {
 	SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn), SCMP_SYS(sigaltstack),
 	SCMP_SYS(tgkill), SCMP_SYS(tkill), SCMP_SYS(getpid), SCMP_SYS(gettid),
 	SCMP_SYS(kill), SCMP_SYS(prctl), SCMP_SYS(sched_yield),
+	/* a thread narrowing its own filter further (vCPU threads) */
+	SCMP_SYS(seccomp),
 	SCMP_SYS(sched_getaffinity), SCMP_SYS(prlimit64), SCMP_SYS(getrusage),
 	/* sockets (socket itself below, by address family) */
 	SCMP_SYS(connect), SCMP_SYS(accept4), SCMP_SYS(bind), SCMP_SYS(listen),
@@ -78,9 +82,10 @@ static const int socket_families[] = { AF_UNIX, AF_INET, AF_INET6 };
 static void blocked_syscall(int sig, siginfo_t *info, void *uctx)
 {
 	static const char head[] = "vmm: error: the sandbox stopped system call ";
-	static const char tail[] = ", which is outside vmm's allow-list "
+	static const char in_thread[] = " in thread ";
+	static const char tail[] = ", which is outside vmm's allow-list for that thread "
 				   "(--sandbox off runs without it)\n";
-	char num[16];
+	char num[16], thread[17] = "";
 	unsigned int n = (unsigned int)info->si_syscall, i = sizeof(num);
 
 	(void)sig;
@@ -89,8 +94,13 @@ static void blocked_syscall(int sig, siginfo_t *info, void *uctx)
 		num[--i] = (char)('0' + n % 10);
 		n /= 10;
 	} while (n && i);
+	/* prctl is async-signal-safe and on every list. */
+	if (prctl(PR_GET_NAME, thread, 0, 0, 0))
+		thread[0] = '\0';
 	if (write(STDERR_FILENO, head, sizeof(head) - 1) < 0 ||
 	    write(STDERR_FILENO, num + i, sizeof(num) - i) < 0 ||
+	    write(STDERR_FILENO, in_thread, sizeof(in_thread) - 1) < 0 ||
+	    write(STDERR_FILENO, thread, strlen(thread)) < 0 ||
 	    write(STDERR_FILENO, tail, sizeof(tail) - 1) < 0) {
 		/* nothing more can be said */
 	}
@@ -156,5 +166,51 @@ int syscall_filter__install(char *err, size_t errlen)
 	if (ret)
 		return errmsg__fail(ret, err, errlen, "sandbox: installing the system-call "
 				    "filter: %s (--sandbox off runs without it)", strerror(-ret));
+	return 0;
+}
+
+/* A vCPU thread runs the device models, the code a guest drives: it only
+ * needs KVM_RUN, the devices' reads and writes on descriptors already
+ * open, memory, locks and clocks. So on top of the process's list it
+ * loses everything that reaches beyond the process: new files and
+ * sockets, renames and unlinks, new processes, and executable memory.
+ * Sanitizer builds keep what their runtime needs to report an error from
+ * this thread (opening /proc, starting a symbolizer). */
+static const int vcpu_denied[] = {
+	SCMP_SYS(socket), SCMP_SYS(socketpair), SCMP_SYS(connect), SCMP_SYS(accept4),
+	SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(rename), SCMP_SYS(renameat),
+	SCMP_SYS(renameat2), SCMP_SYS(unlink), SCMP_SYS(unlinkat), SCMP_SYS(ftruncate),
+	SCMP_SYS(fallocate),
+#ifndef VMM_SANITIZED
+	SCMP_SYS(openat), SCMP_SYS(clone), SCMP_SYS(clone3),
+#endif
+};
+
+int syscall_filter__narrow_vcpu(char *err, size_t errlen)
+{
+	struct scmp_arg_cmp exec = {
+		.arg = 2, .op = SCMP_CMP_MASKED_EQ, .datum_a = PROT_EXEC, .datum_b = PROT_EXEC,
+	};
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	size_t i;
+	int ret = 0;
+
+	if (!ctx)
+		return errmsg__fail(-ENOMEM, err, errlen, "sandbox: seccomp_init failed");
+	for (i = 0; !ret && i < sizeof(vcpu_denied) / sizeof(vcpu_denied[0]); i++)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_TRAP, vcpu_denied[i], 0);
+	if (!ret)
+		ret = seccomp_rule_add_array(ctx, SCMP_ACT_TRAP, SCMP_SYS(mmap), 1, &exec);
+	if (!ret)
+		ret = seccomp_rule_add_array(ctx, SCMP_ACT_TRAP, SCMP_SYS(mprotect), 1, &exec);
+	/* This thread only: the others keep the process's list. */
+	if (!ret)
+		ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 0);
+	if (!ret)
+		ret = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (ret)
+		return errmsg__fail(ret, err, errlen, "sandbox: narrowing the vCPU thread's "
+				    "system calls: %s", strerror(-ret));
 	return 0;
 }
