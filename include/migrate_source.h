@@ -68,6 +68,8 @@ int source__fail(struct source_run *r, int ret, const char *fmt, ...);
 /* Sends a section; on failure, r->err says why (the destination's own
  * reason if it sent one). */
 int source__send(struct source_run *r, uint32_t type, const void *p, size_t len);
+/* Same, gathered (a RAM section straight from guest memory). */
+int source__sendv(struct source_run *r, uint32_t type, const struct iovec *iov, int iovcnt);
 /* Which deadline a -ETIMEDOUT came from, as text for r->err. */
 const char *source__deadline_reason(struct source_run *r);
 /* The earlier of two deadlines, 0 meaning none. */

@@ -84,6 +84,7 @@ struct migrate_stats {
 	uint64_t ram_remaining;		/* bytes still dirty, now */
 	uint64_t pages_total;		/* pages sent, zero pages included */
 	uint64_t zero_pages_total;
+	uint64_t torn_pages;		/* destination: pages that arrived torn */
 	uint64_t bytes_total;		/* on the wire, everything */
 	uint64_t device_state_bytes;
 	uint64_t cpu_time_us;		/* of the migration thread */

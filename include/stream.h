@@ -32,7 +32,7 @@ struct vm_config;
 
 #define STREAM_MAGIC		"LMIG\r\n\x1a\n"
 #define STREAM_MAGIC_LEN	8
-#define STREAM_VERSION_MAJOR	2
+#define STREAM_VERSION_MAJOR	3
 #define STREAM_VERSION_MINOR	0
 #define STREAM_PREAMBLE_LEN	16
 #define STREAM_HEADER_LEN	16
@@ -95,13 +95,22 @@ struct stream {
 	uint64_t bytes_in;
 	uint64_t sections_out;
 	uint64_t sections_in;
+	/* A RAM section whose entry table was read (stream__recv_head) and
+	 * whose pages and checksum are still to come (stream__recv_pages). */
+	uint64_t in_pages_left;		/* page bytes not read yet */
+	uint32_t in_crc;		/* running CRC over header and entry table */
+	bool in_open;
 };
 
 /* A received section. The payload buffer is owned here and reused (grown
- * when needed) by the next stream__recv on the same struct. */
+ * when needed) by the next stream__recv on the same struct. After
+ * stream__recv_head on a RAM section only the first head_len bytes of the
+ * payload (batch header and entry table) are in the buffer; len is the
+ * whole payload's length either way. */
 struct section {
 	uint32_t type;
 	uint64_t len;
+	uint64_t head_len;
 	uint8_t *payload;
 	size_t cap;
 };
@@ -118,9 +127,11 @@ int stream__read_preamble(struct stream *s, char *err, size_t errlen);
  * -EPROTO (type unknown, wrong direction or out of order), -EMSGSIZE (over
  * the type's limit), or the write error.
  *
- * The checksum is computed before the bytes are written, so the payload
- * must not change while this runs: copy live guest memory first (as
- * ram_batch__add_page does), never point an iovec into a running guest. */
+ * The checksum is computed before the bytes are written. It covers the
+ * whole payload, except for RAM: there it covers the batch header and the
+ * entry table only (the first 8 + 12 x count bytes), and each page carries
+ * its own CRC in its entry, so page data may point into a running guest
+ * (a page that changes while it is sent arrives "torn", see FORMAT.md). */
 int stream__send(struct stream *s, uint32_t type, const void *payload,
 		 size_t len);
 /* Same, with the payload gathered from iov (any iovcnt >= 0). */
@@ -138,6 +149,20 @@ void section__free(struct section *sec);
  * the read error. */
 int stream__recv(struct stream *s, struct section *sec, char *err,
 		 size_t errlen);
+/* The two halves of stream__recv, for a reader that puts RAM pages where
+ * they belong instead of into sec's buffer. recv_head reads a whole
+ * section of any other type (checked, as stream__recv); of a RAM section
+ * it reads the header, the batch header and the entry table only
+ * (sec->head_len bytes: refused when the count is over 1024 or the table
+ * longer than the payload) and leaves the stream open: the next call must
+ * be stream__recv_pages, which reads the page bytes into iov (exactly
+ * sec->len - sec->head_len bytes in all, else -EINVAL), then the
+ * checksum, and compares it. */
+int stream__recv_head(struct stream *s, struct section *sec, char *err,
+		      size_t errlen);
+int stream__recv_pages(struct stream *s, struct section *sec,
+		       const struct iovec *iov, int iovcnt, char *err,
+		       size_t errlen);
 
 /* --- full-length I/O (migrate/stream_io.c) ---------------------------- */
 
@@ -214,15 +239,24 @@ int stream_msg__decode_reason(const uint8_t *p, size_t len, char *out,
 #define RAM_FLAG_DATA		0x2u
 #define RAM_FLAG_MASK		0xfffu
 #define RAM_BATCH_HEADER_LEN	8
-#define RAM_BATCH_MAX_BYTES	(RAM_BATCH_HEADER_LEN + \
-				 RAM_BATCH_MAX_PAGES * (8 + RAM_PAGE_SIZE))
+#define RAM_ENTRY_LEN		12	/* u64 gpa | flags, u32 CRC32C of the page */
+#define RAM_BATCH_HEAD_MAX	(RAM_BATCH_HEADER_LEN + \
+				 RAM_BATCH_MAX_PAGES * RAM_ENTRY_LEN)
+#define RAM_BATCH_MAX_BYTES	(RAM_BATCH_HEAD_MAX + \
+				 RAM_BATCH_MAX_PAGES * RAM_PAGE_SIZE)
 
-/* Encoder state: the payload being built, reused from batch to batch. */
+/* Encoder state: the batch header and entry table, and a gather list of
+ * the DATA pages where they are (guest memory): nothing is copied. */
 struct ram_batch {
-	struct wbuf buf;
+	uint8_t head[RAM_BATCH_HEAD_MAX];
+	const uint8_t *page[RAM_BATCH_MAX_PAGES];	/* DATA pages, in order */
+	struct iovec iov[RAM_BATCH_MAX_PAGES + 1];	/* head, then page runs */
 	uint32_t round;
 	uint32_t count;
 	uint32_t nr_zero;
+	uint32_t nr_data;
+	int nr_iov;
+	bool begun;
 };
 
 struct ram_batch_info {
@@ -230,33 +264,53 @@ struct ram_batch_info {
 	uint32_t count;
 	uint32_t nr_zero;
 	uint32_t nr_data;
+	uint32_t nr_torn;	/* DATA pages whose bytes do not match their CRC */
 };
 
 /* Called once per page of a batch that passed every check; data is NULL
- * for a zero page. A non-zero return stops the batch and is returned. */
-typedef int (*ram_page_fn)(void *ctx, uint64_t gpa, const uint8_t *data);
+ * for a zero page; torn is true for a DATA page whose bytes do not match
+ * its CRC (FORMAT.md: the page is sent again, or the stream fails at END).
+ * A non-zero return stops the batch and is returned. */
+typedef int (*ram_page_fn)(void *ctx, uint64_t gpa, const uint8_t *data,
+			   bool torn);
 
 void ram_batch__init(struct ram_batch *b);
 void ram_batch__free(struct ram_batch *b);
 /* Starts an empty batch for pre-copy round `round`. */
 void ram_batch__begin(struct ram_batch *b, uint32_t round);
-/* Adds a page known to be zero. */
+/* Adds a page known to be zero, without reading it. */
 int ram_batch__add_zero(struct ram_batch *b, uint64_t gpa);
-/* Copies the page into the batch, then sends it as ZERO if the copy is all
- * zero. Checking the copy, not the source, matters: the guest may write
- * the page meanwhile, and the copy is what the checksum covers. Returns 0,
- * -ENOSPC (batch full), -EINVAL (gpa not page aligned) or -ENOMEM. */
+/* Adds the page at `page` (guest memory): ZERO if it is all zero now,
+ * else DATA, sent from where it is. The page must stay mapped until the
+ * batch is sent; its bytes may change meanwhile (ram_batch__finish takes
+ * its CRC). Returns 0, -ENOSPC (batch full), -EINVAL (gpa not page
+ * aligned, or no batch begun). */
 int ram_batch__add_page(struct ram_batch *b, uint64_t gpa, const void *page);
 bool ram_batch__full(const struct ram_batch *b);
-/* Completes the header; afterwards b->buf.data/b->buf.len is the RAM
- * section payload. Returns 0 or the buffer's error. */
+/* Completes the header and takes each DATA page's CRC32C from the page
+ * itself: call it right before the send. Afterwards ram_batch__iov is
+ * the RAM section payload. Returns 0 or -EINVAL (no batch begun). */
 int ram_batch__finish(struct ram_batch *b);
+/* The payload as a gather list: the head (batch header, entry table),
+ * then the DATA pages, adjacent pages merged into one run. */
+const struct iovec *ram_batch__iov(const struct ram_batch *b, int *iovcnt);
+size_t ram_batch__len(const struct ram_batch *b);
 
-/* Checks everything (count, every entry's flags, gpa alignment, gpa inside
- * one of cfg's slots, exact payload length) before calling page_fn for
- * any page, so a bad batch writes nothing. info (may be NULL) receives the
- * round and the counts. Returns 0, -EBADMSG with err set, or page_fn's
- * error. */
+/* Zero test of one page, in place: 64-byte blocks, vectorised. */
+bool ram_batch__page_is_zero(const void *page);
+
+/* Checks a batch's head (the first head_len bytes of a payload of
+ * payload_len bytes): count, head_len = 8 + 12 x count, every entry's
+ * flags, gpa alignment, gpa inside one of cfg's slots, a ZERO entry's CRC
+ * field 0, and payload_len = head_len + 4096 x DATA entries. Reads no
+ * page. info (may be NULL) receives the round and the counts. Returns 0
+ * or -EBADMSG with err set. */
+int ram_batch__check(const uint8_t *head, size_t head_len, uint64_t payload_len,
+		     const struct vm_config *cfg, struct ram_batch_info *info,
+		     char *err, size_t errlen);
+/* A whole payload in memory: ram_batch__check, then each DATA page's CRC
+ * and page_fn for every page. A bad batch writes nothing. Returns 0,
+ * -EBADMSG with err set, or page_fn's error. */
 int ram_batch__decode(const uint8_t *p, size_t len,
 		      const struct vm_config *cfg, ram_page_fn page_fn,
 		      void *ctx, struct ram_batch_info *info, char *err,

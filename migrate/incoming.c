@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "cpuid.h"
 #include "log.h"
+#include "ram_recv.h"
 #include "vm.h"
 #include "stream_ledger.h"
 #include "vm_config.h"
@@ -251,33 +252,14 @@ static int check_compat(struct incoming *in, int kvm_fd, const struct vm_config 
 	return ret;
 }
 
-/* The destination's RAM starts as fresh anonymous memory, which reads as
- * zero: a ZERO page need only be written where an earlier round put data.
- * Skipping the rest matters: touching a page makes the kernel allocate and
- * clear it, and most of a guest's RAM is zero. */
-struct page_sink {
-	struct vm *vm;
-	uint64_t *written;		/* one bit per RAM page */
-};
-
-static int store_page(void *ctx, uint64_t gpa, const uint8_t *data)
+/* Where a page of the destination's guest lives: ram_recv reads pages
+ * straight there. */
+static uint8_t *page_hva(void *ctx, uint64_t gpa)
 {
-	struct page_sink *sink = ctx;
-	struct guest_memory *mem = &sink->vm->mem;
-	uint64_t page = guest_memory__gpa_page(mem, gpa), bit;
-	uint8_t *dst;
+	struct guest_memory *mem = ctx;
 
-	if (page == GUEST_NO_PAGE)
-		return -EFAULT;	/* ram_batch checked the slots: cannot happen */
-	dst = guest_memory__page_hva(mem, page);
-	bit = 1ULL << (page % 64);
-	if (data) {
-		memcpy(dst, data, GUEST_PAGE_SIZE);
-		sink->written[page / 64] |= bit;
-	} else if (sink->written[page / 64] & bit) {
-		memset(dst, 0, GUEST_PAGE_SIZE);
-	}
-	return 0;
+	/* ram_batch__check has put gpa inside a slot. */
+	return guest_memory__page_hva(mem, guest_memory__gpa_page(mem, gpa));
 }
 
 /* check_config has found this host able to build the VM CONFIG describes:
@@ -421,20 +403,26 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 	struct stream_ledger ledger;
 	struct vm_state_set set;
 	struct ram_batch_info info;
-	struct page_sink sink = { .vm = vm };
+	struct ram_recv *rr = malloc(sizeof(*rr));
 	uint64_t round_start = clock__mono_us();
 	int ret;
 
-	sink.written = calloc((vm->mem.size / GUEST_PAGE_SIZE + 63) / 64, sizeof(uint64_t));
-	ret = sink.written ? vm_state_set__init(&set, vm->nr_cpus) : -ENOMEM;
+	ret = rr ? ram_recv__init(rr, cfg, page_hva, &vm->mem) : -ENOMEM;
+	if (!ret) {
+		ret = vm_state_set__init(&set, vm->nr_cpus);
+		if (ret)
+			ram_recv__free(rr);
+	}
 	if (ret) {
-		free(sink.written);
+		free(rr);
 		snprintf(err, errlen, "out of memory");
 		return ret;
 	}
 	stream_ledger__init(&ledger, cfg);
 	for (;;) {
-		ret = stream__recv(&in->s, sec, err, errlen);
+		/* A RAM section stops after its entry table: the pages are
+		 * read into guest memory once the table has passed. */
+		ret = stream__recv_head(&in->s, sec, err, errlen);
 		if (ret)
 			break;
 		maybe_die(sec);
@@ -443,16 +431,22 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 		if (ret)
 			break;
 		if (sec->type == SECTION_RAM) {
-			ret = ram_batch__decode(sec->payload, sec->len, cfg, store_page, &sink, &info,
-						err, errlen);
+			ret = ram_recv__section(rr, &in->s, sec, &info, err, errlen);
 			if (ret)
 				break;
 			migrate_stats__count_pages(&in->stats, info.count, info.nr_zero,
 						   in->s.bytes_in);
+			if (info.nr_torn) {
+				migrate_stats__lock(&in->stats);
+				in->stats.torn_pages += info.nr_torn;
+				migrate_stats__unlock(&in->stats);
+			}
 		} else if (sec->type == SECTION_ROUND_END) {
 			record_round(in, sec, &round_start);
 		} else if (sec->type == SECTION_END) {
-			ret = vm_state_set__apply(&set, vm, err, errlen);
+			ret = ram_recv__check_end(rr, err, errlen);
+			if (!ret)
+				ret = vm_state_set__apply(&set, vm, err, errlen);
 			if (!ret && in->s.is_socket)
 				ret = await_go(in, &ledger, sec, err, errlen);
 			break;
@@ -463,7 +457,8 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 		}
 	}
 	vm_state_set__free(&set);
-	free(sink.written);
+	ram_recv__free(rr);
+	free(rr);
 	return ret;
 }
 

@@ -1,40 +1,40 @@
-/* RAM section payloads: u32 round, u32 count, then per page a u64 (gpa |
- * flag) and, for DATA pages only, the 4096 bytes. Part of the stream
- * module (include/stream.h). */
+/* RAM section payloads (stream 3.0): u32 round, u32 count, count entries
+ * of u64 (gpa | flag) and u32 CRC32C of the page, then the DATA pages'
+ * bytes in entry order. The encoder reads pages where they are, in guest
+ * memory; see FORMAT.md for why a page may change on the way. Part of the
+ * stream module (include/stream.h). */
 #include "stream.h"
 
 #include <errno.h>
 #include <string.h>
 
+#include "crc32c.h"
 #include "errmsg.h"
 #include "vm_config.h"
 
-#define ENTRY_LEN	8
 #define BAD_LOW_BITS	(RAM_FLAG_MASK & ~(RAM_FLAG_ZERO | RAM_FLAG_DATA))
 
 void ram_batch__init(struct ram_batch *b)
 {
-	memset(b, 0, sizeof(*b));
-	wbuf__init(&b->buf);
+	b->round = b->count = b->nr_zero = b->nr_data = 0;
+	b->nr_iov = 0;
+	b->begun = false;
 }
 
 void ram_batch__free(struct ram_batch *b)
 {
-	wbuf__free(&b->buf);
 	ram_batch__init(b);
 }
 
 void ram_batch__begin(struct ram_batch *b, uint32_t round)
 {
-	wbuf__reset(&b->buf);
-	/* One allocation for the whole migration: the buffer is kept at its
-	 * largest size from batch to batch. */
-	wbuf__reserve(&b->buf, RAM_BATCH_MAX_BYTES);
+	ram_batch__init(b);
 	b->round = round;
-	b->count = 0;
-	b->nr_zero = 0;
-	wbuf__put_u32(&b->buf, round);
-	wbuf__put_u32(&b->buf, 0);	/* count, filled in by finish */
+	b->begun = true;
+	wire__le32(b->head, round);
+	b->iov[0].iov_base = b->head;
+	b->iov[0].iov_len = RAM_BATCH_HEADER_LEN;
+	b->nr_iov = 1;
 }
 
 bool ram_batch__full(const struct ram_batch *b)
@@ -44,13 +44,20 @@ bool ram_batch__full(const struct ram_batch *b)
 
 static int can_add(const struct ram_batch *b, uint64_t gpa)
 {
-	if (b->buf.err)
-		return b->buf.err;
-	if (b->buf.len < RAM_BATCH_HEADER_LEN || (gpa & RAM_FLAG_MASK))
+	if (!b->begun || (gpa & RAM_FLAG_MASK))
 		return -EINVAL;
 	if (ram_batch__full(b))
 		return -ENOSPC;
 	return 0;
+}
+
+static void put_entry(struct ram_batch *b, uint64_t word)
+{
+	uint8_t *e = b->head + RAM_BATCH_HEADER_LEN + (size_t)b->count * RAM_ENTRY_LEN;
+
+	wire__le64(e, word);
+	wire__le32(e + 8, 0);	/* a DATA page's CRC comes in finish */
+	b->count++;
 }
 
 int ram_batch__add_zero(struct ram_batch *b, uint64_t gpa)
@@ -59,21 +66,19 @@ int ram_batch__add_zero(struct ram_batch *b, uint64_t gpa)
 
 	if (ret)
 		return ret;
-	wbuf__put_u64(&b->buf, gpa | RAM_FLAG_ZERO);
-	if (b->buf.err)
-		return b->buf.err;
-	b->count++;
+	put_entry(b, gpa | RAM_FLAG_ZERO);
 	b->nr_zero++;
 	return 0;
 }
 
-static bool page_is_zero(const uint8_t *p)
+bool ram_batch__page_is_zero(const void *page)
 {
+	const uint8_t *p = page;
 	uint64_t acc, v;
 	size_t i, j;
 
-	/* 64-byte blocks: vectorisable, and a non-zero page (the common
-	 * case) usually stops in the first block. */
+	/* 64-byte blocks: the compiler vectorises the inner OR, and a
+	 * non-zero page (the common case) usually stops in the first one. */
 	for (i = 0; i < RAM_PAGE_SIZE; i += 64) {
 		acc = 0;
 		for (j = 0; j < 64; j += 8) {
@@ -88,32 +93,58 @@ static bool page_is_zero(const uint8_t *p)
 
 int ram_batch__add_page(struct ram_batch *b, uint64_t gpa, const void *page)
 {
+	struct iovec *last;
 	int ret = can_add(b, gpa);
-	size_t at = b->buf.len;
 
 	if (ret)
 		return ret;
-	wbuf__put_u64(&b->buf, gpa | RAM_FLAG_DATA);
-	wbuf__put_bytes(&b->buf, page, RAM_PAGE_SIZE);
-	if (b->buf.err)
-		return b->buf.err;
-	if (page_is_zero(b->buf.data + at + ENTRY_LEN)) {
-		b->buf.len = at;
-		wbuf__put_u64(&b->buf, gpa | RAM_FLAG_ZERO);
-		b->nr_zero++;
+	/* A page that turns non-zero after this test is written after its
+	 * dirty bit was cleared: the next round sends it again. */
+	if (ram_batch__page_is_zero(page))
+		return ram_batch__add_zero(b, gpa);
+	put_entry(b, gpa | RAM_FLAG_DATA);
+	b->page[b->nr_data++] = page;
+	last = &b->iov[b->nr_iov - 1];
+	/* Adjacent pages go out as one run. */
+	if (b->nr_iov > 1 && (const uint8_t *)last->iov_base + last->iov_len == page) {
+		last->iov_len += RAM_PAGE_SIZE;
+	} else {
+		b->iov[b->nr_iov].iov_base = (void *)page;
+		b->iov[b->nr_iov].iov_len = RAM_PAGE_SIZE;
+		b->nr_iov++;
 	}
-	b->count++;
 	return 0;
 }
 
 int ram_batch__finish(struct ram_batch *b)
 {
-	if (b->buf.err)
-		return b->buf.err;
-	if (b->buf.len < RAM_BATCH_HEADER_LEN)
+	uint32_t i, d = 0;
+	uint8_t *e;
+
+	if (!b->begun)
 		return -EINVAL;
-	wire__le32(b->buf.data + 4, b->count);
+	wire__le32(b->head + 4, b->count);
+	b->iov[0].iov_len = RAM_BATCH_HEADER_LEN + (size_t)b->count * RAM_ENTRY_LEN;
+	/* Taken from guest memory as late as possible: the closer to the
+	 * send, the less time the guest has to tear the page. */
+	for (i = 0; i < b->count; i++) {
+		e = b->head + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
+		if (wire__get_le64(e) & RAM_FLAG_DATA)
+			wire__le32(e + 8, crc32c__extend(0, b->page[d++], RAM_PAGE_SIZE));
+	}
 	return 0;
+}
+
+const struct iovec *ram_batch__iov(const struct ram_batch *b, int *iovcnt)
+{
+	*iovcnt = b->nr_iov;
+	return b->iov;
+}
+
+size_t ram_batch__len(const struct ram_batch *b)
+{
+	return RAM_BATCH_HEADER_LEN + (size_t)b->count * RAM_ENTRY_LEN +
+	       (size_t)b->nr_data * RAM_PAGE_SIZE;
 }
 
 /* --- decoding ------------------------------------------------------------ */
@@ -133,11 +164,12 @@ static bool in_slots(const struct vm_config *cfg, uint64_t gpa)
 	return false;
 }
 
-static int check_entry(const struct vm_config *cfg, uint64_t word,
+static int check_entry(const struct vm_config *cfg, const uint8_t *e,
 		       uint32_t i, char *err, size_t errlen)
 {
+	uint64_t word = wire__get_le64(e);
 	uint64_t gpa = word & ~(uint64_t)RAM_FLAG_MASK;
-	uint32_t flags = word & RAM_FLAG_MASK;
+	uint32_t flags = word & RAM_FLAG_MASK, crc = wire__get_le32(e + 8);
 
 	if (flags & BAD_LOW_BITS) {
 		errmsg__set(err, errlen,
@@ -152,6 +184,12 @@ static int check_entry(const struct vm_config *cfg, uint64_t word,
 			     flags ? "both ZERO and DATA" : "neither ZERO nor DATA");
 		return -EBADMSG;
 	}
+	if (flags == RAM_FLAG_ZERO && crc) {
+		errmsg__set(err, errlen,
+			     "RAM batch entry %u (gpa 0x%llx): a ZERO page with CRC 0x%08x, must be 0",
+			     i, (unsigned long long)gpa, crc);
+		return -EBADMSG;
+	}
 	if (!in_slots(cfg, gpa)) {
 		errmsg__set(err, errlen,
 			     "RAM batch entry %u: gpa 0x%llx is outside guest RAM",
@@ -161,45 +199,56 @@ static int check_entry(const struct vm_config *cfg, uint64_t word,
 	return 0;
 }
 
-/* First pass: the whole batch is checked before anything is written. */
-static int check_batch(const uint8_t *p, size_t len,
-		       const struct vm_config *cfg, struct ram_batch_info *info,
-		       char *err, size_t errlen)
+int ram_batch__check(const uint8_t *head, size_t head_len, uint64_t payload_len,
+		     const struct vm_config *cfg, struct ram_batch_info *info,
+		     char *err, size_t errlen)
 {
-	size_t pos = RAM_BATCH_HEADER_LEN;
-	uint64_t word;
+	struct ram_batch_info local;
 	uint32_t i;
 	int ret;
 
+	if (!info)
+		info = &local;
+	memset(info, 0, sizeof(*info));
+	if (!cfg) {
+		errmsg__set(err, errlen, "RAM batch: no configuration to check it against");
+		return -EINVAL;
+	}
+	if (head_len < RAM_BATCH_HEADER_LEN || payload_len < head_len) {
+		errmsg__set(err, errlen,
+			     "RAM batch: payload of %llu bytes is shorter than its %d-byte header",
+			     (unsigned long long)payload_len, RAM_BATCH_HEADER_LEN);
+		return -EBADMSG;
+	}
+	info->round = wire__get_le32(head);
+	info->count = wire__get_le32(head + 4);
+	if (info->count > RAM_BATCH_MAX_PAGES) {
+		errmsg__set(err, errlen, "RAM batch: %u pages, at most %u",
+			     info->count, RAM_BATCH_MAX_PAGES);
+		return -EBADMSG;
+	}
+	if (head_len != RAM_BATCH_HEADER_LEN + (size_t)info->count * RAM_ENTRY_LEN) {
+		errmsg__set(err, errlen,
+			     "RAM batch: an entry table of %u entries does not fit a payload of %llu bytes",
+			     info->count, (unsigned long long)payload_len);
+		return -EBADMSG;
+	}
 	for (i = 0; i < info->count; i++) {
-		if (len - pos < ENTRY_LEN) {
-			errmsg__set(err, errlen,
-				     "RAM batch: payload ends at entry %u of %u",
-				     i, info->count);
-			return -EBADMSG;
-		}
-		word = wire__get_le64(p + pos);
-		pos += ENTRY_LEN;
-		ret = check_entry(cfg, word, i, err, errlen);
+		const uint8_t *e = head + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
+
+		ret = check_entry(cfg, e, i, err, errlen);
 		if (ret)
 			return ret;
-		if (word & RAM_FLAG_ZERO) {
+		if (wire__get_le64(e) & RAM_FLAG_ZERO)
 			info->nr_zero++;
-			continue;
-		}
-		if (len - pos < RAM_PAGE_SIZE) {
-			errmsg__set(err, errlen,
-				     "RAM batch: payload ends inside the data of entry %u",
-				     i);
-			return -EBADMSG;
-		}
-		pos += RAM_PAGE_SIZE;
-		info->nr_data++;
+		else
+			info->nr_data++;
 	}
-	if (pos != len) {
+	if (payload_len != head_len + (uint64_t)info->nr_data * RAM_PAGE_SIZE) {
 		errmsg__set(err, errlen,
-			     "RAM batch: %zu bytes after the last of %u entries",
-			     len - pos, info->count);
+			     "RAM batch: %u DATA entries need %llu page bytes, the payload has %llu",
+			     info->nr_data, (unsigned long long)info->nr_data * RAM_PAGE_SIZE,
+			     (unsigned long long)(payload_len - head_len));
 		return -EBADMSG;
 	}
 	return 0;
@@ -210,43 +259,39 @@ int ram_batch__decode(const uint8_t *p, size_t len,
 		      void *ctx, struct ram_batch_info *info, char *err,
 		      size_t errlen)
 {
-	struct ram_batch_info local = { 0 };
-	size_t pos = RAM_BATCH_HEADER_LEN;
+	struct ram_batch_info local;
+	const uint8_t *e, *data;
+	size_t head;
 	uint64_t word;
 	uint32_t i;
+	bool torn;
 	int ret;
 
 	if (!info)
 		info = &local;
 	memset(info, 0, sizeof(*info));
-	if (!cfg || !page_fn) {
-		errmsg__set(err, errlen, "RAM batch: no configuration to check it against");
+	if (!page_fn) {
+		errmsg__set(err, errlen, "RAM batch: nowhere to store the pages");
 		return -EINVAL;
 	}
-	if (len < RAM_BATCH_HEADER_LEN) {
-		errmsg__set(err, errlen,
-			     "RAM batch: payload of %zu bytes is shorter than its %d-byte header",
-			     len, RAM_BATCH_HEADER_LEN);
-		return -EBADMSG;
-	}
-	info->round = wire__get_le32(p);
-	info->count = wire__get_le32(p + 4);
-	if (info->count > RAM_BATCH_MAX_PAGES) {
-		errmsg__set(err, errlen, "RAM batch: %u pages, at most %u",
-			     info->count, RAM_BATCH_MAX_PAGES);
-		return -EBADMSG;
-	}
-	ret = check_batch(p, len, cfg, info, err, errlen);
+	head = len < RAM_BATCH_HEADER_LEN ? len :
+	       RAM_BATCH_HEADER_LEN + (size_t)wire__get_le32(p + 4) * RAM_ENTRY_LEN;
+	if (head > len)
+		head = len;
+	ret = ram_batch__check(p, head, len, cfg, info, err, errlen);
 	if (ret)
 		return ret;
+	data = p + head;
 	for (i = 0; i < info->count; i++) {
-		word = wire__get_le64(p + pos);
-		pos += ENTRY_LEN;
+		e = p + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
+		word = wire__get_le64(e);
 		if (word & RAM_FLAG_ZERO) {
-			ret = page_fn(ctx, word & ~(uint64_t)RAM_FLAG_MASK, NULL);
+			ret = page_fn(ctx, word & ~(uint64_t)RAM_FLAG_MASK, NULL, false);
 		} else {
-			ret = page_fn(ctx, word & ~(uint64_t)RAM_FLAG_MASK, p + pos);
-			pos += RAM_PAGE_SIZE;
+			torn = crc32c__extend(0, data, RAM_PAGE_SIZE) != wire__get_le32(e + 8);
+			info->nr_torn += torn;
+			ret = page_fn(ctx, word & ~(uint64_t)RAM_FLAG_MASK, data, torn);
+			data += RAM_PAGE_SIZE;
 		}
 		if (ret) {
 			errmsg__set(err, errlen,

@@ -85,7 +85,14 @@ out:
 
 int source__send(struct source_run *r, uint32_t type, const void *p, size_t len)
 {
-	int ret = stream__send(&r->s, type, p, len);
+	struct iovec iov = { (void *)p, len };
+
+	return source__sendv(r, type, &iov, len ? 1 : 0);
+}
+
+int source__sendv(struct source_run *r, uint32_t type, const struct iovec *iov, int iovcnt)
+{
+	int ret = stream__sendv(&r->s, type, iov, iovcnt);
 
 	if (ret) {
 		if (source__cancelled(r))

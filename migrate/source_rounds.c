@@ -29,14 +29,17 @@ static void throttle(struct source_run *r)
 
 static int flush_batch(struct source_run *r, struct round_stats *rs)
 {
-	int ret;
+	const struct iovec *iov;
+	int iovcnt, ret;
 
 	if (!r->batch.count)
 		return 0;
 	ret = ram_batch__finish(&r->batch);
 	if (ret)
 		return source__fail(r, ret, "building a RAM section: %s", strerror(-ret));
-	ret = source__send(r, SECTION_RAM, r->batch.buf.data, r->batch.buf.len);
+	/* Pages go from guest memory to the socket, uncopied. */
+	iov = ram_batch__iov(&r->batch, &iovcnt);
+	ret = source__sendv(r, SECTION_RAM, iov, iovcnt);
 	if (ret)
 		return ret;
 	rs->pages_sent += r->batch.count;
@@ -135,8 +138,8 @@ static void record_forecast(struct source_run *r, const struct round_stats *rs, 
 	struct migrate_stats *st = &r->m->stats;
 	struct forecast_input in = {
 		.pending_pages = pending, .dirty_rate_pps = rs->dirty_rate_pps,
-		/* Each page costs its 8-byte entry in the RAM section too. */
-		.bandwidth_bps = rs->bandwidth_bps, .page_bytes = GUEST_PAGE_SIZE + 8,
+		/* Each page costs its entry in the RAM section too. */
+		.bandwidth_bps = rs->bandwidth_bps, .page_bytes = GUEST_PAGE_SIZE + RAM_ENTRY_LEN,
 		.device_state_bytes = vm_sections__state_estimate(r->vm),
 		.ram_size = r->vm->mem.size, .bytes_sent = r->s.bytes_out,
 		.elapsed_us = clock__mono_us() - st->start_mono_us,

@@ -21,7 +21,7 @@ struct type_info {
 	uint64_t limit;		/* largest payload accepted, bytes */
 };
 
-/* Limits are as tight as the 2.0 payloads allow: the small sections have
+/* Limits are as tight as the 3.0 payloads allow: the small sections have
  * fixed sizes, a RAM batch has at most 1024 pages, vCPU and VM state are
  * tens of KiB. Only DEVICE keeps the global 64 MiB, since a device may
  * carry a large buffer (a framebuffer, a disk cache). */
@@ -252,13 +252,64 @@ int stream__read_preamble(struct stream *s, char *err, size_t errlen)
 
 /* --- sending ------------------------------------------------------------ */
 
+/* Copies n bytes from offset off of a gather list; false if it is shorter. */
+static bool gather(const struct iovec *iov, int iovcnt, size_t off, uint8_t *out, size_t n)
+{
+	size_t take;
+	int i;
+
+	for (i = 0; i < iovcnt && n; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		take = iov[i].iov_len - off < n ? iov[i].iov_len - off : n;
+		memcpy(out, (const uint8_t *)iov[i].iov_base + off, take);
+		out += take;
+		n -= take;
+		off = 0;
+	}
+	return n == 0;
+}
+
+/* CRC32C of the first n bytes of a gather list. */
+static uint32_t crc_prefix(uint32_t crc, const struct iovec *iov, int iovcnt, uint64_t n)
+{
+	size_t take;
+	int i;
+
+	for (i = 0; i < iovcnt && n; i++) {
+		take = iov[i].iov_len < n ? iov[i].iov_len : (size_t)n;
+		crc = crc32c__extend(crc, iov[i].iov_base, take);
+		n -= take;
+	}
+	return crc;
+}
+
+/* How many payload bytes the section checksum covers: all of them, but
+ * for RAM only the batch header and entry table, since pages carry their
+ * own CRC (they may be read from a running guest). 0 if the RAM payload
+ * is malformed: a sender must not emit what every reader refuses. */
+static uint64_t checked_len(uint32_t type, const struct iovec *iov, int iovcnt, uint64_t len)
+{
+	uint8_t hdr[RAM_BATCH_HEADER_LEN];
+	uint64_t head;
+
+	if (type != SECTION_RAM)
+		return len;
+	if (!gather(iov, iovcnt, 0, hdr, sizeof(hdr)))
+		return 0;
+	head = RAM_BATCH_HEADER_LEN + (uint64_t)wire__get_le32(hdr + 4) * RAM_ENTRY_LEN;
+	return head <= len ? head : 0;
+}
+
 int stream__sendv(struct stream *s, uint32_t type, const struct iovec *iov,
 		  int iovcnt)
 {
 	const struct type_info *t = type_lookup(type);
 	uint8_t head[STREAM_HEADER_LEN], tail[STREAM_TRAILER_LEN];
 	struct iovec inline_iov[IOV_INLINE], *all = inline_iov;
-	uint64_t len = 0;
+	uint64_t len = 0, covered;
 	uint32_t crc;
 	int i, ret;
 
@@ -272,12 +323,14 @@ int stream__sendv(struct stream *s, uint32_t type, const struct iovec *iov,
 		if (len > t->limit)
 			return -EMSGSIZE;
 	}
+	covered = checked_len(type, iov, iovcnt, len);
+	if (type == SECTION_RAM && !covered)
+		return -EINVAL;
 	wire__le32(head, type);
 	wire__le32(head + 4, 0);
 	wire__le64(head + 8, len);
 	crc = crc32c__extend(0, head, sizeof(head));
-	for (i = 0; i < iovcnt; i++)
-		crc = crc32c__extend(crc, iov[i].iov_base, iov[i].iov_len);
+	crc = crc_prefix(crc, iov, iovcnt, covered);
 	wire__le32(tail, crc);
 
 	/* One gather list, so header, payload and checksum leave in as few
@@ -425,13 +478,71 @@ static int grow_payload(struct section *sec, size_t len)
 	return 0;
 }
 
+/* A RAM section's head: batch header, then the entry table whose length
+ * the header's count gives. Checked here as far as the framing needs, so
+ * the table is read only when it fits the payload. */
+static int read_ram_head(struct stream *s, struct section *sec, char *err, size_t errlen)
+{
+	uint64_t head;
+	uint32_t count;
+	int ret;
+
+	if (sec->len < RAM_BATCH_HEADER_LEN) {
+		errmsg__set(err, errlen,
+			     "RAM batch: payload of %llu bytes is shorter than its %d-byte header",
+			     (unsigned long long)sec->len, RAM_BATCH_HEADER_LEN);
+		return -EBADMSG;
+	}
+	ret = read_part(s, "RAM", "batch header", sec->payload, RAM_BATCH_HEADER_LEN, err, errlen);
+	if (ret)
+		return ret;
+	count = wire__get_le32(sec->payload + 4);
+	if (count > RAM_BATCH_MAX_PAGES) {
+		errmsg__set(err, errlen, "RAM batch: %u pages, at most %u", count,
+			     RAM_BATCH_MAX_PAGES);
+		return -EBADMSG;
+	}
+	head = RAM_BATCH_HEADER_LEN + (uint64_t)count * RAM_ENTRY_LEN;
+	if (head > sec->len) {
+		errmsg__set(err, errlen,
+			     "RAM batch: an entry table of %u entries does not fit a payload of %llu bytes",
+			     count, (unsigned long long)sec->len);
+		return -EBADMSG;
+	}
+	ret = read_part(s, "RAM", "entry table", sec->payload + RAM_BATCH_HEADER_LEN,
+			head - RAM_BATCH_HEADER_LEN, err, errlen);
+	sec->head_len = head;
+	return ret;
+}
+
+static int check_crc(struct stream *s, struct section *sec, char *err, size_t errlen)
+{
+	uint8_t tail[STREAM_TRAILER_LEN];
+	const char *name = stream__type_name(sec->type);
+	uint32_t want;
+	int ret;
+
+	ret = read_part(s, name, "checksum", tail, sizeof(tail), err, errlen);
+	if (ret)
+		return ret;
+	want = wire__get_le32(tail);
+	if (s->in_crc != want) {
+		errmsg__set(err, errlen,
+			     "section %s: checksum mismatch (computed 0x%08x, stream has 0x%08x)",
+			     name, s->in_crc, want);
+		return -EBADMSG;
+	}
+	s->last_in = sec->type;
+	s->sections_in++;
+	return 0;
+}
+
 static int recv_section(struct stream *s, struct section *sec, char *err,
 			size_t errlen)
 {
-	uint8_t head[STREAM_HEADER_LEN], tail[STREAM_TRAILER_LEN];
-	uint32_t type, crc, want;
+	uint8_t head[STREAM_HEADER_LEN];
 	const char *name;
-	size_t got, len;
+	size_t got;
 	int ret;
 
 	ret = read_full(s, head, sizeof(head), &got);
@@ -445,41 +556,68 @@ static int recv_section(struct stream *s, struct section *sec, char *err,
 	ret = check_header(s, head, err, errlen);
 	if (ret)
 		return ret;
-	type = wire__get_le32(head);
-	len = wire__get_le64(head + 8);
-	name = stream__type_name(type);
-	if (grow_payload(sec, len)) {
-		errmsg__set(err, errlen, "section %s: no memory for %zu bytes",
-			     name, len);
+	sec->type = wire__get_le32(head);
+	sec->len = wire__get_le64(head + 8);
+	name = stream__type_name(sec->type);
+	/* RAM: only the head comes into the buffer now, the pages go where
+	 * the caller says; the limit keeps even a whole batch small. */
+	if (grow_payload(sec, sec->type == SECTION_RAM ? RAM_BATCH_HEAD_MAX : sec->len)) {
+		errmsg__set(err, errlen, "section %s: no memory for %llu bytes",
+			     name, (unsigned long long)sec->len);
 		return -ENOMEM;
 	}
-	ret = read_part(s, name, "payload", sec->payload, len, err, errlen);
-	if (!ret)
-		ret = read_part(s, name, "checksum", tail, sizeof(tail), err,
-				errlen);
+	if (sec->type == SECTION_RAM) {
+		ret = read_ram_head(s, sec, err, errlen);
+	} else {
+		sec->head_len = sec->len;
+		ret = read_part(s, name, "payload", sec->payload, sec->len, err, errlen);
+	}
 	if (ret)
 		return ret;
-	crc = crc32c__extend(0, head, sizeof(head));
-	crc = crc32c__extend(crc, sec->payload, len);
-	want = wire__get_le32(tail);
-	if (crc != want) {
-		errmsg__set(err, errlen,
-			     "section %s: checksum mismatch (computed 0x%08x, stream has 0x%08x)",
-			     name, crc, want);
-		return -EBADMSG;
+	s->in_crc = crc32c__extend(0, head, sizeof(head));
+	s->in_crc = crc32c__extend(s->in_crc, sec->payload, sec->head_len);
+	if (sec->type == SECTION_RAM) {
+		s->in_open = true;
+		s->in_pages_left = sec->len - sec->head_len;
+		return 0;
 	}
-	sec->type = type;
-	sec->len = len;
-	s->last_in = type;
-	s->sections_in++;
-	return 0;
+	return check_crc(s, sec, err, errlen);
 }
 
-int stream__recv(struct stream *s, struct section *sec, char *err,
-		 size_t errlen)
+static int recv_pages(struct stream *s, struct section *sec, const struct iovec *iov,
+		      int iovcnt, char *err, size_t errlen)
 {
-	int ret;
+	uint64_t total = 0;
+	size_t got;
+	int i, ret = 0;
 
+	for (i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (!s->in_open || sec->type != SECTION_RAM || total != s->in_pages_left) {
+		errmsg__set(err, errlen, "RAM section: %llu page bytes to read, %llu asked for",
+			     (unsigned long long)(s->in_open ? s->in_pages_left : 0),
+			     (unsigned long long)total);
+		return -EINVAL;
+	}
+	for (i = 0; i < iovcnt && !ret; i++) {
+		ret = read_full(s, iov[i].iov_base, iov[i].iov_len, &got);
+		if (ret == -ENODATA)
+			errmsg__set(err, errlen,
+				     "truncated stream in section RAM pages (got %llu of %llu bytes)",
+				     (unsigned long long)(sec->len - sec->head_len -
+							  s->in_pages_left + got),
+				     (unsigned long long)(sec->len - sec->head_len));
+		else if (ret)
+			errmsg__set(err, errlen, "section RAM pages: read error: %s",
+				     strerror(-ret));
+		s->in_pages_left -= got;
+	}
+	s->in_open = false;
+	return ret ? ret : check_crc(s, sec, err, errlen);
+}
+
+static int recv_ready(struct stream *s, char *err, size_t errlen)
+{
 	if (s->in_err) {
 		errmsg__set(err, errlen,
 			     "the stream already failed (%s); it cannot be resynchronised",
@@ -491,16 +629,65 @@ int stream__recv(struct stream *s, struct section *sec, char *err,
 			     "section read before the stream's preamble was accepted");
 		return -EPROTO;
 	}
+	if (s->in_open) {
+		errmsg__set(err, errlen, "the pages of a RAM section were not read");
+		return -EPROTO;
+	}
 	if (is_last(s->last_in)) {
 		errmsg__set(err, errlen,
 			     "nothing follows section %s: the stream is complete",
 			     stream__type_name(s->last_in));
 		return -EPROTO;
 	}
+	return 0;
+}
+
+int stream__recv_head(struct stream *s, struct section *sec, char *err, size_t errlen)
+{
+	int ret = recv_ready(s, err, errlen);
+
+	if (ret)
+		return ret;
 	ret = recv_section(s, sec, err, errlen);
 	/* A failed section leaves the read position somewhere inside it;
 	 * nothing after that point can be framed again. */
 	if (ret)
 		s->in_err = ret;
 	return ret;
+}
+
+int stream__recv_pages(struct stream *s, struct section *sec, const struct iovec *iov,
+		       int iovcnt, char *err, size_t errlen)
+{
+	int ret;
+
+	if (s->in_err) {
+		errmsg__set(err, errlen, "the stream already failed (%s)", strerror(-s->in_err));
+		return s->in_err;
+	}
+	ret = recv_pages(s, sec, iov, iovcnt, err, errlen);
+	if (ret)
+		s->in_err = ret;
+	return ret;
+}
+
+int stream__recv(struct stream *s, struct section *sec, char *err,
+		 size_t errlen)
+{
+	struct iovec iov;
+	int ret = stream__recv_head(s, sec, err, errlen);
+
+	if (ret || sec->type != SECTION_RAM)
+		return ret;
+	/* The whole batch into the buffer, after its head. */
+	if (grow_payload(sec, sec->len)) {
+		errmsg__set(err, errlen, "section RAM: no memory for %llu bytes",
+			     (unsigned long long)sec->len);
+		s->in_err = -ENOMEM;
+		s->in_open = false;
+		return -ENOMEM;
+	}
+	iov.iov_base = sec->payload + sec->head_len;
+	iov.iov_len = sec->len - sec->head_len;
+	return stream__recv_pages(s, sec, &iov, 1, err, errlen);
 }

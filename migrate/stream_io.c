@@ -10,7 +10,7 @@
 
 /* writev/sendmsg take at most IOV_MAX entries; longer gather lists (a RAM
  * batch sent as one iovec per page) go out in slices of this many. */
-#define IOV_SLICE	64
+#define IOV_SLICE	256
 
 static uint64_t mono_us(void)
 {

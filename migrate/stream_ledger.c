@@ -33,7 +33,7 @@ static int take_ram(struct stream_ledger *l, const struct section *sec, char *er
 			     round, l->rounds);
 		return -EPROTO;
 	}
-	/* The count is checked against the payload by ram_batch__decode,
+	/* The count is checked against the payload by ram_batch__check,
 	 * which runs next; a batch it refuses fails the stream anyway. */
 	l->round_sections++;
 	l->round_pages += count;

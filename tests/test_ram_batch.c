@@ -1,5 +1,7 @@
-/* RAM section payloads: the encoder, and a decoder that writes nothing
- * unless the whole batch is right. */
+/* RAM section payloads (stream 3.0): the encoder that sends pages from
+ * where they are, a decoder that writes nothing unless the whole entry
+ * table is right, per-page CRCs and torn pages, and the destination's
+ * reader that puts pages straight into guest memory. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +15,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "crc32c.h"
+#include "ram_recv.h"
 #include "stream.h"
 #include "vm_config.h"
 
@@ -27,12 +31,13 @@ struct sink {
 	uint64_t gpa[RAM_BATCH_MAX_PAGES];
 	uint8_t first_byte[RAM_BATCH_MAX_PAGES];
 	bool zero[RAM_BATCH_MAX_PAGES];
+	bool torn[RAM_BATCH_MAX_PAGES];
 	int fail_at;		/* return -EIO on this call; -1 = never */
 };
 
 static struct sink sink;
 
-static int store_page(void *ctx, uint64_t gpa, const uint8_t *data)
+static int store_page(void *ctx, uint64_t gpa, const uint8_t *data, bool torn)
 {
 	struct sink *s = ctx;
 
@@ -40,6 +45,7 @@ static int store_page(void *ctx, uint64_t gpa, const uint8_t *data)
 		return -EIO;
 	s->gpa[s->calls] = gpa;
 	s->zero[s->calls] = !data;
+	s->torn[s->calls] = torn;
 	s->first_byte[s->calls] = data ? data[0] : 0;
 	s->calls++;
 	return 0;
@@ -64,6 +70,20 @@ static int decode(const uint8_t *p, size_t n, struct ram_batch_info *info,
 	return ram_batch__decode(p, n, &cfg, store_page, &sink, info, err, len);
 }
 
+/* The batch's payload in one buffer, as a reader that buffers it sees. */
+static void flatten(const struct ram_batch *b, struct wbuf *w)
+{
+	const struct iovec *iov;
+	int i, n;
+
+	wbuf__init(w);
+	iov = ram_batch__iov(b, &n);
+	for (i = 0; i < n; i++)
+		wbuf__put_bytes(w, iov[i].iov_base, iov[i].iov_len);
+	assert_int_equal(w->err, 0);
+	assert_int_equal(w->len, ram_batch__len(b));
+}
+
 /* --- encoder ------------------------------------------------------------- */
 
 static void test_roundtrip(void **state)
@@ -71,6 +91,7 @@ static void test_roundtrip(void **state)
 	static uint8_t page[RAM_PAGE_SIZE], zero[RAM_PAGE_SIZE];
 	struct ram_batch_info info;
 	struct ram_batch b;
+	struct wbuf w;
 	char err[256];
 
 	ram_batch__init(&b);
@@ -80,37 +101,83 @@ static void test_roundtrip(void **state)
 	/* All zero content goes out as a ZERO entry, without the 4 KiB. */
 	assert_int_equal(ram_batch__add_page(&b, 0x2000, zero), 0);
 	assert_int_equal(ram_batch__add_zero(&b, 4 * GiB + 4 * MiB - 4096), 0);
-	page[4095] = 1;
-	memset(page, 0, 4095);	/* non-zero only in its last byte */
-	assert_int_equal(ram_batch__add_page(&b, 4 * GiB, page), 0);
 	assert_int_equal(ram_batch__finish(&b), 0);
-	assert_int_equal(b.count, 4);
+	assert_int_equal(b.count, 3);
 	assert_int_equal(b.nr_zero, 2);
-	assert_int_equal(b.buf.len, 8 + 4 * 8 + 2 * RAM_PAGE_SIZE);
-	assert_int_equal(wire__get_le32(b.buf.data), 5);
-	assert_int_equal(wire__get_le32(b.buf.data + 4), 4);
-	assert_int_equal(wire__get_le64(b.buf.data + 8), 0x1000 | RAM_FLAG_DATA);
+	assert_int_equal(ram_batch__len(&b), 8 + 3 * 12 + RAM_PAGE_SIZE);
+	/* The page is sent from where it is, not from a copy. */
+	assert_int_equal(b.nr_iov, 2);
+	assert_ptr_equal(b.iov[1].iov_base, page);
+	flatten(&b, &w);
+	assert_int_equal(wire__get_le32(w.data), 5);
+	assert_int_equal(wire__get_le32(w.data + 4), 3);
+	assert_int_equal(wire__get_le64(w.data + 8), 0x1000 | RAM_FLAG_DATA);
+	assert_int_equal(wire__get_le32(w.data + 16), crc32c__extend(0, page, RAM_PAGE_SIZE));
+	assert_int_equal(wire__get_le64(w.data + 20), 0x2000 | RAM_FLAG_ZERO);
+	assert_int_equal(wire__get_le32(w.data + 28), 0);
 
-	assert_int_equal(decode(b.buf.data, b.buf.len, &info, err, sizeof(err)), 0);
+	assert_int_equal(decode(w.data, w.len, &info, err, sizeof(err)), 0);
 	assert_int_equal(info.round, 5);
-	assert_int_equal(info.count, 4);
+	assert_int_equal(info.count, 3);
 	assert_int_equal(info.nr_zero, 2);
-	assert_int_equal(info.nr_data, 2);
-	assert_int_equal(sink.calls, 4);
+	assert_int_equal(info.nr_data, 1);
+	assert_int_equal(info.nr_torn, 0);
+	assert_int_equal(sink.calls, 3);
 	assert_int_equal(sink.gpa[0], 0x1000);
 	assert_int_equal(sink.first_byte[0], 0xab);
+	assert_false(sink.torn[0]);
 	assert_true(sink.zero[1]);
 	assert_int_equal(sink.gpa[1], 0x2000);
 	assert_true(sink.zero[2]);
 	assert_int_equal(sink.gpa[2], 4 * GiB + 4 * MiB - 4096);
-	assert_false(sink.zero[3]);
-	assert_int_equal(sink.gpa[3], 4 * GiB);
+	wbuf__free(&w);
 
-	/* The buffer is reused by the next batch. */
+	/* The next batch starts empty. */
 	ram_batch__begin(&b, 6);
 	assert_int_equal(ram_batch__finish(&b), 0);
-	assert_int_equal(b.buf.len, 8);
+	assert_int_equal(ram_batch__len(&b), 8);
 	ram_batch__free(&b);
+}
+
+/* Pages adjacent in memory leave as one run; a gap or a zero page in
+ * between starts a new one. */
+static void test_runs_merged(void **state)
+{
+	static uint8_t mem[6 * RAM_PAGE_SIZE];
+	struct ram_batch b;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		mem[i * RAM_PAGE_SIZE + 100] = (uint8_t)(i + 1);
+	mem[3 * RAM_PAGE_SIZE + 100] = 0;	/* page 3 is zero */
+	ram_batch__init(&b);
+	ram_batch__begin(&b, 0);
+	for (i = 0; i < 6; i++)
+		assert_int_equal(ram_batch__add_page(&b, (uint64_t)i << 12,
+						     mem + i * RAM_PAGE_SIZE), 0);
+	assert_int_equal(ram_batch__finish(&b), 0);
+	assert_int_equal(b.nr_iov, 3);
+	assert_ptr_equal(b.iov[1].iov_base, mem);
+	assert_int_equal(b.iov[1].iov_len, 3 * RAM_PAGE_SIZE);
+	assert_ptr_equal(b.iov[2].iov_base, mem + 4 * RAM_PAGE_SIZE);
+	assert_int_equal(b.iov[2].iov_len, 2 * RAM_PAGE_SIZE);
+	ram_batch__free(&b);
+}
+
+static void test_zero_check(void **state)
+{
+	static uint8_t page[RAM_PAGE_SIZE];
+	size_t i;
+
+	assert_true(ram_batch__page_is_zero(page));
+	/* Every byte counts, in every 64-byte block. */
+	for (i = 0; i < RAM_PAGE_SIZE; i += 61) {
+		page[i] = 0x80;
+		assert_false(ram_batch__page_is_zero(page));
+		page[i] = 0;
+	}
+	page[RAM_PAGE_SIZE - 1] = 1;
+	assert_false(ram_batch__page_is_zero(page));
 }
 
 static void test_encoder_limits(void **state)
@@ -118,12 +185,14 @@ static void test_encoder_limits(void **state)
 	static uint8_t page[RAM_PAGE_SIZE];
 	struct ram_batch_info info;
 	struct ram_batch b;
+	struct wbuf w;
 	char err[256];
 	uint32_t i;
 
 	ram_batch__init(&b);
 	/* Not begun: refused, not a crash. */
 	assert_int_equal(ram_batch__add_zero(&b, 0), -EINVAL);
+	assert_int_equal(ram_batch__add_page(&b, 0, page), -EINVAL);
 	assert_int_equal(ram_batch__finish(&b), -EINVAL);
 	ram_batch__begin(&b, 0);
 	assert_int_equal(ram_batch__add_zero(&b, 0x1001), -EINVAL);
@@ -140,28 +209,42 @@ static void test_encoder_limits(void **state)
 	assert_int_equal(ram_batch__add_page(&b, 0, page), -ENOSPC);
 	assert_int_equal(ram_batch__add_zero(&b, 0), -ENOSPC);
 	assert_int_equal(ram_batch__finish(&b), 0);
-	assert_int_equal(b.buf.len, RAM_BATCH_MAX_BYTES);
-	assert_int_equal(decode(b.buf.data, b.buf.len, &info, err, sizeof(err)), 0);
+	assert_int_equal(ram_batch__len(&b), RAM_BATCH_MAX_BYTES);
+	flatten(&b, &w);
+	assert_int_equal(decode(w.data, w.len, &info, err, sizeof(err)), 0);
 	assert_int_equal(sink.calls, RAM_BATCH_MAX_PAGES);
 	assert_int_equal(info.nr_data, RAM_BATCH_MAX_PAGES);
+	wbuf__free(&w);
 	ram_batch__free(&b);
 }
 
 /* --- decoder: every rule, and nothing written on failure ----------------- */
 
-/* A batch with two good pages first, so a decoder that wrote as it went
- * would be caught, then whatever the case adds. */
-static void good_start(struct wbuf *w, uint32_t count)
-{
-	static uint8_t page[RAM_PAGE_SIZE];
+static uint8_t good_page[RAM_PAGE_SIZE];
 
-	memset(page, 0x5a, sizeof(page));
+/* A batch whose first two entries are good (a DATA page, then a ZERO
+ * page), so a decoder that wrote as it went would be caught, then the
+ * `extra` entries; then `data_pages` pages of data. */
+static void build(struct wbuf *w, uint32_t count, const uint64_t *extra, size_t n,
+		  size_t data_bytes)
+{
+	size_t i;
+
+	memset(good_page, 0x5a, sizeof(good_page));
 	wbuf__init(w);
 	wbuf__put_u32(w, 1);
 	wbuf__put_u32(w, count);
 	wbuf__put_u64(w, 0x3000 | RAM_FLAG_DATA);
-	wbuf__put_bytes(w, page, sizeof(page));
+	wbuf__put_u32(w, crc32c__extend(0, good_page, RAM_PAGE_SIZE));
 	wbuf__put_u64(w, 0x4000 | RAM_FLAG_ZERO);
+	wbuf__put_u32(w, 0);
+	for (i = 0; i < n; i++) {
+		wbuf__put_u64(w, extra[i]);
+		wbuf__put_u32(w, 0);
+	}
+	for (i = 0; i + RAM_PAGE_SIZE <= data_bytes; i += RAM_PAGE_SIZE)
+		wbuf__put_bytes(w, good_page, RAM_PAGE_SIZE);
+	wbuf__put_bytes(w, good_page, data_bytes - i);
 }
 
 static void expect_refused(struct wbuf *w, const char *msg)
@@ -177,82 +260,101 @@ static void expect_refused(struct wbuf *w, const char *msg)
 	wbuf__free(w);
 }
 
-static void test_refuses_unaligned_gpa(void **state)
+/* One extra entry after the two good ones, one page of data. */
+static void refused_entry(uint64_t word, const char *msg)
 {
 	struct wbuf w;
 
-	good_start(&w, 3);
-	wbuf__put_u64(&w, 0x5800 | RAM_FLAG_ZERO);
-	expect_refused(&w, "RAM batch entry 2: 0x5801 has bits 0x800 set below the page boundary");
+	build(&w, 3, &word, 1, RAM_PAGE_SIZE);
+	expect_refused(&w, msg);
+}
+
+static void test_refuses_unaligned_gpa(void **state)
+{
+	refused_entry(0x5800 | RAM_FLAG_ZERO | 0x800,
+		      "RAM batch entry 2: 0x5801 has bits 0x800 set below the page boundary");
 }
 
 static void test_refuses_outside_slots(void **state)
 {
-	struct wbuf w;
-
-	good_start(&w, 3);
-	wbuf__put_u64(&w, (1 * MiB) | RAM_FLAG_ZERO);	/* just past slot 0 */
-	expect_refused(&w, "RAM batch entry 2: gpa 0x100000 is outside guest RAM");
-	good_start(&w, 3);
-	wbuf__put_u64(&w, (4 * GiB + 4 * MiB) | RAM_FLAG_ZERO);
-	expect_refused(&w, "gpa 0x100400000 is outside guest RAM");
-	good_start(&w, 3);
-	wbuf__put_u64(&w, (2 * GiB) | RAM_FLAG_ZERO);	/* between the slots */
-	expect_refused(&w, "gpa 0x80000000 is outside guest RAM");
-	good_start(&w, 3);
-	wbuf__put_u64(&w, 0xfffffffffffff000ull | RAM_FLAG_ZERO);
-	expect_refused(&w, "outside guest RAM");
+	refused_entry((1 * MiB) | RAM_FLAG_ZERO,	/* just past slot 0 */
+		      "RAM batch entry 2: gpa 0x100000 is outside guest RAM");
+	refused_entry((4 * GiB + 4 * MiB) | RAM_FLAG_ZERO,
+		      "gpa 0x100400000 is outside guest RAM");
+	refused_entry((2 * GiB) | RAM_FLAG_ZERO,	/* between the slots */
+		      "gpa 0x80000000 is outside guest RAM");
+	refused_entry(0xfffffffffffff000ull | RAM_FLAG_ZERO, "outside guest RAM");
 }
 
 static void test_refuses_flags(void **state)
 {
+	refused_entry(0x5000 | RAM_FLAG_ZERO | RAM_FLAG_DATA,
+		      "RAM batch entry 2 (gpa 0x5000): both ZERO and DATA, exactly one must be set");
+	refused_entry(0x5000, "neither ZERO nor DATA");
+	refused_entry(0x5000 | 0x4, "an unknown flag");
+}
+
+static void test_refuses_zero_with_crc(void **state)
+{
 	struct wbuf w;
 
-	good_start(&w, 3);
-	wbuf__put_u64(&w, 0x5000 | RAM_FLAG_ZERO | RAM_FLAG_DATA);
-	expect_refused(&w, "RAM batch entry 2 (gpa 0x5000): both ZERO and DATA, exactly one must be set");
-	good_start(&w, 3);
-	wbuf__put_u64(&w, 0x5000);
-	expect_refused(&w, "neither ZERO nor DATA");
-	good_start(&w, 3);
-	wbuf__put_u64(&w, 0x5000 | 0x4);
-	expect_refused(&w, "an unknown flag");
+	build(&w, 2, NULL, 0, RAM_PAGE_SIZE);
+	wire__le32(w.data + 8 + 12 + 8, 0x1234);
+	expect_refused(&w, "RAM batch entry 1 (gpa 0x4000): a ZERO page with CRC 0x00001234, must be 0");
 }
 
 static void test_refuses_count(void **state)
 {
 	struct wbuf w;
 
-	good_start(&w, RAM_BATCH_MAX_PAGES + 1);
+	build(&w, RAM_BATCH_MAX_PAGES + 1, NULL, 0, RAM_PAGE_SIZE);
 	expect_refused(&w, "RAM batch: 1025 pages, at most 1024");
-	good_start(&w, 0xffffffff);
+	build(&w, 0xffffffff, NULL, 0, RAM_PAGE_SIZE);
 	expect_refused(&w, "at most 1024");
 }
 
 static void test_refuses_length(void **state)
 {
-	static uint8_t half[RAM_PAGE_SIZE / 2];
+	uint64_t data = 0x5000 | RAM_FLAG_DATA;
 	struct wbuf w;
 
-	/* count says more entries than there are */
-	good_start(&w, 3);
-	expect_refused(&w, "RAM batch: payload ends at entry 2 of 3");
+	/* count says more entries than the payload holds */
+	build(&w, 400, NULL, 0, RAM_PAGE_SIZE);
+	expect_refused(&w, "RAM batch: an entry table of 400 entries does not fit a payload of 4128 bytes");
 	/* a DATA page cut short */
-	good_start(&w, 3);
-	wbuf__put_u64(&w, 0x5000 | RAM_FLAG_DATA);
-	wbuf__put_bytes(&w, half, sizeof(half));
-	expect_refused(&w, "payload ends inside the data of entry 2");
-	/* bytes after the last entry (count says fewer) */
-	good_start(&w, 1);
-	expect_refused(&w, "RAM batch: 8 bytes after the last of 1 entries");
-	/* a ZERO entry followed by page data it does not own */
-	good_start(&w, 2);
-	wbuf__put_bytes(&w, half, sizeof(half));
-	expect_refused(&w, "2048 bytes after the last of 2 entries");
+	build(&w, 3, &data, 1, RAM_PAGE_SIZE + RAM_PAGE_SIZE / 2);
+	expect_refused(&w, "RAM batch: 2 DATA entries need 8192 page bytes, the payload has 6144");
+	/* count says fewer entries: the rest is read as page bytes */
+	build(&w, 1, NULL, 0, RAM_PAGE_SIZE);
+	expect_refused(&w, "1 DATA entries need 4096 page bytes, the payload has 4108");
+	/* page data no entry owns */
+	build(&w, 2, NULL, 0, 2 * RAM_PAGE_SIZE);
+	expect_refused(&w, "1 DATA entries need 4096 page bytes, the payload has 8192");
 	/* shorter than the header */
-	good_start(&w, 2);
+	build(&w, 2, NULL, 0, 0);
 	w.len = 7;
 	expect_refused(&w, "shorter than its 8-byte header");
+}
+
+/* A page whose bytes do not match its CRC is stored and reported torn;
+ * the rest of the batch is not affected. */
+static void test_torn_page_decoded(void **state)
+{
+	uint64_t data = 0x5000 | RAM_FLAG_DATA;
+	struct ram_batch_info info;
+	struct wbuf w;
+	char err[256];
+
+	build(&w, 3, &data, 1, 2 * RAM_PAGE_SIZE);
+	wire__le32(w.data + 8 + 24 + 8, crc32c__extend(0, good_page, RAM_PAGE_SIZE));
+	w.data[w.len - 1] ^= 1;	/* the second page changed after its CRC */
+	assert_int_equal(decode(w.data, w.len, &info, err, sizeof(err)), 0);
+	assert_int_equal(info.nr_torn, 1);
+	assert_int_equal(sink.calls, 3);
+	assert_false(sink.torn[0]);
+	assert_false(sink.torn[1]);
+	assert_true(sink.torn[2]);
+	wbuf__free(&w);
 }
 
 static void test_callback_error_and_args(void **state)
@@ -260,7 +362,7 @@ static void test_callback_error_and_args(void **state)
 	struct wbuf w;
 	char err[256];
 
-	good_start(&w, 2);
+	build(&w, 2, NULL, 0, RAM_PAGE_SIZE);
 	sink.fail_at = 1;
 	assert_int_equal(decode(w.data, w.len, NULL, err, sizeof(err)), -EIO);
 	assert_string_equal(err, "RAM batch entry 1 (gpa 0x4000): storing the page failed (-5)");
@@ -269,54 +371,241 @@ static void test_callback_error_and_args(void **state)
 	wbuf__free(&w);
 }
 
-/* A RAM section through a real stream: the payload that comes out is the
- * payload that went in. */
-static void test_through_stream(void **state)
+/* --- through a stream, into guest memory ---------------------------------- */
+
+/* The destination's guest memory: the test config's two slots, laid out
+ * one after the other. */
+static uint8_t *guest;
+
+static uint8_t *guest_hva(void *ctx, uint64_t gpa)
 {
-	static uint8_t page[RAM_PAGE_SIZE];
+	(void)ctx;
+	return gpa < 4 * GiB ? guest + gpa : guest + 1 * MiB + (gpa - 4 * GiB);
+}
+
+struct pipe_ends {
+	int fd;
 	struct stream src, dst;
 	struct section sec;
+	struct ram_recv rr;
+};
+
+static void open_ends(struct pipe_ends *p)
+{
+	char err[256];
+
+	guest = calloc(1, 5 * MiB);
+	assert_non_null(guest);
+	p->fd = memfd_create("test_ram_batch", 0);
+	assert_true(p->fd >= 0);
+	stream__init(&p->src, p->fd, STREAM_SOURCE);
+	assert_int_equal(stream__write_preamble(&p->src), 0);
+	assert_int_equal(stream__send(&p->src, SECTION_CONFIG, "", 0), 0);
+	stream__init(&p->dst, p->fd, STREAM_DEST);
+	section__init(&p->sec);
+	assert_int_equal(ram_recv__init(&p->rr, &cfg, guest_hva, NULL), 0);
+	assert_int_equal(lseek(p->fd, 0, SEEK_SET), 0);
+	assert_int_equal(stream__read_preamble(&p->dst, err, sizeof(err)), 0);
+	assert_int_equal(stream__recv(&p->dst, &p->sec, err, sizeof(err)), 0);
+}
+
+static void close_ends(struct pipe_ends *p)
+{
+	ram_recv__free(&p->rr);
+	section__free(&p->sec);
+	close(p->fd);
+	free(guest);
+}
+
+/* Appends a RAM section; the reader goes on from where it was. */
+static void send_iov(struct pipe_ends *p, const struct iovec *iov, int n)
+{
+	off_t at = lseek(p->fd, 0, SEEK_CUR);
+
+	assert_true(lseek(p->fd, 0, SEEK_END) >= 0);
+	assert_int_equal(stream__sendv(&p->src, SECTION_RAM, iov, n), 0);
+	assert_int_equal(lseek(p->fd, at, SEEK_SET), at);
+}
+
+static void send_batch(struct pipe_ends *p, struct ram_batch *b)
+{
+	const struct iovec *iov;
+	int n;
+
+	iov = ram_batch__iov(b, &n);
+	send_iov(p, iov, n);
+}
+
+static void send_buf(struct pipe_ends *p, struct wbuf *w)
+{
+	struct iovec iov = { w->data, w->len };
+
+	send_iov(p, &iov, 1);
+}
+
+static int recv_batch(struct pipe_ends *p, struct ram_batch_info *info, char *err, size_t len)
+{
+	int ret = stream__recv_head(&p->dst, &p->sec, err, len);
+
+	if (ret)
+		return ret;
+	assert_int_equal(p->sec.type, SECTION_RAM);
+	return ram_recv__section(&p->rr, &p->dst, &p->sec, info, err, len);
+}
+
+/* The zero-copy path end to end: pages leave from source memory and land
+ * in the destination's, where the entries say. */
+static void test_into_guest_memory(void **state)
+{
+	static uint8_t src[3 * RAM_PAGE_SIZE];
+	struct ram_batch_info info;
+	struct pipe_ends p;
 	struct ram_batch b;
 	char err[256];
-	int fd = memfd_create("test_ram_batch", 0);
 
-	assert_true(fd >= 0);
+	open_ends(&p);
+	memset(src, 7, sizeof(src));
 	ram_batch__init(&b);
 	ram_batch__begin(&b, 0);
-	memset(page, 7, sizeof(page));
-	assert_int_equal(ram_batch__add_page(&b, 0x7000, page), 0);
+	assert_int_equal(ram_batch__add_page(&b, 0x7000, src), 0);
+	assert_int_equal(ram_batch__add_page(&b, 0x8000, src + RAM_PAGE_SIZE), 0);
+	assert_int_equal(ram_batch__add_zero(&b, 0x9000), 0);
+	assert_int_equal(ram_batch__add_page(&b, 4 * GiB, src + 2 * RAM_PAGE_SIZE), 0);
 	assert_int_equal(ram_batch__finish(&b), 0);
-	stream__init(&src, fd, STREAM_SOURCE);
-	assert_int_equal(stream__write_preamble(&src), 0);
-	assert_int_equal(stream__send(&src, SECTION_CONFIG, "", 0), 0);
-	assert_int_equal(stream__send(&src, SECTION_RAM, b.buf.data, b.buf.len), 0);
-	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	stream__init(&dst, fd, STREAM_DEST);
-	section__init(&sec);
-	assert_int_equal(stream__read_preamble(&dst, err, sizeof(err)), 0);
-	assert_int_equal(stream__recv(&dst, &sec, err, sizeof(err)), 0);
-	assert_int_equal(stream__recv(&dst, &sec, err, sizeof(err)), 0);
-	assert_int_equal(sec.type, SECTION_RAM);
-	assert_int_equal(decode(sec.payload, sec.len, NULL, err, sizeof(err)), 0);
-	assert_int_equal(sink.calls, 1);
-	assert_int_equal(sink.first_byte[0], 7);
-	section__free(&sec);
-	ram_batch__free(&b);
-	close(fd);
+	send_batch(&p, &b);
+	assert_int_equal(recv_batch(&p, &info, err, sizeof(err)), 0);
+	assert_int_equal(info.nr_data, 3);
+	assert_int_equal(info.nr_torn, 0);
+	assert_int_equal(guest[0x7000], 7);
+	assert_int_equal(guest[0x8fff], 7);
+	assert_int_equal(guest[0x9000], 0);
+	assert_int_equal(guest[1 * MiB], 7);
+	assert_int_equal(guest[1 * MiB + RAM_PAGE_SIZE], 0);
+	assert_int_equal(ram_recv__check_end(&p.rr, err, sizeof(err)), 0);
+	close_ends(&p);
+}
+
+/* The guest writes a page between its CRC and the send: the destination
+ * finds it torn, keeps it torn until an intact copy arrives, and refuses
+ * to end the stream while it is torn. */
+static void test_torn_between_crc_and_send(void **state)
+{
+	static uint8_t src[2 * RAM_PAGE_SIZE];
+	struct ram_batch_info info;
+	struct pipe_ends p;
+	struct ram_batch b;
+	char err[256];
+
+	open_ends(&p);
+	memset(src, 3, sizeof(src));
+	ram_batch__init(&b);
+	ram_batch__begin(&b, 0);
+	assert_int_equal(ram_batch__add_page(&b, 0x2000, src), 0);
+	assert_int_equal(ram_batch__add_page(&b, 0x3000, src + RAM_PAGE_SIZE), 0);
+	assert_int_equal(ram_batch__finish(&b), 0);
+	src[RAM_PAGE_SIZE + 17] = 4;	/* the guest, after the CRC */
+	send_batch(&p, &b);
+	assert_int_equal(recv_batch(&p, &info, err, sizeof(err)), 0);
+	assert_int_equal(info.nr_torn, 1);
+	assert_int_equal(p.rr.torn_total, 1);
+	assert_int_equal(p.rr.torn_now, 1);
+	assert_int_equal(ram_recv__check_end(&p.rr, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "END: 1 page(s) arrived torn (data not matching its CRC) and were never sent again intact, the first at gpa 0x3000");
+
+	/* The next round sends it again, intact: repaired. */
+	ram_batch__begin(&b, 0);
+	assert_int_equal(ram_batch__add_page(&b, 0x3000, src + RAM_PAGE_SIZE), 0);
+	assert_int_equal(ram_batch__finish(&b), 0);
+	send_batch(&p, &b);
+	assert_int_equal(recv_batch(&p, &info, err, sizeof(err)), 0);
+	assert_int_equal(info.nr_torn, 0);
+	assert_int_equal(p.rr.torn_now, 0);
+	assert_int_equal(p.rr.torn_total, 1);
+	assert_int_equal(guest[0x3000 + 17], 4);
+	assert_int_equal(ram_recv__check_end(&p.rr, err, sizeof(err)), 0);
+
+	/* Torn again, then sent as a ZERO page: that repairs it too, and the
+	 * old data is cleared. */
+	ram_batch__begin(&b, 0);
+	assert_int_equal(ram_batch__add_page(&b, 0x3000, src + RAM_PAGE_SIZE), 0);
+	assert_int_equal(ram_batch__finish(&b), 0);
+	src[RAM_PAGE_SIZE] = 9;
+	send_batch(&p, &b);
+	assert_int_equal(recv_batch(&p, &info, err, sizeof(err)), 0);
+	assert_int_equal(p.rr.torn_now, 1);
+	ram_batch__begin(&b, 0);
+	assert_int_equal(ram_batch__add_zero(&b, 0x3000), 0);
+	assert_int_equal(ram_batch__finish(&b), 0);
+	send_batch(&p, &b);
+	assert_int_equal(recv_batch(&p, &info, err, sizeof(err)), 0);
+	assert_int_equal(p.rr.torn_now, 0);
+	assert_int_equal(guest[0x3000 + 17], 0);
+	assert_int_equal(ram_recv__check_end(&p.rr, err, sizeof(err)), 0);
+	close_ends(&p);
+}
+
+/* A bad entry table is refused before a page byte is read: guest memory
+ * is untouched. */
+static void test_bad_table_writes_nothing(void **state)
+{
+	struct pipe_ends p;
+	struct wbuf w;
+	char err[256];
+	uint64_t outside = (2 * GiB) | RAM_FLAG_ZERO;
+
+	open_ends(&p);
+	build(&w, 3, &outside, 1, RAM_PAGE_SIZE);
+	send_buf(&p, &w);
+	assert_int_equal(stream__recv_head(&p.dst, &p.sec, err, sizeof(err)), 0);
+	assert_int_equal(ram_recv__section(&p.rr, &p.dst, &p.sec, NULL, err, sizeof(err)),
+			 -EBADMSG);
+	assert_non_null(strstr(err, "gpa 0x80000000 is outside guest RAM"));
+	assert_int_equal(guest[0x3000], 0);
+	wbuf__free(&w);
+	close_ends(&p);
+}
+
+/* The section CRC covers the entry table, so a page CRC changed on the
+ * way is a checksum mismatch, not a torn page. */
+static void test_table_checksum(void **state)
+{
+	struct pipe_ends p;
+	struct wbuf w;
+	char err[256];
+	uint8_t byte;
+
+	open_ends(&p);
+	build(&w, 2, NULL, 0, RAM_PAGE_SIZE);
+	send_buf(&p, &w);
+	/* Flip a bit of the DATA entry's CRC in the stream. */
+	assert_int_equal(pread(p.fd, &byte, 1, 16 + 4 + 16 + 8 + 8), 1);
+	byte ^= 1;
+	assert_int_equal(pwrite(p.fd, &byte, 1, 16 + 4 + 16 + 8 + 8), 1);
+	assert_int_equal(recv_batch(&p, NULL, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "section RAM: checksum mismatch"));
+	wbuf__free(&w);
+	close_ends(&p);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_roundtrip, setup),
+		cmocka_unit_test_setup(test_runs_merged, setup),
+		cmocka_unit_test_setup(test_zero_check, setup),
 		cmocka_unit_test_setup(test_encoder_limits, setup),
 		cmocka_unit_test_setup(test_refuses_unaligned_gpa, setup),
 		cmocka_unit_test_setup(test_refuses_outside_slots, setup),
 		cmocka_unit_test_setup(test_refuses_flags, setup),
+		cmocka_unit_test_setup(test_refuses_zero_with_crc, setup),
 		cmocka_unit_test_setup(test_refuses_count, setup),
 		cmocka_unit_test_setup(test_refuses_length, setup),
+		cmocka_unit_test_setup(test_torn_page_decoded, setup),
 		cmocka_unit_test_setup(test_callback_error_and_args, setup),
-		cmocka_unit_test_setup(test_through_stream, setup),
+		cmocka_unit_test_setup(test_into_guest_memory, setup),
+		cmocka_unit_test_setup(test_torn_between_crc_and_send, setup),
+		cmocka_unit_test_setup(test_bad_table_writes_nothing, setup),
+		cmocka_unit_test_setup(test_table_checksum, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,7 +60,9 @@ struct sample {
 /* A small but complete forward stream: every forward type once. */
 static const struct sample fwd_samples[] = {
 	{ SECTION_CONFIG, "config bytes", 12 },
-	{ SECTION_RAM, "ram batch bytes", 15 },
+	/* round 0, one DATA entry, then 4 bytes standing for its page: the
+	 * framing reads the entry table, the section CRC covers it */
+	{ SECTION_RAM, "\0\0\0\0\1\0\0\0" "\2\x10\0\0\0\0\0\0" "\xaa\xbb\xcc\xdd" "page", 24 },
 	{ SECTION_ROUND_END, "\1\0\0\0\2\0\0\0\0\0\0\0\3\0\0\0\0\0\0\0", 20 },
 	{ SECTION_VCPU, "vcpu", 4 },
 	{ SECTION_VM_STATE, "", 0 },
@@ -178,7 +180,7 @@ static int recv_raw(enum stream_role role, const uint8_t *raw, size_t n,
 	off_t end;
 
 	assert_non_null(buf);
-	put_preamble(buf, STREAM_MAGIC, 2, 0, 0);
+	put_preamble(buf, STREAM_MAGIC, STREAM_VERSION_MAJOR, 0, 0);
 	memcpy(buf + STREAM_PREAMBLE_LEN, raw, n);
 	fd = memfd_with(buf, n + STREAM_PREAMBLE_LEN);
 	free(buf);
@@ -349,16 +351,24 @@ static void test_every_truncation(void **state)
 	read_bytes(bytes, 16 + 32 + 6, STREAM_DEST, fwd_samples, 2, err, sizeof(err));
 	assert_string_equal(err, "truncated stream in section RAM header (got 6 of 16 bytes)");
 	read_bytes(bytes, 16 + 32 + 20, STREAM_DEST, fwd_samples, 2, err, sizeof(err));
-	assert_string_equal(err, "truncated stream in section RAM payload (got 4 of 15 bytes)");
-	read_bytes(bytes, 16 + 32 + 32, STREAM_DEST, fwd_samples, 2, err, sizeof(err));
+	assert_string_equal(err, "truncated stream in section RAM batch header (got 4 of 8 bytes)");
+	read_bytes(bytes, 16 + 32 + 16 + 8 + 5, STREAM_DEST, fwd_samples, 2, err, sizeof(err));
+	assert_string_equal(err, "truncated stream in section RAM entry table (got 5 of 12 bytes)");
+	read_bytes(bytes, 16 + 32 + 16 + 20 + 2, STREAM_DEST, fwd_samples, 2, err, sizeof(err));
+	assert_string_equal(err, "truncated stream in section RAM pages (got 2 of 4 bytes)");
+	read_bytes(bytes, 16 + 32 + 16 + 24 + 1, STREAM_DEST, fwd_samples, 2, err, sizeof(err));
 	assert_string_equal(err, "truncated stream in section RAM checksum (got 1 of 4 bytes)");
 	read_bytes(bytes, 16 + 32, STREAM_DEST, fwd_samples, 2, err, sizeof(err));
 	assert_string_equal(err, "truncated stream: it ends after section CONFIG");
 	free(bytes);
 }
 
+/* Every flipped bit is caught, except in [blind_from, blind_to): RAM page
+ * bytes, which only their entry's CRC covers (a torn page, for ram_recv),
+ * so that there the framing must read on undisturbed. */
 static void check_bit_flips(enum stream_role writer, enum stream_role reader,
-			    const struct sample *sm, size_t ns)
+			    const struct sample *sm, size_t ns, size_t blind_from,
+			    size_t blind_to)
 {
 	uint8_t *bytes;
 	size_t n = write_samples(writer, sm, ns, &bytes), bit;
@@ -368,7 +378,10 @@ static void check_bit_flips(enum stream_role writer, enum stream_role reader,
 	for (bit = 0; bit < n * 8; bit++) {
 		bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		ret = read_bytes(bytes, n, reader, sm, ns, err, sizeof(err));
-		if (ret == 0 || ret == -1000 || !err[0])
+		if (bit / 8 >= blind_from && bit / 8 < blind_to) {
+			if (ret != -1000)
+				fail_msg("flipped page bit %zu: ret %d, err \"%s\"", bit, ret, err);
+		} else if (ret == 0 || ret == -1000 || !err[0])
 			fail_msg("flipped bit %zu (byte %zu) not detected: ret %d, err \"%s\"",
 				 bit, bit / 8, ret, err);
 		bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
@@ -378,10 +391,13 @@ static void check_bit_flips(enum stream_role writer, enum stream_role reader,
 
 static void test_every_bit_flip(void **state)
 {
+	/* preamble, CONFIG section, RAM header, batch header, entry */
+	size_t page_at = 16 + 32 + 16 + 8 + 12;
+
 	check_bit_flips(STREAM_SOURCE, STREAM_DEST, fwd_samples,
-			NSAMPLES(fwd_samples));
+			NSAMPLES(fwd_samples), page_at, page_at + 4);
 	check_bit_flips(STREAM_DEST, STREAM_SOURCE, ret_samples,
-			NSAMPLES(ret_samples));
+			NSAMPLES(ret_samples), 0, 0);
 }
 
 static void test_checksum_message_and_sticky(void **state)
@@ -427,9 +443,9 @@ static void test_preamble(void **state)
 	uint8_t p[STREAM_PREAMBLE_LEN];
 	char err[256];
 
-	put_preamble(p, "LMIG\r\n\x1a\n", 2, 0, 0);
+	put_preamble(p, "LMIG\r\n\x1a\n", 3, 0, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), 0);
-	assert_memory_equal(p, "LMIG\r\n\x1a\n\2\0\0\0\0\0\0\0", 16);
+	assert_memory_equal(p, "LMIG\r\n\x1a\n\3\0\0\0\0\0\0\0", 16);
 
 	put_preamble(p, "LMIG\n\n\x1a\n", 1, 0, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), -EPROTO);
@@ -442,16 +458,22 @@ static void test_preamble(void **state)
 	put_preamble(p, STREAM_MAGIC, 1, 0, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
-	assert_string_equal(err, "stream version 1.0, this vmm reads 2.x");
-	put_preamble(p, STREAM_MAGIC, 3, 0, 0);
+	assert_string_equal(err, "stream version 1.0, this vmm reads 3.x");
+	/* 2.0 RAM sections copy pages and checksum them with the section:
+	 * a 3.0 reader cannot frame them, so a 2.0 stream is refused. */
+	put_preamble(p, STREAM_MAGIC, 2, 0, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
-	assert_string_equal(err, "stream version 3.0, this vmm reads 2.x");
-	put_preamble(p, STREAM_MAGIC, 2, 1, 0);
+	assert_string_equal(err, "stream version 2.0, this vmm reads 3.x");
+	put_preamble(p, STREAM_MAGIC, 4, 0, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
-	assert_string_equal(err, "stream version 2.1 is newer than this vmm's 2.0");
-	put_preamble(p, STREAM_MAGIC, 2, 0, 4);
+	assert_string_equal(err, "stream version 4.0, this vmm reads 3.x");
+	put_preamble(p, STREAM_MAGIC, 3, 1, 0);
+	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
+			 -EPROTONOSUPPORT);
+	assert_string_equal(err, "stream version 3.1 is newer than this vmm's 3.0");
+	put_preamble(p, STREAM_MAGIC, 3, 0, 4);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), -EPROTO);
 	assert_non_null(strstr(err, "flags 0x4"));
 }
@@ -465,8 +487,8 @@ static void test_preamble_once(void **state)
 	int fd;
 
 	/* A refused preamble stays refused; nothing after it is read. */
-	put_preamble(p, STREAM_MAGIC, 3, 0, 0);
-	put_preamble(p + 16, STREAM_MAGIC, 2, 0, 0);
+	put_preamble(p, STREAM_MAGIC, 2, 0, 0);
+	put_preamble(p + 16, STREAM_MAGIC, 3, 0, 0);
 	fd = memfd_with(p, sizeof(p));
 	stream__init(&s, fd, STREAM_DEST);
 	section__init(&sec);
@@ -609,6 +631,57 @@ static void test_bad_headers(void **state)
 	expect_raw(STREAM_SOURCE, raw, n, -EPROTO, "nothing follows section REFUSE");
 }
 
+/* A RAM section's head is checked as far as framing needs before its
+ * entry table is read: the count and that the table fits the payload. */
+static void test_ram_head(void **state)
+{
+	uint8_t raw[256];
+	size_t n;
+
+	n = put_raw(raw, SECTION_CONFIG, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_RAM, 0, 7, "\0\0\0\0\0\0\0", 7);
+	expect_raw(STREAM_DEST, raw, n, -EBADMSG,
+		   "RAM batch: payload of 7 bytes is shorter than its 8-byte header");
+	n = put_raw(raw, SECTION_CONFIG, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_RAM, 0, 8, "\0\0\0\0\1\4\0\0", 8);
+	expect_raw(STREAM_DEST, raw, n, -EBADMSG, "RAM batch: 1025 pages, at most 1024");
+	n = put_raw(raw, SECTION_CONFIG, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_RAM, 0, 19, "\0\0\0\0\1\0\0\0" "12345678901", 19);
+	expect_raw(STREAM_DEST, raw, n, -EBADMSG,
+		   "RAM batch: an entry table of 1 entries does not fit a payload of 19 bytes");
+	/* An empty batch is a well-framed section. */
+	n = put_raw(raw, SECTION_CONFIG, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_RAM, 0, 8, "\0\0\0\0\0\0\0\0", 8);
+	expect_raw(STREAM_DEST, raw, n, 0, "");
+}
+
+/* The section CRC of RAM leaves the pages out: a sender may point into
+ * memory that changes, and the CRC is the one over header and table. */
+static void test_ram_crc_covers_head(void **state)
+{
+	static const uint8_t payload[8 + 12 + 4] = { 0, 0, 0, 0, 1, 0, 0, 0, 2, 0x10 };
+	uint8_t *bytes, head[16];
+	struct stream s;
+	int fd = new_memfd();
+	size_t n;
+	uint32_t crc;
+
+	stream__init(&s, fd, STREAM_SOURCE);
+	assert_int_equal(stream__write_preamble(&s), 0);
+	assert_int_equal(stream__send(&s, SECTION_CONFIG, "", 0), 0);
+	assert_int_equal(stream__send(&s, SECTION_RAM, payload, sizeof(payload)), 0);
+	/* A table longer than the payload is refused by the sender too. */
+	assert_int_equal(stream__send(&s, SECTION_RAM, payload, 19), -EINVAL);
+	assert_int_equal(stream__send(&s, SECTION_RAM, payload, 7), -EINVAL);
+	n = slurp(fd, &bytes);
+	assert_int_equal(n, 16 + 20 + 16 + sizeof(payload) + 4);
+	memcpy(head, bytes + 36, 16);
+	crc = crc32c__extend(crc32c__extend(0, head, 16), payload, 20);
+	assert_int_equal(wire__get_le32(bytes + n - 4), crc);
+	free(bytes);
+	close(fd);
+}
+
 static void test_send_rules(void **state)
 {
 	struct stream s;
@@ -712,7 +785,7 @@ static void test_socket_sendv(void **state)
 
 	/* The peer is gone: EPIPE, and the process is not killed. */
 	close(sv[1]);
-	assert_int_equal(stream__send(&s, SECTION_RAM, "x", 1), -EPIPE);
+	assert_int_equal(stream__send(&s, SECTION_DEVICE, "x", 1), -EPIPE);
 	close(sv[0]);
 }
 
@@ -982,6 +1055,8 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_bad_headers),
 		cmocka_unit_test(test_send_rules),
+		cmocka_unit_test(test_ram_head),
+		cmocka_unit_test(test_ram_crc_covers_head),
 		cmocka_unit_test(test_socket_sendv),
 		cmocka_unit_test(test_full_io),
 		cmocka_unit_test(test_deadline_io),

@@ -14,6 +14,11 @@
  *   3: the payload decoders called directly on the rest
  * Properties checked besides "no crash": a CONFIG that decodes encodes
  * back to the same bytes, and so do ROUND_END and END.
+ *
+ * A destination reads RAM sections as incoming.c does (stream 3.0): the
+ * head with stream__recv_head, the ledger, then ram_recv__section, which
+ * checks the entry table and reads the pages into "guest memory" (here a
+ * scratch area every gpa maps into), and ram_recv__check_end at END.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -26,6 +31,7 @@
 
 #include "cpu_state.h"
 #include "crc32c.h"
+#include "ram_recv.h"
 #include "stream.h"
 #include "stream_ledger.h"
 #include "vm_config.h"
@@ -47,6 +53,25 @@ static bool have_ledger;
 static struct vcpu_state vcpu;
 static struct vm_state vms;
 static int memfd = -1;
+static struct ram_recv rr;
+static bool have_rr;
+/* Any guest page lands here: gpa's page number modulo SCRATCH_PAGES. */
+#define SCRATCH_PAGES 1024
+static uint8_t scratch[SCRATCH_PAGES * RAM_PAGE_SIZE];
+
+static uint8_t *scratch_hva(void *ctx, uint64_t gpa)
+{
+	(void)ctx;
+	return scratch + ((gpa / RAM_PAGE_SIZE) % SCRATCH_PAGES) * RAM_PAGE_SIZE;
+}
+
+/* The destination's page record for the configuration in force. */
+static void reset_rr(void)
+{
+	if (have_rr)
+		ram_recv__free(&rr);
+	have_rr = !ram_recv__init(&rr, &cfg, scratch_hva, NULL);
+}
 
 /* A host that offers every bit of every leaf the check compares. */
 static struct kvm_cpuid2 *make_host_all(void)
@@ -153,7 +178,7 @@ static void default_cfg(void)
 	cfg.nr_cpus = 1;
 }
 
-static int touch_page(void *ctx, uint64_t gpa, const uint8_t *data)
+static int touch_page(void *ctx, uint64_t gpa, const uint8_t *data, bool torn)
 {
 	volatile uint8_t sum = 0;
 	size_t i;
@@ -163,6 +188,7 @@ static int touch_page(void *ctx, uint64_t gpa, const uint8_t *data)
 		for (i = 0; i < RAM_PAGE_SIZE; i++)
 			sum += data[i];
 	(void)sum;
+	(void)torn;
 	return gpa == 0xdead000 ? -5 : 0;
 }
 
@@ -186,6 +212,7 @@ static void check_config(const uint8_t *p, size_t len)
 	/* Later sections of this stream go through a ledger of this CONFIG. */
 	stream_ledger__init(&ledger, &cfg);
 	have_ledger = true;
+	reset_rr();
 }
 
 static void check_small(uint32_t type, const uint8_t *p, size_t len)
@@ -247,12 +274,22 @@ static void decode_payload(uint32_t type, const uint8_t *p, size_t len)
 
 /* The destination's order: the ledger first, the payload only if it
  * passed; the first refusal ends the stream, as in incoming.c. */
-static int take_forward(const struct section *sec)
+static int take_forward(struct stream *s, struct section *sec)
 {
+	struct ram_batch_info info;
 	char err[512];
 
 	if (sec->type != SECTION_CONFIG && have_ledger &&
 	    stream_ledger__take(&ledger, sec, err, sizeof(err)))
+		return -1;
+	if (sec->type == SECTION_RAM) {
+		if (!have_rr || ram_recv__section(&rr, s, sec, &info, err, sizeof(err)))
+			return -1;
+		if (info.nr_torn > info.nr_data || rr.torn_now > rr.nr_pages)
+			abort();
+		return 0;
+	}
+	if (sec->type == SECTION_END && have_rr && ram_recv__check_end(&rr, err, sizeof(err)))
 		return -1;
 	decode_payload(sec->type, sec->payload, sec->len);
 	/* END is taken only when everything it counts arrived. */
@@ -275,11 +312,13 @@ static void read_stream(const uint8_t *p, size_t len, enum stream_role role)
 		abort();
 	default_cfg();
 	have_ledger = false;
+	reset_rr();
 	stream__init(&s, memfd, role);
 	section__init(&sec);
 	if (!stream__read_preamble(&s, err, sizeof(err)))
-		while (!stream__recv(&s, &sec, err, sizeof(err)))
-			if (role == STREAM_DEST ? take_forward(&sec) :
+		while (role == STREAM_DEST ? !stream__recv_head(&s, &sec, err, sizeof(err)) :
+		       !stream__recv(&s, &sec, err, sizeof(err)))
+			if (role == STREAM_DEST ? take_forward(&s, &sec) :
 			    (decode_payload(sec.type, sec.payload, sec.len), 0))
 				break;
 	section__free(&sec);
@@ -293,6 +332,7 @@ static void framed(const uint8_t *p, size_t len)
 	uint8_t head[STREAM_HEADER_LEN], tail[STREAM_TRAILER_LEN];
 	size_t pos = 1, n;
 	uint32_t type, crc;
+	size_t covered;
 
 	wbuf__init(&w);
 	wbuf__put_bytes(&w, STREAM_MAGIC, STREAM_MAGIC_LEN);
@@ -308,8 +348,13 @@ static void framed(const uint8_t *p, size_t len)
 		wire__le32(head, type);
 		wire__le32(head + 4, 0);
 		wire__le64(head + 8, n);
+		/* RAM's checksum leaves the pages out (FORMAT.md). */
+		covered = n;
+		if (type == SECTION_RAM && n >= RAM_BATCH_HEADER_LEN &&
+		    RAM_BATCH_HEADER_LEN + (uint64_t)wire__get_le32(p + pos + 4) * RAM_ENTRY_LEN <= n)
+			covered = RAM_BATCH_HEADER_LEN + (size_t)wire__get_le32(p + pos + 4) * RAM_ENTRY_LEN;
 		crc = crc32c__extend(0, head, sizeof(head));
-		crc = crc32c__extend(crc, p + pos, n);
+		crc = crc32c__extend(crc, p + pos, covered);
 		wire__le32(tail, crc);
 		wbuf__put_bytes(&w, head, sizeof(head));
 		wbuf__put_bytes(&w, p + pos, n);

@@ -52,9 +52,11 @@ static void make_config(struct wbuf *out)
 		die("config does not encode");
 }
 
-static void make_ram(struct ram_batch *b)
+static void make_ram(struct ram_batch *b, struct wbuf *flat)
 {
 	static uint8_t page[RAM_PAGE_SIZE];
+	const struct iovec *iov;
+	int i, n;
 
 	ram_batch__init(b);
 	ram_batch__begin(b, 0);
@@ -63,6 +65,9 @@ static void make_ram(struct ram_batch *b)
 	    ram_batch__add_zero(b, 0x2000) ||
 	    ram_batch__add_page(b, 1ull << 32, page) || ram_batch__finish(b))
 		die("RAM batch does not encode");
+	iov = ram_batch__iov(b, &n);
+	for (i = 0; i < n; i++)
+		wbuf__put_bytes(flat, iov[i].iov_base, iov[i].iov_len);
 }
 
 static void write_seed(const char *dir, const char *name, uint8_t mode,
@@ -104,6 +109,7 @@ static size_t capture(enum stream_role role,
 struct parts {
 	struct wbuf config, round_end, end, reason, vm_state, vcpu[2], device[2];
 	struct ram_batch ram;
+	struct wbuf ram_flat;	/* the RAM payload in one piece */
 };
 
 /* VM_STATE, one VCPU per vCPU and one DEVICE per device of the config,
@@ -143,7 +149,7 @@ static void emit_forward(struct stream *s, void *ctx)
 	struct parts *p = ctx;
 
 	send_or_die(s, SECTION_CONFIG, p->config.data, p->config.len);
-	send_or_die(s, SECTION_RAM, p->ram.buf.data, p->ram.buf.len);
+	send_or_die(s, SECTION_RAM, p->ram_flat.data, p->ram_flat.len);
 	send_or_die(s, SECTION_ROUND_END, p->round_end.data, p->round_end.len);
 	send_or_die(s, SECTION_VM_STATE, p->vm_state.data, p->vm_state.len);
 	send_or_die(s, SECTION_VCPU, p->vcpu[0].data, p->vcpu[0].len);
@@ -192,11 +198,12 @@ int main(int argc, char **argv)
 	wbuf__init(&p.end);
 	wbuf__init(&p.reason);
 	wbuf__init(&framed);
+	wbuf__init(&p.ram_flat);
 	make_config(&p.config);
-	make_ram(&p.ram);
+	make_ram(&p.ram, &p.ram_flat);
 	make_state(&p);
 	/* The round's bytes as the destination counts them, framing included. */
-	re.bytes = STREAM_HEADER_LEN + p.ram.buf.len + STREAM_TRAILER_LEN;
+	re.bytes = STREAM_HEADER_LEN + p.ram_flat.len + STREAM_TRAILER_LEN;
 	stream_msg__encode_round_end(&p.round_end, &re);
 	stream_msg__encode_end(&p.end, &end);
 	stream_msg__encode_reason(&p.reason, "source RAM 512 MiB, this VM 256 MiB");
@@ -213,7 +220,7 @@ int main(int argc, char **argv)
 
 	wbuf__put_u8(&framed, 0);	/* read as the destination */
 	record(&framed, 0, p.config.data, p.config.len);
-	record(&framed, 1, p.ram.buf.data, p.ram.buf.len);
+	record(&framed, 1, p.ram_flat.data, p.ram_flat.len);
 	record(&framed, 2, p.round_end.data, p.round_end.len);
 	record(&framed, 4, p.vm_state.data, p.vm_state.len);
 	record(&framed, 3, p.vcpu[0].data, p.vcpu[0].len);
@@ -224,7 +231,7 @@ int main(int argc, char **argv)
 	record(&framed, 11, NULL, 0);
 	write_seed(argv[1], "seed-framed", 2, framed.data, framed.len);
 	write_seed(argv[1], "seed-config", 3, p.config.data, p.config.len);
-	write_seed(argv[1], "seed-ram", 3, p.ram.buf.data, p.ram.buf.len);
+	write_seed(argv[1], "seed-ram", 3, p.ram_flat.data, p.ram_flat.len);
 	write_seed(argv[1], "seed-reason", 3, p.reason.data, p.reason.len);
 	return 0;
 }

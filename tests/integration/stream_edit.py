@@ -39,9 +39,18 @@ def parse(raw):
     return out
 
 
+def checked(typ, payload):
+    """The payload bytes the section CRC covers: all, but for RAM only the
+    batch header and the entry table (pages carry their own CRC)."""
+    if typ != TYPES["RAM"] or len(payload) < 8:
+        return payload
+    count = struct.unpack_from("<I", payload, 4)[0]
+    return payload[:8 + 12 * count]
+
+
 def frame(typ, res, payload):
     head = struct.pack("<IIQ", typ, res, len(payload))
-    return head + payload + struct.pack("<I", crc32c(head + payload))
+    return head + payload + struct.pack("<I", crc32c(head + checked(typ, payload)))
 
 
 def nth(sections, name, n):

@@ -1,0 +1,193 @@
+#include "ram_recv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc32c.h"
+#include "errmsg.h"
+#include "vm_config.h"
+
+int ram_recv__init(struct ram_recv *rr, const struct vm_config *cfg, ram_hva_fn hva,
+		   void *ctx)
+{
+	uint32_t i;
+	size_t words;
+
+	memset(rr, 0, sizeof(*rr));
+	rr->cfg = cfg;
+	rr->hva = hva;
+	rr->ctx = ctx;
+	for (i = 0; i < cfg->nr_slots && i < VM_CONFIG_MAX_SLOTS; i++)
+		rr->nr_pages += cfg->slots[i].size / RAM_PAGE_SIZE;
+	words = (rr->nr_pages + 63) / 64;
+	rr->written = calloc(words ? words : 1, sizeof(uint64_t));
+	rr->torn = calloc(words ? words : 1, sizeof(uint64_t));
+	if (!rr->written || !rr->torn) {
+		ram_recv__free(rr);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void ram_recv__free(struct ram_recv *rr)
+{
+	free(rr->written);
+	free(rr->torn);
+	rr->written = rr->torn = NULL;
+}
+
+/* Index of gpa's page over all slots, in slot order. */
+static uint64_t page_index(const struct ram_recv *rr, uint64_t gpa)
+{
+	const struct vm_config *cfg = rr->cfg;
+	uint64_t first = 0;
+	uint32_t i;
+
+	for (i = 0; i < cfg->nr_slots && i < VM_CONFIG_MAX_SLOTS; i++) {
+		if (gpa >= cfg->slots[i].gpa && gpa - cfg->slots[i].gpa < cfg->slots[i].size)
+			return first + (gpa - cfg->slots[i].gpa) / RAM_PAGE_SIZE;
+		first += cfg->slots[i].size / RAM_PAGE_SIZE;
+	}
+	return UINT64_MAX;
+}
+
+static void set_torn(struct ram_recv *rr, uint64_t page, bool torn)
+{
+	uint64_t bit = 1ull << (page % 64), *w = &rr->torn[page / 64];
+
+	if (torn && !(*w & bit))
+		rr->torn_now++;
+	else if (!torn && (*w & bit))
+		rr->torn_now--;
+	*w = torn ? *w | bit : *w & ~bit;
+}
+
+int ram_recv__page(void *ctx, uint64_t gpa, const uint8_t *data, bool torn)
+{
+	struct ram_recv *rr = ctx;
+	uint64_t page = page_index(rr, gpa), bit;
+	uint8_t *dst;
+
+	if (page == UINT64_MAX)
+		return -EFAULT;	/* ram_batch checked the slots: cannot happen */
+	dst = rr->hva(rr->ctx, gpa);
+	bit = 1ull << (page % 64);
+	if (data) {
+		/* Straight from the socket the bytes are already there. */
+		if (data != dst)
+			memcpy(dst, data, RAM_PAGE_SIZE);
+		rr->written[page / 64] |= bit;
+		rr->torn_total += torn;
+	} else if (rr->written[page / 64] & bit) {
+		/* Fresh anonymous memory reads as zero: a ZERO page is
+		 * written only over earlier data, so untouched RAM stays
+		 * unallocated. */
+		memset(dst, 0, RAM_PAGE_SIZE);
+	}
+	set_torn(rr, page, data && torn);
+	return 0;
+}
+
+/* The DATA pages' addresses as a gather list, adjacent ones merged. */
+static int page_iov(struct ram_recv *rr, const uint8_t *head, uint32_t count)
+{
+	const uint8_t *e;
+	uint8_t *dst;
+	uint64_t word;
+	uint32_t i;
+	int n = 0;
+
+	for (i = 0; i < count; i++) {
+		e = head + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
+		word = wire__get_le64(e);
+		if (!(word & RAM_FLAG_DATA))
+			continue;
+		dst = rr->hva(rr->ctx, word & ~(uint64_t)RAM_FLAG_MASK);
+		if (n && (uint8_t *)rr->iov[n - 1].iov_base + rr->iov[n - 1].iov_len == dst) {
+			rr->iov[n - 1].iov_len += RAM_PAGE_SIZE;
+			continue;
+		}
+		rr->iov[n].iov_base = dst;
+		rr->iov[n].iov_len = RAM_PAGE_SIZE;
+		n++;
+	}
+	return n;
+}
+
+int ram_recv__section(struct ram_recv *rr, struct stream *s, struct section *sec,
+		      struct ram_batch_info *info, char *err, size_t errlen)
+{
+	struct ram_batch_info local;
+	const uint8_t *e;
+	uint64_t word, gpa;
+	uint32_t i;
+	uint8_t *dst;
+	bool torn;
+	int ret, n;
+
+	if (!info)
+		info = &local;
+	/* The whole table first: a bad entry writes nothing. */
+	ret = ram_batch__check(sec->payload, sec->head_len, sec->len, rr->cfg, info, err,
+			       errlen);
+	if (ret)
+		return ret;
+	n = page_iov(rr, sec->payload, info->count);
+	ret = stream__recv_pages(s, sec, rr->iov, n, err, errlen);
+	if (ret)
+		return ret;
+	for (i = 0; i < info->count; i++) {
+		e = sec->payload + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
+		word = wire__get_le64(e);
+		gpa = word & ~(uint64_t)RAM_FLAG_MASK;
+		if (word & RAM_FLAG_ZERO) {
+			ret = ram_recv__page(rr, gpa, NULL, false);
+		} else {
+			dst = rr->hva(rr->ctx, gpa);
+			torn = crc32c__extend(0, dst, RAM_PAGE_SIZE) != wire__get_le32(e + 8);
+			info->nr_torn += torn;
+			ret = ram_recv__page(rr, gpa, dst, torn);
+		}
+		if (ret) {
+			errmsg__set(err, errlen, "RAM batch entry %u (gpa 0x%llx): no such page",
+				     i, (unsigned long long)gpa);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* The gpa of page index `page`, for the message. */
+static uint64_t page_gpa(const struct ram_recv *rr, uint64_t page)
+{
+	const struct vm_config *cfg = rr->cfg;
+	uint64_t n;
+	uint32_t i;
+
+	for (i = 0; i < cfg->nr_slots && i < VM_CONFIG_MAX_SLOTS; i++) {
+		n = cfg->slots[i].size / RAM_PAGE_SIZE;
+		if (page < n)
+			return cfg->slots[i].gpa + page * RAM_PAGE_SIZE;
+		page -= n;
+	}
+	return UINT64_MAX;
+}
+
+int ram_recv__check_end(const struct ram_recv *rr, char *err, size_t errlen)
+{
+	uint64_t w;
+
+	if (!rr->torn_now)
+		return 0;
+	for (w = 0; w < (rr->nr_pages + 63) / 64; w++) {
+		if (!rr->torn[w])
+			continue;
+		errmsg__set(err, errlen,
+			     "END: %llu page(s) arrived torn (data not matching its CRC) and were never sent again intact, the first at gpa 0x%llx",
+			     (unsigned long long)rr->torn_now,
+			     (unsigned long long)page_gpa(rr, w * 64 + (uint64_t)__builtin_ctzll(rr->torn[w])));
+		break;
+	}
+	return -EBADMSG;
+}
