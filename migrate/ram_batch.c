@@ -71,21 +71,31 @@ int ram_batch__add_zero(struct ram_batch *b, uint64_t gpa)
 	return 0;
 }
 
+/* 16 bytes as one SSE2 register (the x86-64 baseline): GCC and clang
+ * both take the vector extension. Written out because -O2 leaves a
+ * scalar OR loop scalar: 10 GB/s in cache instead of 48 on this host. */
+typedef uint64_t u64x2 __attribute__((vector_size(16)));
+
+static u64x2 load16(const uint8_t *p)
+{
+	u64x2 v;
+
+	memcpy(&v, p, sizeof(v));	/* movdqu: no alignment assumed */
+	return v;
+}
+
 bool ram_batch__page_is_zero(const void *page)
 {
 	const uint8_t *p = page;
-	uint64_t acc, v;
-	size_t i, j;
+	u64x2 acc;
+	size_t i;
 
-	/* 64-byte blocks: the compiler vectorises the inner OR, and a
-	 * non-zero page (the common case) usually stops in the first one. */
+	/* 64-byte blocks: a non-zero page (the common case) usually stops
+	 * in the first one. */
 	for (i = 0; i < RAM_PAGE_SIZE; i += 64) {
-		acc = 0;
-		for (j = 0; j < 64; j += 8) {
-			memcpy(&v, p + i + j, sizeof(v));
-			acc |= v;
-		}
-		if (acc)
+		acc = (load16(p + i) | load16(p + i + 16)) |
+		      (load16(p + i + 32) | load16(p + i + 48));
+		if (acc[0] | acc[1])
 			return false;
 	}
 	return true;
