@@ -17,6 +17,10 @@ static pthread_once_t table_once = PTHREAD_ONCE_INIT;
  * x^(8n) mod P; these are the two factors for one and two blocks. */
 #define LANE_BYTES	8192
 static uint32_t shift_one_lane, shift_two_lanes;
+/* The same for a 4 KiB page (every RAM page of the migration stream has
+ * its own CRC): three lanes of 1360 bytes cover 4080 of its bytes. */
+#define PAGE_LANE_BYTES	1360
+static uint32_t shift_one_page_lane, shift_two_page_lanes;
 
 static uint32_t (*crc_impl)(uint32_t, const void *, size_t);
 static pthread_once_t impl_once = PTHREAD_ONCE_INIT;
@@ -64,6 +68,8 @@ static void build_tables(void)
 		}
 	shift_one_lane = zero_bytes_factor(LANE_BYTES);
 	shift_two_lanes = gf2_mul(shift_one_lane, shift_one_lane);
+	shift_one_page_lane = zero_bytes_factor(PAGE_LANE_BYTES);
+	shift_two_page_lanes = gf2_mul(shift_one_page_lane, shift_one_page_lane);
 }
 
 static uint64_t load_le64(const uint8_t *p)
@@ -101,20 +107,22 @@ uint32_t crc32c__extend_sw(uint32_t crc, const void *buf, size_t len)
 
 #if defined(__x86_64__)
 
-/* Three chains over three adjacent lanes, merged into c. */
+/* Three chains over three adjacent lanes of `lane` bytes, merged into c
+ * with the lane's shift factors. */
 __attribute__((target("sse4.2")))
-static uint64_t crc_three_lanes(uint64_t c, const uint8_t *p)
+static uint64_t crc_three_lanes(uint64_t c, const uint8_t *p, size_t lane, uint32_t shift_one,
+				uint32_t shift_two)
 {
 	uint64_t c1 = 0, c2 = 0;
 	size_t i;
 
-	for (i = 0; i < LANE_BYTES; i += 8) {
+	for (i = 0; i < lane; i += 8) {
 		c = __builtin_ia32_crc32di(c, load_le64(p + i));
-		c1 = __builtin_ia32_crc32di(c1, load_le64(p + LANE_BYTES + i));
-		c2 = __builtin_ia32_crc32di(c2, load_le64(p + 2 * LANE_BYTES + i));
+		c1 = __builtin_ia32_crc32di(c1, load_le64(p + lane + i));
+		c2 = __builtin_ia32_crc32di(c2, load_le64(p + 2 * lane + i));
 	}
-	return gf2_mul((uint32_t)c, shift_two_lanes) ^
-	       gf2_mul((uint32_t)c1, shift_one_lane) ^ (uint32_t)c2;
+	return gf2_mul((uint32_t)c, shift_two) ^ gf2_mul((uint32_t)c1, shift_one) ^
+	       (uint32_t)c2;
 }
 
 __attribute__((target("sse4.2")))
@@ -128,10 +136,13 @@ uint32_t crc32c__extend_hw(uint32_t crc, const void *buf, size_t len)
 		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
 		len--;
 	}
-	if (len >= 3 * LANE_BYTES)
+	if (len >= 3 * PAGE_LANE_BYTES)
 		pthread_once(&table_once, build_tables);
 	for (; len >= 3 * LANE_BYTES; len -= 3 * LANE_BYTES, p += 3 * LANE_BYTES)
-		c = crc_three_lanes(c, p);
+		c = crc_three_lanes(c, p, LANE_BYTES, shift_one_lane, shift_two_lanes);
+	for (; len >= 3 * PAGE_LANE_BYTES; len -= 3 * PAGE_LANE_BYTES, p += 3 * PAGE_LANE_BYTES)
+		c = crc_three_lanes(c, p, PAGE_LANE_BYTES, shift_one_page_lane,
+				    shift_two_page_lanes);
 	for (; len >= 8; len -= 8, p += 8)
 		c = __builtin_ia32_crc32di(c, load_le64(p));
 	while (len--)
