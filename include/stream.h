@@ -174,6 +174,10 @@ int stream__recv_pages(struct stream *s, struct section *sec,
 int stream__read_until(int fd, void *buf, size_t n, size_t *got,
 		       const struct stream_wait *w);
 int stream__read_full(int fd, void *buf, size_t n, size_t *got);
+/* Same, scattered: fills the whole of iov (any iovcnt >= 0) with readv,
+ * so pages scattered over guest memory come in few system calls. */
+int stream__readv_until(int fd, const struct iovec *iov, int iovcnt, size_t *got,
+			const struct stream_wait *w);
 /* Writes the whole gather list (any iovcnt >= 0), retrying EINTR and short
  * writes. On a socket it sends with MSG_NOSIGNAL, so a peer that went away
  * is -EPIPE, not SIGPIPE (a pipe still raises SIGPIPE: ignore it in the

@@ -589,7 +589,7 @@ static int recv_pages(struct stream *s, struct section *sec, const struct iovec 
 {
 	uint64_t total = 0;
 	size_t got;
-	int i, ret = 0;
+	int i, ret;
 
 	for (i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
@@ -599,19 +599,17 @@ static int recv_pages(struct stream *s, struct section *sec, const struct iovec 
 			     (unsigned long long)total);
 		return -EINVAL;
 	}
-	for (i = 0; i < iovcnt && !ret; i++) {
-		ret = read_full(s, iov[i].iov_base, iov[i].iov_len, &got);
-		if (ret == -ENODATA)
-			errmsg__set(err, errlen,
-				     "truncated stream in section RAM pages (got %llu of %llu bytes)",
-				     (unsigned long long)(sec->len - sec->head_len -
-							  s->in_pages_left + got),
-				     (unsigned long long)(sec->len - sec->head_len));
-		else if (ret)
-			errmsg__set(err, errlen, "section RAM pages: read error: %s",
-				     strerror(-ret));
-		s->in_pages_left -= got;
-	}
+	/* One readv after another over the page runs, straight into
+	 * wherever the caller said (guest memory). */
+	ret = stream__readv_until(s->fd, iov, iovcnt, &got, &s->wait);
+	s->bytes_in += got;
+	if (ret == -ENODATA)
+		errmsg__set(err, errlen,
+			     "truncated stream in section RAM pages (got %zu of %llu bytes)",
+			     got, (unsigned long long)total);
+	else if (ret)
+		errmsg__set(err, errlen, "section RAM pages: read error: %s", strerror(-ret));
+	s->in_pages_left -= got;
 	s->in_open = false;
 	return ret ? ret : check_crc(s, sec, err, errlen);
 }

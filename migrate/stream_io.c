@@ -5,11 +5,12 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-/* writev/sendmsg take at most IOV_MAX entries; longer gather lists (a RAM
- * batch sent as one iovec per page) go out in slices of this many. */
+/* readv/writev/sendmsg take at most IOV_MAX entries; longer lists (a RAM
+ * batch, one entry per run of pages) go in slices of this many. */
 #define IOV_SLICE	256
 
 static uint64_t mono_us(void)
@@ -87,6 +88,21 @@ int stream__read_until(int fd, void *buf, size_t n, size_t *got,
 	return ret;
 }
 
+/* Moves (i, off) past n bytes of iov. */
+static void advance(const struct iovec *iov, int iovcnt, int *i, size_t *off, size_t n)
+{
+	size_t left;
+
+	for (; *i < iovcnt; (*i)++, *off = 0) {
+		left = iov[*i].iov_len - *off;
+		if (n < left) {
+			*off += n;
+			return;
+		}
+		n -= left;
+	}
+}
+
 int stream__read_full(int fd, void *buf, size_t n, size_t *got)
 {
 	return stream__read_until(fd, buf, n, got, NULL);
@@ -120,11 +136,41 @@ static int fill_slice(struct iovec *slice, const struct iovec *iov,
 	return n;
 }
 
+int stream__readv_until(int fd, const struct iovec *iov, int iovcnt, size_t *got,
+			const struct stream_wait *w)
+{
+	struct iovec slice[IOV_SLICE];
+	size_t off = 0, done = 0;
+	int i = 0, n, ret = 0;
+	ssize_t r;
+
+	while ((n = fill_slice(slice, iov, iovcnt, i, off)) > 0) {
+		ret = wait_ready(fd, POLLIN, w);
+		if (ret)
+			break;
+		r = readv(fd, slice, n);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			break;
+		}
+		if (r == 0) {
+			ret = -ENODATA;
+			break;
+		}
+		done += (size_t)r;
+		advance(iov, iovcnt, &i, &off, (size_t)r);
+	}
+	*got = done;
+	return ret;
+}
+
 int stream__write_until(int fd, bool is_socket, const struct iovec *iov,
 			int iovcnt, size_t *written, const struct stream_wait *w)
 {
 	struct iovec slice[IOV_SLICE];
-	size_t off = 0, left, done = 0;
+	size_t off = 0, done = 0;
 	int i = 0, n, ret = 0;
 	ssize_t r;
 
@@ -140,14 +186,7 @@ int stream__write_until(int fd, bool is_socket, const struct iovec *iov,
 			break;
 		}
 		done += (size_t)r;
-		for (; i < iovcnt; i++, off = 0) {
-			left = iov[i].iov_len - off;
-			if ((size_t)r < left) {
-				off += (size_t)r;
-				break;
-			}
-			r -= (ssize_t)left;
-		}
+		advance(iov, iovcnt, &i, &off, (size_t)r);
 	}
 	*written = done;
 	return ret;
