@@ -2,7 +2,7 @@
 """Data path: round 0 of a 1 GiB guest whose pages are all non-zero,
 beside iperf3 over the same loopback in the same run.
 
-usage: bench/datapath_round0.py [--build build] [--base-vmm PATH]
+usage: bench/datapath_round0.py [--build build] [--base-vmm PATH [--base-label NAME]]
                                 [--repeat N] [--mem 1G] [--ws 1000M]
                                 [--markdown] [--json FILE]
 
@@ -212,6 +212,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default="build")
     ap.add_argument("--base-vmm", help="a second vmm to compare, e.g. main's")
+    ap.add_argument("--base-label", default="base", help="its name in the output")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--mem", default="1G")
     ap.add_argument("--ws", default="1000M")
@@ -222,7 +223,7 @@ def main():
         bl.die("iperf3 is not installed")
     vmms = []
     if a.base_vmm:
-        vmms.append(("base", a.base_vmm))
+        vmms.append((a.base_label, a.base_vmm))
     vmms.append(("this", os.path.join(a.build, "vmm")))
     rows = []
     with tempfile.TemporaryDirectory(prefix="datapath-") as tmp:
@@ -236,7 +237,7 @@ def main():
                 r = row(label, stats, anchor, se, de)
                 r["rep"] = rep
                 rows.append(r)
-                print("rep %d %-4s round0 %d pages (%d zero) in %.0f ms: %.0f MB/s, "
+                print("rep %d %s round0 %d pages (%d zero) in %.0f ms: %.0f MB/s, "
                       "iperf3 %.0f MB/s, ratio %.2f; extra RSS source %.1f MiB, "
                       "destination %.1f MiB; whole migration: %.0f ms, CPU migration thread "
                       "%.0f ms, source %.0f ms (sys %.0f), destination %.0f ms (sys %.0f, "
