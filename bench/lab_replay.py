@@ -3,9 +3,9 @@
 
 The model, round by round, on one clock that starts at the trace's start:
 - round k sends the pages pending (round 0: every page of RAM) in
-  pages x (4096 + 8) / B seconds (a page and its 8-byte entry in the RAM
-  section, as vmm's forecast counts it); pages known to be zero cost 8
-  bytes on the wire and 1 / zero-rate seconds each (round 0 only);
+  pages x (4096 + 12) / B seconds (a page and its 12-byte entry in the RAM
+  section of stream 3.0, as vmm's forecast counts it); pages known to be
+  zero cost 12 bytes on the wire and 1 / zero-rate seconds each (round 0 only);
 - the pages dirtied meanwhile are the union of the trace's slices over
   that window. A slice the window covers in part contributes that share
   of its pages, on the assumption that the guest dirtied the slice's pages
@@ -28,8 +28,8 @@ Nothing else is modelled: no dirty-log read time, no setup, no resume.
 import math
 
 PAGE = 4096
-ENTRY = 8                  # bytes of a page's entry in a RAM section
-ZERO_PAGE_BYTES = 8        # a zero page: its entry only (FORMAT.md, flag ZERO)
+ENTRY = 12                 # a page's entry in a RAM section (FORMAT.md 3.0)
+ZERO_PAGE_BYTES = ENTRY    # a zero page: its entry only (flag ZERO)
 
 # migrate/params.c, migrate_params__defaults (test_traces.py checks they agree)
 VMM_DEFAULTS = {"max-iterations": 30, "downtime-limit": 300, "min-dirty-pages": 50,

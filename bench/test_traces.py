@@ -38,7 +38,8 @@ def run(trace, policy, bw, **kw):
 SEQ = make_trace([pages(100 * i, 100 * i + 100) for i in range(10)], 1000)
 # the same 100 pages in every slice: a working set that saturates at once
 HOT = make_trace([pages(0, 100)] * 10, 1000)
-MS_PER_PAGE = 4104 * 1000.0      # bytes/s: one page (and its entry) per ms
+WIRE = lab_replay.PAGE + lab_replay.ENTRY   # a page and its entry: 4108 bytes
+MS_PER_PAGE = WIRE * 1000.0      # bytes/s: one page (and its entry) per ms
 
 
 class Timeline(unittest.TestCase):
@@ -88,7 +89,7 @@ class ReplayVmm(unittest.TestCase):
                          ("completed", "converged", 2))
         self.assertAlmostEqual(r["total_ms"], 1100.0)
         self.assertAlmostEqual(r["downtime_ms"], 100.0)
-        self.assertEqual(r["bytes"], 1100 * 4104)
+        self.assertEqual(r["bytes"], 1100 * WIRE)
         self.assertEqual([x["dirty_pages"] for x in r["rounds_detail"]], [100, 0])
         self.assertEqual(r["trace_loops"], 0)
 
@@ -97,13 +98,13 @@ class ReplayVmm(unittest.TestCase):
         # pages 0..249. Round 1 sends them in 62.5 ms, [250, 312.5) ms:
         # the second half of slice 2 (50) and an eighth of slice 3
         # (round(12.5) = 12): 62 pages; 62 x 4096 / 16.416 MB/s = 15.5 ms
-        # <= 20: stop-and-copy of 62 x 4104 B = 15.5 ms.
+        # <= 20: stop-and-copy of 62 x 4108 B = 15.5 ms.
         r = run(SEQ, "vmm", 4 * MS_PER_PAGE, device_state=0, downtime_limit=20)
         self.assertEqual([x["dirty_pages"] for x in r["rounds_detail"]], [250, 62, 0])
         self.assertEqual((r["rounds"], r["stop_reason"]), (3, "converged"))
         self.assertAlmostEqual(r["downtime_ms"], 15.5)
         self.assertAlmostEqual(r["total_ms"], 250 + 62.5 + 15.5)
-        self.assertEqual(r["bytes"], (1000 + 250 + 62) * 4104)
+        self.assertEqual(r["bytes"], (1000 + 250 + 62) * WIRE)
 
     def test_stop_copy_has_its_own_bandwidth(self):
         # As above, but the stop-and-copy runs at twice B (vmm does not
@@ -124,7 +125,7 @@ class ReplayVmm(unittest.TestCase):
 
     def test_sent_factor_before_no_progress(self):
         # Every round sends all 1000 pages (1 s) and finds all 1000 dirty.
-        # After round 2, 3 x 1000 x 4104 B > 3 x 4096000 B: max-sent-factor
+        # After round 2, 3 x 1000 x 4108 B > 3 x 4096000 B: max-sent-factor
         # (no-progress has only 2 rounds then). Round 3 is the stop-copy.
         r = run(SEQ, "vmm", MS_PER_PAGE, device_state=0)
         self.assertEqual((r["stop_reason"], r["rounds"]), ("max-sent-factor", 4))
@@ -160,10 +161,10 @@ class ReplayVmm(unittest.TestCase):
 
     def test_zero_pages_cost_their_entry_and_scan(self):
         # HOT with 900 zero pages scanned at 100000 pages/s: round 0 is
-        # 100 ms of data and 9 ms of scan, 100 x 4104 + 900 x 8 bytes.
+        # 100 ms of data and 9 ms of scan, 100 x 4108 + 900 x 12 bytes.
         r = run(HOT, "vmm", MS_PER_PAGE, device_state=0, zero_pages=900, zero_rate=1e5)
         self.assertAlmostEqual(r["rounds_detail"][0]["duration_ms"], 109.0)
-        self.assertEqual(r["rounds_detail"][0]["bytes"], 100 * 4104 + 900 * 8)
+        self.assertEqual(r["rounds_detail"][0]["bytes"], 100 * WIRE + 900 * lab_replay.ZERO_PAGE_BYTES)
         # auto: the pages the trace never dirties (900 of them)
         r = run(HOT, "vmm", MS_PER_PAGE, zero_pages="auto")
         self.assertEqual(r["zero_pages"], 900)

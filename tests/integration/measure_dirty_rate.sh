@@ -1,7 +1,7 @@
 # The engine's per-round dirty rate against the rate the guest was asked
 # for and the rate it reports achieving. memtouch writes one word per page
 # sequentially over a 256 MiB working set at RATE pages/s; the migration
-# is throttled (max-bandwidth = 2 x RATE x 4104 bytes: a page and its
+# is throttled (max-bandwidth = 2 x RATE x 4108 bytes: a page and its
 # entry) so each round lasts about half the one before, starting near a
 # second, and the working set is never wrapped within a round (RATE x
 # round < 65536 pages): every page written in a round is a distinct page,
@@ -25,7 +25,7 @@ SOCK=$TMP/mon.sock
 measure_rate() {	# measure_rate RATE
 	local rate=$1 port bw
 	port=$(free_port)
-	bw=$((2 * rate * 4104))
+	bw=$((2 * rate * 4108))
 	start_dest dst "$port"
 	local dpid=$LAST_PID
 	rm -f "$SOCK"
