@@ -44,6 +44,9 @@ struct incoming {
 	uint64_t max_ram;
 	const char *max_ram_origin;
 	unsigned int failed;		/* bad peers turned away so far */
+	/* An eventfd, readable once incoming__cancel was called: every
+	 * wait (accept, each read and write) polls it. -1 before prepare. */
+	int cancel_fd;
 };
 
 /* Parses the URI and opens the listening socket or the file: done before
@@ -65,6 +68,11 @@ int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct
  * guest. A failure to send it changes nothing here (after GO the guest is
  * this side's): the message says the source is left paused. */
 int incoming__ack_resumed(struct incoming *in, char *err, size_t errlen);
+/* Ends the receive from any thread: the wait for a source, or the
+ * transfer under way (the source is told, and keeps its guest), or, after
+ * GO, the start (FAILED instead of RESUMED, so the source resumes its
+ * guest). incoming__receive then fails with -ECANCELED. */
+void incoming__cancel(struct incoming *in);
 /* Tells the source the migration failed here (best effort). */
 void incoming__report_failure(struct incoming *in, const char *reason);
 void incoming__close(struct incoming *in);

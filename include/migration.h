@@ -50,6 +50,12 @@ struct migrate_stats *migration__stats(struct migration *m);
 /* On a destination: the statistics of the migration that brought the
  * guest here, which 'info migrate' shows until one starts from here. */
 void migration__set_incoming_stats(struct migration *m, struct migrate_stats *in);
+/* On a destination, before the guest arrives: the VM must not be touched
+ * (every command that would refuses: "the guest is still arriving"), and
+ * migration__cancel calls cancel(ctx) to end the incoming migration.
+ * migration__vm_arrived ends that once the vCPUs run. */
+void migration__expect_vm(struct migration *m, void (*cancel)(void *ctx), void *ctx);
+void migration__vm_arrived(struct migration *m);
 /* Setup, active or stop-copy. */
 bool migration__is_running(struct migration *m);
 /* What 'info migrate' shows: this side's migration, or on a destination

@@ -44,6 +44,12 @@ struct migration {
 	bool measuring;
 	pthread_t rate_thread;
 	bool rate_joinable;
+	/* On a destination until its guest has arrived: the VM is being
+	 * built by the incoming side and nothing may touch it; a cancel goes
+	 * to the incoming migration. Under the stats lock. */
+	bool vm_arriving;
+	void (*incoming_cancel)(void *ctx);
+	void *incoming_cancel_ctx;
 	int fd;				/* the stream's fd, for cancel */
 	/* An eventfd, readable once a cancel was asked for: every wait of
 	 * the thread (connect, a read or write on a socket or a FIFO) polls
@@ -56,6 +62,11 @@ struct migration {
 /* The migration thread; it owns the status from setup on and moves it
  * through active and stop-copy to a final one. */
 void *migration__thread(void *arg);
+/* Under the stats lock: 0 if the VM may be used now, else -EAGAIN (the
+ * guest is still arriving) or -ESRCH (it has ended), with err saying so
+ * and what could not be done (what: "migrate", "measure", "record"). */
+int migration__vm_unavailable(struct migration *m, const char *what, char *err,
+			      size_t errlen);
 /* Ends a measurement early (once closing is set) and joins its thread. */
 void migration__stop_dirty_rate(struct migration *m);
 /* Writes the JSON/CSV statistics files if configured; logs failures. */

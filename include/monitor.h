@@ -9,6 +9,7 @@
 #define VMM__MONITOR_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct monitor;
@@ -41,6 +42,10 @@ int monitor__register(struct monitor *m, const char *name, const char *args_help
  * are dropped); serving starts with monitor__start. */
 int monitor__listen(struct monitor *m, const char *spec, char *err, size_t errlen);
 int monitor__start(struct monitor *m);
+/* On a destination, while its guest is arriving (true until the vCPUs
+ * run): the built-in commands that touch the VM refuse, and 'info status'
+ * says inmigrate. */
+void monitor__set_vm_arriving(struct monitor *m, bool arriving);
 void monitor__destroy(struct monitor *m);
 /* Runs one command line, as a client would (used by tests and --migrate-to). */
 int monitor__execute(struct monitor *m, const char *line, struct monitor_reply *r);

@@ -58,6 +58,10 @@ struct migration *qmp__migration(struct qmp *q);
 bool qmp__ended(struct qmp *q);
 /* quit: ends the VM (or a linger) and emits SHUTDOWN host-qmp-quit. */
 void qmp__quit(struct qmp *q);
+/* Set before qmp__start: a quit calls fn(ctx) to end the VM (or what
+ * stands for it, such as a destination's wait) instead of ending the VM
+ * itself. */
+void qmp__on_quit(struct qmp *q, void (*fn)(void *ctx), void *ctx);
 /* The "events" migration capability (MIGRATION events; off by default,
  * as on QEMU). */
 bool qmp__events_enabled(struct qmp *q);

@@ -128,17 +128,16 @@ static int claim_measure(struct migration *m, char *err, size_t errlen)
 	int ret = 0;
 
 	migrate_stats__lock(&m->stats);
-	if (vm__is_exiting(m->vm))
-		ret = errmsg__fail(-ESRCH, err, errlen, "the guest has ended; nothing to measure");
-	else if (migrate_status__is_running(migrate_stats__status(&m->stats)))
+	ret = migration__vm_unavailable(m, "measure", err, errlen);
+	if (!ret && migrate_status__is_running(migrate_stats__status(&m->stats)))
 		ret = errmsg__fail(-EBUSY, err, errlen, "a migration is running; measure the "
 				   "dirty rate before or after it");
-	else if (m->measuring)
+	else if (!ret && m->measuring)
 		ret = errmsg__fail(-EBUSY, err, errlen, "the dirty rate is already being measured");
-	else if (m->recording)
+	else if (!ret && m->recording)
 		ret = errmsg__fail(-EBUSY, err, errlen, "a dirty trace is being recorded "
 				   "(record-dirty); measure when it is done");
-	else
+	else if (!ret)
 		m->measuring = true;
 	migrate_stats__unlock(&m->stats);
 	return ret;

@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "board.h"
 #include "clock.h"
+#include "errmsg.h"
 #include "cpuid.h"
 #include "log.h"
 #include "ram_recv.h"
@@ -61,6 +62,11 @@ int incoming__prepare(struct incoming *in, const char *uri, const struct auth_se
 
 	memset(in, 0, sizeof(*in));
 	in->listen_fd = in->fd = -1;
+	in->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (in->cancel_fd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return -errno;
+	}
 	in->secret = secret && secret->len ? secret : NULL;
 	ret = migrate_stats__init(&in->stats);
 	if (ret) {
@@ -119,11 +125,23 @@ static bool allowed(const struct incoming *in, const char *host)
  * stays open (a bad peer must not end the wait for the real source). */
 static int accept_one(struct incoming *in, char *err, size_t errlen)
 {
+	struct pollfd p[2] = { { .fd = in->listen_fd, .events = POLLIN },
+			       { .fd = in->cancel_fd, .events = POLLIN } };
 	char host[64];
 	uint16_t port;
 	int fd;
 
 	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return errmsg__fail(-errno, err, errlen, "poll: %s", strerror(errno));
+		}
+		if (p[1].revents)
+			return errmsg__fail(-ECANCELED, err, errlen,
+					    "cancelled while waiting for a source");
+		if (!(p[0].revents & POLLIN))
+			continue;
 		fd = transport__accept(in->listen_fd, host, sizeof(host), &port, err, errlen);
 		if (fd < 0)
 			return fd;
@@ -495,6 +513,7 @@ static int greet(struct incoming *in, struct section *sec, struct vm_config *cfg
 	int ret;
 
 	stream__init(&in->s, in->fd, STREAM_DEST);
+	in->s.wait.cancel_fd = in->cancel_fd;
 	in->s.is_socket = true;
 	in->s.wait.stall_ms = SOURCE_TIMEOUT_MS;
 	in->s.wait.deadline_us = clock__mono_us() + GREETING_TIMEOUT_MS * 1000ULL;
@@ -618,6 +637,11 @@ static int accept_source(struct incoming *in, struct section *sec, struct vm_con
 		guard_stop(&guard);
 		if (!ret)
 			break;
+		if (ret == -ECANCELED) {
+			incoming__report_failure(in, "the destination was told to stop waiting");
+			return errmsg__fail(ret, err, errlen, "cancelled while %s was connecting",
+					    in->peer);
+		}
 		ret = turn_away(in, why, err, errlen);
 		if (ret)
 			return ret;
@@ -640,7 +664,15 @@ static int receive_start(struct incoming *in, struct section *sec, struct vm_con
 	}
 	migrate_stats__start(&in->stats, in->uri.path);
 	stream__init(&in->s, in->fd, STREAM_DEST);
+	in->s.wait.cancel_fd = in->cancel_fd;
 	return read_config(in, sec, cfg, err, errlen);
+}
+
+static bool cancel_requested(const struct incoming *in)
+{
+	struct pollfd p = { .fd = in->cancel_fd, .events = POLLIN };
+
+	return in->cancel_fd >= 0 && poll(&p, 1, 0) == 1;
 }
 
 int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct vm *vm,
@@ -678,6 +710,12 @@ int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct
 	migrate_stats__unlock(&in->stats);
 	migrate_stats__move(&in->stats, MIGRATE_STATUS_SETUP, MIGRATE_STATUS_ACTIVE);
 	ret = receive_stream(in, vm, cfg, &sec, err, errlen);
+	/* GO may have come in just as the cancel: the guest must not start,
+	 * and FAILED (below) tells the source to resume its own. */
+	if (!ret && cancel_requested(in))
+		ret = errmsg__fail(-ECANCELED, err, errlen, "cancelled before the guest started here");
+	if (ret == -ECANCELED && !strstr(err, "cancelled"))
+		snprintf(err, errlen, "cancelled while receiving the guest");
 out:
 	if (ret) {
 		incoming__report_failure(in, err);
@@ -715,12 +753,22 @@ int incoming__ack_resumed(struct incoming *in, char *err, size_t errlen)
 	return ret;
 }
 
+void incoming__cancel(struct incoming *in)
+{
+	uint64_t one = 1;
+
+	if (in->cancel_fd >= 0 && write(in->cancel_fd, &one, sizeof(one)) != sizeof(one))
+		log_warn("cancelling the incoming migration: %s", strerror(errno));
+}
+
 void incoming__close(struct incoming *in)
 {
 	if (in->listen_fd >= 0)
 		close(in->listen_fd);
 	if (in->fd >= 0)
 		close(in->fd);
-	in->listen_fd = in->fd = -1;
+	if (in->cancel_fd >= 0)
+		close(in->cancel_fd);
+	in->listen_fd = in->fd = in->cancel_fd = -1;
 	migrate_stats__free(&in->stats);
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "dirty_trace.h"
+#include "errmsg.h"
 #include "log.h"
 #include "migration_internal.h"
 #include "outbuf.h"
@@ -71,6 +72,8 @@ void migration__destroy(struct migration *m)
 		return;
 	stop_delayed_start(m);
 	migration__stop_dirty_rate(m);
+	/* The cancel below is for an outgoing migration only. */
+	migration__vm_arrived(m);
 	migration__cancel(m);
 	migration__wait(m);
 	migrate_stats__free(&m->stats);
@@ -95,6 +98,35 @@ struct migrate_stats *migration__stats(struct migration *m)
 void migration__set_incoming_stats(struct migration *m, struct migrate_stats *in)
 {
 	m->incoming = in;
+}
+
+void migration__expect_vm(struct migration *m, void (*cancel)(void *ctx), void *ctx)
+{
+	migrate_stats__lock(&m->stats);
+	m->vm_arriving = true;
+	m->incoming_cancel = cancel;
+	m->incoming_cancel_ctx = ctx;
+	migrate_stats__unlock(&m->stats);
+}
+
+void migration__vm_arrived(struct migration *m)
+{
+	migrate_stats__lock(&m->stats);
+	m->vm_arriving = false;
+	m->incoming_cancel = NULL;
+	migrate_stats__unlock(&m->stats);
+}
+
+int migration__vm_unavailable(struct migration *m, const char *what, char *err,
+			      size_t errlen)
+{
+	if (m->vm_arriving)
+		return errmsg__fail(-EAGAIN, err, errlen, "the guest is still arriving (an "
+				    "incoming migration); nothing to %s yet", what);
+	if (vm__is_exiting(m->vm))
+		return errmsg__fail(-ESRCH, err, errlen, "the guest has ended; nothing to %s",
+				    what);
+	return 0;
 }
 
 void migration__force_plain_dirty_log(struct migration *m, bool plain)
@@ -141,9 +173,9 @@ static int claim_start(struct migration *m, const char *uri, char *err, size_t e
 	int ret;
 
 	migrate_stats__lock(&m->stats);
-	if (vm__is_exiting(m->vm)) {
-		ret = -ESRCH;
-		snprintf(err, errlen, "the guest has ended; nothing to migrate");
+	ret = migration__vm_unavailable(m, "migrate", err, errlen);
+	if (ret) {
+		/* err says why */
 	} else if (migrate_stats__status(&m->stats) == MIGRATE_STATUS_UNCONFIRMED &&
 		   vm__is_paused(m->vm)) {
 		/* The last GO may have the guest running elsewhere. */
@@ -252,6 +284,8 @@ out:
 
 int migration__cancel(struct migration *m)
 {
+	void (*incoming_cancel)(void *ctx);
+	void *incoming_ctx;
 	uint64_t one = 1;
 	bool running;
 
@@ -266,7 +300,14 @@ int migration__cancel(struct migration *m)
 		if (write(m->cancel_fd, &one, sizeof(one)) != sizeof(one))
 			log_warn("migrate_cancel: cannot signal the migration thread");
 	}
+	incoming_cancel = running || !m->vm_arriving ? NULL : m->incoming_cancel;
+	incoming_ctx = m->incoming_cancel_ctx;
 	migrate_stats__unlock(&m->stats);
+	if (incoming_cancel) {
+		/* A destination still receiving: the cancel is for that. */
+		incoming_cancel(incoming_ctx);
+		return 0;
+	}
 	if (!running)
 		return -ENOENT;
 	/* Unblocks a send or receive in progress; the thread then sees the
@@ -298,9 +339,9 @@ static int claim_recording(struct migration *m, char *err, size_t errlen)
 	int ret = 0;
 
 	migrate_stats__lock(&m->stats);
-	if (vm__is_exiting(m->vm)) {
-		ret = -ESRCH;
-		snprintf(err, errlen, "the guest has ended; nothing to record");
+	ret = migration__vm_unavailable(m, "record", err, errlen);
+	if (ret) {
+		/* err says why */
 	} else if (is_running(m)) {
 		ret = -EBUSY;
 		snprintf(err, errlen, "a migration is running; it uses the dirty log");

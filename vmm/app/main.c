@@ -123,15 +123,60 @@ static int open_serial(const char *spec, char *err, size_t errlen)
 
 /* Feeds standard input to the UART, waiting (not spinning) while its FIFO
  * is full. Ends quietly at end of input. */
-/* With QMP on, a source whose guest moved away waits in postmigrate for a
- * quit (as QEMU's does); the text monitor's quit must end that wait too,
- * so it goes the same way as QMP's. */
-static int quit_through_qmp(void *opaque, const char *args, struct monitor_reply *r)
+/* A quit (monitor or QMP) may come at any moment: while a destination
+ * waits for its guest or receives it, it ends that; once the vCPUs run,
+ * it ends the VM. Each side writes its own flag, then reads the other's,
+ * so of a quit and a start that cross, at least one sees the other. */
+static struct {
+	struct vm *vm;
+	struct incoming *in;	/* a destination's, until its guest runs */
+	struct qmp *qmp;
+	bool quit;		/* atomic */
+	bool running;		/* atomic: the vCPUs were started */
+} life;
+
+static void request_quit(const char *why)
 {
+	__atomic_store_n(&life.quit, true, __ATOMIC_SEQ_CST);
+	if (life.in)
+		incoming__cancel(life.in);
+	if (__atomic_load_n(&life.running, __ATOMIC_SEQ_CST))
+		vm__request_exit(life.vm, 0, "%s", why);
+}
+
+static void vcpus_started(void)
+{
+	__atomic_store_n(&life.running, true, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&life.quit, __ATOMIC_SEQ_CST))
+		vm__request_exit(life.vm, 0, "quit");
+}
+
+static void quit_from_qmp(void *ctx)
+{
+	(void)ctx;
+	request_quit("quit from QMP");
+}
+
+/* With QMP on, a source whose guest moved away waits in postmigrate for a
+ * quit (as QEMU's does): the text monitor's quit ends that wait too, so
+ * it goes the QMP way then. */
+static int monitor_quit(void *opaque, const char *args, struct monitor_reply *r)
+{
+	(void)opaque;
 	(void)args;
 	(void)r;
-	qmp__quit(opaque);
+	if (life.qmp)
+		qmp__quit(life.qmp);
+	else
+		request_quit("quit from the monitor");
 	return 0;
+}
+
+/* migrate_cancel on a destination whose guest has not arrived. */
+static void cancel_incoming(void *ctx)
+{
+	log_info("migrate_cancel: ending the incoming migration; the source keeps its guest");
+	incoming__cancel(ctx);
 }
 
 static void *stdin_reader(void *arg)
@@ -283,7 +328,7 @@ int main(int argc, char **argv)
 	struct migration *mig = NULL;
 	struct progress *progress = NULL;
 	static struct vm vm;
-	static struct incoming in = { .listen_fd = -1, .fd = -1 };
+	static struct incoming in = { .listen_fd = -1, .fd = -1, .cancel_fd = -1 };
 	static struct line_stamp serial_stamp;
 	static struct auth_secret secret;
 	pthread_t thread;
@@ -356,20 +401,48 @@ int main(int argc, char **argv)
 		migration__set_incoming_stats(mig, &in.stats);
 	else
 		migration__set_stats_output(mig, o.stats_json, o.stats_csv);
+	life.vm = &vm;
+	life.qmp = qmp;
+	if (o.incoming) {
+		/* Until the guest runs here, the monitor, QMP and the
+		 * migration object keep their hands off the VM being built,
+		 * and a quit or migrate_cancel ends the incoming migration. */
+		life.in = &in;
+		migration__expect_vm(mig, cancel_incoming, &in);
+		if (mon)
+			monitor__set_vm_arriving(mon, true);
+	}
 	if (qmp) {
 		qmp__set_migration(qmp, mig);
+		qmp__on_quit(qmp, quit_from_qmp, NULL);
 		if (o.incoming)
 			qmp__watch_incoming(qmp, &in.stats);
 		if (qmp__start(qmp))
 			log_warn("QMP monitor could not start");
 	}
+	if (mon && (monitor_migrate__register(mon, mig) || monitor_trace__register(mon, mig) ||
+		    monitor__register(mon, "quit", "", "end the VM (exit status 0); on a "
+				      "destination still receiving, end that", monitor_quit, NULL) ||
+		    monitor__start(mon)))
+		log_warn("monitor could not start");
 	if (o.incoming) {
 		int fd = kvm_fd;
 
 		kvm_fd = -1;	/* incoming__receive hands it to the VM */
-		if (start_incoming(&vm, &in, &o, fd, serial_fd, err, sizeof(err)))
+		if (start_incoming(&vm, &in, &o, fd, serial_fd, err, sizeof(err))) {
+			if (__atomic_load_n(&life.quit, __ATOMIC_SEQ_CST)) {
+				log_info("quit while a migration was incoming (%s); nothing ran here",
+					 err);
+				status = 0;
+				goto out_early;
+			}
 			goto fail;
+		}
 		vm_created = true;
+		vcpus_started();
+		migration__vm_arrived(mig);
+		if (mon)
+			monitor__set_vm_arriving(mon, false);
 	} else {
 		/* The threads start parked: the guest runs on 'cont', or moves
 		 * away unstarted if a migration comes first. */
@@ -378,6 +451,7 @@ int main(int argc, char **argv)
 		vm.vcpu_thread_init = vcpu_thread_init;
 		if (vm__start_vcpus(&vm, err, sizeof(err)))
 			goto fail;
+		vcpus_started();
 	}
 	if (qmp) {
 		qmp__set_vm(qmp, &vm);
@@ -387,11 +461,6 @@ int main(int argc, char **argv)
 	}
 	if (progress_line_wanted(&o))
 		progress = progress__start(mig);
-	if (mon && (monitor_migrate__register(mon, mig) || monitor_trace__register(mon, mig) ||
-		    (qmp && monitor__register(mon, "quit", "", "end the VM (exit status 0)",
-					      quit_through_qmp, qmp)) ||
-		    monitor__start(mon)))
-		log_warn("monitor could not start");
 	if (!strcmp(o.serial, "stdio") && !pthread_create(&thread, NULL, stdin_reader, &vm))
 		pthread_detach(thread);
 	/* The migration object owns the wait: destroying it ends the wait,
@@ -420,6 +489,8 @@ int main(int argc, char **argv)
 
 fail:
 	log_error("%s", err);
+	status = VMM_EXIT_ERROR;
+out_early:
 	qmp__destroy(qmp);
 	monitor__destroy(mon);
 	migration__destroy(mig);
@@ -429,7 +500,7 @@ fail:
 		close(kvm_fd);
 	incoming__close(&in);
 	auth__clear_secret(&secret);
-	return VMM_EXIT_ERROR;
+	return status;
 
 fail_early:
 	log_error("%s", err);

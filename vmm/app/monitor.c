@@ -61,6 +61,7 @@ struct monitor {
 	int stop_pipe[2];
 	pthread_t thread;
 	bool started;
+	bool vm_arriving;	/* atomic: see monitor__set_vm_arriving */
 };
 
 void monitor_reply__printf(struct monitor_reply *r, const char *fmt, ...)
@@ -205,23 +206,47 @@ static int cmd_help(void *opaque, const char *args, struct monitor_reply *r)
 	return 0;
 }
 
+/* The VM, or NULL with the reply's error set while a destination's guest
+ * is still arriving (the incoming side is building it: hands off). */
+static struct vm *ready_vm(struct monitor *m, struct monitor_reply *r)
+{
+	if (__atomic_load_n(&m->vm_arriving, __ATOMIC_ACQUIRE)) {
+		monitor_reply__error(r, "the guest is still arriving (an incoming migration); "
+				     "'info migrate' shows it, 'quit' ends the wait");
+		return NULL;
+	}
+	return m->vm;
+}
+
 static int cmd_info_status(void *opaque, const char *args, struct monitor_reply *r)
 {
-	struct vm *vm = opaque;
+	struct monitor *m = opaque;
 
-	monitor_reply__printf(r, "VM status: %s\n", vm__is_paused(vm) ? "paused" : "running");
+	if (__atomic_load_n(&m->vm_arriving, __ATOMIC_ACQUIRE))
+		monitor_reply__printf(r, "VM status: inmigrate (the guest is arriving)\n");
+	else
+		monitor_reply__printf(r, "VM status: %s\n",
+				      vm__is_paused(m->vm) ? "paused" : "running");
 	return 0;
 }
 
 static int cmd_stop(void *opaque, const char *args, struct monitor_reply *r)
 {
-	vm__user_stop(opaque);
+	struct vm *vm = ready_vm(opaque, r);
+
+	if (!vm)
+		return -1;
+	vm__user_stop(vm);
 	return 0;
 }
 
 static int cmd_cont(void *opaque, const char *args, struct monitor_reply *r)
 {
-	if (vm__user_cont(opaque))
+	struct vm *vm = ready_vm(opaque, r);
+
+	if (!vm)
+		return -1;
+	if (vm__user_cont(vm))
 		return monitor_reply__error(r, "the VM stays paused: a migration's stop-and-copy "
 					    "holds it");
 	return 0;
@@ -229,10 +254,13 @@ static int cmd_cont(void *opaque, const char *args, struct monitor_reply *r)
 
 static int cmd_info_registers(void *opaque, const char *args, struct monitor_reply *r)
 {
-	struct vm *vm = opaque;
-	unsigned int first = 0, last = vm->nr_cpus - 1, i;
+	struct vm *vm = ready_vm(opaque, r);
+	unsigned int first = 0, last, i;
 	char buf[1536];
 
+	if (!vm)
+		return -1;
+	last = vm->nr_cpus - 1;
 	if (*args) {
 		char *end;
 		unsigned long n = strtoul(args, &end, 10);
@@ -256,8 +284,17 @@ static int cmd_info_registers(void *opaque, const char *args, struct monitor_rep
 
 static int cmd_quit(void *opaque, const char *args, struct monitor_reply *r)
 {
-	vm__request_exit(opaque, 0, "quit from the monitor");
+	struct vm *vm = ready_vm(opaque, r);
+
+	if (!vm)
+		return -1;
+	vm__request_exit(vm, 0, "quit from the monitor");
 	return 0;
+}
+
+void monitor__set_vm_arriving(struct monitor *m, bool arriving)
+{
+	__atomic_store_n(&m->vm_arriving, arriving, __ATOMIC_RELEASE);
 }
 
 struct monitor *monitor__create(struct vm *vm)
@@ -270,12 +307,12 @@ struct monitor *monitor__create(struct vm *vm)
 	m->listen_fd = -1;
 	m->stop_pipe[0] = m->stop_pipe[1] = -1;
 	monitor__register(m, "help", "", "list the commands", cmd_help, m);
-	monitor__register(m, "info status", "", "running or paused", cmd_info_status, vm);
+	monitor__register(m, "info status", "", "running or paused", cmd_info_status, m);
 	monitor__register(m, "info registers", "[CPU]", "registers of every vCPU, or of one",
-			  cmd_info_registers, vm);
-	monitor__register(m, "stop", "", "pause every vCPU", cmd_stop, vm);
-	monitor__register(m, "cont", "", "resume the vCPUs", cmd_cont, vm);
-	monitor__register(m, "quit", "", "end the VM (exit status 0)", cmd_quit, vm);
+			  cmd_info_registers, m);
+	monitor__register(m, "stop", "", "pause every vCPU", cmd_stop, m);
+	monitor__register(m, "cont", "", "resume the vCPUs", cmd_cont, m);
+	monitor__register(m, "quit", "", "end the VM (exit status 0)", cmd_quit, m);
 	return m;
 }
 

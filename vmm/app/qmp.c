@@ -42,6 +42,8 @@ struct qmp {
 	bool ended;
 	bool migrated;			/* the VM ended because it moved away */
 	bool quit;
+	void (*on_quit)(void *ctx);	/* set before qmp__start */
+	void *on_quit_ctx;
 	bool events_on;
 	struct qmp_event *head, **tail;
 	/* Only the QMP thread touches these. */
@@ -223,8 +225,16 @@ void qmp__quit(struct qmp *q)
 	pthread_mutex_unlock(&q->lock);
 	/* QEMU says SHUTDOWN before the quit's reply. */
 	qmp__emit(q, "SHUTDOWN", shutdown_data(false, "host-qmp-quit"));
-	if (vm && !ended)
+	if (q->on_quit)
+		q->on_quit(q->on_quit_ctx);
+	else if (vm && !ended)
 		vm__request_exit(vm, 0, "quit from QMP");
+}
+
+void qmp__on_quit(struct qmp *q, void (*fn)(void *ctx), void *ctx)
+{
+	q->on_quit = fn;
+	q->on_quit_ctx = ctx;
 }
 
 void qmp__vm_ended(struct qmp *q, int status)
