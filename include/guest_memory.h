@@ -59,6 +59,23 @@ void *guest_memory__hva(struct guest_memory *mem, uint64_t gpa, uint64_t len);
 /* Copies into guest RAM and records the pages as dirtied by the VMM. */
 int guest_memory__write(struct guest_memory *mem, uint64_t gpa, const void *src,
 			uint64_t len);
+/* Opens /proc/self/pagemap once for the process and keeps it: call before
+ * privileges are dropped (a process that changed its uid can no longer
+ * open its own pagemap). Later calls return the first one's result; the
+ * query below opens it on first use where no one called this. Returns 0
+ * or -errno with the reason in err. */
+int guest_memory__pagemap_open(char *err, size_t errlen);
+/* Sets bit n of bits (one bit per RAM page, as many words as RAM has pages
+ * / 64, rounded up) for every RAM page the host has populated: present in
+ * RAM or swapped out. A clear bit is a page never written nor read since
+ * the mapping was made, so it reads as zero; the query does not touch
+ * guest memory, so asking populates nothing. A page may be populated
+ * right after it was found clear: callers that rely on a clear bit must
+ * have KVM's dirty log on before asking. Under a transparent huge page,
+ * all its 4 KiB pages read as populated. Returns 0, or -errno with the
+ * reason in err when the pagemap cannot be read. */
+int guest_memory__populated(const struct guest_memory *mem, uint64_t *bits,
+			    char *err, size_t errlen);
 /* Turns KVM dirty logging on or off for every slot. */
 int guest_memory__set_dirty_logging(struct guest_memory *mem, int vm_fd, bool on,
 				    uint32_t extra_flags);

@@ -1,5 +1,6 @@
 /* Guest RAM layout without KVM: RAM page number <-> guest-physical address
- * across the PCI hole (RAM past 3 GiB continues at 4 GiB). */
+ * across the PCI hole (RAM past 3 GiB continues at 4 GiB); which pages of
+ * a mapping the host has populated (/proc/self/pagemap). */
 #include "guest_memory.h"
 
 #include <setjmp.h>
@@ -8,6 +9,8 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #define K 1024ULL
 #define M (K * K)
@@ -91,6 +94,70 @@ static void test_8g(void **state)
 	}
 }
 
+/* A mapping standing in for guest RAM, aligned on 2 MiB; hugepage picks
+ * MADV_HUGEPAGE or MADV_NOHUGEPAGE. */
+static struct guest_memory mapped(uint64_t size, bool hugepage)
+{
+	struct guest_memory mem = { 0 };
+	uint8_t *p = mmap(NULL, size + 2 * M, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	assert_true(p != MAP_FAILED);
+	mem.map_addr = p;
+	mem.map_len = size + 2 * M;
+	mem.base = (uint8_t *)(((uintptr_t)p + 2 * M - 1) & ~(uintptr_t)(2 * M - 1));
+	mem.size = size;
+	assert_int_equal(madvise(mem.base, size, hugepage ? MADV_HUGEPAGE : MADV_NOHUGEPAGE), 0);
+	return mem;
+}
+
+static bool bit(const uint64_t *bits, uint64_t n)
+{
+	return bits[n / 64] >> (n % 64) & 1;
+}
+
+/* Written and read pages are populated, the rest not; asking twice gives
+ * the same answer, so asking populated nothing. The last word is partial
+ * (70 pages) and its unused bits stay clear. */
+static void test_populated(void **state)
+{
+	struct guest_memory mem = mapped(70 * PAGE, false);
+	uint64_t bits[2], again[2], p;
+	char err[256] = "";
+
+	memset(bits, 0xff, sizeof(bits));
+	mem.base[3 * PAGE] = 1;
+	mem.base[10 * PAGE + 100] = 2;
+	mem.base[69 * PAGE + PAGE - 1] = 3;
+	assert_int_equal(*(volatile uint8_t *)&mem.base[20 * PAGE], 0);
+	assert_int_equal(guest_memory__populated(&mem, bits, err, sizeof(err)), 0);
+	for (p = 0; p < 128; p++)
+		assert_int_equal(bit(bits, p), p == 3 || p == 10 || p == 20 || p == 69);
+	assert_int_equal(guest_memory__populated(&mem, again, err, sizeof(err)), 0);
+	assert_memory_equal(bits, again, sizeof(bits));
+	munmap(mem.map_addr, mem.map_len);
+}
+
+/* A transparent huge page makes all its 512 small pages populated at once
+ * (where THP is off, only the one written); a 2 MiB extent never touched
+ * stays clear either way. */
+static void test_populated_thp(void **state)
+{
+	struct guest_memory mem = mapped(4 * M, true);
+	uint64_t bits[1024 / 64], p, n = 0;
+	char err[256] = "";
+
+	mem.base[PAGE + 5] = 1;
+	assert_int_equal(guest_memory__populated(&mem, bits, err, sizeof(err)), 0);
+	for (p = 0; p < 512; p++)
+		n += bit(bits, p);
+	assert_true(bit(bits, 1));
+	assert_true(n == 1 || n == 512);
+	for (p = 512; p < 1024; p++)
+		assert_false(bit(bits, p));
+	munmap(mem.map_addr, mem.map_len);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -98,6 +165,8 @@ int main(void)
 		cmocka_unit_test(test_3g),
 		cmocka_unit_test(test_3g_plus_4k),
 		cmocka_unit_test(test_8g),
+		cmocka_unit_test(test_populated),
+		cmocka_unit_test(test_populated_thp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,11 +1,14 @@
 #include "guest_memory.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <linux/kvm.h>
 
 #define THP_ALIGN (2ULL << 20)
@@ -189,4 +192,81 @@ int guest_memory__set_dirty_logging(struct guest_memory *mem, int vm_fd, bool on
 	}
 	mem->dirty_logging = on;
 	return 0;
+}
+
+/* The process's own pagemap, opened once (see the header). */
+static pthread_once_t pagemap_once = PTHREAD_ONCE_INIT;
+static int pagemap_fd = -1;
+static int pagemap_errno;
+
+static void open_pagemap(void)
+{
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pagemap_fd < 0)
+		pagemap_errno = errno;
+}
+
+int guest_memory__pagemap_open(char *err, size_t errlen)
+{
+	pthread_once(&pagemap_once, open_pagemap);
+	if (pagemap_fd >= 0)
+		return 0;
+	snprintf(err, errlen, "cannot open /proc/self/pagemap: %s", strerror(pagemap_errno));
+	return -pagemap_errno;
+}
+
+/* Entries read per pread: 32 KiB of pagemap, 128 MiB of RAM. */
+#define PAGEMAP_CHUNK 4096
+#define PAGEMAP_PRESENT (1ULL << 63)
+#define PAGEMAP_SWAPPED (1ULL << 62)
+
+static int read_pagemap(const struct guest_memory *mem, uint64_t first, uint64_t n,
+			uint64_t *entries, char *err, size_t errlen)
+{
+	uintptr_t vpage = (uintptr_t)(mem->base + first * GUEST_PAGE_SIZE) / GUEST_PAGE_SIZE;
+	size_t want = n * sizeof(uint64_t), got = 0;
+	ssize_t r;
+
+	while (got < want) {
+		r = pread(pagemap_fd, (char *)entries + got, want - got,
+			  (off_t)(vpage * sizeof(uint64_t) + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			r = r < 0 ? -errno : -EIO;
+			snprintf(err, errlen, "reading /proc/self/pagemap: %s", strerror((int)-r));
+			return (int)r;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+int guest_memory__populated(const struct guest_memory *mem, uint64_t *bits,
+			    char *err, size_t errlen)
+{
+	uint64_t nr_pages = mem->size / GUEST_PAGE_SIZE, first, n, i;
+	uint64_t *entries;
+	int ret;
+
+	ret = guest_memory__pagemap_open(err, errlen);
+	if (ret)
+		return ret;
+	entries = malloc(PAGEMAP_CHUNK * sizeof(uint64_t));
+	if (!entries) {
+		snprintf(err, errlen, "out of memory for pagemap entries");
+		return -ENOMEM;
+	}
+	memset(bits, 0, (nr_pages + 63) / 64 * sizeof(uint64_t));
+	for (first = 0; first < nr_pages; first += n) {
+		n = nr_pages - first < PAGEMAP_CHUNK ? nr_pages - first : PAGEMAP_CHUNK;
+		ret = read_pagemap(mem, first, n, entries, err, errlen);
+		if (ret)
+			break;
+		for (i = 0; i < n; i++)
+			if (entries[i] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED))
+				bits[(first + i) / 64] |= 1ULL << ((first + i) % 64);
+	}
+	free(entries);
+	return ret;
 }
