@@ -76,6 +76,11 @@ const char *source__deadline_reason(struct source_run *r);
 uint64_t source__earliest(uint64_t a, uint64_t b);
 /* Publishes pages still pending and the bytes sent, for 'info migrate'. */
 void source__publish_progress(struct source_run *r, uint64_t pending);
+/* For a round whose pending set is all of RAM (round 0): a bitmap of the
+ * pages the host has populated (guest_memory__populated), to be freed;
+ * the others are zero and need not be read. NULL: read every page (any
+ * other round, or the pagemap unreadable, which is logged once). */
+uint64_t *source__populated_pages(struct source_run *r, const struct round_stats *rs);
 /* One round: sends what is pending and ROUND_END; fills *rs. */
 int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs);
 

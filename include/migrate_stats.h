@@ -85,6 +85,7 @@ struct migrate_stats {
 	uint64_t pages_total;		/* pages sent, zero pages included */
 	uint64_t zero_pages_total;
 	uint64_t torn_pages;		/* destination: pages that arrived torn */
+	uint64_t pages_skipped_unread;	/* of those, never populated: not read */
 	uint64_t bytes_total;		/* on the wire, everything */
 	uint64_t device_state_bytes;
 	uint64_t cpu_time_us;		/* of the migration thread */
@@ -132,6 +133,10 @@ void migrate_stats__set_error(struct migrate_stats *s, const char *fmt, ...);
  * and the stream's bytes so far. The one place both sides count pages. */
 void migrate_stats__count_pages(struct migrate_stats *s, uint64_t pages, uint64_t zero_pages,
 				uint64_t stream_bytes);
+
+/* Counts zero pages that went out without being read (never populated on
+ * the host); they are in count_pages's zero pages too. */
+void migrate_stats__count_unread(struct migrate_stats *s, uint64_t pages);
 
 /* Appends a copy of *r and counts the round. Returns 0, or -ENOSPC once
  * rounds_max records are stored, or -ENOMEM; in both cases the round is

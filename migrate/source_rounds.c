@@ -4,6 +4,7 @@
 #include "migrate_source.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -55,26 +56,40 @@ static int flush_batch(struct source_run *r, struct round_stats *rs)
 static int send_pending(struct source_run *r, struct round_stats *rs)
 {
 	struct guest_memory *mem = &r->vm->mem;
-	uint64_t page, left = rs->dirty_pages;
+	uint64_t page, left = rs->dirty_pages, unread = 0;
+	uint64_t *populated = source__populated_pages(r, rs);
 	int ret;
 
 	ram_batch__begin(&r->batch, rs->index);
 	while (dirty_log__next_dirty(&r->log, &page)) {
-		ret = ram_batch__add_page(&r->batch, guest_memory__page_gpa(mem, page),
-					  guest_memory__page_hva(mem, page));
-		if (ret)
-			return source__fail(r, ret, "adding a page to a RAM section: %s", strerror(-ret));
+		if (populated && !(populated[page / 64] >> (page % 64) & 1)) {
+			ret = ram_batch__add_zero(&r->batch, guest_memory__page_gpa(mem, page));
+			unread++;
+		} else {
+			ret = ram_batch__add_page(&r->batch, guest_memory__page_gpa(mem, page),
+						  guest_memory__page_hva(mem, page));
+		}
+		if (ret) {
+			ret = source__fail(r, ret, "adding a page to a RAM section: %s", strerror(-ret));
+			goto out;
+		}
 		left--;
 		if (ram_batch__full(&r->batch)) {
 			ret = flush_batch(r, rs);
 			if (ret)
-				return ret;
+				goto out;
 			source__publish_progress(r, left);
-			if (source__cancelled(r))
-				return source__fail(r, -ECANCELED, "cancelled");
+			if (source__cancelled(r)) {
+				ret = source__fail(r, -ECANCELED, "cancelled");
+				goto out;
+			}
 		}
 	}
-	return flush_batch(r, rs);
+	ret = flush_batch(r, rs);
+out:
+	free(populated);
+	migrate_stats__count_unread(&r->m->stats, unread);
+	return ret;
 }
 
 static int send_round_end(struct source_run *r, const struct round_stats *rs, uint64_t bytes)

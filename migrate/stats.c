@@ -155,6 +155,13 @@ void migrate_stats__count_pages(struct migrate_stats *s, uint64_t pages, uint64_
 	migrate_stats__unlock(s);
 }
 
+void migrate_stats__count_unread(struct migrate_stats *s, uint64_t pages)
+{
+	migrate_stats__lock(s);
+	s->pages_skipped_unread += pages;
+	migrate_stats__unlock(s);
+}
+
 static int grow_rounds(struct migrate_stats *s)
 {
 	size_t cap = s->rounds_cap ? s->rounds_cap * 2 : 64;
@@ -327,6 +334,10 @@ void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 	if (last)
 		info_round(&o, last);
 	info_ram(&o, s, last);
+	if (s->pages_total)
+		outbuf__printf(&o, "pages: %" PRIu64 " sent, %" PRIu64 " zero, of which %" PRIu64
+		    " skipped unread (never populated)\n", s->pages_total, s->zero_pages_total,
+		    s->pages_skipped_unread);
 	outbuf__printf(&o, "expected downtime: %s ms\n",
 	    fixed_text(last ? last->expected_downtime_ms : NAN, 1).s);
 	if (s->forecast.valid)
@@ -406,8 +417,9 @@ static void summary_totals(struct outbuf *o, const struct migrate_stats *s)
 	outbuf__printf(o, "ram %s, page data sent %s (%sx ram), on the wire %s\n",
 	    bytes_text(s->ram_total).s, bytes_text(s->ram_transferred).s,
 	    fixed_text(factor, 2).s, bytes_text(s->bytes_total).s);
-	outbuf__printf(o, "pages sent %" PRIu64 " (zero %" PRIu64 "), device state %s, "
-	    "dirty log %.*s\n", s->pages_total, s->zero_pages_total,
+	outbuf__printf(o, "pages sent %" PRIu64 " (zero %" PRIu64 ", of which unread %" PRIu64
+	    "), device state %s, dirty log %.*s\n", s->pages_total, s->zero_pages_total,
+	    s->pages_skipped_unread,
 	    bytes_text(s->device_state_bytes).s,
 	    (int)sizeof(s->dirty_log_mode),
 	    s->dirty_log_mode[0] ? s->dirty_log_mode : "-");

@@ -379,6 +379,10 @@ int main(int argc, char **argv)
 		if (!qmp || qmp__listen(qmp, o.qmp, err, sizeof(err)))
 			goto fail;
 	}
+	/* For every migration out, this VM's or one that arrives later; a
+	 * failure is said by the first migration that misses it. */
+	guest_memory__pagemap_open(err, sizeof(err));
+	err[0] = '\0';
 	/* Everything privileged is open: from here on the process holds no
 	 * capability, perhaps not uid 0, and makes only the system calls on
 	 * the allow-list (set before any thread starts, so all inherit it). */
