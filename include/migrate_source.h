@@ -45,6 +45,7 @@ struct source_run {
 	uint64_t t_paused;
 	uint64_t t_last_ram;
 	uint64_t t_state;
+	uint64_t t_ready;		/* READY received; 0 for a file */
 	uint64_t t_go;
 	uint64_t limit_start_us;	/* bandwidth limiter's reference point */
 	uint64_t limit_start_bytes;

@@ -72,11 +72,17 @@ struct migrate_stats {
 	uint64_t downtime_us;		/* source pause to destination resume */
 	/* Where the downtime went: parking the vCPUs, the last dirty pages,
 	 * the VM/vCPU/device state, and the destination loading it, starting
-	 * its vCPUs and saying so (for a file: syncing and renaming it). */
+	 * its vCPUs and saying so (for a file: syncing and renaming it).
+	 * resume is split in two: END sent to READY received (the destination
+	 * loads the state; a file's sync and rename), and READY received to
+	 * RESUMED received (GO, the destination starts its vCPUs, RESUMED's
+	 * trip back). The parts add up to downtime_us exactly. */
 	uint64_t downtime_pause_us;
 	uint64_t downtime_last_ram_us;
 	uint64_t downtime_state_us;
-	uint64_t downtime_resume_us;
+	uint64_t downtime_resume_us;	/* ready + resumed */
+	uint64_t downtime_ready_us;
+	uint64_t downtime_resumed_us;
 	enum stop_reason stop_reason;
 	uint32_t rounds;		/* rounds run, stored or not */
 	uint64_t ram_total;		/* bytes of guest RAM */
@@ -143,6 +149,16 @@ void migrate_stats__count_unread(struct migrate_stats *s, uint64_t pages);
  * still counted in s->rounds, so the output shows how many are missing. */
 int migrate_stats__add_round(struct migrate_stats *s,
 			     const struct round_stats *r);
+
+/* The instants of a stop-and-copy, CLOCK_MONOTONIC microseconds, in this
+ * order: the decision to pause, every vCPU parked, the last pages sent,
+ * the state and END sent, READY received (0 where none comes: a file),
+ * RESUMED received (or the file in place). */
+struct downtime_marks {
+	uint64_t pause, paused, last_ram, state, ready, end;
+};
+/* Sets downtime_us and its parts from the marks. */
+void migrate_stats__set_downtime(struct migrate_stats *s, const struct downtime_marks *m);
 
 /* Microseconds since start while running, total_us once finished. */
 uint64_t migrate_stats__elapsed_us(const struct migrate_stats *s);

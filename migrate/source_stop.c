@@ -102,6 +102,7 @@ static int handover(struct source_run *r)
 
 	/* READY under the stop-and-copy's deadline, set at the pause. */
 	ret = wait_answer(r, SECTION_READY, "READY");
+	r->t_ready = clock__mono_us();
 	if (!ret)
 		ret = send_go(r);
 	if (ret)
@@ -161,12 +162,10 @@ int source__switchover(struct source_run *r)
 		ret = handover(r);
 	if (ret)
 		return ret;
+	migrate_stats__set_downtime(st, &(struct downtime_marks){
+		.pause = r->t_pause, .paused = r->t_paused, .last_ram = r->t_last_ram,
+		.state = r->t_state, .ready = r->t_ready, .end = clock__mono_us() });
 	migrate_stats__lock(st);
-	st->downtime_us = clock__mono_us() - r->t_pause;
-	st->downtime_pause_us = r->t_paused - r->t_pause;
-	st->downtime_last_ram_us = r->t_last_ram - r->t_paused;
-	st->downtime_state_us = r->t_state - r->t_last_ram;
-	st->downtime_resume_us = st->downtime_us - (r->t_state - r->t_pause);
 	st->ram_remaining = 0;
 	st->bytes_total = r->s.bytes_out;
 	migrate_stats__unlock(st);

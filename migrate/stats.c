@@ -162,6 +162,21 @@ void migrate_stats__count_unread(struct migrate_stats *s, uint64_t pages)
 	migrate_stats__unlock(s);
 }
 
+void migrate_stats__set_downtime(struct migrate_stats *s, const struct downtime_marks *m)
+{
+	uint64_t ready = m->ready ? m->ready : m->end;
+
+	migrate_stats__lock(s);
+	s->downtime_us = m->end - m->pause;
+	s->downtime_pause_us = m->paused - m->pause;
+	s->downtime_last_ram_us = m->last_ram - m->paused;
+	s->downtime_state_us = m->state - m->last_ram;
+	s->downtime_ready_us = ready - m->state;
+	s->downtime_resumed_us = m->end - ready;
+	s->downtime_resume_us = m->end - m->state;
+	migrate_stats__unlock(s);
+}
+
 static int grow_rounds(struct migrate_stats *s)
 {
 	size_t cap = s->rounds_cap ? s->rounds_cap * 2 : 64;
@@ -301,12 +316,29 @@ static void info_ram(struct outbuf *o, const struct migrate_stats *s,
 		outbuf__printf(o, "\neta: unknown (no bandwidth measured yet)\n");
 }
 
+struct breakdown_text {
+	char s[256];
+};
+
+/* The downtime's parts, in order, summing to it. */
+static struct breakdown_text breakdown_text(const struct migrate_stats *s)
+{
+	struct breakdown_text t;
+
+	snprintf(t.s, sizeof(t.s), "pause %s + last pages %s + state %s + ready %s + "
+		 "resumed %s", us_text(s->downtime_pause_us).s,
+		 us_text(s->downtime_last_ram_us).s, us_text(s->downtime_state_us).s,
+		 us_text(s->downtime_ready_us).s, us_text(s->downtime_resumed_us).s);
+	return t;
+}
+
 static void info_end(struct outbuf *o, const struct migrate_stats *s)
 {
 	if (s->stop_reason != STOP_NONE)
 		outbuf__printf(o, "stop reason: %s\n", stop_reason__name(s->stop_reason));
 	if (migrate_state__get(&s->state) == MIGRATE_STATUS_COMPLETED)
-		outbuf__printf(o, "downtime: %s\n", us_text(s->downtime_us).s);
+		outbuf__printf(o, "downtime: %s = %s\n", us_text(s->downtime_us).s,
+		    breakdown_text(s).s);
 	if (s->error[0])
 		outbuf__printf(o, "error: %.*s\n", (int)sizeof(s->error), s->error);
 }
@@ -410,10 +442,7 @@ static void summary_totals(struct outbuf *o, const struct migrate_stats *s)
 	    us_text(s->setup_us).s, us_text(s->downtime_us).s, s->rounds,
 	    us_text(s->cpu_time_us).s);
 	if (s->downtime_us)
-		outbuf__printf(o, "downtime = pause %s + last pages %s + state %s + "
-		    "destination resume %s\n", us_text(s->downtime_pause_us).s,
-		    us_text(s->downtime_last_ram_us).s, us_text(s->downtime_state_us).s,
-		    us_text(s->downtime_resume_us).s);
+		outbuf__printf(o, "downtime = %s\n", breakdown_text(s).s);
 	outbuf__printf(o, "ram %s, page data sent %s (%sx ram), on the wire %s\n",
 	    bytes_text(s->ram_total).s, bytes_text(s->ram_transferred).s,
 	    fixed_text(factor, 2).s, bytes_text(s->bytes_total).s);

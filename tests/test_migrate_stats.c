@@ -464,14 +464,17 @@ static void test_info(void **state)
 	assert_null(strstr(buf, "stop reason"));
 
 	s.stop_reason = STOP_NO_PROGRESS;
-	s.downtime_us = 41000;
+	migrate_stats__set_downtime(&s, &(struct downtime_marks){
+		.pause = 1000, .paused = 1100, .last_ram = 31100, .state = 31600,
+		.ready = 40000, .end = 42000 });
 	migrate_stats__set_error(&s, "peer went away");
 	migrate_stats__set_status(&s, MIGRATE_STATUS_COMPLETED);
 	assert_true(s.total_us > 0 || s.start_mono_us);
 	migrate_stats__format_info(&s, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "status: completed\n"));
 	assert_non_null(strstr(buf, "stop reason: no-progress\n"));
-	assert_non_null(strstr(buf, "downtime: 41.000 ms\n"));
+	assert_non_null(strstr(buf, "downtime: 41.000 ms = pause 0.100 ms + last pages 30.000 ms + "
+			       "state 0.500 ms + ready 8.400 ms + resumed 2.000 ms\n"));
 	assert_non_null(strstr(buf, "error: peer went away\n"));
 	migrate_stats__free(&s);
 
@@ -482,6 +485,56 @@ static void test_info(void **state)
 	assert_non_null(strstr(buf, "eta: unknown"));
 	assert_non_null(strstr(buf, "expected downtime: - ms\n"));
 	assert_null(strstr(buf, "nan"));
+	migrate_stats__free(&s);
+}
+
+static uint64_t parts_sum(const struct migrate_stats *s)
+{
+	return s->downtime_pause_us + s->downtime_last_ram_us + s->downtime_state_us +
+	       s->downtime_ready_us + s->downtime_resumed_us;
+}
+
+/* The parts add up to the downtime exactly, whatever the instants (equal
+ * ones included), and resume is ready + resumed; without a READY (a file)
+ * the wait after END is all "ready". The JSON carries every part. */
+static void test_downtime_parts(void **state)
+{
+	static const struct downtime_marks cases[] = {
+		{ 100, 250, 9000, 9007, 12000, 12345 },
+		{ 5, 5, 5, 5, 5, 5 },
+		{ 1, 2, 3, 4, 0, 10 },
+		{ 1000000, 1000001, 1000001, 2000000, 2000000, 2000003 },
+	};
+	struct migrate_stats s;
+	char *text = NULL;
+	size_t len = 0, i;
+	FILE *f;
+
+	assert_int_equal(migrate_stats__init(&s), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		migrate_stats__set_downtime(&s, &cases[i]);
+		assert_int_equal(s.downtime_us, cases[i].end - cases[i].pause);
+		assert_int_equal(parts_sum(&s), s.downtime_us);
+		assert_int_equal(s.downtime_resume_us, s.downtime_ready_us + s.downtime_resumed_us);
+	}
+	migrate_stats__set_downtime(&s, &cases[2]);
+	assert_int_equal(s.downtime_ready_us, 6);
+	assert_int_equal(s.downtime_resumed_us, 0);
+	migrate_stats__set_downtime(&s, &cases[0]);
+	assert_int_equal(s.downtime_pause_us, 150);
+	assert_int_equal(s.downtime_last_ram_us, 8750);
+	assert_int_equal(s.downtime_state_us, 7);
+	assert_int_equal(s.downtime_ready_us, 2993);
+	assert_int_equal(s.downtime_resumed_us, 345);
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(migrate_stats__write_json(&s, NULL, f), 0);
+	fclose(f);
+	assert_non_null(strstr(text, "\"downtime_us\": 12245,"));
+	assert_non_null(strstr(text, "\"downtime_ready_us\": 2993,"));
+	assert_non_null(strstr(text, "\"downtime_resumed_us\": 345,"));
+	assert_non_null(strstr(text, "\"downtime_resume_us\": 3338,"));
+	free(text);
 	migrate_stats__free(&s);
 }
 
@@ -696,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_set_error_truncates),
 		cmocka_unit_test(test_count_pages),
+		cmocka_unit_test(test_downtime_parts),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_listener),
 	};

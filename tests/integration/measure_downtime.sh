@@ -57,10 +57,16 @@ st = json.load(open(js))
 dt, pause = st['downtime_us'], st['downtime_pause_us']
 lo = dt - pause - trip
 hi = dt + 1000 + period + first
+parts = [st[f"downtime_{k}_us"] for k in ("pause", "last_ram", "state", "ready", "resumed")]
 print(f"-- {label}: reported downtime {dt} us (pause {pause}, last ram "
-      f"{st['downtime_last_ram_us']}, state {st['downtime_state_us']}, resume "
-      f"{st['downtime_resume_us']}); client-seen gap {gap} us; "
+      f"{st['downtime_last_ram_us']}, state {st['downtime_state_us']}, ready "
+      f"{st['downtime_ready_us']}, resumed {st['downtime_resumed_us']}); client-seen gap {gap} us; "
       f"gap - downtime {gap - dt:+d} us; allowed [{lo}, {hi}]")
+# Integers of one clock, each the difference of consecutive instants.
+if sum(parts) != dt:
+    sys.exit(f"the downtime's parts add up to {sum(parts)} us, not {dt} us")
+if st["downtime_resume_us"] != st["downtime_ready_us"] + st["downtime_resumed_us"]:
+    sys.exit("downtime_resume_us is not ready + resumed")
 if not lo <= gap <= hi:
     sys.exit(f"client-seen gap {gap} us outside [{lo}, {hi}] us")
 PY
