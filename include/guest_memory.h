@@ -69,7 +69,10 @@ int guest_memory__pagemap_open(char *err, size_t errlen);
  * / 64, rounded up) for every RAM page the host has populated: present in
  * RAM or swapped out. A clear bit is a page never written nor read since
  * the mapping was made, so it reads as zero; the query does not touch
- * guest memory, so asking populates nothing. A page may be populated
+ * guest memory, so asking populates nothing. A page the kernel is moving
+ * (compaction, NUMA) reads as swapped, so as populated. KVM maps guest
+ * memory through these same host page tables, so a page the guest has
+ * touched through KVM is populated here too. A page may be populated
  * right after it was found clear: callers that rely on a clear bit must
  * have KVM's dirty log on before asking. Under a transparent huge page,
  * all its 4 KiB pages read as populated. Returns 0, or -errno with the

@@ -72,4 +72,22 @@ wait_status $LAST_PID 60 0 "verify: source" src2
 wait_status $dpid 60 0 "verify: the guest's verdict on the destination" dst2
 grep -q "verify: PASS" "$TMP/dst2.out" || fail "no PASS line from verify on the destination"
 grep -Eq '"pages_skipped_unread": [1-9]' "$TMP/src2.json" || fail "verify: no page skipped unread"
+
+# Without a pagemap (here: a tmpfs over /proc in a mount namespace of its
+# own) round 0 reads every page, and says so once.
+if unshare --mount true 2>/dev/null; then
+	note "no /proc/self/pagemap: every page read"
+	port=$(free_port)
+	start_dest dst3 "$port" --serial none
+	start src3 unshare --mount sh -c 'mount -t tmpfs none /proc && exec "$@"' sh \
+		"$VMM" --mem 64M --serial none --migrate-to "tcp:127.0.0.1:$port" --migrate-after 500ms \
+		--stats-json "$TMP/src3.json" "$GUESTS/idle.elf" -- duration=0
+	wait_status $LAST_PID 60 0 "source without a pagemap" src3
+	[ "$(grep -c "reading every page of guest RAM in round 0" "$TMP/src3.err")" -eq 1 ] ||
+		{ cat "$TMP/src3.err"; fail "the fallback was not said exactly once"; }
+	grep -q '"pages_skipped_unread": 0,' "$TMP/src3.json" || fail "pages skipped without a pagemap"
+	grep -q '"status": "completed"' "$TMP/src3.json" || fail "no completed migration without a pagemap"
+else
+	note "unshare --mount is not permitted here: the fallback is not tried"
+fi
 echo "migrate_untouched: untouched RAM stayed unread; idle and verify guests arrived"
