@@ -140,6 +140,10 @@ def migrate(src_path, dst_path, uri, ram, keep_source=False):
             check(len(v["rounds"]) == v["round_count"] == ram_info["dirty-sync-count"],
                   "vmm: %d rounds recorded" % v["round_count"])
             check(v["stop_reason"] != "none", "vmm: stop reason %s" % v["stop_reason"])
+            parts = [v["downtime_%s_us" % k] for k in ("pause", "last_ram", "state", "ready", "resumed")]
+            check(sum(parts) == v["downtime_us"],
+                  "vmm: downtime %d us = the sum of its parts %s" % (v["downtime_us"], parts))
+            check(v["downtime_us"] // 1000 == info["downtime"], "vmm: downtime_us agrees with downtime")
         # QEMU moves its run state to postmigrate a moment after its
         # MIGRATION completed event (finish-migrate in between): wait for it.
         deadline = time.monotonic() + 10
