@@ -113,4 +113,7 @@ wait_status "$spid" 60 0 "source running as nobody" src
 wait_status "$dpid" 60 0 "destination running as nobody" dst
 grep -q "verify: PASS" "$TMP/dst.out" || fail "verify did not pass on the destination: $(cat "$TMP/dst.out")"
 grep -q '"status": "completed"' "$out/src.json" || fail "the source's statistics were not written"
+# The pagemap was opened before the uid changed: untouched RAM went unread.
+grep -Eq '"pages_skipped_unread": [1-9]' "$out/src.json" ||
+	fail "the source running as nobody read untouched pages: $(grep 'reading every page' "$TMP/src.err")"
 echo "sandbox: filter, capabilities and --runas hold"
