@@ -15,7 +15,8 @@ downtime: memtouch at RATE pages/s over half of RAM, default parameters;
           downtime and its parts (pause, last pages, state, END->READY,
           READY->RESUMED), median over the runs.
 growth:   memtouch at 10000 pages/s over half of RAM at each size; round 0
-          time, its dirty-log read (get + clear), the stop-and-copy, and
+          time, the dirty-log get and clear after it (and the pages they
+          found), the stop-and-copy, and
           each side's resident memory beyond the guest RAM it holds
           (VmRSS minus the Rss of the guest RAM mapping, after the
           migration: the source in postmigrate, the destination running).
@@ -171,8 +172,8 @@ def cmd_downtime(opt, tmp):
 
 def cmd_growth(opt, tmp):
     runs = []
-    print("| RAM | round 0 ms | round 0 MiB/s | log get+clear after round 0 ms | stop-and-copy ms | downtime ms | source extra RSS MiB | destination extra RSS MiB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| RAM | round 0 ms | round 0 MiB/s | log get after round 0 ms | log clear ms | pages dirty after round 0 | stop-and-copy ms | downtime ms | source extra RSS MiB | destination extra RSS MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for size in opt.sizes.split(","):
         rs = []
         for i in range(opt.runs):
@@ -184,10 +185,12 @@ def cmd_growth(opt, tmp):
             r["mem"] = size
             rs.append(r)
         runs += rs
-        print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             size, rng(rs, lambda r: r["stats"]["rounds"][0]["duration_us"] / 1e3, "%.0f"),
             rng(rs, lambda r: r["stats"]["rounds"][0]["bandwidth_bps"] / 2**20, "%.0f"),
-            rng(rs, lambda r: r["stats"]["rounds"][0]["log_read_us"] / 1e3, "%.2f"),
+            rng(rs, lambda r: r["stats"]["rounds"][0].get("log_get_us", 0) / 1e3, "%.2f"),
+            rng(rs, lambda r: r["stats"]["rounds"][0].get("log_clear_us", 0) / 1e3, "%.2f"),
+            rng(rs, lambda r: r["stats"]["rounds"][1]["dirty_pages"], "%.0f"),
             rng(rs, lambda r: r["stats"]["rounds"][-1]["duration_us"] / 1e3, "%.1f"),
             rng(rs, lambda r: r["stats"]["downtime_us"] / 1e3, "%.1f"),
             rng(rs, lambda r: (r["src_rss_kib"] - r["src_ram_rss_kib"]) / 1024),

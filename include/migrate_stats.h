@@ -37,6 +37,8 @@ struct round_stats {
 	double dirty_rate_pps;		/* pages dirtied per s during it */
 	double expected_downtime_ms;	/* if stopped after it; NaN = unknown */
 	uint64_t log_read_us;		/* get + clear of the dirty log */
+	uint64_t log_get_us;		/* of which the get */
+	uint64_t log_clear_us;		/* and the clear (manual protect) */
 };
 
 /* Told every status move of a migration, after it is made, with the stats

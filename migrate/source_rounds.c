@@ -140,7 +140,9 @@ static int64_t sync_after(struct source_run *r, struct round_stats *rs)
 
 	if (n < 0)
 		return n;
-	rs->log_read_us = r->log.last_get_us + r->log.last_clear_us;
+	rs->log_get_us = r->log.last_get_us;
+	rs->log_clear_us = r->log.last_clear_us;
+	rs->log_read_us = rs->log_get_us + rs->log_clear_us;
 	rs->dirty_rate_pps = since ? n * 1e6 / since : 0;
 	source__publish_progress(r, (uint64_t)n);
 	return n;

@@ -209,6 +209,8 @@ static void json_round(FILE *f, const struct round_stats *r)
 	jo_num(&o, "dirty_rate_pps", r->dirty_rate_pps);
 	jo_num(&o, "expected_downtime_ms", r->expected_downtime_ms);
 	jo_u64(&o, "log_read_us", r->log_read_us);
+	jo_u64(&o, "log_get_us", r->log_get_us);
+	jo_u64(&o, "log_clear_us", r->log_clear_us);
 	fputs(" }", f);
 }
 
@@ -303,7 +305,7 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 	pthread_mutex_lock((pthread_mutex_t *)&s->lock);
 	fputs("index,start_us,duration_us,dirty_pages,pages_sent,zero_pages,"
 	      "bytes,bandwidth_bps,dirty_rate_pps,expected_downtime_ms,"
-	      "log_read_us\n", f);
+	      "log_read_us,log_get_us,log_clear_us\n", f);
 	for (i = 0; i < s->rounds_len; i++) {
 		r = &s->rounds_v[i];
 		fprintf(f, "%" PRIu32 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%"
@@ -313,7 +315,8 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 		csv_num(f, r->bandwidth_bps, ',');
 		csv_num(f, r->dirty_rate_pps, ',');
 		csv_num(f, r->expected_downtime_ms, ',');
-		fprintf(f, "%" PRIu64 "\n", r->log_read_us);
+		fprintf(f, "%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", r->log_read_us,
+			r->log_get_us, r->log_clear_us);
 	}
 	pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
 	return finish(f);

@@ -228,6 +228,8 @@ static struct round_stats make_round(uint32_t i)
 		.dirty_rate_pps = 2500.25,
 		.expected_downtime_ms = 12.5,
 		.log_read_us = 300,
+		.log_get_us = 100,
+		.log_clear_us = 200,
 	};
 
 	return r;
@@ -335,6 +337,7 @@ static void test_json(void **state)
 	assert_non_null(strstr(j, "\"dirty_log_mode\": \"manual-protect\""));
 	assert_non_null(strstr(j, "\"round_count\": 4"));
 	assert_non_null(strstr(j, "\"rounds_dropped\": 0"));
+	assert_non_null(strstr(j, "\"log_read_us\": 300, \"log_get_us\": 100, \"log_clear_us\": 200 }"));
 	assert_non_null(strstr(j, "\"max_sent_factor\": 3,"));
 	assert_non_null(strstr(j, "\"stall_action\": \"stop-copy\""));
 	assert_non_null(strstr(j, "\"forecast\": null"));
@@ -407,7 +410,7 @@ static void test_csv(void **state)
 	assert_string_equal(c, "index,start_us,duration_us,dirty_pages,"
 			    "pages_sent,zero_pages,bytes,bandwidth_bps,"
 			    "dirty_rate_pps,expected_downtime_ms,"
-			    "log_read_us\n");
+			    "log_read_us,log_get_us,log_clear_us\n");
 	free(c);
 	migrate_stats__free(&s);
 
@@ -418,16 +421,16 @@ static void test_csv(void **state)
 	c = csv_of(&s);
 	assert_int_equal(count_lines(c), 43);
 	assert_non_null(strstr(c, "\n0,0,900,1000,1000,0,4096000,123456789.5,"
-			       "2500.25,12.5,300\n"));
+			       "2500.25,12.5,300,100,200\n"));
 	assert_non_null(strstr(c, "\n41,41000,900,959,959,41,3928064,,"
-			       "2500.25,12.5,300\n"));
+			       "2500.25,12.5,300,100,200\n"));
 	for (line = c; (line = strchr(line, '\n')) && line[1]; line++) {
 		size_t commas = 0;
 		const char *q;
 
 		for (q = line + 1; *q && *q != '\n'; q++)
 			commas += *q == ',';
-		assert_int_equal(commas, 10);
+		assert_int_equal(commas, 12);
 	}
 	free(c);
 	migrate_stats__free(&s);
