@@ -59,35 +59,6 @@ static int wait_ready(int fd, short events, const struct stream_wait *w)
 	}
 }
 
-int stream__read_until(int fd, void *buf, size_t n, size_t *got,
-		       const struct stream_wait *w)
-{
-	uint8_t *p = buf;
-	size_t done = 0;
-	ssize_t r;
-	int ret = 0;
-
-	while (done < n) {
-		ret = wait_ready(fd, POLLIN, w);
-		if (ret)
-			break;
-		r = read(fd, p + done, n - done);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r < 0) {
-			ret = -errno;
-			break;
-		}
-		if (r == 0) {
-			ret = -ENODATA;
-			break;
-		}
-		done += (size_t)r;
-	}
-	*got = done;
-	return ret;
-}
-
 /* Moves (i, off) past n bytes of iov. */
 static void advance(const struct iovec *iov, int iovcnt, int *i, size_t *off, size_t n)
 {
@@ -164,6 +135,14 @@ int stream__readv_until(int fd, const struct iovec *iov, int iovcnt, size_t *got
 	}
 	*got = done;
 	return ret;
+}
+
+int stream__read_until(int fd, void *buf, size_t n, size_t *got,
+		       const struct stream_wait *w)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = n };
+
+	return stream__readv_until(fd, &iov, 1, got, w);
 }
 
 int stream__write_until(int fd, bool is_socket, const struct iovec *iov,
