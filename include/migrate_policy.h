@@ -64,7 +64,9 @@ struct policy_input {
 	uint32_t round;			/* 0 for the full pass */
 	uint64_t dirty_pages;		/* found at the end of this round */
 	uint64_t page_size;		/* bytes, > 0 */
-	double bandwidth_bps;		/* measured bytes/s; 0 = unknown */
+	/* bytes/s the stop-and-copy will see (the link's rate, not an
+	 * average lowered by max-bandwidth); 0 = unknown */
+	double bandwidth_bps;
 	uint64_t bytes_sent_total;	/* on the wire, since the start */
 	uint64_t ram_size;		/* bytes, > 0 */
 	uint64_t device_state_bytes;	/* estimate, sent during downtime */

@@ -34,6 +34,10 @@ struct round_stats {
 	uint64_t zero_pages;		/* sent as a flag, no data */
 	uint64_t bytes;			/* on the wire */
 	double bandwidth_bps;		/* bytes / duration; NaN = unknown */
+	/* bytes / (duration - time slept by max-bandwidth): the rate the
+	 * stop-and-copy, which is never throttled, will see. */
+	double link_bps;
+	uint64_t throttle_us;		/* slept to keep under max-bandwidth */
 	double dirty_rate_pps;		/* pages dirtied per s during it */
 	double expected_downtime_ms;	/* if stopped after it; NaN = unknown */
 	uint64_t log_read_us;		/* get + clear of the dirty log */

@@ -14,18 +14,22 @@
 #include "vm.h"
 #include "vm_sections.h"
 
-/* Sleeps as needed to keep the average rate under max-bandwidth. */
-static void throttle(struct source_run *r)
+/* Sleeps as needed to keep the average rate under max-bandwidth; returns
+ * the microseconds slept, so the round can tell the link's rate apart. */
+static uint64_t throttle(struct source_run *r)
 {
-	uint64_t bw = r->params.max_bandwidth, sent, due_us, now;
+	uint64_t bw = r->params.max_bandwidth, sent, due_us, now, t0;
 
 	if (!bw || r->paused_by_us)
-		return;	/* never stretch the downtime */
+		return 0;	/* never stretch the downtime */
 	sent = r->s.bytes_out - r->limit_start_bytes;
 	due_us = (uint64_t)((double)sent * 1e6 / (double)bw);
-	now = clock__mono_us() - r->limit_start_us;
-	if (due_us > now)
-		usleep((useconds_t)(due_us - now < 1000000 ? due_us - now : 1000000));
+	t0 = clock__mono_us();
+	now = t0 - r->limit_start_us;
+	if (due_us <= now)
+		return 0;
+	usleep((useconds_t)(due_us - now < 1000000 ? due_us - now : 1000000));
+	return clock__mono_us() - t0;
 }
 
 static int flush_batch(struct source_run *r, struct round_stats *rs)
@@ -48,7 +52,7 @@ static int flush_batch(struct source_run *r, struct round_stats *rs)
 	/* Per batch, so 'info migrate' moves during a long round. */
 	migrate_stats__count_pages(&r->m->stats, r->batch.count, r->batch.nr_zero, r->s.bytes_out);
 	ram_batch__begin(&r->batch, rs->index);
-	throttle(r);
+	rs->throttle_us += throttle(r);
 	return ret;
 }
 
@@ -125,6 +129,8 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	rs->bytes = r->s.bytes_out - bytes0;
 	rs->duration_us = clock__mono_us() - t0;
 	rs->bandwidth_bps = rs->duration_us ? rs->bytes * 1e6 / rs->duration_us : 0;
+	rs->link_bps = rs->duration_us > rs->throttle_us ?
+		rs->bytes * 1e6 / (double)(rs->duration_us - rs->throttle_us) : 0;
 	migrate_stats__lock(st);
 	st->bytes_total = r->s.bytes_out;
 	migrate_stats__unlock(st);
@@ -187,7 +193,9 @@ int source__precopy(struct source_run *r, uint32_t *rounds)
 			return source__fail(r, (int)n, "reading the dirty log");
 		struct policy_input in = {
 			.round = k, .dirty_pages = (uint64_t)n, .page_size = GUEST_PAGE_SIZE,
-			.bandwidth_bps = rs.bandwidth_bps, .bytes_sent_total = r->s.bytes_out,
+			/* The stop-and-copy is not throttled: its rate, not
+			 * the average under max-bandwidth, sets the downtime. */
+			.bandwidth_bps = rs.link_bps, .bytes_sent_total = r->s.bytes_out,
 			.ram_size = r->vm->mem.size,
 			.device_state_bytes = vm_sections__state_estimate(r->vm),
 		};

@@ -383,10 +383,11 @@ void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 static void summary_row(struct outbuf *o, const struct round_stats *r)
 {
 	outbuf__printf(o, "%6" PRIu32 " %9s %10" PRIu64 " %10" PRIu64 " %9" PRIu64
-	    " %8s %10s %9s %7s\n", r->index,
+	    " %8s %8s %10s %9s %7s\n", r->index,
 	    fixed_text((double)r->duration_us / 1e3, 1).s, r->dirty_pages,
 	    r->pages_sent, r->zero_pages,
 	    fixed_text(r->bandwidth_bps / MIB, 1).s,
+	    fixed_text(r->link_bps / MIB, 1).s,
 	    fixed_text(r->dirty_rate_pps, 0).s,
 	    fixed_text(r->expected_downtime_ms, 1).s,
 	    fixed_text((double)r->log_read_us / 1e3, 2).s);
@@ -400,8 +401,8 @@ static void summary_table(struct outbuf *o, const struct migrate_stats *s)
 
 	if (!n)
 		return;
-	outbuf__printf(o, "%6s %9s %10s %10s %9s %8s %10s %9s %7s\n", "round", "ms",
-	    "dirty", "sent", "zero", "MiB/s", "dirty/s", "exp.dt ms",
+	outbuf__printf(o, "%6s %9s %10s %10s %9s %8s %8s %10s %9s %7s\n", "round", "ms",
+	    "dirty", "sent", "zero", "MiB/s", "link", "dirty/s", "exp.dt ms",
 	    "log ms");
 	for (i = 0; i < n; i++) {
 		if (n > SUMMARY_ROWS && i == half) {

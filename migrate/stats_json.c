@@ -211,6 +211,8 @@ static void json_round(FILE *f, const struct round_stats *r)
 	jo_u64(&o, "log_read_us", r->log_read_us);
 	jo_u64(&o, "log_get_us", r->log_get_us);
 	jo_u64(&o, "log_clear_us", r->log_clear_us);
+	jo_num(&o, "link_bandwidth_bps", r->link_bps);
+	jo_u64(&o, "throttle_us", r->throttle_us);
 	fputs(" }", f);
 }
 
@@ -305,7 +307,7 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 	pthread_mutex_lock((pthread_mutex_t *)&s->lock);
 	fputs("index,start_us,duration_us,dirty_pages,pages_sent,zero_pages,"
 	      "bytes,bandwidth_bps,dirty_rate_pps,expected_downtime_ms,"
-	      "log_read_us,log_get_us,log_clear_us\n", f);
+	      "log_read_us,log_get_us,log_clear_us,link_bandwidth_bps,throttle_us\n", f);
 	for (i = 0; i < s->rounds_len; i++) {
 		r = &s->rounds_v[i];
 		fprintf(f, "%" PRIu32 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%"
@@ -315,8 +317,10 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 		csv_num(f, r->bandwidth_bps, ',');
 		csv_num(f, r->dirty_rate_pps, ',');
 		csv_num(f, r->expected_downtime_ms, ',');
-		fprintf(f, "%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", r->log_read_us,
+		fprintf(f, "%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",", r->log_read_us,
 			r->log_get_us, r->log_clear_us);
+		csv_num(f, r->link_bps, ',');
+		fprintf(f, "%" PRIu64 "\n", r->throttle_us);
 	}
 	pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
 	return finish(f);

@@ -230,6 +230,8 @@ static struct round_stats make_round(uint32_t i)
 		.log_read_us = 300,
 		.log_get_us = 100,
 		.log_clear_us = 200,
+		.link_bps = 250000000,
+		.throttle_us = 100,
 	};
 
 	return r;
@@ -344,6 +346,7 @@ static void test_json(void **state)
 	assert_non_null(strstr(j, "\"bandwidth_bps\": 123456789.5,"));
 	assert_non_null(strstr(j, "\"bandwidth_bps\": null"));
 	assert_non_null(strstr(j, "\"dirty_rate_pps\": null"));
+	assert_non_null(strstr(j, "\"link_bandwidth_bps\": 250000000, \"throttle_us\": 100 }"));
 	assert_non_null(strstr(j, "\"expected_downtime_ms\": null"));
 	assert_null(strstr(j, "nan"));
 	assert_null(strstr(j, "inf"));
@@ -410,7 +413,7 @@ static void test_csv(void **state)
 	assert_string_equal(c, "index,start_us,duration_us,dirty_pages,"
 			    "pages_sent,zero_pages,bytes,bandwidth_bps,"
 			    "dirty_rate_pps,expected_downtime_ms,"
-			    "log_read_us,log_get_us,log_clear_us\n");
+			    "log_read_us,log_get_us,log_clear_us,link_bandwidth_bps,throttle_us\n");
 	free(c);
 	migrate_stats__free(&s);
 
@@ -421,9 +424,9 @@ static void test_csv(void **state)
 	c = csv_of(&s);
 	assert_int_equal(count_lines(c), 43);
 	assert_non_null(strstr(c, "\n0,0,900,1000,1000,0,4096000,123456789.5,"
-			       "2500.25,12.5,300,100,200\n"));
+			       "2500.25,12.5,300,100,200,250000000,100\n"));
 	assert_non_null(strstr(c, "\n41,41000,900,959,959,41,3928064,,"
-			       "2500.25,12.5,300,100,200\n"));
+			       "2500.25,12.5,300,100,200,250000000,100\n"));
 	for (line = c; (line = strchr(line, '\n')) && line[1]; line++) {
 		size_t commas = 0;
 		const char *q;
