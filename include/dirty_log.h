@@ -34,6 +34,12 @@ int dirty_log__start(struct dirty_log *d, int kvm_fd, int vm_fd, struct guest_me
 /* Collects pages dirtied since the last sync (or since start) into
  * d->pending; returns the number of pages now pending, or -errno. */
 int64_t dirty_log__sync(struct dirty_log *d, char *err, size_t errlen);
+/* How many pages the guest has dirtied since the last sync (or start),
+ * without taking them: with manual protect KVM_GET_DIRTY_LOG neither
+ * clears nor re-protects, so the next sync still finds them. Returns the
+ * count, or -EOPNOTSUPP in plain mode (where a get would clear), or
+ * -errno. Pages vmm wrote itself are not counted. */
+int64_t dirty_log__peek_count(struct dirty_log *d, char *err, size_t errlen);
 /* Marks every RAM page pending (round 0). */
 void dirty_log__mark_all(struct dirty_log *d);
 uint64_t dirty_log__count_pending(const struct dirty_log *d);

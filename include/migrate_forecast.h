@@ -1,15 +1,22 @@
 /* A forecast of the rest of a pre-copy migration, made once round 0 has
- * measured the two rates it depends on (the guest's dirty rate and the
- * link's bandwidth), to be compared with what then happens.
+ * measured what it depends on (how the guest dirties memory and how fast
+ * page data goes out), to be compared with what then happens.
  *
  * The model: each later round sends what the previous one left dirty, in
- * (pages x page_bytes) / bandwidth seconds, while the guest dirties
- * dirty_rate x that time new pages (never more than RAM holds); after each
- * simulated round the real convergence policy decides, so the forecast
- * stops for the same reasons, in the same order, as the migration will.
- * It ignores that a dirty set saturates (a page written twice counts
- * once) and that round 0's bandwidth includes scanning zero pages, so it
- * errs towards more rounds and a longer migration.
+ * (pages x page_bytes) / rate seconds, where rate is the rate of sending
+ * page data (round 0's batches of mostly data pages: its zero-page scan
+ * would make the rounds after it look slow), held to max-bandwidth. The
+ * guest meanwhile dirties W(t) distinct pages. A guest writing `rate`
+ * pages/s at random over a working set of ws pages dirties
+ *     W(t) = ws * (1 - exp(-rate * t / ws)),
+ * which saturates at ws (a page written twice counts once). ws and rate
+ * are fitted to two points of W taken in round 0 (a look at the dirty log
+ * part-way, and its read at the end); where no such fit is possible (the
+ * plain dirty log, no look, or no sign of saturation) W(t) = rate x t,
+ * capped at RAM. After each simulated round the real convergence policy
+ * decides, with the downtime at the unthrottled rate as for real, so the
+ * forecast stops for the same reasons, in the same order, as the
+ * migration will.
  */
 #ifndef VMM__MIGRATE_FORECAST_H
 #define VMM__MIGRATE_FORECAST_H
@@ -20,9 +27,15 @@
 #include "migrate_stats.h"
 
 struct forecast_input {
-	uint64_t pending_pages;		/* dirty after round 0: round 1's load */
-	double dirty_rate_pps;		/* measured during round 0 */
-	double bandwidth_bps;		/* bytes/s measured during round 0 */
+	uint64_t pending_pages;		/* dirty after round 0: W(window_us) */
+	uint64_t window_us;		/* round 0, up to that dirty-log read */
+	uint64_t probe_pages;		/* W(probe_us), probe_us < window_us */
+	uint64_t probe_us;		/* 0 = no look part-way */
+	double bandwidth_bps;		/* page data, not throttled, bytes/s */
+	/* What the policy was given after round 0 (its link rate, zero-page
+	 * scan included), so the forecast repeats that decision; 0 = use
+	 * bandwidth_bps. */
+	double round0_bps;
 	uint64_t page_bytes;		/* bytes on the wire per page sent */
 	uint64_t device_state_bytes;
 	uint64_t ram_size;
@@ -30,9 +43,16 @@ struct forecast_input {
 	uint64_t elapsed_us;		/* so far: setup and round 0 */
 };
 
+/* Fits W(t) = ws (1 - exp(-rate t / ws)) through (t1, w1) and (t2, w2),
+ * 0 < t1 < t2, 0 < w1 <= w2. Returns 0 with *ws (pages) and *rate
+ * (pages/s), or -EDOM when the points show no saturation (w2/w1 within
+ * 1 % of t2/t1, or above) or are not usable. */
+int forecast__fit_ws(double t1, double w1, double t2, double w2, double *ws, double *rate);
+
 /* Fills out (out->valid false when a rate is unknown or not finite).
  * rounds counts every round, round 0 and the stop-and-copy included, as
- * the statistics do; total_us is from the start of the migration. */
+ * the statistics do; total_us is from the start of the migration, bytes
+ * everything on the wire. */
 void forecast__predict(const struct migrate_params *p, const struct forecast_input *in,
 		       struct migrate_forecast *out);
 

@@ -49,6 +49,14 @@ struct source_run {
 	uint64_t t_go;
 	uint64_t limit_start_us;	/* bandwidth limiter's reference point */
 	uint64_t limit_start_bytes;
+	/* For the forecast (source_rounds.c): the round's batches of mostly
+	 * page data, their bytes and time (throttle sleeps excluded), and one
+	 * look at the dirty log part-way through round 0. */
+	uint64_t batch_start_us;
+	uint64_t data_bytes;
+	uint64_t data_us;
+	uint64_t probe_pages;
+	uint64_t probe_us;		/* since round 0 began; 0 = none */
 	char err[512];
 };
 

@@ -50,14 +50,19 @@ struct round_stats {
  * thread), never block nor call back into these stats. */
 typedef void (*migrate_status_fn)(void *ctx, enum migrate_status st);
 
-/* Optional prediction made before round 0, to compare with the outcome. */
+/* Optional prediction made after round 0, to compare with the outcome
+ * (the model: include/migrate_forecast.h). */
 struct migrate_forecast {
 	bool valid;
-	double dirty_rate_pps;
-	double bandwidth_bps;
+	double dirty_rate_pps;		/* the model's write rate, pages/s */
+	double ws_pages;		/* fitted working set; 0 = linear model */
+	double bandwidth_bps;		/* of page data, unthrottled */
 	uint32_t rounds;
 	uint64_t total_us;
 	double downtime_ms;
+	uint64_t bytes;			/* on the wire, everything */
+	enum stop_reason stop_reason;	/* what the policy would decide */
+	enum policy_action action;	/* POLICY_CANCEL: will not converge */
 };
 
 struct migrate_stats {

@@ -1,5 +1,6 @@
 #include "migrate_forecast.h"
 
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -7,23 +8,90 @@
 
 #define PAGE_SIZE 4096
 
+/* With x = exp(-rate t1 / ws) and m = t2 / t1, w2 / w1 = (1 - x^m) / (1 - x),
+ * which rises from 1 (x -> 0: saturated at once) to m (x -> 1: linear). */
+static double ratio_of(double x, double m)
+{
+	return (1.0 - pow(x, m)) / (1.0 - x);
+}
+
+int forecast__fit_ws(double t1, double w1, double t2, double w2, double *ws, double *rate)
+{
+	double m, q, lo = 1e-9, hi = 1.0 - 1e-9, x = 0;
+	int i;
+
+	if (!(t1 > 0) || !(t2 > t1) || !(w1 > 0) || !(w2 >= w1) || !isfinite(t2) ||
+	    !isfinite(w2))
+		return -EDOM;
+	m = t2 / t1;
+	q = w2 / w1;
+	if (q >= 0.99 * m)
+		return -EDOM;	/* as linear as it can be measured */
+	if (q <= ratio_of(lo, m)) {
+		x = lo;		/* saturated already at t1 */
+	} else {
+		for (i = 0; i < 100; i++) {
+			x = (lo + hi) / 2;
+			if (ratio_of(x, m) < q)
+				lo = x;
+			else
+				hi = x;
+		}
+	}
+	*ws = w1 / (1.0 - x);
+	*rate = -log(x) * *ws / t1;
+	return 0;
+}
+
+struct dirty_model {
+	double ws;		/* pages; 0 = linear */
+	double rate;		/* pages/s */
+	double ram_pages;
+};
+
+static double dirtied(const struct dirty_model *dm, double t)
+{
+	double w = dm->ws > 0 ? dm->ws * -expm1(-dm->rate * t / dm->ws) : dm->rate * t;
+
+	return fmin(w, dm->ram_pages);
+}
+
+static void fit_model(const struct forecast_input *in, struct dirty_model *dm,
+		      struct migrate_forecast *out)
+{
+	double t2 = (double)in->window_us / 1e6;
+
+	dm->ram_pages = (double)(in->ram_size / PAGE_SIZE);
+	dm->ws = 0;
+	dm->rate = t2 > 0 ? (double)in->pending_pages / t2 : 0;
+	if (in->probe_us && in->probe_pages &&
+	    !forecast__fit_ws((double)in->probe_us / 1e6, (double)in->probe_pages, t2,
+			      (double)in->pending_pages, &dm->ws, &dm->rate))
+		out->ws_pages = dm->ws;
+	out->dirty_rate_pps = dm->rate;
+}
+
 void forecast__predict(const struct migrate_params *p, const struct forecast_input *in,
 		       struct migrate_forecast *out)
 {
 	struct migrate_policy pol;
 	struct policy_decision d = { .reason = STOP_NONE };
 	struct policy_input pin;
-	double pages = (double)in->pending_pages, ram_pages, t, total_us, sent;
+	struct dirty_model dm;
+	double pages = (double)in->pending_pages, t, total_us, sent, round_bw;
 	uint32_t k;
 
 	memset(out, 0, sizeof(*out));
-	out->dirty_rate_pps = in->dirty_rate_pps;
 	out->bandwidth_bps = in->bandwidth_bps;
-	if (!isfinite(in->dirty_rate_pps) || in->dirty_rate_pps < 0 ||
-	    !isfinite(in->bandwidth_bps) || in->bandwidth_bps <= 0 || !in->page_bytes ||
-	    !in->ram_size)
+	if (!in->window_us || !isfinite(in->bandwidth_bps) || in->bandwidth_bps <= 0 ||
+	    !in->page_bytes || !in->ram_size)
 		return;
-	ram_pages = (double)(in->ram_size / PAGE_SIZE);
+	fit_model(in, &dm, out);
+	if (!isfinite(dm.rate))
+		return;
+	/* Pre-copy rounds are throttled; the stop-and-copy is not. */
+	round_bw = p->max_bandwidth ? fmin(in->bandwidth_bps, (double)p->max_bandwidth) :
+				      in->bandwidth_bps;
 	total_us = (double)in->elapsed_us;
 	sent = (double)in->bytes_sent;
 
@@ -31,17 +99,20 @@ void forecast__predict(const struct migrate_params *p, const struct forecast_inp
 	policy__init(&pol, p);
 	pin = (struct policy_input){
 		.round = 0, .dirty_pages = in->pending_pages, .page_size = PAGE_SIZE,
-		.bandwidth_bps = in->bandwidth_bps, .bytes_sent_total = in->bytes_sent,
+		.bandwidth_bps = in->round0_bps > 0 && isfinite(in->round0_bps) ?
+			in->round0_bps : in->bandwidth_bps,
+		.bytes_sent_total = in->bytes_sent,
 		.ram_size = in->ram_size, .device_state_bytes = in->device_state_bytes,
 	};
 	for (k = 0;; k++) {
 		if (policy__decide(&pol, &pin, &d) || d.action != POLICY_CONTINUE)
 			break;
-		t = pages * (double)in->page_bytes / in->bandwidth_bps;
+		t = pages * (double)in->page_bytes / round_bw;
 		total_us += t * 1e6;
 		sent += pages * (double)in->page_bytes;
-		pages = fmin(in->dirty_rate_pps * t, ram_pages);
+		pages = dirtied(&dm, t);
 		pin.round = k + 1;
+		pin.bandwidth_bps = in->bandwidth_bps;
 		pin.dirty_pages = (uint64_t)pages;
 		pin.bytes_sent_total = sent > (double)UINT64_MAX ? UINT64_MAX : (uint64_t)sent;
 	}
@@ -49,7 +120,11 @@ void forecast__predict(const struct migrate_params *p, const struct forecast_inp
 		return;
 	out->valid = true;
 	out->rounds = k + 2;	/* rounds 0..k, then stop-and-copy */
+	out->stop_reason = d.reason;
+	out->action = d.action;
 	out->downtime_ms = ((double)pin.dirty_pages * (double)in->page_bytes +
 			    (double)in->device_state_bytes) / in->bandwidth_bps * 1e3;
 	out->total_us = (uint64_t)(total_us + out->downtime_ms * 1e3);
+	sent += (double)pin.dirty_pages * (double)in->page_bytes + (double)in->device_state_bytes;
+	out->bytes = sent > (double)UINT64_MAX ? UINT64_MAX : (uint64_t)sent;
 }

@@ -32,9 +32,38 @@ static uint64_t throttle(struct source_run *r)
 	return clock__mono_us() - t0;
 }
 
+/* A batch of mostly data pages times the sending of page data, which the
+ * forecast needs apart from round 0's zero-page scan. */
+static void time_batch(struct source_run *r, size_t len)
+{
+	uint64_t now = clock__mono_us();
+
+	if (r->batch.nr_zero * 2 < r->batch.count) {
+		r->data_bytes += len;
+		r->data_us += now - r->batch_start_us;
+	}
+}
+
+/* Part-way through round 0, the pages dirtied so far: with those at the
+ * round's end, two points of the guest's dirty set against time. */
+static void probe_round0(struct source_run *r, const struct round_stats *rs, uint64_t left)
+{
+	char err[128];	/* a failed look only costs the fit */
+	int64_t n;
+
+	if (rs->index || r->probe_us || left > rs->dirty_pages / 4 * 3)
+		return;
+	n = dirty_log__peek_count(&r->log, err, sizeof(err));
+	if (n > 0) {
+		r->probe_pages = (uint64_t)n;
+		r->probe_us = clock__mono_us() - (r->m->stats.start_mono_us + rs->start_us);
+	}
+}
+
 static int flush_batch(struct source_run *r, struct round_stats *rs)
 {
 	const struct iovec *iov;
+	uint64_t before = r->s.bytes_out;
 	int iovcnt, ret;
 
 	if (!r->batch.count)
@@ -47,12 +76,14 @@ static int flush_batch(struct source_run *r, struct round_stats *rs)
 	ret = source__sendv(r, SECTION_RAM, iov, iovcnt);
 	if (ret)
 		return ret;
+	time_batch(r, r->s.bytes_out - before);
 	rs->pages_sent += r->batch.count;
 	rs->zero_pages += r->batch.nr_zero;
 	/* Per batch, so 'info migrate' moves during a long round. */
 	migrate_stats__count_pages(&r->m->stats, r->batch.count, r->batch.nr_zero, r->s.bytes_out);
 	ram_batch__begin(&r->batch, rs->index);
 	rs->throttle_us += throttle(r);
+	r->batch_start_us = clock__mono_us();
 	return ret;
 }
 
@@ -83,6 +114,7 @@ static int send_pending(struct source_run *r, struct round_stats *rs)
 			if (ret)
 				goto out;
 			source__publish_progress(r, left);
+			probe_round0(r, rs, left);
 			if (source__cancelled(r)) {
 				ret = source__fail(r, -ECANCELED, "cancelled");
 				goto out;
@@ -121,6 +153,8 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	rs->index = index;
 	rs->start_us = t0 - st->start_mono_us;
 	rs->dirty_pages = dirty_log__count_pending(&r->log);
+	r->batch_start_us = t0;
+	r->data_bytes = r->data_us = 0;
 	ret = send_pending(r, rs);
 	if (!ret)
 		ret = send_round_end(r, rs, r->s.bytes_out - bytes0);
@@ -160,9 +194,14 @@ static void record_forecast(struct source_run *r, const struct round_stats *rs, 
 {
 	struct migrate_stats *st = &r->m->stats;
 	struct forecast_input in = {
-		.pending_pages = pending, .dirty_rate_pps = rs->dirty_rate_pps,
+		.pending_pages = pending,
+		.window_us = clock__mono_us() - (st->start_mono_us + rs->start_us),
+		.probe_pages = r->probe_pages, .probe_us = r->probe_us,
+		/* Without a data batch (all zero pages), the link's rate. */
+		.bandwidth_bps = r->data_us ? r->data_bytes * 1e6 / (double)r->data_us : rs->link_bps,
+		.round0_bps = rs->link_bps,
 		/* Each page costs its entry in the RAM section too. */
-		.bandwidth_bps = rs->bandwidth_bps, .page_bytes = GUEST_PAGE_SIZE + RAM_ENTRY_LEN,
+		.page_bytes = GUEST_PAGE_SIZE + RAM_ENTRY_LEN,
 		.device_state_bytes = vm_sections__state_estimate(r->vm),
 		.ram_size = r->vm->mem.size, .bytes_sent = r->s.bytes_out,
 		.elapsed_us = clock__mono_us() - st->start_mono_us,

@@ -423,10 +423,11 @@ static void summary_forecast(struct outbuf *o, const struct migrate_stats *s)
 
 	if (!f->valid)
 		return;
-	outbuf__printf(o, "forecast: %" PRIu32 " rounds, %s total, %s ms downtime "
-	    "(actual: %" PRIu32 ", %s, %s)\n", f->rounds,
-	    us_text(f->total_us).s, fixed_text(f->downtime_ms, 1).s,
-	    s->rounds, us_text(s->total_us).s, us_text(s->downtime_us).s);
+	outbuf__printf(o, "forecast: %" PRIu32 " rounds, %s total, %s ms downtime, %s "
+	    "(actual: %" PRIu32 ", %s, %s, %s)\n", f->rounds,
+	    us_text(f->total_us).s, fixed_text(f->downtime_ms, 1).s, bytes_text(f->bytes).s,
+	    s->rounds, us_text(s->total_us).s, us_text(s->downtime_us).s,
+	    bytes_text(s->bytes_total).s);
 }
 
 static void summary_totals(struct outbuf *o, const struct migrate_stats *s)

@@ -190,6 +190,9 @@ static void json_forecast(struct jobj *top, const struct migrate_forecast *fc)
 	jo_u64(&o, "rounds", fc->rounds);
 	jo_u64(&o, "total_us", fc->total_us);
 	jo_num(&o, "downtime_ms", fc->downtime_ms);
+	jo_u64(&o, "bytes", fc->bytes);
+	jo_num(&o, "ws_pages", fc->ws_pages > 0 ? fc->ws_pages : NAN);
+	jo_str(&o, "stop_reason", stop_reason__name(fc->stop_reason), 32, false);
 	fputs("\n  }", o.f);
 }
 

@@ -1,6 +1,8 @@
-/* The forecast runs the real policy over a simple model of later rounds:
- * check it converges when it should, gives up the way the policy would
- * when the guest out-dirties the link, and refuses to guess without rates. */
+/* The forecast runs the real policy over a model of later rounds: check
+ * it converges when it should, gives up the way the policy would when the
+ * guest out-dirties the link, sees a saturated dirty set stall, keeps
+ * max-bandwidth off the downtime, and refuses to guess without rates. */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +18,8 @@
 static struct forecast_input base(void)
 {
 	return (struct forecast_input){
-		.pending_pages = 20000, .dirty_rate_pps = 20000, .bandwidth_bps = 1000.0 * MIB,
+		/* 20000 pages dirtied in a 1 s round 0: 20000 pages/s. */
+		.pending_pages = 20000, .window_us = 1000000, .bandwidth_bps = 1000.0 * MIB,
 		.page_bytes = PAGE_BYTES, .device_state_bytes = 8192, .ram_size = 512 * MIB,
 		.bytes_sent = 300 * MIB, .elapsed_us = 1000000,
 	};
@@ -65,7 +68,6 @@ static void test_round_zero_already_enough(void **state)
 
 	migrate_params__defaults(&p);
 	in.pending_pages = 10;
-	in.dirty_rate_pps = 0;
 	forecast__predict(&p, &in, &f);
 	assert_true(f.valid);
 	assert_int_equal(f.rounds, 2);	/* round 0, then stop-and-copy */
@@ -82,7 +84,7 @@ static void test_guest_outruns_the_link(void **state)
 	 * until it is all of RAM; the stall rules end it. */
 	migrate_params__defaults(&p);
 	in.bandwidth_bps = 100.0 * MIB;
-	in.dirty_rate_pps = 50000;
+	in.pending_pages = 50000;
 	forecast__predict(&p, &in, &f);
 	assert_true(f.valid);
 	assert_true(f.rounds >= 3 && f.rounds <= p.max_iterations + 1);
@@ -101,7 +103,7 @@ static void test_max_iterations_bounds_it(void **state)
 	p.max_sent_factor = 0;
 	p.downtime_limit_ms = 0;
 	p.min_dirty_pages = 0;
-	in.dirty_rate_pps = 1e9;
+	in.window_us = 1;	/* 20000 pages in 1 us: 2e10 pages/s */
 	forecast__predict(&p, &in, &f);
 	assert_true(f.valid);
 	assert_int_equal(f.rounds, 5);	/* rounds 0..3, then stop-and-copy */
@@ -118,7 +120,7 @@ static void test_no_guess_without_rates(void **state)
 	forecast__predict(&p, &in, &f);
 	assert_false(f.valid);
 	in = base();
-	in.dirty_rate_pps = NAN;
+	in.window_us = 0;
 	forecast__predict(&p, &in, &f);
 	assert_false(f.valid);
 	in = base();
@@ -131,6 +133,101 @@ static void test_no_guess_without_rates(void **state)
 	assert_false(f.valid);
 }
 
+static void test_fit_ws(void **state)
+{
+	double ws = 0, rate = 0;
+
+	/* ws 1000 pages written at 1000 pages/s: W(0.5 s) = 1000 (1 - e^-0.5)
+	 * = 393.47, W(1 s) = 1000 (1 - e^-1) = 632.12. */
+	assert_int_equal(forecast__fit_ws(0.5, 393.469340, 1.0, 632.120559, &ws, &rate), 0);
+	assert_true(fabs(ws - 1000.0) < 0.01);
+	assert_true(fabs(rate - 1000.0) < 0.01);
+	/* Twice the pages in twice the time: no saturation to fit. */
+	assert_int_equal(forecast__fit_ws(1.0, 100, 2.0, 200, &ws, &rate), -EDOM);
+	/* The same pages at both looks: saturated at once, ws is that set. */
+	assert_int_equal(forecast__fit_ws(0.25, 1000, 1.0, 1000, &ws, &rate), 0);
+	assert_true(fabs(ws - 1000.0) < 1e-3);
+	assert_true(rate * 0.25 / ws > 10);	/* full well before the first look */
+	assert_int_equal(forecast__fit_ws(0, 1, 1.0, 2, &ws, &rate), -EDOM);
+	assert_int_equal(forecast__fit_ws(1.0, 0, 2.0, 2, &ws, &rate), -EDOM);
+	assert_int_equal(forecast__fit_ws(1.0, 5, 2.0, 4, &ws, &rate), -EDOM);
+}
+
+static void test_saturated_set_stalls(void **state)
+{
+	struct migrate_params p;
+	struct forecast_input in = base();
+	struct migrate_forecast f;
+	double round_s = 25600.0 * PAGE_BYTES / (100.0 * MIB);
+
+	/* A 100 MiB working set (25600 pages), all of it dirty by the look
+	 * half-way through round 0: every later round leaves it all dirty
+	 * again (1000 ms expected downtime at 100 MiB/s), rounds 1..5 make
+	 * no new low and no-progress stops after round 5: rounds 0..5 and
+	 * the stop-and-copy. The linear model would have let the set grow. */
+	migrate_params__defaults(&p);
+	in.bandwidth_bps = 100.0 * MIB;
+	in.pending_pages = 25600;
+	in.probe_pages = 25600;
+	in.probe_us = 500000;
+	forecast__predict(&p, &in, &f);
+	assert_true(f.valid);
+	assert_true(fabs(f.ws_pages - 25600) < 0.01);
+	assert_int_equal(f.stop_reason, STOP_NO_PROGRESS);
+	assert_int_equal(f.rounds, 7);
+	/* 1 s so far, 5 rounds of round_s, then the last 25600 pages. */
+	assert_true(fabs((double)f.total_us - (1e6 + 6 * round_s * 1e6 + 8192 / (100.0 * MIB) * 1e6))
+		    < 10);
+	assert_true(fabs((double)f.bytes - (300.0 * MIB + 6 * 25600.0 * PAGE_BYTES + 8192)) < 2);
+}
+
+static void test_max_bandwidth_spares_the_downtime(void **state)
+{
+	struct migrate_params p;
+	struct forecast_input in = base();
+	struct migrate_forecast f;
+
+	/* Page data goes at 1000 MiB/s, pre-copy held to 100 MiB/s. 20000
+	 * pages fit 300 ms at 1000 MiB/s (78 ms): converged after round 0,
+	 * as the stop-and-copy is not throttled. */
+	migrate_params__defaults(&p);
+	p.max_bandwidth = 100 * MIB;
+	forecast__predict(&p, &in, &f);
+	assert_true(f.valid);
+	assert_int_equal(f.stop_reason, STOP_CONVERGED);
+	assert_int_equal(f.rounds, 2);
+	assert_true(fabs(f.downtime_ms - (20000.0 * PAGE_BYTES + 8192) / (1000.0 * MIB) * 1e3) <
+		    1e-9);
+	/* Too many for that: the rounds go at 100 MiB/s, 0.78 s each. */
+	in.pending_pages = 80000;
+	in.probe_pages = 40000;
+	in.probe_us = 500000;	/* 40000 then 80000: linear, no fit */
+	forecast__predict(&p, &in, &f);
+	assert_true(f.valid);
+	assert_true(f.ws_pages == 0);
+	assert_true(f.total_us > 1000000 + 3000000);
+}
+
+static void test_round0_decision_repeated(void **state)
+{
+	struct migrate_params p;
+	struct forecast_input in = base();
+	struct migrate_forecast f;
+	double t1 = 20000.0 * PAGE_BYTES / (1000.0 * MIB);
+
+	/* The policy saw round 0 at 100 MiB/s (its zero-page scan): 782 ms,
+	 * go on. Round 1 then sends the 20000 pages at 1000 MiB/s in t1 =
+	 * 78.3 ms, while 20000 x t1 = 1565 pages get dirtied: converged. */
+	migrate_params__defaults(&p);
+	in.round0_bps = 100.0 * MIB;
+	forecast__predict(&p, &in, &f);
+	assert_true(f.valid);
+	assert_int_equal(f.rounds, 3);
+	assert_int_equal(f.stop_reason, STOP_CONVERGED);
+	assert_true(fabs(f.downtime_ms - ((double)(uint64_t)(20000 * t1) * PAGE_BYTES + 8192) /
+					 (1000.0 * MIB) * 1e3) < 1e-6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -140,6 +237,10 @@ int main(void)
 		cmocka_unit_test(test_guest_outruns_the_link),
 		cmocka_unit_test(test_max_iterations_bounds_it),
 		cmocka_unit_test(test_no_guess_without_rates),
+		cmocka_unit_test(test_fit_ws),
+		cmocka_unit_test(test_round0_decision_repeated),
+		cmocka_unit_test(test_saturated_set_stalls),
+		cmocka_unit_test(test_max_bandwidth_spares_the_downtime),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -361,12 +361,17 @@ static void test_json(void **state)
 	s.forecast.rounds = 7;
 	s.forecast.downtime_ms = 0.1;
 	s.forecast.bandwidth_bps = NAN;
+	s.forecast.bytes = 123456;
+	s.forecast.stop_reason = STOP_NO_PROGRESS;
 	j = json_of(&s, NULL);
 	if (!json_valid(j))
 		fail_msg("invalid JSON:\n%s", j);
 	assert_non_null(strstr(j, "\"params\": null"));
 	assert_non_null(strstr(j, "\"rounds\": []"));
-	assert_non_null(strstr(j, "\"downtime_ms\": 0.1\n"));
+	assert_non_null(strstr(j, "\"downtime_ms\": 0.1,\n"));
+	assert_non_null(strstr(j, "\"bytes\": 123456,\n"));
+	assert_non_null(strstr(j, "\"ws_pages\": null,\n"));
+	assert_non_null(strstr(j, "\"stop_reason\": \"no-progress\"\n"));
 	assert_non_null(strstr(j, "\"bandwidth_bps\": null"));
 	free(j);
 	migrate_stats__free(&s);

@@ -127,6 +127,29 @@ int64_t dirty_log__sync(struct dirty_log *d, char *err, size_t errlen)
 	return (int64_t)dirty_log__count_pending(d);
 }
 
+int64_t dirty_log__peek_count(struct dirty_log *d, char *err, size_t errlen)
+{
+	uint64_t w, nwords, n = 0;
+	unsigned int i;
+
+	if (!d->manual_protect)
+		return -EOPNOTSUPP;
+	for (i = 0; i < d->mem->nr_slots; i++) {
+		const struct guest_mem_slot *s = &d->mem->slots[i];
+		/* slot_bitmap is scratch between syncs: the next get fills it. */
+		struct kvm_dirty_log log = { .slot = s->id, .dirty_bitmap = d->slot_bitmap[i] };
+
+		if (ioctl(d->vm_fd, KVM_GET_DIRTY_LOG, &log)) {
+			snprintf(err, errlen, "KVM_GET_DIRTY_LOG slot %u: %s", s->id, strerror(errno));
+			return -errno;
+		}
+		nwords = words_for(s->size / GUEST_PAGE_SIZE);
+		for (w = 0; w < nwords; w++)
+			n += (uint64_t)__builtin_popcountll(d->slot_bitmap[i][w]);
+	}
+	return (int64_t)n;
+}
+
 void dirty_log__mark_all(struct dirty_log *d)
 {
 	uint64_t nwords = words_for(d->nr_pages);
