@@ -21,6 +21,7 @@
 #ifndef VMM__MIGRATE_FORECAST_H
 #define VMM__MIGRATE_FORECAST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "migrate_params.h"
@@ -31,6 +32,10 @@ struct forecast_input {
 	uint64_t window_us;		/* round 0, up to that dirty-log read */
 	uint64_t probe_pages;		/* W(probe_us), probe_us < window_us */
 	uint64_t probe_us;		/* 0 = no look part-way */
+	/* A model fitted elsewhere (forecast__predict_start); used as it is
+	 * when ws_pages > 0, instead of a fit to the points above. */
+	double ws_pages;
+	double write_rate_pps;
 	double bandwidth_bps;		/* page data, not throttled, bytes/s */
 	/* What the policy was given after round 0 (its link rate, zero-page
 	 * scan included), so the forecast repeats that decision; 0 = use
@@ -48,6 +53,28 @@ struct forecast_input {
  * (pages/s), or -EDOM when the points show no saturation (w2/w1 within
  * 1 % of t2/t1, or above) or are not usable. */
 int forecast__fit_ws(double t1, double w1, double t2, double w2, double *ws, double *rate);
+
+/* A forecast before anything is sent (`forecast` in the monitor): the
+ * dirty log watched over two windows of different lengths gives two
+ * points of W(t); round 0 is predicted from the RAM's non-zero pages. */
+struct forecast_start {
+	uint64_t t1_us, w1;		/* the short window and its dirty pages */
+	uint64_t t2_us, w2;		/* the long one */
+	uint64_t data_pages;		/* RAM pages not zero now */
+	uint64_t zero_pages;
+	double link_bps;		/* the unthrottled rate */
+};
+
+/* Predicts the whole migration from those measurements; as
+ * forecast__predict, total_us from the start of the migration. */
+void forecast__predict_start(const struct migrate_params *p, const struct forecast_start *s,
+			     uint64_t ram_size, uint64_t device_state_bytes,
+			     struct migrate_forecast *out);
+/* True when the forecast ends by converged or min-dirty-pages. The other
+ * ends (max-iterations, no-progress, max-sent-factor) mean the migration
+ * will not converge under these parameters: it gives up, or copies the
+ * rest with a downtime over the limit. */
+bool forecast__converges(const struct migrate_forecast *f);
 
 /* Fills out (out->valid false when a rate is unknown or not finite).
  * rounds counts every round, round 0 and the stop-and-copy included, as

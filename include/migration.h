@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "migrate_forecast.h"
 #include "migrate_params.h"
 #include "migrate_stats.h"
 
@@ -91,5 +92,26 @@ int migration__write_info_json(struct migration *m, FILE *f);
 int migration__calc_dirty_rate(struct migration *m, uint32_t seconds, char *err, size_t errlen);
 /* The last measurement (or the one running). */
 void migration__dirty_rate(struct migration *m, struct dirty_rate *out);
+
+/* `forecast`: a prediction of a migration under the current parameters,
+ * before anything is sent (migrate/forecast_now.c). */
+#define FORECAST_MIN_SECONDS 1
+#define FORECAST_MAX_SECONDS 30
+struct forecast_now {
+	struct forecast_start start;	/* what was measured */
+	struct migrate_forecast f;
+	struct migrate_params params;	/* used */
+	const char *link_source;	/* "given", "max-bandwidth", ... */
+	char dirty_log_mode[32];
+};
+/* Watches the dirty log for seconds (the caller waits), then predicts. The
+ * link: bandwidth (bytes/s) if not 0, else max-bandwidth, else the last
+ * migration's measured rate of page data, else -EINVAL asking for one.
+ * -EBUSY while a migration or a measurement runs, -ERANGE for seconds out
+ * of FORECAST_MIN_SECONDS..FORECAST_MAX_SECONDS. */
+int migration__forecast(struct migration *m, uint32_t seconds, uint64_t bandwidth,
+			struct forecast_now *out, char *err, size_t errlen);
+/* What the monitor prints, truncated safely to len. */
+void forecast_now__format(const struct forecast_now *n, char *buf, size_t len);
 
 #endif

@@ -67,6 +67,13 @@ void *migration__thread(void *arg);
  * and what could not be done (what: "migrate", "measure", "record"). */
 int migration__vm_unavailable(struct migration *m, const char *what, char *err,
 			      size_t errlen);
+/* A measurement of the dirty log (calc-dirty-rate, forecast) holds it:
+ * claim refuses (-EBUSY, -ESRCH, with a message) while a migration, a
+ * recording or another measurement runs; release gives it back. */
+int migration__claim_measure(struct migration *m, char *err, size_t errlen);
+void migration__release_measure(struct migration *m);
+/* Sleeps us; false when the migration object is closing. */
+bool migration__wait_us(struct migration *m, uint64_t us);
 /* Ends a measurement early (once closing is set) and joins its thread. */
 void migration__stop_dirty_rate(struct migration *m);
 /* Writes the JSON/CSV statistics files if configured; logs failures. */

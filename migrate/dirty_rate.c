@@ -68,15 +68,19 @@ void dirty_rate__format(const struct dirty_rate *r, char *buf, size_t len)
 	outbuf__printf(&o, "dirty rate: %.0f pages/s, %.2f MiB/s\n", r->pages_per_s, r->mib_per_s);
 }
 
-/* Sleeps out the window; false when the migration object is closing. */
-static bool wait_window(struct migration *m, uint32_t seconds)
+bool migration__wait_us(struct migration *m, uint64_t us)
 {
 	struct timespec until;
 	bool closing;
 	int ret = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += seconds;
+	until.tv_sec += (time_t)(us / 1000000);
+	until.tv_nsec += (long)(us % 1000000) * 1000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
 	pthread_mutex_lock(&m->lock);
 	while (!m->closing && ret != ETIMEDOUT)
 		ret = pthread_cond_timedwait(&m->cond, &m->lock, &until);
@@ -101,7 +105,7 @@ static void *rate_thread(void *arg)
 	ret = dirty_log__start(&log, m->vm->kvm_fd, m->vm->vm_fd, &m->vm->mem,
 			       m->force_plain_log, r.error, sizeof(r.error));
 	t0 = clock__mono_us();
-	if (!ret && !wait_window(m, r.calc_time_s))
+	if (!ret && !migration__wait_us(m, (uint64_t)r.calc_time_s * 1000000))
 		ret = errmsg__fail(-ECANCELED, r.error, sizeof(r.error), "the VM ended first");
 	if (!ret)
 		n = dirty_log__sync(&log, r.error, sizeof(r.error));
@@ -116,14 +120,19 @@ static void *rate_thread(void *arg)
 	pthread_mutex_lock(&m->lock);
 	m->dirty_rate = r;
 	pthread_mutex_unlock(&m->lock);
-	migrate_stats__lock(&m->stats);
-	m->measuring = false;
-	migrate_stats__unlock(&m->stats);
+	migration__release_measure(m);
 	return NULL;
 }
 
+void migration__release_measure(struct migration *m)
+{
+	migrate_stats__lock(&m->stats);
+	m->measuring = false;
+	migrate_stats__unlock(&m->stats);
+}
+
 /* Under the stats lock, as a migration's start: of the two, one wins. */
-static int claim_measure(struct migration *m, char *err, size_t errlen)
+int migration__claim_measure(struct migration *m, char *err, size_t errlen)
 {
 	int ret = 0;
 
@@ -149,7 +158,7 @@ int migration__calc_dirty_rate(struct migration *m, uint32_t seconds, char *err,
 
 	if (ret)
 		return ret;
-	ret = claim_measure(m, err, errlen);
+	ret = migration__claim_measure(m, err, errlen);
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&m->lock);
@@ -168,11 +177,8 @@ int migration__calc_dirty_rate(struct migration *m, uint32_t seconds, char *err,
 			     strerror(-ret));
 	}
 	pthread_mutex_unlock(&m->lock);
-	if (ret) {
-		migrate_stats__lock(&m->stats);
-		m->measuring = false;
-		migrate_stats__unlock(&m->stats);
-	}
+	if (ret)
+		migration__release_measure(m);
 	return ret;
 }
 

@@ -62,6 +62,11 @@ static void fit_model(const struct forecast_input *in, struct dirty_model *dm,
 	double t2 = (double)in->window_us / 1e6;
 
 	dm->ram_pages = (double)(in->ram_size / PAGE_SIZE);
+	if (in->ws_pages > 0) {
+		dm->ws = out->ws_pages = in->ws_pages;
+		dm->rate = out->dirty_rate_pps = in->write_rate_pps;
+		return;
+	}
 	dm->ws = 0;
 	dm->rate = t2 > 0 ? (double)in->pending_pages / t2 : 0;
 	if (in->probe_us && in->probe_pages &&
@@ -127,4 +132,44 @@ void forecast__predict(const struct migrate_params *p, const struct forecast_inp
 	out->total_us = (uint64_t)(total_us + out->downtime_ms * 1e3);
 	sent += (double)pin.dirty_pages * (double)in->page_bytes + (double)in->device_state_bytes;
 	out->bytes = sent > (double)UINT64_MAX ? UINT64_MAX : (uint64_t)sent;
+}
+
+void forecast__predict_start(const struct migrate_params *p, const struct forecast_start *s,
+			     uint64_t ram_size, uint64_t device_state_bytes,
+			     struct migrate_forecast *out)
+{
+	struct forecast_input in = { 0 };
+	struct dirty_model dm = { .ram_pages = (double)(ram_size / PAGE_SIZE) };
+	double bw = s->link_bps, round_bw, bytes0, t0;
+
+	memset(out, 0, sizeof(*out));
+	if (!(bw > 0) || !isfinite(bw) || !s->t2_us)
+		return;
+	round_bw = p->max_bandwidth ? fmin(bw, (double)p->max_bandwidth) : bw;
+	/* Round 0: every page, zero ones as their 8-byte entry only. */
+	bytes0 = (double)s->data_pages * (PAGE_SIZE + 8) + (double)s->zero_pages * 8;
+	t0 = bytes0 / round_bw;
+	if (forecast__fit_ws((double)s->t1_us / 1e6, (double)s->w1, (double)s->t2_us / 1e6,
+			     (double)s->w2, &dm.ws, &dm.rate)) {
+		dm.ws = 0;
+		dm.rate = (double)s->w2 * 1e6 / (double)s->t2_us;
+	}
+	/* What round 0 would leave dirty; the rest is forecast__predict's. */
+	in.window_us = (uint64_t)(t0 * 1e6) + 1;
+	in.pending_pages = (uint64_t)dirtied(&dm, (double)in.window_us / 1e6);
+	in.ws_pages = dm.ws;
+	in.write_rate_pps = dm.rate;
+	in.bandwidth_bps = bw;
+	in.page_bytes = PAGE_SIZE + 8;
+	in.device_state_bytes = device_state_bytes;
+	in.ram_size = ram_size;
+	in.bytes_sent = (uint64_t)bytes0;
+	in.elapsed_us = in.window_us;
+	forecast__predict(p, &in, out);
+}
+
+bool forecast__converges(const struct migrate_forecast *f)
+{
+	return f->valid && (f->stop_reason == STOP_CONVERGED ||
+			    f->stop_reason == STOP_MIN_DIRTY);
 }

@@ -228,6 +228,44 @@ static void test_round0_decision_repeated(void **state)
 					 (1000.0 * MIB) * 1e3) < 1e-6);
 }
 
+static void test_from_start(void **state)
+{
+	struct forecast_start s = {
+		.t1_us = 500000, .w1 = 1000, .t2_us = 1500000, .w2 = 1000,
+		.data_pages = 1000, .zero_pages = 15384, .link_bps = 100.0 * MIB,
+	};
+	struct migrate_params p;
+	struct migrate_forecast f;
+	double bytes0 = 1000.0 * PAGE_BYTES + 15384.0 * 8;
+
+	/* The same 1000 pages in both windows: a 1000-page working set.
+	 * Round 0 sends 1000 pages of data and 15384 zero entries in 40.3 ms
+	 * at 100 MiB/s, leaving at most those 1000 dirty: at most 39 ms of
+	 * downtime, converged after round 0. */
+	migrate_params__defaults(&p);
+	forecast__predict_start(&p, &s, 64 * MIB, 8192, &f);
+	assert_true(f.valid);
+	assert_true(forecast__converges(&f));
+	assert_int_equal(f.rounds, 2);
+	assert_true(fabs(f.ws_pages - 1000) < 0.01);
+	assert_true(f.bytes > bytes0 + 8192 && f.bytes <= bytes0 + 1000.0 * PAGE_BYTES + 8192);
+	assert_true(f.downtime_ms < 40.0);
+	/* At 1 MiB/s a round of 1000 pages lasts 3.9 s and leaves them all
+	 * dirty again: no-progress; with stall-action cancel it gives up. */
+	s.link_bps = 1.0 * MIB;
+	p.stall_action = ON_STALL_CANCEL;
+	forecast__predict_start(&p, &s, 64 * MIB, 8192, &f);
+	assert_true(f.valid);
+	assert_false(forecast__converges(&f));
+	assert_int_equal(f.stop_reason, STOP_NO_PROGRESS);
+	assert_int_equal(f.action, POLICY_CANCEL);
+	/* No link rate: nothing to say. */
+	s.link_bps = 0;
+	forecast__predict_start(&p, &s, 64 * MIB, 8192, &f);
+	assert_false(f.valid);
+	assert_false(forecast__converges(&f));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_no_guess_without_rates),
 		cmocka_unit_test(test_fit_ws),
 		cmocka_unit_test(test_round0_decision_repeated),
+		cmocka_unit_test(test_from_start),
 		cmocka_unit_test(test_saturated_set_stalls),
 		cmocka_unit_test(test_max_bandwidth_spares_the_downtime),
 	};

@@ -2,12 +2,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dirty_rate.h"
 #include "migration.h"
 #include "monitor.h"
+#include "parse.h"
 
 static int cmd_migrate(void *opaque, const char *args, struct monitor_reply *r)
 {
@@ -96,6 +98,27 @@ static int cmd_info_dirty_rate(void *opaque, const char *args, struct monitor_re
 	return 0;
 }
 
+/* forecast [SECONDS] [BANDWIDTH]: blocks this client for SECONDS. */
+static int cmd_forecast(void *opaque, const char *args, struct monitor_reply *r)
+{
+	char a[2][64] = { "2", "0" }, err[256], buf[2048], extra;
+	struct forecast_now n;
+	uint64_t secs, bw = 0;
+
+	/* Unread arguments keep their defaults; a third one is an error. */
+	if (sscanf(args, "%63s %63s %c", a[0], a[1], &extra) > 2 ||
+	    parse__u64(a[0], FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS, &secs) ||
+	    parse__size(a[1], &bw))
+		return monitor_reply__error(r, "usage: forecast [SECONDS (%d..%d, default 2)] "
+					    "[BANDWIDTH bytes/s, e.g. 1G]", FORECAST_MIN_SECONDS,
+					    FORECAST_MAX_SECONDS);
+	if (migration__forecast(opaque, (uint32_t)secs, bw, &n, err, sizeof(err)))
+		return monitor_reply__error(r, "%s", err);
+	forecast_now__format(&n, buf, sizeof(buf));
+	monitor_reply__printf(r, "%s", buf);
+	return 0;
+}
+
 int monitor_migrate__register(struct monitor *mon, struct migration *m)
 {
 	int ret = 0;
@@ -115,5 +138,8 @@ int monitor_migrate__register(struct monitor *mon, struct migration *m)
 				 cmd_calc_dirty_rate, m);
 	ret |= monitor__register(mon, "info dirty-rate", "", "the last dirty-rate measurement",
 				 cmd_info_dirty_rate, m);
+	ret |= monitor__register(mon, "forecast", "[SECONDS] [BANDWIDTH]",
+				 "predict a migration now, sending nothing (watches the guest "
+				 "for SECONDS)", cmd_forecast, m);
 	return ret ? -ENOSPC : 0;
 }

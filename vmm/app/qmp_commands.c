@@ -514,6 +514,38 @@ static json_t *cmd_query_dirty_rate(struct qmp *q, json_t *args, struct qmp_erro
 	return r;
 }
 
+/* vmm's own: a forecast of a migration, sending nothing. Blocks this
+ * client for "seconds" (default 2) while it watches the guest. */
+static json_t *cmd_forecast(struct qmp *q, json_t *args, struct qmp_error *e)
+{
+	struct migration *m = need_migration(q, e);
+	json_t *js = json_object_get(args, "seconds"), *jb = json_object_get(args, "bandwidth");
+	json_int_t secs = js ? json_integer_value(js) : 2, bw = jb ? json_integer_value(jb) : 0;
+	struct forecast_now n;
+	char err[256];
+
+	if (!m || !need_vm(q, e))
+		return NULL;
+	if (secs < FORECAST_MIN_SECONDS || secs > FORECAST_MAX_SECONDS || bw < 0)
+		return fail(e, "x-vmm-forecast: seconds must be %d..%d, bandwidth >= 0 (bytes/s)",
+			    FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS);
+	if (migration__forecast(m, (uint32_t)secs, (uint64_t)bw, &n, err, sizeof(err)))
+		return fail(e, "%s", err);
+	return json_pack("{s:I, s:I, s:f, s:I, s:s, s:b, s:f, s:s, s:o, s:f, s:s}",
+			 "rounds", (json_int_t)n.f.rounds,
+			 "total-time", (json_int_t)(n.f.total_us / 1000),
+			 "downtime", n.f.downtime_ms,
+			 "bytes", (json_int_t)n.f.bytes,
+			 "stop-reason", stop_reason__name(n.f.stop_reason),
+			 "converges", forecast__converges(&n.f),
+			 "bandwidth", n.start.link_bps,
+			 "bandwidth-source", n.link_source,
+			 "working-set-pages", n.f.ws_pages > 0 ? json_integer((json_int_t)n.f.ws_pages) :
+								 json_null(),
+			 "dirty-rate", n.f.dirty_rate_pps,
+			 "dirty-log-mode", n.dirty_log_mode);
+}
+
 /* --- the table --------------------------------------------------------- */
 
 static const struct qmp_cmd commands[] = {
@@ -534,6 +566,8 @@ static const struct qmp_cmd commands[] = {
 	{ "calc-dirty-rate", { { "calc-time", "int", true }, { "sample-pages", "int", false },
 			       { "mode", "string", false } }, false, cmd_calc_dirty_rate },
 	{ "query-dirty-rate", { { 0 } }, false, cmd_query_dirty_rate },
+	{ "x-vmm-forecast", { { "seconds", "int", false }, { "bandwidth", "int", false } }, false,
+	  cmd_forecast },
 };
 
 json_t *qmp_commands__run(struct qmp *q, const char *name, json_t *args, struct qmp_error *e)

@@ -1,0 +1,173 @@
+/* `forecast` before anything is sent: watch the guest's dirty log over two
+ * windows, count RAM's non-zero pages, and run the forecast's model from
+ * round 0 on. The dirty log is held as calc-dirty-rate holds it. */
+#include "migration.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "dirty_log.h"
+#include "errmsg.h"
+#include "guest_memory.h"
+#include "migrate_forecast.h"
+#include "migration_internal.h"
+#include "outbuf.h"
+#include "vm.h"
+#include "vm_sections.h"
+
+static bool page_has_data(const uint8_t *p)
+{
+	uint64_t acc = 0;
+	size_t i;
+
+	for (i = 0; i < GUEST_PAGE_SIZE; i += 8) {
+		uint64_t v;
+
+		memcpy(&v, p + i, 8);
+		acc |= v;
+	}
+	return acc != 0;
+}
+
+static void count_data(struct guest_memory *mem, struct forecast_start *s)
+{
+	uint64_t page, n = mem->size / GUEST_PAGE_SIZE;
+
+	for (page = 0; page < n; page++)
+		if (page_has_data(guest_memory__page_hva(mem, page)))
+			s->data_pages++;
+	s->zero_pages = n - s->data_pages;
+}
+
+/* One window: dirty pages over us, then the pending set emptied. */
+static int window(struct migration *m, struct dirty_log *log, uint64_t us, uint64_t *scratch,
+		  uint64_t *t_us, uint64_t *pages, char *err, size_t errlen)
+{
+	uint64_t t0 = clock__mono_us();
+	int64_t n;
+
+	if (!migration__wait_us(m, us))
+		return errmsg__fail(-ECANCELED, err, errlen, "the VM ended first");
+	n = dirty_log__sync(log, err, errlen);
+	if (n < 0)
+		return (int)n;
+	*t_us = clock__mono_us() - t0;
+	*pages = (uint64_t)n;
+	dirty_log__take_pending(log, scratch);
+	return 0;
+}
+
+/* A quarter of the time, then the rest: W at two lengths. */
+static int measure(struct migration *m, uint64_t us, struct forecast_now *out, char *err,
+		   size_t errlen)
+{
+	struct dirty_log log = { 0 };
+	uint64_t *scratch;
+	int ret;
+
+	scratch = calloc((m->vm->mem.size / GUEST_PAGE_SIZE + 63) / 64, sizeof(uint64_t));
+	if (!scratch)
+		return errmsg__fail(-ENOMEM, err, errlen, "out of memory");
+	ret = dirty_log__start(&log, m->vm->kvm_fd, m->vm->vm_fd, &m->vm->mem,
+			       m->force_plain_log, err, errlen);
+	if (!ret)
+		ret = window(m, &log, us / 4, scratch, &out->start.t1_us, &out->start.w1, err,
+			     errlen);
+	if (!ret)
+		ret = window(m, &log, us - us / 4, scratch, &out->start.t2_us, &out->start.w2, err,
+			     errlen);
+	if (!ret)
+		snprintf(out->dirty_log_mode, sizeof(out->dirty_log_mode), "%s",
+			 dirty_log__mode_name(&log));
+	dirty_log__stop(&log);
+	free(scratch);
+	return ret;
+}
+
+/* The link: asked for, else max-bandwidth, else the last migration's
+ * measured rate of page data; none of them known is a refusal. */
+static int pick_link(struct migration *m, const struct migrate_params *p, uint64_t bandwidth,
+		     struct forecast_now *out, char *err, size_t errlen)
+{
+	double last;
+
+	migrate_stats__lock(&m->stats);
+	last = m->stats.forecast.valid ? m->stats.forecast.bandwidth_bps : 0;
+	migrate_stats__unlock(&m->stats);
+	if (bandwidth) {
+		out->start.link_bps = (double)bandwidth;
+		out->link_source = "given";
+	} else if (p->max_bandwidth) {
+		out->start.link_bps = (double)p->max_bandwidth;
+		out->link_source = "max-bandwidth";
+	} else if (last > 0) {
+		out->start.link_bps = last;
+		out->link_source = "the last migration's";
+	} else {
+		return errmsg__fail(-EINVAL, err, errlen, "no link rate known (no max-bandwidth, "
+				    "no migration yet): give one, e.g. forecast 2 1G");
+	}
+	return 0;
+}
+
+int migration__forecast(struct migration *m, uint32_t seconds, uint64_t bandwidth,
+			struct forecast_now *out, char *err, size_t errlen)
+{
+	struct migrate_params p;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (seconds < FORECAST_MIN_SECONDS || seconds > FORECAST_MAX_SECONDS)
+		return errmsg__fail(-ERANGE, err, errlen, "seconds %" PRIu32 " out of range %d..%d",
+				    seconds, FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS);
+	migration__get_params(m, &p);
+	ret = pick_link(m, &p, bandwidth, out, err, errlen);
+	if (ret)
+		return ret;
+	ret = migration__claim_measure(m, err, errlen);
+	if (ret)
+		return ret;
+	ret = measure(m, (uint64_t)seconds * 1000000, out, err, errlen);
+	if (!ret)
+		count_data(&m->vm->mem, &out->start);
+	migration__release_measure(m);
+	if (ret)
+		return ret;
+	out->params = p;
+	forecast__predict_start(&p, &out->start, m->vm->mem.size,
+				vm_sections__state_estimate(m->vm), &out->f);
+	if (!out->f.valid)
+		return errmsg__fail(-EINVAL, err, errlen, "no forecast: the rates are not usable");
+	return 0;
+}
+
+void forecast_now__format(const struct forecast_now *n, char *buf, size_t len)
+{
+	const struct forecast_start *s = &n->start;
+	const struct migrate_forecast *f = &n->f;
+	struct outbuf o;
+
+	outbuf__init(&o, buf, len);
+	outbuf__printf(&o, "dirty pages: %" PRIu64 " in %.3f s, %" PRIu64 " in %.3f s (dirty log %s)\n",
+		       s->w1, s->t1_us / 1e6, s->w2, s->t2_us / 1e6, n->dirty_log_mode);
+	if (f->ws_pages > 0)
+		outbuf__printf(&o, "model: working set %.0f pages written at %.0f pages/s\n",
+			       f->ws_pages, f->dirty_rate_pps);
+	else
+		outbuf__printf(&o, "model: no saturation seen; %.0f pages/s, growing with time\n",
+			       f->dirty_rate_pps);
+	outbuf__printf(&o, "ram: %" PRIu64 " pages with data, %" PRIu64 " zero; link %.1f MiB/s "
+		       "(%s)\n", s->data_pages, s->zero_pages, s->link_bps / (1024.0 * 1024.0),
+		       n->link_source);
+	outbuf__printf(&o, "forecast: %" PRIu32 " rounds, %.3f s total, %.1f ms downtime, "
+		       "%.1f MiB, stop reason %s\n", f->rounds, f->total_us / 1e6, f->downtime_ms,
+		       f->bytes / (1024.0 * 1024.0), stop_reason__name(f->stop_reason));
+	if (!forecast__converges(f))
+		outbuf__printf(&o, "will not converge under these parameters: %s after round %"
+			       PRIu32 ", then %s\n", stop_reason__name(f->stop_reason), f->rounds - 2,
+			       f->action == POLICY_CANCEL ? "it gives up (stall-action cancel)" :
+			       "the rest is copied with the guest paused");
+}

@@ -1,0 +1,54 @@
+# `forecast` before anything is sent (monitor and QMP x-vmm-forecast): it
+# refuses without a link rate, fits the working set of a memtouch guest
+# that rewrites 4 MiB (1024 pages) at random, predicts a convergence on a
+# fast link and "will not converge" on a slow one, and sends nothing.
+. tests/integration/lib.bash
+require_kvm
+
+start src "$VMM" --mem 64M --monitor "unix:$TMP/src.sock" --qmp "unix:$TMP/src.qmp" \
+	"$GUESTS/memtouch.elf" -- ws=4M rate=20000 pattern=random report=1
+wait_sock "$TMP/src.sock"
+wait_for "$TMP/src.out" "memtouch: t=" 20 || fail "guest did not start"
+
+out=$(mon "$TMP/src.sock" "forecast 1")
+grep -q "no link rate known.*give one" <<<"$out" || { echo "$out"; fail "no refusal without a link"; }
+mon "$TMP/src.sock" "forecast 1 2 3" | grep -q "usage: forecast" || fail "extra argument taken"
+mon "$TMP/src.sock" "forecast 0 1G" | grep -q "usage: forecast" || fail "0 seconds taken"
+
+note "a fast link: converges"
+out=$(mon "$TMP/src.sock" "forecast 2 1G")
+echo "$out" | sed 's/^/    /'
+grep -q "^forecast: 2 rounds, .* stop reason converged" <<<"$out" || fail "no convergence forecast"
+grep -q "will not converge" <<<"$out" && fail "said it would not converge"
+# The guest's own pages beside its 1024: its stack, page tables, the UART.
+ws=$(sed -n 's/^model: working set \([0-9]*\) pages.*/\1/p' <<<"$out")
+[ -n "$ws" ] && [ "$ws" -ge 1000 ] && [ "$ws" -le 1200 ] || fail "working set '$ws', expected ~1024"
+
+note "a slow link, stall-action cancel: will not converge"
+mon "$TMP/src.sock" "migrate_set_parameter stall-action cancel" | grep -q '^ok$' || fail "set"
+out=$(mon "$TMP/src.sock" "forecast 1 1M")
+grep -q "^will not converge under these parameters: no-progress after round [0-9]*, then it gives up" \
+	<<<"$out" || { echo "$out"; fail "no 'will not converge'"; }
+
+note "QMP x-vmm-forecast"
+python3 - "$TMP/src.qmp" <<'PY' || fail "x-vmm-forecast"
+import os, sys
+sys.path.insert(0, os.path.join("bench"))
+from qmp import QMP, QMPError
+with QMP(sys.argv[1]) as q:
+    r = q.command("x-vmm-forecast", {"seconds": 1, "bandwidth": 1 << 30})
+    assert r["converges"] is True and r["stop-reason"] == "converged", r
+    assert r["rounds"] == 2 and r["bandwidth-source"] == "given", r
+    assert 1000 <= r["working-set-pages"] <= 1200, r
+    r = q.command("x-vmm-forecast", {"seconds": 1, "bandwidth": 1 << 20})
+    assert r["converges"] is False and r["stop-reason"] == "no-progress", r
+    try:
+        q.command("x-vmm-forecast", {"seconds": 1})
+        sys.exit("no refusal without a link")
+    except QMPError as e:
+        assert "give one" in str(e), e
+PY
+
+# Nothing was sent: no migration ever started.
+mon "$TMP/src.sock" "info migrate" | grep -q "^status: none" || fail "a migration started"
+echo "forecast: refusal, fit, convergence and non-convergence as expected; nothing sent"
