@@ -16,7 +16,10 @@
  * capped at RAM. After each simulated round the real convergence policy
  * decides, with the downtime at the unthrottled rate as for real, so the
  * forecast stops for the same reasons, in the same order, as the
- * migration will.
+ * migration will. A predicted set within 1 % of the round before counts
+ * as the same set: a smooth model creeping to its fixed point would
+ * otherwise make a tiny new low every round, where a real dirty set at
+ * that point wanders and the no-progress rule fires.
  */
 #ifndef VMM__MIGRATE_FORECAST_H
 #define VMM__MIGRATE_FORECAST_H

@@ -83,7 +83,7 @@ void forecast__predict(const struct migrate_params *p, const struct forecast_inp
 	struct policy_decision d = { .reason = STOP_NONE };
 	struct policy_input pin;
 	struct dirty_model dm;
-	double pages = (double)in->pending_pages, t, total_us, sent, round_bw;
+	double pages = (double)in->pending_pages, t, total_us, sent, round_bw, next;
 	uint32_t k;
 
 	memset(out, 0, sizeof(*out));
@@ -115,7 +115,12 @@ void forecast__predict(const struct migrate_params *p, const struct forecast_inp
 		t = pages * (double)in->page_bytes / round_bw;
 		total_us += t * 1e6;
 		sent += pages * (double)in->page_bytes;
-		pages = dirtied(&dm, t);
+		next = dirtied(&dm, t);
+		/* A model creeping to its fixed point would make a tiny new
+		 * low every round, which the real dirty set, a little noisy,
+		 * does not: within 1 % it is the same set (no progress). */
+		if (fabs(next - pages) >= 0.01 * pages)
+			pages = next;
 		pin.round = k + 1;
 		pin.bandwidth_bps = in->bandwidth_bps;
 		pin.dirty_pages = (uint64_t)pages;

@@ -266,6 +266,32 @@ static void test_from_start(void **state)
 	assert_false(forecast__converges(&f));
 }
 
+static void test_creeping_set_stalls(void **state)
+{
+	struct migrate_params p;
+	struct forecast_input in = base();
+	struct migrate_forecast f;
+
+	/* Linear, 25000 pages/s against 100 MiB/s: each round leaves 0.978
+	 * of the one before (25000 x 4104 / 104857600), 10/11 of a second
+	 * of downtime, never under 300 ms in 30 rounds. Steps over 1 %
+	 * are progress; the 2.2 % ones here are, so it runs on until
+	 * max-sent-factor (3 x 512 MiB) ... */
+	migrate_params__defaults(&p);
+	in.bandwidth_bps = 100.0 * MIB;
+	in.pending_pages = 25000;
+	forecast__predict(&p, &in, &f);
+	assert_true(f.valid);
+	assert_int_equal(f.stop_reason, STOP_MAX_SENT);
+	/* ... but at 25400 pages/s (0.994 a round) the set is taken as
+	 * stalled: no-progress after round 5, not 30 rounds of creeping. */
+	in.pending_pages = 25400;
+	forecast__predict(&p, &in, &f);
+	assert_true(f.valid);
+	assert_int_equal(f.stop_reason, STOP_NO_PROGRESS);
+	assert_int_equal(f.rounds, 7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_fit_ws),
 		cmocka_unit_test(test_round0_decision_repeated),
 		cmocka_unit_test(test_from_start),
+		cmocka_unit_test(test_creeping_set_stalls),
 		cmocka_unit_test(test_saturated_set_stalls),
 		cmocka_unit_test(test_max_bandwidth_spares_the_downtime),
 	};
