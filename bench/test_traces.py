@@ -185,7 +185,7 @@ class ReplayVmm(unittest.TestCase):
 
 class ForecastPort(unittest.TestCase):
     def test_reproduces_the_engines_forecasts(self):
-        # bench/forecast_error.py's copy of migrate/forecast.c, fed from the
+        # bench/forecast_error.py's copy of the old migrate/forecast.c, fed from the
         # statistics, gives the rounds and total time the engine recorded
         runs = forecast_error.load([os.path.join(REPO, "bench", "results",
                                                  "convergence-1rep")])

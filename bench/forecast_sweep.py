@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Real migrations to measure vmm's own forecast (the one made after round 0)
+against what then happened: memtouch at 1k, 10k and 30k pages/s, sequential
+and random over a 128 MiB working set, 512 MiB of RAM, over loopback at full
+speed and at max-bandwidth 100 MiB/s, 2 repetitions (24 runs, a few minutes
+here). Each run's source statistics go to DIR/runs/NAME.json; then
+
+    python3 bench/forecast_error.py DIR
+
+gives the error table (bench/RESULTS.md, "vmm's forecast against the real
+outcome").
+
+    python3 bench/forecast_sweep.py [--out bench/results/forecast] [--build build]
+        [--repetitions 2] [--fast]
+
+--fast: the guest at 60k pages/s and as fast as it can instead (the
+harder cases, where more than one pre-copy round runs).
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+import replay_validate  # noqa: E402  (its migrate_once: 512 MiB, loopback)
+
+WORKLOADS = {"%s-%dk" % (pat, k): "rate=%d ws=128M pattern=%s" % (k * 1000, pat)
+             for pat in ("seq", "random") for k in (1, 10, 30)}
+FAST = {"%s-%s" % (pat, k): "rate=%d ws=128M pattern=%s" % (r, pat)
+        for pat in ("seq", "random") for k, r in (("60k", 60000), ("max", 0))}
+LINKS = {"loopback": 0, "100MiBps": 100 * 2**20}   # max-bandwidth, bytes/s
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    ap.add_argument("--out", default="bench/results/forecast")
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--repetitions", type=int, default=2)
+    ap.add_argument("--fast", action="store_true")
+    a = ap.parse_args()
+    os.makedirs(os.path.join(a.out, "runs"), exist_ok=True)
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
+                         text=True).stdout.strip() or None
+    with tempfile.TemporaryDirectory(prefix="forecast-") as tmp:
+        # repetition outermost: a workload's runs lie minutes apart
+        for rep in range(1, a.repetitions + 1):
+            for wl, args in (FAST if a.fast else WORKLOADS).items():
+                for link, bw in LINKS.items():
+                    name = "%s-%s-r%d" % (wl, link, rep)
+                    st = replay_validate.migrate_once(a.build, tmp, name, "memtouch", args, bw)
+                    benchlib.write_json(os.path.join(a.out, "runs", name + ".json"), {
+                        "workload": wl, "guest_args": args, "mem": replay_validate.MEM,
+                        "link": link, "repetition": rep, "max_bandwidth": bw,
+                        "git_revision": rev, "machine": benchlib.machine(),
+                        "loadavg": os.getloadavg(), "stats": st})
+                    fc = st.get("forecast") or {}
+                    print("forecast: %s: %d rounds (forecast %s), %.0f ms (%s), %s" % (
+                        name, st["round_count"], fc.get("rounds"), st["total_us"] / 1e3,
+                        "%.0f" % (fc["total_us"] / 1e3) if fc else "-", st["stop_reason"]),
+                        flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
