@@ -339,7 +339,8 @@ static void test_json(void **state)
 	assert_non_null(strstr(j, "\"dirty_log_mode\": \"manual-protect\""));
 	assert_non_null(strstr(j, "\"round_count\": 4"));
 	assert_non_null(strstr(j, "\"rounds_dropped\": 0"));
-	assert_non_null(strstr(j, "\"log_read_us\": 300, \"log_get_us\": 100, \"log_clear_us\": 200 }"));
+	assert_non_null(strstr(j, "\"log_read_us\": 300, \"log_get_us\": 100, \"log_clear_us\": 200, "
+				"\"link_bandwidth_bps\": 250000000, \"throttle_us\": 100 }"));
 	assert_non_null(strstr(j, "\"max_sent_factor\": 3,"));
 	assert_non_null(strstr(j, "\"stall_action\": \"stop-copy\""));
 	assert_non_null(strstr(j, "\"forecast\": null"));
@@ -438,7 +439,7 @@ static void test_csv(void **state)
 
 		for (q = line + 1; *q && *q != '\n'; q++)
 			commas += *q == ',';
-		assert_int_equal(commas, 12);
+		assert_int_equal(commas, 14);
 	}
 	free(c);
 	migrate_stats__free(&s);
