@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "migrate_policy.h"
+#include "stream.h"
 
 #define PAGE_SIZE 4096
 
@@ -151,8 +152,9 @@ void forecast__predict_start(const struct migrate_params *p, const struct foreca
 	if (!(bw > 0) || !isfinite(bw) || !s->t2_us)
 		return;
 	round_bw = p->max_bandwidth ? fmin(bw, (double)p->max_bandwidth) : bw;
-	/* Round 0: every page, zero ones as their 8-byte entry only. */
-	bytes0 = (double)s->data_pages * (PAGE_SIZE + 8) + (double)s->zero_pages * 8;
+	/* Round 0: every page, zero ones as their entry only. */
+	bytes0 = (double)s->data_pages * (PAGE_SIZE + RAM_ENTRY_LEN) +
+		 (double)s->zero_pages * RAM_ENTRY_LEN;
 	t0 = bytes0 / round_bw;
 	if (forecast__fit_ws((double)s->t1_us / 1e6, (double)s->w1, (double)s->t2_us / 1e6,
 			     (double)s->w2, &dm.ws, &dm.rate)) {
@@ -165,7 +167,7 @@ void forecast__predict_start(const struct migrate_params *p, const struct foreca
 	in.ws_pages = dm.ws;
 	in.write_rate_pps = dm.rate;
 	in.bandwidth_bps = bw;
-	in.page_bytes = PAGE_SIZE + 8;
+	in.page_bytes = PAGE_SIZE + RAM_ENTRY_LEN;
 	in.device_state_bytes = device_state_bytes;
 	in.ram_size = ram_size;
 	in.bytes_sent = (uint64_t)bytes0;

@@ -15,31 +15,31 @@
 #include "migrate_forecast.h"
 #include "migration_internal.h"
 #include "outbuf.h"
+#include "stream.h"
 #include "vm.h"
 #include "vm_sections.h"
 
-static bool page_has_data(const uint8_t *p)
-{
-	uint64_t acc = 0;
-	size_t i;
-
-	for (i = 0; i < GUEST_PAGE_SIZE; i += 8) {
-		uint64_t v;
-
-		memcpy(&v, p + i, 8);
-		acc |= v;
-	}
-	return acc != 0;
-}
-
+/* As round 0 would: pages the host never populated are zero without a
+ * look (reading them would map them, and the migration after this would
+ * then have to read them too); the rest are tested where they lie. */
 static void count_data(struct guest_memory *mem, struct forecast_start *s)
 {
 	uint64_t page, n = mem->size / GUEST_PAGE_SIZE;
+	uint64_t *populated = calloc((n + 63) / 64, sizeof(uint64_t));
+	char why[128];
 
-	for (page = 0; page < n; page++)
-		if (page_has_data(guest_memory__page_hva(mem, page)))
+	if (populated && guest_memory__populated(mem, populated, why, sizeof(why))) {
+		free(populated);
+		populated = NULL;
+	}
+	for (page = 0; page < n; page++) {
+		if (populated && !(populated[page / 64] >> (page % 64) & 1))
+			continue;
+		if (!ram_batch__page_is_zero(guest_memory__page_hva(mem, page)))
 			s->data_pages++;
+	}
 	s->zero_pages = n - s->data_pages;
+	free(populated);
 }
 
 /* One window: dirty pages over us, then the pending set emptied. */
