@@ -40,7 +40,7 @@ $(FUZZ_SEEDER): tests/fuzz/make_seeds.c $(FUZZ_LIB_SRCS) $(wildcard include/*.h)
 		-DVMM_VERSION='"$(VERSION)"' $(WARNINGS) -o $@ \
 		tests/fuzz/make_seeds.c $(FUZZ_LIB_SRCS)
 
-fuzz: $(FUZZ_BIN) $(FUZZ_SEEDER)
+fuzz: $(FUZZ_BIN) $(FUZZ_SEEDER) $(FUZZ_MON_BIN)
 
 fuzz-run: fuzz
 	@mkdir -p $(BUILD)/fuzz/corpus
@@ -49,4 +49,21 @@ fuzz-run: fuzz
 		-dict=tests/fuzz/stream.dict \
 		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus
 
-.PHONY: fuzz fuzz-run
+# The text monitor's command parser (tests/fuzz/fuzz_monitor.c), over the
+# whole program but main.c, instrumented likewise.
+#   make fuzz-monitor-run FUZZ_TIME=60
+FUZZ_MON_BIN := $(BUILD)/fuzz/fuzz_monitor
+
+$(FUZZ_MON_BIN): tests/fuzz/fuzz_monitor.c $(LIB_SRCS) $(wildcard include/*.h) tests/fuzz/Module.mk
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(shell pkg-config --cflags libcrypto) -o $@ \
+		tests/fuzz/fuzz_monitor.c $(LIB_SRCS) $(LDLIBS)
+
+fuzz-monitor-run: $(FUZZ_MON_BIN)
+	@mkdir -p $(BUILD)/fuzz/monitor-corpus
+	$(FUZZ_MON_BIN) -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=4096 \
+		-dict=tests/fuzz/monitor.dict -max_len=8192 \
+		-artifact_prefix=$(BUILD)/fuzz/monitor- $(BUILD)/fuzz/monitor-corpus
+
+.PHONY: fuzz fuzz-run fuzz-monitor-run
