@@ -12,7 +12,9 @@ that direction, for that long, then pass it on), `dribble:SECONDS` (pass
 the section one byte every SECONDS: a peer that is never quite silent) or
 `drop` (close both connections where the section would have passed: the
 peer never gets it).
-SECTION is a type name: END, GO, READY, RESUMED, ... Events go to LOG, one
+SECTION is a type name: END, GO, READY, RESUMED, ..., or `RAM:N`, the first
+RAM section of pre-copy round N (a later round). `delay:0` only logs
+"holding SECTION" as it passes: a marker a test acts on. Events go to LOG, one
 a line ("seen END", "holding END", "passed END", "dropped at GO", "closed
 source->dest"), so a test can wait for them. One connection is served; the
 proxy exits when both directions are done.
@@ -52,6 +54,23 @@ def read_exact(sock, n):
     return buf
 
 
+def parse_target(section):
+    """(type, round or None) for a SECTION argument; None if unknown."""
+    name, _, rnd = section.partition(":")
+    if name not in TYPES or (rnd and (name != "RAM" or not rnd.isdigit())):
+        return None
+    return TYPES[name], int(rnd) if rnd else None
+
+
+def is_target(stype, rest, target):
+    """The section matches: its type, and for RAM:N its round (the first
+    u32 of a RAM payload)."""
+    ttype, rnd = target
+    if stype != ttype:
+        return False
+    return rnd is None or (len(rest) >= 4 and struct.unpack("<I", rest[:4])[0] == rnd)
+
+
 def pump(src, dst, label, action, target, log, both):
     """Copies src to dst section by section; returns at EOF or an error."""
     try:
@@ -70,7 +89,8 @@ def pump(src, dst, label, action, target, log, both):
                 return
             name = NAMES.get(stype, hex(stype))
             log(f"seen {name}")
-            if stype == target:
+            hit = is_target(stype, rest, target)
+            if hit:
                 if action == "drop":
                     log(f"dropped at {name}")
                     for s in both:
@@ -86,11 +106,14 @@ def pump(src, dst, label, action, target, log, both):
                         dst.sendall(bytes([b]))
                         time.sleep(float(secs))
                     log(f"passed {name}")
+                    target = (None, None)
                     continue
                 time.sleep(float(secs))
             dst.sendall(head + rest)
-            if stype == target:
+            if hit:
                 log(f"passed {name}")
+                # Only the first matching section: RAM:N is one section.
+                target = (None, None)
     except OSError as e:
         log(f"{label}: {e}")
     finally:
@@ -106,7 +129,8 @@ def pump(src, dst, label, action, target, log, both):
 
 def main():
     listen_port, dest_port, action, section, log_path = sys.argv[1:6]
-    if section not in TYPES or not (action == "drop" or action.startswith(("delay:", "dribble:"))):
+    target = parse_target(section)
+    if target is None or not (action == "drop" or action.startswith(("delay:", "dribble:"))):
         sys.exit("usage: switch_proxy.py LISTEN_PORT DEST_PORT drop|delay:S|dribble:S SECTION LOG")
     log = Log(log_path)
     ls = socket.socket()
@@ -120,7 +144,6 @@ def main():
     for s in (src, dst):
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     both = (src, dst)
-    target = TYPES[section]
     threads = [
         threading.Thread(target=pump, args=(src, dst, "source->dest", action, target, log, both)),
         threading.Thread(target=pump, args=(dst, src, "dest->source", action, target, log, both)),
