@@ -70,6 +70,13 @@ for t in /proc/$pid/task/*; do
 	grep -q "^CapEff:[[:space:]]*0000000000000000$" "$t/status" || fail "thread $name kept capabilities"
 	grep -q "^NoNewPrivs:[[:space:]]*1$" "$t/status" || fail "thread $name may regain privileges"
 done
+note "stopped and continued (SIGSTOP, SIGCONT), vmm runs on"
+# A thread in a timed wait resumes through restart_syscall after SIGCONT.
+kill -STOP "$pid"
+sleep 0.5
+kill -CONT "$pid"
+mon_check "$sock" "info status" "VM status: running"
+kill -0 "$pid" 2>/dev/null || fail "vmm died after SIGSTOP and SIGCONT: $(tail -n 2 "$TMP/idle.err")"
 mon "$sock" quit >/dev/null
 wait_status "$pid" 20 0 "idle guest after quit" idle
 

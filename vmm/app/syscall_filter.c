@@ -47,6 +47,9 @@ static const int allowed[] = {
 	SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(futex), SCMP_SYS(set_robust_list),
 	SCMP_SYS(rseq), SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(rt_sigaction),
 	SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn), SCMP_SYS(sigaltstack),
+	/* the kernel's own resumption of a timed wait (nanosleep, poll...)
+	 * after SIGSTOP and SIGCONT: never called by vmm itself */
+	SCMP_SYS(restart_syscall),
 	SCMP_SYS(tgkill), SCMP_SYS(tkill), SCMP_SYS(getpid), SCMP_SYS(gettid),
 	SCMP_SYS(kill), SCMP_SYS(prctl), SCMP_SYS(sched_yield),
 	/* a thread narrowing its own filter further (vCPU threads) */
