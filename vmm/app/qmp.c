@@ -42,6 +42,7 @@ struct qmp {
 	bool ended;
 	bool migrated;			/* the VM ended because it moved away */
 	bool quit;
+	bool quit_done;			/* a quit has done all it does */
 	void (*on_quit)(void *ctx);	/* set before qmp__start */
 	void *on_quit_ctx;
 	bool events_on;
@@ -218,10 +219,9 @@ void qmp__quit(struct qmp *q)
 	bool ended;
 
 	pthread_mutex_lock(&q->lock);
-	q->quit = true;
+	q->quit = true;		/* no guest SHUTDOWN from here on */
 	ended = q->ended;
 	vm = q->vm;
-	pthread_cond_broadcast(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 	/* QEMU says SHUTDOWN before the quit's reply. */
 	qmp__emit(q, "SHUTDOWN", shutdown_data(false, "host-qmp-quit"));
@@ -229,6 +229,13 @@ void qmp__quit(struct qmp *q)
 		q->on_quit(q->on_quit_ctx);
 	else if (vm && !ended)
 		vm__request_exit(vm, 0, "quit from QMP");
+	/* Last: once the linger sees this, the main thread goes on to destroy
+	 * q, and the text monitor's quit runs this on a thread qmp__destroy
+	 * does not join; nothing here touches q after the unlock. */
+	pthread_mutex_lock(&q->lock);
+	q->quit_done = true;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
 }
 
 void qmp__on_quit(struct qmp *q, void (*fn)(void *ctx), void *ctx)
@@ -261,7 +268,7 @@ void qmp__vm_ended(struct qmp *q, int status)
 void qmp__linger(struct qmp *q)
 {
 	pthread_mutex_lock(&q->lock);
-	while (q->migrated && !q->quit && q->started)
+	while (q->migrated && !q->quit_done && q->started)
 		pthread_cond_wait(&q->cond, &q->lock);
 	pthread_mutex_unlock(&q->lock);
 }
