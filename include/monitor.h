@@ -32,10 +32,13 @@ int monitor_reply__error(struct monitor_reply *r, const char *fmt, ...)
  * or -1 (with the reply's error set). */
 typedef int (*monitor_cmd_fn)(void *opaque, const char *args, struct monitor_reply *r);
 
+/* With the built-ins that act on the VM alone (help, info status, info
+ * registers, stop, cont); 'quit' is the program's to register, as what
+ * ends a vmm depends on more than the VM (a destination's wait, QMP's
+ * postmigrate linger). */
 struct monitor *monitor__create(struct vm *vm);
 /* Command names may have several words ("info status"); the longest match
- * wins. A name registered again replaces the earlier command, so the
- * program can widen a built-in one. Register before monitor__start. */
+ * wins. Register before monitor__start. */
 int monitor__register(struct monitor *m, const char *name, const char *args_help,
 		      const char *help, monitor_cmd_fn fn, void *opaque);
 /* spec: "unix:PATH" or "stdio". Creates the socket now (before privileges

@@ -110,17 +110,9 @@ void monitor_reply__free(struct monitor_reply *r)
 int monitor__register(struct monitor *m, const char *name, const char *args_help,
 		      const char *help, monitor_cmd_fn fn, void *opaque)
 {
-	struct monitor_cmd cmd = { name, args_help, help, fn, opaque };
-	unsigned int i;
-
-	for (i = 0; i < m->nr_cmds; i++)
-		if (!strcmp(m->cmds[i].name, name)) {
-			m->cmds[i] = cmd;
-			return 0;
-		}
 	if (m->nr_cmds == MONITOR_MAX_CMDS)
 		return -ENOSPC;
-	m->cmds[m->nr_cmds++] = cmd;
+	m->cmds[m->nr_cmds++] = (struct monitor_cmd){ name, args_help, help, fn, opaque };
 	return 0;
 }
 
@@ -282,16 +274,6 @@ static int cmd_info_registers(void *opaque, const char *args, struct monitor_rep
 	return 0;
 }
 
-static int cmd_quit(void *opaque, const char *args, struct monitor_reply *r)
-{
-	struct vm *vm = ready_vm(opaque, r);
-
-	if (!vm)
-		return -1;
-	vm__request_exit(vm, 0, "quit from the monitor");
-	return 0;
-}
-
 void monitor__set_vm_arriving(struct monitor *m, bool arriving)
 {
 	__atomic_store_n(&m->vm_arriving, arriving, __ATOMIC_RELEASE);
@@ -312,7 +294,6 @@ struct monitor *monitor__create(struct vm *vm)
 			  cmd_info_registers, m);
 	monitor__register(m, "stop", "", "pause every vCPU", cmd_stop, m);
 	monitor__register(m, "cont", "", "resume the vCPUs", cmd_cont, m);
-	monitor__register(m, "quit", "", "end the VM (exit status 0)", cmd_quit, m);
 	return m;
 }
 
