@@ -7,6 +7,7 @@
 #ifndef VMM__MIGRATE_PARAMS_H
 #define VMM__MIGRATE_PARAMS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,15 @@
 enum on_stall {
 	ON_STALL_STOP_COPY,	/* pause the guest and send what is left */
 	ON_STALL_CANCEL,	/* give up; the guest keeps running here */
+};
+
+/* Capabilities (`migrate_set_capability NAME on|off`, QMP
+ * migrate-set-capabilities): QEMU's names and meanings. */
+enum migrate_cap {
+	MIGRATE_CAP_AUTO_CONVERGE,	/* throttle every vCPU by a rising share */
+	MIGRATE_CAP_DIRTY_LIMIT,	/* cap each vCPU's dirty rate (dirty ring) */
+	MIGRATE_CAP_XBZRLE,		/* send pages sent before as XOR deltas */
+	MIGRATE_NR_CAPS
 };
 
 struct migrate_params {
@@ -31,6 +41,24 @@ struct migrate_params {
 	/* The secret file for tcp: targets, read when a migration starts;
 	 * "" = the one given with --secret-file (if any). */
 	char secret_file[256];
+
+	bool caps[MIGRATE_NR_CAPS];
+	/* auto-converge, as QEMU's parameters of the same names: throttle
+	 * when the pages dirtied in a round exceed throttle_trigger_pct % of
+	 * the pages sent in it; start at cpu_throttle_initial %, add
+	 * cpu_throttle_increment % each time, never past max_cpu_throttle %.
+	 * tailslow: past the first step, raise it by what the dirty rate
+	 * still exceeds the link by, at most the increment. */
+	uint32_t throttle_trigger_pct;
+	uint32_t cpu_throttle_initial;
+	uint32_t cpu_throttle_increment;
+	uint32_t max_cpu_throttle;
+	bool cpu_throttle_tailslow;
+	/* dirty-limit: each vCPU's dirty rate in MB/s, checked every period. */
+	uint64_t vcpu_dirty_limit_mbps;
+	uint64_t vcpu_dirty_limit_period_ms;
+	/* xbzrle: bytes of source memory that cache pages sent before. */
+	uint64_t xbzrle_cache_size;
 };
 
 /* One row of the help table. */
@@ -61,5 +89,17 @@ const struct migrate_param_info *migrate_params__table(size_t *count);
 void migrate_params__format_help(char *buf, size_t len);
 
 const char *on_stall__name(enum on_stall a);
+
+/* Turns one capability on or off (by its QEMU name). Errors, with the
+ * reason in err and p unchanged: -ENOENT for a name vmm does not know (the
+ * caller may know it as QEMU's), -EOPNOTSUPP for one vmm has not built
+ * yet, -EINVAL for a combination QEMU also refuses (auto-converge with
+ * dirty-limit). */
+int migrate_params__set_capability(struct migrate_params *p, const char *name, bool on,
+				   char *err, size_t errlen);
+const char *migrate_cap__name(enum migrate_cap c);
+/* One "name: on|off" line per capability. */
+void migrate_params__format_capabilities(const struct migrate_params *p, char *buf,
+					 size_t len);
 
 #endif

@@ -75,6 +75,11 @@ int migration__set_parameter(struct migration *m, const char *name, const char *
 void migration__format_parameters(struct migration *m, char *buf, size_t len);
 /* The parameters for the next migration, read or replaced as a whole
  * (a caller checks a set of changes on a copy, then commits all). */
+/* Turns a capability on or off for the next migration
+ * (migrate_params__set_capability). */
+int migration__set_capability(struct migration *m, const char *name, bool on,
+			      char *err, size_t errlen);
+void migration__format_capabilities(struct migration *m, char *buf, size_t len);
 void migration__get_params(struct migration *m, struct migrate_params *out);
 void migration__set_params(struct migration *m, const struct migrate_params *p);
 /* The listener told of every status move of migrations from here

@@ -399,6 +399,24 @@ int migration__set_parameter(struct migration *m, const char *name, const char *
 	return ret;
 }
 
+int migration__set_capability(struct migration *m, const char *name, bool on,
+			      char *err, size_t errlen)
+{
+	int ret;
+
+	pthread_mutex_lock(&m->lock);
+	ret = migrate_params__set_capability(&m->params, name, on, err, errlen);
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+void migration__format_capabilities(struct migration *m, char *buf, size_t len)
+{
+	pthread_mutex_lock(&m->lock);
+	migrate_params__format_capabilities(&m->params, buf, len);
+	pthread_mutex_unlock(&m->lock);
+}
+
 void migration__format_parameters(struct migration *m, char *buf, size_t len)
 {
 	pthread_mutex_lock(&m->lock);

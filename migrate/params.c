@@ -19,6 +19,12 @@
 #define SENT_FACTOR_MAX 1000.0
 #define BANDWIDTH_MAX (1ULL << 40)
 #define TIMEOUT_MAX_S (7ULL * 24 * 3600)
+/* QEMU's bounds: a throttle is a share of each time slice, 1..99 %. */
+#define THROTTLE_PCT_MAX 99
+/* vcpu-dirty-limit in MB/s: beyond what any vCPU can dirty. */
+#define DIRTY_LIMIT_MAX_MBPS (1ULL << 20)
+#define DIRTY_LIMIT_PERIOD_MAX_MS 1000
+#define XBZRLE_CACHE_MIN 4096ULL
 
 typedef int (*param_set_fn)(struct migrate_params *p, const char *name,
 			    const char *v, char *err, size_t errlen);
@@ -195,6 +201,94 @@ static int set_secret_file(struct migrate_params *p, const char *name,
 	return 0;
 }
 
+static int set_pct(const char *name, const char *v, uint64_t min, uint64_t max,
+		   uint32_t *out, char *err, size_t errlen)
+{
+	uint64_t x;
+	int ret = set_u64(name, v, min, max, &x, err, errlen);
+
+	if (!ret)
+		*out = (uint32_t)x;
+	return ret;
+}
+
+static int set_trigger(struct migrate_params *p, const char *name,
+		       const char *v, char *err, size_t errlen)
+{
+	return set_pct(name, v, 1, 100, &p->throttle_trigger_pct, err, errlen);
+}
+
+static int set_throttle_initial(struct migrate_params *p, const char *name,
+				const char *v, char *err, size_t errlen)
+{
+	return set_pct(name, v, 1, THROTTLE_PCT_MAX, &p->cpu_throttle_initial, err, errlen);
+}
+
+static int set_throttle_increment(struct migrate_params *p, const char *name,
+				  const char *v, char *err, size_t errlen)
+{
+	return set_pct(name, v, 1, THROTTLE_PCT_MAX, &p->cpu_throttle_increment, err, errlen);
+}
+
+static int set_max_throttle(struct migrate_params *p, const char *name,
+			    const char *v, char *err, size_t errlen)
+{
+	return set_pct(name, v, 1, THROTTLE_PCT_MAX, &p->max_cpu_throttle, err, errlen);
+}
+
+/* QMP sends a JSON boolean, which the QMP layer hands over as
+ * "true"/"false"; people type on/off. */
+static int set_bool(const char *name, const char *v, bool *out, char *err, size_t errlen)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "true"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "false"))
+		*out = false;
+	else
+		return errmsg__fail(-EINVAL, err, errlen, "%s: '%.64s' is not on or off", name, v);
+	return 0;
+}
+
+static int set_tailslow(struct migrate_params *p, const char *name,
+			const char *v, char *err, size_t errlen)
+{
+	return set_bool(name, v, &p->cpu_throttle_tailslow, err, errlen);
+}
+
+static int set_dirty_limit(struct migrate_params *p, const char *name,
+			   const char *v, char *err, size_t errlen)
+{
+	return set_u64(name, v, 1, DIRTY_LIMIT_MAX_MBPS, &p->vcpu_dirty_limit_mbps, err,
+		       errlen);
+}
+
+static int set_dirty_limit_period(struct migrate_params *p, const char *name,
+				  const char *v, char *err, size_t errlen)
+{
+	return set_u64(name, v, 1, DIRTY_LIMIT_PERIOD_MAX_MS, &p->vcpu_dirty_limit_period_ms,
+		       err, errlen);
+}
+
+/* Whole pages: the cache holds pages, and a size that is not a multiple
+ * would promise memory that is never used. */
+static int set_xbzrle_cache(struct migrate_params *p, const char *name,
+			    const char *v, char *err, size_t errlen)
+{
+	uint64_t x;
+	int ret = parse__size(v, &x);
+
+	if (ret == -EINVAL)
+		return errmsg__fail(-EINVAL, err, errlen, "%s: '%.64s' is not a size in bytes "
+				    "(e.g. 64M)", name, v);
+	if (ret == -ERANGE || x < XBZRLE_CACHE_MIN || x > BANDWIDTH_MAX)
+		return errmsg__fail(-ERANGE, err, errlen, "%s: %.64s out of range 4K..1T", name, v);
+	if (x % XBZRLE_CACHE_MIN)
+		return errmsg__fail(-EINVAL, err, errlen, "%s: %.64s is not a multiple of 4K",
+				    name, v);
+	p->xbzrle_cache_size = x;
+	return 0;
+}
+
 /* Parallel to setters[] below; the order is the order of help and format. */
 static const struct migrate_param_info infos[] = {
 	{ "max-iterations", "1..1000",
@@ -217,6 +311,22 @@ static const struct migrate_param_info infos[] = {
 	  "give up a migration that has not handed over within this time" },
 	{ "secret-file", "PATH, mode 0600 (empty = --secret-file's)",
 	  "the shared secret that authenticates a tcp: migration" },
+	{ "throttle-trigger-threshold", "1..100 %",
+	  "auto-converge: throttle when a round dirties more than this share of what it sent" },
+	{ "cpu-throttle-initial", "1..99 %",
+	  "auto-converge: the first throttle" },
+	{ "cpu-throttle-increment", "1..99 %",
+	  "auto-converge: added to the throttle each time the rule fires again" },
+	{ "max-cpu-throttle", "1..99 %",
+	  "auto-converge: the throttle never goes past this" },
+	{ "cpu-throttle-tailslow", "on|off",
+	  "auto-converge: past the first step, add only what the dirty rate needs" },
+	{ "vcpu-dirty-limit", "1..1048576 MB/s",
+	  "dirty-limit: the most each vCPU may dirty" },
+	{ "x-vcpu-dirty-limit-period", "1..1000 ms",
+	  "dirty-limit: how often each vCPU's rate is checked" },
+	{ "xbzrle-cache-size", "4K..1T bytes, whole 4K pages (K, M, G, T)",
+	  "xbzrle: memory that keeps pages sent before, to send deltas against" },
 };
 
 static const param_set_fn setters[] = {
@@ -230,6 +340,14 @@ static const param_set_fn setters[] = {
 	set_downtime_max,
 	set_timeout,
 	set_secret_file,
+	set_trigger,
+	set_throttle_initial,
+	set_throttle_increment,
+	set_max_throttle,
+	set_tailslow,
+	set_dirty_limit,
+	set_dirty_limit_period,
+	set_xbzrle_cache,
 };
 
 #define NPARAMS (sizeof(infos) / sizeof(infos[0]))
@@ -252,6 +370,15 @@ void migrate_params__defaults(struct migrate_params *p)
 	 * out: better back on the source than paused longer. */
 	p->downtime_max_ms = 10000;
 	p->timeout_s = 0;
+	/* QEMU's defaults, so that a script written for QEMU means the same. */
+	p->throttle_trigger_pct = 50;
+	p->cpu_throttle_initial = 20;
+	p->cpu_throttle_increment = 10;
+	p->max_cpu_throttle = 99;
+	p->cpu_throttle_tailslow = false;
+	p->vcpu_dirty_limit_mbps = 1;
+	p->vcpu_dirty_limit_period_ms = 1000;
+	p->xbzrle_cache_size = 64ULL << 20;
 }
 
 int migrate_params__set(struct migrate_params *p, const char *name,
@@ -301,10 +428,11 @@ void migrate_params__format(const struct migrate_params *p, char *buf,
 			    size_t len)
 {
 	struct outbuf o;
-	char bw[32];
+	char bw[32], cache[32];
 
 	outbuf__init(&o, buf, len);
 	format_size(p->max_bandwidth, bw, sizeof(bw));
+	format_size(p->xbzrle_cache_size, cache, sizeof(cache));
 	outbuf__printf(&o, "max-iterations: %" PRIu32 "\n", p->max_iterations);
 	outbuf__printf(&o, "downtime-limit: %" PRIu64 "ms\n", p->downtime_limit_ms);
 	outbuf__printf(&o, "min-dirty-pages: %" PRIu64 "\n", p->min_dirty_pages);
@@ -315,6 +443,15 @@ void migrate_params__format(const struct migrate_params *p, char *buf,
 	outbuf__printf(&o, "downtime-max: %" PRIu64 "ms\n", p->downtime_max_ms);
 	outbuf__printf(&o, "timeout: %" PRIu64 "\n", p->timeout_s);
 	outbuf__printf(&o, "secret-file: %s\n", p->secret_file);
+	outbuf__printf(&o, "throttle-trigger-threshold: %" PRIu32 "\n", p->throttle_trigger_pct);
+	outbuf__printf(&o, "cpu-throttle-initial: %" PRIu32 "\n", p->cpu_throttle_initial);
+	outbuf__printf(&o, "cpu-throttle-increment: %" PRIu32 "\n", p->cpu_throttle_increment);
+	outbuf__printf(&o, "max-cpu-throttle: %" PRIu32 "\n", p->max_cpu_throttle);
+	outbuf__printf(&o, "cpu-throttle-tailslow: %s\n", p->cpu_throttle_tailslow ? "on" : "off");
+	outbuf__printf(&o, "vcpu-dirty-limit: %" PRIu64 "\n", p->vcpu_dirty_limit_mbps);
+	outbuf__printf(&o, "x-vcpu-dirty-limit-period: %" PRIu64 "\n",
+		       p->vcpu_dirty_limit_period_ms);
+	outbuf__printf(&o, "xbzrle-cache-size: %s\n", cache);
 }
 
 void migrate_params__format_help(char *buf, size_t len)
@@ -324,7 +461,7 @@ void migrate_params__format_help(char *buf, size_t len)
 
 	outbuf__init(&o, buf, len);
 	for (i = 0; i < NPARAMS; i++)
-		outbuf__printf(&o, "%-19s %s [%s]\n", infos[i].name, infos[i].help,
+		outbuf__printf(&o, "%-26s %s [%s]\n", infos[i].name, infos[i].help,
 		    infos[i].range);
 }
 
@@ -344,4 +481,59 @@ const char *on_stall__name(enum on_stall a)
 		return "cancel";
 	}
 	return "unknown";
+}
+
+static const char *const cap_names[MIGRATE_NR_CAPS] = {
+	[MIGRATE_CAP_AUTO_CONVERGE] = "auto-converge",
+	[MIGRATE_CAP_DIRTY_LIMIT] = "dirty-limit",
+	[MIGRATE_CAP_XBZRLE] = "xbzrle",
+};
+
+/* Which capabilities the engine carries out; the others are refused
+ * rather than accepted and silently ignored. */
+static const bool cap_built[MIGRATE_NR_CAPS] = {
+	[MIGRATE_CAP_AUTO_CONVERGE] = false,
+	[MIGRATE_CAP_DIRTY_LIMIT] = false,
+	[MIGRATE_CAP_XBZRLE] = false,
+};
+
+const char *migrate_cap__name(enum migrate_cap c)
+{
+	return (unsigned int)c < MIGRATE_NR_CAPS ? cap_names[c] : "unknown";
+}
+
+int migrate_params__set_capability(struct migrate_params *p, const char *name, bool on,
+				   char *err, size_t errlen)
+{
+	unsigned int i;
+
+	if (err && errlen)
+		err[0] = '\0';
+	for (i = 0; i < MIGRATE_NR_CAPS && (!name || strcmp(cap_names[i], name)); i++)
+		;
+	if (i == MIGRATE_NR_CAPS)
+		return errmsg__fail(-ENOENT, err, errlen, "unknown capability '%.64s' "
+				    "('info migrate_capabilities' lists them)", name ? name : "");
+	if (on && !cap_built[i])
+		return errmsg__fail(-EOPNOTSUPP, err, errlen, "capability '%s' is not "
+				    "supported by vmm yet", name);
+	/* QEMU refuses the pair: both slow the vCPUs, each by its own rule,
+	 * and together neither rule would mean what it says. */
+	if (on && ((i == MIGRATE_CAP_AUTO_CONVERGE && p->caps[MIGRATE_CAP_DIRTY_LIMIT]) ||
+		   (i == MIGRATE_CAP_DIRTY_LIMIT && p->caps[MIGRATE_CAP_AUTO_CONVERGE])))
+		return errmsg__fail(-EINVAL, err, errlen, "auto-converge and dirty-limit "
+				    "cannot both be on: turn the other off first");
+	p->caps[i] = on;
+	return 0;
+}
+
+void migrate_params__format_capabilities(const struct migrate_params *p, char *buf,
+					 size_t len)
+{
+	struct outbuf o;
+	unsigned int i;
+
+	outbuf__init(&o, buf, len);
+	for (i = 0; i < MIGRATE_NR_CAPS; i++)
+		outbuf__printf(&o, "%s: %s\n", cap_names[i], p->caps[i] ? "on" : "off");
 }

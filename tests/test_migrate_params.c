@@ -27,6 +27,14 @@ static void assert_params_equal(const struct migrate_params *a,
 	assert_int_equal(a->downtime_max_ms, b->downtime_max_ms);
 	assert_int_equal(a->timeout_s, b->timeout_s);
 	assert_string_equal(a->secret_file, b->secret_file);
+	assert_int_equal(a->throttle_trigger_pct, b->throttle_trigger_pct);
+	assert_int_equal(a->cpu_throttle_initial, b->cpu_throttle_initial);
+	assert_int_equal(a->cpu_throttle_increment, b->cpu_throttle_increment);
+	assert_int_equal(a->max_cpu_throttle, b->max_cpu_throttle);
+	assert_int_equal(a->cpu_throttle_tailslow, b->cpu_throttle_tailslow);
+	assert_int_equal(a->vcpu_dirty_limit_mbps, b->vcpu_dirty_limit_mbps);
+	assert_int_equal(a->vcpu_dirty_limit_period_ms, b->vcpu_dirty_limit_period_ms);
+	assert_int_equal(a->xbzrle_cache_size, b->xbzrle_cache_size);
 }
 
 static void test_defaults(void **state)
@@ -122,6 +130,59 @@ static void test_set_each(void **state)
 	assert_int_equal(p.timeout_s, 0);
 	set_ok(&p, "timeout", "600");
 	assert_int_equal(p.timeout_s, 600);
+
+	set_ok(&p, "throttle-trigger-threshold", "100");
+	assert_int_equal(p.throttle_trigger_pct, 100);
+	set_ok(&p, "cpu-throttle-initial", "1");
+	assert_int_equal(p.cpu_throttle_initial, 1);
+	set_ok(&p, "cpu-throttle-increment", "99");
+	assert_int_equal(p.cpu_throttle_increment, 99);
+	set_ok(&p, "max-cpu-throttle", "80");
+	assert_int_equal(p.max_cpu_throttle, 80);
+	set_ok(&p, "cpu-throttle-tailslow", "on");
+	assert_true(p.cpu_throttle_tailslow);
+	set_ok(&p, "cpu-throttle-tailslow", "false");
+	assert_false(p.cpu_throttle_tailslow);
+	set_ok(&p, "vcpu-dirty-limit", "1048576");
+	assert_int_equal(p.vcpu_dirty_limit_mbps, 1048576);
+	set_ok(&p, "x-vcpu-dirty-limit-period", "1");
+	assert_int_equal(p.vcpu_dirty_limit_period_ms, 1);
+	set_ok(&p, "xbzrle-cache-size", "4K");
+	assert_int_equal(p.xbzrle_cache_size, 4096);
+	set_ok(&p, "xbzrle-cache-size", "1G");
+	assert_int_equal(p.xbzrle_cache_size, 1ULL << 30);
+}
+
+/* Capabilities: known, not built yet, the pair QEMU refuses, and off is
+ * always allowed (turning off what is off changes nothing). */
+static void test_capabilities(void **state)
+{
+	struct migrate_params p;
+	char err[256], buf[256];
+
+	migrate_params__defaults(&p);
+	assert_int_equal(migrate_params__set_capability(&p, "postcopy-ram", true, err,
+							sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "unknown capability 'postcopy-ram'"));
+	assert_int_equal(migrate_params__set_capability(&p, NULL, true, err, sizeof(err)),
+			 -ENOENT);
+	assert_int_equal(migrate_params__set_capability(&p, "xbzrle", false, err, sizeof(err)),
+			 0);
+	assert_string_equal(err, "");
+	/* Pretend both throttles are on to check the pair rule whatever
+	 * this build has built. */
+	p.caps[MIGRATE_CAP_AUTO_CONVERGE] = true;
+	assert_true(migrate_params__set_capability(&p, "dirty-limit", true, err,
+						   sizeof(err)) < 0);
+	assert_false(p.caps[MIGRATE_CAP_DIRTY_LIMIT]);
+	assert_int_equal(migrate_params__set_capability(&p, "auto-converge", false, err,
+							sizeof(err)), 0);
+	assert_false(p.caps[MIGRATE_CAP_AUTO_CONVERGE]);
+	p.caps[MIGRATE_CAP_XBZRLE] = true;
+	migrate_params__format_capabilities(&p, buf, sizeof(buf));
+	assert_string_equal(buf, "auto-converge: off\ndirty-limit: off\nxbzrle: on\n");
+	assert_string_equal(migrate_cap__name(MIGRATE_CAP_DIRTY_LIMIT), "dirty-limit");
+	assert_string_equal(migrate_cap__name(MIGRATE_NR_CAPS), "unknown");
 }
 
 struct bad_case {
@@ -134,6 +195,24 @@ struct bad_case {
 static void test_set_bad(void **state)
 {
 	static const struct bad_case cases[] = {
+		{ "cpu-throttle-initial", "0", -ERANGE,
+		  "cpu-throttle-initial: 0 out of range 1..99" },
+		{ "cpu-throttle-increment", "100", -ERANGE,
+		  "cpu-throttle-increment: 100 out of range 1..99" },
+		{ "throttle-trigger-threshold", "101", -ERANGE,
+		  "throttle-trigger-threshold: 101 out of range 1..100" },
+		{ "cpu-throttle-tailslow", "yes", -EINVAL,
+		  "cpu-throttle-tailslow: 'yes' is not on or off" },
+		{ "vcpu-dirty-limit", "0", -ERANGE,
+		  "vcpu-dirty-limit: 0 out of range 1..1048576" },
+		{ "x-vcpu-dirty-limit-period", "1001", -ERANGE,
+		  "x-vcpu-dirty-limit-period: 1001 out of range 1..1000" },
+		{ "xbzrle-cache-size", "5000", -EINVAL,
+		  "xbzrle-cache-size: 5000 is not a multiple of 4K" },
+		{ "xbzrle-cache-size", "2K", -ERANGE,
+		  "xbzrle-cache-size: 2K out of range 4K..1T" },
+		{ "xbzrle-cache-size", "lots", -EINVAL,
+		  "xbzrle-cache-size: 'lots' is not a size in bytes (e.g. 64M)" },
 		{ "max-iterations", "0", -ERANGE,
 		  "max-iterations: 0 out of range 1..1000" },
 		{ "max-iterations", "1001", -ERANGE,
@@ -261,7 +340,7 @@ static void reparse(const char *text, struct migrate_params *p)
 				 colon + 2, err);
 		n++;
 	}
-	assert_int_equal(n, 10);
+	assert_int_equal(n, 18);
 }
 
 /* secret-file takes a path whose file passes the secret file's rules, or
@@ -309,7 +388,15 @@ static void test_format(void **state)
 		"stall-action: stop-copy\n"
 		"downtime-max: 10000ms\n"
 		"timeout: 0\n"
-		"secret-file: \n");
+		"secret-file: \n"
+		"throttle-trigger-threshold: 50\n"
+		"cpu-throttle-initial: 20\n"
+		"cpu-throttle-increment: 10\n"
+		"max-cpu-throttle: 99\n"
+		"cpu-throttle-tailslow: off\n"
+		"vcpu-dirty-limit: 1\n"
+		"x-vcpu-dirty-limit-period: 1000\n"
+		"xbzrle-cache-size: 64M\n");
 
 	p.max_iterations = 7;
 	p.downtime_limit_ms = 1234;
@@ -320,6 +407,9 @@ static void test_format(void **state)
 	p.stall_action = ON_STALL_CANCEL;
 	p.downtime_max_ms = 2500;
 	p.timeout_s = 90;
+	p.cpu_throttle_tailslow = true;
+	p.max_cpu_throttle = 70;
+	p.xbzrle_cache_size = 12ULL << 10;
 	migrate_params__format(&p, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "max-bandwidth: 100M\n"));
 	assert_non_null(strstr(buf, "stall-action: cancel\n"));
@@ -365,7 +455,7 @@ static void test_help(void **state)
 	size_t n, i;
 
 	t = migrate_params__table(&n);
-	assert_int_equal(n, 10);
+	assert_int_equal(n, 18);
 	migrate_params__format_help(buf, sizeof(buf));
 	for (i = 0; i < n; i++) {
 		assert_non_null(t[i].name);
@@ -388,6 +478,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_set_each),
+		cmocka_unit_test(test_capabilities),
 		cmocka_unit_test(test_set_bad),
 		cmocka_unit_test(test_err_buffer),
 		cmocka_unit_test(test_secret_file),

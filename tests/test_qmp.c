@@ -198,8 +198,18 @@ static void test_parameters(void **state)
 		     "{\"downtime-limit\": 50, \"max-iterations\": 0}}", "GenericError",
 		     "max-iterations: 0 out of range 1..1000");
 	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"multifd-channels\": 2}}", "GenericError",
+		     "'multifd-channels' is not supported by vmm");
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
 		     "{\"xbzrle-cache-size\": 1}}", "GenericError",
-		     "'xbzrle-cache-size' is not supported by vmm");
+		     "xbzrle-cache-size: 1 out of range 4K..1T");
+	/* QEMU's throttle parameters, tailslow a JSON boolean as QEMU's. */
+	json_decref(expect_return(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+				  "{\"cpu-throttle-initial\": 30, \"cpu-throttle-tailslow\": true, "
+				  "\"vcpu-dirty-limit\": 50, \"xbzrle-cache-size\": 1048576}}"));
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"cpu-throttle-tailslow\": 1}}", "GenericError",
+		     "Invalid parameter type for 'cpu-throttle-tailslow', expected: boolean");
 	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"foo\": 1}}",
 		     "GenericError", "Parameter 'foo' is unexpected");
 	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
@@ -212,6 +222,11 @@ static void test_parameters(void **state)
 	assert_true(json_real_value(json_object_get(r, "max-sent-factor")) == 2.5);
 	assert_string_equal(json_string_value(json_object_get(r, "stall-action")), "cancel");
 	assert_string_equal(json_string_value(json_object_get(r, "secret-file")), "");
+	assert_int_equal(json_integer_value(json_object_get(r, "cpu-throttle-initial")), 30);
+	assert_int_equal(json_integer_value(json_object_get(r, "cpu-throttle-increment")), 10);
+	assert_true(json_is_true(json_object_get(r, "cpu-throttle-tailslow")));
+	assert_int_equal(json_integer_value(json_object_get(r, "vcpu-dirty-limit")), 50);
+	assert_int_equal(json_integer_value(json_object_get(r, "xbzrle-cache-size")), 1048576);
 	json_decref(r);
 	/* secret-file is a path: a string, whose file must pass the rules. */
 	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
@@ -245,7 +260,7 @@ static void test_capabilities(void **state)
 		     "capability 'xbzrle' is not supported by vmm yet");
 	expect_error(f, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\":"
 		     " [{\"capability\": \"postcopy-ram\", \"state\": true}]}}", "GenericError",
-		     "(it supports: events)");
+		     "capability 'postcopy-ram' is not supported by vmm");
 	expect_error(f, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\":"
 		     " [{\"capability\": \"foo\", \"state\": false}]}}", "GenericError",
 		     "Parameter 'capability' does not accept value 'foo'");

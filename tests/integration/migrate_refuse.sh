@@ -94,6 +94,16 @@ mon "$TMP/m.sock" "migrate_set_parameter max-iterations 0" | grep -q "^error: ma
 mon "$TMP/m.sock" "migrate_set_parameter frobs 1" | grep -q "^error: " || fail "unknown parameter"
 mon "$TMP/m.sock" "migrate_set_parameter downtime-limit 50" | grep -q "^ok$" || fail "good parameter"
 mon "$TMP/m.sock" "info migrate_parameters" | grep -q "downtime-limit: 50" || fail "parameter not shown"
+for bad in "migrate_set_capability" "migrate_set_capability xbzrle" "migrate_set_capability xbzrle yes" \
+	   "migrate_set_capability frobs on" "migrate_set_capability xbzrle on extra"; do
+	mon "$TMP/m.sock" "$bad" | grep -q "^error: " || fail "'$bad' not refused"
+done
+mon "$TMP/m.sock" "migrate_set_capability frobs on" | grep -q "unknown capability 'frobs'" ||
+	fail "unknown capability not named"
+mon "$TMP/m.sock" "migrate_set_capability auto-converge off" | grep -q "^ok$" || fail "capability off"
+mon "$TMP/m.sock" "info migrate_capabilities" | grep -q "^auto-converge: off$" || fail "capabilities not shown"
+mon "$TMP/m.sock" "migrate_set_parameter cpu-throttle-initial 100" |
+	grep -q "^error: cpu-throttle-initial: 100 out of range 1..99" || fail "throttle range"
 mon "$TMP/m.sock" "info migrate" | grep -q "status: none" || fail "info migrate before any migration"
 mon "$TMP/m.sock" "quit" >/dev/null
 echo "migrate_refuse: every refusal named its reason; guests kept running"

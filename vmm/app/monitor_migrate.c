@@ -72,6 +72,33 @@ static int cmd_info_parameters(void *opaque, const char *args, struct monitor_re
 	return 0;
 }
 
+static int cmd_set_capability(void *opaque, const char *args, struct monitor_reply *r)
+{
+	struct migration *m = opaque;
+	char name[64], state[8], extra, err[256];
+	bool on;
+
+	if (sscanf(args, "%63s %7s %c", name, state, &extra) != 2 ||
+	    (strcmp(state, "on") && strcmp(state, "off")))
+		return monitor_reply__error(r, "usage: migrate_set_capability NAME on|off "
+					    "('info migrate_capabilities' lists them)");
+	on = !strcmp(state, "on");
+	if (migration__set_capability(m, name, on, err, sizeof(err)))
+		return monitor_reply__error(r, "%s", err);
+	if (migration__is_running(m))
+		monitor_reply__printf(r, "set; applies to the next migration\n");
+	return 0;
+}
+
+static int cmd_info_capabilities(void *opaque, const char *args, struct monitor_reply *r)
+{
+	char buf[512];
+
+	migration__format_capabilities(opaque, buf, sizeof(buf));
+	monitor_reply__printf(r, "%s", buf);
+	return 0;
+}
+
 static int cmd_calc_dirty_rate(void *opaque, const char *args, struct monitor_reply *r)
 {
 	char err[256], *end;
@@ -133,6 +160,10 @@ int monitor_migrate__register(struct monitor *mon, struct migration *m)
 				 "set a migration parameter", cmd_set_parameter, m);
 	ret |= monitor__register(mon, "info migrate_parameters", "", "the migration parameters",
 				 cmd_info_parameters, m);
+	ret |= monitor__register(mon, "migrate_set_capability", "NAME on|off",
+				 "turn a migration capability on or off", cmd_set_capability, m);
+	ret |= monitor__register(mon, "info migrate_capabilities", "",
+				 "the migration capabilities", cmd_info_capabilities, m);
 	ret |= monitor__register(mon, "calc-dirty-rate", "SECONDS",
 				 "measure the guest's dirty rate over SECONDS (1..60)",
 				 cmd_calc_dirty_rate, m);

@@ -291,12 +291,10 @@ static json_t *cmd_query_migrate(struct qmp *q, json_t *args, struct qmp_error *
 static const char *const qemu_only_params[] = {
 	"announce-initial", "announce-max", "announce-rounds", "announce-step",
 	"compress-level", "compress-threads", "compress-wait-thread", "decompress-threads",
-	"throttle-trigger-threshold", "cpu-throttle-initial", "cpu-throttle-increment",
-	"cpu-throttle-tailslow", "tls-creds", "tls-hostname", "tls-authz",
-	"max-postcopy-bandwidth", "max-cpu-throttle", "multifd-channels",
+	"tls-creds", "tls-hostname", "tls-authz",
+	"max-postcopy-bandwidth", "multifd-channels",
 	"multifd-compression", "multifd-zlib-level", "multifd-zstd-level",
-	"xbzrle-cache-size", "x-checkpoint-delay", "block-incremental",
-	"block-bitmap-mapping", "x-vcpu-dirty-limit-period", "vcpu-dirty-limit",
+	"x-checkpoint-delay", "block-incremental", "block-bitmap-mapping",
 };
 
 static bool is_qemu_only_param(const char *name)
@@ -322,9 +320,8 @@ static bool set_param(struct migrate_params *p, const char *key, json_t *v, stru
 		;
 	if (i == n) {
 		if (is_qemu_only_param(key))
-			fail(e, "parameter '%s' is not supported by vmm (it has: downtime-limit, "
-			     "max-bandwidth, max-iterations, min-dirty-pages, no-progress-rounds, "
-			     "max-sent-factor, stall-action)", key);
+			fail(e, "parameter '%s' is not supported by vmm ('query-migrate-parameters' "
+			     "lists what it has)", key);
 		else
 			fail(e, "Parameter '%.64s' is unexpected", key);
 		return false;
@@ -335,6 +332,12 @@ static bool set_param(struct migrate_params *p, const char *key, json_t *v, stru
 			return false;
 		}
 		snprintf(value, sizeof(value), "%s", json_string_value(v));
+	} else if (!strcmp(key, "cpu-throttle-tailslow")) {
+		if (!json_is_boolean(v)) {
+			fail(e, "Invalid parameter type for '%s', expected: boolean", key);
+			return false;
+		}
+		snprintf(value, sizeof(value), "%s", json_is_true(v) ? "on" : "off");
 	} else if (!strcmp(key, "max-sent-factor") ? json_is_number(v)
 						   : json_is_integer(v) && json_integer_value(v) >= 0) {
 		snprintf(value, sizeof(value), "%.17g", json_number_value(v));
@@ -378,7 +381,8 @@ static json_t *cmd_query_parameters(struct qmp *q, json_t *args, struct qmp_erro
 	if (!m)
 		return NULL;
 	migration__get_params(m, &p);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s, s:I, s:I, s:I, s:I, s:b, "
+			 "s:I, s:I, s:I}",
 			 "downtime-limit", (json_int_t)p.downtime_limit_ms,
 			 "max-bandwidth", (json_int_t)p.max_bandwidth,
 			 "max-iterations", (json_int_t)p.max_iterations,
@@ -386,13 +390,22 @@ static json_t *cmd_query_parameters(struct qmp *q, json_t *args, struct qmp_erro
 			 "no-progress-rounds", (json_int_t)p.no_progress_rounds,
 			 "max-sent-factor", p.max_sent_factor,
 			 "stall-action", on_stall__name(p.stall_action),
-			 "secret-file", p.secret_file);
+			 "secret-file", p.secret_file,
+			 "throttle-trigger-threshold", (json_int_t)p.throttle_trigger_pct,
+			 "cpu-throttle-initial", (json_int_t)p.cpu_throttle_initial,
+			 "cpu-throttle-increment", (json_int_t)p.cpu_throttle_increment,
+			 "max-cpu-throttle", (json_int_t)p.max_cpu_throttle,
+			 "cpu-throttle-tailslow", p.cpu_throttle_tailslow,
+			 "vcpu-dirty-limit", (json_int_t)p.vcpu_dirty_limit_mbps,
+			 "x-vcpu-dirty-limit-period", (json_int_t)p.vcpu_dirty_limit_period_ms,
+			 "xbzrle-cache-size", (json_int_t)p.xbzrle_cache_size);
 }
 
 /* --- capabilities ------------------------------------------------------ */
 
-/* QEMU 7.2's capabilities, and dirty-limit (QEMU 8.1). vmm supports
- * "events" alone; the ones it means to have one day say "yet". */
+/* QEMU 7.2's capabilities, and dirty-limit (QEMU 8.1). "events" is the
+ * QMP layer's; the engine's own (migrate_params) say themselves whether
+ * vmm has built them. */
 static const char *const capabilities[] = {
 	"xbzrle", "rdma-pin-all", "auto-converge", "zero-blocks", "compress", "events",
 	"postcopy-ram", "x-colo", "release-ram", "block", "return-path",
@@ -412,10 +425,13 @@ static bool known_capability(const char *name)
 	return false;
 }
 
-static bool check_capability(json_t *c, struct qmp_error *e)
+/* One capability onto the copy p (all or nothing, as parameters). */
+static bool set_capability(struct migrate_params *p, json_t *c, struct qmp_error *e)
 {
 	const char *name = json_string_value(json_object_get(c, "capability"));
 	json_t *state = json_object_get(c, "state");
+	char err[256];
+	int ret;
 
 	if (!json_is_object(c) || json_object_size(c) != 2 || !name || !json_is_boolean(state)) {
 		fail(e, "each capability is {\"capability\": NAME, \"state\": BOOL}");
@@ -425,39 +441,77 @@ static bool check_capability(json_t *c, struct qmp_error *e)
 		fail(e, "Parameter 'capability' does not accept value '%.64s'", name);
 		return false;
 	}
-	if (!json_is_true(state) || !strcmp(name, "events"))
+	if (!strcmp(name, "events"))
 		return true;
-	if (!strcmp(name, "xbzrle") || !strcmp(name, "auto-converge") ||
-	    !strcmp(name, "dirty-limit"))
-		fail(e, "capability '%s' is not supported by vmm yet", name);
-	else
-		fail(e, "capability '%s' is not supported by vmm (it supports: events)", name);
-	return false;
+	ret = migrate_params__set_capability(p, name, json_is_true(state), err, sizeof(err));
+	if (ret == -ENOENT) {
+		if (!json_is_true(state))
+			return true;
+		fail(e, "capability '%s' is not supported by vmm", name);
+		return false;
+	}
+	if (ret) {
+		fail(e, "%s", err);
+		return false;
+	}
+	return true;
 }
 
 static json_t *cmd_set_capabilities(struct qmp *q, json_t *args, struct qmp_error *e)
 {
+	struct migration *m = qmp__migration(q);
 	json_t *list = json_object_get(args, "capabilities"), *c;
+	struct migrate_params p;
 	size_t i;
 
-	json_array_foreach(list, i, c)
-		if (!check_capability(c, e))
+	/* "events" is QMP's own: it works on a destination whose migration
+	 * object does not exist yet; the engine's need it. */
+	migrate_params__defaults(&p);
+	if (m)
+		migration__get_params(m, &p);
+	json_array_foreach(list, i, c) {
+		if (!set_capability(&p, c, e))
 			return NULL;
+		if (!m && strcmp(json_string_value(json_object_get(c, "capability")), "events")) {
+			need_migration(q, e);
+			return NULL;
+		}
+	}
+	if (m)
+		migration__set_params(m, &p);
 	json_array_foreach(list, i, c)
 		if (!strcmp(json_string_value(json_object_get(c, "capability")), "events"))
 			qmp__set_events_enabled(q, json_is_true(json_object_get(c, "state")));
 	return json_object();
 }
 
+static bool capability_state(struct qmp *q, const struct migrate_params *p, const char *name)
+{
+	unsigned int c;
+
+	if (!strcmp(name, "events"))
+		return qmp__events_enabled(q);
+	for (c = 0; c < MIGRATE_NR_CAPS; c++)
+		if (!strcmp(migrate_cap__name(c), name))
+			return p->caps[c];
+	return false;
+}
+
 static json_t *cmd_query_capabilities(struct qmp *q, json_t *args, struct qmp_error *e)
 {
-	json_t *list = json_array();
+	struct migration *m = qmp__migration(q);
+	struct migrate_params p;
+	json_t *list;
 	size_t i;
 
+	migrate_params__defaults(&p);
+	if (m)
+		migration__get_params(m, &p);
+	list = json_array();
 	for (i = 0; i < NR_CAPABILITIES; i++)
 		json_array_append_new(list, json_pack("{s:s, s:b}", "capability", capabilities[i],
-						      "state", !strcmp(capabilities[i], "events") &&
-						      qmp__events_enabled(q)));
+						      "state", capability_state(q, &p,
+										capabilities[i])));
 	return list;
 }
 
