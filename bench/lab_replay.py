@@ -13,7 +13,10 @@ The model, round by round, on one clock that starts at the trace's start:
   writer; for a random one any equal share is as good). Two windows that
   split a slice so take disjoint pages and together take all of them;
 - the stop rule then decides on what is pending, with the bandwidth the
-  round achieved (as vmm measures it: bytes / duration); after a stop,
+  round achieved (bytes / duration), except vmm's, which decides with
+  stop-bandwidth when given: vmm's engine takes the link's rate (bytes
+  over the time not slept for max-bandwidth), what its stop-and-copy will
+  see, not a rate lowered by its own throttle; after a stop,
   the stop-and-copy sends the pending pages and the device state at B
   (or stop-bandwidth: vmm never throttles the stop-and-copy), plus a
   fixed downtime-overhead-ms (pausing, resuming).
@@ -144,6 +147,7 @@ class Timeline:
 
 def _vmm_rule(p, st, k, dirty, bw):
     """migrate/policy.c's first_rule and policy__action, in their order."""
+    bw = p.get("stop-bandwidth") or bw
     if k == 0 or dirty < st["lowest"]:
         st["lowest"], st["since_low"] = dirty, 0
     else:

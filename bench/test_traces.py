@@ -109,12 +109,25 @@ class ReplayVmm(unittest.TestCase):
     def test_stop_copy_has_its_own_bandwidth(self):
         # As above, but the stop-and-copy runs at twice B (vmm does not
         # throttle it) and pausing and resuming cost 1 ms: 50 + 1 ms. The
-        # policy still decided with round 0's bandwidth (99.8 ms).
+        # policy decided with that bandwidth too (49.9 ms <= 300).
         r = run(HOT, "vmm", MS_PER_PAGE, device_state=0, stop_bandwidth=2 * MS_PER_PAGE,
                 downtime_overhead_ms=1)
         self.assertEqual(r["rounds"], 2)
         self.assertAlmostEqual(r["downtime_ms"], 51.0)
         self.assertAlmostEqual(r["total_ms"], 1051.0)
+
+    def test_rule_uses_the_link_not_the_throttle(self):
+        # max-bandwidth holds pre-copy to a quarter of the link: round 0
+        # takes 4 s and finds HOT's 100 pages; at the throttled rate they
+        # would take 399 ms (> 300), but the engine judges by the link's
+        # rate (stop-bandwidth): 99.8 ms, converged; 100 pages in 100 ms.
+        r = run(HOT, "vmm", MS_PER_PAGE / 4, device_state=0, stop_bandwidth=MS_PER_PAGE)
+        self.assertEqual((r["stop_reason"], r["rounds"]), ("converged", 2))
+        self.assertAlmostEqual(r["total_ms"], 4100.0)
+        self.assertAlmostEqual(r["downtime_ms"], 100.0)
+        # Without stop-bandwidth the link is B itself: 399 ms, no stop.
+        r = run(HOT, "vmm", MS_PER_PAGE / 4, device_state=0, max_sent_factor=0)
+        self.assertEqual(r["stop_reason"], "no-progress")
 
     def test_device_state_counts_in_expected_downtime(self):
         # As HOT, but 1.2 MB of device state: (409600 + 1200000) B /
