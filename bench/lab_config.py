@@ -16,7 +16,7 @@ SYSTEMS = ("vmm", "qemu")
 # units (ms, bytes/s), and the ones only vmm has (README "Parameters").
 COMMON_PARAMS = ("downtime-limit", "max-bandwidth")
 VMM_PARAMS = ("max-iterations", "min-dirty-pages", "no-progress-rounds",
-              "max-sent-factor", "stall-action")
+              "max-sent-factor", "shrink-factor", "stall-action")
 # What the lab sets unless the experiment says otherwise, on both systems,
 # so that their defaults do not differ silently (QEMU 7.2 caps pre-copy at
 # 128 MiB/s unless told; vmm does not cap).

@@ -37,7 +37,7 @@ ZERO_PAGE_BYTES = ENTRY    # a zero page: its entry only (flag ZERO)
 # migrate/params.c, migrate_params__defaults (test_traces.py checks they agree)
 VMM_DEFAULTS = {"max-iterations": 30, "downtime-limit": 300, "min-dirty-pages": 50,
                 "no-progress-rounds": 5, "max-sent-factor": 3.0,
-                "stall-action": "stop-copy"}
+                "shrink-factor": 2.0, "stall-action": "stop-copy"}
 # Xen's classic xc_domain_save: 30 rounds, fewer than 50 pages, 3x RAM sent
 XEN_DEFAULTS = {"max-rounds": 30, "min-pages": 50, "max-factor": 3.0}
 # QEMU: stop when pending x page / bandwidth <= downtime-limit (ms); the
@@ -153,7 +153,13 @@ def _vmm_rule(p, st, k, dirty, bw):
     else:
         st["since_low"] += 1
     ms = (dirty * PAGE + p["device-state"]) * 1000.0 / bw if bw > 0 else math.nan
-    if p["downtime-limit"] and ms <= p["downtime-limit"]:
+    # migrate/policy.c's another_round_pays: the round (round_pages sent;
+    # unknown = never) divided the set by shrink-factor, more than
+    # min-dirty-pages are left, and max-iterations allows another round
+    shrink = p.get("shrink-factor", 0)
+    pays = shrink > 0 and dirty > p["min-dirty-pages"] and k + 1 < p["max-iterations"] \
+        and dirty * shrink <= st.get("round_pages", 0)
+    if p["downtime-limit"] and ms <= p["downtime-limit"] and not pays:
         reason = "converged"
     elif dirty <= p["min-dirty-pages"]:
         reason = "min-dirty-pages"
@@ -226,6 +232,7 @@ def replay(trace, policy="vmm", bandwidth=1.25e9, params=None, start_us=0):
         dirty = tl.dirtied(t, t + dur_us).bit_count() if dur_us > 0 else 0
         st["bytes"] += sent_bytes
         st["t_us"] += dur_us
+        st["round_pages"] = pending
         rounds.append({"index": k, "start_ms": (t - start_us) / 1000.0,
                        "duration_ms": dur_us / 1000.0, "pages_sent": pending,
                        "bytes": sent_bytes, "dirty_pages": dirty})

@@ -260,7 +260,7 @@ class Qemu:
     def param_applies(self, name):
         return name not in ("max-iterations", "min-dirty-pages",
                             "no-progress-rounds", "max-sent-factor",
-                            "stall-action")
+                            "shrink-factor", "stall-action")
 
     def leftovers(self, run):
         return {}

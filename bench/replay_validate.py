@@ -195,7 +195,9 @@ def _vmm_params(st, calib, extra):
     p.update({"max-iterations": sp["max_iterations"], "downtime-limit": sp["downtime_limit_ms"],
               "min-dirty-pages": sp["min_dirty_pages"],
               "no-progress-rounds": sp["no_progress_rounds"],
-              "max-sent-factor": sp["max_sent_factor"], "stall-action": sp["stall_action"]})
+              "max-sent-factor": sp["max_sent_factor"], "stall-action": sp["stall_action"],
+              # runs recorded before the rule existed had none
+              "shrink-factor": sp.get("shrink_factor", 0)})
     return p
 
 

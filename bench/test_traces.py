@@ -84,7 +84,8 @@ class ReplayVmm(unittest.TestCase):
         # round 0: 1000 pages in 1000 ms, the same 100 pages dirtied;
         # 100 x 4096 B / 4.104 MB/s = 99.8 ms <= 300: stop-and-copy of
         # 100 pages in 100 ms.
-        r = run(HOT, "vmm", MS_PER_PAGE, device_state=0)
+        # (shrink-factor off: that rule has its own test)
+        r = run(HOT, "vmm", MS_PER_PAGE, device_state=0, shrink_factor=0)
         self.assertEqual((r["outcome"], r["stop_reason"], r["rounds"]),
                          ("completed", "converged", 2))
         self.assertAlmostEqual(r["total_ms"], 1100.0)
@@ -99,7 +100,8 @@ class ReplayVmm(unittest.TestCase):
         # the second half of slice 2 (50) and an eighth of slice 3
         # (round(12.5) = 12): 62 pages; 62 x 4096 / 16.416 MB/s = 15.5 ms
         # <= 20: stop-and-copy of 62 x 4108 B = 15.5 ms.
-        r = run(SEQ, "vmm", 4 * MS_PER_PAGE, device_state=0, downtime_limit=20)
+        r = run(SEQ, "vmm", 4 * MS_PER_PAGE, device_state=0, downtime_limit=20,
+                shrink_factor=0)
         self.assertEqual([x["dirty_pages"] for x in r["rounds_detail"]], [250, 62, 0])
         self.assertEqual((r["rounds"], r["stop_reason"]), (3, "converged"))
         self.assertAlmostEqual(r["downtime_ms"], 15.5)
@@ -111,17 +113,37 @@ class ReplayVmm(unittest.TestCase):
         # throttle it) and pausing and resuming cost 1 ms: 50 + 1 ms. The
         # policy decided with that bandwidth too (49.9 ms <= 300).
         r = run(HOT, "vmm", MS_PER_PAGE, device_state=0, stop_bandwidth=2 * MS_PER_PAGE,
-                downtime_overhead_ms=1)
+                downtime_overhead_ms=1, shrink_factor=0)
         self.assertEqual(r["rounds"], 2)
         self.assertAlmostEqual(r["downtime_ms"], 51.0)
         self.assertAlmostEqual(r["total_ms"], 1051.0)
+
+    def test_another_round_while_the_set_halves(self):
+        # HOT with shrink-factor 2 (the default): round 0 cut 1000 pages
+        # to 100 (fits: 99.8 ms) but halved it, so round 1 sends them
+        # (100 ms) and finds the same 100: not halved, converged. SEQ at
+        # 4 pages/ms, limit 20 ms: 250 -> 62 (halved, over 50: go on)
+        # -> round 2 sends 62 in 15.5 ms, [312.5, 328) ms of slice 3
+        # (pages 300..399 in ascending order): its share 12.5%..28% less
+        # the 12 pages round 1 took, 16 pages, at most 50: converged; a
+        # pause of 16 pages (4 ms) instead of 62 (15.5 ms).
+        r = run(HOT, "vmm", MS_PER_PAGE, device_state=0)
+        self.assertEqual((r["stop_reason"], r["rounds"]), ("converged", 3))
+        self.assertEqual([x["dirty_pages"] for x in r["rounds_detail"]], [100, 100, 0])
+        self.assertAlmostEqual(r["total_ms"], 1200.0)
+        r = run(SEQ, "vmm", 4 * MS_PER_PAGE, device_state=0, downtime_limit=20)
+        self.assertEqual([x["dirty_pages"] for x in r["rounds_detail"]][:2], [250, 62])
+        self.assertEqual((r["stop_reason"], r["rounds"]), ("converged", 4))
+        self.assertEqual(r["rounds_detail"][2]["dirty_pages"], 16)
+        self.assertAlmostEqual(r["downtime_ms"], 4.0)
 
     def test_rule_uses_the_link_not_the_throttle(self):
         # max-bandwidth holds pre-copy to a quarter of the link: round 0
         # takes 4 s and finds HOT's 100 pages; at the throttled rate they
         # would take 399 ms (> 300), but the engine judges by the link's
         # rate (stop-bandwidth): 99.8 ms, converged; 100 pages in 100 ms.
-        r = run(HOT, "vmm", MS_PER_PAGE / 4, device_state=0, stop_bandwidth=MS_PER_PAGE)
+        r = run(HOT, "vmm", MS_PER_PAGE / 4, device_state=0, stop_bandwidth=MS_PER_PAGE,
+                shrink_factor=0)
         self.assertEqual((r["stop_reason"], r["rounds"]), ("converged", 2))
         self.assertAlmostEqual(r["total_ms"], 4100.0)
         self.assertAlmostEqual(r["downtime_ms"], 100.0)
@@ -193,6 +215,7 @@ class ReplayVmm(unittest.TestCase):
         self.assertEqual(int(c["min_dirty_pages"]), d["min-dirty-pages"])
         self.assertEqual(int(c["no_progress_rounds"]), d["no-progress-rounds"])
         self.assertEqual(float(c["max_sent_factor"]), d["max-sent-factor"])
+        self.assertEqual(float(c["shrink_factor"]), d["shrink-factor"])
         self.assertEqual(c["stall_action"], "ON_STALL_STOP_COPY")
 
 

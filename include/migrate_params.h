@@ -32,6 +32,9 @@ struct migrate_params {
 	uint64_t min_dirty_pages;
 	uint32_t no_progress_rounds;	/* 0 = off */
 	double max_sent_factor;		/* x RAM size; 0 = off */
+	/* converged waits while a round divides the dirty set by this much
+	 * (migrate_policy.h); 0 = off, stop as soon as it fits */
+	double shrink_factor;
 	uint64_t max_bandwidth;		/* bytes/s; 0 = unlimited */
 	enum on_stall stall_action;
 	/* Hard cap on the stop-and-copy, from the pause to READY; past it,

@@ -8,7 +8,8 @@
  *
  *   converged        expected downtime <= downtime-limit, where expected
  *                    downtime = (dirty_pages * page_size +
- *                    device_state_bytes) / bandwidth. Never fires while the
+ *                    device_state_bytes) / bandwidth, and another round
+ *                    would not pay (below). Never fires while the
  *                    bandwidth is unknown (0) or when downtime-limit is 0.
  *   min-dirty-pages  dirty_pages <= min-dirty-pages.
  *   max-iterations   round k was round max-iterations - 1: with the default
@@ -23,6 +24,18 @@
  *                    still seen as stalled. Earliest firing with N: after
  *                    round N. 0 = off.
  *   max-sent-factor  bytes_sent_total > max-sent-factor * ram_size. 0 = off.
+ *
+ *
+ * Another round pays when this one divided the dirty set by shrink-factor
+ * or more (dirty_pages * shrink-factor <= round_pages, the pages the round
+ * set out to send), more than min-dirty-pages are left, and max-iterations
+ * allows one: the next round is then about 1/shrink-factor as long as this
+ * one and leaves fewer pages still for the pause. So converged (and
+ * min-dirty-pages, which cannot fire then) waits while the set keeps
+ * collapsing, and fires once it stops: a set that fits but has settled on
+ * the guest's working set stops at once, as QEMU's rule does; one that is
+ * still draining costs a geometric tail of ever shorter rounds and buys a
+ * shorter pause. shrink-factor 0 = off: stop as soon as it fits (QEMU).
  *
  * When several fire after the same round the first in the list above is
  * the reason. The "good" reasons come first: if the rest fits the downtime
@@ -63,6 +76,9 @@ enum policy_action {
 struct policy_input {
 	uint32_t round;			/* 0 for the full pass */
 	uint64_t dirty_pages;		/* found at the end of this round */
+	/* pages this round set out to send (round 0: every RAM page); 0 =
+	 * unknown, and then another round never pays */
+	uint64_t round_pages;
 	uint64_t page_size;		/* bytes, > 0 */
 	/* bytes/s the stop-and-copy will see (the link's rate, not an
 	 * average lowered by max-bandwidth); 0 = unknown */

@@ -105,6 +105,7 @@ void forecast__predict(const struct migrate_params *p, const struct forecast_inp
 	policy__init(&pol, p);
 	pin = (struct policy_input){
 		.round = 0, .dirty_pages = in->pending_pages, .page_size = PAGE_SIZE,
+		.round_pages = in->ram_size / PAGE_SIZE,
 		.bandwidth_bps = in->round0_bps > 0 && isfinite(in->round0_bps) ?
 			in->round0_bps : in->bandwidth_bps,
 		.bytes_sent_total = in->bytes_sent,
@@ -123,6 +124,7 @@ void forecast__predict(const struct migrate_params *p, const struct forecast_inp
 		if (fabs(next - pages) >= 0.01 * pages)
 			pages = next;
 		pin.round = k + 1;
+		pin.round_pages = pin.dirty_pages;
 		pin.bandwidth_bps = in->bandwidth_bps;
 		pin.dirty_pages = (uint64_t)pages;
 		pin.bytes_sent_total = sent > (double)UINT64_MAX ? UINT64_MAX : (uint64_t)sent;

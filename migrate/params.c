@@ -147,6 +147,24 @@ static int set_sent_factor(struct migrate_params *p, const char *name,
 	return 0;
 }
 
+/* At 1 or below a settled set would "shrink" forever and every migration
+ * would run to max-iterations. */
+static int set_shrink_factor(struct migrate_params *p, const char *name,
+			     const char *v, char *err, size_t errlen)
+{
+	double x;
+	int ret = parse__double(v, 0.0, SENT_FACTOR_MAX, &x);
+
+	if (ret == -EINVAL)
+		return errmsg__fail(-EINVAL, err, errlen, "%s: '%.64s' is not a number "
+			    "(0 = off, or above 1 up to 1000)", name, v);
+	if (ret == -ERANGE || (x > 0.0 && x <= 1.0))
+		return errmsg__fail(-ERANGE, err, errlen, "%s: %.64s out of range: 0 (off) or "
+				    "above 1 up to 1000", name, v);
+	p->shrink_factor = x;
+	return 0;
+}
+
 static int set_bandwidth(struct migrate_params *p, const char *name,
 			 const char *v, char *err, size_t errlen)
 {
@@ -301,6 +319,8 @@ static const struct migrate_param_info infos[] = {
 	  "stall when the dirty set reaches no new low for this many rounds" },
 	{ "max-sent-factor", "0 (off) or 1..1000",
 	  "stall when more than this many times RAM size has been sent" },
+	{ "shrink-factor", "0 (off) or above 1 up to 1000",
+	  "once it fits, iterate on while a round divides the dirty set by this" },
 	{ "max-bandwidth", "0..1T bytes/s (0 = unlimited; K, M, G, T)",
 	  "cap on the migration stream's bandwidth" },
 	{ "stall-action", "stop-copy|cancel",
@@ -335,6 +355,7 @@ static const param_set_fn setters[] = {
 	set_min_dirty,
 	set_no_progress,
 	set_sent_factor,
+	set_shrink_factor,
 	set_bandwidth,
 	set_stall_action,
 	set_downtime_max,
@@ -362,6 +383,9 @@ void migrate_params__defaults(struct migrate_params *p)
 	p->min_dirty_pages = 50;
 	p->no_progress_rounds = 5;
 	p->max_sent_factor = 3.0;
+	/* Halving: each further round is at most half as long as the one
+	 * before, so the tail costs at most one more such round in all. */
+	p->shrink_factor = 2.0;
 	p->max_bandwidth = 0;
 	p->stall_action = ON_STALL_STOP_COPY;
 	/* A stop-and-copy normally takes milliseconds; one that runs 10 s
@@ -438,6 +462,7 @@ void migrate_params__format(const struct migrate_params *p, char *buf,
 	outbuf__printf(&o, "min-dirty-pages: %" PRIu64 "\n", p->min_dirty_pages);
 	outbuf__printf(&o, "no-progress-rounds: %" PRIu32 "\n", p->no_progress_rounds);
 	outbuf__printf(&o, "max-sent-factor: %.15g\n", p->max_sent_factor);
+	outbuf__printf(&o, "shrink-factor: %.15g\n", p->shrink_factor);
 	outbuf__printf(&o, "max-bandwidth: %s\n", bw);
 	outbuf__printf(&o, "stall-action: %s\n", on_stall__name(p->stall_action));
 	outbuf__printf(&o, "downtime-max: %" PRIu64 "ms\n", p->downtime_max_ms);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 void policy__init(struct migrate_policy *pol, const struct migrate_params *p)
@@ -91,12 +92,21 @@ static uint32_t update_low(struct migrate_policy *pol, uint64_t dirty)
 	return pol->rounds_since_low;
 }
 
+/* The header says when another round pays; in double, as the factor is. */
+static bool another_round_pays(const struct migrate_params *p, const struct policy_input *in)
+{
+	return p->shrink_factor > 0.0 && in->dirty_pages > p->min_dirty_pages &&
+	       (uint64_t)in->round + 1 < p->max_iterations &&
+	       (double)in->dirty_pages * p->shrink_factor <= (double)in->round_pages;
+}
+
 /* The order of the tests is the documented priority (see the header). */
 static enum stop_reason first_rule(const struct migrate_params *p,
 				   const struct policy_input *in,
 				   double downtime_ms, uint32_t since_low)
 {
-	if (p->downtime_limit_ms && downtime_ms <= (double)p->downtime_limit_ms)
+	if (p->downtime_limit_ms && downtime_ms <= (double)p->downtime_limit_ms &&
+	    !another_round_pays(p, in))
 		return STOP_CONVERGED;
 	if (in->dirty_pages <= p->min_dirty_pages)
 		return STOP_MIN_DIRTY;

@@ -168,6 +168,7 @@ static void json_params(struct jobj *top, const struct migrate_params *p)
 	jo_u64(&o, "min_dirty_pages", p->min_dirty_pages);
 	jo_u64(&o, "no_progress_rounds", p->no_progress_rounds);
 	jo_num(&o, "max_sent_factor", p->max_sent_factor);
+	jo_num(&o, "shrink_factor", p->shrink_factor);
 	jo_u64(&o, "max_bandwidth", p->max_bandwidth);
 	jo_str(&o, "stall_action", on_stall__name(p->stall_action), 32, false);
 	jo_u64(&o, "downtime_max_ms", p->downtime_max_ms);

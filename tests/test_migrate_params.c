@@ -22,6 +22,7 @@ static void assert_params_equal(const struct migrate_params *a,
 	assert_int_equal(a->min_dirty_pages, b->min_dirty_pages);
 	assert_int_equal(a->no_progress_rounds, b->no_progress_rounds);
 	assert_true(a->max_sent_factor == b->max_sent_factor);
+	assert_true(a->shrink_factor == b->shrink_factor);
 	assert_int_equal(a->max_bandwidth, b->max_bandwidth);
 	assert_int_equal(a->stall_action, b->stall_action);
 	assert_int_equal(a->downtime_max_ms, b->downtime_max_ms);
@@ -105,6 +106,13 @@ static void test_set_each(void **state)
 	assert_true(p.max_sent_factor == 2.5);
 	set_ok(&p, "max-sent-factor", "1000");
 	assert_true(p.max_sent_factor == 1000.0);
+
+	set_ok(&p, "shrink-factor", "0");
+	assert_true(p.shrink_factor == 0.0);
+	set_ok(&p, "shrink-factor", "1.5");
+	assert_true(p.shrink_factor == 1.5);
+	set_ok(&p, "shrink-factor", "1000");
+	assert_true(p.shrink_factor == 1000.0);
 
 	set_ok(&p, "max-bandwidth", "0");
 	assert_int_equal(p.max_bandwidth, 0);
@@ -195,6 +203,12 @@ struct bad_case {
 static void test_set_bad(void **state)
 {
 	static const struct bad_case cases[] = {
+		{ "shrink-factor", "1", -ERANGE,
+		  "shrink-factor: 1 out of range: 0 (off) or above 1 up to 1000" },
+		{ "shrink-factor", "1001", -ERANGE,
+		  "shrink-factor: 1001 out of range: 0 (off) or above 1 up to 1000" },
+		{ "shrink-factor", "x", -EINVAL,
+		  "shrink-factor: 'x' is not a number (0 = off, or above 1 up to 1000)" },
 		{ "cpu-throttle-initial", "0", -ERANGE,
 		  "cpu-throttle-initial: 0 out of range 1..99" },
 		{ "cpu-throttle-increment", "100", -ERANGE,
@@ -340,7 +354,7 @@ static void reparse(const char *text, struct migrate_params *p)
 				 colon + 2, err);
 		n++;
 	}
-	assert_int_equal(n, 18);
+	assert_int_equal(n, 19);
 }
 
 /* secret-file takes a path whose file passes the secret file's rules, or
@@ -384,6 +398,7 @@ static void test_format(void **state)
 		"min-dirty-pages: 50\n"
 		"no-progress-rounds: 5\n"
 		"max-sent-factor: 3\n"
+		"shrink-factor: 2\n"
 		"max-bandwidth: 0\n"
 		"stall-action: stop-copy\n"
 		"downtime-max: 10000ms\n"
@@ -403,6 +418,7 @@ static void test_format(void **state)
 	p.min_dirty_pages = 0;
 	p.no_progress_rounds = 0;
 	p.max_sent_factor = 2.75;
+	p.shrink_factor = 4.5;
 	p.max_bandwidth = 100ULL << 20;
 	p.stall_action = ON_STALL_CANCEL;
 	p.downtime_max_ms = 2500;
@@ -455,7 +471,7 @@ static void test_help(void **state)
 	size_t n, i;
 
 	t = migrate_params__table(&n);
-	assert_int_equal(n, 18);
+	assert_int_equal(n, 19);
 	migrate_params__format_help(buf, sizeof(buf));
 	for (i = 0; i < n; i++) {
 		assert_non_null(t[i].name);

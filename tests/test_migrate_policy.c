@@ -490,6 +490,81 @@ static void test_names(void **state)
 			    "unknown");
 }
 
+/* One round's decision from a fresh policy at round r (0 only: later
+ * rounds need the history, which another_round cases do not). */
+static enum stop_reason decide_once(const struct migrate_params *p, uint64_t dirty,
+				    uint64_t round_pages)
+{
+	struct migrate_policy pol;
+	struct policy_input in = input(0, dirty);
+
+	policy__init(&pol, p);
+	in.bandwidth_bps = BW_PAGE_PER_MS;
+	in.round_pages = round_pages;
+	return decide(&pol, &in);
+}
+
+static void test_shrink_defers_converged(void **state)
+{
+	struct migrate_params p;
+	struct migrate_policy pol;
+	struct policy_input in;
+
+	params_all_off(&p);
+	p.downtime_limit_ms = 600;
+	p.shrink_factor = 2.0;
+	p.min_dirty_pages = 50;
+	/* 200 pages fit (200 ms) but the round cut 1000 to 200: go on. */
+	assert_int_equal(decide_once(&p, 200, 1000), STOP_NONE);
+	/* Exactly halved still pays; a little less than halved does not. */
+	assert_int_equal(decide_once(&p, 500, 1000), STOP_NONE);
+	assert_int_equal(decide_once(&p, 501, 1000), STOP_CONVERGED);
+	/* At or under min-dirty-pages the pause is short anyway. */
+	assert_int_equal(decide_once(&p, 50, 1000), STOP_CONVERGED);
+	/* Unknown round size: never defer. */
+	assert_int_equal(decide_once(&p, 200, 0), STOP_CONVERGED);
+	/* Off: stop as soon as it fits, as QEMU. */
+	p.shrink_factor = 0.0;
+	assert_int_equal(decide_once(&p, 200, 1000), STOP_CONVERGED);
+	/* Not fitting is not converged, halved or not. */
+	p.shrink_factor = 2.0;
+	assert_int_equal(decide_once(&p, 400, 100000), STOP_NONE);
+	p.downtime_limit_ms = 100;
+	assert_int_equal(decide_once(&p, 400, 500), STOP_NONE);
+
+	/* A draining set: 1000 -> 300 -> 90 -> 60: the last round did not
+	 * halve (60 x 2 > 90), so it stops there, converged. */
+	p.downtime_limit_ms = 300;
+	policy__init(&pol, &p);
+	in = input(0, 300);
+	in.bandwidth_bps = BW_PAGE_PER_MS;
+	in.round_pages = 1000;
+	assert_int_equal(decide(&pol, &in), STOP_NONE);
+	in = input(1, 90);
+	in.bandwidth_bps = BW_PAGE_PER_MS;
+	in.round_pages = 300;
+	assert_int_equal(decide(&pol, &in), STOP_NONE);
+	in = input(2, 60);
+	in.bandwidth_bps = BW_PAGE_PER_MS;
+	in.round_pages = 90;
+	assert_int_equal(decide(&pol, &in), STOP_CONVERGED);
+}
+
+static void test_shrink_stops_at_the_last_round(void **state)
+{
+	struct migrate_params p;
+
+	/* Round 0 of max-iterations 1 is the last: no round to defer to,
+	 * so it is converged (the better reason), not max-iterations. */
+	params_all_off(&p);
+	p.downtime_limit_ms = 300;
+	p.shrink_factor = 2.0;
+	p.max_iterations = 1;
+	assert_int_equal(decide_once(&p, 200, 1000), STOP_CONVERGED);
+	p.max_iterations = 2;
+	assert_int_equal(decide_once(&p, 200, 1000), STOP_NONE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +580,8 @@ int main(void)
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_expected_downtime),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_shrink_defers_converged),
+		cmocka_unit_test(test_shrink_stops_at_the_last_round),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,7 +18,7 @@ mon "$TMP/src.sock" "forecast 0 1G" | grep -q "usage: forecast" || fail "0 secon
 note "a fast link: converges"
 out=$(mon "$TMP/src.sock" "forecast 2 1G")
 echo "$out" | sed 's/^/    /'
-grep -q "^forecast: 2 rounds, .* stop reason converged" <<<"$out" || fail "no convergence forecast"
+grep -q "^forecast: [0-9]* rounds, .* stop reason converged" <<<"$out" || fail "no convergence forecast"
 grep -q "will not converge" <<<"$out" && fail "said it would not converge"
 # The guest's own pages beside its 1024: its stack, page tables, the UART.
 ws=$(sed -n 's/^model: working set \([0-9]*\) pages.*/\1/p' <<<"$out")
@@ -38,7 +38,8 @@ from qmp import QMP, QMPError
 with QMP(sys.argv[1]) as q:
     r = q.command("x-vmm-forecast", {"seconds": 1, "bandwidth": 1 << 30})
     assert r["converges"] is True and r["stop-reason"] == "converged", r
-    assert r["rounds"] == 2 and r["bandwidth-source"] == "given", r
+    # round 0, then rounds while the set halves (shrink-factor), the pause
+    assert 2 <= r["rounds"] <= 6 and r["bandwidth-source"] == "given", r
     assert 1000 <= r["working-set-pages"] <= 1200, r
     r = q.command("x-vmm-forecast", {"seconds": 1, "bandwidth": 1 << 20})
     assert r["converges"] is False and r["stop-reason"] == "no-progress", r

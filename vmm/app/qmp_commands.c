@@ -307,6 +307,11 @@ static bool is_qemu_only_param(const char *name)
 	return false;
 }
 
+static bool is_real_param(const char *name)
+{
+	return !strcmp(name, "max-sent-factor") || !strcmp(name, "shrink-factor");
+}
+
 /* One parameter onto the copy p, through the text monitor's parser (the
  * names are the same; downtime-limit's bare number is ms, as QEMU's). */
 static bool set_param(struct migrate_params *p, const char *key, json_t *v, struct qmp_error *e)
@@ -338,14 +343,14 @@ static bool set_param(struct migrate_params *p, const char *key, json_t *v, stru
 			return false;
 		}
 		snprintf(value, sizeof(value), "%s", json_is_true(v) ? "on" : "off");
-	} else if (!strcmp(key, "max-sent-factor") ? json_is_number(v)
+	} else if (is_real_param(key) ? json_is_number(v)
 						   : json_is_integer(v) && json_integer_value(v) >= 0) {
 		snprintf(value, sizeof(value), "%.17g", json_number_value(v));
 		if (json_is_integer(v))
 			snprintf(value, sizeof(value), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 	} else {
 		fail(e, "Parameter '%s' expects %s", key,
-		     strcmp(key, "max-sent-factor") ? "uint64" : "number");
+		     is_real_param(key) ? "number" : "uint64");
 		return false;
 	}
 	if (migrate_params__set(p, key, value, err, sizeof(err))) {
@@ -381,14 +386,15 @@ static json_t *cmd_query_parameters(struct qmp *q, json_t *args, struct qmp_erro
 	if (!m)
 		return NULL;
 	migration__get_params(m, &p);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s, s:I, s:I, s:I, s:I, s:b, "
-			 "s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:s, s:I, s:I, s:I, s:I, "
+			 "s:b, s:I, s:I, s:I}",
 			 "downtime-limit", (json_int_t)p.downtime_limit_ms,
 			 "max-bandwidth", (json_int_t)p.max_bandwidth,
 			 "max-iterations", (json_int_t)p.max_iterations,
 			 "min-dirty-pages", (json_int_t)p.min_dirty_pages,
 			 "no-progress-rounds", (json_int_t)p.no_progress_rounds,
 			 "max-sent-factor", p.max_sent_factor,
+			 "shrink-factor", p.shrink_factor,
 			 "stall-action", on_stall__name(p.stall_action),
 			 "secret-file", p.secret_file,
 			 "throttle-trigger-threshold", (json_int_t)p.throttle_trigger_pct,
