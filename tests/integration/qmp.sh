@@ -20,6 +20,7 @@ wait_sock "$TMP/src.qmp"
 [ "$(stat -c %a "$TMP/src.qmp")" = 600 ] || fail "QMP socket mode $(stat -c %a "$TMP/src.qmp")"
 $CHECK protocol "$TMP/src.qmp" || fail "protocol"
 mon "$TMP/src.mon" 'info status' | grep -q 'running' || fail "text monitor beside QMP"
+$CHECK slots "$TMP/src.qmp" || fail "client slots"
 
 note "calc-dirty-rate on memtouch rate=5000"
 $CHECK dirty-rate "$TMP/src.qmp" 5000 || fail "dirty rate"

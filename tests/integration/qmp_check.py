@@ -8,6 +8,10 @@
                                          and QEMU alike; quits the source
                                          unless keep-source
     qmp_check.py quit SOCK               quit, and SHUTDOWN before its reply
+    qmp_check.py slots SOCK              eight busy clients: a ninth is told
+                                         why it is turned away; once they
+                                         idle 5 s, a ninth gets a slot and
+                                         the idlest is told it was dropped
 
 Prints what it checked; exits 1 with the reason on the first failure.
 """
@@ -175,6 +179,41 @@ def quit(path):
         check(ev["data"] == {"guest": False, "reason": "host-qmp-quit"}, "SHUTDOWN %s" % ev)
 
 
+def greeted(path):
+    """A connected socket and its first line (the greeting or a refusal)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.settimeout(10)
+    f = s.makefile("rb")
+    return s, f, json.loads(f.readline())
+
+
+def slots(path):
+    held = [greeted(path) for _ in range(8)]
+    check(all("QMP" in g for _, _, g in held), "eight clients greeted")
+    _, _, g = greeted(path)
+    check(g.get("error", {}).get("desc") == "too many QMP clients, none idle",
+          "a ninth beside eight busy ones is told why: %r" % g)
+    time.sleep(6)
+    s, f, g = greeted(path)
+    check("QMP" in g, "a ninth beside eight idle ones is greeted")
+    s.sendall(b'{"execute": "qmp_capabilities"}\n')
+    check(json.loads(f.readline()) == {"return": {}}, "and served")
+    def line_if_any(hs, hf):
+        hs.settimeout(0.5)
+        try:
+            return json.loads(hf.readline() or b"{}")
+        except socket.timeout:
+            return {}       # still connected, nothing said: not dropped
+    dropped = [line_if_any(hs, hf) for hs, hf, _ in held]
+    told = [d for d in dropped if d.get("error", {}).get("desc") ==
+            "dropped: idle, and a new client needs the slot"]
+    check(len(told) == 1, "exactly one idle client dropped, and told why")
+    for hs, _, _ in held:
+        hs.close()
+    s.close()
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "protocol":
@@ -186,5 +225,7 @@ if __name__ == "__main__":
                 sys.argv[6:] == ["keep-source"])
     elif mode == "quit":
         quit(sys.argv[2])
+    elif mode == "slots":
+        slots(sys.argv[2])
     else:
         sys.exit("unknown mode " + mode)

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "unix_listen.h"
 #include "migration.h"
@@ -19,6 +20,10 @@
 #include "vm.h"
 
 #define QMP_MAX_CLIENTS 8
+/* As the text monitor's: with every slot taken, a new client replaces the
+ * one that has sent nothing for longest, if that is at least this long,
+ * so idle connections cannot lock a management script out. */
+#define QMP_IDLE_EVICT_US (5u * 1000000)
 /* A request larger than this is refused and the client's buffer dropped. */
 #define QMP_MAX_REQUEST (64 * 1024)
 
@@ -32,6 +37,7 @@ struct qmp_client {
 	struct qmp_session s;
 	char *buf;
 	size_t len;
+	uint64_t last_input_us;		/* monotonic: connected, or last read */
 };
 
 struct qmp {
@@ -428,14 +434,48 @@ static void drop_client(struct qmp *q, unsigned int i)
 	q->clients[i] = q->clients[--q->nr_clients];
 }
 
+/* The client idle longest, if it may make room for a new one; -1 if none. */
+static int evictable_client(const struct qmp *q, uint64_t now)
+{
+	int best = -1;
+	unsigned int i;
+
+	for (i = 0; i < q->nr_clients; i++) {
+		const struct qmp_client *c = &q->clients[i];
+
+		if (now - c->last_input_us < QMP_IDLE_EVICT_US)
+			continue;
+		if (best < 0 || c->last_input_us < q->clients[best].last_input_us)
+			best = (int)i;
+	}
+	return best;
+}
+
+/* Both are told why, in QMP's error form (no id: nothing asked for it). */
+static const char busy_error[] = "{\"error\": {\"class\": \"GenericError\", \"desc\": "
+				 "\"too many QMP clients, none idle\"}}";
+static const char evicted_error[] = "{\"error\": {\"class\": \"GenericError\", \"desc\": "
+				    "\"dropped: idle, and a new client needs the slot\"}}";
+
 static void add_client(struct qmp *q, int fd)
 {
+	uint64_t now = clock__mono_us();
 	char *greeting;
+	int victim;
 
 	if (q->nr_clients == QMP_MAX_CLIENTS) {
-		close(fd);
-		log_warn("QMP: more than %d clients; one turned away", QMP_MAX_CLIENTS);
-		return;
+		victim = evictable_client(q, now);
+		if (victim < 0) {
+			if (write_line(fd, busy_error))
+				{ /* turned away either way */ }
+			close(fd);
+			log_warn("QMP: %d clients, none idle; one turned away", QMP_MAX_CLIENTS);
+			return;
+		}
+		if (write_line(q->clients[victim].fd, evicted_error))
+			{ /* dropped either way */ }
+		log_info("QMP: an idle client made room for a new one");
+		drop_client(q, (unsigned int)victim);
 	}
 	greeting = qmp__greeting(q);
 	if (!greeting || write_line(fd, greeting)) {
@@ -444,7 +484,7 @@ static void add_client(struct qmp *q, int fd)
 		return;
 	}
 	free(greeting);
-	q->clients[q->nr_clients++] = (struct qmp_client){ .fd = fd };
+	q->clients[q->nr_clients++] = (struct qmp_client){ .fd = fd, .last_input_us = now };
 }
 
 /* Runs every complete request in the client's buffer, in order. Returns
@@ -499,6 +539,7 @@ static int serve_client(struct qmp *q, struct qmp_client *c)
 		return 0;
 	if (n <= 0)
 		return -1;
+	c->last_input_us = clock__mono_us();
 	c->len += n;
 	c->buf[c->len] = '\0';
 	return run_buffer(q, c);
