@@ -19,9 +19,10 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -pthread $(WARNINGS) -Iinclude -MMD -MP
 CFLAGS += -DVMM_VERSION='"$(VERSION)"' -D_GNU_SOURCE
 LDLIBS += -pthread -lcap -lseccomp -lzstd -ljansson -lm
-# libcrypto (OpenSSL): HMAC-SHA256 and random nonces for migrate/auth.c.
-CFLAGS += $(shell pkg-config --cflags libcrypto)
-LDLIBS += $(shell pkg-config --libs libcrypto)
+# OpenSSL: libcrypto for HMAC-SHA256 and random nonces (migrate/auth.c),
+# libssl for TLS 1.3 (migrate/tls_tunnel.c).
+CFLAGS += $(shell pkg-config --cflags libssl libcrypto)
+LDLIBS += $(shell pkg-config --libs libssl libcrypto)
 
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all

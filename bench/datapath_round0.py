@@ -4,7 +4,12 @@ beside iperf3 over the same loopback in the same run.
 
 usage: bench/datapath_round0.py [--build build] [--base-vmm PATH [--base-label NAME]]
                                 [--repeat N] [--mem 1G] [--ws 1000M]
-                                [--markdown] [--json FILE]
+                                [--transport tcp|tls|both] [--markdown] [--json FILE]
+
+--transport tls migrates over tls: (TLS 1.3 keyed by a secret file made
+for the run), both runs each vmm over tcp: and then tls: in every
+repetition: the ratio of the two is what encryption costs (README
+"Encryption").
 
 The guest is memtouch with a working set of (nearly) all of RAM and
 prefill=1: every page of the working set is written before its clock
@@ -132,19 +137,28 @@ def wait_text(path, text, proc, timeout):
     bl.die("no %r in %s within %g s" % (text, path, timeout))
 
 
-def migrate_once(vmm, build, mem, ws, tmp):
-    """One migration; (source statistics, source extra KiB, dest extra KiB)."""
+def migrate_once(vmm, build, mem, ws, tmp, scheme="tcp"):
+    """One migration over scheme (tcp or tls); (source statistics, source
+    extra KiB, dest extra KiB)."""
     port = bl.free_port()
+    secret = []
+    if scheme == "tls":
+        key = os.path.join(tmp, "key")
+        with open(os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+            f.write(os.urandom(32))
+        secret = ["--secret-file", key]
     files = {k: os.path.join(tmp, k) for k in
              ("src.json", "dst.json", "src.sock", "dst.sock", "src.serial",
               "src.err", "dst.err")}
     for k in ("src.json", "dst.json", "src.serial"):
         if os.path.exists(files[k]):
             os.unlink(files[k])
-    dst = bl.Background([vmm, "--incoming", "tcp:127.0.0.1:%d" % port, "--serial", "none",
+    dst = bl.Background([vmm, "--incoming", "%s:127.0.0.1:%d" % (scheme, port)] + secret +
+                        ["--serial", "none",
                          "--monitor", "unix:" + files["dst.sock"],
                          "--stats-json", files["dst.json"]], files["dst.err"])
-    src = bl.Background([vmm, "--mem", mem, "--serial", "file:" + files["src.serial"],
+    src = bl.Background([vmm, "--mem", mem] + secret +
+                        ["--serial", "file:" + files["src.serial"],
                          "--monitor", "unix:" + files["src.sock"],
                          "--stats-json", files["src.json"],
                          os.path.join(build, "guests", "memtouch.elf"), "--",
@@ -157,7 +171,7 @@ def migrate_once(vmm, build, mem, ws, tmp):
         cpu0 = (proc_cpu_s(src.proc.pid), proc_cpu_s(dst.proc.pid))
         wait0 = (runq_waits(src.proc.pid, {}), runq_waits(dst.proc.pid, {}))
         src_wait = dict(wait0[0])
-        reply = bl.monitor(files["src.sock"], "migrate tcp:127.0.0.1:%d" % port)
+        reply = bl.monitor(files["src.sock"], "migrate %s:127.0.0.1:%d" % (scheme, port))
         if "ok" not in reply.split():
             bl.die("migrate refused: %s" % reply)
         src_hwm = dst_hwm = src_cpu = None
@@ -216,21 +230,26 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--mem", default="1G")
     ap.add_argument("--ws", default="1000M")
+    ap.add_argument("--transport", choices=("tcp", "tls", "both"), default="tcp")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json")
     a = ap.parse_args()
+    schemes = ("tcp", "tls") if a.transport == "both" else (a.transport,)
     if not shutil.which("iperf3"):
         bl.die("iperf3 is not installed")
     vmms = []
     if a.base_vmm:
         vmms.append((a.base_label, a.base_vmm))
     vmms.append(("this", os.path.join(a.build, "vmm")))
+    # One row label per vmm and transport; tcp alone keeps the old labels.
+    vmms = [(label if schemes == ("tcp",) else "%s/%s" % (label, sc), vmm, sc)
+            for label, vmm in vmms for sc in schemes]
     rows = []
     with tempfile.TemporaryDirectory(prefix="datapath-") as tmp:
         for rep in range(a.repeat):
             before = iperf3()
-            runs = [(label, migrate_once(vmm, a.build, a.mem, a.ws, tmp))
-                    for label, vmm in vmms]
+            runs = [(label, migrate_once(vmm, a.build, a.mem, a.ws, tmp, sc))
+                    for label, vmm, sc in vmms]
             after = iperf3()
             anchor = statistics.median([before, after])
             for label, (stats, se, de) in runs:
@@ -250,7 +269,7 @@ def main():
                           r["dst_cpu_ms"], r["dst_sys_ms"], r["dst_minflt"],
                           r["src_wait_ms"], r["dst_wait_ms"],
                           " ".join("%.1f" % x for x in os.getloadavg())), flush=True)
-    for label, _ in vmms:
+    for label, _, _ in vmms:
         mine = [r for r in rows if r["vmm"] == label]
         print(bl.kv_line("datapath_round0 " + label, {
             "ratio_median": round(statistics.median(r["ratio"] for r in mine), 3),

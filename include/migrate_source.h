@@ -24,6 +24,8 @@ struct migration;
 struct vm;
 
 /* Everything one run of the thread owns. */
+struct auth_secret;
+
 struct source_run {
 	struct migration *m;
 	struct vm *vm;
@@ -33,6 +35,11 @@ struct source_run {
 	struct dirty_log log;
 	struct ram_batch batch;
 	struct migrate_policy policy;
+	/* The secret of this migration (source__setup picks it), and the
+	 * copy read from the secret-file parameter, if that is where it
+	 * came from; NULL = none. */
+	const struct auth_secret *secret;
+	struct auth_secret *own_secret;
 	bool paused_by_us;
 	/* GO (or any byte of it) has left: from here on the guest may run
 	 * on the destination, and this side never resumes it on its own. */
@@ -61,6 +68,8 @@ struct source_run {
 };
 
 int source__setup(struct source_run *r);
+/* Wipes and frees a secret setup read; safe to call twice. */
+void source__forget_secret(struct source_run *r);
 /* Runs pre-copy rounds; *rounds is how many ran. */
 int source__precopy(struct source_run *r, uint32_t *rounds);
 /* rounds: pre-copy rounds run before (0 for a file). */

@@ -166,6 +166,12 @@ int stream__recv_pages(struct stream *s, struct section *sec,
 
 /* --- full-length I/O (migrate/stream_io.c) ---------------------------- */
 
+/* Waits until fd is ready for events (poll's), the deadline passes
+ * (-ETIMEDOUT), the cancel descriptor becomes readable (-ECANCELED) or
+ * nothing happens for stall_ms (-ETIMEDOUT). The deadline is absolute: a
+ * peer that sends or takes one byte now and then does not move it. w may
+ * be NULL (wait for ever). */
+int stream__wait_ready(int fd, short events, const struct stream_wait *w);
 /* Reads exactly n bytes, retrying EINTR and short reads, waiting with
  * poll as w allows (NULL: forever). Returns 0, -ENODATA when the file or
  * connection ends first (the "truncated stream" case), -ETIMEDOUT (the

@@ -1,5 +1,6 @@
 /* Where a migration stream goes: "tcp:HOST:PORT" (HOST 0 = every address on
- * the listening side) or "file:PATH". Both end up as an fd the stream
+ * the listening side), "tls:HOST:PORT" (the same, encrypted: tls_tunnel.h)
+ * or "file:PATH". Both end up as an fd the stream
  * waits on with poll (a file target non-blocking, so that a FIFO there
  * cannot hang it). */
 #ifndef VMM__TRANSPORT_H
@@ -16,6 +17,7 @@ enum transport_kind {
 
 struct migrate_uri {
 	enum transport_kind kind;
+	bool tls;			/* tls:, a TCP connection run through TLS */
 	char host[256];
 	uint16_t port;
 	char path[1024];

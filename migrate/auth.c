@@ -102,6 +102,11 @@ int auth__decode_hello(const uint8_t in[AUTH_HELLO_LEN], uint8_t nonce[AUTH_NONC
 	char seen[AUTH_MAGIC_LEN * 4 + 1];
 
 	if (!auth__is_hello(in, AUTH_HELLO_LEN)) {
+		/* A TLS record header (handshake, version 3.x): the peer
+		 * migrates with tls: to a vmm listening on tcp:. */
+		if (in[0] == 0x16 && in[1] == 0x03)
+			return errmsg__fail(-EPROTO, err, errlen, "the peer speaks TLS (it "
+					    "migrates with tls:) and this side uses tcp:");
 		stream__escape(in, AUTH_MAGIC_LEN, seen, sizeof(seen));
 		return errmsg__fail(-EPROTO, err, errlen, "not an authentication message "
 				    "(starts \"%s\")", seen);

@@ -22,6 +22,7 @@
 #include "ram_recv.h"
 #include "vm.h"
 #include "stream_ledger.h"
+#include "tls_tunnel.h"
 #include "vm_config.h"
 #include "vm_sections.h"
 
@@ -76,6 +77,9 @@ int incoming__prepare(struct incoming *in, const char *uri, const struct auth_se
 	ret = transport__parse_uri(uri, &in->uri, err, errlen);
 	if (ret)
 		return ret;
+	if (in->uri.tls && !in->secret)
+		return errmsg__fail(-EINVAL, err, errlen, "--incoming %s needs --secret-file: the "
+				    "secret is the TLS key", uri);
 	if (in->uri.kind == TRANSPORT_TCP && !in->secret)
 		restrict_listener(in, insecure);
 	fd = transport__open_dest(&in->uri, err, errlen);
@@ -510,13 +514,23 @@ static bool peer_authenticates(struct incoming *in)
 static int greet(struct incoming *in, struct section *sec, struct vm_config *cfg, char *err,
 		 size_t errlen)
 {
-	int ret;
+	struct stream_wait w = {
+		.deadline_us = clock__mono_us() + GREETING_TIMEOUT_MS * 1000ULL,
+		.cancel_fd = in->cancel_fd, .stall_ms = SOURCE_TIMEOUT_MS,
+	};
+	int fd, ret;
 
+	/* tls: the stream reads the tunnel's plain end; the tunnel owns the
+	 * TCP connection (on failure it stays ours, closed by turn_away). */
+	if (in->uri.tls) {
+		fd = tls_tunnel__start(in->fd, TLS_SERVER, in->secret, &w, err, errlen);
+		if (fd < 0)
+			return fd;
+		in->fd = fd;
+	}
 	stream__init(&in->s, in->fd, STREAM_DEST);
-	in->s.wait.cancel_fd = in->cancel_fd;
+	in->s.wait = w;
 	in->s.is_socket = true;
-	in->s.wait.stall_ms = SOURCE_TIMEOUT_MS;
-	in->s.wait.deadline_us = clock__mono_us() + GREETING_TIMEOUT_MS * 1000ULL;
 	if (in->secret && in->secret->len) {
 		ret = auth__dest(in->fd, in->secret, &in->s.wait, err, errlen);
 		/* A source without a secret reads a REFUSE that says why. */

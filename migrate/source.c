@@ -256,6 +256,7 @@ void *migration__thread(void *arg)
 		snprintf(r->err, sizeof(r->err), "cancelled");
 	}
 	finish(r, ret);
+	source__forget_secret(r);
 	ram_batch__free(&r->batch);
 	free(r);
 	return NULL;

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "clock.h"
 #include "migration_internal.h"
+#include "tls_tunnel.h"
 #include "vm.h"
 #include "vm_sections.h"
 
@@ -80,46 +82,85 @@ out:
 	return ret;
 }
 
-/* Before any byte of the stream: both sides prove the secret, the
- * destination last, so nothing of the VM (not even its configuration)
- * reaches a destination that does not know it. The secret-file parameter
- * is read now, --secret-file's was read at start. */
-static int authenticate(struct source_run *r)
+/* The secret this migration uses: the secret-file parameter's, read now,
+ * else --secret-file's (read at start); none is NULL. A secret read here
+ * is r->own_secret, wiped and freed by source__forget_secret. */
+static int pick_secret(struct source_run *r)
 {
-	const struct auth_secret *secret = r->m->secret;
-	struct auth_secret *own = NULL;
 	char why[384];
-	int ret = 0;
+	int ret;
 
-	if (r->uri.kind != TRANSPORT_TCP)
-		return 0;
-	if (r->params.secret_file[0]) {
-		own = malloc(sizeof(*own));
-		if (!own)
-			return source__fail(r, -ENOMEM, "out of memory");
-		ret = auth__load_secret(r->params.secret_file, own, why, sizeof(why));
-		if (ret) {
-			source__fail(r, ret, "%s", why);
-			goto out;
-		}
-		secret = own;
-	}
-	if (!secret || !secret->len)
+	r->secret = r->m->secret;
+	if (r->uri.kind != TRANSPORT_TCP || !r->params.secret_file[0])
 		goto out;
+	r->own_secret = malloc(sizeof(*r->own_secret));
+	if (!r->own_secret)
+		return source__fail(r, -ENOMEM, "out of memory");
+	ret = auth__load_secret(r->params.secret_file, r->own_secret, why, sizeof(why));
+	if (ret)
+		return source__fail(r, ret, "%s", why);
+	r->secret = r->own_secret;
+out:
+	if (r->secret && !r->secret->len)
+		r->secret = NULL;
+	return 0;
+}
+
+void source__forget_secret(struct source_run *r)
+{
+	if (r->own_secret) {
+		auth__clear_secret(r->own_secret);
+		free(r->own_secret);
+		r->own_secret = NULL;
+	}
+	r->secret = NULL;
+}
+
+/* A bound on the steps before the stream: the destination answers within
+ * PEER_TIMEOUT_MS, and the whole migration's deadline holds. */
+static void peer_deadline(struct source_run *r)
+{
 	r->s.wait.deadline_us = source__earliest(r->deadline_us,
 						 clock__mono_us() + PEER_TIMEOUT_MS * 1000ULL);
-	ret = auth__source(r->s.fd, secret, &r->s.wait, why, sizeof(why));
+}
+
+/* tls: the TCP connection becomes a TLS tunnel keyed by the secret; the
+ * stream gets the tunnel's plain end. */
+static int start_tls(struct source_run *r, int tcp_fd)
+{
+	char why[384];
+	int fd;
+
+	r->s.wait.cancel_fd = r->m->cancel_fd;
+	peer_deadline(r);
+	fd = tls_tunnel__start(tcp_fd, TLS_CLIENT, r->secret, &r->s.wait, why, sizeof(why));
+	if (fd < 0) {
+		close(tcp_fd);
+		if (fd == -ECANCELED)
+			return source__fail(r, fd, "cancelled");
+		return source__fail(r, fd, "%s; nothing of the VM was sent", why);
+	}
+	return fd;
+}
+
+/* Before any byte of the stream: both sides prove the secret, the
+ * destination last, so nothing of the VM (not even its configuration)
+ * reaches a destination that does not know it. */
+static int authenticate(struct source_run *r)
+{
+	char why[384];
+	int ret;
+
+	if (r->uri.kind != TRANSPORT_TCP || !r->secret)
+		return 0;
+	peer_deadline(r);
+	ret = auth__source(r->s.fd, r->secret, &r->s.wait, why, sizeof(why));
 	r->s.wait.deadline_us = r->deadline_us;
 	if (ret == -ECANCELED)
 		source__fail(r, ret, "cancelled");
 	else if (ret)
 		source__fail(r, ret, "authentication with the destination failed: %s; nothing of "
 			     "the VM was sent", why);
-out:
-	if (own) {
-		auth__clear_secret(own);
-		free(own);
-	}
 	return ret;
 }
 
@@ -132,10 +173,21 @@ int source__setup(struct source_run *r)
 
 	if (r->params.timeout_s)
 		r->deadline_us = st->start_mono_us + r->params.timeout_s * 1000000ULL;
+	ret = pick_secret(r);
+	if (ret)
+		return ret;
+	if (r->uri.tls && !r->secret)
+		return source__fail(r, -EINVAL, "tls: needs a secret (--secret-file, or the "
+				    "secret-file parameter): it is the TLS key");
 	fd = transport__open_source(&r->uri, CONNECT_TIMEOUT_MS, r->m->cancel_fd, r->err,
 				    sizeof(r->err));
 	if (fd < 0)
 		return source__cancelled(r) ? source__fail(r, -ECANCELED, "cancelled") : fd;
+	if (r->uri.tls) {
+		fd = start_tls(r, fd);
+		if (fd < 0)
+			return fd;
+	}
 	stream__init(&r->s, fd, STREAM_SOURCE);
 	r->s.is_socket = r->uri.kind == TRANSPORT_TCP;
 	r->s.wait.cancel_fd = r->m->cancel_fd;

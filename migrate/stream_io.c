@@ -21,11 +21,7 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* Waits until fd is ready for events, the deadline passes (-ETIMEDOUT),
- * the cancel descriptor becomes readable (-ECANCELED) or no byte moved for
- * stall_ms (-ETIMEDOUT). The deadline is absolute: a peer that sends or
- * takes one byte now and then does not move it. */
-static int wait_ready(int fd, short events, const struct stream_wait *w)
+int stream__wait_ready(int fd, short events, const struct stream_wait *w)
 {
 	struct pollfd p[2] = { { .fd = fd, .events = events },
 			       { .fd = w ? w->cancel_fd : -1, .events = POLLIN } };
@@ -116,7 +112,7 @@ int stream__readv_until(int fd, const struct iovec *iov, int iovcnt, size_t *got
 	ssize_t r;
 
 	while ((n = fill_slice(slice, iov, iovcnt, i, off)) > 0) {
-		ret = wait_ready(fd, POLLIN, w);
+		ret = stream__wait_ready(fd, POLLIN, w);
 		if (ret)
 			break;
 		r = readv(fd, slice, n);
@@ -154,7 +150,7 @@ int stream__write_until(int fd, bool is_socket, const struct iovec *iov,
 	ssize_t r;
 
 	while ((n = fill_slice(slice, iov, iovcnt, i, off)) > 0) {
-		ret = wait_ready(fd, POLLOUT, w);
+		ret = stream__wait_ready(fd, POLLOUT, w);
 		if (ret)
 			break;
 		r = write_vec(fd, is_socket, slice, n);

@@ -17,10 +17,12 @@
 int transport__parse_uri(const char *uri, struct migrate_uri *u, char *err, size_t errlen)
 {
 	memset(u, 0, sizeof(*u));
-	if (!strncmp(uri, "tcp:", 4)) {
+	if (!strncmp(uri, "tcp:", 4) || !strncmp(uri, "tls:", 4)) {
 		u->kind = TRANSPORT_TCP;
+		u->tls = uri[1] == 'l';
 		if (parse__host_port(uri + 4, u->host, sizeof(u->host), &u->port)) {
-			snprintf(err, errlen, "bad address '%s': use tcp:HOST:PORT (port 1-65535)", uri);
+			snprintf(err, errlen, "bad address '%s': use %.3s:HOST:PORT (port 1-65535)",
+				 uri, uri);
 			return -EINVAL;
 		}
 		return 0;
@@ -34,7 +36,8 @@ int transport__parse_uri(const char *uri, struct migrate_uri *u, char *err, size
 		strcpy(u->path, uri + 5);
 		return 0;
 	}
-	snprintf(err, errlen, "unknown transport in '%s': use tcp:HOST:PORT or file:PATH", uri);
+	snprintf(err, errlen, "unknown transport in '%s': use tcp:HOST:PORT, tls:HOST:PORT or "
+		 "file:PATH", uri);
 	return -EINVAL;
 }
 

@@ -110,6 +110,10 @@ static void test_hello_roundtrip(void **state)
 	msg[6] = 2;	/* another version */
 	assert_int_equal(auth__decode_hello(msg, back, err, sizeof(err)), -EPROTO);
 	assert_non_null(strstr(err, "not an authentication message"));
+	/* A TLS ClientHello's record header: said as such. */
+	memcpy(msg, "\x16\x03\x01\x01\x1a\x01\x00\x01", 8);
+	assert_int_equal(auth__decode_hello(msg, back, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "the peer speaks TLS"));
 }
 
 static void test_proofs(void **state)

@@ -27,6 +27,7 @@
 #include "progress.h"
 #include "qmp.h"
 #include "syscall_filter.h"
+#include "tls_tunnel.h"
 #include "vm.h"
 
 #define MAX_GUEST_FILE (256ULL << 20)
@@ -383,6 +384,11 @@ int main(int argc, char **argv)
 	 * failure is said by the first migration that misses it. */
 	guest_memory__pagemap_open(err, sizeof(err));
 	err[0] = '\0';
+	/* libssl's one-time set-up asks the kernel things (sysinfo) the
+	 * allow-list has no other use for: done now, a tls: migration later
+	 * needs none of them. */
+	if (tls_tunnel__init(err, sizeof(err)))
+		goto fail;
 	/* Everything privileged is open: from here on the process holds no
 	 * capability, perhaps not uid 0, and makes only the system calls on
 	 * the allow-list (set before any thread starts, so all inherit it). */

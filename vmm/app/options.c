@@ -18,7 +18,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: vmm [options] GUEST.elf [-- key=value ...]\n"
-"       vmm [options] --incoming tcp:HOST:PORT | file:PATH\n"
+"       vmm [options] --incoming tcp:HOST:PORT | tls:HOST:PORT | file:PATH\n"
 "\n"
 "Boots a multiboot v1 ELF guest on KVM, or receives a running one by live\n"
 "migration. The words after -- are the guest's command line. Exit status:\n"
@@ -33,8 +33,9 @@ static void usage(FILE *f)
 "  --qmp unix:PATH       a QMP monitor (QEMU's JSON protocol)\n"
 "  --initrd FILE         a multiboot module (repeatable)\n"
 "  --paused              start with the vCPUs paused ('cont' on the monitor runs them)\n"
-"  --incoming URI        receive a VM (tcp:HOST:PORT, HOST 0 = any; or\n"
-"                        file:PATH); --mem/--cpus, if given, must match it.\n"
+"  --incoming URI        receive a VM (tcp:HOST:PORT, HOST 0 = any; tls:HOST:PORT,\n"
+"                        encrypted, needs --secret-file; or file:PATH);\n"
+"                        --mem/--cpus, if given, must match it.\n"
 "                        Without a secret, tcp: listens on loopback only\n"
 "  --incoming-allow ADDR only this source address may connect (repeatable)\n"
 "  --secret-file PATH    the shared secret both sides prove they know\n"

@@ -142,6 +142,15 @@ static int build(scmp_filter_ctx ctx)
 
 		ret = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, &family);
 	}
+	/* A tls: migration's tunnel (migrate/tls_tunnel.c): a local pair only. */
+	if (!ret) {
+		struct scmp_arg_cmp unix_only = {
+			.arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_UNIX, .datum_b = 0,
+		};
+
+		ret = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
+					     &unix_only);
+	}
 	return ret;
 }
 
