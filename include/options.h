@@ -37,6 +37,7 @@ struct options {
 	bool plain_dirty_log;
 	bool paused;
 	const char *runas;		/* --runas USER, or NULL */
+	const char *jail;		/* --jail DIR, or NULL */
 	bool sandbox;			/* --sandbox on (the default) */
 };
 

@@ -26,6 +26,8 @@
 #include "privileges.h"
 #include "progress.h"
 #include "qmp.h"
+#include "errmsg.h"
+#include "jail.h"
 #include "syscall_filter.h"
 #include "tls_tunnel.h"
 #include "vm.h"
@@ -278,6 +280,21 @@ static void probe_privileges_for_tests(bool vcpu)
 
 static bool sandboxed;
 
+/* --jail: the directory, the host's Landlock, and every file vmm will
+ * write later by a name given now, beneath the directory. */
+static int check_jail(const struct options *o, char *err, size_t errlen)
+{
+	const char *later[] = { o->stats_json, o->stats_csv };
+	size_t i;
+	int ret = jail__check(o->jail, err, errlen);
+
+	for (i = 0; !ret && i < sizeof(later) / sizeof(later[0]); i++)
+		if (later[i] && !jail__contains(o->jail, later[i]))
+			ret = errmsg__fail(-EPERM, err, errlen, "%s is outside --jail %s: vmm could "
+					   "not write it", later[i], o->jail);
+	return ret;
+}
+
 /* Each vCPU thread, before it first enters the guest. */
 static int vcpu_thread_init(unsigned int index, char *err, size_t errlen)
 {
@@ -343,6 +360,8 @@ int main(int argc, char **argv)
 	/* A peer that goes away must be an error return, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 
+	if (o.jail && check_jail(&o, err, sizeof(err)))
+		goto fail_early;
 	/* Read once, now, while the file is still readable to us. */
 	if (o.secret_file && auth__load_secret(o.secret_file, &secret, err, sizeof(err)))
 		goto fail_early;
@@ -393,6 +412,8 @@ int main(int argc, char **argv)
 	 * capability, perhaps not uid 0, and makes only the system calls on
 	 * the allow-list (set before any thread starts, so all inherit it). */
 	if (privileges__drop(o.runas, err, sizeof(err)))
+		goto fail;
+	if (o.jail && jail__enter(o.jail, err, sizeof(err)))
 		goto fail;
 	if (o.sandbox && syscall_filter__install(err, sizeof(err)))
 		goto fail;

@@ -49,6 +49,7 @@ static void usage(FILE *f)
 "  --stats-csv PATH      write one CSV row per pre-copy round when it ends\n"
 "  --dirty-log-plain     use KVM_GET_DIRTY_LOG even if manual protect exists\n"
 "  --runas USER          once set up, run as USER (needs root; drops uid 0)\n"
+"  --jail DIR            once set up, touch files only beneath DIR (Landlock)\n"
 "  --sandbox on|off      the system-call allow-list (default on)\n"
 "  -q, --quiet           only errors from the vmm itself\n"
 "  -v, --verbose         also debug messages (why the VM ended, ...)\n"
@@ -71,7 +72,7 @@ static int __attribute__((format(printf, 1, 2))) die_usage(const char *fmt, ...)
 enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD, OPT_INCOMING,
 	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
-	OPT_INCOMING_ALLOW, OPT_PAUSED, OPT_RUNAS, OPT_SANDBOX, OPT_QMP,
+	OPT_INCOMING_ALLOW, OPT_PAUSED, OPT_RUNAS, OPT_JAIL, OPT_SANDBOX, OPT_QMP,
 	OPT_SECRET_FILE, OPT_INSECURE, OPT_MAX_MEM,
 };
 
@@ -94,6 +95,7 @@ static const struct option long_options[] = {
 	{ "stats-csv", required_argument, NULL, OPT_STATS_CSV },
 	{ "dirty-log-plain", no_argument, NULL, OPT_PLAIN_LOG },
 	{ "runas", required_argument, NULL, OPT_RUNAS },
+	{ "jail", required_argument, NULL, OPT_JAIL },
 	{ "sandbox", required_argument, NULL, OPT_SANDBOX },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -245,6 +247,11 @@ int options__parse(struct options *o, int argc, char **argv)
 			if (!*optarg)
 				return die_usage("%s", "--runas needs a user name");
 			o->runas = optarg;
+			break;
+		case OPT_JAIL:
+			if (!*optarg)
+				return die_usage("%s", "--jail needs a directory");
+			o->jail = optarg;
 			break;
 		case OPT_SANDBOX:
 			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
