@@ -51,13 +51,21 @@ void dirty_ring__unmap(struct dirty_ring *r);
  * space in the upper 16 bits, slot id below) and page offset in it, or
  * GUEST_NO_PAGE when no RAM slot of mem holds it. */
 uint64_t dirty_ring__entry_page(const struct guest_memory *mem, uint32_t slot, uint64_t offset);
+/* What walks took: entries, of which pages not yet set in the bits (KVM
+ * may push one page more than once between resets: its own writes to the
+ * guest's page tables land there too), and entries no RAM slot holds. */
+struct dirty_ring_counts {
+	uint64_t taken;
+	uint64_t fresh;
+	uint64_t refused;
+};
 /* Takes every entry KVM has marked dirty, from the fetch index on, at most
  * one ring's worth: sets its RAM page's bit in bits (one bit per RAM page)
  * and marks the entry for reset. An entry no RAM slot holds is still
- * reset, and counted in *refused instead. Returns the entries taken
- * (refused ones included). The caller then asks KVM_RESET_DIRTY_RINGS. */
+ * reset, and counted refused instead. Adds to *c; returns the entries
+ * taken. The caller then asks KVM_RESET_DIRTY_RINGS. */
 uint64_t dirty_ring__harvest(struct dirty_ring *r, const struct guest_memory *mem,
-			     uint64_t *bits, uint64_t *refused);
+			     uint64_t *bits, struct dirty_ring_counts *c);
 /* How many entries are marked dirty and not taken yet, taking none. */
 uint64_t dirty_ring__count(const struct dirty_ring *r);
 

@@ -29,6 +29,7 @@ struct incoming {
 	struct stream s;
 	uint64_t want_ram;		/* 0 = take the stream's */
 	unsigned int want_cpus;		/* 0 = take the stream's */
+	uint32_t dirty_ring_entries;	/* the VM built here: --dirty-ring */
 	struct migrate_stats stats;	/* this side's view */
 	char peer[128];			/* "ADDR:PORT" of the source */
 	/* Numeric addresses a source may connect from; none = anyone. */

@@ -83,6 +83,9 @@ bool source__cancelled(struct source_run *r);
 /* Keeps the first error's text in r->err; returns ret (or -EIO for 0). */
 __attribute__((format(printf, 3, 4)))
 int source__fail(struct source_run *r, int ret, const char *fmt, ...);
+/* The dirty ring's per-vCPU counts of the last dirty-log read, into a
+ * round's record (nothing with the bitmap). */
+void source__vcpu_counts(struct source_run *r, struct round_stats *rs);
 /* Sends a section; on failure, r->err says why (the destination's own
  * reason if it sent one). */
 int source__send(struct source_run *r, uint32_t type, const void *p, size_t len);

@@ -22,8 +22,11 @@
 #include "migrate_policy.h"
 #include "migrate_state.h"
 
-/* Default bound on stored rounds: 100000 rounds is ~10 MB of records. */
+/* Default bound on stored rounds: 100000 rounds is ~10 MB of records
+ * (~36 MB with per-vCPU counts, which only the dirty ring fills). */
 #define MIGRATE_STATS_MAX_ROUNDS 100000
+/* Per-vCPU counts kept per round: as many as a VM may have (VM_MAX_CPUS). */
+#define MIGRATE_STATS_MAX_VCPUS 64
 
 struct round_stats {
 	uint32_t index;
@@ -43,6 +46,14 @@ struct round_stats {
 	uint64_t log_read_us;		/* get + clear of the dirty log */
 	uint64_t log_get_us;		/* of which the get */
 	uint64_t log_clear_us;		/* and the clear (manual protect) */
+	/* The dirty ring only (all 0 with the bitmap): vCPU exits on a full
+	 * ring during the round and the time vCPUs spent waiting for the
+	 * harvest; and the pages each vCPU dirtied, as found by the read
+	 * that started the round (as dirty_pages). */
+	uint64_t ring_full_exits;
+	uint64_t ring_wait_us;
+	uint32_t nr_vcpus;		/* of vcpu_dirty_pages; 0: the bitmap */
+	uint32_t vcpu_dirty_pages[MIGRATE_STATS_MAX_VCPUS];
 };
 
 /* Told every status move of a migration, after it is made, with the stats

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dirty_rate.h"
 #include "migrate_forecast.h"
 #include "migrate_params.h"
 #include "migrate_stats.h"
@@ -93,8 +94,10 @@ bool migration__moved_away(struct migration *m);
 int migration__write_info_json(struct migration *m, FILE *f);
 /* Starts measuring the dirty rate over seconds (dirty_rate.h); returns at
  * once. -ERANGE for seconds outside 1..60, -EBUSY while a migration or
- * another measurement runs, -ESRCH once the guest has ended. */
-int migration__calc_dirty_rate(struct migration *m, uint32_t seconds, char *err, size_t errlen);
+ * another measurement runs, -ESRCH once the guest has ended, -EINVAL for
+ * mode RING on a VM made without --dirty-ring. */
+int migration__calc_dirty_rate(struct migration *m, uint32_t seconds, enum dirty_rate_mode mode,
+			       char *err, size_t errlen);
 /* The last measurement (or the one running). */
 void migration__dirty_rate(struct migration *m, struct dirty_rate *out);
 

@@ -74,6 +74,10 @@ int migration__claim_measure(struct migration *m, char *err, size_t errlen);
 void migration__release_measure(struct migration *m);
 /* Sleeps us; false when the migration object is closing. */
 bool migration__wait_us(struct migration *m, uint64_t us);
+/* The same, harvesting log's dirty rings whenever a vCPU asks meanwhile
+ * (ring mode; in bitmap mode it is migration__wait_us). */
+struct dirty_log;
+bool migration__wait_harvesting(struct migration *m, struct dirty_log *log, uint64_t us);
 /* Ends a measurement early (once closing is set) and joins its thread. */
 void migration__stop_dirty_rate(struct migration *m);
 /* Writes the JSON/CSV statistics files if configured; logs failures. */

@@ -35,6 +35,7 @@ struct options {
 	const char *stats_json;
 	const char *stats_csv;
 	bool plain_dirty_log;
+	uint32_t dirty_ring_entries;	/* --dirty-ring; 0 = the bitmap */
 	bool paused;
 	const char *runas;		/* --runas USER, or NULL */
 	const char *jail;		/* --jail DIR, or NULL */

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
+#include "dirty_ring.h"
 #include "guest_memory.h"
 #include "io_bus.h"
 #include "device.h"
@@ -38,6 +39,7 @@ struct vcpu {
 	 * that access at the next KVM_RUN. Only the vCPU's thread uses it. */
 	bool io_pending;
 	struct kvm_cpuid2 *cpuid;	/* what this vCPU's guest sees */
+	struct dirty_ring ring;		/* --dirty-ring's; entries 0 without */
 };
 
 enum vm_run_state {
@@ -84,6 +86,18 @@ struct vm {
 	/* Unclaimed port accesses are logged once per port. */
 	uint8_t unclaimed_port_seen[65536 / 8];
 	unsigned int unclaimed_mmio_logged;
+
+	/* The dirty ring (--dirty-ring; 0 entries: the bitmap). A vCPU whose
+	 * ring is full counts the exit, writes ring_full_fd (an eventfd the
+	 * dirty log's owner watches) and waits on cond until ring_resets
+	 * moves, tracking stops, a pause is asked for or the VM ends. All
+	 * under lock but the fd. */
+	uint32_t dirty_ring_entries;
+	int ring_full_fd;
+	bool ring_tracking;
+	uint64_t ring_resets;
+	uint64_t ring_full_exits;
+	uint64_t ring_wait_us;
 };
 
 struct vm_options {
@@ -93,6 +107,8 @@ struct vm_options {
 	/* CPUID the guest must see (an incoming migration's); NULL = this
 	 * host's supported set. */
 	const struct kvm_cpuid2 *cpuid;
+	/* Entries of each vCPU's dirty ring (dirty_ring.h); 0 = no ring. */
+	uint32_t dirty_ring_entries;
 };
 
 /* What every VM here needs and this host's KVM lacks: capability names
@@ -144,6 +160,15 @@ int vm__wait(struct vm *vm);
  * access is then half done), or from vCPU n's own thread after an exit
  * other than port I/O or MMIO. */
 int vm__format_registers(struct vm *vm, unsigned int n, char *buf, size_t len);
+
+/* The dirty ring's two sides of a harvest (vmm/vcpu.c). The harvester
+ * says when the rings are tracked (vCPUs wait for a harvest only then;
+ * off releases every waiter), and after each KVM_RESET_DIRTY_RINGS that
+ * the waiters may go on. */
+void vm__ring_tracking(struct vm *vm, bool on);
+void vm__ring_harvested(struct vm *vm);
+/* Ring-full exits so far and the microseconds vCPUs spent waiting. */
+void vm__ring_full_stats(struct vm *vm, uint64_t *exits, uint64_t *wait_us);
 
 /* Applies one vCPU's CPUID (vmm/cpuid.c). */
 int vm__setup_cpuid(struct vm *vm, char *err, size_t errlen);

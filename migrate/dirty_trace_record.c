@@ -60,7 +60,16 @@ static int record_slices(struct vm *vm, struct dirty_log *log, struct dirty_trac
 		struct dirty_trace_slice s = { .start_us = start - t0 };
 
 		end = t0 + (k * interval_us < duration_us ? k * interval_us : duration_us);
-		sleep_until(end);
+		if (log->ring) {
+			/* A vCPU whose ring fills meanwhile is harvested. */
+			uint64_t now = clock__mono_us();
+
+			ret = dirty_log__sleep_us(log, end > now ? end - now : 0, err, errlen);
+			if (ret)
+				break;
+		} else {
+			sleep_until(end);
+		}
 		if (vm__is_exiting(vm)) {
 			res->guest_ended = true;
 			break;
@@ -100,7 +109,7 @@ int dirty_trace__record(struct vm *vm, const char *path, uint64_t duration_us,
 		snprintf(err, errlen, "the duration and the interval must be above zero");
 		return -EINVAL;
 	}
-	ret = dirty_log__start(&log, vm->kvm_fd, vm->vm_fd, &vm->mem, force_plain, err, errlen);
+	ret = dirty_log__start(&log, vm, force_plain, err, errlen);
 	if (ret)
 		return ret;
 	t0 = clock__mono_us();

@@ -49,7 +49,7 @@ static int window(struct migration *m, struct dirty_log *log, uint64_t us, uint6
 	uint64_t t0 = clock__mono_us();
 	int64_t n;
 
-	if (!migration__wait_us(m, us))
+	if (!migration__wait_harvesting(m, log, us))
 		return errmsg__fail(-ECANCELED, err, errlen, "the VM ended first");
 	n = dirty_log__sync(log, err, errlen);
 	if (n < 0)
@@ -71,7 +71,7 @@ static int measure(struct migration *m, uint64_t us, struct forecast_now *out, c
 	scratch = calloc((m->vm->mem.size / GUEST_PAGE_SIZE + 63) / 64, sizeof(uint64_t));
 	if (!scratch)
 		return errmsg__fail(-ENOMEM, err, errlen, "out of memory");
-	ret = dirty_log__start(&log, m->vm->kvm_fd, m->vm->vm_fd, &m->vm->mem,
+	ret = dirty_log__start(&log, m->vm,
 			       m->force_plain_log, err, errlen);
 	if (!ret)
 		ret = window(m, &log, us / 4, scratch, &out->start.t1_us, &out->start.w1, err,

@@ -287,11 +287,13 @@ static uint8_t *page_hva(void *ctx, uint64_t gpa)
 /* check_config has found this host able to build the VM CONFIG describes:
  * the same RAM layout, vCPU count and devices. */
 static int build_vm(int kvm_fd, int serial_fd, struct line_stamp *stamp,
-		    const struct vm_config *cfg, struct vm *vm, char *err, size_t errlen)
+		    const struct vm_config *cfg, uint32_t ring_entries, struct vm *vm, char *err,
+		    size_t errlen)
 {
 	struct kvm_cpuid2 *cpuid;
 	struct board_options bo = {
-		.vm = { .kvm_fd = kvm_fd, .ram_size = cfg->ram_size, .nr_cpus = cfg->nr_cpus },
+		.vm = { .kvm_fd = kvm_fd, .ram_size = cfg->ram_size, .nr_cpus = cfg->nr_cpus,
+			.dirty_ring_entries = ring_entries },
 		.serial_out_fd = serial_fd,
 		.serial_stamp = stamp,
 	};
@@ -706,7 +708,8 @@ int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct
 	if (!ret)
 		ret = check_config(in, kvm_fd, cfg, err, errlen);
 	if (!ret) {
-		ret = build_vm(kvm_fd, serial_out_fd, in->serial_stamp, cfg, vm, err, errlen);
+		ret = build_vm(kvm_fd, serial_out_fd, in->serial_stamp, cfg,
+			       in->dirty_ring_entries, vm, err, errlen);
 		vm_built = !ret;
 	}
 	if (ret)

@@ -19,6 +19,7 @@
 static uint64_t throttle(struct source_run *r)
 {
 	uint64_t bw = r->params.max_bandwidth, sent, due_us, now, t0;
+	char err[128];
 
 	if (!bw || r->paused_by_us)
 		return 0;	/* never stretch the downtime */
@@ -28,7 +29,10 @@ static uint64_t throttle(struct source_run *r)
 	now = t0 - r->limit_start_us;
 	if (due_us <= now)
 		return 0;
-	usleep((useconds_t)(due_us - now < 1000000 ? due_us - now : 1000000));
+	/* A harvest that fails here fails again, with its reason, at the
+	 * round's sync. */
+	dirty_log__sleep_us(&r->log, due_us - now < 1000000 ? due_us - now : 1000000,
+			    err, sizeof(err));
 	return clock__mono_us() - t0;
 }
 
@@ -82,6 +86,13 @@ static int flush_batch(struct source_run *r, struct round_stats *rs)
 	/* Per batch, so 'info migrate' moves during a long round. */
 	migrate_stats__count_pages(&r->m->stats, r->batch.count, r->batch.nr_zero, r->s.bytes_out);
 	ram_batch__begin(&r->batch, rs->index);
+	/* A vCPU whose dirty ring is full waits for this: harvest now, not
+	 * at the round's end (the pages wait for the next sync). */
+	if (dirty_log__harvest_wanted(&r->log)) {
+		ret = dirty_log__harvest(&r->log, r->err, sizeof(r->err));
+		if (ret)
+			return source__fail(r, ret, "harvesting the dirty ring");
+	}
 	rs->throttle_us += throttle(r);
 	r->batch_start_us = clock__mono_us();
 	return ret;
@@ -142,6 +153,20 @@ static int send_round_end(struct source_run *r, const struct round_stats *rs, ui
 	return ret;
 }
 
+void source__vcpu_counts(struct source_run *r, struct round_stats *rs)
+{
+	uint64_t n[MIGRATE_STATS_MAX_VCPUS];
+	unsigned int i;
+
+	if (!r->log.ring)
+		return;
+	rs->nr_vcpus = r->vm->nr_cpus < MIGRATE_STATS_MAX_VCPUS ? r->vm->nr_cpus :
+		MIGRATE_STATS_MAX_VCPUS;
+	dirty_log__take_vcpu_pages(&r->log, n, rs->nr_vcpus);
+	for (i = 0; i < rs->nr_vcpus; i++)
+		rs->vcpu_dirty_pages[i] = (uint32_t)n[i];
+}
+
 /* One round: send what is pending, then record it. */
 int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs)
 {
@@ -153,6 +178,7 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	rs->index = index;
 	rs->start_us = t0 - st->start_mono_us;
 	rs->dirty_pages = dirty_log__count_pending(&r->log);
+	source__vcpu_counts(r, rs);
 	r->batch_start_us = t0;
 	r->data_bytes = r->data_us = 0;
 	ret = send_pending(r, rs);
@@ -183,6 +209,8 @@ static int64_t sync_after(struct source_run *r, struct round_stats *rs)
 	rs->log_get_us = r->log.last_get_us;
 	rs->log_clear_us = r->log.last_clear_us;
 	rs->log_read_us = rs->log_get_us + rs->log_clear_us;
+	rs->ring_full_exits = r->log.last_full_exits;
+	rs->ring_wait_us = r->log.last_wait_us;
 	rs->dirty_rate_pps = since ? n * 1e6 / since : 0;
 	source__publish_progress(r, (uint64_t)n);
 	return n;

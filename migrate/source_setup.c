@@ -207,7 +207,7 @@ int source__setup(struct source_run *r)
 		ret = handshake(r);
 	if (ret)
 		return ret;
-	ret = dirty_log__start(&r->log, r->vm->kvm_fd, r->vm->vm_fd, &r->vm->mem,
+	ret = dirty_log__start(&r->log, r->vm,
 			       r->m->force_plain_log, r->err, sizeof(r->err));
 	if (ret)
 		return ret;

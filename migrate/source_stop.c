@@ -137,6 +137,9 @@ int source__stop_and_copy(struct source_run *r, uint32_t rounds)
 	ret = source__run_round(r, rounds, &rs);
 	if (ret)
 		return ret;
+	/* Exits between the last pre-copy read and the pause. */
+	rs.ring_full_exits = rounds ? r->log.last_full_exits : 0;
+	rs.ring_wait_us = rounds ? r->log.last_wait_us : 0;
 	rs.dirty_rate_pps = 0;
 	rs.expected_downtime_ms = 0;
 	migrate_stats__add_round(&r->m->stats, &rs);

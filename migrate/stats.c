@@ -289,6 +289,28 @@ static void info_round(struct outbuf *o, const struct round_stats *r)
 	    fixed_text(r->dirty_rate_pps, 0).s, us_text(r->log_read_us).s);
 }
 
+/* The dirty ring's line: its ring-full exits and the vCPUs' wait so far,
+ * and each vCPU's share of the last round's dirty pages. */
+static void info_ring(struct outbuf *o, const struct migrate_stats *s,
+		      const struct round_stats *last)
+{
+	uint64_t exits = 0, wait_us = 0;
+	uint32_t i;
+	size_t k;
+
+	if (!last || !last->nr_vcpus)
+		return;
+	for (k = 0; k < s->rounds_len; k++) {
+		exits += s->rounds_v[k].ring_full_exits;
+		wait_us += s->rounds_v[k].ring_wait_us;
+	}
+	outbuf__printf(o, "dirty ring: %" PRIu64 " ring-full exits, vCPUs waited %s; "
+	    "last round's pages by vCPU:", exits, us_text(wait_us).s);
+	for (i = 0; i < last->nr_vcpus; i++)
+		outbuf__printf(o, " %" PRIu32, last->vcpu_dirty_pages[i]);
+	outbuf__printf(o, "\n");
+}
+
 /* Percent done and ETA only make sense against what is left now: pre-copy
  * sends more than RAM in total, so transferred/total would pass 100%. */
 static void info_ram(struct outbuf *o, const struct migrate_stats *s,
@@ -365,6 +387,7 @@ void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 		    s->dirty_log_mode);
 	if (last)
 		info_round(&o, last);
+	info_ring(&o, s, last);
 	info_ram(&o, s, last);
 	if (s->pages_total)
 		outbuf__printf(&o, "pages: %" PRIu64 " sent, %" PRIu64 " zero, of which %" PRIu64

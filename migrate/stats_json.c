@@ -197,6 +197,16 @@ static void json_forecast(struct jobj *top, const struct migrate_forecast *fc)
 	fputs("\n  }", o.f);
 }
 
+static void json_u32_array(FILE *f, const uint32_t *v, uint32_t n)
+{
+	uint32_t i;
+
+	fputc('[', f);
+	for (i = 0; i < n; i++)
+		fprintf(f, "%s%" PRIu32, i ? ", " : "", v[i]);
+	fputc(']', f);
+}
+
 static void json_round(FILE *f, const struct round_stats *r)
 {
 	struct jobj o = { f, " ", true };
@@ -217,6 +227,10 @@ static void json_round(FILE *f, const struct round_stats *r)
 	jo_u64(&o, "log_clear_us", r->log_clear_us);
 	jo_num(&o, "link_bandwidth_bps", r->link_bps);
 	jo_u64(&o, "throttle_us", r->throttle_us);
+	jo_u64(&o, "ring_full_exits", r->ring_full_exits);
+	jo_u64(&o, "ring_wait_us", r->ring_wait_us);
+	jo_key(&o, "vcpu_dirty_pages");
+	json_u32_array(f, r->vcpu_dirty_pages, r->nr_vcpus);
 	fputs(" }", f);
 }
 
@@ -303,6 +317,15 @@ static void csv_num(FILE *f, double v, char sep)
 	fputc(sep, f);
 }
 
+/* One column: the numbers joined by ';' (empty when there are none). */
+static void csv_u32_list(FILE *f, const uint32_t *v, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		fprintf(f, "%s%" PRIu32, i ? ";" : "", v[i]);
+}
+
 int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 {
 	const struct round_stats *r;
@@ -311,7 +334,8 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 	pthread_mutex_lock((pthread_mutex_t *)&s->lock);
 	fputs("index,start_us,duration_us,dirty_pages,pages_sent,zero_pages,"
 	      "bytes,bandwidth_bps,dirty_rate_pps,expected_downtime_ms,"
-	      "log_read_us,log_get_us,log_clear_us,link_bandwidth_bps,throttle_us\n", f);
+	      "log_read_us,log_get_us,log_clear_us,link_bandwidth_bps,throttle_us,"
+	      "ring_full_exits,ring_wait_us,vcpu_dirty_pages\n", f);
 	for (i = 0; i < s->rounds_len; i++) {
 		r = &s->rounds_v[i];
 		fprintf(f, "%" PRIu32 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%"
@@ -324,7 +348,10 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 		fprintf(f, "%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",", r->log_read_us,
 			r->log_get_us, r->log_clear_us);
 		csv_num(f, r->link_bps, ',');
-		fprintf(f, "%" PRIu64 "\n", r->throttle_us);
+		fprintf(f, "%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",", r->throttle_us,
+			r->ring_full_exits, r->ring_wait_us);
+		csv_u32_list(f, r->vcpu_dirty_pages, r->nr_vcpus);
+		fputc('\n', f);
 	}
 	pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
 	return finish(f);

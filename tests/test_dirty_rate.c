@@ -58,12 +58,31 @@ static void test_format(void **state)
 	assert_int_equal(strlen(buf), 7);
 }
 
+/* The ring's per-vCPU counts: one line each, and their MiB/s. */
+static void test_format_vcpus(void **state)
+{
+	struct dirty_rate r = { .calc_time_s = 1, .mode = DIRTY_RATE_MODE_RING, .nr_vcpus = 2,
+				.vcpu_pages = { 2560, 0 } };
+	char buf[512];
+
+	strcpy(r.dirty_log_mode, "ring");
+	dirty_rate__finish(&r, 2560, 1000000);
+	dirty_rate__format(&r, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "calc-time: 1 s, mode dirty-ring\n"));
+	assert_non_null(strstr(buf, "vCPU 0: 2560 pages, 10.00 MiB/s\n"));
+	assert_non_null(strstr(buf, "vCPU 1: 0 pages, 0.00 MiB/s\n"));
+	assert_true(dirty_rate__vcpu_mib_per_s(&r, 0) > 9.99 && dirty_rate__vcpu_mib_per_s(&r, 0) < 10.01);
+	assert_true(dirty_rate__vcpu_mib_per_s(&r, 2) == 0.0);
+	assert_string_equal(dirty_rate__mode_name(DIRTY_RATE_MODE_BITMAP), "dirty-bitmap");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_seconds),
 		cmocka_unit_test(test_finish),
 		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_format_vcpus),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -77,7 +77,8 @@ static void test_harvest_walk(void **state)
 	struct guest_memory mem;
 	struct dirty_ring r = { .entries = 256 };
 	uint64_t *bits = calloc((4ULL << 30) / 4096 / 64, sizeof(uint64_t));
-	uint64_t refused = 0, low = (3ULL << 30) / 4096;
+	struct dirty_ring_counts c = { 0 };
+	uint64_t low = (3ULL << 30) / 4096;
 	uint32_t i;
 
 	make_mem(&mem);
@@ -86,7 +87,7 @@ static void test_harvest_walk(void **state)
 	assert_non_null(r.gfns);
 
 	/* Nothing dirty yet: nothing taken, the index stays. */
-	assert_int_equal(dirty_ring__harvest(&r, &mem, bits, &refused), 0);
+	assert_int_equal(dirty_ring__harvest(&r, &mem, bits, &c), 0);
 	assert_int_equal(r.fetch, 0);
 
 	/* Three dirty, then one KVM has not published (flags 0). */
@@ -95,8 +96,10 @@ static void test_harvest_walk(void **state)
 	push(&r, 2, 0, low);		/* past slot 0's end: refused */
 	push(&r, 4, 0, 9);		/* after a gap: not reached */
 	assert_int_equal(dirty_ring__count(&r), 3);
-	assert_int_equal(dirty_ring__harvest(&r, &mem, bits, &refused), 3);
-	assert_int_equal(refused, 1);
+	assert_int_equal(dirty_ring__harvest(&r, &mem, bits, &c), 3);
+	assert_int_equal(c.refused, 1);
+	assert_int_equal(c.taken, 3);
+	assert_int_equal(c.fresh, 2);
 	assert_int_equal(r.fetch, 3);
 	assert_true(bit(bits, 5));
 	assert_true(bit(bits, low + 7));
@@ -111,19 +114,31 @@ static void test_harvest_walk(void **state)
 	r.fetch = 250;
 	for (i = 250; i < 266; i++)
 		push(&r, i, 0, 1000 + i);
-	assert_int_equal(dirty_ring__harvest(&r, &mem, bits, &refused), 16);
+	assert_int_equal(dirty_ring__harvest(&r, &mem, bits, &c), 16);
 	assert_int_equal(r.fetch, 266);
 	for (i = 250; i < 266; i++)
 		assert_true(bit(bits, 1000 + i));
 	assert_int_equal(r.gfns[9].flags, KVM_DIRTY_GFN_F_RESET);
 	assert_int_equal(r.gfns[10].flags, 0);
-	assert_int_equal(refused, 1);
+	assert_int_equal(c.refused, 1);
+	assert_int_equal(c.fresh, 18);
+
+	/* One page pushed twice (KVM does, for its own page-table writes):
+	 * two entries taken, one fresh page. */
+	push(&r, 266, 0, 3);
+	push(&r, 267, 0, 3);
+	c = (struct dirty_ring_counts){ 0 };
+	assert_int_equal(dirty_ring__harvest(&r, &mem, bits, &c), 2);
+	assert_int_equal(c.fresh, 1);
+	assert_true(bit(bits, 3));
+	r.fetch = 266;
 
 	/* A full ring is taken once around, never more. */
+	memset(r.gfns, 0, r.entries * GFN_BYTES);
 	for (i = 266; i < 266 + 256; i++)
 		push(&r, i, 0, i);
 	assert_int_equal(dirty_ring__count(&r), 256);
-	assert_int_equal(dirty_ring__harvest(&r, &mem, bits, &refused), 256);
+	assert_int_equal(dirty_ring__harvest(&r, &mem, bits, &c), 256);
 	assert_int_equal(dirty_ring__count(&r), 0);
 	free(r.gfns);
 	free(bits);

@@ -340,14 +340,16 @@ static void test_json(void **state)
 	assert_non_null(strstr(j, "\"round_count\": 4"));
 	assert_non_null(strstr(j, "\"rounds_dropped\": 0"));
 	assert_non_null(strstr(j, "\"log_read_us\": 300, \"log_get_us\": 100, \"log_clear_us\": 200, "
-				"\"link_bandwidth_bps\": 250000000, \"throttle_us\": 100 }"));
+				"\"link_bandwidth_bps\": 250000000, \"throttle_us\": 100, "
+				"\"ring_full_exits\": 0, \"ring_wait_us\": 0, "
+				"\"vcpu_dirty_pages\": [] }"));
 	assert_non_null(strstr(j, "\"max_sent_factor\": 3,"));
 	assert_non_null(strstr(j, "\"stall_action\": \"stop-copy\""));
 	assert_non_null(strstr(j, "\"forecast\": null"));
 	assert_non_null(strstr(j, "\"bandwidth_bps\": 123456789.5,"));
 	assert_non_null(strstr(j, "\"bandwidth_bps\": null"));
 	assert_non_null(strstr(j, "\"dirty_rate_pps\": null"));
-	assert_non_null(strstr(j, "\"link_bandwidth_bps\": 250000000, \"throttle_us\": 100 }"));
+	assert_non_null(strstr(j, "\"link_bandwidth_bps\": 250000000, \"throttle_us\": 100,"));
 	assert_non_null(strstr(j, "\"expected_downtime_ms\": null"));
 	assert_null(strstr(j, "nan"));
 	assert_null(strstr(j, "inf"));
@@ -419,27 +421,33 @@ static void test_csv(void **state)
 	assert_string_equal(c, "index,start_us,duration_us,dirty_pages,"
 			    "pages_sent,zero_pages,bytes,bandwidth_bps,"
 			    "dirty_rate_pps,expected_downtime_ms,"
-			    "log_read_us,log_get_us,log_clear_us,link_bandwidth_bps,throttle_us\n");
+			    "log_read_us,log_get_us,log_clear_us,link_bandwidth_bps,throttle_us,"
+			    "ring_full_exits,ring_wait_us,vcpu_dirty_pages\n");
 	free(c);
 	migrate_stats__free(&s);
 
 	fill(&s, 41);
 	r = make_round(41);
 	r.bandwidth_bps = NAN;
+	r.ring_full_exits = 7;
+	r.ring_wait_us = 1234;
+	r.nr_vcpus = 3;
+	r.vcpu_dirty_pages[0] = 900;
+	r.vcpu_dirty_pages[2] = 59;
 	migrate_stats__add_round(&s, &r);
 	c = csv_of(&s);
 	assert_int_equal(count_lines(c), 43);
 	assert_non_null(strstr(c, "\n0,0,900,1000,1000,0,4096000,123456789.5,"
-			       "2500.25,12.5,300,100,200,250000000,100\n"));
+			       "2500.25,12.5,300,100,200,250000000,100,0,0,\n"));
 	assert_non_null(strstr(c, "\n41,41000,900,959,959,41,3928064,,"
-			       "2500.25,12.5,300,100,200,250000000,100\n"));
+			       "2500.25,12.5,300,100,200,250000000,100,7,1234,900;0;59\n"));
 	for (line = c; (line = strchr(line, '\n')) && line[1]; line++) {
 		size_t commas = 0;
 		const char *q;
 
 		for (q = line + 1; *q && *q != '\n'; q++)
 			commas += *q == ',';
-		assert_int_equal(commas, 14);
+		assert_int_equal(commas, 17);
 	}
 	free(c);
 	migrate_stats__free(&s);
@@ -474,6 +482,7 @@ static void test_info(void **state)
 	assert_non_null(strstr(buf, "eta: 0.034 s at 117.7 MiB/s"));
 	assert_non_null(strstr(buf, "expected downtime: 12.5 ms\n"));
 	assert_null(strstr(buf, "stop reason"));
+	assert_null(strstr(buf, "dirty ring"));
 
 	s.stop_reason = STOP_NO_PROGRESS;
 	migrate_stats__set_downtime(&s, &(struct downtime_marks){
@@ -488,6 +497,39 @@ static void test_info(void **state)
 	assert_non_null(strstr(buf, "downtime: 41.000 ms = pause 0.100 ms + last pages 30.000 ms + "
 			       "state 0.500 ms + ready 8.400 ms + resumed 2.000 ms\n"));
 	assert_non_null(strstr(buf, "error: peer went away\n"));
+	migrate_stats__free(&s);
+}
+
+/* With the dirty ring, rounds carry ring-full exits and per-vCPU pages:
+ * info migrate sums the first, shows the last round's second. */
+static void test_info_ring(void **state)
+{
+	struct migrate_stats s;
+	struct round_stats r;
+	char buf[2048], *j;
+
+	fill(&s, 0);
+	r = make_round(0);
+	r.ring_full_exits = 3;
+	r.ring_wait_us = 1500;
+	r.nr_vcpus = 2;
+	migrate_stats__add_round(&s, &r);
+	r = make_round(1);
+	r.ring_full_exits = 4;
+	r.ring_wait_us = 500;
+	r.nr_vcpus = 2;
+	r.vcpu_dirty_pages[0] = 700;
+	r.vcpu_dirty_pages[1] = 12;
+	migrate_stats__add_round(&s, &r);
+	migrate_stats__format_info(&s, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "dirty ring: 7 ring-full exits, vCPUs waited 2.000 ms; "
+			       "last round's pages by vCPU: 700 12\n"));
+	j = json_of(&s, NULL);
+	if (!json_valid(j))
+		fail_msg("invalid JSON:\n%s", j);
+	assert_non_null(strstr(j, "\"ring_full_exits\": 4, \"ring_wait_us\": 500, "
+			       "\"vcpu_dirty_pages\": [700, 12] }"));
+	free(j);
 	migrate_stats__free(&s);
 
 	/* Before anything happened: nothing unknown is shown as a number. */
@@ -757,6 +799,7 @@ int main(void)
 		cmocka_unit_test(test_csv),
 		cmocka_unit_test(test_write_error),
 		cmocka_unit_test(test_info),
+		cmocka_unit_test(test_info_ring),
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_set_error_truncates),

@@ -57,9 +57,14 @@ int dirty_ring__enable(int kvm_fd, int vm_fd, uint32_t entries, char *err, size_
 		return ret;
 	c.cap = (uint32_t)cap;
 	c.args[0] = (uint64_t)entries * sizeof(struct kvm_dirty_gfn);
+	/* KVM also keeps 64 entries in reserve, plus the CPU's own dirty-log
+	 * buffer where it has one (Intel's PML: 512), and refuses a ring no
+	 * larger than that: 1024 entries clear it on every host. */
 	if (ioctl(vm_fd, KVM_ENABLE_CAP, &c))
-		return errmsg__fail(-errno, err, errlen, "enabling the dirty ring (%" PRIu32
-				    " entries): %s", entries, strerror(errno));
+		return errmsg__fail(-errno, err, errlen, "KVM refused a dirty ring of %" PRIu32
+				    " entries: %s%s", entries, strerror(errno), errno == EINVAL ?
+				    " (it must outsize KVM's reserve; 1024 entries or more work "
+				    "on every host)" : "");
 	return 0;
 }
 
@@ -108,28 +113,31 @@ static struct kvm_dirty_gfn *entry_at(const struct dirty_ring *r, uint32_t i)
 }
 
 uint64_t dirty_ring__harvest(struct dirty_ring *r, const struct guest_memory *mem,
-			     uint64_t *bits, uint64_t *refused)
+			     uint64_t *bits, struct dirty_ring_counts *c)
 {
-	uint64_t n;
+	uint64_t n, page, mask;
 
 	/* Bounded by the ring's size: KVM cannot push more than that
 	 * between two resets, so a longer walk would be a broken ring. */
 	for (n = 0; n < r->entries; n++) {
 		struct kvm_dirty_gfn *e = entry_at(r, r->fetch);
-		uint64_t page;
 
 		/* Acquire: slot and offset are KVM's once the flag says so. */
 		if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & KVM_DIRTY_GFN_F_DIRTY))
 			break;
 		page = dirty_ring__entry_page(mem, e->slot, e->offset);
-		if (page == GUEST_NO_PAGE)
-			(*refused)++;
-		else
-			bits[page / 64] |= 1ULL << (page % 64);
+		if (page == GUEST_NO_PAGE) {
+			c->refused++;
+		} else {
+			mask = 1ULL << (page % 64);
+			c->fresh += !(bits[page / 64] & mask);
+			bits[page / 64] |= mask;
+		}
 		/* Release: KVM may reuse the entry once it sees the mark. */
 		__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
 		r->fetch++;
 	}
+	c->taken += n;
 	return n;
 }
 

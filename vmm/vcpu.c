@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define SIG_VCPU_KICK SIGUSR1
@@ -160,6 +162,55 @@ static void handle_mmio(struct vcpu *v)
 			 (unsigned long long)run->mmio.phys_addr, len);
 }
 
+/* KVM_EXIT_DIRTY_RING_FULL: the ring has no room left, and KVM would exit
+ * again at once until it is harvested and reset. Asks the dirty log's
+ * owner for a harvest and sleeps on vm->cond until one is done, or until
+ * nothing will come (tracking stopped), a pause wants the vCPU parked, or
+ * the VM ends: the caller's loop then parks or leaves, and a ring still
+ * full just exits again on the next KVM_RUN. */
+static void wait_for_harvest(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	uint64_t one = 1, gen, t0 = clock__mono_us();
+	ssize_t n;
+
+	pthread_mutex_lock(&vm->lock);
+	vm->ring_full_exits++;
+	gen = vm->ring_resets;
+	n = write(vm->ring_full_fd, &one, sizeof(one));	/* EAGAIN: already asked */
+	(void)n;
+	while (vm->ring_resets == gen && vm->ring_tracking && !vm->pause_count &&
+	       vm->state != VM_EXITING)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	vm->ring_wait_us += clock__mono_us() - t0;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void vm__ring_tracking(struct vm *vm, bool on)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->ring_tracking = on;
+	vm->ring_resets++;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void vm__ring_harvested(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->ring_resets++;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void vm__ring_full_stats(struct vm *vm, uint64_t *exits, uint64_t *wait_us)
+{
+	pthread_mutex_lock(&vm->lock);
+	*exits = vm->ring_full_exits;
+	*wait_us = vm->ring_wait_us;
+	pthread_mutex_unlock(&vm->lock);
+}
+
 /* Returns false when the thread must leave its loop. */
 static bool handle_exit(struct vcpu *v)
 {
@@ -176,6 +227,9 @@ static bool handle_exit(struct vcpu *v)
 		v->io_pending = true;
 		return true;
 	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_DIRTY_RING_FULL:
+		wait_for_harvest(v);
 		return true;
 	case KVM_EXIT_SHUTDOWN:
 		guest_crashed(v, "triple fault (KVM_EXIT_SHUTDOWN)");
@@ -346,6 +400,8 @@ void vm__pause(struct vm *vm)
 	vm->pause_count++;
 	for (i = 0; i < vm->nr_cpus; i++)
 		vm->vcpus[i].run->immediate_exit = 1;
+	/* A vCPU waiting for a dirty-ring harvest parks instead. */
+	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	for (i = 0; i < vm->nr_cpus; i++)
 		if (vm->vcpus[i].thread_started)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -152,6 +153,27 @@ static int create_vcpu(struct vm *vm, unsigned int i, char *err, size_t errlen)
 		snprintf(err, errlen, "mmap of vCPU %u's kvm_run: %s", i, strerror(errno));
 		return -errno;
 	}
+	if (vm->dirty_ring_entries)
+		return dirty_ring__map(&v->ring, v->fd, vm->dirty_ring_entries, err, errlen);
+	return 0;
+}
+
+/* KVM takes the ring only before the first vCPU exists. */
+static int enable_dirty_ring(struct vm *vm, uint32_t entries, char *err, size_t errlen)
+{
+	int ret;
+
+	if (!entries)
+		return 0;
+	ret = dirty_ring__enable(vm->kvm_fd, vm->vm_fd, entries, err, errlen);
+	if (ret)
+		return ret;
+	vm->ring_full_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (vm->ring_full_fd < 0) {
+		snprintf(err, errlen, "eventfd for the dirty ring: %s", strerror(errno));
+		return -errno;
+	}
+	vm->dirty_ring_entries = entries;
 	return 0;
 }
 
@@ -175,7 +197,7 @@ int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t e
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
-	vm->kvm_fd = vm->vm_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->ring_full_fd = -1;
 	for (i = 0; i < VM_MAX_CPUS; i++)
 		vm->vcpus[i].fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
@@ -212,6 +234,9 @@ int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t e
 		goto err;
 	}
 	ret = guest_memory__init(&vm->mem, vm->vm_fd, opts->ram_size, err, errlen);
+	if (ret)
+		goto err;
+	ret = enable_dirty_ring(vm, opts->dirty_ring_entries, err, errlen);
 	if (ret)
 		goto err;
 	for (i = 0; i < vm->nr_cpus; i++) {
@@ -252,6 +277,7 @@ void vm__destroy(struct vm *vm)
 
 		if (v->run)
 			munmap(v->run, vm->vcpu_mmap_size);
+		dirty_ring__unmap(&v->ring);
 		if (v->fd >= 0)
 			close(v->fd);
 		free(v->cpuid);
@@ -264,6 +290,10 @@ void vm__destroy(struct vm *vm)
 	vm->cpuid = NULL;
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
+	if (vm->ring_full_fd >= 0)
+		close(vm->ring_full_fd);
+	vm->ring_full_fd = -1;
+	vm->dirty_ring_entries = 0;
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	vm->vm_fd = vm->kvm_fd = -1;

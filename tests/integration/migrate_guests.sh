@@ -43,6 +43,13 @@ for cpus in 1 2; do
 	grep -q "heartbeat: done" "$TMP/dst.out" || fail "heartbeat did not finish on the destination"
 	ticks_continuous "$TMP/src.out" "$TMP/dst.out" || fail "heartbeat ticks not continuous"
 done
+if [ -n "${DIRTY_RING:-}" ]; then
+	# Run by migrate_dirty_ring.sh with every vmm on the ring: KVM has no
+	# bitmap then, so no plain log to try.
+	grep -q '"dirty_log_mode": "ring"' "$TMP/src.json" || fail "source JSON does not say ring"
+	echo "migrate_guests: every guest migrated with the dirty ring ($DIRTY_RING entries)"
+	exit 0
+fi
 note "the plain dirty log (KVM_GET_DIRTY_LOG without manual protect)"
 SRC_OPTS=--dirty-log-plain migrate_one 2 verify ws=32M rate=4000 duration=4
 grep -q "verify: PASS" "$TMP/dst.out" || { cat "$TMP/dst.out"; fail "verify did not pass with the plain dirty log"; }

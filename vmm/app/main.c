@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "board.h"
 #include "devices.h"
+#include "dirty_ring.h"
 #include "incoming.h"
 #include "line_stamp.h"
 #include "log.h"
@@ -305,6 +306,18 @@ static int vcpu_thread_init(unsigned int index, char *err, size_t errlen)
 	return ret;
 }
 
+/* Up front, on a destination too: a bad --dirty-ring is refused before
+ * anything waits for a guest. */
+static int check_dirty_ring(int kvm_fd, uint32_t entries, char *err, size_t errlen)
+{
+	int cap;
+
+	if (!entries)
+		return 0;
+	return dirty_ring__check_entries(entries, dirty_ring__host_max_bytes(kvm_fd, &cap),
+					 err, errlen);
+}
+
 /* The destination's start: receive the VM, then run it like any other. */
 static int start_incoming(struct vm *vm, struct incoming *in, const struct options *o,
 			  int kvm_fd, int serial_fd, char *err, size_t errlen)
@@ -315,6 +328,7 @@ static int start_incoming(struct vm *vm, struct incoming *in, const struct optio
 	in->nr_allow = o->nr_incoming_allow;
 	in->want_ram = o->ram_given ? o->ram_size : 0;
 	in->want_cpus = o->cpus_given ? o->nr_cpus : 0;
+	in->dirty_ring_entries = o->dirty_ring_entries;
 	in->max_ram = o->max_mem ? o->max_mem : mem_available();
 	in->max_ram_origin = o->max_mem ? "--max-mem" : "MemAvailable at start";
 	ret = incoming__receive(in, kvm_fd, serial_fd, vm, err, errlen);
@@ -368,6 +382,8 @@ int main(int argc, char **argv)
 	kvm_fd = vm__open_kvm(err, sizeof(err));
 	if (kvm_fd < 0)
 		goto fail;
+	if (check_dirty_ring(kvm_fd, o.dirty_ring_entries, err, sizeof(err)))
+		goto fail;
 	serial_fd = open_serial(o.serial, err, sizeof(err));
 	if (serial_fd == -2)
 		goto fail;
@@ -378,7 +394,8 @@ int main(int argc, char **argv)
 		in.serial_stamp = &serial_stamp;
 	if (!o.incoming) {
 		bo = (struct board_options){
-			.vm = { .kvm_fd = kvm_fd, .ram_size = o.ram_size, .nr_cpus = o.nr_cpus },
+			.vm = { .kvm_fd = kvm_fd, .ram_size = o.ram_size, .nr_cpus = o.nr_cpus,
+				.dirty_ring_entries = o.dirty_ring_entries },
 			.serial_out_fd = serial_fd,
 			.serial_stamp = in.serial_stamp,
 		};

@@ -108,7 +108,8 @@ static int cmd_calc_dirty_rate(void *opaque, const char *args, struct monitor_re
 		return monitor_reply__error(r, "usage: calc-dirty-rate SECONDS (%d..%d)",
 					    DIRTY_RATE_MIN_SECONDS, DIRTY_RATE_MAX_SECONDS);
 	if (dirty_rate__check_seconds(s, err, sizeof(err)) ||
-	    migration__calc_dirty_rate(opaque, (uint32_t)s, err, sizeof(err)))
+	    migration__calc_dirty_rate(opaque, (uint32_t)s, DIRTY_RATE_MODE_AUTO, err,
+				       sizeof(err)))
 		return monitor_reply__error(r, "%s", err);
 	monitor_reply__printf(r, "measuring for %ld s ('info dirty-rate' shows the result)\n", s);
 	return 0;
@@ -165,7 +166,8 @@ int monitor_migrate__register(struct monitor *mon, struct migration *m)
 	ret |= monitor__register(mon, "info migrate_capabilities", "",
 				 "the migration capabilities", cmd_info_capabilities, m);
 	ret |= monitor__register(mon, "calc-dirty-rate", "SECONDS",
-				 "measure the guest's dirty rate over SECONDS (1..60)",
+				 "measure the guest's dirty rate over SECONDS (1..60); per "
+				 "vCPU too with --dirty-ring",
 				 cmd_calc_dirty_rate, m);
 	ret |= monitor__register(mon, "info dirty-rate", "", "the last dirty-rate measurement",
 				 cmd_info_dirty_rate, m);

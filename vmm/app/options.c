@@ -48,6 +48,9 @@ static void usage(FILE *f)
 "  --stats-json PATH     write migration statistics as JSON when it ends\n"
 "  --stats-csv PATH      write one CSV row per pre-copy round when it ends\n"
 "  --dirty-log-plain     use KVM_GET_DIRTY_LOG even if manual protect exists\n"
+"  --dirty-ring ENTRIES  track dirty pages with KVM's dirty ring, ENTRIES per\n"
+"                        vCPU (a power of two, 256 up to the host's limit;\n"
+"                        default 0: the dirty bitmap)\n"
 "  --runas USER          once set up, run as USER (needs root; drops uid 0)\n"
 "  --jail DIR            once set up, touch files only beneath DIR (Landlock)\n"
 "  --sandbox on|off      the system-call allow-list (default on)\n"
@@ -73,7 +76,7 @@ enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD, OPT_INCOMING,
 	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
 	OPT_INCOMING_ALLOW, OPT_PAUSED, OPT_RUNAS, OPT_JAIL, OPT_SANDBOX, OPT_QMP,
-	OPT_SECRET_FILE, OPT_INSECURE, OPT_MAX_MEM,
+	OPT_SECRET_FILE, OPT_INSECURE, OPT_MAX_MEM, OPT_DIRTY_RING,
 };
 
 static const struct option long_options[] = {
@@ -94,6 +97,7 @@ static const struct option long_options[] = {
 	{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
 	{ "stats-csv", required_argument, NULL, OPT_STATS_CSV },
 	{ "dirty-log-plain", no_argument, NULL, OPT_PLAIN_LOG },
+	{ "dirty-ring", required_argument, NULL, OPT_DIRTY_RING },
 	{ "runas", required_argument, NULL, OPT_RUNAS },
 	{ "jail", required_argument, NULL, OPT_JAIL },
 	{ "sandbox", required_argument, NULL, OPT_SANDBOX },
@@ -242,6 +246,13 @@ int options__parse(struct options *o, int argc, char **argv)
 			break;
 		case OPT_PLAIN_LOG:
 			o->plain_dirty_log = true;
+			break;
+		case OPT_DIRTY_RING:
+			/* The host's limit is checked once /dev/kvm is open. */
+			if (parse__u64(optarg, 0, UINT32_MAX, &v))
+				return die_usage("bad --dirty-ring '%s': a number of entries "
+						 "(a power of two from 256), or 0", optarg);
+			o->dirty_ring_entries = (uint32_t)v;
 			break;
 		case OPT_RUNAS:
 			if (!*optarg)

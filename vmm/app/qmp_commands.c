@@ -528,22 +528,37 @@ static json_t *cmd_calc_dirty_rate(struct qmp *q, json_t *args, struct qmp_error
 	struct migration *m = need_migration(q, e);
 	const char *mode = json_string_value(json_object_get(args, "mode"));
 	json_int_t secs = json_integer_value(json_object_get(args, "calc-time"));
+	enum dirty_rate_mode dm = DIRTY_RATE_MODE_BITMAP;
 	char err[256];
 
-	/* vmm measures with the dirty bitmap (KVM's dirty log) only; it is
-	 * also what a mode-less request gets. */
-	if (mode && strcmp(mode, "dirty-bitmap")) {
-		if (strcmp(mode, "page-sampling") && strcmp(mode, "dirty-ring"))
+	/* vmm measures with KVM's dirty log: dirty-bitmap is also what a
+	 * mode-less request gets; dirty-ring needs vmm's --dirty-ring. */
+	if (mode && !strcmp(mode, "dirty-ring")) {
+		dm = DIRTY_RATE_MODE_RING;
+	} else if (mode && strcmp(mode, "dirty-bitmap")) {
+		if (strcmp(mode, "page-sampling"))
 			return fail(e, "Parameter 'mode' does not accept value '%.64s'", mode);
 		return fail(e, "calc-dirty-rate: mode '%s' is not supported by vmm "
-			    "(it measures with mode dirty-bitmap)", mode);
+			    "(it measures with mode dirty-bitmap, or dirty-ring)", mode);
 	}
 	if (!m || !need_vm(q, e))
 		return NULL;
 	if (dirty_rate__check_seconds(secs, err, sizeof(err)) ||
-	    migration__calc_dirty_rate(m, (uint32_t)secs, err, sizeof(err)))
+	    migration__calc_dirty_rate(m, (uint32_t)secs, dm, err, sizeof(err)))
 		return fail(e, "%s", err);
 	return json_object();
+}
+
+/* QEMU's [{id, dirty-rate}], MB/s rounded as its total. */
+static json_t *vcpu_rates(const struct dirty_rate *d)
+{
+	json_t *a = json_array();
+	unsigned int i;
+
+	for (i = 0; i < d->nr_vcpus; i++)
+		json_array_append_new(a, json_pack("{s:I, s:I}", "id", (json_int_t)i, "dirty-rate",
+			(json_int_t)(dirty_rate__vcpu_mib_per_s(d, i) + 0.5)));
+	return a;
 }
 
 static json_t *cmd_query_dirty_rate(struct qmp *q, json_t *args, struct qmp_error *e)
@@ -561,9 +576,11 @@ static json_t *cmd_query_dirty_rate(struct qmp *q, json_t *args, struct qmp_erro
 		      "sample-pages", (json_int_t)0,
 		      "start-time", (json_int_t)d.start_time_s,
 		      "calc-time", (json_int_t)d.calc_time_s,
-		      "mode", "dirty-bitmap");
+		      "mode", dirty_rate__mode_name(d.mode));
 	if (d.status == DIRTY_RATE_MEASURED) {
 		json_object_set_new(r, "dirty-rate", json_integer((json_int_t)(d.mib_per_s + 0.5)));
+		if (d.mode == DIRTY_RATE_MODE_RING)
+			json_object_set_new(r, "vcpu-dirty-rate", vcpu_rates(&d));
 		json_object_set_new(r, "vmm", json_pack("{s:I, s:f, s:f, s:I, s:s}",
 			"dirty-pages", (json_int_t)d.pages, "page-rate", d.pages_per_s,
 			"mib-per-second", d.mib_per_s, "elapsed-us", (json_int_t)d.elapsed_us,
