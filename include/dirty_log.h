@@ -100,7 +100,8 @@ int dirty_log__vcpu_dirtied(struct dirty_log *d, uint64_t *pages, unsigned int n
 /* How many pages the guest has dirtied since the last sync (or start),
  * without taking them: with manual protect KVM_GET_DIRTY_LOG neither
  * clears nor re-protects, so the next sync still finds them; in ring mode
- * the carried pages plus the entries not yet taken. Returns the count, or
+ * it harvests into the carried pages, which the next sync adds, and
+ * counts those. Returns the count, or
  * -EOPNOTSUPP in plain mode (where a get would clear), or -errno. Pages
  * vmm wrote itself are not counted. */
 int64_t dirty_log__peek_count(struct dirty_log *d, char *err, size_t errlen);

@@ -236,15 +236,17 @@ int64_t dirty_log__peek_count(struct dirty_log *d, char *err, size_t errlen)
 {
 	uint64_t w, nwords, n = 0;
 	unsigned int i;
+	int ret;
 
 	if (d->ring) {
+		/* Harvested into carry, which the next sync still adds: a
+		 * count of entries would count a page KVM pushed twice twice. */
 		pthread_mutex_lock(&d->ring_lock);
-		for (w = 0; w < words_for(d->nr_pages); w++)
+		ret = harvest_locked(d, err, errlen);
+		for (w = 0; !ret && w < words_for(d->nr_pages); w++)
 			n += (uint64_t)__builtin_popcountll(d->carry[w]);
-		for (i = 0; i < d->vm->nr_cpus; i++)
-			n += dirty_ring__count(&d->vm->vcpus[i].ring);
 		pthread_mutex_unlock(&d->ring_lock);
-		return (int64_t)n;
+		return ret ? ret : (int64_t)n;
 	}
 	if (!d->manual_protect)
 		return -EOPNOTSUPP;
