@@ -3,8 +3,10 @@
 # memtouch, idle, hello; migrate_pingpong.sh: six hops, every destination
 # started with the ring too), through a wrapper vmm that adds the option;
 # then what only the ring has: bad sizes refused, ring-full exits under a
-# fast writer with the guest's memory still intact, and per-vCPU rates from
-# calc-dirty-rate in mode dirty-ring.
+# fast writer with the guest's memory still intact, vCPUs waiting for a
+# harvest that never comes (a stopped destination) released by a pause, a
+# cancel and quit, and per-vCPU rates from calc-dirty-rate in mode
+# dirty-ring.
 . tests/integration/lib.bash
 require_kvm
 require_cmd socat
@@ -64,6 +66,53 @@ assert all(sum(r["vcpu_dirty_pages"]) >= r["dirty_pages"] - 64 for r in rounds[1
     "per-vCPU counts miss pages the round sent"
 PY
 
+note "vCPUs waiting for a harvest: no spinning, and stop, cont, migrate_cancel and quit all work"
+cpu_ticks() {	# user + system clock ticks of process $1
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+port=$(free_port)
+start_dest dst2 "$port"
+d2pid=$LAST_PID
+start src2 "$VMM" --dirty-ring "$RING" --cpus 2 --mem 256M --serial "file:$TMP/src2.log" \
+	--monitor "unix:$TMP/src2.sock" "$GUESTS/verify.elf" -- ws=64M rate=200000 report=1
+s2pid=$LAST_PID
+wait_sock "$TMP/src2.sock"
+wait_for "$TMP/src2.log" "verify: t=" 20 || fail "verify did not start"
+mon_check "$TMP/src2.sock" "migrate tcp:127.0.0.1:$port" "^ok"
+mon_wait "$TMP/src2.sock" "status: active" 20 || fail "the migration did not start"
+# A destination that reads nothing: the migration thread blocks in a
+# send, so nobody harvests, and the vCPUs fill their rings and wait.
+kill -STOP "$d2pid"
+sleep 2
+n=$(grep -c "verify: t=" "$TMP/src2.log")
+t0=$(cpu_ticks "$s2pid")
+sleep 2
+t1=$(cpu_ticks "$s2pid")
+[ "$(grep -c "verify: t=" "$TMP/src2.log")" -eq "$n" ] || fail "the guest ran on without a harvest"
+hz=$(getconf CLK_TCK)
+[ $((t1 - t0)) -lt $((hz / 2)) ] || fail "vmm used $((t1 - t0)) ticks in 2 s while its vCPUs waited"
+mon_check "$TMP/src2.sock" "stop" "^ok"
+mon_check "$TMP/src2.sock" "info status" "paused"
+mon_check "$TMP/src2.sock" "cont" "^ok"
+mon_check "$TMP/src2.sock" "migrate_cancel" "^ok"
+mon_wait "$TMP/src2.sock" "status: cancelled" 20 || fail "the migration was not cancelled"
+# Tracking stopped: the waiters went on, and the guest runs again.
+wait_count "$TMP/src2.log" "verify: t=" "$n" 20 || fail "the guest did not run again after the cancel"
+kill -KILL "$d2pid"
+wait "$d2pid" 2>/dev/null
+port=$(free_port)
+start_dest dst3 "$port"
+d3pid=$LAST_PID
+mon_check "$TMP/src2.sock" "migrate tcp:127.0.0.1:$port" "^ok"
+mon_wait "$TMP/src2.sock" "status: active" 20 || fail "the second migration did not start"
+kill -STOP "$d3pid"
+sleep 2
+mon "$TMP/src2.sock" "quit" >/dev/null
+wait_status "$s2pid" 20 0 "quit while vCPUs wait for a harvest" src2
+kill -KILL "$d3pid"
+wait "$d3pid" 2>/dev/null
+grep -q "FAIL" "$TMP/src2.log" && fail "verify found corruption"
+
 note "calc-dirty-rate mode dirty-ring: one rate per vCPU"
 start vm "$VMM" --dirty-ring 4096 --cpus 2 --mem 512M --serial "file:$TMP/vm.log" \
 	--qmp "unix:$TMP/vm.qmp" --monitor "unix:$TMP/vm.sock" \
@@ -94,6 +143,7 @@ mon_check "$TMP/vm.sock" "calc-dirty-rate 1" "^measuring"
 sleep 2
 mon_check "$TMP/vm.sock" "info dirty-rate" "^vCPU 1: [0-9]+ pages"
 kill "$vpid"
+wait "$vpid" 2>/dev/null
 
 note "mode dirty-ring without --dirty-ring is refused, naming the option"
 start plain "$VMM" --qmp "unix:$TMP/plain.qmp" --serial none "$GUESTS/idle.elf"
@@ -112,4 +162,5 @@ with QMP(sys.argv[1]) as q:
         assert "--dirty-ring" in e.desc, e.desc
 PY
 kill "$ppid"
+wait "$ppid" 2>/dev/null
 echo "migrate_dirty_ring: the migration tests pass with the ring; ring-full exits, bad sizes and per-vCPU rates checked"
