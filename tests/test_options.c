@@ -38,6 +38,7 @@ static void test_defaults(void **state)
 	assert_string_equal(o.cmdline, "g.elf");
 	assert_false(o.ram_given);
 	assert_false(o.paused);
+	assert_int_equal(o.dirty_ring_entries, 0);
 }
 
 static void test_help_and_version(void **state)
@@ -71,6 +72,20 @@ static void test_cpus(void **state)
 	assert_int_equal(parse("--cpus 0 g.elf"), 1);
 	assert_int_equal(parse("--cpus 65 g.elf"), 1);
 	assert_int_equal(parse("--cpus two g.elf"), 1);
+}
+
+/* Only a number here: the host's limit is checked once /dev/kvm is open. */
+static void test_dirty_ring(void **state)
+{
+	assert_int_equal(parse("--dirty-ring 4096 g.elf"), -1);
+	assert_int_equal(o.dirty_ring_entries, 4096);
+	assert_int_equal(parse("--dirty-ring 0 g.elf"), -1);
+	assert_int_equal(o.dirty_ring_entries, 0);
+	assert_int_equal(parse("--dirty-ring 4096 --incoming tcp:127.0.0.1:1"), -1);
+	assert_int_equal(o.dirty_ring_entries, 4096);
+	assert_int_equal(parse("--dirty-ring abc g.elf"), 1);
+	assert_int_equal(parse("--dirty-ring -1 g.elf"), 1);
+	assert_int_equal(parse("--dirty-ring 4294967296 g.elf"), 1);
 }
 
 static void test_serial_and_monitor(void **state)
@@ -218,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_mem),
 		cmocka_unit_test(test_cpus),
+		cmocka_unit_test(test_dirty_ring),
 		cmocka_unit_test(test_serial_and_monitor),
 		cmocka_unit_test(test_guest_command_line),
 		cmocka_unit_test(test_command_line_too_long),
