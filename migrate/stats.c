@@ -291,19 +291,26 @@ static void info_round(struct outbuf *o, const struct round_stats *r)
 
 /* The dirty ring's line: its ring-full exits and the vCPUs' wait so far,
  * and each vCPU's share of the last round's dirty pages. */
+static void ring_totals(const struct migrate_stats *s, uint64_t *exits, uint64_t *wait_us)
+{
+	size_t k;
+
+	*exits = *wait_us = 0;
+	for (k = 0; k < s->rounds_len; k++) {
+		*exits += s->rounds_v[k].ring_full_exits;
+		*wait_us += s->rounds_v[k].ring_wait_us;
+	}
+}
+
 static void info_ring(struct outbuf *o, const struct migrate_stats *s,
 		      const struct round_stats *last)
 {
-	uint64_t exits = 0, wait_us = 0;
+	uint64_t exits, wait_us;
 	uint32_t i;
-	size_t k;
 
 	if (!last || !last->nr_vcpus)
 		return;
-	for (k = 0; k < s->rounds_len; k++) {
-		exits += s->rounds_v[k].ring_full_exits;
-		wait_us += s->rounds_v[k].ring_wait_us;
-	}
+	ring_totals(s, &exits, &wait_us);
 	outbuf__printf(o, "dirty ring: %" PRIu64 " ring-full exits, vCPUs waited %s; "
 	    "last round's pages by vCPU:", exits, us_text(wait_us).s);
 	for (i = 0; i < last->nr_vcpus; i++)
@@ -477,6 +484,13 @@ static void summary_totals(struct outbuf *o, const struct migrate_stats *s)
 	    bytes_text(s->device_state_bytes).s,
 	    (int)sizeof(s->dirty_log_mode),
 	    s->dirty_log_mode[0] ? s->dirty_log_mode : "-");
+	if (s->rounds_len && s->rounds_v[0].nr_vcpus) {
+		uint64_t exits, wait_us;
+
+		ring_totals(s, &exits, &wait_us);
+		outbuf__printf(o, "dirty ring: %" PRIu64 " ring-full exits, vCPUs waited %s\n",
+		    exits, us_text(wait_us).s);
+	}
 }
 
 void migrate_stats__format_summary(const struct migrate_stats *s, char *buf,

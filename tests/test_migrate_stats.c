@@ -524,6 +524,8 @@ static void test_info_ring(void **state)
 	migrate_stats__format_info(&s, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "dirty ring: 7 ring-full exits, vCPUs waited 2.000 ms; "
 			       "last round's pages by vCPU: 700 12\n"));
+	migrate_stats__format_summary(&s, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "dirty ring: 7 ring-full exits, vCPUs waited 2.000 ms\n"));
 	j = json_of(&s, NULL);
 	if (!json_valid(j))
 		fail_msg("invalid JSON:\n%s", j);
