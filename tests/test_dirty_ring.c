@@ -18,7 +18,7 @@ static void test_entries_rule(void **state)
 {
 	char err[256];
 
-	/* 1 M entries of 16 bytes: what this kind of host reports. */
+	/* A host whose KVM takes up to 16 MiB: 1 M entries of 16 bytes. */
 	assert_int_equal(dirty_ring__check_entries(256, 16 << 20, err, sizeof(err)), 0);
 	assert_int_equal(dirty_ring__check_entries(1 << 20, 16 << 20, err, sizeof(err)), 0);
 	assert_int_equal(dirty_ring__check_entries(128, 16 << 20, err, sizeof(err)), -EINVAL);
