@@ -25,7 +25,7 @@ HEADER_FIXED = 64
 REGION = struct.Struct("<QQQ")
 SLICE_HEAD = struct.Struct("<4sIQQQII")
 END = struct.Struct("<4sIQ")
-LOG_MODES = {0: "plain", 1: "manual-protect"}
+LOG_MODES = {0: "plain", 1: "manual-protect", 2: "ring"}
 
 
 class TraceError(Exception):

@@ -22,6 +22,7 @@
 enum dirty_trace_log_mode {
 	DIRTY_TRACE_LOG_PLAIN = 0,		/* KVM_GET_DIRTY_LOG */
 	DIRTY_TRACE_LOG_MANUAL_PROTECT = 1,	/* get, then KVM_CLEAR_DIRTY_LOG */
+	DIRTY_TRACE_LOG_RING = 2,		/* the vCPUs' dirty rings */
 };
 
 /* A stretch of RAM pages in guest-physical space. */

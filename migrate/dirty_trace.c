@@ -103,7 +103,7 @@ static int check_header(const struct dirty_trace_header *h, char *err, size_t er
 		    g->size / h->page_size > pages - g->first_page)
 			return errmsg__fail(-EINVAL, err, errlen, "%s", "a region lies outside RAM");
 	}
-	if (h->log_mode > DIRTY_TRACE_LOG_MANUAL_PROTECT)
+	if (h->log_mode > DIRTY_TRACE_LOG_RING)
 		return errmsg__fail(-EINVAL, err, errlen, "%s", "unknown dirty-log mode");
 	return 0;
 }

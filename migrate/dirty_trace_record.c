@@ -20,7 +20,8 @@ static void fill_header(struct dirty_trace_header *h, const struct vm *vm,
 	h->major = DIRTY_TRACE_MAJOR;
 	h->minor = DIRTY_TRACE_MINOR;
 	h->page_size = GUEST_PAGE_SIZE;
-	h->log_mode = log->manual_protect ? DIRTY_TRACE_LOG_MANUAL_PROTECT : DIRTY_TRACE_LOG_PLAIN;
+	h->log_mode = log->ring ? DIRTY_TRACE_LOG_RING :
+		      log->manual_protect ? DIRTY_TRACE_LOG_MANUAL_PROTECT : DIRTY_TRACE_LOG_PLAIN;
 	h->ram_size = vm->mem.size;
 	h->interval_us = interval_us;
 	h->duration_us = duration_us;

@@ -234,6 +234,7 @@ static void test_other_major_refused(void **state)
 
 static void test_writer_refuses_bad_header(void **state)
 {
+	struct dirty_trace_reader r;
 	struct dirty_trace_writer w;
 	struct dirty_trace_header h;
 	char err[256];
@@ -244,6 +245,18 @@ static void test_writer_refuses_bad_header(void **state)
 	make_header(&h);
 	h.page_size = 4000;
 	assert_int_equal(dirty_trace__create(&w, path, &h, err, sizeof(err)), -EINVAL);
+	make_header(&h);
+	h.log_mode = DIRTY_TRACE_LOG_RING + 1;
+	assert_int_equal(dirty_trace__create(&w, path, &h, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "unknown dirty-log mode"));
+	/* The ring's traces are written, and read back as such. */
+	make_header(&h);
+	h.log_mode = DIRTY_TRACE_LOG_RING;
+	assert_int_equal(dirty_trace__create(&w, path, &h, err, sizeof(err)), 0);
+	assert_int_equal(dirty_trace__finish(&w, 1000, err, sizeof(err)), 0);
+	assert_int_equal(dirty_trace__open(&r, path, err, sizeof(err)), 0);
+	assert_int_equal(r.h.log_mode, DIRTY_TRACE_LOG_RING);
+	dirty_trace__close(&r);
 	assert_int_equal(write_trace(path), 0);
 }
 
