@@ -29,9 +29,13 @@ struct ram_recv {
 	uint64_t nr_pages;		/* of all slots */
 	uint64_t *written;		/* one bit per page: holds data */
 	uint64_t *torn;			/* one bit per page: torn, not resent */
+	uint64_t *seen;			/* one bit per page: received, ZERO or DATA */
+	uint8_t *xarea;			/* a batch's delta area (allocated on use) */
+	uint8_t scratch[RAM_PAGE_SIZE];	/* a delta's page, until its CRC passed */
+	uint64_t delta_pages;		/* XBZRLE entries applied */
 	uint64_t torn_now;		/* bits set in torn */
 	uint64_t torn_total;		/* torn arrivals, repaired or not */
-	struct iovec iov[RAM_BATCH_MAX_PAGES];
+	struct iovec iov[RAM_BATCH_MAX_PAGES + 1];
 };
 
 /* Fresh guest RAM reads as zero: nothing is written, nothing torn.
@@ -42,8 +46,12 @@ void ram_recv__free(struct ram_recv *rr);
 
 /* Finishes a RAM section whose head stream__recv_head read into sec:
  * checks the whole entry table (ram_batch__check) before a page byte is
- * read, reads the pages into guest memory (adjacent pages in one run),
- * the section checksum, then each page's CRC. info (may be NULL) gets the
+ * read, reads the pages into guest memory (adjacent pages in one run) and
+ * the delta area into a buffer, the section checksum, every delta's form,
+ * then each page's CRC. An XBZRLE entry (stream 3.1 only) applies its
+ * delta to a copy of the page held here, which must have arrived intact
+ * before; the copy is written to guest memory only when the result
+ * matches the entry's CRC, and anything else fails the stream. info (may be NULL) gets the
  * counts. Returns 0, or the check's, the stream's error with err set. */
 int ram_recv__section(struct ram_recv *rr, struct stream *s, struct section *sec,
 		      struct ram_batch_info *info, char *err, size_t errlen);

@@ -33,7 +33,7 @@ struct vm_config;
 #define STREAM_MAGIC		"LMIG\r\n\x1a\n"
 #define STREAM_MAGIC_LEN	8
 #define STREAM_VERSION_MAJOR	3
-#define STREAM_VERSION_MINOR	0
+#define STREAM_VERSION_MINOR	1
 #define STREAM_PREAMBLE_LEN	16
 #define STREAM_HEADER_LEN	16
 #define STREAM_TRAILER_LEN	4
@@ -98,6 +98,7 @@ struct stream {
 	/* A RAM section whose entry table was read (stream__recv_head) and
 	 * whose pages and checksum are still to come (stream__recv_pages). */
 	uint64_t in_pages_left;		/* page bytes not read yet */
+	uint16_t minor_in;		/* the peer's minor version, once read */
 	uint32_t in_crc;		/* running CRC over header and entry table */
 	bool in_open;
 };
@@ -247,6 +248,7 @@ int stream_msg__decode_reason(const uint8_t *p, size_t len, char *out,
 #define RAM_BATCH_MAX_PAGES	1024u
 #define RAM_FLAG_ZERO		0x1u
 #define RAM_FLAG_DATA		0x2u
+#define RAM_FLAG_XBZRLE		0x4u	/* stream 3.1: a delta, in the delta area */
 #define RAM_FLAG_MASK		0xfffu
 #define RAM_BATCH_HEADER_LEN	8
 #define RAM_ENTRY_LEN		12	/* u64 gpa | flags, u32 CRC32C of the page */
@@ -254,17 +256,29 @@ int stream_msg__decode_reason(const uint8_t *p, size_t len, char *out,
 				 RAM_BATCH_MAX_PAGES * RAM_ENTRY_LEN)
 #define RAM_BATCH_MAX_BYTES	(RAM_BATCH_HEAD_MAX + \
 				 RAM_BATCH_MAX_PAGES * RAM_PAGE_SIZE)
+/* A delta with its u16 length never takes more than a page: a delta area
+ * holds at most this. */
+#define RAM_DELTA_PREFIX_LEN	2
+#define RAM_BATCH_DELTA_MAX	(RAM_BATCH_MAX_PAGES * RAM_PAGE_SIZE)
 
 /* Encoder state: the batch header and entry table, and a gather list of
- * the DATA pages where they are (guest memory): nothing is copied. */
+ * the DATA pages where they are (guest memory, or a copy the caller
+ * keeps until the send): nothing is copied. XBZRLE deltas are appended to
+ * a delta area the caller lends (ram_batch__set_delta_area), sent after
+ * the pages. */
 struct ram_batch {
 	uint8_t head[RAM_BATCH_HEAD_MAX];
 	const uint8_t *page[RAM_BATCH_MAX_PAGES];	/* DATA pages, in order */
-	struct iovec iov[RAM_BATCH_MAX_PAGES + 1];	/* head, then page runs */
+	/* head, page runs, the delta area */
+	struct iovec iov[RAM_BATCH_MAX_PAGES + 2];
+	uint8_t *xdata;		/* delta area: u16 length, delta; lent */
+	size_t xcap;
+	size_t xlen;
 	uint32_t round;
 	uint32_t count;
 	uint32_t nr_zero;
 	uint32_t nr_data;
+	uint32_t nr_delta;
 	int nr_iov;
 	bool begun;
 };
@@ -275,6 +289,8 @@ struct ram_batch_info {
 	uint32_t nr_zero;
 	uint32_t nr_data;
 	uint32_t nr_torn;	/* DATA pages whose bytes do not match their CRC */
+	uint32_t nr_delta;	/* XBZRLE entries */
+	uint64_t delta_len;	/* bytes of the delta area */
 };
 
 /* Called once per page of a batch that passed every check; data is NULL
@@ -285,6 +301,15 @@ typedef int (*ram_page_fn)(void *ctx, uint64_t gpa, const uint8_t *data,
 			   bool torn);
 
 void ram_batch__init(struct ram_batch *b);
+/* Lends the batch a delta area of cap bytes for ram_batch__add_delta
+ * (RAM_BATCH_DELTA_MAX is always enough); kept across begin. */
+void ram_batch__set_delta_area(struct ram_batch *b, uint8_t *area, size_t cap);
+/* Adds an XBZRLE entry: the delta (len <= XBZRLE_MAX_DELTA bytes, copied
+ * into the delta area) and crc, the CRC32C of the page it produces.
+ * Returns 0, -ENOSPC (batch or area full), -EINVAL (gpa not page
+ * aligned, no batch begun, delta too long). */
+int ram_batch__add_delta(struct ram_batch *b, uint64_t gpa, const uint8_t *delta, size_t len,
+			 uint32_t crc);
 void ram_batch__free(struct ram_batch *b);
 /* Starts an empty batch for pre-copy round `round`. */
 void ram_batch__begin(struct ram_batch *b, uint32_t round);
@@ -312,14 +337,24 @@ bool ram_batch__page_is_zero(const void *page);
 /* Checks a batch's head (the first head_len bytes of a payload of
  * payload_len bytes): count, head_len = 8 + 12 x count, every entry's
  * flags, gpa alignment, gpa inside one of cfg's slots, a ZERO entry's CRC
- * field 0, and payload_len = head_len + 4096 x DATA entries. Reads no
- * page. info (may be NULL) receives the round and the counts. Returns 0
+ * field 0, and payload_len = head_len + 4096 x DATA entries + a delta
+ * area that can hold the XBZRLE entries' deltas (2 to 4096 bytes each).
+ * Reads no page. info (may be NULL) receives the round and the counts. Returns 0
  * or -EBADMSG with err set. */
 int ram_batch__check(const uint8_t *head, size_t head_len, uint64_t payload_len,
 		     const struct vm_config *cfg, struct ram_batch_info *info,
 		     char *err, size_t errlen);
-/* A whole payload in memory: ram_batch__check, then each DATA page's CRC
- * and page_fn for every page. A bad batch writes nothing. Returns 0,
+/* Walks a delta area of len bytes that must hold exactly nr deltas:
+ * call with *pos 0 and once per XBZRLE entry, in entry order; each call
+ * sets *delta and *dlen to the next delta (checked: xbzrle__check) and
+ * moves *pos past it. Returns 0 or -EBADMSG with err set. */
+int ram_batch__next_delta(const uint8_t *area, size_t len, size_t *pos,
+			  const uint8_t **delta, size_t *dlen, char *err, size_t errlen);
+/* A whole payload in memory: ram_batch__check, every delta's form
+ * (ram_batch__next_delta: the area holds exactly the deltas, each well
+ * formed), then each DATA page's CRC and page_fn for every ZERO and DATA
+ * page. Deltas are not applied: that needs the page the destination
+ * holds (ram_recv). A bad batch writes nothing. Returns 0,
  * -EBADMSG with err set, or page_fn's error. */
 int ram_batch__decode(const uint8_t *p, size_t len,
 		      const struct vm_config *cfg, ram_page_fn page_fn,

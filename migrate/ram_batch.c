@@ -1,6 +1,6 @@
-/* RAM section payloads (stream 3.0): u32 round, u32 count, count entries
+/* RAM section payloads (stream 3.1): u32 round, u32 count, count entries
  * of u64 (gpa | flag) and u32 CRC32C of the page, then the DATA pages'
- * bytes in entry order. The encoder reads pages where they are, in guest
+ * bytes in entry order, then the XBZRLE entries' deltas. The encoder reads pages where they are, in guest
  * memory; see FORMAT.md for why a page may change on the way. Part of the
  * stream module (include/stream.h). */
 #include "stream.h"
@@ -11,14 +11,30 @@
 #include "crc32c.h"
 #include "errmsg.h"
 #include "vm_config.h"
+#include "xbzrle.h"
 
-#define BAD_LOW_BITS	(RAM_FLAG_MASK & ~(RAM_FLAG_ZERO | RAM_FLAG_DATA))
+#define KNOWN_FLAGS	(RAM_FLAG_ZERO | RAM_FLAG_DATA | RAM_FLAG_XBZRLE)
+#define BAD_LOW_BITS	(RAM_FLAG_MASK & ~KNOWN_FLAGS)
+
+static void reset(struct ram_batch *b)
+{
+	b->round = b->count = b->nr_zero = b->nr_data = b->nr_delta = 0;
+	b->xlen = 0;
+	b->nr_iov = 0;
+	b->begun = false;
+}
 
 void ram_batch__init(struct ram_batch *b)
 {
-	b->round = b->count = b->nr_zero = b->nr_data = 0;
-	b->nr_iov = 0;
-	b->begun = false;
+	reset(b);
+	b->xdata = NULL;
+	b->xcap = 0;
+}
+
+void ram_batch__set_delta_area(struct ram_batch *b, uint8_t *area, size_t cap)
+{
+	b->xdata = area;
+	b->xcap = cap;
 }
 
 void ram_batch__free(struct ram_batch *b)
@@ -28,7 +44,7 @@ void ram_batch__free(struct ram_batch *b)
 
 void ram_batch__begin(struct ram_batch *b, uint32_t round)
 {
-	ram_batch__init(b);
+	reset(b);
 	b->round = round;
 	b->begun = true;
 	wire__le32(b->head, round);
@@ -68,6 +84,31 @@ int ram_batch__add_zero(struct ram_batch *b, uint64_t gpa)
 		return ret;
 	put_entry(b, gpa | RAM_FLAG_ZERO);
 	b->nr_zero++;
+	return 0;
+}
+
+int ram_batch__add_delta(struct ram_batch *b, uint64_t gpa, const uint8_t *delta, size_t len,
+			 uint32_t crc)
+{
+	uint8_t *e;
+	int ret = can_add(b, gpa);
+
+	if (ret)
+		return ret;
+	if (len > XBZRLE_MAX_DELTA)
+		return -EINVAL;
+	if (!b->xdata || b->xcap - b->xlen < RAM_DELTA_PREFIX_LEN + len)
+		return -ENOSPC;
+	e = b->head + RAM_BATCH_HEADER_LEN + (size_t)b->count * RAM_ENTRY_LEN;
+	put_entry(b, gpa | RAM_FLAG_XBZRLE);
+	/* The CRC of the page the delta makes: the destination checks it
+	 * before it writes the page. */
+	wire__le32(e + 8, crc);
+	b->xdata[b->xlen] = (uint8_t)len;
+	b->xdata[b->xlen + 1] = (uint8_t)(len >> 8);
+	memcpy(b->xdata + b->xlen + RAM_DELTA_PREFIX_LEN, delta, len);
+	b->xlen += RAM_DELTA_PREFIX_LEN + len;
+	b->nr_delta++;
 	return 0;
 }
 
@@ -142,6 +183,11 @@ int ram_batch__finish(struct ram_batch *b)
 		if (wire__get_le64(e) & RAM_FLAG_DATA)
 			wire__le32(e + 8, crc32c__extend(0, b->page[d++], RAM_PAGE_SIZE));
 	}
+	if (b->xlen && (b->nr_iov < 1 || b->iov[b->nr_iov - 1].iov_base != b->xdata)) {
+		b->iov[b->nr_iov].iov_base = b->xdata;
+		b->iov[b->nr_iov].iov_len = b->xlen;
+		b->nr_iov++;
+	}
 	return 0;
 }
 
@@ -154,7 +200,7 @@ const struct iovec *ram_batch__iov(const struct ram_batch *b, int *iovcnt)
 size_t ram_batch__len(const struct ram_batch *b)
 {
 	return RAM_BATCH_HEADER_LEN + (size_t)b->count * RAM_ENTRY_LEN +
-	       (size_t)b->nr_data * RAM_PAGE_SIZE;
+	       (size_t)b->nr_data * RAM_PAGE_SIZE + b->xlen;
 }
 
 /* --- decoding ------------------------------------------------------------ */
@@ -187,11 +233,10 @@ static int check_entry(const struct vm_config *cfg, const uint8_t *e,
 			     i, (unsigned long long)word, flags & BAD_LOW_BITS);
 		return -EBADMSG;
 	}
-	if (flags != RAM_FLAG_ZERO && flags != RAM_FLAG_DATA) {
+	if (flags != RAM_FLAG_ZERO && flags != RAM_FLAG_DATA && flags != RAM_FLAG_XBZRLE) {
 		errmsg__set(err, errlen,
-			     "RAM batch entry %u (gpa 0x%llx): %s, exactly one must be set",
-			     i, (unsigned long long)gpa,
-			     flags ? "both ZERO and DATA" : "neither ZERO nor DATA");
+			     "RAM batch entry %u (gpa 0x%llx): flags 0x%x, exactly one of ZERO, DATA and XBZRLE must be set",
+			     i, (unsigned long long)gpa, flags);
 		return -EBADMSG;
 	}
 	if (flags == RAM_FLAG_ZERO && crc) {
@@ -206,6 +251,36 @@ static int check_entry(const struct vm_config *cfg, const uint8_t *e,
 			     i, (unsigned long long)gpa);
 		return -EBADMSG;
 	}
+	return 0;
+}
+
+/* The payload is the head, the DATA pages and a delta area in which each
+ * delta takes 2 to 4096 bytes. */
+static int check_length(struct ram_batch_info *info, size_t head_len, uint64_t payload_len,
+			char *err, size_t errlen)
+{
+	uint64_t pages = (uint64_t)info->nr_data * RAM_PAGE_SIZE, area;
+
+	if (payload_len - head_len < pages ||
+	    (!info->nr_delta && payload_len - head_len != pages)) {
+		errmsg__set(err, errlen,
+			     "RAM batch: %u DATA entries need %llu page bytes, the payload has %llu",
+			     info->nr_data, (unsigned long long)pages,
+			     (unsigned long long)(payload_len - head_len));
+		return -EBADMSG;
+	}
+	area = payload_len - head_len - pages;
+	if (area < (uint64_t)info->nr_delta * RAM_DELTA_PREFIX_LEN ||
+	    area > (uint64_t)info->nr_delta * (RAM_DELTA_PREFIX_LEN + XBZRLE_MAX_DELTA)) {
+		errmsg__set(err, errlen,
+			     "RAM batch: %u DATA entries need %llu page bytes and %u XBZRLE entries %llu..%llu delta bytes, the payload has %llu",
+			     info->nr_data, (unsigned long long)pages, info->nr_delta,
+			     (unsigned long long)info->nr_delta * RAM_DELTA_PREFIX_LEN,
+			     (unsigned long long)info->nr_delta * (RAM_DELTA_PREFIX_LEN + XBZRLE_MAX_DELTA),
+			     (unsigned long long)(payload_len - head_len));
+		return -EBADMSG;
+	}
+	info->delta_len = area;
 	return 0;
 }
 
@@ -251,14 +326,64 @@ int ram_batch__check(const uint8_t *head, size_t head_len, uint64_t payload_len,
 			return ret;
 		if (wire__get_le64(e) & RAM_FLAG_ZERO)
 			info->nr_zero++;
-		else
+		else if (wire__get_le64(e) & RAM_FLAG_DATA)
 			info->nr_data++;
+		else
+			info->nr_delta++;
 	}
-	if (payload_len != head_len + (uint64_t)info->nr_data * RAM_PAGE_SIZE) {
+	return check_length(info, head_len, payload_len, err, errlen);
+}
+
+int ram_batch__next_delta(const uint8_t *area, size_t len, size_t *pos,
+			  const uint8_t **delta, size_t *dlen, char *err, size_t errlen)
+{
+	size_t at = *pos, n;
+	int ret;
+
+	if (len - at < RAM_DELTA_PREFIX_LEN) {
 		errmsg__set(err, errlen,
-			     "RAM batch: %u DATA entries need %llu page bytes, the payload has %llu",
-			     info->nr_data, (unsigned long long)info->nr_data * RAM_PAGE_SIZE,
-			     (unsigned long long)(payload_len - head_len));
+			     "RAM batch: delta area ends at byte %zu, inside a delta's length", at);
+		return -EBADMSG;
+	}
+	n = area[at] | (size_t)area[at + 1] << 8;
+	at += RAM_DELTA_PREFIX_LEN;
+	if (n > XBZRLE_MAX_DELTA) {
+		errmsg__set(err, errlen,
+			     "RAM batch: a delta of %zu bytes at byte %zu of the delta area, at most %u",
+			     n, at, XBZRLE_MAX_DELTA);
+		return -EBADMSG;
+	}
+	if (n > len - at) {
+		errmsg__set(err, errlen,
+			     "RAM batch: a delta of %zu bytes at byte %zu of the delta area runs past its end (%zu bytes)",
+			     n, at, len);
+		return -EBADMSG;
+	}
+	ret = xbzrle__check(area + at, n, err, errlen);
+	if (ret)
+		return ret;
+	*delta = area + at;
+	*dlen = n;
+	*pos = at + n;
+	return 0;
+}
+
+/* Walks every delta of the area, which they must fill exactly. */
+static int check_deltas(const uint8_t *area, size_t len, uint32_t nr, char *err,
+			size_t errlen)
+{
+	const uint8_t *d;
+	size_t pos = 0, n;
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < nr; i++) {
+		ret = ram_batch__next_delta(area, len, &pos, &d, &n, err, errlen);
+		if (ret)
+			return ret;
+	}
+	if (pos != len) {
+		errmsg__set(err, errlen, "RAM batch: %zu bytes after the last delta", len - pos);
 		return -EBADMSG;
 	}
 	return 0;
@@ -292,9 +417,15 @@ int ram_batch__decode(const uint8_t *p, size_t len,
 	if (ret)
 		return ret;
 	data = p + head;
+	ret = check_deltas(data + (size_t)info->nr_data * RAM_PAGE_SIZE, info->delta_len,
+			   info->nr_delta, err, errlen);
+	if (ret)
+		return ret;
 	for (i = 0; i < info->count; i++) {
 		e = p + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
 		word = wire__get_le64(e);
+		if (word & RAM_FLAG_XBZRLE)
+			continue;
 		if (word & RAM_FLAG_ZERO) {
 			ret = page_fn(ctx, word & ~(uint64_t)RAM_FLAG_MASK, NULL, false);
 		} else {

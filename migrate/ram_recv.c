@@ -7,6 +7,7 @@
 #include "crc32c.h"
 #include "errmsg.h"
 #include "vm_config.h"
+#include "xbzrle.h"
 
 int ram_recv__init(struct ram_recv *rr, const struct vm_config *cfg, ram_hva_fn hva,
 		   void *ctx)
@@ -23,7 +24,8 @@ int ram_recv__init(struct ram_recv *rr, const struct vm_config *cfg, ram_hva_fn 
 	words = (rr->nr_pages + 63) / 64;
 	rr->written = calloc(words ? words : 1, sizeof(uint64_t));
 	rr->torn = calloc(words ? words : 1, sizeof(uint64_t));
-	if (!rr->written || !rr->torn) {
+	rr->seen = calloc(words ? words : 1, sizeof(uint64_t));
+	if (!rr->written || !rr->torn || !rr->seen) {
 		ram_recv__free(rr);
 		return -ENOMEM;
 	}
@@ -34,7 +36,10 @@ void ram_recv__free(struct ram_recv *rr)
 {
 	free(rr->written);
 	free(rr->torn);
-	rr->written = rr->torn = NULL;
+	free(rr->seen);
+	free(rr->xarea);
+	rr->written = rr->torn = rr->seen = NULL;
+	rr->xarea = NULL;
 }
 
 /* Index of gpa's page over all slots, in slot order. */
@@ -86,6 +91,72 @@ int ram_recv__page(void *ctx, uint64_t gpa, const uint8_t *data, bool torn)
 		memset(dst, 0, RAM_PAGE_SIZE);
 	}
 	set_torn(rr, page, data && torn);
+	rr->seen[page / 64] |= bit;
+	return 0;
+}
+
+static bool test_bit(const uint64_t *map, uint64_t page)
+{
+	return map[page / 64] >> (page % 64) & 1;
+}
+
+/* One XBZRLE entry: its delta applied to a copy of the page, which goes
+ * to guest memory only once it matches the CRC the source took of its
+ * own copy. The page must be here intact: a delta against anything else
+ * would build a page the source never had. */
+static int apply_delta(struct ram_recv *rr, uint32_t i, uint64_t gpa, uint32_t crc,
+		       const uint8_t *delta, size_t len, char *err, size_t errlen)
+{
+	uint64_t page = page_index(rr, gpa);
+	uint8_t *dst;
+	int ret;
+
+	if (page == UINT64_MAX)
+		return -EFAULT;	/* ram_batch checked the slots: cannot happen */
+	if (!test_bit(rr->seen, page) || test_bit(rr->torn, page)) {
+		errmsg__set(err, errlen,
+			     "RAM batch entry %u (gpa 0x%llx): an XBZRLE delta for a page this side %s",
+			     i, (unsigned long long)gpa,
+			     test_bit(rr->torn, page) ? "holds torn" : "never received");
+		return -EBADMSG;
+	}
+	dst = rr->hva(rr->ctx, gpa);
+	memcpy(rr->scratch, dst, RAM_PAGE_SIZE);
+	ret = xbzrle__decode(delta, len, rr->scratch, err, errlen);
+	if (ret)
+		return ret;
+	if (crc32c__extend(0, rr->scratch, RAM_PAGE_SIZE) != crc) {
+		errmsg__set(err, errlen,
+			     "RAM batch entry %u (gpa 0x%llx): the page an XBZRLE delta makes does not match its CRC 0x%08x (this side's copy differs from the source's)",
+			     i, (unsigned long long)gpa, crc);
+		return -EBADMSG;
+	}
+	memcpy(dst, rr->scratch, RAM_PAGE_SIZE);
+	rr->written[page / 64] |= 1ull << (page % 64);
+	rr->delta_pages++;
+	return 0;
+}
+
+/* Every delta's length and form, before any is applied. */
+static int check_area(struct ram_recv *rr, const struct ram_batch_info *info, char *err,
+		      size_t errlen)
+{
+	const uint8_t *d;
+	size_t pos = 0, n;
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < info->nr_delta; i++) {
+		ret = ram_batch__next_delta(rr->xarea, info->delta_len, &pos, &d, &n, err,
+					    errlen);
+		if (ret)
+			return ret;
+	}
+	if (pos != info->delta_len) {
+		errmsg__set(err, errlen, "RAM batch: %llu bytes after the last delta",
+			     (unsigned long long)(info->delta_len - pos));
+		return -EBADMSG;
+	}
 	return 0;
 }
 
@@ -119,8 +190,9 @@ int ram_recv__section(struct ram_recv *rr, struct stream *s, struct section *sec
 		      struct ram_batch_info *info, char *err, size_t errlen)
 {
 	struct ram_batch_info local;
-	const uint8_t *e;
+	const uint8_t *e, *delta;
 	uint64_t word, gpa;
+	size_t xpos = 0, dlen;
 	uint32_t i;
 	uint8_t *dst;
 	bool torn;
@@ -133,14 +205,44 @@ int ram_recv__section(struct ram_recv *rr, struct stream *s, struct section *sec
 			       errlen);
 	if (ret)
 		return ret;
+	if (info->nr_delta && s->minor_in < 1) {
+		errmsg__set(err, errlen,
+			     "RAM batch: XBZRLE entries in a stream of version %u.%u (they came with 3.1)",
+			     STREAM_VERSION_MAJOR, s->minor_in);
+		return -EBADMSG;
+	}
+	if (info->nr_delta && !rr->xarea) {
+		rr->xarea = malloc(RAM_BATCH_DELTA_MAX);
+		if (!rr->xarea) {
+			errmsg__set(err, errlen, "RAM batch: out of memory for its deltas");
+			return -ENOMEM;
+		}
+	}
 	n = page_iov(rr, sec->payload, info->count);
+	if (info->delta_len) {
+		rr->iov[n].iov_base = rr->xarea;
+		rr->iov[n].iov_len = info->delta_len;
+		n++;
+	}
 	ret = stream__recv_pages(s, sec, rr->iov, n, err, errlen);
+	if (!ret && info->nr_delta)
+		ret = check_area(rr, info, err, errlen);
 	if (ret)
 		return ret;
 	for (i = 0; i < info->count; i++) {
 		e = sec->payload + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
 		word = wire__get_le64(e);
 		gpa = word & ~(uint64_t)RAM_FLAG_MASK;
+		if (word & RAM_FLAG_XBZRLE) {
+			ret = ram_batch__next_delta(rr->xarea, info->delta_len, &xpos, &delta,
+						    &dlen, err, errlen);
+			if (!ret)
+				ret = apply_delta(rr, i, gpa, wire__get_le32(e + 8), delta, dlen,
+						  err, errlen);
+			if (ret)
+				return ret;
+			continue;
+		}
 		if (word & RAM_FLAG_ZERO) {
 			ret = ram_recv__page(rr, gpa, NULL, false);
 		} else {

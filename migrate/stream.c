@@ -243,10 +243,13 @@ int stream__read_preamble(struct stream *s, char *err, size_t errlen)
 			     strerror(-ret));
 	else
 		ret = check_preamble(p, err, errlen);
-	if (!ret)
+	if (!ret) {
 		s->preamble_in = true;
-	else
+		/* What the peer may send depends on it (XBZRLE: 3.1). */
+		s->minor_in = (uint16_t)(p[STREAM_MAGIC_LEN + 2] | p[STREAM_MAGIC_LEN + 3] << 8);
+	} else {
 		s->in_err = ret;
+	}
 	return ret;
 }
 

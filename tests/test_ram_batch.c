@@ -1,4 +1,4 @@
-/* RAM section payloads (stream 3.0): the encoder that sends pages from
+/* RAM section payloads (stream 3.1): the encoder that sends pages from
  * where they are, a decoder that writes nothing unless the whole entry
  * table is right, per-page CRCs and torn pages, and the destination's
  * reader that puts pages straight into guest memory. */
@@ -289,9 +289,10 @@ static void test_refuses_outside_slots(void **state)
 static void test_refuses_flags(void **state)
 {
 	refused_entry(0x5000 | RAM_FLAG_ZERO | RAM_FLAG_DATA,
-		      "RAM batch entry 2 (gpa 0x5000): both ZERO and DATA, exactly one must be set");
-	refused_entry(0x5000, "neither ZERO nor DATA");
-	refused_entry(0x5000 | 0x4, "an unknown flag");
+		      "RAM batch entry 2 (gpa 0x5000): flags 0x3, exactly one of ZERO, DATA and XBZRLE must be set");
+	refused_entry(0x5000, "flags 0x0, exactly one");
+	refused_entry(0x5000 | RAM_FLAG_ZERO | RAM_FLAG_XBZRLE, "flags 0x5, exactly one");
+	refused_entry(0x5000 | 0x8, "an unknown flag");
 }
 
 static void test_refuses_zero_with_crc(void **state)
@@ -631,6 +632,158 @@ static void test_table_checksum(void **state)
 	close_ends(&p);
 }
 
+/* --- XBZRLE entries ------------------------------------------------------- */
+
+static uint32_t crc_of(const uint8_t *page)
+{
+	return crc32c__extend(0, page, RAM_PAGE_SIZE);
+}
+
+/* Sends one delta for gpa; returns what the reader made of it. */
+static int send_delta(struct pipe_ends *p, uint64_t gpa, const uint8_t *d, size_t len,
+		      uint32_t crc, char *err, size_t errlen)
+{
+	static uint8_t area[RAM_PAGE_SIZE];
+	struct ram_batch b;
+
+	ram_batch__init(&b);
+	ram_batch__set_delta_area(&b, area, sizeof(area));
+	ram_batch__begin(&b, 0);
+	assert_int_equal(ram_batch__add_delta(&b, gpa, d, len, crc), 0);
+	assert_int_equal(ram_batch__finish(&b), 0);
+	send_batch(p, &b);
+	return recv_batch(p, NULL, err, errlen);
+}
+
+static void send_whole(struct pipe_ends *p, uint64_t gpa, const uint8_t *page)
+{
+	struct ram_batch b;
+	char err[256];
+
+	ram_batch__init(&b);
+	ram_batch__begin(&b, 0);
+	assert_int_equal(ram_batch__add_page(&b, gpa, page), 0);
+	assert_int_equal(ram_batch__finish(&b), 0);
+	send_batch(p, &b);
+	assert_int_equal(recv_batch(p, NULL, err, sizeof(err)), 0);
+}
+
+/* A delta is only meaningful against the page the source cached: one for
+ * a page never received, or held torn, or whose result does not match
+ * its CRC, fails the stream and leaves guest memory as it was. */
+static void test_xbzrle_refused_base(void **state)
+{
+	static uint8_t page[RAM_PAGE_SIZE], want[RAM_PAGE_SIZE];
+	static const uint8_t d[] = { 0, 1, 0x77 };	/* byte 0 becomes 0x77 */
+	struct pipe_ends p;
+	struct ram_batch b;
+	char err[256];
+
+	open_ends(&p);
+	memset(want, 0, sizeof(want));
+	want[0] = 0x77;
+	assert_int_equal(send_delta(&p, 0x5000, d, sizeof(d), crc_of(want), err, sizeof(err)),
+			 -EBADMSG);
+	assert_non_null(strstr(err, "entry 0 (gpa 0x5000): an XBZRLE delta for a page this side never received"));
+	assert_int_equal(guest[0x5000], 0);
+	close_ends(&p);
+
+	/* Torn: the page changed between its CRC and the send. */
+	open_ends(&p);
+	memset(page, 3, sizeof(page));
+	ram_batch__init(&b);
+	ram_batch__begin(&b, 0);
+	assert_int_equal(ram_batch__add_page(&b, 0x5000, page), 0);
+	assert_int_equal(ram_batch__finish(&b), 0);
+	page[9] = 4;
+	send_batch(&p, &b);
+	assert_int_equal(recv_batch(&p, NULL, err, sizeof(err)), 0);
+	assert_int_equal(p.rr.torn_now, 1);
+	assert_int_equal(send_delta(&p, 0x5000, d, sizeof(d), crc_of(want), err, sizeof(err)),
+			 -EBADMSG);
+	assert_non_null(strstr(err, "a page this side holds torn"));
+	assert_int_equal(guest[0x5000], 3);
+	close_ends(&p);
+
+	/* Intact, but not the copy the source holds: the CRC says so. */
+	open_ends(&p);
+	memset(page, 3, sizeof(page));
+	send_whole(&p, 0x5000, page);
+	assert_int_equal(send_delta(&p, 0x5000, d, sizeof(d), crc_of(want), err, sizeof(err)),
+			 -EBADMSG);
+	assert_non_null(strstr(err, "does not match its CRC"));
+	assert_int_equal(guest[0x5000], 3);
+	/* The right CRC: applied. */
+	memcpy(want, page, sizeof(want));
+	want[0] = 0x77;
+	assert_int_equal(send_delta(&p, 0x5000, d, sizeof(d), crc_of(want), err, sizeof(err)), 0);
+	assert_memory_equal(guest + 0x5000, want, RAM_PAGE_SIZE);
+	/* A ZERO page is a base too: the empty delta of a zero page. */
+	ram_batch__begin(&b, 0);
+	assert_int_equal(ram_batch__add_zero(&b, 0x6000), 0);
+	assert_int_equal(ram_batch__finish(&b), 0);
+	send_batch(&p, &b);
+	assert_int_equal(recv_batch(&p, NULL, err, sizeof(err)), 0);
+	memset(want, 0, sizeof(want));
+	assert_int_equal(send_delta(&p, 0x6000, d, 0, crc_of(want), err, sizeof(err)), 0);
+	close_ends(&p);
+}
+
+/* XBZRLE came with 3.1: a 3.0 stream that carries it is refused. */
+static void test_xbzrle_needs_31(void **state)
+{
+	static uint8_t page[RAM_PAGE_SIZE];
+	struct pipe_ends p;
+	char err[256];
+
+	open_ends(&p);
+	send_whole(&p, 0x5000, page);
+	p.dst.minor_in = 0;
+	assert_int_equal(send_delta(&p, 0x5000, page, 0, crc_of(page), err, sizeof(err)),
+			 -EBADMSG);
+	assert_non_null(strstr(err, "XBZRLE entries in a stream of version 3.0"));
+	close_ends(&p);
+}
+
+/* One XBZRLE entry (gpa 0x5000) and a delta area of the bytes given. */
+static void build_delta_batch(struct wbuf *w, const uint8_t *area, size_t len)
+{
+	wbuf__init(w);
+	wbuf__put_u32(w, 1);
+	wbuf__put_u32(w, 1);
+	wbuf__put_u64(w, 0x5000 | RAM_FLAG_XBZRLE);
+	wbuf__put_u32(w, 0x1234);
+	wbuf__put_bytes(w, area, len);
+}
+
+/* The delta area must hold exactly the entries' deltas, each well formed
+ * and at most 4094 bytes; checked whole before anything is stored. */
+static void test_xbzrle_refused_area(void **state)
+{
+	static const uint8_t trailing[] = { 3, 0, 0, 1, 0xaa, 0xee };
+	static const uint8_t past[] = { 9, 0, 0, 1, 0xaa };
+	static const uint8_t bad_delta[] = { 3, 0, 0, 0, 0xaa };
+	static const uint8_t half_len[] = { 3 };
+	static uint8_t too_long[2 + 4095];
+	struct wbuf w;
+
+	build_delta_batch(&w, trailing, sizeof(trailing));
+	expect_refused(&w, "RAM batch: 1 bytes after the last delta");
+	build_delta_batch(&w, past, sizeof(past));
+	expect_refused(&w, "a delta of 9 bytes at byte 2 of the delta area runs past its end");
+	build_delta_batch(&w, bad_delta, sizeof(bad_delta));
+	expect_refused(&w, "xbzrle delta: empty changed run at page offset 0");
+	/* Shorter than a delta's length: the payload cannot be framed. */
+	build_delta_batch(&w, half_len, sizeof(half_len));
+	expect_refused(&w, "1 XBZRLE entries 2..4096 delta bytes, the payload has 1");
+	too_long[0] = 0xff;
+	too_long[1] = 0x0f;
+	build_delta_batch(&w, too_long, sizeof(too_long));
+	expect_refused(&w, "1 XBZRLE entries 2..4096 delta bytes, the payload has 4097");
+	build_delta_batch(&w, too_long, sizeof(too_long) - 1);
+	expect_refused(&w, "a delta of 4095 bytes at byte 2 of the delta area, at most 4094");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -647,6 +800,9 @@ int main(void)
 		cmocka_unit_test_setup(test_torn_page_decoded, setup),
 		cmocka_unit_test_setup(test_callback_error_and_args, setup),
 		cmocka_unit_test_setup(test_into_guest_memory, setup),
+		cmocka_unit_test_setup(test_xbzrle_refused_base, setup),
+		cmocka_unit_test_setup(test_xbzrle_needs_31, setup),
+		cmocka_unit_test_setup(test_xbzrle_refused_area, setup),
 		cmocka_unit_test_setup(test_scattered_pages, setup),
 		cmocka_unit_test_setup(test_torn_between_crc_and_send, setup),
 		cmocka_unit_test_setup(test_bad_table_writes_nothing, setup),

@@ -16,6 +16,7 @@ FUZZ_LIB_SRCS += migrate/stream_ledger.c
 FUZZ_LIB_SRCS += vmm/cpu_state.c
 FUZZ_LIB_SRCS += migrate/ram_batch.c
 FUZZ_LIB_SRCS += migrate/ram_recv.c
+FUZZ_LIB_SRCS += migrate/xbzrle.c
 FUZZ_LIB_SRCS += migrate/vm_config.c
 FUZZ_LIB_SRCS += migrate/vm_compat.c
 FUZZ_LIB_SRCS += lib/crc32c.c

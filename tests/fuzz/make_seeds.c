@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cpu_state.h"
+#include "crc32c.h"
 #include "stream.h"
 #include "vm_config.h"
 
@@ -70,6 +71,32 @@ static void make_ram(struct ram_batch *b, struct wbuf *flat)
 		wbuf__put_bytes(flat, iov[i].iov_base, iov[i].iov_len);
 }
 
+/* A second batch: 0x1000 again as an XBZRLE delta against the first
+ * batch's copy (byte 0 and the last byte changed), with the CRC of the
+ * page it makes. */
+static void make_ram_delta(struct wbuf *flat)
+{
+	static uint8_t page[RAM_PAGE_SIZE], area[RAM_PAGE_SIZE];
+	static const uint8_t delta[] = { 0, 1, 0x22, 0xfe, 0x1f, 1, 0x33 };
+	struct ram_batch b;
+	const struct iovec *iov;
+	int i, n;
+
+	memset(page, 0x11, sizeof(page));
+	page[0] = 0x22;
+	page[RAM_PAGE_SIZE - 1] = 0x33;
+	ram_batch__init(&b);
+	ram_batch__set_delta_area(&b, area, sizeof(area));
+	ram_batch__begin(&b, 0);
+	if (ram_batch__add_delta(&b, 0x1000, delta, sizeof(delta),
+				 crc32c__extend(0, page, RAM_PAGE_SIZE)) ||
+	    ram_batch__add_zero(&b, 0x3000) || ram_batch__finish(&b))
+		die("RAM delta batch does not encode");
+	iov = ram_batch__iov(&b, &n);
+	for (i = 0; i < n; i++)
+		wbuf__put_bytes(flat, iov[i].iov_base, iov[i].iov_len);
+}
+
 static void write_seed(const char *dir, const char *name, uint8_t mode,
 		       const void *p, size_t n)
 {
@@ -110,6 +137,7 @@ struct parts {
 	struct wbuf config, round_end, end, reason, vm_state, vcpu[2], device[2];
 	struct ram_batch ram;
 	struct wbuf ram_flat;	/* the RAM payload in one piece */
+	struct wbuf delta_flat;	/* a second one, with a delta */
 };
 
 /* VM_STATE, one VCPU per vCPU and one DEVICE per device of the config,
@@ -150,6 +178,7 @@ static void emit_forward(struct stream *s, void *ctx)
 
 	send_or_die(s, SECTION_CONFIG, p->config.data, p->config.len);
 	send_or_die(s, SECTION_RAM, p->ram_flat.data, p->ram_flat.len);
+	send_or_die(s, SECTION_RAM, p->delta_flat.data, p->delta_flat.len);
 	send_or_die(s, SECTION_ROUND_END, p->round_end.data, p->round_end.len);
 	send_or_die(s, SECTION_VM_STATE, p->vm_state.data, p->vm_state.len);
 	send_or_die(s, SECTION_VCPU, p->vcpu[0].data, p->vcpu[0].len);
@@ -184,8 +213,8 @@ static void record(struct wbuf *w, uint8_t type_index, const void *p, size_t n)
 
 int main(int argc, char **argv)
 {
-	struct round_end_msg re = { 0, 3, 0 };
-	struct end_msg end = { 1, 3 };
+	struct round_end_msg re = { 0, 5, 0 };
+	struct end_msg end = { 1, 5 };
 	struct parts p;
 	struct wbuf framed;
 	uint8_t *bytes;
@@ -199,11 +228,14 @@ int main(int argc, char **argv)
 	wbuf__init(&p.reason);
 	wbuf__init(&framed);
 	wbuf__init(&p.ram_flat);
+	wbuf__init(&p.delta_flat);
 	make_config(&p.config);
 	make_ram(&p.ram, &p.ram_flat);
+	make_ram_delta(&p.delta_flat);
 	make_state(&p);
 	/* The round's bytes as the destination counts them, framing included. */
-	re.bytes = STREAM_HEADER_LEN + p.ram_flat.len + STREAM_TRAILER_LEN;
+	re.bytes = 2 * (STREAM_HEADER_LEN + STREAM_TRAILER_LEN) + p.ram_flat.len +
+		   p.delta_flat.len;
 	stream_msg__encode_round_end(&p.round_end, &re);
 	stream_msg__encode_end(&p.end, &end);
 	stream_msg__encode_reason(&p.reason, "source RAM 512 MiB, this VM 256 MiB");
@@ -221,6 +253,7 @@ int main(int argc, char **argv)
 	wbuf__put_u8(&framed, 0);	/* read as the destination */
 	record(&framed, 0, p.config.data, p.config.len);
 	record(&framed, 1, p.ram_flat.data, p.ram_flat.len);
+	record(&framed, 1, p.delta_flat.data, p.delta_flat.len);
 	record(&framed, 2, p.round_end.data, p.round_end.len);
 	record(&framed, 4, p.vm_state.data, p.vm_state.len);
 	record(&framed, 3, p.vcpu[0].data, p.vcpu[0].len);
@@ -232,6 +265,7 @@ int main(int argc, char **argv)
 	write_seed(argv[1], "seed-framed", 2, framed.data, framed.len);
 	write_seed(argv[1], "seed-config", 3, p.config.data, p.config.len);
 	write_seed(argv[1], "seed-ram", 3, p.ram_flat.data, p.ram_flat.len);
+	write_seed(argv[1], "seed-ram-delta", 3, p.delta_flat.data, p.delta_flat.len);
 	write_seed(argv[1], "seed-reason", 3, p.reason.data, p.reason.len);
 	return 0;
 }

@@ -84,12 +84,12 @@ expect_err "truncated"
 
 note "another stream version: 2.0 (pages copied and checksummed with their section) and 4.0"
 cp "$snap" "$TMP/v2.snap"
-printf '\x02' | dd of="$TMP/v2.snap" bs=1 seek=8 conv=notrunc status=none
+printf '\x02\x00\x00\x00' | dd of="$TMP/v2.snap" bs=1 seek=8 conv=notrunc status=none
 run_guest 30 --incoming "file:$TMP/v2.snap"
 expect_status 1 "version 2"
 expect_err "stream version 2.0, this vmm reads 3.x"
 cp "$snap" "$TMP/v4.snap"
-printf '\x04' | dd of="$TMP/v4.snap" bs=1 seek=8 conv=notrunc status=none
+printf '\x04\x00\x00\x00' | dd of="$TMP/v4.snap" bs=1 seek=8 conv=notrunc status=none
 run_guest 30 --incoming "file:$TMP/v4.snap"
 expect_status 1 "version 4"
 expect_err "stream version 4.0, this vmm reads 3.x"
