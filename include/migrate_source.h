@@ -22,6 +22,7 @@
 
 struct migration;
 struct vm;
+struct xbzrle_cache;
 
 /* Everything one run of the thread owns. */
 struct auth_secret;
@@ -34,6 +35,10 @@ struct source_run {
 	struct stream s;
 	struct dirty_log log;
 	struct ram_batch batch;
+	/* With the xbzrle capability: pages of rounds past 0 go through it
+	 * (source_rounds.c); NULL otherwise. Created in setup, destroyed
+	 * when the thread ends, whatever the outcome. */
+	struct xbzrle_cache *xbzrle;
 	struct migrate_policy policy;
 	/* The secret of this migration (source__setup picks it), and the
 	 * copy read from the secret-file parameter, if that is where it

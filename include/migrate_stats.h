@@ -28,6 +28,18 @@
 /* Per-vCPU counts kept per round: as many as a VM may have (VM_MAX_CPUS). */
 #define MIGRATE_STATS_MAX_VCPUS 64
 
+/* XBZRLE counters (migrate/xbzrle_cache.c) of one migration, or of one
+ * round (the difference of two). */
+struct xbzrle_counters {
+	uint64_t pages;		/* pages sent as deltas */
+	uint64_t bytes;		/* delta bytes sent, their 2-byte lengths included */
+	uint64_t hits;		/* lookups that found the page cached */
+	uint64_t cache_miss;	/* lookups that did not: sent whole, inserted */
+	uint64_t overflow;	/* hits whose delta was too long: sent whole */
+	uint64_t evictions;	/* inserts that displaced another page */
+	uint64_t bytes_saved;	/* 4096 - delta bytes, over the deltas sent */
+};
+
 struct round_stats {
 	uint32_t index;
 	uint64_t start_us;		/* since the migration started */
@@ -54,6 +66,7 @@ struct round_stats {
 	uint64_t ring_wait_us;
 	uint32_t nr_vcpus;		/* of vcpu_dirty_pages; 0: the bitmap */
 	uint32_t vcpu_dirty_pages[MIGRATE_STATS_MAX_VCPUS];
+	struct xbzrle_counters xbzrle;	/* in this round; zero when off */
 };
 
 /* Told every status move of a migration, after it is made, with the stats
@@ -118,6 +131,12 @@ struct migrate_stats {
 	uint64_t device_state_bytes;
 	uint64_t cpu_time_us;		/* of the migration thread */
 	char dirty_log_mode[32];	/* "manual-protect" or "plain" */
+	/* xbzrle (the source's cache): on for this migration, its size, the
+	 * memory it and its buffers take, and the totals so far. */
+	bool xbzrle_on;
+	uint64_t xbzrle_cache_size;
+	uint64_t xbzrle_memory;
+	struct xbzrle_counters xbzrle;
 	struct migrate_forecast forecast;
 	/* Per-round records. Totals above are the writer's to keep: adding
 	 * a round does not change them. */
@@ -161,6 +180,10 @@ void migrate_stats__set_error(struct migrate_stats *s, const char *fmt, ...);
  * and the stream's bytes so far. The one place both sides count pages. */
 void migrate_stats__count_pages(struct migrate_stats *s, uint64_t pages, uint64_t zero_pages,
 				uint64_t stream_bytes);
+
+/* Publishes the xbzrle totals so far (now); page data sent
+ * (ram_transferred) drops by the bytes the new deltas saved. */
+void migrate_stats__set_xbzrle(struct migrate_stats *s, const struct xbzrle_counters *now);
 
 /* Counts zero pages that went out without being read (never populated on
  * the host); they are in count_pages's zero pages too. */

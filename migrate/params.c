@@ -519,7 +519,7 @@ static const char *const cap_names[MIGRATE_NR_CAPS] = {
 static const bool cap_built[MIGRATE_NR_CAPS] = {
 	[MIGRATE_CAP_AUTO_CONVERGE] = false,
 	[MIGRATE_CAP_DIRTY_LIMIT] = false,
-	[MIGRATE_CAP_XBZRLE] = false,
+	[MIGRATE_CAP_XBZRLE] = true,
 };
 
 const char *migrate_cap__name(enum migrate_cap c)

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "migration_internal.h"
 #include "vm.h"
+#include "xbzrle_cache.h"
 
 /* A move this thread owns cannot fail unless the code is wrong: say so
  * loudly rather than go on with a status that lies. */
@@ -257,6 +258,10 @@ void *migration__thread(void *arg)
 	}
 	finish(r, ret);
 	source__forget_secret(r);
+	if (r->xbzrle) {
+		xbzrle_cache__destroy(r->xbzrle);
+		free(r->xbzrle);
+	}
 	ram_batch__free(&r->batch);
 	free(r);
 	return NULL;

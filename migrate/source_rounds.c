@@ -13,6 +13,7 @@
 #include "migration_internal.h"
 #include "vm.h"
 #include "vm_sections.h"
+#include "xbzrle_cache.h"
 
 /* Sleeps as needed to keep the average rate under max-bandwidth; returns
  * the microseconds slept, so the round can tell the link's rate apart. */
@@ -85,6 +86,10 @@ static int flush_batch(struct source_run *r, struct round_stats *rs)
 	rs->zero_pages += r->batch.nr_zero;
 	/* Per batch, so 'info migrate' moves during a long round. */
 	migrate_stats__count_pages(&r->m->stats, r->batch.count, r->batch.nr_zero, r->s.bytes_out);
+	if (r->xbzrle) {
+		xbzrle_cache__batch_done(r->xbzrle);
+		migrate_stats__set_xbzrle(&r->m->stats, &r->xbzrle->n);
+	}
 	ram_batch__begin(&r->batch, rs->index);
 	/* A vCPU whose dirty ring is full waits for this: harvest now, not
 	 * at the round's end (the pages wait for the next sync). */
@@ -111,6 +116,11 @@ static int send_pending(struct source_run *r, struct round_stats *rs)
 		if (populated && !(populated[page / 64] >> (page % 64) & 1)) {
 			ret = ram_batch__add_zero(&r->batch, guest_memory__page_gpa(mem, page));
 			unread++;
+		} else if (r->xbzrle && rs->index) {
+			/* Past round 0 (QEMU's bulk stage), from a snapshot. */
+			ret = xbzrle_cache__add(r->xbzrle, &r->batch, page,
+						guest_memory__page_gpa(mem, page),
+						guest_memory__page_hva(mem, page));
 		} else {
 			ret = ram_batch__add_page(&r->batch, guest_memory__page_gpa(mem, page),
 						  guest_memory__page_hva(mem, page));
@@ -167,11 +177,25 @@ void source__vcpu_counts(struct source_run *r, struct round_stats *rs)
 		rs->vcpu_dirty_pages[i] = (uint32_t)n[i];
 }
 
+/* What the round added to the xbzrle counters. */
+static void xbzrle_round(struct xbzrle_counters *d, const struct xbzrle_counters *a,
+			 const struct xbzrle_counters *b)
+{
+	d->pages = b->pages - a->pages;
+	d->bytes = b->bytes - a->bytes;
+	d->hits = b->hits - a->hits;
+	d->cache_miss = b->cache_miss - a->cache_miss;
+	d->overflow = b->overflow - a->overflow;
+	d->evictions = b->evictions - a->evictions;
+	d->bytes_saved = b->bytes_saved - a->bytes_saved;
+}
+
 /* One round: send what is pending, then record it. */
 int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs)
 {
 	struct migrate_stats *st = &r->m->stats;
 	uint64_t t0 = clock__mono_us(), bytes0 = r->s.bytes_out;
+	struct xbzrle_counters x0 = r->xbzrle ? r->xbzrle->n : (struct xbzrle_counters){ 0 };
 	int ret;
 
 	memset(rs, 0, sizeof(*rs));
@@ -187,6 +211,8 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	if (ret)
 		return ret;
 	rs->bytes = r->s.bytes_out - bytes0;
+	if (r->xbzrle)
+		xbzrle_round(&rs->xbzrle, &x0, &r->xbzrle->n);
 	rs->duration_us = clock__mono_us() - t0;
 	rs->bandwidth_bps = rs->duration_us ? rs->bytes * 1e6 / rs->duration_us : 0;
 	rs->link_bps = rs->duration_us > rs->throttle_us ?

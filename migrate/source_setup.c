@@ -16,6 +16,7 @@
 #include "tls_tunnel.h"
 #include "vm.h"
 #include "vm_sections.h"
+#include "xbzrle_cache.h"
 
 #define CONNECT_TIMEOUT_MS 10000
 /* A destination that stops reading or answering for this long has failed. */
@@ -164,6 +165,34 @@ static int authenticate(struct source_run *r)
 	return ret;
 }
 
+/* The xbzrle cache, before anything else: a migration that cannot have
+ * the memory it was told to use fails at once. */
+static int create_xbzrle(struct source_run *r)
+{
+	struct migrate_stats *st = &r->m->stats;
+	int ret;
+
+	if (!r->params.caps[MIGRATE_CAP_XBZRLE])
+		return 0;
+	r->xbzrle = malloc(sizeof(*r->xbzrle));
+	if (!r->xbzrle)
+		return source__fail(r, -ENOMEM, "out of memory for the xbzrle cache");
+	ret = xbzrle_cache__create(r->xbzrle, r->params.xbzrle_cache_size);
+	if (ret) {
+		free(r->xbzrle);
+		r->xbzrle = NULL;
+		return source__fail(r, ret, "creating the xbzrle cache of %llu bytes: %s",
+				    (unsigned long long)r->params.xbzrle_cache_size, strerror(-ret));
+	}
+	xbzrle_cache__attach(r->xbzrle, &r->batch);
+	migrate_stats__lock(st);
+	st->xbzrle_on = true;
+	st->xbzrle_cache_size = r->xbzrle->size;
+	st->xbzrle_memory = xbzrle_cache__memory(r->xbzrle);
+	migrate_stats__unlock(st);
+	return 0;
+}
+
 /* Connects, checks with the destination, turns dirty logging on and marks
  * every page pending; the status goes from setup to active. */
 int source__setup(struct source_run *r)
@@ -179,6 +208,9 @@ int source__setup(struct source_run *r)
 	if (r->uri.tls && !r->secret)
 		return source__fail(r, -EINVAL, "tls: needs a secret (--secret-file, or the "
 				    "secret-file parameter): it is the TLS key");
+	ret = create_xbzrle(r);
+	if (ret)
+		return ret;
 	fd = transport__open_source(&r->uri, CONNECT_TIMEOUT_MS, r->m->cancel_fd, r->err,
 				    sizeof(r->err));
 	if (fd < 0)

@@ -155,6 +155,14 @@ void migrate_stats__count_pages(struct migrate_stats *s, uint64_t pages, uint64_
 	migrate_stats__unlock(s);
 }
 
+void migrate_stats__set_xbzrle(struct migrate_stats *s, const struct xbzrle_counters *now)
+{
+	migrate_stats__lock(s);
+	s->ram_transferred -= now->bytes_saved - s->xbzrle.bytes_saved;
+	s->xbzrle = *now;
+	migrate_stats__unlock(s);
+}
+
 void migrate_stats__count_unread(struct migrate_stats *s, uint64_t pages)
 {
 	migrate_stats__lock(s);
@@ -372,6 +380,22 @@ static void info_end(struct outbuf *o, const struct migrate_stats *s)
 		outbuf__printf(o, "error: %.*s\n", (int)sizeof(s->error), s->error);
 }
 
+/* QEMU's 'info migrate' xbzrle lines, and what the deltas saved. */
+static void info_xbzrle(struct outbuf *o, const struct migrate_stats *s)
+{
+	const struct xbzrle_counters *x = &s->xbzrle;
+	uint64_t lookups = x->hits + x->cache_miss;
+
+	outbuf__printf(o, "xbzrle: cache %" PRIu64 " bytes, %" PRIu64 " pages as deltas in %"
+	    PRIu64 " bytes, saved %" PRIu64 " bytes\n", s->xbzrle_cache_size, x->pages, x->bytes,
+	    x->bytes_saved);
+	outbuf__printf(o, "xbzrle: %" PRIu64 " hits, %" PRIu64 " misses (miss rate %s), %"
+	    PRIu64 " overflows, %" PRIu64 " evictions, encoding rate %s\n", x->hits,
+	    x->cache_miss, fixed_text(lookups ? (double)x->cache_miss / (double)lookups : NAN, 3).s,
+	    x->overflow, x->evictions,
+	    fixed_text(x->bytes ? (double)x->pages * GUEST_PAGE_SIZE / (double)x->bytes : NAN, 2).s);
+}
+
 void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 				size_t len)
 {
@@ -400,6 +424,8 @@ void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 		outbuf__printf(&o, "pages: %" PRIu64 " sent, %" PRIu64 " zero, of which %" PRIu64
 		    " skipped unread (never populated)\n", s->pages_total, s->zero_pages_total,
 		    s->pages_skipped_unread);
+	if (s->xbzrle_on)
+		info_xbzrle(&o, s);
 	outbuf__printf(&o, "expected downtime: %s ms\n",
 	    fixed_text(last ? last->expected_downtime_ms : NAN, 1).s);
 	if (s->forecast.valid)
@@ -501,6 +527,8 @@ void migrate_stats__format_summary(const struct migrate_stats *s, char *buf,
 	outbuf__init(&o, buf, len);
 	pthread_mutex_lock(lock_of(s));
 	summary_totals(&o, s);
+	if (s->xbzrle_on)
+		info_xbzrle(&o, s);
 	summary_forecast(&o, s);
 	summary_table(&o, s);
 	pthread_mutex_unlock(lock_of(s));

@@ -207,6 +207,43 @@ static void json_u32_array(FILE *f, const uint32_t *v, uint32_t n)
 	fputc(']', f);
 }
 
+/* QEMU's two rates: misses per lookup, and page bytes per delta byte. */
+static double miss_rate(const struct xbzrle_counters *x)
+{
+	return x->hits + x->cache_miss ? (double)x->cache_miss / (double)(x->hits + x->cache_miss)
+				       : NAN;
+}
+
+static double encoding_rate(const struct xbzrle_counters *x)
+{
+	return x->bytes ? (double)x->pages * 4096.0 / (double)x->bytes : NAN;
+}
+
+static void json_xbzrle(struct jobj *top, const struct migrate_stats *s)
+{
+	struct jobj o = { top->f, "\n    ", true };
+	const struct xbzrle_counters *x = &s->xbzrle;
+
+	jo_key(top, "xbzrle_cache");
+	if (!s->xbzrle_on) {
+		fputs("null", top->f);
+		return;
+	}
+	fputc('{', o.f);
+	jo_u64(&o, "cache_size", s->xbzrle_cache_size);
+	jo_u64(&o, "bytes", x->bytes);
+	jo_u64(&o, "pages", x->pages);
+	jo_u64(&o, "cache_miss", x->cache_miss);
+	jo_num(&o, "cache_miss_rate", miss_rate(x));
+	jo_num(&o, "encoding_rate", encoding_rate(x));
+	jo_u64(&o, "overflow", x->overflow);
+	jo_u64(&o, "hits", x->hits);
+	jo_u64(&o, "evictions", x->evictions);
+	jo_u64(&o, "bytes_saved", x->bytes_saved);
+	jo_u64(&o, "memory_bytes", s->xbzrle_memory);
+	fputs("\n  }", o.f);
+}
+
 static void json_round(FILE *f, const struct round_stats *r)
 {
 	struct jobj o = { f, " ", true };
@@ -231,6 +268,12 @@ static void json_round(FILE *f, const struct round_stats *r)
 	jo_u64(&o, "ring_wait_us", r->ring_wait_us);
 	jo_key(&o, "vcpu_dirty_pages");
 	json_u32_array(f, r->vcpu_dirty_pages, r->nr_vcpus);
+	jo_u64(&o, "xbzrle_pages", r->xbzrle.pages);
+	jo_u64(&o, "xbzrle_bytes", r->xbzrle.bytes);
+	jo_u64(&o, "xbzrle_hits", r->xbzrle.hits);
+	jo_u64(&o, "xbzrle_cache_miss", r->xbzrle.cache_miss);
+	jo_u64(&o, "xbzrle_overflow", r->xbzrle.overflow);
+	jo_u64(&o, "xbzrle_bytes_saved", r->xbzrle.bytes_saved);
 	fputs(" }", f);
 }
 
@@ -298,6 +341,7 @@ int migrate_stats__write_json(const struct migrate_stats *s,
 	json_totals(&top, s);
 	json_params(&top, p);
 	json_forecast(&top, &s->forecast);
+	json_xbzrle(&top, s);
 	json_rounds(&top, s);
 	fputs("\n}\n", f);
 	pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
@@ -335,7 +379,9 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 	fputs("index,start_us,duration_us,dirty_pages,pages_sent,zero_pages,"
 	      "bytes,bandwidth_bps,dirty_rate_pps,expected_downtime_ms,"
 	      "log_read_us,log_get_us,log_clear_us,link_bandwidth_bps,throttle_us,"
-	      "ring_full_exits,ring_wait_us,vcpu_dirty_pages\n", f);
+	      "ring_full_exits,ring_wait_us,vcpu_dirty_pages,"
+	      "xbzrle_pages,xbzrle_bytes,xbzrle_hits,xbzrle_cache_miss,xbzrle_overflow,"
+	      "xbzrle_bytes_saved\n", f);
 	for (i = 0; i < s->rounds_len; i++) {
 		r = &s->rounds_v[i];
 		fprintf(f, "%" PRIu32 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%"
@@ -351,7 +397,9 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 		fprintf(f, "%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",", r->throttle_us,
 			r->ring_full_exits, r->ring_wait_us);
 		csv_u32_list(f, r->vcpu_dirty_pages, r->nr_vcpus);
-		fputc('\n', f);
+		fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+			"\n", r->xbzrle.pages, r->xbzrle.bytes, r->xbzrle.hits,
+			r->xbzrle.cache_miss, r->xbzrle.overflow, r->xbzrle.bytes_saved);
 	}
 	pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
 	return finish(f);

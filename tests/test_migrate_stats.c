@@ -342,7 +342,10 @@ static void test_json(void **state)
 	assert_non_null(strstr(j, "\"log_read_us\": 300, \"log_get_us\": 100, \"log_clear_us\": 200, "
 				"\"link_bandwidth_bps\": 250000000, \"throttle_us\": 100, "
 				"\"ring_full_exits\": 0, \"ring_wait_us\": 0, "
-				"\"vcpu_dirty_pages\": [] }"));
+				"\"vcpu_dirty_pages\": [], "));
+	/* Off: the cache is null, each round's counters 0. */
+	assert_non_null(strstr(j, "\"xbzrle_cache\": null"));
+	assert_non_null(strstr(j, "\"xbzrle_bytes_saved\": 0 }"));
 	assert_non_null(strstr(j, "\"max_sent_factor\": 3,"));
 	assert_non_null(strstr(j, "\"stall_action\": \"stop-copy\""));
 	assert_non_null(strstr(j, "\"forecast\": null"));
@@ -422,7 +425,9 @@ static void test_csv(void **state)
 			    "pages_sent,zero_pages,bytes,bandwidth_bps,"
 			    "dirty_rate_pps,expected_downtime_ms,"
 			    "log_read_us,log_get_us,log_clear_us,link_bandwidth_bps,throttle_us,"
-			    "ring_full_exits,ring_wait_us,vcpu_dirty_pages\n");
+			    "ring_full_exits,ring_wait_us,vcpu_dirty_pages,"
+			    "xbzrle_pages,xbzrle_bytes,xbzrle_hits,xbzrle_cache_miss,xbzrle_overflow,"
+			    "xbzrle_bytes_saved\n");
 	free(c);
 	migrate_stats__free(&s);
 
@@ -438,16 +443,16 @@ static void test_csv(void **state)
 	c = csv_of(&s);
 	assert_int_equal(count_lines(c), 43);
 	assert_non_null(strstr(c, "\n0,0,900,1000,1000,0,4096000,123456789.5,"
-			       "2500.25,12.5,300,100,200,250000000,100,0,0,\n"));
+			       "2500.25,12.5,300,100,200,250000000,100,0,0,,0,0,0,0,0,0\n"));
 	assert_non_null(strstr(c, "\n41,41000,900,959,959,41,3928064,,"
-			       "2500.25,12.5,300,100,200,250000000,100,7,1234,900;0;59\n"));
+			       "2500.25,12.5,300,100,200,250000000,100,7,1234,900;0;59,0,0,0,0,0,0\n"));
 	for (line = c; (line = strchr(line, '\n')) && line[1]; line++) {
 		size_t commas = 0;
 		const char *q;
 
 		for (q = line + 1; *q && *q != '\n'; q++)
 			commas += *q == ',';
-		assert_int_equal(commas, 17);
+		assert_int_equal(commas, 23);
 	}
 	free(c);
 	migrate_stats__free(&s);

@@ -256,8 +256,13 @@ static void test_capabilities(void **state)
 
 	negotiate(f);
 	expect_error(f, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\":"
-		     " [{\"capability\": \"xbzrle\", \"state\": true}]}}", "GenericError",
-		     "capability 'xbzrle' is not supported by vmm yet");
+		     " [{\"capability\": \"dirty-limit\", \"state\": true}]}}", "GenericError",
+		     "capability 'dirty-limit' is not supported by vmm yet");
+	json_decref(expect_return(f, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
+				  "{\"capabilities\": [{\"capability\": \"xbzrle\", \"state\": true}]}}"));
+	r = expect_return(f, "{\"execute\": \"query-migrate-capabilities\"}");
+	assert_true(capability_state(r, "xbzrle"));
+	json_decref(r);
 	expect_error(f, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\":"
 		     " [{\"capability\": \"postcopy-ram\", \"state\": true}]}}", "GenericError",
 		     "capability 'postcopy-ram' is not supported by vmm");

@@ -19,6 +19,7 @@
 #include "ram_recv.h"
 #include "stream.h"
 #include "vm_config.h"
+#include "xbzrle_cache.h"
 
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)
@@ -634,6 +635,65 @@ static void test_table_checksum(void **state)
 
 /* --- XBZRLE entries ------------------------------------------------------- */
 
+/* The source's cache, a batch, the stream and the destination's reader
+ * together, over several rounds: guest memory on both sides must agree
+ * after each. 48 pages share a 32-slot cache, so pages evict each other
+ * inside one batch: a page sent whole must leave from a copy that stays
+ * until the send, not from its cache slot, which a later page of the
+ * batch takes over. */
+static void test_xbzrle_end_to_end(void **state)
+{
+	enum { N = 48 };
+	static uint8_t src[N * RAM_PAGE_SIZE];
+	struct ram_batch_info info;
+	struct xbzrle_cache c;
+	struct pipe_ends p;
+	struct ram_batch b;
+	char err[256];
+	unsigned pass, k, i, seed = 1;
+
+	open_ends(&p);
+	assert_int_equal(xbzrle_cache__create(&c, 32 * RAM_PAGE_SIZE), 0);
+	ram_batch__init(&b);
+	xbzrle_cache__attach(&c, &b);
+	for (i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(i * 31 + (i >> 12) + 1);
+	for (pass = 1; pass <= 6; pass++) {
+		for (k = 0; k < N; k++) {
+			uint8_t *pg = src + (size_t)k * RAM_PAGE_SIZE;
+
+			seed = seed * 1103515245 + 12345;
+			pg[seed % RAM_PAGE_SIZE] ^= 0x11;	/* one byte */
+			pg[0] += (uint8_t)pass;			/* runs at both ends */
+			pg[RAM_PAGE_SIZE - 1] ^= (uint8_t)pass;
+		}
+		memset(src + 5 * RAM_PAGE_SIZE, pass & 1 ? 0 : 0x42, RAM_PAGE_SIZE);	/* zero, back */
+		for (i = 0; i < RAM_PAGE_SIZE; i++)	/* all of it changed: whole */
+			src[20 * RAM_PAGE_SIZE + i] ^= 0xff;
+		ram_batch__begin(&b, 1);
+		for (k = 0; k < N; k++)
+			assert_int_equal(xbzrle_cache__add(&c, &b, k, (uint64_t)k * RAM_PAGE_SIZE,
+							   src + (size_t)k * RAM_PAGE_SIZE), 0);
+		assert_int_equal(ram_batch__finish(&b), 0);
+		send_batch(&p, &b);
+		if (recv_batch(&p, &info, err, sizeof(err)))
+			fail_msg("pass %u: %s", pass, err);
+		xbzrle_cache__batch_done(&c);
+		assert_int_equal(info.nr_delta, b.nr_delta);
+		assert_memory_equal(guest, src, sizeof(src));
+	}
+	assert_true(c.n.pages > 0);
+	assert_true(c.n.overflow > 0);
+	assert_true(c.n.cache_miss > 0);
+	assert_true(c.n.evictions > 0);
+	assert_int_equal(p.rr.delta_pages, c.n.pages);
+	/* Each delta saved what its entry says. */
+	assert_int_equal(c.n.bytes_saved, c.n.pages * RAM_PAGE_SIZE - c.n.bytes);
+	assert_int_equal(ram_recv__check_end(&p.rr, err, sizeof(err)), 0);
+	xbzrle_cache__destroy(&c);
+	close_ends(&p);
+}
+
 static uint32_t crc_of(const uint8_t *page)
 {
 	return crc32c__extend(0, page, RAM_PAGE_SIZE);
@@ -800,6 +860,7 @@ int main(void)
 		cmocka_unit_test_setup(test_torn_page_decoded, setup),
 		cmocka_unit_test_setup(test_callback_error_and_args, setup),
 		cmocka_unit_test_setup(test_into_guest_memory, setup),
+		cmocka_unit_test_setup(test_xbzrle_end_to_end, setup),
 		cmocka_unit_test_setup(test_xbzrle_refused_base, setup),
 		cmocka_unit_test_setup(test_xbzrle_needs_31, setup),
 		cmocka_unit_test_setup(test_xbzrle_refused_area, setup),

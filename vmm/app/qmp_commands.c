@@ -247,6 +247,22 @@ static json_t *qmp_ram(json_t *st, json_t *rounds, bool completed)
 			 "downtime-bytes", (json_int_t)downtime_bytes);
 }
 
+/* QEMU's xbzrle-cache object: its names, from the JSON's. */
+static json_t *qmp_xbzrle(json_t *x)
+{
+	json_t *miss = json_object_get(x, "cache_miss_rate");
+	json_t *enc = json_object_get(x, "encoding_rate");
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:I}",
+			 "cache-size", (json_int_t)u64_of(x, "cache_size"),
+			 "bytes", (json_int_t)u64_of(x, "bytes"),
+			 "pages", (json_int_t)u64_of(x, "pages"),
+			 "cache-miss", (json_int_t)u64_of(x, "cache_miss"),
+			 "cache-miss-rate", json_is_number(miss) ? json_number_value(miss) : 0.0,
+			 "encoding-rate", json_is_number(enc) ? json_number_value(enc) : 0.0,
+			 "overflow", (json_int_t)u64_of(x, "overflow"));
+}
+
 static json_t *cmd_query_migrate(struct qmp *q, json_t *args, struct qmp_error *e)
 {
 	struct migration *m = need_migration(q, e);
@@ -281,6 +297,8 @@ static json_t *cmd_query_migrate(struct qmp *q, json_t *args, struct qmp_error *
 	if (status == MIGRATE_STATUS_FAILED && json_is_string(json_object_get(st, "error")))
 		json_object_set(r, "error-desc", json_object_get(st, "error"));
 	json_object_set_new(r, "ram", qmp_ram(st, rounds, status == MIGRATE_STATUS_COMPLETED));
+	if (json_is_object(json_object_get(st, "xbzrle_cache")))
+		json_object_set_new(r, "xbzrle-cache", qmp_xbzrle(json_object_get(st, "xbzrle_cache")));
 	json_object_set_new(r, "vmm", st);
 	return r;
 }
