@@ -37,6 +37,7 @@ struct xbzrle_counters {
 	uint64_t cache_miss;	/* lookups that did not: sent whole, inserted */
 	uint64_t overflow;	/* hits whose delta was too long: sent whole */
 	uint64_t evictions;	/* inserts that displaced another page */
+	uint64_t not_cached;	/* misses left out: the slot's tenant is this round's */
 	uint64_t bytes_saved;	/* 4096 - delta bytes, over the deltas sent */
 };
 

@@ -3,8 +3,12 @@
  * what the destination holds.
  *
  * Direct-mapped, as QEMU's: page n may live only in slot n % slots, and
- * a page that lands on an occupied slot evicts its tenant. One tag per
- * slot; no list, no allocation after create.
+ * a page that lands on an occupied slot evicts its tenant, unless the
+ * tenant was sent in the same round: then the newcomer goes whole,
+ * uncached. Without that rule a round whose dirty pages outnumber the
+ * slots, sent in page order, evicts every page before its next round
+ * (n, n + slots, n + 2 slots ... share a slot) and never hits. One tag
+ * and one round stamp per slot; no list, no allocation after create.
  *
  * The send step (xbzrle_cache__add) keeps the one rule that makes a delta
  * safe: the cache holds exactly the bytes the destination was sent, so
@@ -34,6 +38,7 @@ struct xbzrle_cache {
 	uint64_t size;		/* bytes of page copies */
 	uint64_t slots;
 	uint64_t *tag;		/* page number + 1 per slot; 0 = empty */
+	uint32_t *stamp;	/* round + 1 the tenant was last sent in */
 	uint8_t *data;		/* slots x 4096 */
 	/* Per RAM batch: the snapshots of the pages it sends whole (they must
 	 * stay until the send), the delta area lent to the batch, and room

@@ -187,6 +187,7 @@ static void xbzrle_round(struct xbzrle_counters *d, const struct xbzrle_counters
 	d->cache_miss = b->cache_miss - a->cache_miss;
 	d->overflow = b->overflow - a->overflow;
 	d->evictions = b->evictions - a->evictions;
+	d->not_cached = b->not_cached - a->not_cached;
 	d->bytes_saved = b->bytes_saved - a->bytes_saved;
 }
 

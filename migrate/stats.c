@@ -390,9 +390,9 @@ static void info_xbzrle(struct outbuf *o, const struct migrate_stats *s)
 	    PRIu64 " bytes, saved %" PRIu64 " bytes\n", s->xbzrle_cache_size, x->pages, x->bytes,
 	    x->bytes_saved);
 	outbuf__printf(o, "xbzrle: %" PRIu64 " hits, %" PRIu64 " misses (miss rate %s), %"
-	    PRIu64 " overflows, %" PRIu64 " evictions, encoding rate %s\n", x->hits,
+	    PRIu64 " overflows, %" PRIu64 " evictions, %" PRIu64 " not cached, encoding rate %s\n", x->hits,
 	    x->cache_miss, fixed_text(lookups ? (double)x->cache_miss / (double)lookups : NAN, 3).s,
-	    x->overflow, x->evictions,
+	    x->overflow, x->evictions, x->not_cached,
 	    fixed_text(x->bytes ? (double)x->pages * GUEST_PAGE_SIZE / (double)x->bytes : NAN, 2).s);
 }
 

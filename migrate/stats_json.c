@@ -239,6 +239,7 @@ static void json_xbzrle(struct jobj *top, const struct migrate_stats *s)
 	jo_u64(&o, "overflow", x->overflow);
 	jo_u64(&o, "hits", x->hits);
 	jo_u64(&o, "evictions", x->evictions);
+	jo_u64(&o, "not_cached", x->not_cached);
 	jo_u64(&o, "bytes_saved", x->bytes_saved);
 	jo_u64(&o, "memory_bytes", s->xbzrle_memory);
 	fputs("\n  }", o.f);

@@ -17,11 +17,12 @@ int xbzrle_cache__create(struct xbzrle_cache *c, uint64_t size)
 	/* malloc of this size maps fresh memory: slots never used cost
 	 * nothing. */
 	c->tag = calloc(c->slots, sizeof(*c->tag));
+	c->stamp = calloc(c->slots, sizeof(*c->stamp));
 	c->data = malloc(size);
 	c->copies = malloc((size_t)RAM_BATCH_MAX_PAGES * RAM_PAGE_SIZE);
 	c->area = malloc(RAM_BATCH_DELTA_MAX);
 	c->copy_now = malloc(RAM_PAGE_SIZE);
-	if (!c->tag || !c->data || !c->copies || !c->area || !c->copy_now) {
+	if (!c->tag || !c->stamp || !c->data || !c->copies || !c->area || !c->copy_now) {
 		xbzrle_cache__destroy(c);
 		return -ENOMEM;
 	}
@@ -31,11 +32,13 @@ int xbzrle_cache__create(struct xbzrle_cache *c, uint64_t size)
 void xbzrle_cache__destroy(struct xbzrle_cache *c)
 {
 	free(c->tag);
+	free(c->stamp);
 	free(c->data);
 	free(c->copies);
 	free(c->area);
 	free(c->copy_now);
 	c->tag = NULL;
+	c->stamp = NULL;
 	c->data = c->copies = c->area = c->copy_now = NULL;
 	c->slots = 0;
 }
@@ -44,7 +47,7 @@ uint64_t xbzrle_cache__memory(const struct xbzrle_cache *c)
 {
 	if (!c->tag)
 		return 0;
-	return c->size + c->slots * sizeof(*c->tag) +
+	return c->size + c->slots * (sizeof(*c->tag) + sizeof(*c->stamp)) +
 	       (uint64_t)RAM_BATCH_MAX_PAGES * RAM_PAGE_SIZE + RAM_BATCH_DELTA_MAX +
 	       RAM_PAGE_SIZE + sizeof(*c);
 }
@@ -69,14 +72,21 @@ const uint8_t *xbzrle_cache__lookup(const struct xbzrle_cache *c, uint64_t page)
 	return c->tag[slot] == page + 1 ? c->data + slot * RAM_PAGE_SIZE : NULL;
 }
 
-/* Puts the snapshot in page's slot, evicting its tenant. */
-static void insert(struct xbzrle_cache *c, uint64_t page, const uint8_t *copy)
+/* Puts the snapshot in page's slot, evicting its tenant unless that was
+ * sent in this round too (the header says why). */
+static void insert(struct xbzrle_cache *c, uint64_t page, const uint8_t *copy, uint32_t round)
 {
 	uint64_t slot = page % c->slots;
 
-	if (c->tag[slot] && c->tag[slot] != page + 1)
+	if (c->tag[slot] && c->tag[slot] != page + 1) {
+		if (c->stamp[slot] == round + 1) {
+			c->n.not_cached++;
+			return;
+		}
 		c->n.evictions++;
+	}
 	c->tag[slot] = page + 1;
+	c->stamp[slot] = round + 1;
 	memcpy(c->data + slot * RAM_PAGE_SIZE, copy, RAM_PAGE_SIZE);
 }
 
@@ -121,7 +131,7 @@ int xbzrle_cache__add(struct xbzrle_cache *c, struct ram_batch *b, uint64_t page
 		if (ret)
 			return ret;
 		c->n.cache_miss++;
-		insert(c, page, snap);
+		insert(c, page, snap, b->round);
 		return 0;
 	}
 	len = xbzrle__encode(cached, snap, c->delta, sizeof(c->delta));
@@ -142,5 +152,6 @@ int xbzrle_cache__add(struct xbzrle_cache *c, struct ram_batch *b, uint64_t page
 		c->n.bytes_saved += RAM_PAGE_SIZE - ((uint64_t)len + RAM_DELTA_PREFIX_LEN);
 	}
 	memcpy(cached, snap, RAM_PAGE_SIZE);
+	c->stamp[page % c->slots] = b->round + 1;
 	return 0;
 }

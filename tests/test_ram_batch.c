@@ -637,10 +637,9 @@ static void test_table_checksum(void **state)
 
 /* The source's cache, a batch, the stream and the destination's reader
  * together, over several rounds: guest memory on both sides must agree
- * after each. 48 pages share a 32-slot cache, so pages evict each other
- * inside one batch: a page sent whole must leave from a copy that stays
- * until the send, not from its cache slot, which a later page of the
- * batch takes over. */
+ * after each. 48 pages share a 32-slot cache, sent forward in odd rounds
+ * and backward in even ones, so pages evict those of an earlier round,
+ * hit, overflow, turn zero and back. */
 static void test_xbzrle_end_to_end(void **state)
 {
 	enum { N = 48 };
@@ -670,10 +669,12 @@ static void test_xbzrle_end_to_end(void **state)
 		memset(src + 5 * RAM_PAGE_SIZE, pass & 1 ? 0 : 0x42, RAM_PAGE_SIZE);	/* zero, back */
 		for (i = 0; i < RAM_PAGE_SIZE; i++)	/* all of it changed: whole */
 			src[20 * RAM_PAGE_SIZE + i] ^= 0xff;
-		ram_batch__begin(&b, 1);
-		for (k = 0; k < N; k++)
+		ram_batch__begin(&b, pass);
+		for (i = 0; i < N; i++) {
+			k = pass & 1 ? i : N - 1 - i;
 			assert_int_equal(xbzrle_cache__add(&c, &b, k, (uint64_t)k * RAM_PAGE_SIZE,
 							   src + (size_t)k * RAM_PAGE_SIZE), 0);
+		}
 		assert_int_equal(ram_batch__finish(&b), 0);
 		send_batch(&p, &b);
 		if (recv_batch(&p, &info, err, sizeof(err)))
@@ -686,12 +687,50 @@ static void test_xbzrle_end_to_end(void **state)
 	assert_true(c.n.overflow > 0);
 	assert_true(c.n.cache_miss > 0);
 	assert_true(c.n.evictions > 0);
+	assert_true(c.n.not_cached > 0);
 	assert_int_equal(p.rr.delta_pages, c.n.pages);
 	/* Each delta saved what its entry says. */
 	assert_int_equal(c.n.bytes_saved, c.n.pages * RAM_PAGE_SIZE - c.n.bytes);
 	assert_int_equal(ram_recv__check_end(&p.rr, err, sizeof(err)), 0);
 	xbzrle_cache__destroy(&c);
 	close_ends(&p);
+}
+
+/* Two pages of one slot: in one round the first sent keeps it and the
+ * second goes whole, uncached; in the next the first hits. Without the
+ * rule, pages sent in page order evict each other every round. */
+static void test_xbzrle_round_keeps_slot(void **state)
+{
+	static uint8_t pg[2][RAM_PAGE_SIZE];
+	static uint8_t area[RAM_BATCH_DELTA_MAX];
+	struct xbzrle_cache c;
+	struct ram_batch b;
+	int round;
+
+	assert_int_equal(xbzrle_cache__create(&c, 4 * RAM_PAGE_SIZE), 0);
+	memset(pg, 0x5a, sizeof(pg));
+	ram_batch__init(&b);
+	ram_batch__set_delta_area(&b, area, sizeof(area));
+	for (round = 1; round <= 3; round++) {
+		ram_batch__begin(&b, (uint32_t)round);
+		pg[0][100] = pg[1][100] = (uint8_t)round;
+		assert_int_equal(xbzrle_cache__add(&c, &b, 1, 0x1000, pg[0]), 0);
+		assert_int_equal(xbzrle_cache__add(&c, &b, 5, 0x5000, pg[1]), 0);
+		xbzrle_cache__batch_done(&c);
+	}
+	assert_non_null(xbzrle_cache__lookup(&c, 1));
+	assert_null(xbzrle_cache__lookup(&c, 5));
+	assert_int_equal(c.n.hits, 2);		/* page 1 in rounds 2 and 3 */
+	assert_int_equal(c.n.pages, 2);
+	assert_int_equal(c.n.cache_miss, 4);	/* page 1 once, page 5 each round */
+	assert_int_equal(c.n.not_cached, 3);
+	assert_int_equal(c.n.evictions, 0);
+	/* A later round may evict a tenant of an earlier one. */
+	ram_batch__begin(&b, 4);
+	assert_int_equal(xbzrle_cache__add(&c, &b, 5, 0x5000, pg[1]), 0);
+	assert_int_equal(c.n.evictions, 1);
+	assert_non_null(xbzrle_cache__lookup(&c, 5));
+	xbzrle_cache__destroy(&c);
 }
 
 static uint32_t crc_of(const uint8_t *page)
@@ -861,6 +900,7 @@ int main(void)
 		cmocka_unit_test_setup(test_callback_error_and_args, setup),
 		cmocka_unit_test_setup(test_into_guest_memory, setup),
 		cmocka_unit_test_setup(test_xbzrle_end_to_end, setup),
+		cmocka_unit_test_setup(test_xbzrle_round_keeps_slot, setup),
 		cmocka_unit_test_setup(test_xbzrle_refused_base, setup),
 		cmocka_unit_test_setup(test_xbzrle_needs_31, setup),
 		cmocka_unit_test_setup(test_xbzrle_refused_area, setup),
