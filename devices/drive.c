@@ -1,0 +1,119 @@
+#include "drive.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "errmsg.h"
+
+/* Copies the value starting at *p up to the next lone comma into out,
+ * turning ",," into ","; advances *p past the value and its comma. */
+static int take_value(const char **p, char *out, size_t cap)
+{
+	const char *s = *p;
+	size_t n = 0;
+
+	while (*s && !(s[0] == ',' && s[1] != ',')) {
+		if (s[0] == ',')
+			s++;
+		if (n + 1 >= cap)
+			return -ENAMETOOLONG;
+		out[n++] = *s++;
+	}
+	out[n] = '\0';
+	*p = *s ? s + 1 : s;
+	return 0;
+}
+
+static int set_bool(const char *key, const char *v, bool *out, char *err, size_t errlen)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "true")) {
+		*out = true;
+	} else if (!strcmp(v, "off") || !strcmp(v, "false")) {
+		*out = false;
+	} else {
+		errmsg__set(err, errlen, "--drive: %s=%s: expected on or off", key, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_key(struct drive_config *d, const char *key, const char *v, bool *have_file,
+		   char *err, size_t errlen)
+{
+	if (!strcmp(key, "file")) {
+		if (!*v) {
+			errmsg__set(err, errlen, "--drive: file= needs a path");
+			return -EINVAL;
+		}
+		snprintf(d->path, sizeof(d->path), "%s", v);
+		*have_file = true;
+	} else if (!strcmp(key, "format")) {
+		if (!strcmp(v, "qcow2")) {
+			errmsg__set(err, errlen, "--drive: format=qcow2 is not supported yet "
+				     "(issue 11): convert the image to raw");
+			return -EINVAL;
+		}
+		if (strcmp(v, "raw")) {
+			errmsg__set(err, errlen, "--drive: format=%s: only raw is known", v);
+			return -EINVAL;
+		}
+		d->format = DRIVE_FORMAT_RAW;
+	} else if (!strcmp(key, "readonly")) {
+		return set_bool(key, v, &d->readonly, err, errlen);
+	} else if (!strcmp(key, "cache")) {
+		if (!strcmp(v, "none")) {
+			d->cache = DRIVE_CACHE_NONE;
+		} else if (!strcmp(v, "writeback")) {
+			d->cache = DRIVE_CACHE_WRITEBACK;
+		} else {
+			errmsg__set(err, errlen, "--drive: cache=%s: expected none or writeback", v);
+			return -EINVAL;
+		}
+	} else {
+		errmsg__set(err, errlen, "--drive: unknown key \"%s\" (file, format, "
+			     "readonly, cache)", key);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int drive__parse(const char *spec, struct drive_config *d, char *err, size_t errlen)
+{
+	char key[16], val[DRIVE_PATH_MAX];
+	bool have_file = false;
+	const char *p = spec, *eq;
+	size_t klen;
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	while (*p) {
+		eq = strchr(p, '=');
+		klen = eq ? (size_t)(eq - p) : 0;
+		if (!eq || !klen || klen >= sizeof(key) || memchr(p, ',', klen)) {
+			errmsg__set(err, errlen, "--drive: expected key=value at \"%.40s\"", p);
+			return -EINVAL;
+		}
+		memcpy(key, p, klen);
+		key[klen] = '\0';
+		p = eq + 1;
+		if (take_value(&p, val, sizeof(val))) {
+			errmsg__set(err, errlen, "--drive: %s= is longer than %d bytes", key,
+				     DRIVE_PATH_MAX - 1);
+			return -EINVAL;
+		}
+		ret = set_key(d, key, val, &have_file, err, errlen);
+		if (ret)
+			return ret;
+	}
+	if (!have_file) {
+		errmsg__set(err, errlen, "--drive: file=PATH is required");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const char *drive__cache_name(enum drive_cache c)
+{
+	return c == DRIVE_CACHE_NONE ? "none" : "writeback";
+}

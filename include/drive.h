@@ -1,0 +1,41 @@
+/* A drive as --drive describes it: which image, in which format, and how
+ * the host side may cache it. Pure data, parsed up front so a bad option
+ * is refused before anything is set up.
+ *
+ *   file=PATH[,format=raw][,readonly=on|off][,cache=none|writeback]
+ *
+ * A comma inside PATH is written ",," (as QEMU does). cache=none opens the
+ * image O_DIRECT; writeback (the default) goes through the page cache, and
+ * the guest's flush requests reach the disk either way.
+ */
+#ifndef VMM__DRIVE_H
+#define VMM__DRIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define DRIVE_MAX 4
+#define DRIVE_PATH_MAX 1024
+
+enum drive_format {
+	DRIVE_FORMAT_RAW,
+};
+
+enum drive_cache {
+	DRIVE_CACHE_WRITEBACK,
+	DRIVE_CACHE_NONE,
+};
+
+struct drive_config {
+	char path[DRIVE_PATH_MAX];
+	enum drive_format format;
+	bool readonly;
+	enum drive_cache cache;
+};
+
+/* Fills d from spec; returns 0, or -EINVAL with err saying what is wrong
+ * (an unknown key or value, no file=, a format not built yet). */
+int drive__parse(const char *spec, struct drive_config *d, char *err, size_t errlen);
+const char *drive__cache_name(enum drive_cache c);
+
+#endif
