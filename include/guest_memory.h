@@ -59,6 +59,9 @@ void *guest_memory__hva(struct guest_memory *mem, uint64_t gpa, uint64_t len);
 /* Copies into guest RAM and records the pages as dirtied by the VMM. */
 int guest_memory__write(struct guest_memory *mem, uint64_t gpa, const void *src,
 			uint64_t len);
+/* Records [gpa, gpa+len) as dirtied by the VMM, for writes made in place
+ * (a device's DMA through a host pointer); -EFAULT outside one slot. */
+int guest_memory__mark(struct guest_memory *mem, uint64_t gpa, uint64_t len);
 /* Opens /proc/self/pagemap once for the process and keeps it: call before
  * privileges are dropped (a process that changed its uid can no longer
  * open its own pagemap). Later calls return the first one's result; the

@@ -160,21 +160,38 @@ void *guest_memory__hva(struct guest_memory *mem, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
+static void mark_hva(struct guest_memory *mem, const uint8_t *hva, uint64_t len)
+{
+	uint64_t first = (uint64_t)(hva - mem->base) / GUEST_PAGE_SIZE;
+	uint64_t last = ((uint64_t)(hva - mem->base) + len - 1) / GUEST_PAGE_SIZE;
+	uint64_t p;
+
+	for (p = first; p <= last; p++)
+		__atomic_fetch_or(&mem->vmm_dirty[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
+}
+
 int guest_memory__write(struct guest_memory *mem, uint64_t gpa, const void *src,
 			uint64_t len)
 {
 	uint8_t *dst = guest_memory__hva(mem, gpa, len);
-	uint64_t first, last, p;
 
 	if (!dst)
 		return -EFAULT;
 	if (!len)
 		return 0;
 	memcpy(dst, src, len);
-	first = (uint64_t)(dst - mem->base) / GUEST_PAGE_SIZE;
-	last = ((uint64_t)(dst - mem->base) + len - 1) / GUEST_PAGE_SIZE;
-	for (p = first; p <= last; p++)
-		__atomic_fetch_or(&mem->vmm_dirty[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
+	mark_hva(mem, dst, len);
+	return 0;
+}
+
+int guest_memory__mark(struct guest_memory *mem, uint64_t gpa, uint64_t len)
+{
+	uint8_t *hva = guest_memory__hva(mem, gpa, len);
+
+	if (!hva)
+		return -EFAULT;
+	if (len)
+		mark_hva(mem, hva, len);
 	return 0;
 }
 
