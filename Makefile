@@ -19,6 +19,8 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -pthread $(WARNINGS) -Iinclude -MMD -MP
 CFLAGS += -DVMM_VERSION='"$(VERSION)"' -D_GNU_SOURCE
 LDLIBS += -pthread -lcap -lseccomp -lzstd -ljansson -lm
+# liburing: the disks' I/O (devices/blk_raw.c).
+LDLIBS += -luring
 # OpenSSL: libcrypto for HMAC-SHA256 and random nonces (migrate/auth.c),
 # libssl for TLS 1.3 (migrate/tls_tunnel.c).
 CFLAGS += $(shell pkg-config --cflags libssl libcrypto)

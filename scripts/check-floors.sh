@@ -16,6 +16,7 @@ declare -A HEADER_FLOORS=(
 	[vm.h]=2
 	[device.h]=2
 	[devices.h]=3
+	[blk_backend.h]=3
 )
 
 declare -A floor_of_header

@@ -1,0 +1,342 @@
+#include "blk_backend.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errmsg.h"
+
+#define RING_ENTRIES	BLK_MAX_INFLIGHT
+#define KICK_TAG	((uint64_t)1)	/* user_data of the eventfd's read */
+/* O_DIRECT wants buffers, offsets and lengths aligned to the logical
+ * block size: 512 on the disks seen here; a device that needs more fails
+ * the request with EINVAL, which the guest sees as an I/O error. */
+#define DIRECT_ALIGN	512
+
+struct blk_backend {
+	int fd;
+	int kick_fd;
+	bool direct;
+	uint64_t size;
+	struct io_uring ring;
+	struct blk_callbacks cb;
+	pthread_t thread;
+	bool started;
+	uint64_t kick_buf;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned int inflight;		/* under lock */
+	uint64_t kicks_asked, kicks_done; /* under lock */
+	bool stop;			/* under lock */
+};
+
+static int image_size(int fd, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	if (S_ISBLK(st.st_mode))
+		return ioctl(fd, BLKGETSIZE64, size) ? -errno : 0;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static int open_image(struct blk_backend *b, const struct drive_config *d, char *err,
+		      size_t errlen)
+{
+	int flags = (d->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	int ret;
+
+	if (d->cache == DRIVE_CACHE_NONE)
+		flags |= O_DIRECT;
+	b->direct = d->cache == DRIVE_CACHE_NONE;
+	b->fd = open(d->path, flags);
+	if (b->fd < 0)
+		return errmsg__fail(-errno, err, errlen, "drive %s: %s%s", d->path,
+				    strerror(errno), errno == EINVAL && b->direct ?
+				    " (cache=none: the filesystem refuses O_DIRECT)" : "");
+	ret = image_size(b->fd, &b->size);
+	if (ret)
+		return errmsg__fail(ret, err, errlen, "drive %s: not a file or block device",
+				    d->path);
+	if (!b->size || b->size % BLK_SECTOR_SIZE)
+		return errmsg__fail(-EINVAL, err, errlen, "drive %s: %llu bytes, not a "
+				    "non-zero multiple of %d", d->path,
+				    (unsigned long long)b->size, BLK_SECTOR_SIZE);
+	return 0;
+}
+
+int blk_backend__open(const struct drive_config *d, struct blk_backend **out,
+		      char *err, size_t errlen)
+{
+	struct blk_backend *b = calloc(1, sizeof(*b));
+	int ret;
+
+	if (!b)
+		return errmsg__fail(-ENOMEM, err, errlen, "drive: out of memory");
+	b->kick_fd = -1;
+	ret = open_image(b, d, err, errlen);
+	if (ret)
+		goto err_free;
+	b->kick_fd = eventfd(0, EFD_CLOEXEC);
+	if (b->kick_fd < 0) {
+		ret = errmsg__fail(-errno, err, errlen, "drive: eventfd: %s", strerror(errno));
+		goto err_free;
+	}
+	ret = io_uring_queue_init(RING_ENTRIES, &b->ring, 0);
+	if (ret) {
+		errmsg__set(err, errlen, "drive %s: io_uring: %s", d->path, strerror(-ret));
+		goto err_free;
+	}
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cond, NULL);
+	*out = b;
+	return 0;
+
+err_free:
+	if (b->kick_fd >= 0)
+		close(b->kick_fd);
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b);
+	return ret;
+}
+
+uint64_t blk_backend__size(const struct blk_backend *b)
+{
+	return b->size;
+}
+
+void blk_backend__kick(struct blk_backend *b)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&b->lock);
+	b->kicks_asked++;
+	pthread_mutex_unlock(&b->lock);
+	/* An eventfd write fails only on overflow, which still wakes. */
+	if (write(b->kick_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+static int arm_kick(struct blk_backend *b)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+	if (!sqe)
+		return -EAGAIN;
+	io_uring_prep_read(sqe, b->kick_fd, &b->kick_buf, sizeof(b->kick_buf), 0);
+	io_uring_sqe_set_data64(sqe, KICK_TAG);
+	return 0;
+}
+
+static void iov_to_buf(const struct blk_io *io, uint8_t *buf)
+{
+	unsigned int i;
+
+	for (i = 0; i < io->niov; i++) {
+		memcpy(buf, io->iov[i].iov_base, io->iov[i].iov_len);
+		buf += io->iov[i].iov_len;
+	}
+}
+
+static void buf_to_iov(const struct blk_io *io, const uint8_t *buf)
+{
+	unsigned int i;
+
+	for (i = 0; i < io->niov; i++) {
+		memcpy(io->iov[i].iov_base, buf, io->iov[i].iov_len);
+		buf += io->iov[i].iov_len;
+	}
+}
+
+static bool aligned(const struct blk_io *io)
+{
+	unsigned int i;
+
+	for (i = 0; i < io->niov; i++)
+		if ((uintptr_t)io->iov[i].iov_base % DIRECT_ALIGN ||
+		    io->iov[i].iov_len % DIRECT_ALIGN)
+			return false;
+	return io->offset % DIRECT_ALIGN == 0;
+}
+
+/* Guest buffers O_DIRECT cannot take go through one aligned buffer. */
+static int bounce_in(struct blk_backend *b, struct blk_io *io)
+{
+	size_t len = io->len;
+
+	io->bounce = NULL;
+	if (!b->direct || io->op == BLK_OP_FLUSH || aligned(io))
+		return 0;
+	if (io->offset % DIRECT_ALIGN || io->len % DIRECT_ALIGN)
+		return -EINVAL;		/* a partial block would need read-modify-write */
+	if (posix_memalign(&io->bounce, DIRECT_ALIGN, len))
+		return -ENOMEM;
+	if (io->op == BLK_OP_WRITE)
+		iov_to_buf(io, io->bounce);
+	return 0;
+}
+
+static void prep(struct blk_backend *b, struct io_uring_sqe *sqe, struct blk_io *io)
+{
+	struct iovec one = { io->bounce, io->len };
+
+	if (io->op == BLK_OP_FLUSH) {
+		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
+	} else if (io->bounce) {
+		/* The iovec is copied into the kernel at submission. */
+		io->bounce_iov = one;
+		if (io->op == BLK_OP_READ)
+			io_uring_prep_readv(sqe, b->fd, &io->bounce_iov, 1, io->offset);
+		else
+			io_uring_prep_writev(sqe, b->fd, &io->bounce_iov, 1, io->offset);
+	} else if (io->op == BLK_OP_READ) {
+		io_uring_prep_readv(sqe, b->fd, io->iov, io->niov, io->offset);
+	} else {
+		io_uring_prep_writev(sqe, b->fd, io->iov, io->niov, io->offset);
+	}
+	io_uring_sqe_set_data(sqe, io);
+}
+
+int blk_backend__submit(struct blk_backend *b, struct blk_io *io)
+{
+	struct io_uring_sqe *sqe;
+	int ret;
+
+	if (io->op != BLK_OP_FLUSH && (io->offset > b->size || io->len > b->size - io->offset))
+		return -EINVAL;
+	ret = bounce_in(b, io);
+	if (ret)
+		return ret;
+	sqe = io_uring_get_sqe(&b->ring);
+	if (!sqe) {
+		free(io->bounce);
+		io->bounce = NULL;
+		return -EAGAIN;
+	}
+	prep(b, sqe, io);
+	pthread_mutex_lock(&b->lock);
+	b->inflight++;
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+static void complete(struct blk_backend *b, struct blk_io *io, int res)
+{
+	if (res < 0)
+		io->result = res;
+	else if (io->op != BLK_OP_FLUSH && (uint64_t)res != io->len)
+		io->result = -EIO;	/* short: the image shrank under us */
+	else
+		io->result = 0;
+	if (io->bounce && io->op == BLK_OP_READ && !io->result)
+		buf_to_iov(io, io->bounce);
+	free(io->bounce);
+	io->bounce = NULL;
+	b->cb.done(b->cb.ctx, io);
+	pthread_mutex_lock(&b->lock);
+	if (!--b->inflight)
+		pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* One kick: everything asked so far is covered by this kicked() call. */
+static bool run_kick(struct blk_backend *b)
+{
+	uint64_t asked;
+	bool stop;
+
+	pthread_mutex_lock(&b->lock);
+	asked = b->kicks_asked;
+	stop = b->stop;
+	pthread_mutex_unlock(&b->lock);
+	if (stop)
+		return false;
+	b->cb.kicked(b->cb.ctx);
+	pthread_mutex_lock(&b->lock);
+	b->kicks_done = asked;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	return arm_kick(b) == 0;
+}
+
+static void *io_thread(void *arg)
+{
+	struct blk_backend *b = arg;
+	struct io_uring_cqe *cqe;
+	bool running = arm_kick(b) == 0;
+	int ret;
+
+	while (running) {
+		ret = io_uring_submit_and_wait(&b->ring, 1);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+			break;
+		while (running && io_uring_peek_cqe(&b->ring, &cqe) == 0) {
+			uint64_t tag = io_uring_cqe_get_data64(cqe);
+			int res = cqe->res;
+
+			io_uring_cqe_seen(&b->ring, cqe);
+			if (tag == KICK_TAG)
+				running = run_kick(b);
+			else
+				complete(b, (struct blk_io *)(uintptr_t)tag, res);
+		}
+	}
+	return NULL;
+}
+
+int blk_backend__start(struct blk_backend *b, const struct blk_callbacks *cb)
+{
+	int ret;
+
+	b->cb = *cb;
+	ret = -pthread_create(&b->thread, NULL, io_thread, b);
+	if (!ret)
+		b->started = true;
+	return ret;
+}
+
+int blk_backend__drain(struct blk_backend *b)
+{
+	uint64_t want;
+
+	blk_backend__kick(b);
+	pthread_mutex_lock(&b->lock);
+	want = b->kicks_asked;
+	while (b->started && (b->kicks_done < want || b->inflight))
+		pthread_cond_wait(&b->cond, &b->lock);
+	pthread_mutex_unlock(&b->lock);
+	return fdatasync(b->fd) ? -errno : 0;
+}
+
+void blk_backend__close(struct blk_backend *b)
+{
+	if (!b)
+		return;
+	if (b->started) {
+		blk_backend__drain(b);
+		pthread_mutex_lock(&b->lock);
+		b->stop = true;
+		pthread_mutex_unlock(&b->lock);
+		blk_backend__kick(b);
+		pthread_join(b->thread, NULL);
+	}
+	io_uring_queue_exit(&b->ring);
+	pthread_cond_destroy(&b->cond);
+	pthread_mutex_destroy(&b->lock);
+	close(b->kick_fd);
+	close(b->fd);
+	free(b);
+}

@@ -1,0 +1,71 @@
+/* A drive's host side: the image behind a block device, reached through
+ * requests that never make the caller wait for the disk. Each backend runs
+ * one I/O thread; the device's work (taking requests off its queue,
+ * completing them) runs on that thread through two callbacks, so a queue
+ * is only ever touched by one thread and a vCPU only kicks.
+ *
+ * raw (blk_raw.c) maps guest offsets straight onto the image file. A later
+ * format (qcow2) implements the same operations, mapping offsets through
+ * its tables; a dirty-block bitmap for block migration records writes at
+ * blk_backend__done, the one place every completed write passes.
+ */
+#ifndef VMM__BLK_BACKEND_H
+#define VMM__BLK_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "drive.h"
+
+#define BLK_SECTOR_SIZE		512
+#define BLK_IO_MAX_IOV		128
+#define BLK_MAX_INFLIGHT	256
+
+enum blk_op {
+	BLK_OP_READ,
+	BLK_OP_WRITE,
+	BLK_OP_FLUSH,
+};
+
+struct blk_io {
+	enum blk_op op;
+	uint64_t offset;		/* bytes into the image, sector aligned */
+	uint64_t len;			/* bytes, the sum of the iovecs */
+	struct iovec iov[BLK_IO_MAX_IOV];
+	unsigned int niov;
+	int result;			/* on completion: 0 or -errno */
+	void *bounce;			/* the backend's, while in flight */
+	struct iovec bounce_iov;
+	void *cookie;			/* the caller's */
+};
+
+struct blk_backend;
+
+/* Both run on the backend's I/O thread. */
+struct blk_callbacks {
+	void (*kicked)(void *ctx);	/* after blk_backend__kick */
+	void (*done)(void *ctx, struct blk_io *io);
+	void *ctx;
+};
+
+/* Opens the image as d says (read-only, O_DIRECT for cache=none) and sets
+ * up its ring; called before the sandbox. Returns 0 or -errno with err. */
+int blk_backend__open(const struct drive_config *d, struct blk_backend **out,
+		      char *err, size_t errlen);
+/* Starts the I/O thread. */
+int blk_backend__start(struct blk_backend *b, const struct blk_callbacks *cb);
+uint64_t blk_backend__size(const struct blk_backend *b);	/* bytes */
+/* From any thread: the I/O thread runs cb->kicked soon. */
+void blk_backend__kick(struct blk_backend *b);
+/* On the I/O thread only: queues io; done() follows. -EAGAIN when the
+ * ring is full (retry after a completion). */
+int blk_backend__submit(struct blk_backend *b, struct blk_io *io);
+/* From any thread but the I/O thread: runs one more kicked() and waits
+ * until no request is in flight, then makes written data durable
+ * (fdatasync). Returns 0 or -errno from the sync. */
+int blk_backend__drain(struct blk_backend *b);
+void blk_backend__close(struct blk_backend *b);
+
+#endif
