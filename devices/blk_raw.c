@@ -321,18 +321,27 @@ int blk_backend__drain(struct blk_backend *b)
 	return fdatasync(b->fd) ? -errno : 0;
 }
 
+void blk_backend__stop(struct blk_backend *b)
+{
+	if (!b || !b->started)
+		return;
+	blk_backend__drain(b);
+	pthread_mutex_lock(&b->lock);
+	b->stop = true;
+	pthread_mutex_unlock(&b->lock);
+	blk_backend__kick(b);
+	pthread_join(b->thread, NULL);
+	pthread_mutex_lock(&b->lock);
+	b->started = false;
+	b->stop = false;
+	pthread_mutex_unlock(&b->lock);
+}
+
 void blk_backend__close(struct blk_backend *b)
 {
 	if (!b)
 		return;
-	if (b->started) {
-		blk_backend__drain(b);
-		pthread_mutex_lock(&b->lock);
-		b->stop = true;
-		pthread_mutex_unlock(&b->lock);
-		blk_backend__kick(b);
-		pthread_join(b->thread, NULL);
-	}
+	blk_backend__stop(b);
 	io_uring_queue_exit(&b->ring);
 	pthread_cond_destroy(&b->cond);
 	pthread_mutex_destroy(&b->lock);

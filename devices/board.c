@@ -7,6 +7,8 @@
 
 #include "devices.h"
 #include "line_stamp.h"
+#include "pci.h"
+#include "virtio_blk.h"
 
 #define COM1_BASE 0x3f8
 #define COM1_IRQ 4
@@ -21,6 +23,37 @@ static void on_debug_exit(void *ctx, uint32_t value)
 static ssize_t stamped_write(void *ctx, const void *buf, size_t len)
 {
 	return line_stamp__write(ctx, buf, len);
+}
+
+/* The PCI bus exists only with drives, so that a machine without keeps
+ * the device list (and the streams) it had before. Listing (no backends)
+ * names the drives' devices without building them. */
+static int add_drives(struct vm *vm, const struct board_options *opts,
+		      struct board_device_info *listed, unsigned int *nr_listed)
+{
+	struct device *host;
+	unsigned int i;
+	int ret;
+
+	if (!opts->nr_drives)
+		return 0;
+	host = pci_host__create(vm->pio, vm->mmio, vm__set_irq_line, vm);
+	ret = vm__add_device(vm, host);
+	for (i = 0; !ret && i < opts->nr_drives; i++) {
+		struct virtio_blk_config vc = {
+			.pci_host = host, .mem = &vm->mem, .index = i,
+			.backend = opts->drives ? opts->drives[i].backend : NULL,
+			.readonly = opts->drives ? opts->drives[i].readonly : false,
+		};
+
+		if (!vc.backend) {
+			snprintf(listed[*nr_listed].name, DEVICE_NAME_MAX, "virtio-blk.%u", i);
+			listed[(*nr_listed)++].state_version = VIRTIO_BLK_STATE_VERSION;
+			continue;
+		}
+		ret = vm__add_device(vm, virtio_blk__create(&vc));
+	}
+	return ret;
 }
 
 static int add_devices(struct vm *vm, const struct board_options *opts)
@@ -46,6 +79,14 @@ static int add_devices(struct vm *vm, const struct board_options *opts)
 	return ret;
 }
 
+static int add_all(struct vm *vm, const struct board_options *opts,
+		   struct board_device_info *listed, unsigned int *nr_listed)
+{
+	int ret = add_devices(vm, opts);
+
+	return ret ? ret : add_drives(vm, opts, listed, nr_listed);
+}
+
 int board__create(struct vm *vm, const struct board_options *opts, char *err, size_t errlen)
 {
 	int ret;
@@ -53,7 +94,7 @@ int board__create(struct vm *vm, const struct board_options *opts, char *err, si
 	ret = vm__create(vm, &opts->vm, err, errlen);
 	if (ret)
 		return ret;
-	ret = add_devices(vm, opts);
+	ret = add_all(vm, opts, NULL, NULL);
 	if (ret) {
 		snprintf(err, errlen, "creating devices: %s", strerror(-ret));
 		vm__destroy(vm);
@@ -61,32 +102,45 @@ int board__create(struct vm *vm, const struct board_options *opts, char *err, si
 	return ret;
 }
 
-int board__list_devices(struct board_device_info *out, unsigned int max)
+int board__list_devices(struct board_device_info *out, unsigned int max,
+			unsigned int nr_drives)
 {
 	struct board_options opts = {
 		.vm = { .kvm_fd = -1, .ram_size = GUEST_RAM_MIN, .nr_cpus = 1 },
 		.serial_out_fd = -1,
+		.nr_drives = nr_drives,
 	};
+	struct board_device_info drives[DRIVE_MAX];
+	unsigned int nr_listed = 0;
 	/* Devices need no KVM: build them on a scratch VM and read them. */
 	struct vm *scratch = calloc(1, sizeof(*scratch));
-	unsigned int i;
+	unsigned int i, n = 0;
 	int ret;
 
 	if (!scratch)
 		return -ENOMEM;
-	ret = vm__create_buses(scratch);
+	if (nr_drives > DRIVE_MAX)
+		ret = -ENOSPC;
+	else
+		ret = vm__create_buses(scratch);
 	if (!ret)
-		ret = add_devices(scratch, &opts);
-	for (i = 0; !ret && i < scratch->nr_devices; i++) {
+		ret = add_all(scratch, &opts, drives, &nr_listed);
+	for (i = 0; !ret && i < scratch->nr_devices + nr_listed; i++, n++) {
+		const struct device *d = i < scratch->nr_devices ? scratch->devices[i] : NULL;
+
 		if (i == max) {
 			ret = -ENOSPC;
 			break;
 		}
-		snprintf(out[i].name, sizeof(out[i].name), "%s", scratch->devices[i]->name);
-		out[i].state_version = scratch->devices[i]->state_version;
+		if (d) {
+			snprintf(out[i].name, sizeof(out[i].name), "%s", d->name);
+			out[i].state_version = d->state_version;
+		} else {
+			out[i] = drives[i - scratch->nr_devices];
+		}
 	}
 	if (!ret)
-		ret = (int)scratch->nr_devices;
+		ret = (int)n;
 	vm__destroy_devices(scratch);
 	free(scratch);
 	return ret;

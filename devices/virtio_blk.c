@@ -13,7 +13,7 @@
 #include "virtq.h"
 #include "wire.h"
 
-#define VBLK_STATE_V1		1
+#define VBLK_STATE_V1		VIRTIO_BLK_STATE_VERSION
 
 #define F_SEG_MAX		(1ULL << 2)
 #define F_RO			(1ULL << 5)
@@ -625,7 +625,7 @@ static void vblk_destroy(struct device *dev)
 	if (!dev)
 		return;
 	v = to_vblk(dev);
-	blk_backend__close(v->backend);
+	blk_backend__stop(v->backend);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
 }
@@ -642,7 +642,7 @@ struct device *virtio_blk__create(const struct virtio_blk_config *cfg)
 	int ret = -ENOMEM;
 
 	if (!v)
-		goto err_backend;
+		goto err;
 	v->dev = (struct device){
 		.name = v->name, .state_version = VBLK_STATE_V1,
 		.save = vblk_save, .load = vblk_load, .destroy = vblk_destroy,
@@ -658,20 +658,22 @@ struct device *virtio_blk__create(const struct virtio_blk_config *cfg)
 	reset_locked(v);
 	pci_identity(v);
 	pthread_mutex_init(&v->lock, NULL);
-	ret = pci_host__add(v->host, &v->fn);
-	if (ret)
-		goto err_free;
 	cb.ctx = v;
 	ret = blk_backend__start(v->backend, &cb);
 	if (ret)
 		goto err_free;
+	/* Last: the bus has no removal, so nothing may fail after it. */
+	ret = pci_host__add(v->host, &v->fn);
+	if (ret)
+		goto err_stop;
 	return &v->dev;
 
+err_stop:
+	blk_backend__stop(v->backend);
 err_free:
 	pthread_mutex_destroy(&v->lock);
 	free(v);
-err_backend:
-	blk_backend__close(cfg->backend);
+err:
 	errno = -ret;
 	return NULL;
 }

@@ -6,8 +6,8 @@
  *
  * raw (blk_raw.c) maps guest offsets straight onto the image file. A later
  * format (qcow2) implements the same operations, mapping offsets through
- * its tables; a dirty-block bitmap for block migration records writes at
- * blk_backend__done, the one place every completed write passes.
+ * its tables; a dirty-block bitmap for block migration records writes
+ * where a backend completes them, the one place every write passes.
  */
 #ifndef VMM__BLK_BACKEND_H
 #define VMM__BLK_BACKEND_H
@@ -66,6 +66,10 @@ int blk_backend__submit(struct blk_backend *b, struct blk_io *io);
  * until no request is in flight, then makes written data durable
  * (fdatasync). Returns 0 or -errno from the sync. */
 int blk_backend__drain(struct blk_backend *b);
+/* Drains, then ends the I/O thread; start may run it again (another VM
+ * on the same drive: an incoming migration that failed and a next one). */
+void blk_backend__stop(struct blk_backend *b);
+/* Stops it and closes the image. */
 void blk_backend__close(struct blk_backend *b);
 
 #endif

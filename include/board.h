@@ -8,9 +8,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blk_backend.h"
 #include "vm.h"
 
 struct line_stamp;
+
+/* A --drive: its image opened (blk_backend__open) before the sandbox, by
+ * the program, which closes it after the VM. */
+struct board_drive {
+	struct blk_backend *backend;
+	bool readonly;
+};
 
 struct board_options {
 	struct vm_options vm;
@@ -18,6 +26,11 @@ struct board_options {
 	/* If set, the UART writes through it (host time on every line)
 	 * instead of to serial_out_fd; it must outlive the VM. */
 	struct line_stamp *serial_stamp;
+	/* With drives the machine gains a PCI host bridge and one
+	 * virtio-blk function per drive, named virtio-blk.N in order;
+	 * without, it is exactly the machine it was before PCI. */
+	const struct board_drive *drives;
+	unsigned int nr_drives;
 };
 
 /* Creates the VM and its devices; on failure nothing is left (the VM is
@@ -30,10 +43,12 @@ struct board_device_info {
 	uint32_t state_version;
 };
 
-/* The devices board__create builds, without building a VM: what a
- * destination compares an incoming configuration with. Returns how many,
- * or -ENOMEM, or -ENOSPC when there are more than max. */
-int board__list_devices(struct board_device_info *out, unsigned int max);
+/* The devices board__create builds with nr_drives drives, without
+ * building a VM: what a destination compares an incoming configuration
+ * with. Returns how many, or -ENOMEM, or -ENOSPC when there are more
+ * than max. */
+int board__list_devices(struct board_device_info *out, unsigned int max,
+			unsigned int nr_drives);
 /* The UART that takes the host's stdin, or NULL. */
 struct device *board__console(struct vm *vm);
 

@@ -14,6 +14,7 @@
 #include "transport.h"
 
 struct auth_secret;
+struct board_drive;
 struct vm;
 struct line_stamp;
 
@@ -45,6 +46,10 @@ struct incoming {
 	uint64_t max_ram;
 	const char *max_ram_origin;
 	unsigned int failed;		/* bad peers turned away so far */
+	/* The --drive images, opened before the sandbox: the VM built here
+	 * gets them (shared storage: the source's images, synced). */
+	const struct board_drive *drives;
+	unsigned int nr_drives;
 	/* An eventfd, readable once incoming__cancel was called: every
 	 * wait (accept, each read and write) polls it. -1 before prepare. */
 	int cancel_fd;

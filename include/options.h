@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "drive.h"
 #include "incoming.h"
 #include "multiboot.h"
 
@@ -21,6 +22,8 @@ struct options {
 	const char *qmp;
 	const char *initrd[MULTIBOOT_MAX_MODULES];
 	unsigned int nr_initrd;
+	struct drive_config drives[DRIVE_MAX];
+	unsigned int nr_drives;
 	const char *guest;
 	char cmdline[MULTIBOOT_CMDLINE_MAX];
 	const char *incoming;

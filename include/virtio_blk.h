@@ -31,16 +31,17 @@
 #define VIRTIO_BLK_NOTIFY	0x3000
 #define VIRTIO_BLK_QUEUE_SIZE	128
 #define VIRTIO_BLK_SEG_MAX	(BLK_IO_MAX_IOV - 2)
+#define VIRTIO_BLK_STATE_VERSION 1	/* the newest state load reads */
 
 struct virtio_blk_config {
 	struct device *pci_host;	/* pci.h: the device goes on its bus */
 	struct guest_memory *mem;
-	struct blk_backend *backend;	/* the device takes it (closes it) */
+	struct blk_backend *backend;	/* runs while the device lives; not closed */
 	bool readonly;
 	unsigned int index;		/* names it virtio-blk.N in streams */
 };
 
-/* Returns NULL with errno set; the backend is closed then too. */
+/* Returns NULL with errno set. */
 struct device *virtio_blk__create(const struct virtio_blk_config *cfg);
 /* Milliseconds the last save waited for in-flight requests. */
 double virtio_blk__last_drain_ms(struct device *dev);

@@ -19,7 +19,7 @@
 #include "device.h"
 
 #define VM_MAX_CPUS 64
-#define VM_MAX_DEVICES 8
+#define VM_MAX_DEVICES 16
 
 /* vmm's own exit statuses; anything else is the guest's debug-exit value. */
 #define VMM_EXIT_ERROR 1		/* bad options, KVM failure, bad image */

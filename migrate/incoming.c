@@ -230,7 +230,7 @@ static int describe_host(struct incoming *in, int kvm_fd, struct vm_host *host, 
 	int i, n;
 
 	memset(host, 0, sizeof(*host));
-	n = board__list_devices(devs, VM_CONFIG_MAX_DEVICES);
+	n = board__list_devices(devs, VM_CONFIG_MAX_DEVICES, in->nr_drives);
 	if (n < 0) {
 		snprintf(err, errlen, "listing this vmm's devices: %s", strerror(-n));
 		return n;
@@ -286,16 +286,17 @@ static uint8_t *page_hva(void *ctx, uint64_t gpa)
 
 /* check_config has found this host able to build the VM CONFIG describes:
  * the same RAM layout, vCPU count and devices. */
-static int build_vm(int kvm_fd, int serial_fd, struct line_stamp *stamp,
-		    const struct vm_config *cfg, uint32_t ring_entries, struct vm *vm, char *err,
-		    size_t errlen)
+static int build_vm(int kvm_fd, int serial_fd, const struct incoming *in,
+		    const struct vm_config *cfg, struct vm *vm, char *err, size_t errlen)
 {
 	struct kvm_cpuid2 *cpuid;
 	struct board_options bo = {
 		.vm = { .kvm_fd = kvm_fd, .ram_size = cfg->ram_size, .nr_cpus = cfg->nr_cpus,
-			.dirty_ring_entries = ring_entries },
+			.dirty_ring_entries = in->dirty_ring_entries },
 		.serial_out_fd = serial_fd,
-		.serial_stamp = stamp,
+		.serial_stamp = in->serial_stamp,
+		.drives = in->drives,
+		.nr_drives = in->nr_drives,
 	};
 	int ret;
 
@@ -708,8 +709,7 @@ int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct
 	if (!ret)
 		ret = check_config(in, kvm_fd, cfg, err, errlen);
 	if (!ret) {
-		ret = build_vm(kvm_fd, serial_out_fd, in->serial_stamp, cfg,
-			       in->dirty_ring_entries, vm, err, errlen);
+		ret = build_vm(kvm_fd, serial_out_fd, in, cfg, vm, err, errlen);
 		vm_built = !ret;
 	}
 	if (ret)

@@ -164,6 +164,22 @@ static void test_initrd(void **state)
 	assert_string_equal(o.initrd[1], "b");
 }
 
+static void test_drive(void **state)
+{
+	assert_int_equal(parse("--drive file=a.img --drive file=b.img,readonly=on,cache=none g.elf"),
+			 -1);
+	assert_int_equal(o.nr_drives, 2);
+	assert_string_equal(o.drives[1].path, "b.img");
+	assert_true(o.drives[1].readonly);
+	assert_int_equal(o.drives[1].cache, DRIVE_CACHE_NONE);
+	assert_int_equal(parse("--incoming tcp:0:8888 --drive file=a.img"), -1);
+	assert_int_equal(o.nr_drives, 1);
+	assert_int_equal(parse("--drive file=a.img,format=qcow2 g.elf"), 1);
+	assert_int_equal(parse("--drive a.img g.elf"), 1);
+	assert_int_equal(parse("--drive file=a --drive file=b --drive file=c --drive file=d "
+			       "--drive file=e g.elf"), 1);
+}
+
 static void test_incoming(void **state)
 {
 	assert_int_equal(parse("--incoming tcp:0:8888"), -1);
@@ -238,6 +254,7 @@ int main(void)
 		cmocka_unit_test(test_guest_command_line),
 		cmocka_unit_test(test_command_line_too_long),
 		cmocka_unit_test(test_initrd),
+		cmocka_unit_test(test_drive),
 		cmocka_unit_test(test_incoming),
 		cmocka_unit_test(test_migrate_to),
 		cmocka_unit_test(test_runas_and_sandbox),

@@ -34,6 +34,7 @@ struct rig {
 	struct guest_memory mem;
 	struct io_bus *pio, *mmio;
 	struct device *host, *blk;
+	struct blk_backend *backend;
 	char path[64];
 	uint16_t avail_idx;
 	int irq_level;
@@ -68,6 +69,7 @@ static struct rig *rig_new(bool readonly)
 	snprintf(d.path, sizeof(d.path), "%s", t->path);
 	if (blk_backend__open(&d, &b, err, sizeof(err)))
 		fail_msg("%s", err);
+	t->backend = b;
 	t->pio = io_bus__create("pio");
 	t->mmio = io_bus__create("mmio");
 	t->host = pci_host__create(t->pio, t->mmio, irq, t);
@@ -82,6 +84,7 @@ static struct rig *rig_new(bool readonly)
 static void rig_free(struct rig *t)
 {
 	t->blk->destroy(t->blk);
+	blk_backend__close(t->backend);
 	t->host->destroy(t->host);
 	io_bus__destroy(t->pio);
 	io_bus__destroy(t->mmio);

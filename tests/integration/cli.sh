@@ -27,10 +27,17 @@ bad "bad --monitor 'tcp:1'" --monitor tcp:1 x.elf
 bad "needs --serial" --monitor stdio x.elf
 bad "unknown option" --frobnicate x.elf
 bad "unexpected argument 'k=v'" x.elf k=v
+bad "format=qcow2 is not supported yet" --drive file=d.img,format=qcow2 x.elf
+bad "unknown key \"if\"" --drive file=d.img,if=ide x.elf
+bad "cache=unsafe: expected none or writeback" --drive file=d.img,cache=unsafe x.elf
+bad "file=PATH is required" --drive readonly=on x.elf
 
 require_kvm
 bad "cannot open /nonexistent.elf" /nonexistent.elf
 printf 'hello' >"$TMP/short.elf"
 bad "not an ELF file" "$TMP/short.elf"
 bad "not a regular file" /dev/null
+bad "drive $TMP/missing.img: No such file" --drive "file=$TMP/missing.img" x.elf
+printf 'odd' >"$TMP/odd.img"
+bad "not a non-zero multiple of 512" --drive "file=$TMP/odd.img" x.elf
 echo "cli: all bad command lines refused clearly"

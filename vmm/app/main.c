@@ -111,6 +111,31 @@ out:
 	return ret;
 }
 
+/* Before the sandbox and the privilege drop: the images are opened as
+ * whoever started vmm, and io_uring is set up while that is allowed. */
+static int open_drives(const struct options *o, struct board_drive *drives,
+		       char *err, size_t errlen)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < o->nr_drives; i++) {
+		ret = blk_backend__open(&o->drives[i], &drives[i].backend, err, errlen);
+		if (ret)
+			return ret;
+		drives[i].readonly = o->drives[i].readonly;
+	}
+	return 0;
+}
+
+static void close_drives(struct board_drive *drives)
+{
+	unsigned int i;
+
+	for (i = 0; i < DRIVE_MAX; i++)
+		blk_backend__close(drives[i].backend);
+}
+
 static int open_serial(const char *spec, char *err, size_t errlen)
 {
 	int fd;
@@ -363,6 +388,7 @@ int main(int argc, char **argv)
 	static struct incoming in = { .listen_fd = -1, .fd = -1, .cancel_fd = -1 };
 	static struct line_stamp serial_stamp;
 	static struct auth_secret secret;
+	static struct board_drive drives[DRIVE_MAX];
 	pthread_t thread;
 	char err[1024] = "";
 	int status, serial_fd, kvm_fd;
@@ -392,12 +418,18 @@ int main(int argc, char **argv)
 		goto fail;
 	if (o.serial_timestamps)
 		in.serial_stamp = &serial_stamp;
+	if (open_drives(&o, drives, err, sizeof(err)))
+		goto fail;
+	in.drives = drives;
+	in.nr_drives = o.nr_drives;
 	if (!o.incoming) {
 		bo = (struct board_options){
 			.vm = { .kvm_fd = kvm_fd, .ram_size = o.ram_size, .nr_cpus = o.nr_cpus,
 				.dirty_ring_entries = o.dirty_ring_entries },
 			.serial_out_fd = serial_fd,
 			.serial_stamp = in.serial_stamp,
+			.drives = drives,
+			.nr_drives = o.nr_drives,
 		};
 		kvm_fd = -1;	/* the VM owns it now, even on failure */
 		if (board__create(&vm, &bo, err, sizeof(err)))
@@ -427,7 +459,8 @@ int main(int argc, char **argv)
 		goto fail;
 	/* Everything privileged is open: from here on the process holds no
 	 * capability, perhaps not uid 0, and makes only the system calls on
-	 * the allow-list (set before any thread starts, so all inherit it). */
+	 * the allow-list (synchronised onto the drives' I/O threads, set
+	 * before any other thread starts, so all inherit it). */
 	if (privileges__drop(o.runas, err, sizeof(err)))
 		goto fail;
 	if (o.jail && jail__enter(o.jail, err, sizeof(err)))
@@ -531,6 +564,7 @@ int main(int argc, char **argv)
 	monitor__destroy(mon);
 	migration__destroy(mig);
 	vm__destroy(&vm);
+	close_drives(drives);
 	incoming__close(&in);
 	auth__clear_secret(&secret);
 	return status;
@@ -544,6 +578,7 @@ out_early:
 	migration__destroy(mig);
 	if (vm_created)
 		vm__destroy(&vm);
+	close_drives(drives);
 	if (kvm_fd >= 0)
 		close(kvm_fd);
 	incoming__close(&in);

@@ -32,6 +32,9 @@ static void usage(FILE *f)
 "  --monitor SPEC        unix:PATH | stdio: the control monitor\n"
 "  --qmp unix:PATH       a QMP monitor (QEMU's JSON protocol)\n"
 "  --initrd FILE         a multiboot module (repeatable)\n"
+"  --drive file=PATH[,format=raw][,readonly=on][,cache=none|writeback]\n"
+"                        a virtio-blk disk on PCI (repeatable, up to 4; a\n"
+"                        destination takes the source's, on shared storage)\n"
 "  --paused              start with the vCPUs paused ('cont' on the monitor runs them)\n"
 "  --incoming URI        receive a VM (tcp:HOST:PORT, HOST 0 = any; tls:HOST:PORT,\n"
 "                        encrypted, needs --secret-file; or file:PATH);\n"
@@ -76,7 +79,7 @@ enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD, OPT_INCOMING,
 	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
 	OPT_INCOMING_ALLOW, OPT_PAUSED, OPT_RUNAS, OPT_JAIL, OPT_SANDBOX, OPT_QMP,
-	OPT_SECRET_FILE, OPT_INSECURE, OPT_MAX_MEM, OPT_DIRTY_RING,
+	OPT_SECRET_FILE, OPT_INSECURE, OPT_MAX_MEM, OPT_DIRTY_RING, OPT_DRIVE,
 };
 
 static const struct option long_options[] = {
@@ -86,6 +89,7 @@ static const struct option long_options[] = {
 	{ "monitor", required_argument, NULL, OPT_MONITOR },
 	{ "qmp", required_argument, NULL, OPT_QMP },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "drive", required_argument, NULL, OPT_DRIVE },
 	{ "paused", no_argument, NULL, OPT_PAUSED },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "incoming-allow", required_argument, NULL, OPT_INCOMING_ALLOW },
@@ -154,6 +158,7 @@ static int parse_serial(struct options *o, const char *arg)
 
 int options__parse(struct options *o, int argc, char **argv)
 {
+	char err[256];
 	uint64_t v;
 	int c;
 
@@ -199,6 +204,12 @@ int options__parse(struct options *o, int argc, char **argv)
 			if (o->nr_initrd == MULTIBOOT_MAX_MODULES)
 				return die_usage("more than %d --initrd modules", MULTIBOOT_MAX_MODULES);
 			o->initrd[o->nr_initrd++] = optarg;
+			break;
+		case OPT_DRIVE:
+			if (o->nr_drives == DRIVE_MAX)
+				return die_usage("more than %d --drive", DRIVE_MAX);
+			if (drive__parse(optarg, &o->drives[o->nr_drives++], err, sizeof(err)))
+				return die_usage("%s", err);
 			break;
 		case OPT_INCOMING:
 			o->incoming = optarg;

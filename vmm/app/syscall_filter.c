@@ -40,6 +40,8 @@ static const int allowed[] = {
 	SCMP_SYS(renameat2), SCMP_SYS(unlink), SCMP_SYS(unlinkat), SCMP_SYS(readlink),
 	SCMP_SYS(readlinkat), SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(select),
 	SCMP_SYS(pselect6),
+	/* drives: the ring is set up before the sandbox, then only entered */
+	SCMP_SYS(io_uring_enter),
 	/* memory */
 	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(madvise),
 	SCMP_SYS(mremap), SCMP_SYS(brk),
@@ -172,6 +174,9 @@ int syscall_filter__install(char *err, size_t errlen)
 	if (!ctx)
 		return errmsg__fail(-ENOMEM, err, errlen, "sandbox: seccomp_init failed");
 	ret = build(ctx);
+	/* Every thread, including the drives' I/O threads the board started. */
+	if (!ret)
+		ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	if (!ret)
 		ret = seccomp_load(ctx);
 	seccomp_release(ctx);
