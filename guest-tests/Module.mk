@@ -6,7 +6,7 @@ GUEST_CC ?= gcc
 GUEST_LD ?= ld
 GUEST_OBJCOPY ?= objcopy
 GUEST_DIR := $(BUILD)/guests
-GUEST_NAMES := hello idle memtouch verify heartbeat portio ioverify
+GUEST_NAMES := hello idle memtouch verify heartbeat portio ioverify diskverify disktouch
 
 GUEST_WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 	-Wmissing-prototypes -Wstrict-prototypes

@@ -276,12 +276,13 @@ static void map_2m(uint64_t a, uint64_t flags)
 
 /* 2 MiB pages over every usable range, user-accessible so ring-3 tests can
  * touch all RAM, plus the LAPIC and vmm's test device uncached for ring 0
- * (today both sit in one 2 MiB page). */
+ * (today both sit in one 2 MiB page), and the rest of the PCI hole's
+ * KIT_PCI_MMIO_START..4 GiB uncached for ring 0, where BARs live. */
 static void map_ram(void)
 {
 	const uint64_t ram = PTE_P | PTE_W | PTE_U | PTE_PS;
 	unsigned int g, i, ngib;
-	uint64_t a;
+	uint64_t a, *pd;
 
 	for (i = 0; i < kit_boot.nranges; i++) {
 		a = kit_boot.ranges[i].start & ~(SZ_2M - 1);
@@ -294,6 +295,11 @@ static void map_ram(void)
 	       PTE_P | PTE_W | PTE_PS | PTE_PCD | PTE_PWT);
 	map_2m(KIT_TESTDEV_BASE & ~(SZ_2M - 1),
 	       PTE_P | PTE_W | PTE_PS | PTE_PCD | PTE_PWT);
+	for (a = KIT_PCI_MMIO_START; a < (4ULL << 30); a += SZ_2M) {
+		pd = pd_for(a);
+		if (!pd[(a >> 21) & 511])
+			map_2m(a, PTE_P | PTE_W | PTE_PS | PTE_PCD | PTE_PWT);
+	}
 	/* Each PD is complete before the PDPT points at it, so the image stays
 	 * mapped throughout; the CR3 write then drops stale TLB entries. */
 	ngib = (unsigned int)(align_up(max_u64(kit_boot.ram_top, max_u64(KIT_LAPIC_BASE,

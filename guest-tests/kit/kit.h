@@ -93,6 +93,9 @@ long kit__ring0_call(long (*fn)(void *arg), void *arg);
 /* vmm's test device (devices/testdev.c; absent under QEMU): one MMIO page
  * the kit maps uncached for ring 0, in the 2 MiB page that holds the LAPIC. */
 #define KIT_TESTDEV_BASE	0xfef00000ULL
+/* Memory BARs are reached here, mapped uncached for ring 0 (RAM that the
+ * loader reports above it stays RAM). */
+#define KIT_PCI_MMIO_START	0xe0000000ULL
 
 /* --- output and exit --------------------------------------------------- */
 /* printf to COM1; one call's output is never interleaved with another
