@@ -531,18 +531,35 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Waits for requests in flight and syncs the image first: the state then
+/* Waits for requests in flight and syncs the image: a state saved after it
  * has none, and a destination on shared storage reads what was written. */
-static int vblk_save(struct device *dev, struct wbuf *out)
+static int vblk_drain(struct device *dev)
 {
 	struct vblk *v = to_vblk(dev);
-	struct wire_walk w = { .out = out };
-	struct vblk_state s;
 	double t0 = now_ms();
 	int ret = blk_backend__drain(v->backend);
 
 	pthread_mutex_lock(&v->lock);
 	v->last_drain_ms = now_ms() - t0;
+	pthread_mutex_unlock(&v->lock);
+	if (ret)
+		log_error("%s: syncing the image: %s", v->name, strerror(-ret));
+	else
+		log_info("%s: waited %.3f ms for requests in flight and the sync", v->name,
+			 v->last_drain_ms);
+	return ret;
+}
+
+/* Drains first too (a no-op after the migration's drain), so no path
+ * saves a request in flight. */
+static int vblk_save(struct device *dev, struct wbuf *out)
+{
+	struct vblk *v = to_vblk(dev);
+	struct wire_walk w = { .out = out };
+	struct vblk_state s;
+	int ret = blk_backend__drain(v->backend);
+
+	pthread_mutex_lock(&v->lock);
 	s = (struct vblk_state){
 		.capacity = v->capacity, .readonly = v->readonly,
 		.dfselect = v->dfselect, .gfselect = v->gfselect,
@@ -554,12 +571,8 @@ static int vblk_save(struct device *dev, struct wbuf *out)
 		.used_idx = v->vq.used_idx,
 	};
 	pthread_mutex_unlock(&v->lock);
-	if (ret) {
-		log_error("%s: syncing the image: %s", v->name, strerror(-ret));
+	if (ret)
 		return ret;
-	}
-	log_info("%s: waited %.3f ms for requests in flight and the sync", v->name,
-		 v->last_drain_ms);
 	state_fields(&w, &s);
 	return out->err;
 }
@@ -630,11 +643,6 @@ static void vblk_destroy(struct device *dev)
 	free(v);
 }
 
-double virtio_blk__last_drain_ms(struct device *dev)
-{
-	return to_vblk(dev)->last_drain_ms;
-}
-
 struct device *virtio_blk__create(const struct virtio_blk_config *cfg)
 {
 	struct blk_callbacks cb = { .kicked = on_kick, .done = on_done };
@@ -646,6 +654,7 @@ struct device *virtio_blk__create(const struct virtio_blk_config *cfg)
 	v->dev = (struct device){
 		.name = v->name, .state_version = VBLK_STATE_V1,
 		.save = vblk_save, .load = vblk_load, .destroy = vblk_destroy,
+		.drain = vblk_drain,
 	};
 	snprintf(v->name, sizeof(v->name), "virtio-blk.%u", cfg->index);
 	v->host = cfg->pci_host;

@@ -31,6 +31,10 @@ struct device {
 	 * this device's payload: trailing bytes are bad content. */
 	int (*load)(struct device *dev, struct rbuf *in, uint32_t version);
 	void (*destroy)(struct device *dev);
+	/* Optional (NULL for most): at stop-and-copy, vCPUs stopped, before
+	 * save: finishes the device's own work in flight (a disk's requests)
+	 * and makes it durable, so the saved state has none. 0 or -errno. */
+	int (*drain)(struct device *dev);
 };
 
 /* Raise (level 1) or lower (level 0) an ISA interrupt line. */

@@ -43,7 +43,5 @@ struct virtio_blk_config {
 
 /* Returns NULL with errno set. */
 struct device *virtio_blk__create(const struct virtio_blk_config *cfg);
-/* Milliseconds the last save waited for in-flight requests. */
-double virtio_blk__last_drain_ms(struct device *dev);
 
 #endif

@@ -132,6 +132,9 @@ void vm__destroy_devices(struct vm *vm);
  * irq_set_fn for devices, ctx the VM. */
 void vm__set_irq_line(void *ctx, unsigned int irq, int level);
 struct device *vm__find_device(struct vm *vm, const char *name);
+/* Runs every device's drain (device.h); the first failure names the
+ * device in err. */
+int vm__drain_devices(struct vm *vm, char *err, size_t errlen);
 
 /* vCPU threads (vmm/vcpu.c). */
 int vm__start_vcpus(struct vm *vm, char *err, size_t errlen);

@@ -25,12 +25,18 @@ static void pause_guest(struct source_run *r)
 static int finish_stream(struct source_run *r, uint32_t rounds)
 {
 	struct end_msg end = { .rounds = rounds, .total_pages = r->m->stats.pages_total };
-	uint64_t before = r->s.bytes_out;
+	uint64_t before = r->s.bytes_out, t0 = clock__mono_us();
 	struct wbuf b;
 	int ret;
 
 	wbuf__init(&b);
-	ret = vm_sections__send_state(r->vm, &r->s, r->err, sizeof(r->err));
+	/* Shared storage: what the guest wrote is on disk before its state goes. */
+	ret = vm__drain_devices(r->vm, r->err, sizeof(r->err));
+	migrate_stats__lock(&r->m->stats);
+	r->m->stats.downtime_drain_us = clock__mono_us() - t0;
+	migrate_stats__unlock(&r->m->stats);
+	if (!ret)
+		ret = vm_sections__send_state(r->vm, &r->s, r->err, sizeof(r->err));
 	if (!ret) {
 		/* The forecast used an estimate; record what it really was. */
 		migrate_stats__lock(&r->m->stats);

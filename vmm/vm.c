@@ -104,6 +104,23 @@ int vm__add_device(struct vm *vm, struct device *dev)
 	return 0;
 }
 
+int vm__drain_devices(struct vm *vm, char *err, size_t errlen)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < vm->nr_devices; i++) {
+		struct device *d = vm->devices[i];
+
+		ret = d->drain ? d->drain(d) : 0;
+		if (ret) {
+			snprintf(err, errlen, "draining device %s: %s", d->name, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
 struct device *vm__find_device(struct vm *vm, const char *name)
 {
 	unsigned int i;

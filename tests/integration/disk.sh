@@ -22,6 +22,7 @@ expect_status 0 "diskverify cache=none"
 expect_out "^diskverify: PASS"
 
 start src "$VMM" --mem 32M --monitor "unix:$TMP/src.sock" --drive "file=$IMG" \
+	--stats-json "$TMP/src.json" \
 	"$GUESTS/diskverify.elf" -- "${GUEST_ARGS[@]}"
 src_pid=$LAST_PID
 wait_sock "$TMP/src.sock"
@@ -54,6 +55,7 @@ wait_status "$src_pid" 60 0 "the source after the migration" src
 grep -q "^diskverify: FAIL" "$TMP/src.out" && fail "a block was wrong before the migration"
 grep -Eq "virtio-blk.0: waited [0-9.]+ ms for requests in flight" "$TMP/src.err" ||
 	fail "the source did not say how long it drained"
+grep -Eq '"downtime_drain_us": *[0-9]+' "$TMP/src.json" || fail "no downtime_drain_us in the statistics"
 n=$(grep -c "^diskverify: t=" "$TMP/dst.out")
 wait_count "$TMP/dst.out" "^diskverify: t=" "$n" 20 || fail "the guest did not run on the destination"
 grep -q "^diskverify: FAIL" "$TMP/dst.out" && fail "a block was wrong after the live migration"
