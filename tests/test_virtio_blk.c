@@ -26,8 +26,8 @@
 #define USED	0x3000ULL
 #define HDR	0x10000ULL
 #define DATA	0x11000ULL
-#define STATUS	0x13000ULL
-#define QSIZE	8
+#define STATUS	0x20000ULL
+#define QSIZE	16
 #define IMG_SECTORS 64
 
 struct rig {
@@ -195,6 +195,44 @@ static uint8_t request(struct rig *t, uint32_t type, uint64_t sector, uint32_t l
 	return t->mem.base[STATUS];
 }
 
+/* Several chains offered before one notify: all are served (in flight
+ * together on the ring), each with its own status. */
+static void test_many_in_flight(void **state)
+{
+	struct rig *t = *state;
+	uint8_t *a = t->mem.base + AVAIL;
+	unsigned int i, n = 5;
+	int k;
+
+	driver_init(t);
+	for (i = 0; i < n; i++) {
+		uint64_t hdr = HDR + 0x100 * i, data = DATA + 0x1000 * i;
+		uint8_t *h = t->mem.base + hdr;
+
+		wire__le32(h, 1);
+		wire__le32(h + 4, 0);
+		wire__le64(h + 8, 8 * i);
+		memset(t->mem.base + data, 0x10 + i, 4096);
+		t->mem.base[STATUS + i] = 0xee;
+		desc(t, (uint16_t)(3 * i), hdr, 16, VIRTQ_DESC_F_NEXT);
+		desc(t, (uint16_t)(3 * i + 1), data, 4096, VIRTQ_DESC_F_NEXT);
+		desc(t, (uint16_t)(3 * i + 2), STATUS + i, 1, VIRTQ_DESC_F_WRITE);
+		a[4 + 2 * i] = (uint8_t)(3 * i);
+	}
+	__atomic_store_n((uint16_t *)(a + 2), (uint16_t)n, __ATOMIC_RELEASE);
+	t->avail_idx = (uint16_t)n;
+	wr(t, VIRTIO_BLK_NOTIFY, 0, 2);
+	for (k = 0; k < 10000 && used_idx(t) != n; k++)
+		usleep(1000);
+	assert_int_equal(used_idx(t), n);
+	for (i = 0; i < n; i++)
+		assert_int_equal(t->mem.base[STATUS + i], 0);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(request(t, 0, 8 * i, 4096), 0);
+		assert_int_equal(t->mem.base[DATA + 4095], 0x10 + i);
+	}
+}
+
 static void test_config_space(void **state)
 {
 	struct rig *t = *state;
@@ -325,6 +363,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_space, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_features_ok_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_read_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests_get_ioerr, setup, teardown),
 		cmocka_unit_test(test_readonly),
 		cmocka_unit_test_setup_teardown(test_garbage_chain_needs_reset, setup, teardown),
