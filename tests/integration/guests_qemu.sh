@@ -2,7 +2,8 @@
 # and exit code, plus the error paths: a bad parameter (exit 2), a ring-3
 # page fault (exit 3), a triple fault, a corrupted page found by verify.
 # Every check runs and is reported; the test fails if any did.
-# ioverify finds no test device under QEMU and checks port I/O alone.
+# ioverify finds no test device under QEMU and checks port I/O alone;
+# diskverify and disktouch get a virtio disk (QEMU's transitional device).
 #
 # QEMU's tiny qboot firmware boots a multiboot image in ~0.3 s where
 # SeaBIOS takes ~5 s here, so every run but one uses qboot when it is
@@ -14,7 +15,7 @@ JOBS=${JOBS:-2}
 
 require_cmd "$QEMU"
 require_kvm
-for g in hello idle memtouch verify heartbeat portio ioverify; do
+for g in hello idle memtouch verify heartbeat portio ioverify diskverify disktouch; do
 	[ -f "$GUESTS/$g.elf" ] || fail "$GUESTS/$g.elf missing (run make guests)"
 done
 FAST_BIOS=()
@@ -28,19 +29,20 @@ failures=0
 declare -A RUN_PID RUN_RC
 RUN_IDS=()
 
-# run ID GUEST CPUS MEM APPEND [seabios]: boots in the background, at most
-# JOBS at once; the serial output goes to $TMP/ID.out, QEMU's messages to
-# $TMP/ID.err.
+# run ID GUEST CPUS MEM APPEND [seabios|qboot [QEMU-ARGS...]]: boots in the
+# background, at most JOBS at once; the serial output goes to $TMP/ID.out,
+# QEMU's messages to $TMP/ID.err.
 run() {
-	local id=$1 guest=$2 cpus=$3 mem=$4 append=$5 fw=("${FAST_BIOS[@]}")
+	local id=$1 guest=$2 cpus=$3 mem=$4 append=$5 fw=("${FAST_BIOS[@]}") extra=()
 	local n=${#RUN_IDS[@]}
 
 	[ "${6:-}" = seabios ] && fw=()
+	[ $# -gt 6 ] && extra=("${@:7}")
 	[ "$n" -ge "$JOBS" ] && reap "${RUN_IDS[n - JOBS]}"
 	start "$id" timeout 60 "$QEMU" -accel kvm "${fw[@]}" -m "$mem" -smp "$cpus" \
 		-kernel "$GUESTS/$guest.elf" -append "$append" \
 		-device isa-debug-exit,iobase=0xf4,iosize=4 \
-		-serial stdio -display none -monitor none -no-reboot
+		-serial stdio -display none -monitor none -no-reboot "${extra[@]}"
 	RUN_PID[$id]=$LAST_PID
 	RUN_IDS+=("$id")
 }
@@ -133,6 +135,11 @@ run crash-pf hello 2 128 "crash=1"
 run crash-triple hello 1 128 "crash=triple"
 run portio-1 portio 1 128 "count=1000"
 run ioverify-1 ioverify 1 64 "duration=1 report=0.5"
+truncate -s 16M "$TMP/d1.img" "$TMP/d2.img"
+run diskverify-1 diskverify 1 64 "duration=1 report=0.5" seabios \
+	-drive "file=$TMP/d1.img,if=virtio,format=raw"
+run disktouch-1 disktouch 1 64 "duration=1 ws=8M pattern=hotcold" qboot \
+	-drive "file=$TMP/d2.img,if=virtio,format=raw"
 for id in "${RUN_IDS[@]}"; do
 	reap "$id"
 done
@@ -171,6 +178,11 @@ expect_exit ioverify-1 0 && expect_line ioverify-1 \
 	'^ioverify: no test device at 0xfef00000 .*checking port I/O only' \
 	'^ioverify: t=[0-9.]+s port=[1-9][0-9]* mmio=0 wrong=0' \
 	'^ioverify: PASS t=[0-9.]+s port=[1-9][0-9]* mmio=0 wrong=0'
+expect_exit diskverify-1 0 && expect_line diskverify-1 \
+	'^diskverify: disk 32768 sectors, device 1001 ' '^diskverify: filled 1024 blocks' \
+	'^diskverify: PASS blocks=1024 '
+expect_exit disktouch-1 0 &&
+	expect_line disktouch-1 '^disktouch: t=[0-9]+ ms writes=[1-9][0-9]* rate=[0-9]+/s'
 
 [ $failures -eq 0 ] || fail "$failures check(s) failed"
 echo "all guest checks passed"
