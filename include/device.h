@@ -32,8 +32,9 @@ struct device {
 	int (*load)(struct device *dev, struct rbuf *in, uint32_t version);
 	void (*destroy)(struct device *dev);
 	/* Optional (NULL for most): at stop-and-copy, vCPUs stopped, before
-	 * save: finishes the device's own work in flight (a disk's requests)
-	 * and makes it durable, so the saved state has none. 0 or -errno. */
+	 * the last dirty pages are read (finishing work writes guest RAM) and
+	 * before save: finishes the device's own work in flight (a disk's
+	 * requests) and makes it durable, so the saved state has none. */
 	int (*drain)(struct device *dev);
 };
 

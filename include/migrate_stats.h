@@ -119,8 +119,9 @@ struct migrate_stats {
 	uint64_t downtime_resume_us;	/* ready + resumed */
 	uint64_t downtime_ready_us;
 	uint64_t downtime_resumed_us;
-	/* Part of downtime_state_us: waiting for the devices' work in
-	 * flight (the drives' requests) and their sync, before the state. */
+	/* Part of downtime_last_ram_us: waiting for the devices' work in
+	 * flight (the drives' requests) and their sync, before the last
+	 * dirty pages are read (completions write guest RAM). */
 	uint64_t downtime_drain_us;
 	enum stop_reason stop_reason;
 	uint32_t rounds;		/* rounds run, stored or not */

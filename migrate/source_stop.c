@@ -22,21 +22,26 @@ static void pause_guest(struct source_run *r)
 	r->t_paused = clock__mono_us();
 }
 
+static int drain_devices(struct source_run *r)
+{
+	uint64_t t0 = clock__mono_us();
+	int ret = vm__drain_devices(r->vm, r->err, sizeof(r->err));
+
+	migrate_stats__lock(&r->m->stats);
+	r->m->stats.downtime_drain_us = clock__mono_us() - t0;
+	migrate_stats__unlock(&r->m->stats);
+	return ret;
+}
+
 static int finish_stream(struct source_run *r, uint32_t rounds)
 {
 	struct end_msg end = { .rounds = rounds, .total_pages = r->m->stats.pages_total };
-	uint64_t before = r->s.bytes_out, t0 = clock__mono_us();
+	uint64_t before = r->s.bytes_out;
 	struct wbuf b;
 	int ret;
 
 	wbuf__init(&b);
-	/* Shared storage: what the guest wrote is on disk before its state goes. */
-	ret = vm__drain_devices(r->vm, r->err, sizeof(r->err));
-	migrate_stats__lock(&r->m->stats);
-	r->m->stats.downtime_drain_us = clock__mono_us() - t0;
-	migrate_stats__unlock(&r->m->stats);
-	if (!ret)
-		ret = vm_sections__send_state(r->vm, &r->s, r->err, sizeof(r->err));
+	ret = vm_sections__send_state(r->vm, &r->s, r->err, sizeof(r->err));
 	if (!ret) {
 		/* The forecast used an estimate; record what it really was. */
 		migrate_stats__lock(&r->m->stats);
@@ -130,6 +135,12 @@ int source__stop_and_copy(struct source_run *r, uint32_t rounds)
 
 	source__move(r, MIGRATE_STATUS_STOP_COPY);
 	pause_guest(r);
+	/* Before the last dirty pages are read: completing the drives'
+	 * requests writes guest RAM (data, status, used ring), and shared
+	 * storage needs what the guest wrote on disk before its state goes. */
+	ret = drain_devices(r);
+	if (ret)
+		return ret;
 	/* From the pause to READY: downtime-max, a hard cap. A file is a
 	 * snapshot whose guest ends anyway: only the timeout bounds it. */
 	if (r->uri.kind == TRANSPORT_TCP && r->params.downtime_max_ms)
