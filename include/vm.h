@@ -17,6 +17,7 @@
 #include "guest_memory.h"
 #include "io_bus.h"
 #include "device.h"
+#include "vcpu_throttle.h"
 
 #define VM_MAX_CPUS 64
 #define VM_MAX_DEVICES 16
@@ -40,6 +41,7 @@ struct vcpu {
 	bool io_pending;
 	struct kvm_cpuid2 *cpuid;	/* what this vCPU's guest sees */
 	struct dirty_ring ring;		/* --dirty-ring's; entries 0 without */
+	struct vcpu_throttle throttle;	/* vcpu_throttle.h */
 };
 
 enum vm_run_state {

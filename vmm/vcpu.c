@@ -24,11 +24,19 @@
 #include "clock.h"
 #include "log.h"
 
-#define SIG_VCPU_KICK SIGUSR1
+#define SIG_VCPU_KICK VCPU_KICK_SIGNAL
 
+/* This thread's vCPU, for the kick handler. */
+static __thread struct kvm_run *self_run;
+
+/* A kick that lands outside KVM_RUN (the throttle's slice timer can fire
+ * at any moment) must still end the next KVM_RUN at once: setting
+ * immediate_exit here makes sure. Every other kicker has set it already. */
 static void kick_handler(int sig)
 {
 	(void)sig;
+	if (self_run)
+		self_run->immediate_exit = 1;
 }
 
 static void install_kick_handler_once(void)
@@ -312,6 +320,19 @@ static bool wait_while_paused(struct vcpu *v)
 	return keep_running;
 }
 
+/* A slice timer that cannot be made leaves the vCPU unthrottled: said
+ * once per vCPU, the guest keeps running. */
+static void throttle_step(struct vcpu *v)
+{
+	int ret = vcpu_throttle__before_run(v);
+
+	if (ret && !v->throttle.failed_said) {
+		v->throttle.failed_said = true;
+		log_warn("vCPU %u runs unthrottled: its slice timer failed: %s", v->index,
+			 strerror(-ret));
+	}
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -328,8 +349,12 @@ static void *vcpu_thread(void *arg)
 			goto out;
 		}
 	}
+	self_run = v->run;
 	while (wait_while_paused(v)) {
-		int ret = ioctl(v->fd, KVM_RUN, 0);
+		int ret;
+
+		throttle_step(v);
+		ret = ioctl(v->fd, KVM_RUN, 0);
 
 		/* KVM completes a pending access first thing in KVM_RUN,
 		 * before it looks at immediate_exit or signals. */
@@ -345,6 +370,8 @@ static void *vcpu_thread(void *arg)
 			break;
 	}
 out:
+	vcpu_throttle__thread_exit(v);
+	self_run = NULL;
 	pthread_mutex_lock(&vm->lock);
 	vm->nr_running--;
 	pthread_cond_broadcast(&vm->cond);
@@ -400,7 +427,9 @@ void vm__pause(struct vm *vm)
 	vm->pause_count++;
 	for (i = 0; i < vm->nr_cpus; i++)
 		vm->vcpus[i].run->immediate_exit = 1;
-	/* A vCPU waiting for a dirty-ring harvest parks instead. */
+	/* A vCPU waiting for a dirty-ring harvest parks instead, and a
+	 * throttled vCPU may be asleep on the cond: a kick ends neither
+	 * wait, this does. */
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	for (i = 0; i < vm->nr_cpus; i++)
