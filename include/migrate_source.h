@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "dirty_log.h"
+#include "migrate_auto_converge.h"
 #include "migrate_params.h"
 #include "migrate_policy.h"
 #include "migrate_stats.h"
@@ -69,6 +70,10 @@ struct source_run {
 	uint64_t data_us;
 	uint64_t probe_pages;
 	uint64_t probe_us;		/* since round 0 began; 0 = none */
+	/* auto-converge (source_throttle.c): its rule, and each vCPU's
+	 * time slept throttled when the migration began. */
+	struct auto_converge ac;
+	uint64_t slept_base_us[MIGRATE_STATS_MAX_VCPUS];
 	char err[512];
 };
 
@@ -107,6 +112,15 @@ void source__publish_progress(struct source_run *r, uint64_t pending);
  * the others are zero and need not be read. NULL: read every page (any
  * other round, or the pagemap unreadable, which is logged once). */
 uint64_t *source__populated_pages(struct source_run *r, const struct round_stats *rs);
+/* auto-converge (source_throttle.c): start once the dirty log is on;
+ * round_begin/_end around each round record its throttle and each vCPU's
+ * time slept; after_sync runs the rule on the pages a sync found (only
+ * with the capability on); stop lifts the throttle, on every way out. */
+void source__throttle_start(struct source_run *r);
+void source__throttle_round_begin(struct source_run *r, struct round_stats *rs);
+void source__throttle_round_end(struct source_run *r, struct round_stats *rs);
+void source__throttle_after_sync(struct source_run *r, uint64_t dirty_pages);
+void source__throttle_stop(struct source_run *r);
 /* One round: sends what is pending and ROUND_END; fills *rs. */
 int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs);
 

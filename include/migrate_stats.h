@@ -68,6 +68,11 @@ struct round_stats {
 	uint32_t nr_vcpus;		/* of vcpu_dirty_pages; 0: the bitmap */
 	uint32_t vcpu_dirty_pages[MIGRATE_STATS_MAX_VCPUS];
 	struct xbzrle_counters xbzrle;	/* in this round; zero when off */
+	/* auto-converge: the highest vCPU throttle in force during the
+	 * round (as it began), and each vCPU's time slept throttled in it. */
+	uint32_t cpu_throttle_pct;
+	uint32_t nr_throttled_vcpus;	/* of vcpu_throttled_us */
+	uint64_t vcpu_throttled_us[MIGRATE_STATS_MAX_VCPUS];
 };
 
 /* Told every status move of a migration, after it is made, with the stats
@@ -142,6 +147,15 @@ struct migrate_stats {
 	uint64_t xbzrle_cache_size;
 	uint64_t xbzrle_memory;
 	struct xbzrle_counters xbzrle;
+	/* auto-converge: the throttle in force now (0 once the migration
+	 * ended: it is always lifted then), the last one in force before
+	 * the end, how many times it was raised, and each vCPU's time slept
+	 * throttled during this migration. */
+	uint32_t cpu_throttle_pct;
+	uint32_t cpu_throttle_final_pct;
+	uint32_t cpu_throttle_steps;
+	uint32_t nr_throttled_vcpus;	/* of vcpu_throttled_us */
+	uint64_t vcpu_throttled_us[MIGRATE_STATS_MAX_VCPUS];
 	struct migrate_forecast forecast;
 	/* Per-round records. Totals above are the writer's to keep: adding
 	 * a round does not change them. */

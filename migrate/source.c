@@ -144,6 +144,8 @@ static int run_migration(struct source_run *r)
 	int ret;
 
 	ret = source__setup(r);
+	if (!ret)
+		source__throttle_start(r);
 	if (!ret && r->uri.kind == TRANSPORT_TCP)
 		ret = source__precopy(r, &rounds);
 	if (!ret)
@@ -186,6 +188,8 @@ static void finish(struct source_run *r, int ret)
 	char summary[8192], uri[sizeof(st->uri)];
 	bool ended;
 
+	/* The guest runs at full speed again, wherever it runs. */
+	source__throttle_stop(r);
 	dirty_log__stop(&r->log);
 	pthread_mutex_lock(&m->lock);
 	if (m->fd >= 0) {

@@ -206,6 +206,7 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	source__vcpu_counts(r, rs);
 	r->batch_start_us = t0;
 	r->data_bytes = r->data_us = 0;
+	source__throttle_round_begin(r, rs);
 	ret = send_pending(r, rs);
 	if (!ret)
 		ret = send_round_end(r, rs, r->s.bytes_out - bytes0);
@@ -218,6 +219,7 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	rs->bandwidth_bps = rs->duration_us ? rs->bytes * 1e6 / rs->duration_us : 0;
 	rs->link_bps = rs->duration_us > rs->throttle_us ?
 		rs->bytes * 1e6 / (double)(rs->duration_us - rs->throttle_us) : 0;
+	source__throttle_round_end(r, rs);
 	migrate_stats__lock(st);
 	st->bytes_total = r->s.bytes_out;
 	migrate_stats__unlock(st);
@@ -285,6 +287,7 @@ int source__precopy(struct source_run *r, uint32_t *rounds)
 		n = sync_after(r, &rs);
 		if (n < 0)
 			return source__fail(r, (int)n, "reading the dirty log");
+		source__throttle_after_sync(r, (uint64_t)n);
 		struct policy_input in = {
 			.round = k, .dirty_pages = (uint64_t)n, .page_size = GUEST_PAGE_SIZE,
 			.round_pages = rs.pages_sent,

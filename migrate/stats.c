@@ -369,6 +369,23 @@ static struct breakdown_text breakdown_text(const struct migrate_stats *s)
 	return t;
 }
 
+/* auto-converge, once it has throttled: the share in force now (0 once
+ * the migration ended), the last one, and each vCPU's time slept. */
+static void info_throttle(struct outbuf *o, const struct migrate_stats *s)
+{
+	uint32_t i;
+
+	if (!s->cpu_throttle_steps)
+		return;
+	outbuf__printf(o, "cpu throttle: %" PRIu32 " %%\n", s->cpu_throttle_pct);
+	outbuf__printf(o, "cpu throttle last: %" PRIu32 " %%, raised %" PRIu32 " times\n",
+	    s->cpu_throttle_final_pct, s->cpu_throttle_steps);
+	outbuf__printf(o, "vcpu throttled:");
+	for (i = 0; i < s->nr_throttled_vcpus && i < MIGRATE_STATS_MAX_VCPUS; i++)
+		outbuf__printf(o, " %" PRIu32 "=%s", i, us_text(s->vcpu_throttled_us[i]).s);
+	outbuf__printf(o, "\n");
+}
+
 static void info_end(struct outbuf *o, const struct migrate_stats *s)
 {
 	if (s->stop_reason != STOP_NONE)
@@ -432,6 +449,7 @@ void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 		outbuf__printf(&o, "forecast after round 0: %" PRIu32 " rounds, %s total, "
 		    "%s ms downtime\n", s->forecast.rounds, us_text(s->forecast.total_us).s,
 		    fixed_text(s->forecast.downtime_ms, 1).s);
+	info_throttle(&o, s);
 	info_end(&o, s);
 	pthread_mutex_unlock(lock_of(s));
 }
@@ -530,6 +548,7 @@ void migrate_stats__format_summary(const struct migrate_stats *s, char *buf,
 	if (s->xbzrle_on)
 		info_xbzrle(&o, s);
 	summary_forecast(&o, s);
+	info_throttle(&o, s);
 	summary_table(&o, s);
 	pthread_mutex_unlock(lock_of(s));
 }

@@ -129,6 +129,18 @@ static void jo_u64(struct jobj *o, const char *key, uint64_t v)
 	fprintf(o->f, "%" PRIu64, v);
 }
 
+/* An array of n numbers, at most the stats' vCPU bound. */
+static void jo_u64s(struct jobj *o, const char *key, const uint64_t *v, uint32_t n)
+{
+	uint32_t i;
+
+	jo_key(o, key);
+	fputc('[', o->f);
+	for (i = 0; i < n && i < MIGRATE_STATS_MAX_VCPUS; i++)
+		fprintf(o->f, "%s%" PRIu64, i ? ", " : "", v[i]);
+	fputc(']', o->f);
+}
+
 static void jo_num(struct jobj *o, const char *key, double v)
 {
 	char buf[40];
@@ -275,6 +287,8 @@ static void json_round(FILE *f, const struct round_stats *r)
 	jo_u64(&o, "xbzrle_cache_miss", r->xbzrle.cache_miss);
 	jo_u64(&o, "xbzrle_overflow", r->xbzrle.overflow);
 	jo_u64(&o, "xbzrle_bytes_saved", r->xbzrle.bytes_saved);
+	jo_u64(&o, "cpu_throttle_pct", r->cpu_throttle_pct);
+	jo_u64s(&o, "vcpu_throttled_us", r->vcpu_throttled_us, r->nr_throttled_vcpus);
 	fputs(" }", f);
 }
 
@@ -324,6 +338,10 @@ static void json_totals(struct jobj *o, const struct migrate_stats *s)
 	jo_u64(o, "cpu_time_us", s->cpu_time_us);
 	jo_str(o, "dirty_log_mode", s->dirty_log_mode,
 	       sizeof(s->dirty_log_mode), true);
+	jo_u64(o, "cpu_throttle_pct", s->cpu_throttle_pct);
+	jo_u64(o, "cpu_throttle_final_pct", s->cpu_throttle_final_pct);
+	jo_u64(o, "cpu_throttle_steps", s->cpu_throttle_steps);
+	jo_u64s(o, "vcpu_throttled_us", s->vcpu_throttled_us, s->nr_throttled_vcpus);
 }
 
 static int finish(FILE *f)

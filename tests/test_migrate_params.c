@@ -193,6 +193,24 @@ static void test_capabilities(void **state)
 	assert_string_equal(migrate_cap__name(MIGRATE_NR_CAPS), "unknown");
 }
 
+/* auto-converge is built: it turns on; dirty-limit is not (refused as
+ * such when alone, as the pair QEMU refuses beside auto-converge). */
+static void test_auto_converge_capability(void **state)
+{
+	struct migrate_params p;
+	char err[256];
+
+	migrate_params__defaults(&p);
+	assert_int_equal(migrate_params__set_capability(&p, "dirty-limit", true, err,
+							sizeof(err)), -EOPNOTSUPP);
+	assert_int_equal(migrate_params__set_capability(&p, "auto-converge", true, err,
+							sizeof(err)), 0);
+	assert_true(p.caps[MIGRATE_CAP_AUTO_CONVERGE]);
+	assert_true(migrate_params__set_capability(&p, "dirty-limit", true, err,
+						   sizeof(err)) < 0);
+	assert_false(p.caps[MIGRATE_CAP_DIRTY_LIMIT]);
+}
+
 struct bad_case {
 	const char *name;
 	const char *value;
@@ -495,6 +513,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_set_each),
 		cmocka_unit_test(test_capabilities),
+		cmocka_unit_test(test_auto_converge_capability),
 		cmocka_unit_test(test_set_bad),
 		cmocka_unit_test(test_err_buffer),
 		cmocka_unit_test(test_secret_file),

@@ -312,6 +312,45 @@ static void test_rounds_grow(void **state)
 	migrate_stats__free(&s);
 }
 
+/* auto-converge's numbers: per round and in total, in the JSON and in
+ * 'info migrate' (only once it has throttled). */
+static void test_cpu_throttle(void **state)
+{
+	struct migrate_stats s;
+	struct round_stats r;
+	char *j, buf[4096];
+
+	fill(&s, 0);
+	migrate_stats__format_info(&s, buf, sizeof(buf));
+	assert_null(strstr(buf, "cpu throttle"));
+	r = make_round(0);
+	r.cpu_throttle_pct = 30;
+	r.nr_throttled_vcpus = 2;
+	r.vcpu_throttled_us[0] = 1500;
+	r.vcpu_throttled_us[1] = 0;
+	migrate_stats__add_round(&s, &r);
+	s.cpu_throttle_pct = 40;
+	s.cpu_throttle_final_pct = 40;
+	s.cpu_throttle_steps = 2;
+	s.nr_throttled_vcpus = 2;
+	s.vcpu_throttled_us[0] = 2500000;
+	s.vcpu_throttled_us[1] = 7;
+	j = json_of(&s, NULL);
+	if (!json_valid(j))
+		fail_msg("invalid JSON:\n%s", j);
+	assert_non_null(strstr(j, "\"cpu_throttle_pct\": 30, \"vcpu_throttled_us\": [1500, 0] }"));
+	assert_non_null(strstr(j, "\"cpu_throttle_pct\": 40,"));
+	assert_non_null(strstr(j, "\"cpu_throttle_final_pct\": 40,"));
+	assert_non_null(strstr(j, "\"cpu_throttle_steps\": 2,"));
+	assert_non_null(strstr(j, "\"vcpu_throttled_us\": [2500000, 7]"));
+	free(j);
+	migrate_stats__format_info(&s, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\ncpu throttle: 40 %\n"));
+	assert_non_null(strstr(buf, "\ncpu throttle last: 40 %, raised 2 times\n"));
+	assert_non_null(strstr(buf, "\nvcpu throttled: 0=2.500 s 1=0.007 ms\n"));
+	migrate_stats__free(&s);
+}
+
 static void test_json(void **state)
 {
 	struct migrate_params p;
@@ -345,7 +384,8 @@ static void test_json(void **state)
 				"\"vcpu_dirty_pages\": [], "));
 	/* Off: the cache is null, each round's counters 0. */
 	assert_non_null(strstr(j, "\"xbzrle_cache\": null"));
-	assert_non_null(strstr(j, "\"xbzrle_bytes_saved\": 0 }"));
+	assert_non_null(strstr(j, "\"xbzrle_bytes_saved\": 0, \"cpu_throttle_pct\": 0, "
+				"\"vcpu_throttled_us\": [] }"));
 	assert_non_null(strstr(j, "\"max_sent_factor\": 3,"));
 	assert_non_null(strstr(j, "\"stall_action\": \"stop-copy\""));
 	assert_non_null(strstr(j, "\"forecast\": null"));
@@ -802,6 +842,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_rounds_grow),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_cpu_throttle),
 		cmocka_unit_test(test_json_escaping),
 		cmocka_unit_test(test_csv),
 		cmocka_unit_test(test_write_error),

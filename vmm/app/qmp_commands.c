@@ -294,6 +294,10 @@ static json_t *cmd_query_migrate(struct qmp *q, json_t *args, struct qmp_error *
 	    json_is_number(json_object_get(last, "expected_downtime_ms")))
 		json_object_set_new(r, "expected-downtime", json_integer(
 			(json_int_t)json_number_value(json_object_get(last, "expected_downtime_ms"))));
+	/* QEMU shows it while its throttle is on. */
+	if (status == MIGRATE_STATUS_ACTIVE && u64_of(st, "cpu_throttle_pct"))
+		json_object_set_new(r, "cpu-throttle-percentage",
+				    json_integer((json_int_t)u64_of(st, "cpu_throttle_pct")));
 	if (status == MIGRATE_STATUS_FAILED && json_is_string(json_object_get(st, "error")))
 		json_object_set(r, "error-desc", json_object_get(st, "error"));
 	json_object_set_new(r, "ram", qmp_ram(st, rounds, status == MIGRATE_STATUS_COMPLETED));
