@@ -22,7 +22,11 @@
  *                    The low, not the previous round, is the yardstick, so
  *                    a dirty set that swings up and down around a floor is
  *                    still seen as stalled. Earliest firing with N: after
- *                    round N. 0 = off.
+ *                    round N. 0 = off. A round after which auto-converge
+ *                    raised the throttle starts the count again: the
+ *                    guest is being slowed, so a flat dirty set is not a
+ *                    stall yet (QEMU, which has no such rule, lets the
+ *                    throttle climb to its maximum).
  *   max-sent-factor  bytes_sent_total > max-sent-factor * ram_size. 0 = off.
  *
  *
@@ -86,6 +90,7 @@ struct policy_input {
 	uint64_t bytes_sent_total;	/* on the wire, since the start */
 	uint64_t ram_size;		/* bytes, > 0 */
 	uint64_t device_state_bytes;	/* estimate, sent during downtime */
+	bool throttle_raised;		/* auto-converge raised it after this round */
 };
 
 struct policy_decision {

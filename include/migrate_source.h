@@ -73,6 +73,7 @@ struct source_run {
 	/* auto-converge (source_throttle.c): its rule, and each vCPU's
 	 * time slept throttled when the migration began. */
 	struct auto_converge ac;
+	bool throttle_started;
 	uint64_t slept_base_us[MIGRATE_STATS_MAX_VCPUS];
 	char err[512];
 };
@@ -119,7 +120,8 @@ uint64_t *source__populated_pages(struct source_run *r, const struct round_stats
 void source__throttle_start(struct source_run *r);
 void source__throttle_round_begin(struct source_run *r, struct round_stats *rs);
 void source__throttle_round_end(struct source_run *r, struct round_stats *rs);
-void source__throttle_after_sync(struct source_run *r, uint64_t dirty_pages);
+/* Returns true when it raised the throttle. */
+bool source__throttle_after_sync(struct source_run *r, uint64_t dirty_pages);
 void source__throttle_stop(struct source_run *r);
 /* One round: sends what is pending and ROUND_END; fills *rs. */
 int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs);

@@ -80,11 +80,14 @@ static int check_input(const struct migrate_policy *pol,
 	return 0;
 }
 
-/* Rounds since the fewest dirty pages seen, counting this round. */
-static uint32_t update_low(struct migrate_policy *pol, uint64_t dirty)
+/* Rounds since the fewest dirty pages seen (or the throttle's last
+ * raise), counting this round. */
+static uint32_t update_low(struct migrate_policy *pol, uint64_t dirty, bool raised)
 {
 	if (pol->next_round == 0 || dirty < pol->lowest_dirty) {
 		pol->lowest_dirty = dirty;
+		pol->rounds_since_low = 0;
+	} else if (raised) {
 		pol->rounds_since_low = 0;
 	} else if (pol->rounds_since_low < UINT32_MAX) {
 		pol->rounds_since_low++;
@@ -134,7 +137,7 @@ int policy__decide(struct migrate_policy *pol, const struct policy_input *in,
 		return -EINVAL;
 	}
 	ms = policy__expected_downtime_ms(in);
-	since_low = update_low(pol, in->dirty_pages);
+	since_low = update_low(pol, in->dirty_pages, in->throttle_raised);
 	pol->next_round++;
 	out->reason = first_rule(&pol->params, in, ms, since_low);
 	out->action = policy__action(&pol->params, out->reason);

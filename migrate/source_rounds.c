@@ -277,6 +277,7 @@ int source__precopy(struct source_run *r, uint32_t *rounds)
 	struct policy_decision d = { 0 };
 	struct round_stats rs;
 	uint32_t k;
+	bool raised;
 	int64_t n;
 	int ret;
 
@@ -287,7 +288,7 @@ int source__precopy(struct source_run *r, uint32_t *rounds)
 		n = sync_after(r, &rs);
 		if (n < 0)
 			return source__fail(r, (int)n, "reading the dirty log");
-		source__throttle_after_sync(r, (uint64_t)n);
+		raised = source__throttle_after_sync(r, (uint64_t)n);
 		struct policy_input in = {
 			.round = k, .dirty_pages = (uint64_t)n, .page_size = GUEST_PAGE_SIZE,
 			.round_pages = rs.pages_sent,
@@ -296,6 +297,7 @@ int source__precopy(struct source_run *r, uint32_t *rounds)
 			.bandwidth_bps = rs.link_bps, .bytes_sent_total = r->s.bytes_out,
 			.ram_size = r->vm->mem.size,
 			.device_state_bytes = vm_sections__state_estimate(r->vm),
+			.throttle_raised = raised,
 		};
 		ret = policy__decide(&r->policy, &in, &d);
 		rs.expected_downtime_ms = d.expected_downtime_ms;

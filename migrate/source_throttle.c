@@ -20,6 +20,7 @@ void source__throttle_start(struct source_run *r)
 	unsigned int i;
 
 	auto_converge__init(&r->ac, clock__mono_us(), r->s.bytes_out);
+	r->throttle_started = true;
 	for (i = 0; i < nr_vcpus(r); i++)
 		r->slept_base_us[i] = vcpu_throttle__slept_us(r->vm, i);
 	migrate_stats__lock(&r->m->stats);
@@ -59,7 +60,7 @@ void source__throttle_round_end(struct source_run *r, struct round_stats *rs)
 	migrate_stats__unlock(&r->m->stats);
 }
 
-void source__throttle_after_sync(struct source_run *r, uint64_t dirty_pages)
+bool source__throttle_after_sync(struct source_run *r, uint64_t dirty_pages)
 {
 	struct migrate_stats *st = &r->m->stats;
 	struct auto_converge_sync s = {
@@ -69,16 +70,17 @@ void source__throttle_after_sync(struct source_run *r, uint64_t dirty_pages)
 	uint32_t before = r->ac.pct, pct;
 
 	if (!r->params.caps[MIGRATE_CAP_AUTO_CONVERGE])
-		return;
+		return false;
 	pct = auto_converge__after_sync(&r->ac, &r->params, &s);
 	if (pct == before)
-		return;
+		return false;
 	vcpu_throttle__set_all(r->vm, pct);
 	migrate_stats__lock(st);
 	st->cpu_throttle_pct = pct;
 	st->cpu_throttle_final_pct = pct;
 	st->cpu_throttle_steps = r->ac.steps;
 	migrate_stats__unlock(st);
+	return true;
 }
 
 void source__throttle_stop(struct source_run *r)
@@ -89,6 +91,8 @@ void source__throttle_stop(struct source_run *r)
 		vcpu_throttle__set_all(r->vm, 0);
 	migrate_stats__lock(st);
 	st->cpu_throttle_pct = 0;
-	publish_totals(r);
+	/* Before the start (a failed setup) there is nothing of ours. */
+	if (r->throttle_started)
+		publish_totals(r);
 	migrate_stats__unlock(st);
 }

@@ -194,6 +194,30 @@ static void test_no_progress(void **state)
 	run_dirty(&p, many, 200, 0.0, STOP_MAX_ITERATIONS);
 }
 
+/* auto-converge raising the throttle is not a stall: the count starts
+ * again after a round that raised it. */
+static void test_no_progress_waits_for_throttle(void **state)
+{
+	struct migrate_policy pol;
+	struct migrate_params p;
+	struct policy_input in;
+	uint32_t k;
+
+	params_all_off(&p);
+	p.no_progress_rounds = 3;
+	policy__init(&pol, &p);
+	for (k = 0; k < 12; k++) {
+		in = input(k, k ? 100 : 1000);
+		/* raised after every second round, as the rule does */
+		in.throttle_raised = k % 2 == 1;
+		assert_int_equal(decide(&pol, &in), STOP_NONE);
+	}
+	/* no more raises: three flat rounds more and it is a stall */
+	assert_int_equal(decide(&pol, (in = input(12, 100), &in)), STOP_NONE);
+	assert_int_equal(decide(&pol, (in = input(13, 100), &in)), STOP_NONE);
+	assert_int_equal(decide(&pol, (in = input(14, 100), &in)), STOP_NO_PROGRESS);
+}
+
 static void test_max_sent(void **state)
 {
 	struct migrate_params p;
@@ -573,6 +597,7 @@ int main(void)
 		cmocka_unit_test(test_min_dirty),
 		cmocka_unit_test(test_max_iterations),
 		cmocka_unit_test(test_no_progress),
+		cmocka_unit_test(test_no_progress_waits_for_throttle),
 		cmocka_unit_test(test_max_sent),
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_stall_action),
