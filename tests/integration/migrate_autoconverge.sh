@@ -7,11 +7,20 @@
 # it ended; pause, cont and quit during a throttled migration do not hang.
 . tests/integration/lib.bash
 require_kvm
+require_cmd python3
 
+# QMP query-migrate's cpu-throttle-percentage (QEMU's field), or "none".
+qmp_throttle() {
+	python3 -c 'import sys; sys.path.insert(0, "bench"); from qmp import QMP
+r = QMP(sys.argv[1]).command("query-migrate")
+print(r.get("cpu-throttle-percentage", "none"))' "$1"
+}
+
+SRC_EXTRA=()
 # start_source NAME AUTO-CONVERGE(on|off) MAX-ITERATIONS GUEST-ARGS...
 start_source() {
 	local name=$1 ac=$2 iters=$3; shift 3
-	start "$name" "$VMM" --mem 32M --monitor "unix:$TMP/$name.sock" \
+	start "$name" "$VMM" --mem 32M --monitor "unix:$TMP/$name.sock" "${SRC_EXTRA[@]}" \
 		--stats-json "$TMP/$name.json" "$GUESTS/verify.elf" -- "$@"
 	SRC_PID=$LAST_PID
 	wait_sock "$TMP/$name.sock"
@@ -63,6 +72,7 @@ grep -q "verify: PASS" "$TMP/dst2.out" || { tail "$TMP/dst2.out"; fail "no verif
 note "cancel, pause, cont and quit while throttled"
 # max-iterations 1000 and min-dirty-pages 0: never converges, so the
 # throttle holds until the cancel.
+SRC_EXTRA=(--qmp "unix:$TMP/held.qmp")
 start_source held on 1000 ws=8M rate=20000 duration=0
 mon "$TMP/held.sock" "migrate_set_parameter min-dirty-pages 0" | grep -q '^ok$' || fail "set"
 mon "$TMP/held.sock" "migrate_set_parameter no-progress-rounds 0" | grep -q '^ok$' || fail "set"
@@ -71,6 +81,8 @@ start_dest dst3 "$port"
 dpid=$LAST_PID
 mon "$TMP/held.sock" "migrate tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "migrate not accepted"
 mon_wait "$TMP/held.sock" "cpu throttle: 9[09] %" 60 || fail "never throttled"
+t=$(qmp_throttle "$TMP/held.qmp")
+[[ "$t" =~ ^9[09]$ ]] || fail "QMP cpu-throttle-percentage while throttled: $t"
 mon "$TMP/held.sock" stop | grep -q '^ok$' || fail "stop while throttled"
 mon "$TMP/held.sock" "info status" | grep -q "paused" || fail "not paused"
 mon "$TMP/held.sock" cont | grep -q '^ok$' || fail "cont while throttled"
@@ -79,6 +91,8 @@ mon "$TMP/held.sock" migrate_cancel | grep -q '^ok$' || fail "cancel"
 mon_wait "$TMP/held.sock" "status: cancelled" 30 || fail "not cancelled"
 mon "$TMP/held.sock" "info migrate" | grep -q "^cpu throttle: 0 %" ||
 	{ mon "$TMP/held.sock" "info migrate"; fail "throttle not lifted after the cancel"; }
+t=$(qmp_throttle "$TMP/held.qmp")
+[ "$t" = none ] || fail "QMP cpu-throttle-percentage after the cancel: $t"
 wait_exit $dpid 30 || fail "destination still waiting"
 # The guest runs at full speed again: a new report comes (a guest left
 # at 99 % would still report, so this is liveness, the 0 above the proof).
