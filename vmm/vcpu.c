@@ -10,6 +10,10 @@
  * I/O or MMIO access enters it once more before parking (see
  * wait_while_paused), so whoever reads its state while it is parked (a
  * migration, a save, info registers) never sees an access half done.
+ *
+ * Throttling (vcpu_throttle.c) runs in the same loop: before each KVM_RUN
+ * a throttled vCPU whose slice is up sleeps its share on vm->cond, which
+ * vm__pause and vm__request_exit broadcast, so neither waits for it.
  */
 #include "vm.h"
 
