@@ -630,6 +630,14 @@ void qmp__destroy(struct qmp *q)
 
 	if (!q)
 		return;
+	/* A migration thread may still be ending (quit during a migration)
+	 * and tell its status, or resume the guest, after this: neither may
+	 * reach q once it is freed. Both listeners are called under the lock
+	 * their setter takes, so none is running once these return. */
+	if (q->mig)
+		migration__set_status_listener(q->mig, NULL, NULL);
+	if (q->vm)
+		vm__set_run_listener(q->vm, NULL, NULL);
 	if (q->started) {
 		__atomic_store_n(&q->stop, true, __ATOMIC_RELEASE);
 		if (write(q->wake[1], "s", 1) < 0)
