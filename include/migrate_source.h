@@ -74,6 +74,10 @@ struct source_run {
 	 * time slept throttled when the migration began. */
 	struct auto_converge ac;
 	bool throttle_started;
+	/* dirty-limit: started (by auto-converge's trigger), and when each
+	 * vCPU's rate was last read */
+	bool dl_active;
+	uint64_t dl_last_us;
 	uint64_t slept_base_us[MIGRATE_STATS_MAX_VCPUS];
 	char err[512];
 };
@@ -113,15 +117,20 @@ void source__publish_progress(struct source_run *r, uint64_t pending);
  * the others are zero and need not be read. NULL: read every page (any
  * other round, or the pagemap unreadable, which is logged once). */
 uint64_t *source__populated_pages(struct source_run *r, const struct round_stats *rs);
-/* auto-converge (source_throttle.c): start once the dirty log is on;
- * round_begin/_end around each round record its throttle and each vCPU's
- * time slept; after_sync runs the rule on the pages a sync found (only
- * with the capability on); stop lifts the throttle, on every way out. */
+/* auto-converge and dirty-limit (source_throttle.c): start once the
+ * dirty log is on; round_begin/_end around each round record its throttle
+ * and each vCPU's time slept; after_sync runs auto-converge's rule on the
+ * pages a sync found (with either capability on: dirty-limit starts at
+ * its trigger); stop lifts every throttle, on every way out. */
 void source__throttle_start(struct source_run *r);
 void source__throttle_round_begin(struct source_run *r, struct round_stats *rs);
 void source__throttle_round_end(struct source_run *r, struct round_stats *rs);
-/* Returns true when it raised the throttle. */
+/* Returns true when it raised the throttle (or started dirty-limit). */
 bool source__throttle_after_sync(struct source_run *r, uint64_t dirty_pages);
+/* dirty-limit, once started: when a period has passed, each vCPU's
+ * throttle from its dirty pages in it. Called after every batch, as
+ * rounds may last longer than a period. 0, or -errno (source__fail). */
+int source__dirty_limit_tick(struct source_run *r);
 void source__throttle_stop(struct source_run *r);
 /* One round: sends what is pending and ROUND_END; fills *rs. */
 int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs);

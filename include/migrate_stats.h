@@ -156,6 +156,10 @@ struct migrate_stats {
 	uint32_t cpu_throttle_steps;
 	uint32_t nr_throttled_vcpus;	/* of vcpu_throttled_us */
 	uint64_t vcpu_throttled_us[MIGRATE_STATS_MAX_VCPUS];
+	/* dirty-limit: started (auto-converge's trigger fired), and each
+	 * vCPU's own throttle now (all 0 once the migration ended). */
+	bool dirty_limit_active;
+	uint32_t vcpu_throttle_pct[MIGRATE_STATS_MAX_VCPUS];
 	struct migrate_forecast forecast;
 	/* Per-round records. Totals above are the writer's to keep: adding
 	 * a round does not change them. */

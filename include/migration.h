@@ -80,6 +80,10 @@ void migration__format_parameters(struct migration *m, char *buf, size_t len);
  * (migrate_params__set_capability). */
 int migration__set_capability(struct migration *m, const char *name, bool on,
 			      char *err, size_t errlen);
+/* What a capability needs of this VM (dirty-limit: the dirty ring); 0 or
+ * -EINVAL with the reason. */
+int migration__check_capabilities(struct migration *m, const struct migrate_params *p,
+				   char *err, size_t errlen);
 void migration__format_capabilities(struct migration *m, char *buf, size_t len);
 void migration__get_params(struct migration *m, struct migrate_params *out);
 void migration__set_params(struct migration *m, const struct migrate_params *p);

@@ -399,13 +399,30 @@ int migration__set_parameter(struct migration *m, const char *name, const char *
 	return ret;
 }
 
+int migration__check_capabilities(struct migration *m, const struct migrate_params *p,
+				   char *err, size_t errlen)
+{
+	/* dirty-limit slows each vCPU by its own rate, which only the ring
+	 * counts (QEMU refuses it without the ring too). */
+	if (p->caps[MIGRATE_CAP_DIRTY_LIMIT] && !m->vm->dirty_ring_entries)
+		return errmsg__fail(-EINVAL, err, errlen, "dirty-limit needs the dirty ring: "
+				    "start vmm with --dirty-ring ENTRIES");
+	return 0;
+}
+
 int migration__set_capability(struct migration *m, const char *name, bool on,
 			      char *err, size_t errlen)
 {
+	struct migrate_params p;
 	int ret;
 
 	pthread_mutex_lock(&m->lock);
-	ret = migrate_params__set_capability(&m->params, name, on, err, errlen);
+	p = m->params;
+	ret = migrate_params__set_capability(&p, name, on, err, errlen);
+	if (!ret)
+		ret = migration__check_capabilities(m, &p, err, errlen);
+	if (!ret)
+		m->params = p;
 	pthread_mutex_unlock(&m->lock);
 	return ret;
 }

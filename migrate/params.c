@@ -518,7 +518,7 @@ static const char *const cap_names[MIGRATE_NR_CAPS] = {
  * rather than accepted and silently ignored. */
 static const bool cap_built[MIGRATE_NR_CAPS] = {
 	[MIGRATE_CAP_AUTO_CONVERGE] = true,
-	[MIGRATE_CAP_DIRTY_LIMIT] = false,
+	[MIGRATE_CAP_DIRTY_LIMIT] = true,
 	[MIGRATE_CAP_XBZRLE] = true,
 };
 

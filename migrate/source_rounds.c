@@ -99,6 +99,7 @@ static int flush_batch(struct source_run *r, struct round_stats *rs)
 			return source__fail(r, ret, "harvesting the dirty ring");
 	}
 	rs->throttle_us += throttle(r);
+	ret = source__dirty_limit_tick(r);
 	r->batch_start_us = clock__mono_us();
 	return ret;
 }

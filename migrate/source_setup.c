@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "migration.h"
 #include "migration_internal.h"
 #include "tls_tunnel.h"
 #include "vm.h"
@@ -198,10 +199,14 @@ static int create_xbzrle(struct source_run *r)
 int source__setup(struct source_run *r)
 {
 	struct migrate_stats *st = &r->m->stats;
+	char why[256];
 	int fd, ret;
 
 	if (r->params.timeout_s)
 		r->deadline_us = st->start_mono_us + r->params.timeout_s * 1000000ULL;
+	ret = migration__check_capabilities(r->m, &r->params, why, sizeof(why));
+	if (ret)
+		return source__fail(r, ret, "%s", why);
 	ret = pick_secret(r);
 	if (ret)
 		return ret;

@@ -1,10 +1,16 @@
-/* auto-converge on the source: the rule (auto_converge.c) after every
- * dirty-log sync, the vCPU throttle it sets (vmm/vcpu_throttle.c), and
- * what the statistics say about both. The throttle is lifted when the
- * migration ends, however it ends. */
+/* The vCPU throttles on the source: auto-converge (its rule,
+ * auto_converge.c, after every dirty-log sync, one throttle for every
+ * vCPU) and dirty-limit (started by the same trigger, as QEMU 8.1 does;
+ * then every x-vcpu-dirty-limit-period each vCPU's own throttle from its
+ * own dirty rate, dirty_limit.c, counted by the dirty ring), the vCPU
+ * throttle they set (vmm/vcpu_throttle.c), and what the statistics say.
+ * Every throttle is lifted when the migration ends, however it ends. */
 #include "migrate_source.h"
 
+#include <errno.h>
+
 #include "clock.h"
+#include "migrate_dirty_limit.h"
 #include "migration_internal.h"
 #include "vcpu_throttle.h"
 #include "vm.h"
@@ -60,6 +66,64 @@ void source__throttle_round_end(struct source_run *r, struct round_stats *rs)
 	migrate_stats__unlock(&r->m->stats);
 }
 
+/* Each vCPU's throttle into the statistics; under the stats lock. */
+static void publish_vcpu_pcts(struct source_run *r)
+{
+	struct migrate_stats *st = &r->m->stats;
+	unsigned int i;
+
+	for (i = 0; i < nr_vcpus(r); i++)
+		st->vcpu_throttle_pct[i] = vcpu_throttle__get(r->vm, i);
+	st->cpu_throttle_pct = vcpu_throttle__max(r->vm);
+}
+
+int source__dirty_limit_tick(struct source_run *r)
+{
+	uint64_t pages[MIGRATE_STATS_MAX_VCPUS], now = clock__mono_us(), period_us;
+	uint32_t pct[MIGRATE_STATS_MAX_VCPUS], next[MIGRATE_STATS_MAX_VCPUS];
+	unsigned int i, n = nr_vcpus(r);
+	int got;
+
+	if (!r->dl_active)
+		return 0;
+	period_us = now - r->dl_last_us;
+	if (period_us < r->params.vcpu_dirty_limit_period_ms * 1000)
+		return 0;
+	got = dirty_log__vcpu_dirtied(&r->log, pages, n, r->err, sizeof(r->err));
+	if (got < 0)
+		return source__fail(r, got, "dirty-limit: reading each vCPU's dirty pages");
+	r->dl_last_us = now;
+	for (i = 0; i < (unsigned int)got; i++)
+		pct[i] = vcpu_throttle__get(r->vm, i);
+	dirty_limit__plan(pages, pct, (unsigned int)got, period_us, r->params.vcpu_dirty_limit_mbps,
+			  GUEST_PAGE_SIZE, next);
+	for (i = 0; i < (unsigned int)got; i++)
+		if (next[i] != pct[i])
+			vcpu_throttle__set(r->vm, i, next[i]);
+	migrate_stats__lock(&r->m->stats);
+	publish_vcpu_pcts(r);
+	migrate_stats__unlock(&r->m->stats);
+	return 0;
+}
+
+/* dirty-limit starts where auto-converge would throttle: from then on
+ * the vCPUs' own rates decide (the ring's counts start afresh). */
+static bool start_dirty_limit(struct source_run *r)
+{
+	uint64_t pages[MIGRATE_STATS_MAX_VCPUS];
+	struct migrate_stats *st = &r->m->stats;
+
+	if (r->dl_active)
+		return false;
+	r->dl_active = true;
+	r->dl_last_us = clock__mono_us();
+	dirty_log__vcpu_dirtied(&r->log, pages, nr_vcpus(r), r->err, sizeof(r->err));
+	migrate_stats__lock(st);
+	st->dirty_limit_active = true;
+	migrate_stats__unlock(st);
+	return true;
+}
+
 bool source__throttle_after_sync(struct source_run *r, uint64_t dirty_pages)
 {
 	struct migrate_stats *st = &r->m->stats;
@@ -69,6 +133,12 @@ bool source__throttle_after_sync(struct source_run *r, uint64_t dirty_pages)
 	};
 	uint32_t before = r->ac.pct, pct;
 
+	if (r->params.caps[MIGRATE_CAP_DIRTY_LIMIT]) {
+		if (r->dl_active)
+			return false;
+		pct = auto_converge__after_sync(&r->ac, &r->params, &s);
+		return pct != before && start_dirty_limit(r);
+	}
 	if (!r->params.caps[MIGRATE_CAP_AUTO_CONVERGE])
 		return false;
 	pct = auto_converge__after_sync(&r->ac, &r->params, &s);
@@ -87,9 +157,12 @@ void source__throttle_stop(struct source_run *r)
 {
 	struct migrate_stats *st = &r->m->stats;
 
-	if (r->ac.pct)
+	/* Whoever set it, and whatever is left: the guest runs free. */
+	if (r->throttle_started)
 		vcpu_throttle__set_all(r->vm, 0);
 	migrate_stats__lock(st);
+	if (r->throttle_started)
+		publish_vcpu_pcts(r);
 	st->cpu_throttle_pct = 0;
 	/* Before the start (a failed setup) there is nothing of ours. */
 	if (r->throttle_started)

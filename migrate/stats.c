@@ -375,6 +375,16 @@ static void info_throttle(struct outbuf *o, const struct migrate_stats *s)
 {
 	uint32_t i;
 
+	if (s->dirty_limit_active) {
+		outbuf__printf(o, "dirty limit: on; vcpu throttle now:");
+		for (i = 0; i < s->nr_throttled_vcpus && i < MIGRATE_STATS_MAX_VCPUS; i++)
+			outbuf__printf(o, " %" PRIu32 "=%" PRIu32 "%%", i, s->vcpu_throttle_pct[i]);
+		outbuf__printf(o, "\nvcpu throttled:");
+		for (i = 0; i < s->nr_throttled_vcpus && i < MIGRATE_STATS_MAX_VCPUS; i++)
+			outbuf__printf(o, " %" PRIu32 "=%s", i, us_text(s->vcpu_throttled_us[i]).s);
+		outbuf__printf(o, "\n");
+		return;
+	}
 	if (!s->cpu_throttle_steps)
 		return;
 	outbuf__printf(o, "cpu throttle: %" PRIu32 " %%\n", s->cpu_throttle_pct);

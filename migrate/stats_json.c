@@ -342,6 +342,12 @@ static void json_totals(struct jobj *o, const struct migrate_stats *s)
 	jo_u64(o, "cpu_throttle_final_pct", s->cpu_throttle_final_pct);
 	jo_u64(o, "cpu_throttle_steps", s->cpu_throttle_steps);
 	jo_u64s(o, "vcpu_throttled_us", s->vcpu_throttled_us, s->nr_throttled_vcpus);
+	jo_key(o, "dirty_limit_active");
+	fputs(s->dirty_limit_active ? "true" : "false", o->f);
+	jo_key(o, "vcpu_throttle_pct");
+	json_u32_array(o->f, s->vcpu_throttle_pct,
+		       s->nr_throttled_vcpus < MIGRATE_STATS_MAX_VCPUS ? s->nr_throttled_vcpus :
+									 MIGRATE_STATS_MAX_VCPUS);
 }
 
 static int finish(FILE *f)

@@ -257,7 +257,7 @@ static void test_capabilities(void **state)
 	negotiate(f);
 	expect_error(f, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\":"
 		     " [{\"capability\": \"dirty-limit\", \"state\": true}]}}", "GenericError",
-		     "capability 'dirty-limit' is not supported by vmm yet");
+		     "dirty-limit needs the dirty ring: start vmm with --dirty-ring ENTRIES");
 	json_decref(expect_return(f, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
 				  "{\"capabilities\": [{\"capability\": \"xbzrle\", \"state\": true}]}}"));
 	r = expect_return(f, "{\"execute\": \"query-migrate-capabilities\"}");

@@ -22,7 +22,7 @@ enum pattern { PAT_SEQ, PAT_RANDOM, PAT_HOTCOLD };
 static const char *const pattern_names[] = { "seq", "random", "hotcold", NULL };
 
 static uint64_t rate, ws = 64 << 20, pattern = PAT_SEQ, hot = 90, hotsize;
-static uint64_t duration_us, report_us = US_PER_S, seed = 1, prefill = 1;
+static uint64_t duration_us, report_us = US_PER_S, seed = 1, prefill = 1, writers;
 static bool hotsize_given;
 
 static const struct kit_param params[] = {
@@ -37,6 +37,10 @@ static const struct kit_param params[] = {
 	{ .key = "report", .type = KIT_PARAM_SECONDS, .value = &report_us },
 	{ .key = "seed", .type = KIT_PARAM_UINT, .value = &seed },
 	{ .key = "prefill", .type = KIT_PARAM_UINT, .value = &prefill, .max = 1 },
+	/* Only CPUs 0..writers-1 write (0 = all); the others compute without
+	 * writing memory and report their loop rate: a vCPU that a dirty
+	 * limit should leave alone. */
+	{ .key = "writers", .type = KIT_PARAM_UINT, .value = &writers, .max = KIT_MAX_CPUS },
 };
 
 struct slice {
@@ -52,6 +56,7 @@ struct cpu_total {
 } __attribute__((aligned(64)));
 
 static uint64_t mem_base, total_pages, hot_pages, start_tsc;
+static unsigned int nwriters;	/* CPUs that write: writers=, or all */
 static struct cpu_total totals[KIT_MAX_CPUS];
 
 static void check_params(uint64_t ncpus)
@@ -82,11 +87,11 @@ static void print_config(unsigned int ncpus)
 {
 	kit__printf(NAME ": cpus=%u ws=%lu KiB pages=%lu pattern=%s rate=%lu "
 		    "hot=%lu hotsize=%lu KiB duration=%lu.%03lus "
-		    "report=%lu.%03lus seed=%lu prefill=%lu mem=0x%lx\n",
+		    "report=%lu.%03lus seed=%lu prefill=%lu writers=%u mem=0x%lx\n",
 		    ncpus, ws >> 10, total_pages, pattern_names[pattern], rate,
 		    hot, hotsize >> 10, duration_us / US_PER_S,
 		    duration_us / 1000 % 1000, report_us / US_PER_S,
-		    report_us / 1000 % 1000, seed, prefill, mem_base);
+		    report_us / 1000 % 1000, seed, prefill, nwriters, mem_base);
 }
 
 static void slice_init(struct slice *s, unsigned int cpu, unsigned int ncpus)
@@ -143,14 +148,14 @@ struct reporter {
 };
 
 static void report(struct reporter *r, unsigned int cpu, uint64_t now,
-		   uint64_t pages)
+		   uint64_t pages, const char *unit)
 {
 	uint64_t dt = kit__tsc_to_us(now - r->last_tsc);
 	uint64_t t = kit__tsc_to_us(now - start_tsc);
 
-	kit__printf(NAME ": t=%lu.%02lus cpu=%u pages=%lu rate=%lu pages/s\n",
-		    t / US_PER_S, t / 10000 % 100, cpu, pages,
-		    dt ? (pages - r->last_pages) * US_PER_S / dt : 0);
+	kit__printf(NAME ": t=%lu.%02lus cpu=%u %s=%lu rate=%lu %s/s\n",
+		    t / US_PER_S, t / 10000 % 100, cpu, unit, pages,
+		    dt ? (pages - r->last_pages) * US_PER_S / dt : 0, unit);
 	r->last_tsc = now;
 	r->last_pages = pages;
 	r->next += r->period;
@@ -188,7 +193,7 @@ static uint64_t run(struct slice *s, unsigned int cpu, uint64_t rate_cpu)
 	for (;;) {
 		now = kit__rdtsc();
 		if (now >= r.next)
-			report(&r, cpu, now, done);
+			report(&r, cpu, now, done, "pages");
 		if (now >= end)
 			return done;
 		if (!rate) {
@@ -209,6 +214,33 @@ static uint64_t run(struct slice *s, unsigned int cpu, uint64_t rate_cpu)
 	}
 }
 
+/* A CPU that computes and never writes memory: a 64-bit LCG kept in a
+ * register, counted in loops of COMPUTE_RUN steps. */
+#define COMPUTE_RUN 4096
+
+static uint64_t compute(unsigned int cpu)
+{
+	uint64_t end = duration_us ? start_tsc + kit__us_to_tsc(duration_us) : UINT64_MAX;
+	struct reporter r = { .last_tsc = start_tsc };
+	uint64_t now, loops = 0, x = cpu + 1;
+	unsigned int i;
+
+	r.period = report_us ? kit__us_to_tsc(report_us) : 0;
+	r.next = report_us ? start_tsc + r.period : UINT64_MAX;
+	for (;;) {
+		now = kit__rdtsc();
+		if (now >= r.next)
+			report(&r, cpu, now, loops, "loops");
+		if (now >= end)
+			break;
+		for (i = 0; i < COMPUTE_RUN; i++)
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		__asm__ volatile("" : "+r"(x));
+		loops++;
+	}
+	return 0;
+}
+
 void workload_main(unsigned int cpu, unsigned int ncpus)
 {
 	uint64_t rate_cpu, sum = 0, elapsed, t;
@@ -217,15 +249,17 @@ void workload_main(unsigned int cpu, unsigned int ncpus)
 
 	if (cpu == 0) {
 		kit__parse_params(NAME, params, sizeof(params) / sizeof(params[0]));
-		check_params(ncpus);
+		nwriters = writers && writers < ncpus ? (unsigned int)writers : ncpus;
+		check_params(nwriters);
 		print_config(ncpus);
 		start_tsc = kit__rdtsc();
 	}
 	kit__barrier();
-	slice_init(&s, cpu, ncpus);
+	if (cpu < nwriters)
+		slice_init(&s, cpu, nwriters);
 	/* Every page of the working set holds data before the clock starts,
 	 * so a migration's first round already sees all of it. */
-	if (prefill)
+	if (prefill && cpu < nwriters)
 		do_prefill(&s);
 	kit__barrier();
 	if (cpu == 0) {
@@ -236,12 +270,12 @@ void workload_main(unsigned int cpu, unsigned int ncpus)
 		start_tsc = kit__rdtsc();
 	}
 	kit__barrier();
-	rate_cpu = rate / ncpus + (cpu < rate % ncpus);
-	totals[cpu].pages = run(&s, cpu, rate_cpu);
+	rate_cpu = rate / nwriters + (cpu < rate % nwriters);
+	totals[cpu].pages = cpu < nwriters ? run(&s, cpu, rate_cpu) : compute(cpu);
 	kit__barrier();
 	if (cpu)
 		return;
-	for (c = 0; c < ncpus; c++)
+	for (c = 0; c < nwriters; c++)
 		sum += totals[c].pages;
 	/* Pages are counted up to the end of the duration, not to now. */
 	elapsed = duration_us;

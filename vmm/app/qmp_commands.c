@@ -490,6 +490,7 @@ static json_t *cmd_set_capabilities(struct qmp *q, json_t *args, struct qmp_erro
 	struct migration *m = qmp__migration(q);
 	json_t *list = json_object_get(args, "capabilities"), *c;
 	struct migrate_params p;
+	char err[256];
 	size_t i;
 
 	/* "events" is QMP's own: it works on a destination whose migration
@@ -504,6 +505,10 @@ static json_t *cmd_set_capabilities(struct qmp *q, json_t *args, struct qmp_erro
 			need_migration(q, e);
 			return NULL;
 		}
+	}
+	if (m && migration__check_capabilities(m, &p, err, sizeof(err))) {
+		fail(e, "%s", err);
+		return NULL;
 	}
 	if (m)
 		migration__set_params(m, &p);
