@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "file_layout.h"
 #include "migrate_stats.h"
 #include "stream.h"
 #include "transport.h"
@@ -53,7 +54,29 @@ struct incoming {
 	/* An eventfd, readable once incoming__cancel was called: every
 	 * wait (accept, each read and write) polls it. -1 before prepare. */
 	int cancel_fd;
+	/* file: a saved file with pages at fixed offsets (incoming_file.c):
+	 * its RAM region's fd (O_DIRECT where it could; -1: none), header,
+	 * bitmap and page checksums, all checked before the VM is built. */
+	int ram_fd;
+	bool mapped;
+	struct file_layout layout;
+	uint8_t *bitmap;
+	uint8_t *crcs;
 };
+
+/* incoming_file.c, for incoming.c. Opens the RAM fd beside the stream's
+ * (before privileges drop); a FIFO has none. */
+int incoming_file__open(struct incoming *in, char *err, size_t errlen);
+/* Reads and checks the header and the tables of a mapped file and moves
+ * the stream to its state region; an older sequential file is left as it
+ * is (in->mapped false). */
+int incoming_file__probe(struct incoming *in, char *err, size_t errlen);
+/* The header's RAM must be CONFIG's. */
+int incoming_file__check_config(struct incoming *in, uint64_t ram_size, char *err,
+				size_t errlen);
+/* Reads the RAM region into guest memory at base, every page checked. */
+int incoming_file__load(struct incoming *in, uint8_t *base, char *err, size_t errlen);
+void incoming_file__close(struct incoming *in);
 
 /* Parses the URI and opens the listening socket or the file: done before
  * privileges are dropped. Without a secret a tcp: listener binds to

@@ -15,6 +15,7 @@
 
 #include "dirty_log.h"
 #include "migrate_auto_converge.h"
+#include "file_layout.h"
 #include "migrate_params.h"
 #include "migrate_policy.h"
 #include "migrate_stats.h"
@@ -79,6 +80,14 @@ struct source_run {
 	bool dl_active;
 	uint64_t dl_last_us;
 	uint64_t slept_base_us[MIGRATE_STATS_MAX_VCPUS];
+	/* file: to a regular file: the layout with pages at fixed offsets
+	 * (source_file.c); a FIFO takes the sequential stream. */
+	bool mapped;
+	int ram_fd;			/* the RAM region's fd (O_DIRECT), or -1 */
+	struct file_layout layout;
+	uint8_t *bitmap;
+	uint8_t *crcs;
+	uint64_t file_ram_bytes;	/* page data written into the RAM region */
 	char err[512];
 };
 
@@ -134,5 +143,13 @@ int source__dirty_limit_tick(struct source_run *r);
 void source__throttle_stop(struct source_run *r);
 /* One round: sends what is pending and ROUND_END; fills *rs. */
 int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs);
+
+/* A save to a regular file (source_file.c): decides the layout once the
+ * file is open (r->mapped), writes the RAM region and an empty round 0
+ * in the stream, then the tables and the header before the sync. */
+int source_file__open(struct source_run *r);
+int source_file__save_ram(struct source_run *r, struct round_stats *rs);
+int source_file__write_tables(struct source_run *r);
+void source_file__close(struct source_run *r);
 
 #endif

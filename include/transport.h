@@ -34,6 +34,8 @@ int transport__open_source(const struct migrate_uri *u, int timeout_ms, int canc
 			   char *err, size_t errlen);
 int transport__commit_file(const struct migrate_uri *u, int fd, char *err, size_t errlen);
 void transport__discard_file(const struct migrate_uri *u);
+/* "PATH.partial", where a save is written until it is complete. */
+void transport__partial_path(const struct migrate_uri *u, char *buf, size_t len);
 /* Destination side. TCP: a listening socket; file: the file opened for
  * reading. Returns an fd or -errno. */
 int transport__open_dest(const struct migrate_uri *u, char *err, size_t errlen);

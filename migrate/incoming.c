@@ -62,7 +62,7 @@ int incoming__prepare(struct incoming *in, const char *uri, const struct auth_se
 	int fd, ret;
 
 	memset(in, 0, sizeof(*in));
-	in->listen_fd = in->fd = -1;
+	in->listen_fd = in->fd = in->ram_fd = -1;
 	in->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (in->cancel_fd < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
@@ -85,11 +85,12 @@ int incoming__prepare(struct incoming *in, const char *uri, const struct auth_se
 	fd = transport__open_dest(&in->uri, err, errlen);
 	if (fd < 0)
 		return fd;
-	if (in->uri.kind == TRANSPORT_TCP)
+	if (in->uri.kind == TRANSPORT_TCP) {
 		in->listen_fd = fd;
-	else
-		in->fd = fd;
-	return 0;
+		return 0;
+	}
+	in->fd = fd;
+	return incoming_file__open(in, err, errlen);
 }
 
 static int send_reason(struct incoming *in, uint32_t type, const char *reason)
@@ -453,6 +454,9 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 		maybe_die(sec);
 		/* Order, identity and counts first, before a payload is used. */
 		ret = stream_ledger__take(&ledger, sec, err, errlen);
+		if (!ret && in->mapped && sec->type == SECTION_RAM)
+			ret = errmsg__fail(-EPROTO, err, errlen, "saved file: a RAM section in the "
+					   "state stream, whose pages belong in the RAM region");
 		if (ret)
 			break;
 		if (sec->type == SECTION_RAM) {
@@ -680,9 +684,15 @@ static int receive_start(struct incoming *in, struct section *sec, struct vm_con
 		return ret;
 	}
 	migrate_stats__start(&in->stats, in->uri.path);
+	ret = incoming_file__probe(in, err, errlen);
+	if (ret)
+		return ret;
 	stream__init(&in->s, in->fd, STREAM_DEST);
 	in->s.wait.cancel_fd = in->cancel_fd;
-	return read_config(in, sec, cfg, err, errlen);
+	ret = read_config(in, sec, cfg, err, errlen);
+	if (!ret && in->mapped)
+		ret = incoming_file__check_config(in, cfg->ram_size, err, errlen);
+	return ret;
 }
 
 static bool cancel_requested(const struct incoming *in)
@@ -726,7 +736,11 @@ int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct
 	in->stats.setup_us = clock__mono_us() - in->stats.start_mono_us;
 	migrate_stats__unlock(&in->stats);
 	migrate_stats__move(&in->stats, MIGRATE_STATUS_SETUP, MIGRATE_STATUS_ACTIVE);
-	ret = receive_stream(in, vm, cfg, &sec, err, errlen);
+	/* A saved file's RAM first: every page is checked before the
+	 * state is, and the guest runs only if both pass. */
+	ret = in->mapped ? incoming_file__load(in, vm->mem.base, err, errlen) : 0;
+	if (!ret)
+		ret = receive_stream(in, vm, cfg, &sec, err, errlen);
 	/* GO may have come in just as the cancel: the guest must not start,
 	 * and FAILED (below) tells the source to resume its own. */
 	if (!ret && cancel_requested(in))
@@ -787,5 +801,6 @@ void incoming__close(struct incoming *in)
 	if (in->cancel_fd >= 0)
 		close(in->cancel_fd);
 	in->listen_fd = in->fd = in->cancel_fd = -1;
+	incoming_file__close(in);
 	migrate_stats__free(&in->stats);
 }

@@ -248,6 +248,7 @@ void *migration__thread(void *arg)
 	r->phase = MIGRATE_STATUS_SETUP;
 	r->vm = m->vm;
 	r->uri = m->uri;
+	r->ram_fd = -1;
 	pthread_mutex_lock(&m->lock);
 	r->params = m->params;
 	pthread_mutex_unlock(&m->lock);
@@ -266,6 +267,7 @@ void *migration__thread(void *arg)
 		xbzrle_cache__destroy(r->xbzrle);
 		free(r->xbzrle);
 	}
+	source_file__close(r);
 	ram_batch__free(&r->batch);
 	free(r);
 	return NULL;

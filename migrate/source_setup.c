@@ -240,6 +240,8 @@ int source__setup(struct source_run *r)
 		return source__fail(r, -ECANCELED, "cancelled");
 
 	ret = authenticate(r);
+	if (!ret && r->uri.kind == TRANSPORT_FILE)
+		ret = source_file__open(r);
 	if (!ret)
 		ret = handshake(r);
 	if (ret)

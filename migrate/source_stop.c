@@ -35,7 +35,9 @@ static int drain_devices(struct source_run *r)
 
 static int finish_stream(struct source_run *r, uint32_t rounds)
 {
-	struct end_msg end = { .rounds = rounds, .total_pages = r->m->stats.pages_total };
+	/* A mapped file's pages are in its RAM region, not the stream. */
+	struct end_msg end = { .rounds = rounds,
+			       .total_pages = r->mapped ? 0 : r->m->stats.pages_total };
 	uint64_t before = r->s.bytes_out;
 	struct wbuf b;
 	int ret;
@@ -151,7 +153,7 @@ int source__stop_and_copy(struct source_run *r, uint32_t rounds)
 		if (n < 0)
 			return (int)n;
 	}
-	ret = source__run_round(r, rounds, &rs);
+	ret = r->mapped ? source_file__save_ram(r, &rs) : source__run_round(r, rounds, &rs);
 	if (ret)
 		return ret;
 	/* Exits between the last pre-copy read and the pause. */
@@ -176,6 +178,9 @@ int source__switchover(struct source_run *r)
 	struct migrate_stats *st = &r->m->stats;
 	int ret;
 
+	ret = r->mapped ? source_file__write_tables(r) : 0;
+	if (ret)
+		return ret;
 	if (r->uri.kind == TRANSPORT_FILE)
 		ret = transport__commit_file(&r->uri, r->s.fd, r->err, sizeof(r->err));
 	else
@@ -187,7 +192,7 @@ int source__switchover(struct source_run *r)
 		.state = r->t_state, .ready = r->t_ready, .end = clock__mono_us() });
 	migrate_stats__lock(st);
 	st->ram_remaining = 0;
-	st->bytes_total = r->s.bytes_out;
+	st->bytes_total = r->s.bytes_out + r->file_ram_bytes;
 	migrate_stats__unlock(st);
 	return 0;
 }

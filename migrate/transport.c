@@ -104,7 +104,7 @@ static int tcp_connect(const struct migrate_uri *u, int timeout_ms, int cancel_f
 	return fd;
 }
 
-static void partial_path(const struct migrate_uri *u, char *buf, size_t len)
+void transport__partial_path(const struct migrate_uri *u, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s.partial", u->path);
 }
@@ -117,7 +117,7 @@ int transport__open_source(const struct migrate_uri *u, int timeout_ms, int canc
 
 	if (u->kind == TRANSPORT_TCP)
 		return tcp_connect(u, timeout_ms, cancel_fd, err, errlen);
-	partial_path(u, tmp, sizeof(tmp));
+	transport__partial_path(u, tmp, sizeof(tmp));
 	/* Non-blocking: a FIFO in the way must neither block the open (no
 	 * reader: ENXIO) nor a write (a reader that stops reading: the
 	 * stream's poll waits, cancellable). A regular file ignores it. */
@@ -137,7 +137,7 @@ int transport__commit_file(const struct migrate_uri *u, int fd, char *err, size_
 {
 	char tmp[sizeof(u->path) + 16];
 
-	partial_path(u, tmp, sizeof(tmp));
+	transport__partial_path(u, tmp, sizeof(tmp));
 	/* The rename must not reach the disk before the data does. */
 	if (fsync(fd) || rename(tmp, u->path)) {
 		snprintf(err, errlen, "saving %s: %s", u->path, strerror(errno));
@@ -150,7 +150,7 @@ void transport__discard_file(const struct migrate_uri *u)
 {
 	char tmp[sizeof(u->path) + 16];
 
-	partial_path(u, tmp, sizeof(tmp));
+	transport__partial_path(u, tmp, sizeof(tmp));
 	unlink(tmp);
 }
 

@@ -33,19 +33,25 @@ expect_status 0 "save an unstarted guest"
 run_guest 30 --incoming "file:$small"
 expect_status 0 "restore the unstarted guest"
 expect_out "verify: PASS"
-# Offsets to damage: the preamble's magic, version and flags; in every
-# section, its type, reserved field, the low and high bytes of its length,
-# the first byte of its CRC, and the first, middle and last byte of its
-# payload. The walk follows FORMAT.md's framing. A damaged byte of RAM
-# page data is not a checksum error (only the page's own CRC covers it):
-# the page arrives torn, nothing sends it again, and END is refused. A
-# damaged RAM length is found by the entry table's check ("RAM batch"),
-# which runs before any page byte is read, so before the checksum.
+# Offsets to damage (FORMAT.md, "Saved file"): in the header, every
+# field and a reserved byte and its checksum; the first byte of the bitmap
+# and of the page checksum table; a byte of the first page in the RAM
+# region; in the state stream after it, the preamble's magic, version and
+# flags and, in every section, its type, reserved field, the low and high
+# bytes of its length, the first byte of its CRC, and the first, middle
+# and last byte of its payload.
 offsets=$(python3 - "$small" <<'PY'
 import struct, sys
 data = open(sys.argv[1], "rb").read()
-offs, types = [0, 8, 12], []
-off = 16
+if data[:8] != b"LMIGMAP\n":
+    sys.exit("not a saved file with pages at fixed offsets")
+(bitmap, _, crcs, _, ram, _, stream, stream_len) = struct.unpack_from("<8Q", data, 40)
+first = next(i * 8 + b for i, byte in enumerate(data[bitmap:crcs]) if byte
+             for b in range(8) if byte >> b & 1)
+offs = [0, 8, 10, 12, 16, 20, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 108, 112, 2000,
+        4092, bitmap, crcs, ram + first * 4096 + 100, stream, stream + 8, stream + 12]
+types = []
+off = stream + 16
 while off < len(data):
     kind, _, length = struct.unpack_from("<IIQ", data, off)
     types.append(kind)
@@ -53,8 +59,10 @@ while off < len(data):
     if length:
         offs += [off + 16, off + 16 + length // 2, off + 15 + length]
     off += 16 + length + 4
-if off != len(data) or types[0] != 0x001 or types[-1] != 0x007:
+if off != len(data) or stream + stream_len != len(data) or types[0] != 0x001 or types[-1] != 0x007:
     sys.exit("not CONFIG ... END, ending at the end of the file")
+if 0x002 in types:
+    sys.exit("a RAM section in the state stream")
 print(" ".join(map(str, sorted(set(offs)))))
 PY
 ) || fail "cannot walk the sections of $small"
@@ -68,7 +76,7 @@ for off in $offsets; do
 	[ "$(cmp -l "$small" "$TMP/bad.snap" | wc -l)" -eq 1 ] || fail "damage at $off did not change one byte"
 	run_guest 30 --incoming "file:$TMP/bad.snap"
 	expect_status 1 "damaged at offset $off"
-	expect_err "^vmm: error: .*(magic|version|flags|section|checksum|truncated|torn|RAM batch)"
+	expect_err "^vmm: error: .*(magic|version|flags|section|checksum|truncated|torn|RAM batch|saved file)"
 	[ ! -s "$TMP/run.out" ] || fail "the guest ran from a file damaged at offset $off"
 	grep -q "the guest runs here" "$TMP/run.err" && fail "a file damaged at offset $off was loaded"
 	n=$((n + 1))
@@ -82,14 +90,21 @@ run_guest 30 --incoming "file:$TMP/short.snap"
 expect_status 1 "truncated"
 expect_err "truncated"
 
-note "another stream version: 2.0 (pages copied and checksummed with their section) and 4.0"
+note "another file version (2.0), another stream version: 2.0 (pages copied and checksummed with their section) and 4.0"
+cp "$snap" "$TMP/f2.snap"
+printf '\x02' | dd of="$TMP/f2.snap" bs=1 seek=8 conv=notrunc status=none
+run_guest 30 --incoming "file:$TMP/f2.snap"
+expect_status 1 "file version 2"
+expect_err "saved file version 2.0, this vmm reads 1.0 to 1.0"
+# The state stream begins where the header's stream_offset says.
+stream=$(od -An -tu8 -j 88 -N 8 "$snap" | tr -d ' ')
 cp "$snap" "$TMP/v2.snap"
-printf '\x02\x00\x00\x00' | dd of="$TMP/v2.snap" bs=1 seek=8 conv=notrunc status=none
+printf '\x02\x00\x00\x00' | dd of="$TMP/v2.snap" bs=1 seek=$((stream + 8)) conv=notrunc status=none
 run_guest 30 --incoming "file:$TMP/v2.snap"
 expect_status 1 "version 2"
 expect_err "stream version 2.0, this vmm reads 3.x"
 cp "$snap" "$TMP/v4.snap"
-printf '\x04\x00\x00\x00' | dd of="$TMP/v4.snap" bs=1 seek=8 conv=notrunc status=none
+printf '\x04\x00\x00\x00' | dd of="$TMP/v4.snap" bs=1 seek=$((stream + 8)) conv=notrunc status=none
 run_guest 30 --incoming "file:$TMP/v4.snap"
 expect_status 1 "version 4"
 expect_err "stream version 4.0, this vmm reads 3.x"

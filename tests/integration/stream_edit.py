@@ -10,6 +10,10 @@ EDIT is one of (TYPE a section name, N counting that type's sections from 0):
     copy:TYPE:N:M         replace section N's payload with section M's
     append:TYPE:N:HEX     add bytes after section N's payload
     rename:DEVICE:N:HEX   set DEVICE section N's device name to these bytes
+
+A saved file with pages at fixed offsets (FORMAT.md, "Saved file") is
+edited in its state stream; its header gets the new stream length and
+checksum, the rest is copied as it is.
 """
 import struct
 import sys
@@ -28,9 +32,9 @@ def crc32c(data):
     return crc ^ 0xFFFFFFFF
 
 
-def parse(raw):
+def parse(raw, start):
     """[type, reserved, payload, raw section bytes or None once edited]"""
-    out, pos = [], PREAMBLE
+    out, pos = [], start + PREAMBLE
     while pos < len(raw):
         typ, res, n = struct.unpack_from("<IIQ", raw, pos)
         end = pos + 16 + n + 4
@@ -79,13 +83,21 @@ def edit(sections, spec):
 
 def main():
     raw = open(sys.argv[1], "rb").read()
-    sections = parse(raw)
+    mapped = raw[:8] == b"LMIGMAP\n"
+    start = struct.unpack_from("<Q", raw, 88)[0] if mapped else 0
+    sections = parse(raw, start)
     for spec in sys.argv[3:]:
         edit(sections, spec)
+    stream = raw[start:start + PREAMBLE] + b"".join(
+        whole if whole is not None else frame(typ, res, payload)
+        for typ, res, payload, whole in sections)
+    head = raw[:start]
+    if mapped:
+        head = bytearray(head)
+        struct.pack_into("<Q", head, 96, len(stream))
+        struct.pack_into("<I", head, 4092, crc32c(bytes(head[:4092])))
     with open(sys.argv[2], "wb") as f:
-        f.write(raw[:PREAMBLE])
-        for typ, res, payload, whole in sections:
-            f.write(whole if whole is not None else frame(typ, res, payload))
+        f.write(bytes(head) + stream)
 
 
 main()

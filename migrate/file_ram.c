@@ -1,0 +1,377 @@
+#include "file_ram.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <liburing.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "errmsg.h"
+#include "log.h"
+#include "wire.h"
+
+static atomic_bool buffered_logged, sync_logged;
+
+int file_ram__open(const char *path, int flags, char *err, size_t errlen)
+{
+	int fd = open(path, flags | O_DIRECT | O_CLOEXEC, 0600);
+
+	/* tmpfs and some FUSE file systems refuse O_DIRECT at open. */
+	if (fd < 0 && errno == EINVAL) {
+		fd = open(path, flags | O_CLOEXEC, 0600);
+		if (fd >= 0 && !atomic_exchange(&buffered_logged, true))
+			log_info("%s: the file system does not take O_DIRECT; RAM goes through "
+				 "the page cache", path);
+	}
+	if (fd < 0) {
+		fd = -errno;
+		errmsg__set(err, errlen, "cannot open %s: %s", path, strerror(errno));
+	}
+	return fd;
+}
+
+/* One request: a run of pages, its place in the file and in memory. */
+struct req {
+	uint64_t page, count;
+	uint64_t done;			/* bytes transferred so far */
+	bool busy;
+};
+
+struct pipe {
+	struct file_ram_job *j;
+	struct io_uring ring;
+	bool have_ring;
+	bool write;
+	struct req reqs[FILE_RAM_DEPTH];
+	unsigned int inflight;
+	int err;			/* first failure, -errno */
+};
+
+/* A ring that can only read and write: io_uring operations do not pass
+ * through the seccomp filter, so the ring itself is restricted to what
+ * this file needs before it is enabled. */
+static int ring_init(struct io_uring *ring)
+{
+	struct io_uring_params p = { .flags = IORING_SETUP_R_DISABLED };
+	struct io_uring_restriction res[2] = {
+		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_READ },
+		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_WRITE },
+	};
+	int ret = io_uring_queue_init_params(FILE_RAM_DEPTH, ring, &p);
+
+	if (ret)
+		return ret;
+	/* Through the raw call: Debian's liburing 2.3 declares the
+	 * helpers for these two but does not export them. */
+	ret = io_uring_register((unsigned int)ring->ring_fd, IORING_REGISTER_RESTRICTIONS, res, 2);
+	if (ret >= 0)
+		ret = io_uring_register((unsigned int)ring->ring_fd, IORING_REGISTER_ENABLE_RINGS,
+					NULL, 0);
+	if (ret < 0) {
+		io_uring_queue_exit(ring);
+		return ret;
+	}
+	return 0;
+}
+
+static uint64_t req_len(const struct req *q)
+{
+	return q->count * FILE_PAGE_SIZE;
+}
+
+static uint64_t req_offset(const struct pipe *p, const struct req *q)
+{
+	return p->j->layout->ram_offset + q->page * FILE_PAGE_SIZE + q->done;
+}
+
+static uint8_t *req_buf(const struct pipe *p, const struct req *q)
+{
+	return p->j->base + q->page * FILE_PAGE_SIZE + q->done;
+}
+
+static void fail(struct pipe *p, int ret)
+{
+	if (!p->err)
+		p->err = ret;
+}
+
+/* Without a ring: the request, whole, now. */
+static int run_sync(struct pipe *p, struct req *q)
+{
+	ssize_t n;
+
+	while (q->done < req_len(q)) {
+		n = p->write ? pwrite(p->j->fd, req_buf(p, q), req_len(q) - q->done,
+				      (off_t)req_offset(p, q)) :
+			       pread(p->j->fd, req_buf(p, q), req_len(q) - q->done,
+				     (off_t)req_offset(p, q));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		q->done += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int submit(struct pipe *p, struct req *q)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&p->ring);
+	int ret;
+
+	if (!sqe)
+		return -EBUSY;	/* cannot happen: one sqe per free req */
+	if (p->write)
+		io_uring_prep_write(sqe, p->j->fd, req_buf(p, q),
+				    (unsigned int)(req_len(q) - q->done), req_offset(p, q));
+	else
+		io_uring_prep_read(sqe, p->j->fd, req_buf(p, q),
+				   (unsigned int)(req_len(q) - q->done), req_offset(p, q));
+	io_uring_sqe_set_data(sqe, q);
+	do {
+		ret = io_uring_submit(&p->ring);
+	} while (ret == -EINTR);
+	if (ret < 0)
+		return ret;
+	q->busy = true;
+	p->inflight++;
+	return 0;
+}
+
+static int check_pages(struct pipe *p, const struct req *q)
+{
+	uint64_t i, page;
+	uint32_t want, got;
+
+	for (i = 0; i < q->count; i++) {
+		page = q->page + i;
+		want = wire__get_le32(p->j->crcs + page * 4);
+		got = crc32c__extend(0, p->j->base + page * FILE_PAGE_SIZE, FILE_PAGE_SIZE);
+		if (got != want)
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+/* A request has finished: a short transfer goes on from where it
+ * stopped, a read is checked page by page. */
+static int complete(struct pipe *p, struct req *q)
+{
+	int ret;
+
+	if (q->done < req_len(q)) {
+		ret = p->have_ring ? submit(p, q) : run_sync(p, q);
+		if (ret || p->have_ring)
+			return ret;
+	}
+	p->j->pages += q->count;
+	return p->write ? 0 : check_pages(p, q);
+}
+
+/* Waits for one completion and settles it. */
+static int reap(struct pipe *p)
+{
+	struct io_uring_cqe *cqe;
+	struct req *q;
+	int ret;
+
+	do {
+		ret = io_uring_wait_cqe(&p->ring, &cqe);
+	} while (ret == -EINTR || ret == -EAGAIN);
+	if (ret)
+		return -ENXIO;	/* the ring itself broke: nothing more to wait for */
+	q = io_uring_cqe_get_data(cqe);
+	ret = cqe->res;
+	io_uring_cqe_seen(&p->ring, cqe);
+	q->busy = false;
+	p->inflight--;
+	if (ret < 0)
+		return ret;
+	if (!ret)
+		return -EIO;	/* end of file inside the RAM region */
+	q->done += (uint64_t)ret;
+	return complete(p, q);
+}
+
+/* A free request, reaping one that finished if all are busy. */
+static struct req *free_req(struct pipe *p)
+{
+	unsigned int i;
+	int ret;
+
+	while (p->have_ring && p->inflight == FILE_RAM_DEPTH) {
+		ret = reap(p);
+		if (ret)
+			fail(p, ret);
+		if (ret == -ENXIO)
+			return NULL;
+	}
+	for (i = 0; i < FILE_RAM_DEPTH; i++)
+		if (!p->reqs[i].busy)
+			return &p->reqs[i];
+	return NULL;
+}
+
+static void queue(struct pipe *p, uint64_t page, uint64_t count)
+{
+	struct req *q;
+	int ret;
+
+	if (p->err)
+		return;
+	q = free_req(p);
+	if (!q || p->err)
+		return;
+	*q = (struct req){ .page = page, .count = count };
+	if (!p->have_ring) {
+		ret = run_sync(p, q);
+		ret = ret ? ret : complete(p, q);
+	} else {
+		ret = submit(p, q);
+	}
+	if (ret)
+		fail(p, ret);
+}
+
+/* Nothing may stay in flight: a read lands in guest memory that is about
+ * to go, a write must be done before the file is synced or dropped. */
+static void drain(struct pipe *p)
+{
+	int ret;
+
+	while (p->have_ring && p->inflight) {
+		ret = reap(p);
+		if (ret)
+			fail(p, ret);
+		if (ret == -ENXIO)
+			break;
+	}
+}
+
+static void pipe_open(struct pipe *p, struct file_ram_job *j, bool write)
+{
+	memset(p, 0, sizeof(*p));
+	p->j = j;
+	p->write = write;
+	p->have_ring = !ring_init(&p->ring);
+	j->used_uring = p->have_ring;
+	if (!p->have_ring && !atomic_exchange(&sync_logged, true))
+		log_info("io_uring is not available here: the saved file's RAM goes through "
+			 "pwrite/pread, one request at a time");
+}
+
+static void pipe_close(struct pipe *p)
+{
+	drain(p);
+	if (p->have_ring)
+		io_uring_queue_exit(&p->ring);
+}
+
+static bool is_zero(const uint8_t *page)
+{
+	const uint64_t *w = (const uint64_t *)page;
+	size_t i;
+
+	for (i = 0; i < FILE_PAGE_SIZE / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/* Whether page n goes into the file; counts the ones that do not. */
+static bool keep_page(struct file_ram_job *j, uint64_t n)
+{
+	if (j->populated && !(j->populated[n / 64] >> (n % 64) & 1)) {
+		j->unread_pages++;
+		return false;
+	}
+	if (is_zero(j->base + n * FILE_PAGE_SIZE)) {
+		j->zero_pages++;
+		return false;
+	}
+	j->bitmap[n / 8] |= (uint8_t)(1u << (n % 8));
+	wire__le32(j->crcs + n * 4, crc32c__extend(0, j->base + n * FILE_PAGE_SIZE,
+						  FILE_PAGE_SIZE));
+	j->layout->present_pages++;
+	return true;
+}
+
+static bool stop_now(struct pipe *p)
+{
+	if (!p->err && p->j->cancelled && p->j->cancelled(p->j->ctx))
+		fail(p, -ECANCELED);
+	return p->err != 0;
+}
+
+static int finish(struct pipe *p, const char *what, char *err, size_t errlen)
+{
+	pipe_close(p);
+	if (p->err == -ECANCELED)
+		return errmsg__fail(p->err, err, errlen, "cancelled");
+	if (p->err == -EBADMSG)
+		return errmsg__fail(p->err, err, errlen,
+				    "saved file: a page of RAM does not match its checksum");
+	if (p->err)
+		return errmsg__fail(p->err, err, errlen, "%s the saved file's RAM: %s", what,
+				    strerror(-p->err));
+	return 0;
+}
+
+int file_ram__save(struct file_ram_job *j, char *err, size_t errlen)
+{
+	uint64_t n = 0, start, nr = j->layout->nr_pages, max = FILE_RAM_MAX_RUN / FILE_PAGE_SIZE;
+	struct pipe p;
+
+	j->layout->present_pages = 0;
+	pipe_open(&p, j, true);
+	while (n < nr && !stop_now(&p)) {
+		if (!keep_page(j, n++))
+			continue;
+		start = n - 1;
+		while (n < nr && n - start < max && keep_page(j, n))
+			n++;
+		queue(&p, start, n - start);
+	}
+	return finish(&p, "writing", err, errlen);
+}
+
+/* The page that failed its check, found again for the message. */
+static void name_bad_page(struct file_ram_job *j, char *err, size_t errlen)
+{
+	uint64_t n;
+
+	for (n = 0; n < j->layout->nr_pages; n++)
+		if (file_layout__present(j->bitmap, n) &&
+		    crc32c__extend(0, j->base + n * FILE_PAGE_SIZE, FILE_PAGE_SIZE) !=
+		    wire__get_le32(j->crcs + n * 4)) {
+			errmsg__set(err, errlen, "saved file: page %" PRIu64 " (file offset %" PRIu64
+				    ") does not match its checksum", n,
+				    j->layout->ram_offset + n * FILE_PAGE_SIZE);
+			return;
+		}
+}
+
+int file_ram__load(struct file_ram_job *j, char *err, size_t errlen)
+{
+	uint64_t n = 0, start, nr = j->layout->nr_pages, max = FILE_RAM_MAX_RUN / FILE_PAGE_SIZE;
+	struct pipe p;
+	int ret;
+
+	pipe_open(&p, j, false);
+	while (n < nr && !stop_now(&p)) {
+		if (!file_layout__present(j->bitmap, n++))
+			continue;
+		start = n - 1;
+		while (n < nr && n - start < max && file_layout__present(j->bitmap, n))
+			n++;
+		queue(&p, start, n - start);
+	}
+	ret = finish(&p, "reading", err, errlen);
+	if (ret == -EBADMSG)
+		name_bad_page(j, err, errlen);
+	return ret;
+}
