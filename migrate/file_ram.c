@@ -6,6 +6,7 @@
 #include <liburing.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -39,6 +40,7 @@ struct req {
 	uint64_t page, count;
 	uint64_t done;			/* bytes transferred so far */
 	bool busy;
+	bool unchecked;			/* read, its pages not yet checked */
 };
 
 struct pipe {
@@ -158,7 +160,8 @@ static int check_pages(struct pipe *p, const struct req *q)
 }
 
 /* A request has finished: a short transfer goes on from where it
- * stopped, a read is checked page by page. */
+ * stopped; a read's pages are checked once the next request is in
+ * flight (check_done), so the disk never waits for the checksums. */
 static int complete(struct pipe *p, struct req *q)
 {
 	int ret;
@@ -169,7 +172,21 @@ static int complete(struct pipe *p, struct req *q)
 			return ret;
 	}
 	p->j->pages += q->count;
-	return p->write ? 0 : check_pages(p, q);
+	q->unchecked = !p->write;
+	return 0;
+}
+
+static void check_done(struct pipe *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < FILE_RAM_DEPTH; i++) {
+		if (!p->reqs[i].unchecked)
+			continue;
+		p->reqs[i].unchecked = false;
+		if (!p->err && check_pages(p, &p->reqs[i]))
+			fail(p, -EBADMSG);
+	}
 }
 
 /* Waits for one completion and settles it. */
@@ -211,6 +228,11 @@ static struct req *free_req(struct pipe *p)
 			return NULL;
 	}
 	for (i = 0; i < FILE_RAM_DEPTH; i++)
+		if (!p->reqs[i].busy && !p->reqs[i].unchecked)
+			return &p->reqs[i];
+	/* Every free one still waits for its check: check, then take one. */
+	check_done(p);
+	for (i = 0; i < FILE_RAM_DEPTH; i++)
 		if (!p->reqs[i].busy)
 			return &p->reqs[i];
 	return NULL;
@@ -235,6 +257,7 @@ static void queue(struct pipe *p, uint64_t page, uint64_t count)
 	}
 	if (ret)
 		fail(p, ret);
+	check_done(p);
 }
 
 /* Nothing may stay in flight: a read lands in guest memory that is about
@@ -249,7 +272,9 @@ static void drain(struct pipe *p)
 			fail(p, ret);
 		if (ret == -ENXIO)
 			break;
+		check_done(p);
 	}
+	check_done(p);
 }
 
 static void pipe_open(struct pipe *p, struct file_ram_job *j, bool write)
@@ -321,10 +346,25 @@ static int finish(struct pipe *p, const char *what, char *err, size_t errlen)
 	return 0;
 }
 
+/* Test hook: VMM_TEST_SAVE_HOLD=1 holds a save after its first request
+ * until it is cancelled (at most 60 s), so a test can cancel a save
+ * while its RAM is being written, whatever the disk's speed. */
+static void hold_for_test(struct pipe *p)
+{
+	int i;
+
+	if (!getenv("VMM_TEST_SAVE_HOLD"))
+		return;
+	log_info("VMM_TEST_SAVE_HOLD: holding the save until it is cancelled");
+	for (i = 0; i < 60000 && !stop_now(p); i++)
+		usleep(1000);
+}
+
 int file_ram__save(struct file_ram_job *j, char *err, size_t errlen)
 {
 	uint64_t n = 0, start, nr = j->layout->nr_pages, max = FILE_RAM_MAX_RUN / FILE_PAGE_SIZE;
 	struct pipe p;
+	bool first = true;
 
 	j->layout->present_pages = 0;
 	pipe_open(&p, j, true);
@@ -335,6 +375,9 @@ int file_ram__save(struct file_ram_job *j, char *err, size_t errlen)
 		while (n < nr && n - start < max && keep_page(j, n))
 			n++;
 		queue(&p, start, n - start);
+		if (first)
+			hold_for_test(&p);
+		first = false;
 	}
 	return finish(&p, "writing", err, errlen);
 }

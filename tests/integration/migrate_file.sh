@@ -129,4 +129,26 @@ run_guest 60 --incoming "file:$TMP/mon.snap"
 expect_status 0 "restore heartbeat"
 cp "$TMP/run.out" "$TMP/dst.serial"
 ticks_continuous "$TMP/src.serial" "$TMP/dst.serial" || fail "ticks not continuous across save/restore"
-echo "migrate_file: saved, restored, damage refused"
+note "a save cancelled while its RAM is written: no file, the guest runs on"
+# VMM_TEST_SAVE_HOLD holds the save after its first write until the cancel.
+start csrc env VMM_TEST_SAVE_HOLD=1 "$VMM" --mem 64M --monitor "unix:$TMP/c.sock" \
+	--serial "file:$TMP/csrc.serial" "$GUESTS/verify.elf" -- ws=16M rate=1000 duration=4
+pid=$LAST_PID
+wait_sock "$TMP/c.sock"
+mon "$TMP/c.sock" "migrate file:$TMP/c.snap" | grep -q '^ok$' || fail "migrate file: refused"
+wait_for "$TMP/csrc.err" "VMM_TEST_SAVE_HOLD: holding" 20 || fail "the save never began"
+[ -e "$TMP/c.snap.partial" ] || fail "no partial file while saving"
+mon "$TMP/c.sock" migrate_cancel | grep -q '^ok$' || fail "cancel refused"
+mon_wait "$TMP/c.sock" "status: cancelled" 20 || fail "the save was not cancelled"
+[ ! -e "$TMP/c.snap" ] && [ ! -e "$TMP/c.snap.partial" ] || fail "a cancelled save left a file"
+wait_exit $pid 30 || fail "the guest did not end after its run"
+[ "$EXIT_STATUS" -eq 0 ] || fail "source exit $EXIT_STATUS after a cancelled save"
+grep -q "verify: PASS" "$TMP/csrc.serial" || fail "the guest did not pass after the cancel"
+
+note "the saved file: pages at fixed offsets, bounded by RAM, holes where nothing was"
+head -c 8 "$snap" | grep -q "LMIGMAP" || fail "not a saved file with pages at fixed offsets"
+size=$(stat -c %s "$snap")
+alloc=$(($(stat -c %b "$snap") * $(stat -c %B "$snap")))
+[ "$size" -le $(((128 + 2) << 20)) ] || fail "file of $size bytes for 128 MiB of RAM"
+[ "$alloc" -lt $((64 << 20)) ] || fail "$alloc bytes allocated: the untouched RAM was written"
+echo "migrate_file: saved, restored, damage refused, cancel kept the guest"
