@@ -41,7 +41,22 @@ $(FUZZ_SEEDER): tests/fuzz/make_seeds.c $(FUZZ_LIB_SRCS) $(wildcard include/*.h)
 		-DVMM_VERSION='"$(VERSION)"' $(WARNINGS) -o $@ \
 		tests/fuzz/make_seeds.c $(FUZZ_LIB_SRCS)
 
-fuzz: $(FUZZ_BIN) $(FUZZ_SEEDER) $(FUZZ_MON_BIN)
+# A saved file's header and tables (tests/fuzz/fuzz_file.c).
+#   make fuzz-file-run FUZZ_TIME=60
+FUZZ_FILE_BIN := $(BUILD)/fuzz/fuzz_file
+
+$(FUZZ_FILE_BIN): tests/fuzz/fuzz_file.c migrate/file_layout.c lib/crc32c.c lib/errmsg.c $(wildcard include/*.h) tests/fuzz/Module.mk
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_file.c migrate/file_layout.c \
+		lib/crc32c.c lib/errmsg.c
+
+fuzz-file-run: $(FUZZ_FILE_BIN)
+	@mkdir -p $(BUILD)/fuzz/file-corpus
+	$(FUZZ_FILE_BIN) -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=4096 \
+		-artifact_prefix=$(BUILD)/fuzz/file- $(BUILD)/fuzz/file-corpus
+
+fuzz: $(FUZZ_BIN) $(FUZZ_SEEDER) $(FUZZ_MON_BIN) $(FUZZ_FILE_BIN)
 
 fuzz-run: fuzz
 	@mkdir -p $(BUILD)/fuzz/corpus
@@ -67,4 +82,4 @@ fuzz-monitor-run: $(FUZZ_MON_BIN)
 		-dict=tests/fuzz/monitor.dict -max_len=8192 \
 		-artifact_prefix=$(BUILD)/fuzz/monitor- $(BUILD)/fuzz/monitor-corpus
 
-.PHONY: fuzz fuzz-run fuzz-monitor-run
+.PHONY: fuzz fuzz-run fuzz-monitor-run fuzz-file-run
