@@ -15,6 +15,8 @@
 /* Requests in flight and the largest run of pages one request carries. */
 #define FILE_RAM_DEPTH 16
 #define FILE_RAM_MAX_RUN (2ULL << 20)
+/* A restore's threads, each with its own ring (file_ram__load). */
+#define FILE_RAM_LOAD_THREADS 2
 
 struct file_ram_job {
 	int fd;				/* for the RAM region */
@@ -42,7 +44,8 @@ int file_ram__open(const char *path, int flags, char *err, size_t errlen);
  * left in flight on any return). */
 int file_ram__save(struct file_ram_job *j, char *err, size_t errlen);
 /* Reads every page the bitmap marks into guest memory and checks each
- * against its CRC; pages not marked are left untouched (zero). */
+ * against its CRC, in FILE_RAM_LOAD_THREADS threads (each run of pages
+ * goes to one of them); pages not marked are left untouched (zero). */
 int file_ram__load(struct file_ram_job *j, char *err, size_t errlen);
 
 #endif

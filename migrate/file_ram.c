@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <liburing.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ struct pipe {
 	bool write;
 	struct req reqs[FILE_RAM_DEPTH];
 	unsigned int inflight;
+	uint64_t pages;			/* transferred whole */
 	int err;			/* first failure, -errno */
 };
 
@@ -171,7 +173,7 @@ static int complete(struct pipe *p, struct req *q)
 		if (ret || p->have_ring)
 			return ret;
 	}
-	p->j->pages += q->count;
+	p->pages += q->count;
 	q->unchecked = !p->write;
 	return 0;
 }
@@ -283,7 +285,6 @@ static void pipe_open(struct pipe *p, struct file_ram_job *j, bool write)
 	p->j = j;
 	p->write = write;
 	p->have_ring = !ring_init(&p->ring);
-	j->used_uring = p->have_ring;
 	if (!p->have_ring && !atomic_exchange(&sync_logged, true))
 		log_info("io_uring is not available here: the saved file's RAM goes through "
 			 "pwrite/pread, one request at a time");
@@ -365,6 +366,7 @@ int file_ram__save(struct file_ram_job *j, char *err, size_t errlen)
 	uint64_t n = 0, start, nr = j->layout->nr_pages, max = FILE_RAM_MAX_RUN / FILE_PAGE_SIZE;
 	struct pipe p;
 	bool first = true;
+	int ret;
 
 	j->layout->present_pages = 0;
 	pipe_open(&p, j, true);
@@ -379,7 +381,10 @@ int file_ram__save(struct file_ram_job *j, char *err, size_t errlen)
 			hold_for_test(&p);
 		first = false;
 	}
-	return finish(&p, "writing", err, errlen);
+	j->used_uring = p.have_ring;
+	ret = finish(&p, "writing", err, errlen);
+	j->pages = p.pages;
+	return ret;
 }
 
 /* The page that failed its check, found again for the message. */
@@ -398,22 +403,69 @@ static void name_bad_page(struct file_ram_job *j, char *err, size_t errlen)
 		}
 }
 
-int file_ram__load(struct file_ram_job *j, char *err, size_t errlen)
-{
-	uint64_t n = 0, start, nr = j->layout->nr_pages, max = FILE_RAM_MAX_RUN / FILE_PAGE_SIZE;
+/* One of the threads of a restore: every FILE_RAM_LOAD_THREADS-th run
+ * of present pages, on a ring of its own. The page checks, not the disk,
+ * are what one thread cannot keep up with. */
+struct loader {
+	struct file_ram_job *j;
+	unsigned int idx;
 	struct pipe p;
 	int ret;
+	char err[256];
+};
 
-	pipe_open(&p, j, false);
-	while (n < nr && !stop_now(&p)) {
+static void *load_part(void *arg)
+{
+	struct loader *w = arg;
+	struct file_ram_job *j = w->j;
+	uint64_t n = 0, start, k = 0, nr = j->layout->nr_pages;
+	uint64_t max = FILE_RAM_MAX_RUN / FILE_PAGE_SIZE;
+
+	pipe_open(&w->p, j, false);
+	while (n < nr && !stop_now(&w->p)) {
 		if (!file_layout__present(j->bitmap, n++))
 			continue;
 		start = n - 1;
 		while (n < nr && n - start < max && file_layout__present(j->bitmap, n))
 			n++;
-		queue(&p, start, n - start);
+		if (k++ % FILE_RAM_LOAD_THREADS == w->idx)
+			queue(&w->p, start, n - start);
 	}
-	ret = finish(&p, "reading", err, errlen);
+	w->ret = finish(&w->p, "reading", w->err, sizeof(w->err));
+	return NULL;
+}
+
+int file_ram__load(struct file_ram_job *j, char *err, size_t errlen)
+{
+	struct loader w[FILE_RAM_LOAD_THREADS];
+	pthread_t t[FILE_RAM_LOAD_THREADS];
+	bool started[FILE_RAM_LOAD_THREADS] = { false };
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < FILE_RAM_LOAD_THREADS; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].j = j;
+		w[i].idx = i;
+		/* Part 0 runs here; a thread that cannot start runs here too. */
+		if (i)
+			started[i] = !pthread_create(&t[i], NULL, load_part, &w[i]);
+	}
+	for (i = 0; i < FILE_RAM_LOAD_THREADS; i++) {
+		if (started[i])
+			pthread_join(t[i], NULL);
+		else
+			load_part(&w[i]);
+	}
+	j->pages = 0;
+	j->used_uring = w[0].p.have_ring;
+	for (i = 0; i < FILE_RAM_LOAD_THREADS; i++) {
+		j->pages += w[i].p.pages;
+		if (w[i].ret && (!ret || ret == -ECANCELED)) {
+			ret = w[i].ret;
+			errmsg__set(err, errlen, "%s", w[i].err);
+		}
+	}
 	if (ret == -EBADMSG)
 		name_bad_page(j, err, errlen);
 	return ret;
