@@ -83,6 +83,13 @@ int incoming_file__probe(struct incoming *in, char *err, size_t errlen)
 		return 0;
 	ret = file_layout__decode(header, (size_t)n, (uint64_t)st.st_size, &in->layout, err,
 				  errlen);
+	/* The tables grow with RAM (5 bytes a page): no more of them than
+	 * --max-mem lets the VM have, before they are allocated. */
+	if (!ret && in->max_ram && in->layout.nr_pages * FILE_PAGE_SIZE > in->max_ram)
+		ret = errmsg__fail(-EFBIG, err, errlen, "saved file: RAM %" PRIu64 " MiB is more "
+				   "than this destination takes: %" PRIu64 " MiB (%s)",
+				   in->layout.nr_pages * FILE_PAGE_SIZE >> 20, in->max_ram >> 20,
+				   in->max_ram_origin ? in->max_ram_origin : "--max-mem");
 	if (!ret)
 		ret = read_tables(in, err, errlen);
 	if (ret)

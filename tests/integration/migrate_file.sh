@@ -22,6 +22,11 @@ run_guest 30 --incoming "file:$snap" --mem 256M
 expect_status 1 "restore --mem 256M"
 expect_err "source RAM 128 MiB, this VM 256 MiB"
 
+note "a file whose RAM is past --max-mem is refused before its tables are read"
+run_guest 30 --incoming "file:$snap" --max-mem 64M
+expect_status 1 "restore --max-mem 64M"
+expect_err "saved file: RAM 128 MiB is more than this destination takes: 64 MiB"
+
 note "every damaged byte is refused with a reason, and nothing runs"
 # A small file with every section type (an unstarted 2-vCPU guest in
 # 16 MiB: 13 sections, 80 KiB), so that each damaged copy is quick to
