@@ -88,6 +88,15 @@ for off in $offsets; do
 done
 note "$n damaged files refused"
 
+note "a file in the sequential stream (as saves were before pages at fixed offsets) restores"
+python3 tests/integration/stream_edit.py "$small" "$TMP/seq.snap" sequential ||
+	fail "cannot rewrite $small as a sequential stream"
+head -c 8 "$TMP/seq.snap" | grep -q "LMIG" && ! head -c 8 "$TMP/seq.snap" | grep -q "LMIGMAP" ||
+	fail "the rewritten file does not start with the stream's preamble"
+run_guest 30 --incoming "file:$TMP/seq.snap"
+expect_status 0 "restore the sequential stream"
+expect_out "verify: PASS"
+
 note "a truncated file"
 size=$(stat -c %s "$snap")
 head -c $((size / 3)) "$snap" >"$TMP/short.snap"

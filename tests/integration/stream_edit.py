@@ -14,6 +14,11 @@ EDIT is one of (TYPE a section name, N counting that type's sections from 0):
 A saved file with pages at fixed offsets (FORMAT.md, "Saved file") is
 edited in its state stream; its header gets the new stream length and
 checksum, the rest is copied as it is.
+
+    stream_edit.py IN OUT sequential
+
+turns such a file into the sequential stream a save wrote before that
+layout (its pages in RAM sections of round 0), for RAM below 3 GiB.
 """
 import struct
 import sys
@@ -81,8 +86,41 @@ def edit(sections, spec):
     sec[3] = None
 
 
+def sequential(raw):
+    """The mapped file's pages as round 0's RAM sections, then its state."""
+    nr, = struct.unpack_from("<Q", raw, 24)
+    bitmap, _, crcs, _, ram = struct.unpack_from("<5Q", raw, 40)
+    start, = struct.unpack_from("<Q", raw, 88)
+    present = [n for n in range(nr) if raw[bitmap + n // 8] >> (n % 8) & 1]
+    sections = parse(raw, start)
+    out, nbytes = [], 0
+    for i in range(0, len(present), 1024):
+        batch = present[i:i + 1024]
+        table = b"".join(struct.pack("<QI", n * 4096 | 0x2,
+                                     struct.unpack_from("<I", raw, crcs + 4 * n)[0])
+                         for n in batch)
+        pages = b"".join(raw[ram + n * 4096:ram + (n + 1) * 4096] for n in batch)
+        sec = frame(TYPES["RAM"], 0, struct.pack("<II", 0, len(batch)) + table + pages)
+        out.append(sec)
+        nbytes += len(sec)
+    for sec in sections:
+        if sec[0] == TYPES["ROUND_END"]:
+            sec[2], sec[3] = struct.pack("<IQQ", 0, len(present), nbytes), None
+        elif sec[0] == TYPES["END"]:
+            sec[2], sec[3] = struct.pack("<IQ", 1, len(present)), None
+    head = sections[0]
+    rest = [whole if whole is not None else frame(typ, res, payload)
+            for typ, res, payload, whole in sections]
+    assert head[0] == TYPES["CONFIG"]
+    return raw[start:start + PREAMBLE] + rest[0] + b"".join(out) + b"".join(rest[1:])
+
+
 def main():
     raw = open(sys.argv[1], "rb").read()
+    if sys.argv[3:] == ["sequential"]:
+        with open(sys.argv[2], "wb") as f:
+            f.write(sequential(raw))
+        return
     mapped = raw[:8] == b"LMIGMAP\n"
     start = struct.unpack_from("<Q", raw, 88)[0] if mapped else 0
     sections = parse(raw, start)
