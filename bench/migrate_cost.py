@@ -70,8 +70,10 @@ def wait_file(path, timeout=30.0):
         time.sleep(0.05)
 
 
-def migrate(build, mem, guest, args, tmp, after=AFTER):
-    """One migration; the source's statistics and both sides' memory."""
+def migrate(build, mem, guest, args, tmp, after=AFTER, params=()):
+    """One migration; the source's statistics and both sides' memory.
+    params: NAME=VALUE migration parameters, set on the source's monitor
+    within the --migrate-after delay."""
     port = bl.free_port()
     src_json = os.path.join(tmp, "src.json")
     dsock, ssock = os.path.join(tmp, "dst.sock"), os.path.join(tmp, "src.sock")
@@ -91,6 +93,12 @@ def migrate(build, mem, guest, args, tmp, after=AFTER):
             "--qmp", "unix:" + os.path.join(tmp, "src.qmp"),
             "--migrate-to", "tcp:127.0.0.1:%d" % port, "--migrate-after", after,
             "--stats-json", src_json]), os.path.join(tmp, "src.err"))
+        if params:
+            wait_file(ssock, 10)
+        for p in params:
+            reply = bl.monitor(ssock, "migrate_set_parameter " + p.replace("=", " ", 1))
+            if "ok" not in reply.split():
+                bl.die("parameter %s refused: %s" % (p, reply))
         wait_file(src_json, 300)
         dst.wait_for("the guest runs here")
         time.sleep(0.2)
@@ -151,7 +159,8 @@ def cmd_downtime(opt, tmp):
     runs = []
     ws = "%dM" % (mib(opt.mem) // 2)
     for i in range(opt.runs):
-        r = migrate(opt.build, opt.mem, "memtouch", "rate=%d ws=%s report=0" % (opt.rate, ws), tmp)
+        r = migrate(opt.build, opt.mem, "memtouch", "rate=%d ws=%s report=0" % (opt.rate, ws), tmp,
+                    params=opt.param)
         s = r["stats"]
         runs.append(r)
         print(bl.kv_line("bench=downtime", [
@@ -206,6 +215,8 @@ def main():
     ap.add_argument("--mem", help="guest RAM (idle: 4G, downtime: 512M)")
     ap.add_argument("--rate", type=int, default=10000)
     ap.add_argument("--sizes", default="256M,512M,1G,2G,4G,8G")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="a migration parameter for the source (downtime; repeatable)")
     ap.add_argument("--json")
     opt = ap.parse_args()
     opt.mem = opt.mem or ("4G" if opt.what == "idle" else "512M")
