@@ -141,6 +141,8 @@ bool source__throttle_after_sync(struct source_run *r, uint64_t dirty_pages);
  * rounds may last longer than a period. 0, or -errno (source__fail). */
 int source__dirty_limit_tick(struct source_run *r);
 void source__throttle_stop(struct source_run *r);
+/* ROUND_END for round with its page count and RAM section bytes. */
+int source__send_round_end(struct source_run *r, uint32_t round, uint64_t pages, uint64_t bytes);
 /* One round: sends what is pending and ROUND_END; fills *rs. */
 int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs);
 

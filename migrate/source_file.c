@@ -49,20 +49,6 @@ static bool cancelled(void *ctx)
 	return source__cancelled(ctx);
 }
 
-static int send_empty_round(struct source_run *r)
-{
-	struct round_end_msg msg = { .round = 0, .pages = 0, .bytes = 0 };
-	struct wbuf b;
-	int ret;
-
-	wbuf__init(&b);
-	stream_msg__encode_round_end(&b, &msg);
-	ret = b.err ? source__fail(r, b.err, "out of memory") :
-		      source__send(r, SECTION_ROUND_END, b.data, b.len);
-	wbuf__free(&b);
-	return ret;
-}
-
 /* Round 0 of a mapped file: every page the guest has goes to its place,
  * the stream carries the round's ROUND_END with no pages. */
 int source_file__save_ram(struct source_run *r, struct round_stats *rs)
@@ -86,7 +72,7 @@ int source_file__save_ram(struct source_run *r, struct round_stats *rs)
 	if (ret)
 		return source__fail(r, ret, "%s", r->err);
 	r->file_ram_bytes = j.pages * GUEST_PAGE_SIZE;
-	ret = send_empty_round(r);
+	ret = source__send_round_end(r, 0, 0, 0);
 	if (ret)
 		return ret;
 	rs->pages_sent = r->layout.nr_pages;

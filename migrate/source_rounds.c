@@ -150,9 +150,9 @@ out:
 	return ret;
 }
 
-static int send_round_end(struct source_run *r, const struct round_stats *rs, uint64_t bytes)
+int source__send_round_end(struct source_run *r, uint32_t round, uint64_t pages, uint64_t bytes)
 {
-	struct round_end_msg msg = { .round = rs->index, .pages = rs->pages_sent, .bytes = bytes };
+	struct round_end_msg msg = { .round = round, .pages = pages, .bytes = bytes };
 	struct wbuf b;
 	int ret;
 
@@ -210,7 +210,8 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	source__throttle_round_begin(r, rs);
 	ret = send_pending(r, rs);
 	if (!ret)
-		ret = send_round_end(r, rs, r->s.bytes_out - bytes0);
+		ret = source__send_round_end(r, rs->index, rs->pages_sent,
+					     r->s.bytes_out - bytes0);
 	if (ret)
 		return ret;
 	rs->bytes = r->s.bytes_out - bytes0;
