@@ -30,7 +30,11 @@ struct ram_recv {
 	uint64_t *written;		/* one bit per page: holds data */
 	uint64_t *torn;			/* one bit per page: torn, not resent */
 	uint64_t *seen;			/* one bit per page: received, ZERO or DATA */
-	uint8_t *xarea;			/* a batch's delta area (allocated on use) */
+	uint8_t *xarea;			/* a batch's tail: zstd frame, deltas (on use) */
+	uint8_t *zpages;		/* a batch's ZSTD pages, decompressed (on use) */
+	void *dctx;			/* zstd decompression context (on use) */
+	uint64_t zstd_pages;		/* ZSTD entries written */
+	uint64_t zstd_bytes;		/* their frames' bytes */
 	uint8_t scratch[RAM_PAGE_SIZE];	/* a delta's page, until its CRC passed */
 	uint64_t delta_pages;		/* XBZRLE entries applied */
 	uint64_t torn_now;		/* bits set in torn */
@@ -51,7 +55,10 @@ void ram_recv__free(struct ram_recv *rr);
  * then each page's CRC. An XBZRLE entry (stream 3.1 only) applies its
  * delta to a copy of the page held here, which must have arrived intact
  * before; the copy is written to guest memory only when the result
- * matches the entry's CRC, and anything else fails the stream. info (may be NULL) gets the
+ * matches the entry's CRC, and anything else fails the stream. ZSTD
+ * entries (stream 3.2 only): the frame is checked and decompressed into a
+ * buffer held here (ram_zstd__decode), every page's CRC must match, and
+ * only then does any of them reach guest memory. info (may be NULL) gets the
  * counts. Returns 0, or the check's, the stream's error with err set. */
 int ram_recv__section(struct ram_recv *rr, struct stream *s, struct section *sec,
 		      struct ram_batch_info *info, char *err, size_t errlen);

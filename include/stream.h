@@ -33,7 +33,7 @@ struct vm_config;
 #define STREAM_MAGIC		"LMIG\r\n\x1a\n"
 #define STREAM_MAGIC_LEN	8
 #define STREAM_VERSION_MAJOR	3
-#define STREAM_VERSION_MINOR	1
+#define STREAM_VERSION_MINOR	2	/* 3.2: zstd RAM pages (RAM_FLAG_ZSTD) */
 #define STREAM_PREAMBLE_LEN	16
 #define STREAM_HEADER_LEN	16
 #define STREAM_TRAILER_LEN	4
@@ -249,17 +249,23 @@ int stream_msg__decode_reason(const uint8_t *p, size_t len, char *out,
 #define RAM_FLAG_ZERO		0x1u
 #define RAM_FLAG_DATA		0x2u
 #define RAM_FLAG_XBZRLE		0x4u	/* stream 3.1: a delta, in the delta area */
+#define RAM_FLAG_ZSTD		0x8u	/* stream 3.2: a page inside the batch's zstd frame */
 #define RAM_FLAG_MASK		0xfffu
 #define RAM_BATCH_HEADER_LEN	8
 #define RAM_ENTRY_LEN		12	/* u64 gpa | flags, u32 CRC32C of the page */
 #define RAM_BATCH_HEAD_MAX	(RAM_BATCH_HEADER_LEN + \
 				 RAM_BATCH_MAX_PAGES * RAM_ENTRY_LEN)
-#define RAM_BATCH_MAX_BYTES	(RAM_BATCH_HEAD_MAX + \
+#define RAM_BATCH_MAX_BYTES	(RAM_BATCH_HEAD_MAX + RAM_ZSTD_PREFIX_LEN + \
 				 RAM_BATCH_MAX_PAGES * RAM_PAGE_SIZE)
 /* A delta with its u16 length never takes more than a page: a delta area
  * holds at most this. */
 #define RAM_DELTA_PREFIX_LEN	2
 #define RAM_BATCH_DELTA_MAX	(RAM_BATCH_MAX_PAGES * RAM_PAGE_SIZE)
+/* Stream 3.2: ZSTD entries' pages travel as one zstd frame after the DATA
+ * pages, behind a u32 length; a frame never takes more than the pages it
+ * holds, so the tail (frame and delta area) stays within this. */
+#define RAM_ZSTD_PREFIX_LEN	4
+#define RAM_BATCH_TAIL_MAX	(RAM_ZSTD_PREFIX_LEN + RAM_BATCH_MAX_PAGES * RAM_PAGE_SIZE)
 
 /* Encoder state: the batch header and entry table, and a gather list of
  * the DATA pages where they are (guest memory, or a copy the caller
@@ -269,8 +275,10 @@ int stream_msg__decode_reason(const uint8_t *p, size_t len, char *out,
 struct ram_batch {
 	uint8_t head[RAM_BATCH_HEAD_MAX];
 	const uint8_t *page[RAM_BATCH_MAX_PAGES];	/* DATA pages, in order */
-	/* head, page runs, the delta area */
-	struct iovec iov[RAM_BATCH_MAX_PAGES + 2];
+	/* head, page runs, the zstd area, the delta area */
+	struct iovec iov[RAM_BATCH_MAX_PAGES + 3];
+	const uint8_t *zarea;	/* u32 length, zstd frame; lent (ram_zstd) */
+	size_t zlen;
 	uint8_t *xdata;		/* delta area: u16 length, delta; lent */
 	size_t xcap;
 	size_t xlen;
@@ -279,6 +287,7 @@ struct ram_batch {
 	uint32_t nr_zero;
 	uint32_t nr_data;
 	uint32_t nr_delta;
+	uint32_t nr_zstd;
 	int nr_iov;
 	bool begun;
 };
@@ -290,7 +299,10 @@ struct ram_batch_info {
 	uint32_t nr_data;
 	uint32_t nr_torn;	/* DATA pages whose bytes do not match their CRC */
 	uint32_t nr_delta;	/* XBZRLE entries */
-	uint64_t delta_len;	/* bytes of the delta area */
+	uint64_t delta_len;	/* bytes of the delta area (once the tail is split) */
+	uint32_t nr_zstd;	/* ZSTD entries (stream 3.2) */
+	uint64_t tail_len;	/* bytes after the DATA pages: zstd area and delta area */
+	uint64_t zstd_len;	/* the zstd frame's bytes (once the tail is split) */
 };
 
 /* Called once per page of a batch that passed every check; data is NULL
@@ -322,6 +334,13 @@ int ram_batch__add_zero(struct ram_batch *b, uint64_t gpa);
  * aligned, or no batch begun). */
 int ram_batch__add_page(struct ram_batch *b, uint64_t gpa, const void *page);
 bool ram_batch__full(const struct ram_batch *b);
+/* Turns every DATA entry of the batch into a ZSTD entry whose page is
+ * inside the frame at area (u32 length, frame: len bytes in all, kept by
+ * the caller until the send), with crc[k] the CRC32C of the k-th page as
+ * it was compressed. Returns 0, or -EINVAL (no batch begun, no DATA
+ * entry, already done). */
+int ram_batch__use_zstd(struct ram_batch *b, const uint8_t *area, size_t len,
+			const uint32_t *crc);
 /* Completes the header and takes each DATA page's CRC32C from the page
  * itself: call it right before the send. Afterwards ram_batch__iov is
  * the RAM section payload. Returns 0 or -EINVAL (no batch begun). */
@@ -337,13 +356,23 @@ bool ram_batch__page_is_zero(const void *page);
 /* Checks a batch's head (the first head_len bytes of a payload of
  * payload_len bytes): count, head_len = 8 + 12 x count, every entry's
  * flags, gpa alignment, gpa inside one of cfg's slots, a ZERO entry's CRC
- * field 0, and payload_len = head_len + 4096 x DATA entries + a delta
- * area that can hold the XBZRLE entries' deltas (2 to 4096 bytes each).
+ * field 0, and payload_len = head_len + 4096 x DATA entries + a tail
+ * that can hold, with ZSTD entries, a frame's u32 length and 1 to 4096
+ * bytes of frame per ZSTD entry, and a delta area that can hold the
+ * XBZRLE entries' deltas (2 to 4096 bytes each). Without ZSTD entries
+ * the tail is the delta area (delta_len is set); with them,
+ * ram_batch__split_tail splits it once it has been read.
  * Reads no page. info (may be NULL) receives the round and the counts. Returns 0
  * or -EBADMSG with err set. */
 int ram_batch__check(const uint8_t *head, size_t head_len, uint64_t payload_len,
 		     const struct vm_config *cfg, struct ram_batch_info *info,
 		     char *err, size_t errlen);
+/* Splits a tail of info->tail_len bytes (ZSTD entries present): the
+ * frame's length (1 .. 4096 x ZSTD entries, inside the tail), the frame
+ * (*frame, info->zstd_len) and the delta area after it (info->delta_len,
+ * at *frame + zstd_len). Returns 0 or -EBADMSG with err set. */
+int ram_batch__split_tail(const uint8_t *tail, struct ram_batch_info *info,
+			  const uint8_t **frame, char *err, size_t errlen);
 /* Walks a delta area of len bytes that must hold exactly nr deltas:
  * call with *pos 0 and once per XBZRLE entry, in entry order; each call
  * sets *delta and *dlen to the next delta (checked: xbzrle__check) and
@@ -352,8 +381,9 @@ int ram_batch__next_delta(const uint8_t *area, size_t len, size_t *pos,
 			  const uint8_t **delta, size_t *dlen, char *err, size_t errlen);
 /* A whole payload in memory: ram_batch__check, every delta's form
  * (ram_batch__next_delta: the area holds exactly the deltas, each well
- * formed), then each DATA page's CRC and page_fn for every ZERO and DATA
- * page. Deltas are not applied: that needs the page the destination
+ * formed), the zstd frame (ram_zstd__decode: declared size, every
+ * page's CRC), then each DATA page's CRC and page_fn for every ZERO, DATA
+ * and ZSTD page (a ZSTD page is never torn: it passed its CRC). Deltas are not applied: that needs the page the destination
  * holds (ram_recv). A bad batch writes nothing. Returns 0,
  * -EBADMSG with err set, or page_fn's error. */
 int ram_batch__decode(const uint8_t *p, size_t len,

@@ -1,25 +1,30 @@
-/* RAM section payloads (stream 3.1): u32 round, u32 count, count entries
+/* RAM section payloads (stream 3.2): u32 round, u32 count, count entries
  * of u64 (gpa | flag) and u32 CRC32C of the page, then the DATA pages'
- * bytes in entry order, then the XBZRLE entries' deltas. The encoder reads pages where they are, in guest
+ * bytes in entry order, then (with ZSTD entries) the zstd frame behind its
+ * u32 length, then the XBZRLE entries' deltas. The encoder reads pages where they are, in guest
  * memory; see FORMAT.md for why a page may change on the way. Part of the
  * stream module (include/stream.h). */
 #include "stream.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "crc32c.h"
 #include "errmsg.h"
+#include "ram_zstd.h"
 #include "vm_config.h"
 #include "xbzrle.h"
 
-#define KNOWN_FLAGS	(RAM_FLAG_ZERO | RAM_FLAG_DATA | RAM_FLAG_XBZRLE)
+#define KNOWN_FLAGS	(RAM_FLAG_ZERO | RAM_FLAG_DATA | RAM_FLAG_XBZRLE | RAM_FLAG_ZSTD)
 #define BAD_LOW_BITS	(RAM_FLAG_MASK & ~KNOWN_FLAGS)
 
 static void reset(struct ram_batch *b)
 {
-	b->round = b->count = b->nr_zero = b->nr_data = b->nr_delta = 0;
+	b->round = b->count = b->nr_zero = b->nr_data = b->nr_delta = b->nr_zstd = 0;
 	b->xlen = 0;
+	b->zarea = NULL;
+	b->zlen = 0;
 	b->nr_iov = 0;
 	b->begun = false;
 }
@@ -167,6 +172,32 @@ int ram_batch__add_page(struct ram_batch *b, uint64_t gpa, const void *page)
 	return 0;
 }
 
+int ram_batch__use_zstd(struct ram_batch *b, const uint8_t *area, size_t len,
+			const uint32_t *crc)
+{
+	uint32_t i, k = 0;
+	uint8_t *e;
+
+	if (!b->begun || !b->nr_data || b->nr_zstd || len <= RAM_ZSTD_PREFIX_LEN)
+		return -EINVAL;
+	for (i = 0; i < b->count; i++) {
+		e = b->head + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
+		if (!(wire__get_le64(e) & RAM_FLAG_DATA))
+			continue;
+		wire__le64(e, (wire__get_le64(e) & ~(uint64_t)RAM_FLAG_DATA) | RAM_FLAG_ZSTD);
+		wire__le32(e + 8, crc[k++]);
+	}
+	b->nr_zstd = b->nr_data;
+	b->nr_data = 0;
+	b->zarea = area;
+	b->zlen = len;
+	/* The pages travel inside the frame: only the head stays. */
+	b->iov[1].iov_base = (void *)area;
+	b->iov[1].iov_len = len;
+	b->nr_iov = 2;
+	return 0;
+}
+
 int ram_batch__finish(struct ram_batch *b)
 {
 	uint32_t i, d = 0;
@@ -200,7 +231,7 @@ const struct iovec *ram_batch__iov(const struct ram_batch *b, int *iovcnt)
 size_t ram_batch__len(const struct ram_batch *b)
 {
 	return RAM_BATCH_HEADER_LEN + (size_t)b->count * RAM_ENTRY_LEN +
-	       (size_t)b->nr_data * RAM_PAGE_SIZE + b->xlen;
+	       (size_t)b->nr_data * RAM_PAGE_SIZE + b->zlen + b->xlen;
 }
 
 /* --- decoding ------------------------------------------------------------ */
@@ -233,9 +264,10 @@ static int check_entry(const struct vm_config *cfg, const uint8_t *e,
 			     i, (unsigned long long)word, flags & BAD_LOW_BITS);
 		return -EBADMSG;
 	}
-	if (flags != RAM_FLAG_ZERO && flags != RAM_FLAG_DATA && flags != RAM_FLAG_XBZRLE) {
+	if (flags != RAM_FLAG_ZERO && flags != RAM_FLAG_DATA && flags != RAM_FLAG_XBZRLE &&
+	    flags != RAM_FLAG_ZSTD) {
 		errmsg__set(err, errlen,
-			     "RAM batch entry %u (gpa 0x%llx): flags 0x%x, exactly one of ZERO, DATA and XBZRLE must be set",
+			     "RAM batch entry %u (gpa 0x%llx): flags 0x%x, exactly one of ZERO, DATA, XBZRLE and ZSTD must be set",
 			     i, (unsigned long long)gpa, flags);
 		return -EBADMSG;
 	}
@@ -254,15 +286,16 @@ static int check_entry(const struct vm_config *cfg, const uint8_t *e,
 	return 0;
 }
 
-/* The payload is the head, the DATA pages and a delta area in which each
- * delta takes 2 to 4096 bytes. */
+/* The payload is the head, the DATA pages and a tail: with ZSTD entries
+ * a u32 length and a frame of 1 to 4096 bytes per ZSTD entry, then a
+ * delta area in which each delta takes 2 to 4096 bytes. */
 static int check_length(struct ram_batch_info *info, size_t head_len, uint64_t payload_len,
 			char *err, size_t errlen)
 {
-	uint64_t pages = (uint64_t)info->nr_data * RAM_PAGE_SIZE, area;
+	uint64_t pages = (uint64_t)info->nr_data * RAM_PAGE_SIZE, area, lo, hi;
 
 	if (payload_len - head_len < pages ||
-	    (!info->nr_delta && payload_len - head_len != pages)) {
+	    (!info->nr_delta && !info->nr_zstd && payload_len - head_len != pages)) {
 		errmsg__set(err, errlen,
 			     "RAM batch: %u DATA entries need %llu page bytes, the payload has %llu",
 			     info->nr_data, (unsigned long long)pages,
@@ -270,17 +303,30 @@ static int check_length(struct ram_batch_info *info, size_t head_len, uint64_t p
 		return -EBADMSG;
 	}
 	area = payload_len - head_len - pages;
-	if (area < (uint64_t)info->nr_delta * RAM_DELTA_PREFIX_LEN ||
-	    area > (uint64_t)info->nr_delta * (RAM_DELTA_PREFIX_LEN + XBZRLE_MAX_DELTA)) {
+	lo = (uint64_t)info->nr_delta * RAM_DELTA_PREFIX_LEN;
+	hi = (uint64_t)info->nr_delta * (RAM_DELTA_PREFIX_LEN + XBZRLE_MAX_DELTA);
+	if (info->nr_zstd) {
+		lo += RAM_ZSTD_PREFIX_LEN + 1;
+		hi += RAM_ZSTD_PREFIX_LEN + (uint64_t)info->nr_zstd * RAM_PAGE_SIZE;
+	}
+	if ((area < lo || area > hi) && !info->nr_zstd) {
 		errmsg__set(err, errlen,
 			     "RAM batch: %u DATA entries need %llu page bytes and %u XBZRLE entries %llu..%llu delta bytes, the payload has %llu",
 			     info->nr_data, (unsigned long long)pages, info->nr_delta,
-			     (unsigned long long)info->nr_delta * RAM_DELTA_PREFIX_LEN,
-			     (unsigned long long)info->nr_delta * (RAM_DELTA_PREFIX_LEN + XBZRLE_MAX_DELTA),
+			     (unsigned long long)lo, (unsigned long long)hi,
 			     (unsigned long long)(payload_len - head_len));
 		return -EBADMSG;
 	}
-	info->delta_len = area;
+	if (area < lo || area > hi) {
+		errmsg__set(err, errlen,
+			     "RAM batch: %u DATA entries need %llu page bytes, %u ZSTD and %u XBZRLE entries %llu..%llu bytes after them, the payload has %llu",
+			     info->nr_data, (unsigned long long)pages, info->nr_zstd, info->nr_delta,
+			     (unsigned long long)lo, (unsigned long long)hi,
+			     (unsigned long long)(payload_len - head_len));
+		return -EBADMSG;
+	}
+	info->tail_len = area;
+	info->delta_len = info->nr_zstd ? 0 : area;
 	return 0;
 }
 
@@ -328,10 +374,41 @@ int ram_batch__check(const uint8_t *head, size_t head_len, uint64_t payload_len,
 			info->nr_zero++;
 		else if (wire__get_le64(e) & RAM_FLAG_DATA)
 			info->nr_data++;
+		else if (wire__get_le64(e) & RAM_FLAG_ZSTD)
+			info->nr_zstd++;
 		else
 			info->nr_delta++;
 	}
 	return check_length(info, head_len, payload_len, err, errlen);
+}
+
+int ram_batch__split_tail(const uint8_t *tail, struct ram_batch_info *info,
+			  const uint8_t **frame, char *err, size_t errlen)
+{
+	uint64_t max = (uint64_t)info->nr_zstd * RAM_PAGE_SIZE, n;
+
+	if (!info->nr_zstd || info->tail_len < RAM_ZSTD_PREFIX_LEN) {
+		errmsg__set(err, errlen, "RAM batch: no zstd frame to split off");
+		return -EINVAL;
+	}
+	n = wire__get_le32(tail);
+	if (!n || n > max) {
+		errmsg__set(err, errlen,
+			     "RAM batch: a zstd frame of %llu bytes for %u ZSTD entries, must be 1..%llu",
+			     (unsigned long long)n, info->nr_zstd, (unsigned long long)max);
+		return -EBADMSG;
+	}
+	if (n > info->tail_len - RAM_ZSTD_PREFIX_LEN) {
+		errmsg__set(err, errlen,
+			     "RAM batch: a zstd frame of %llu bytes runs past the payload's end (%llu bytes left)",
+			     (unsigned long long)n,
+			     (unsigned long long)(info->tail_len - RAM_ZSTD_PREFIX_LEN));
+		return -EBADMSG;
+	}
+	*frame = tail + RAM_ZSTD_PREFIX_LEN;
+	info->zstd_len = n;
+	info->delta_len = info->tail_len - RAM_ZSTD_PREFIX_LEN - n;
+	return 0;
 }
 
 int ram_batch__next_delta(const uint8_t *area, size_t len, size_t *pos,
@@ -389,17 +466,80 @@ static int check_deltas(const uint8_t *area, size_t len, uint32_t nr, char *err,
 	return 0;
 }
 
+/* The ZSTD pages of an in-memory payload, decompressed into a buffer of
+ * their own (*out, freed by the caller) and checked against their CRCs;
+ * the delta area's place comes with it. */
+static int decode_zstd(const uint8_t *p, const uint8_t *tail, struct ram_batch_info *info,
+		       uint8_t **out, const uint8_t **darea, char *err, size_t errlen)
+{
+	uint32_t crcs[RAM_BATCH_MAX_PAGES];
+	const uint8_t *frame;
+	int ret;
+
+	*darea = tail;
+	if (!info->nr_zstd)
+		return 0;
+	ret = ram_batch__split_tail(tail, info, &frame, err, errlen);
+	if (ret)
+		return ret;
+	*darea = frame + info->zstd_len;
+	*out = malloc((size_t)info->nr_zstd * RAM_PAGE_SIZE);
+	if (!*out) {
+		errmsg__set(err, errlen, "RAM batch: out of memory for its zstd pages");
+		return -ENOMEM;
+	}
+	ram_zstd__entry_crcs(p, info->count, crcs);
+	return ram_zstd__decode(NULL, frame, info->zstd_len, info->nr_zstd, *out, crcs, err,
+				errlen);
+}
+
+static int decode_pages(const uint8_t *p, const uint8_t *data, const uint8_t *zpages,
+			ram_page_fn page_fn, void *ctx, struct ram_batch_info *info,
+			char *err, size_t errlen)
+{
+	const uint8_t *e;
+	uint64_t word;
+	uint32_t i;
+	bool torn;
+	int ret;
+
+	for (i = 0; i < info->count; i++) {
+		e = p + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
+		word = wire__get_le64(e);
+		if (word & RAM_FLAG_XBZRLE)
+			continue;
+		if (word & RAM_FLAG_ZERO) {
+			ret = page_fn(ctx, word & ~(uint64_t)RAM_FLAG_MASK, NULL, false);
+		} else if (word & RAM_FLAG_ZSTD) {
+			/* Its CRC passed in decode_zstd. */
+			ret = page_fn(ctx, word & ~(uint64_t)RAM_FLAG_MASK, zpages, false);
+			zpages += RAM_PAGE_SIZE;
+		} else {
+			torn = crc32c__extend(0, data, RAM_PAGE_SIZE) != wire__get_le32(e + 8);
+			info->nr_torn += torn;
+			ret = page_fn(ctx, word & ~(uint64_t)RAM_FLAG_MASK, data, torn);
+			data += RAM_PAGE_SIZE;
+		}
+		if (ret) {
+			errmsg__set(err, errlen,
+				     "RAM batch entry %u (gpa 0x%llx): storing the page failed (%d)",
+				     i, (unsigned long long)(word & ~(uint64_t)RAM_FLAG_MASK),
+				     ret);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int ram_batch__decode(const uint8_t *p, size_t len,
 		      const struct vm_config *cfg, ram_page_fn page_fn,
 		      void *ctx, struct ram_batch_info *info, char *err,
 		      size_t errlen)
 {
 	struct ram_batch_info local;
-	const uint8_t *e, *data;
+	const uint8_t *data, *darea;
+	uint8_t *zpages = NULL;
 	size_t head;
-	uint64_t word;
-	uint32_t i;
-	bool torn;
 	int ret;
 
 	if (!info)
@@ -417,30 +557,12 @@ int ram_batch__decode(const uint8_t *p, size_t len,
 	if (ret)
 		return ret;
 	data = p + head;
-	ret = check_deltas(data + (size_t)info->nr_data * RAM_PAGE_SIZE, info->delta_len,
-			   info->nr_delta, err, errlen);
-	if (ret)
-		return ret;
-	for (i = 0; i < info->count; i++) {
-		e = p + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
-		word = wire__get_le64(e);
-		if (word & RAM_FLAG_XBZRLE)
-			continue;
-		if (word & RAM_FLAG_ZERO) {
-			ret = page_fn(ctx, word & ~(uint64_t)RAM_FLAG_MASK, NULL, false);
-		} else {
-			torn = crc32c__extend(0, data, RAM_PAGE_SIZE) != wire__get_le32(e + 8);
-			info->nr_torn += torn;
-			ret = page_fn(ctx, word & ~(uint64_t)RAM_FLAG_MASK, data, torn);
-			data += RAM_PAGE_SIZE;
-		}
-		if (ret) {
-			errmsg__set(err, errlen,
-				     "RAM batch entry %u (gpa 0x%llx): storing the page failed (%d)",
-				     i, (unsigned long long)(word & ~(uint64_t)RAM_FLAG_MASK),
-				     ret);
-			return ret;
-		}
-	}
-	return 0;
+	ret = decode_zstd(p, data + (size_t)info->nr_data * RAM_PAGE_SIZE, info, &zpages,
+			  &darea, err, errlen);
+	if (!ret)
+		ret = check_deltas(darea, info->delta_len, info->nr_delta, err, errlen);
+	if (!ret)
+		ret = decode_pages(p, data, zpages, page_fn, ctx, info, err, errlen);
+	free(zpages);
+	return ret;
 }

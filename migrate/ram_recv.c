@@ -6,6 +6,7 @@
 
 #include "crc32c.h"
 #include "errmsg.h"
+#include "ram_zstd.h"
 #include "vm_config.h"
 #include "xbzrle.h"
 
@@ -38,8 +39,11 @@ void ram_recv__free(struct ram_recv *rr)
 	free(rr->torn);
 	free(rr->seen);
 	free(rr->xarea);
+	free(rr->zpages);
+	ram_zstd__dctx_free(rr->dctx);
 	rr->written = rr->torn = rr->seen = NULL;
-	rr->xarea = NULL;
+	rr->xarea = rr->zpages = NULL;
+	rr->dctx = NULL;
 }
 
 /* Index of gpa's page over all slots, in slot order. */
@@ -138,7 +142,7 @@ static int apply_delta(struct ram_recv *rr, uint32_t i, uint64_t gpa, uint32_t c
 }
 
 /* Every delta's length and form, before any is applied. */
-static int check_area(struct ram_recv *rr, const struct ram_batch_info *info, char *err,
+static int check_area(const uint8_t *area, const struct ram_batch_info *info, char *err,
 		      size_t errlen)
 {
 	const uint8_t *d;
@@ -147,8 +151,7 @@ static int check_area(struct ram_recv *rr, const struct ram_batch_info *info, ch
 	int ret;
 
 	for (i = 0; i < info->nr_delta; i++) {
-		ret = ram_batch__next_delta(rr->xarea, info->delta_len, &pos, &d, &n, err,
-					    errlen);
+		ret = ram_batch__next_delta(area, info->delta_len, &pos, &d, &n, err, errlen);
 		if (ret)
 			return ret;
 	}
@@ -186,55 +189,84 @@ static int page_iov(struct ram_recv *rr, const uint8_t *head, uint32_t count)
 	return n;
 }
 
-int ram_recv__section(struct ram_recv *rr, struct stream *s, struct section *sec,
-		      struct ram_batch_info *info, char *err, size_t errlen)
+/* The tail's buffers, allocated on the first batch that needs them. */
+static int need_buffers(struct ram_recv *rr, const struct ram_batch_info *info, char *err,
+			size_t errlen)
 {
-	struct ram_batch_info local;
-	const uint8_t *e, *delta;
-	uint64_t word, gpa;
-	size_t xpos = 0, dlen;
-	uint32_t i;
-	uint8_t *dst;
-	bool torn;
-	int ret, n;
+	if (info->tail_len && !rr->xarea)
+		rr->xarea = malloc(RAM_BATCH_TAIL_MAX);
+	if (info->nr_zstd && !rr->zpages)
+		rr->zpages = malloc((size_t)RAM_BATCH_MAX_PAGES * RAM_PAGE_SIZE);
+	if (info->nr_zstd && !rr->dctx)
+		rr->dctx = ram_zstd__dctx_new();
+	if ((info->tail_len && !rr->xarea) || (info->nr_zstd && (!rr->zpages || !rr->dctx))) {
+		errmsg__set(err, errlen, "RAM batch: out of memory for its deltas or zstd pages");
+		return -ENOMEM;
+	}
+	return 0;
+}
 
-	if (!info)
-		info = &local;
-	/* The whole table first: a bad entry writes nothing. */
-	ret = ram_batch__check(sec->payload, sec->head_len, sec->len, rr->cfg, info, err,
-			       errlen);
-	if (ret)
-		return ret;
+/* What a stream of the peer's version may carry. */
+static int check_version(const struct stream *s, const struct ram_batch_info *info,
+			 char *err, size_t errlen)
+{
 	if (info->nr_delta && s->minor_in < 1) {
 		errmsg__set(err, errlen,
 			     "RAM batch: XBZRLE entries in a stream of version %u.%u (they came with 3.1)",
 			     STREAM_VERSION_MAJOR, s->minor_in);
 		return -EBADMSG;
 	}
-	if (info->nr_delta && !rr->xarea) {
-		rr->xarea = malloc(RAM_BATCH_DELTA_MAX);
-		if (!rr->xarea) {
-			errmsg__set(err, errlen, "RAM batch: out of memory for its deltas");
-			return -ENOMEM;
-		}
+	if (info->nr_zstd && s->minor_in < 2) {
+		errmsg__set(err, errlen,
+			     "RAM batch: ZSTD entries in a stream of version %u.%u (they came with 3.2)",
+			     STREAM_VERSION_MAJOR, s->minor_in);
+		return -EBADMSG;
 	}
-	n = page_iov(rr, sec->payload, info->count);
-	if (info->delta_len) {
-		rr->iov[n].iov_base = rr->xarea;
-		rr->iov[n].iov_len = info->delta_len;
-		n++;
+	return 0;
+}
+
+/* The tail, read: the frame checked and decompressed, every ZSTD page's
+ * CRC checked, every delta's form; *darea is where the deltas start. */
+static int check_tail(struct ram_recv *rr, const uint8_t *head, struct ram_batch_info *info,
+		      const uint8_t **darea, char *err, size_t errlen)
+{
+	uint32_t crcs[RAM_BATCH_MAX_PAGES];
+	const uint8_t *frame;
+	int ret;
+
+	*darea = rr->xarea;
+	if (info->nr_zstd) {
+		ret = ram_batch__split_tail(rr->xarea, info, &frame, err, errlen);
+		if (ret)
+			return ret;
+		ram_zstd__entry_crcs(head, info->count, crcs);
+		ret = ram_zstd__decode(rr->dctx, frame, info->zstd_len, info->nr_zstd,
+				       rr->zpages, crcs, err, errlen);
+		if (ret)
+			return ret;
+		*darea = frame + info->zstd_len;
 	}
-	ret = stream__recv_pages(s, sec, rr->iov, n, err, errlen);
-	if (!ret && info->nr_delta)
-		ret = check_area(rr, info, err, errlen);
-	if (ret)
-		return ret;
+	return info->nr_delta ? check_area(*darea, info, err, errlen) : 0;
+}
+
+/* Every entry, in order, once the whole batch passed its checks. */
+static int store_pages(struct ram_recv *rr, const uint8_t *head, struct ram_batch_info *info,
+		       const uint8_t *darea, char *err, size_t errlen)
+{
+	const uint8_t *e, *delta, *zp = rr->zpages;
+	size_t xpos = 0, dlen;
+	uint64_t word, gpa;
+	uint8_t *dst;
+	uint32_t i;
+	bool torn;
+	int ret;
+
 	for (i = 0; i < info->count; i++) {
-		e = sec->payload + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
+		e = head + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
 		word = wire__get_le64(e);
 		gpa = word & ~(uint64_t)RAM_FLAG_MASK;
 		if (word & RAM_FLAG_XBZRLE) {
-			ret = ram_batch__next_delta(rr->xarea, info->delta_len, &xpos, &delta,
+			ret = ram_batch__next_delta(darea, info->delta_len, &xpos, &delta,
 						    &dlen, err, errlen);
 			if (!ret)
 				ret = apply_delta(rr, i, gpa, wire__get_le32(e + 8), delta, dlen,
@@ -245,6 +277,11 @@ int ram_recv__section(struct ram_recv *rr, struct stream *s, struct section *sec
 		}
 		if (word & RAM_FLAG_ZERO) {
 			ret = ram_recv__page(rr, gpa, NULL, false);
+		} else if (word & RAM_FLAG_ZSTD) {
+			/* Its CRC passed in check_tail. */
+			ret = ram_recv__page(rr, gpa, zp, false);
+			zp += RAM_PAGE_SIZE;
+			rr->zstd_pages++;
 		} else {
 			dst = rr->hva(rr->ctx, gpa);
 			torn = crc32c__extend(0, dst, RAM_PAGE_SIZE) != wire__get_le32(e + 8);
@@ -258,6 +295,39 @@ int ram_recv__section(struct ram_recv *rr, struct stream *s, struct section *sec
 		}
 	}
 	return 0;
+}
+
+int ram_recv__section(struct ram_recv *rr, struct stream *s, struct section *sec,
+		      struct ram_batch_info *info, char *err, size_t errlen)
+{
+	struct ram_batch_info local;
+	const uint8_t *darea;
+	int ret, n;
+
+	if (!info)
+		info = &local;
+	/* The whole table first: a bad entry writes nothing. */
+	ret = ram_batch__check(sec->payload, sec->head_len, sec->len, rr->cfg, info, err,
+			       errlen);
+	if (!ret)
+		ret = check_version(s, info, err, errlen);
+	if (!ret)
+		ret = need_buffers(rr, info, err, errlen);
+	if (ret)
+		return ret;
+	n = page_iov(rr, sec->payload, info->count);
+	if (info->tail_len) {
+		rr->iov[n].iov_base = rr->xarea;
+		rr->iov[n].iov_len = info->tail_len;
+		n++;
+	}
+	ret = stream__recv_pages(s, sec, rr->iov, n, err, errlen);
+	if (!ret)
+		ret = check_tail(rr, sec->payload, info, &darea, err, errlen);
+	if (ret)
+		return ret;
+	rr->zstd_bytes += info->nr_zstd ? RAM_ZSTD_PREFIX_LEN + info->zstd_len : 0;
+	return store_pages(rr, sec->payload, info, darea, err, errlen);
 }
 
 /* The gpa of page index `page`, for the message. */

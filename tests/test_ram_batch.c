@@ -14,9 +14,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "crc32c.h"
 #include "ram_recv.h"
+#include "ram_zstd.h"
 #include "stream.h"
 #include "vm_config.h"
 #include "xbzrle_cache.h"
@@ -210,7 +212,7 @@ static void test_encoder_limits(void **state)
 	assert_int_equal(ram_batch__add_page(&b, 0, page), -ENOSPC);
 	assert_int_equal(ram_batch__add_zero(&b, 0), -ENOSPC);
 	assert_int_equal(ram_batch__finish(&b), 0);
-	assert_int_equal(ram_batch__len(&b), RAM_BATCH_MAX_BYTES);
+	assert_int_equal(ram_batch__len(&b), RAM_BATCH_MAX_BYTES - RAM_ZSTD_PREFIX_LEN);
 	flatten(&b, &w);
 	assert_int_equal(decode(w.data, w.len, &info, err, sizeof(err)), 0);
 	assert_int_equal(sink.calls, RAM_BATCH_MAX_PAGES);
@@ -290,10 +292,11 @@ static void test_refuses_outside_slots(void **state)
 static void test_refuses_flags(void **state)
 {
 	refused_entry(0x5000 | RAM_FLAG_ZERO | RAM_FLAG_DATA,
-		      "RAM batch entry 2 (gpa 0x5000): flags 0x3, exactly one of ZERO, DATA and XBZRLE must be set");
+		      "RAM batch entry 2 (gpa 0x5000): flags 0x3, exactly one of ZERO, DATA, XBZRLE and ZSTD must be set");
 	refused_entry(0x5000, "flags 0x0, exactly one");
 	refused_entry(0x5000 | RAM_FLAG_ZERO | RAM_FLAG_XBZRLE, "flags 0x5, exactly one");
-	refused_entry(0x5000 | 0x8, "an unknown flag");
+	refused_entry(0x5000 | 0x10, "an unknown flag");
+	refused_entry(0x5000 | RAM_FLAG_ZSTD | RAM_FLAG_DATA, "flags 0xa, exactly one");
 }
 
 static void test_refuses_zero_with_crc(void **state)
@@ -883,6 +886,275 @@ static void test_xbzrle_refused_area(void **state)
 	expect_refused(&w, "a delta of 4095 bytes at byte 2 of the delta area, at most 4094");
 }
 
+
+/* --- zstd pages (stream 3.2) --------------------------------------------- */
+
+/* n pages at gpa 0x10000.., page k filled with byte k+1 (compressible), or
+ * with noise when random is set (not compressible). */
+static void fill_pages(uint8_t *mem, uint32_t n, bool random)
+{
+	uint32_t k, x = 12345;
+	size_t i;
+
+	for (k = 0; k < n; k++)
+		for (i = 0; i < RAM_PAGE_SIZE; i++) {
+			x = x * 1103515245u + 12345u;
+			mem[(size_t)k * RAM_PAGE_SIZE + i] = random ? (uint8_t)(x >> 16) :
+							      (uint8_t)(k + 1);
+		}
+}
+
+static void zstd_batch(struct ram_zstd *z, struct ram_batch *b, const uint8_t *mem, uint32_t n)
+{
+	uint32_t k;
+
+	ram_batch__init(b);
+	ram_batch__begin(b, 2);
+	for (k = 0; k < n; k++)
+		assert_int_equal(ram_batch__add_page(b, 0x10000 + (uint64_t)k * RAM_PAGE_SIZE,
+						     mem + (size_t)k * RAM_PAGE_SIZE), 0);
+	assert_int_equal(ram_batch__add_zero(b, 0x9000), 0);
+	assert_int_equal(ram_zstd__finish(z, b), 0);
+}
+
+/* Compressible pages go as one frame far smaller than the pages; the
+ * decoder gets every page back, none torn, the CRCs those of the pages. */
+static void test_zstd_roundtrip(void **state)
+{
+	static uint8_t mem[64 * RAM_PAGE_SIZE];
+	struct ram_batch_info info;
+	struct ram_zstd z;
+	struct ram_batch b;
+	struct wbuf w;
+	char err[256];
+	uint32_t k;
+
+	fill_pages(mem, 64, false);
+	assert_int_equal(ram_zstd__create(&z, 0), -EINVAL);
+	assert_int_equal(ram_zstd__create(&z, 21), -EINVAL);
+	assert_int_equal(ram_zstd__create(&z, 1), 0);
+	zstd_batch(&z, &b, mem, 64);
+	assert_int_equal(b.nr_zstd, 64);
+	assert_int_equal(b.nr_data, 0);
+	assert_true(ram_batch__len(&b) < 64 * 12 + 8 + 12 + 4096);
+	assert_int_equal(z.n.frames, 1);
+	assert_int_equal(z.n.pages, 64);
+	assert_int_equal(z.n.raw_bytes, 64 * RAM_PAGE_SIZE);
+	assert_true(z.n.sent_bytes < z.n.raw_bytes / 10);
+	flatten(&b, &w);
+	assert_int_equal(decode(w.data, w.len, &info, err, sizeof(err)), 0);
+	assert_int_equal(info.nr_zstd, 64);
+	assert_int_equal(info.nr_zero, 1);
+	assert_int_equal(info.nr_torn, 0);
+	assert_int_equal(sink.calls, 65);
+	for (k = 0; k < 64; k++) {
+		assert_int_equal(sink.gpa[k], 0x10000 + (uint64_t)k * RAM_PAGE_SIZE);
+		assert_int_equal(sink.first_byte[k], k + 1);
+		assert_false(sink.torn[k]);
+	}
+	assert_true(sink.zero[64]);
+	wbuf__free(&w);
+	ram_batch__free(&b);
+	ram_zstd__destroy(&z);
+}
+
+/* Noise does not compress: the batch goes as DATA pages, as before. */
+static void test_zstd_no_win(void **state)
+{
+	static uint8_t mem[8 * RAM_PAGE_SIZE];
+	struct ram_batch_info info;
+	struct ram_zstd z;
+	struct ram_batch b;
+	struct wbuf w;
+	char err[256];
+
+	fill_pages(mem, 8, true);
+	assert_int_equal(ram_zstd__create(&z, 3), 0);
+	zstd_batch(&z, &b, mem, 8);
+	assert_int_equal(b.nr_zstd, 0);
+	assert_int_equal(b.nr_data, 8);
+	assert_int_equal(z.n.raw_batches, 1);
+	assert_int_equal(z.n.sent_bytes, z.n.raw_bytes);
+	flatten(&b, &w);
+	assert_int_equal(decode(w.data, w.len, &info, err, sizeof(err)), 0);
+	assert_int_equal(info.nr_data, 8);
+	wbuf__free(&w);
+	ram_batch__free(&b);
+	ram_zstd__destroy(&z);
+}
+
+/* Into guest memory through the destination's reader, with an XBZRLE
+ * delta in the same batch: deltas stay deltas, whole pages are compressed. */
+static void test_zstd_with_xbzrle(void **state)
+{
+	static uint8_t mem[4 * RAM_PAGE_SIZE], page[RAM_PAGE_SIZE], area[RAM_PAGE_SIZE];
+	static uint8_t delta[RAM_PAGE_SIZE], xarea[RAM_PAGE_SIZE];
+	struct ram_batch_info info;
+	struct pipe_ends p;
+	struct ram_zstd z;
+	struct ram_batch b;
+	char err[256];
+	int dlen;
+
+	open_ends(&p);
+	send_whole(&p, 0x5000, page);
+	fill_pages(mem, 4, false);
+	/* the page at 0x5000 becomes all 9s, as a delta */
+	memset(area, 9, 100);
+	dlen = xbzrle__encode(page, area, delta, sizeof(delta));
+	assert_true(dlen > 0);
+	assert_int_equal(ram_zstd__create(&z, 1), 0);
+	ram_batch__init(&b);
+	ram_batch__set_delta_area(&b, xarea, sizeof(xarea));
+	ram_batch__begin(&b, 1);
+	assert_int_equal(ram_batch__add_page(&b, 0x10000, mem), 0);
+	assert_int_equal(ram_batch__add_delta(&b, 0x5000, delta, (size_t)dlen, crc_of(area)), 0);
+	assert_int_equal(ram_batch__add_page(&b, 4 * GiB, mem + 3 * RAM_PAGE_SIZE), 0);
+	assert_int_equal(ram_zstd__finish(&z, &b), 0);
+	assert_int_equal(b.nr_zstd, 2);
+	send_batch(&p, &b);
+	assert_int_equal(recv_batch(&p, &info, err, sizeof(err)), 0);
+	assert_int_equal(info.nr_zstd, 2);
+	assert_int_equal(info.nr_delta, 1);
+	assert_int_equal(guest[0x10000], 1);
+	assert_int_equal(guest[0x10fff], 1);
+	assert_int_equal(guest[0x5000], 9);
+	assert_int_equal(guest[0x5100], 0);
+	assert_int_equal(guest[1 * MiB], 4);
+	assert_int_equal(p.rr.zstd_pages, 2);
+	assert_int_equal(ram_recv__check_end(&p.rr, err, sizeof(err)), 0);
+	ram_batch__free(&b);
+	ram_zstd__destroy(&z);
+	close_ends(&p);
+}
+
+/* One ZSTD entry per page of src (n pages) at gpa 0x10000.., the given
+ * CRCs (NULL: the right ones), then the tail bytes as given. */
+static void build_zstd_batch(struct wbuf *w, const uint8_t *src, uint32_t n,
+			     const uint32_t *crcs, const void *tail, size_t len)
+{
+	uint32_t k;
+
+	wbuf__init(w);
+	wbuf__put_u32(w, 1);
+	wbuf__put_u32(w, n);
+	for (k = 0; k < n; k++) {
+		wbuf__put_u64(w, (0x10000 + (uint64_t)k * RAM_PAGE_SIZE) | RAM_FLAG_ZSTD);
+		wbuf__put_u32(w, crcs ? crcs[k] :
+			      crc32c__extend(0, src + (size_t)k * RAM_PAGE_SIZE, RAM_PAGE_SIZE));
+	}
+	wbuf__put_bytes(w, tail, len);
+}
+
+/* A frame of the first m pages of src, behind its u32 length. */
+static size_t make_frame(uint8_t *out, size_t cap, const uint8_t *src, uint32_t m, bool size)
+{
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	size_t n;
+
+	assert_non_null(c);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, size);
+	n = ZSTD_compress2(c, out + 4, cap - 4, src, (size_t)m * RAM_PAGE_SIZE);
+	assert_false(ZSTD_isError(n));
+	ZSTD_freeCCtx(c);
+	wire__le32(out, (uint32_t)n);
+	return n + 4;
+}
+
+static void zstd_refused(const uint8_t *src, uint32_t n, const uint32_t *crcs,
+			   const void *tail, size_t len, const char *words)
+{
+	struct ram_batch_info info;
+	struct wbuf w;
+	char err[256] = "";
+
+	build_zstd_batch(&w, src, n, crcs, tail, len);
+	sink.calls = 0;
+	assert_int_equal(decode(w.data, w.len, &info, err, sizeof(err)), -EBADMSG);
+	if (!strstr(err, words))
+		fail_msg("expected '%s' in: %s", words, err);
+	assert_int_equal(sink.calls, 0);
+	wbuf__free(&w);
+}
+
+/* Every malformed frame is refused with its reason, and nothing is stored. */
+static void test_zstd_refusals(void **state)
+{
+	static uint8_t src[4 * RAM_PAGE_SIZE], t[2 * RAM_PAGE_SIZE];
+	uint32_t crcs[4] = { 0 };
+	size_t n;
+
+	fill_pages(src, 4, false);
+	n = make_frame(t, sizeof(t), src, 4, true);
+	zstd_refused(src, 4, crcs, t, n, "decompresses to CRC");
+	/* the length field: 0, beyond 4096 x entries, beyond the payload */
+	wire__le32(t, 0);
+	zstd_refused(src, 4, NULL, t, n, "must be 1..16384");
+	wire__le32(t, 4 * RAM_PAGE_SIZE + 1);
+	zstd_refused(src, 4, NULL, t, n, "must be 1..16384");
+	wire__le32(t, (uint32_t)n);
+	zstd_refused(src, 4, NULL, t, n, "runs past the payload's end");
+	/* a tail shorter than the length and one byte of frame */
+	zstd_refused(src, 4, NULL, t, 4, "4 ZSTD and 0 XBZRLE entries 5..");
+	/* a frame of 3 pages for 4 entries */
+	n = make_frame(t, sizeof(t), src, 3, true);
+	zstd_refused(src, 4, NULL, t, n, "declares 12288 bytes, its 4 ZSTD entries need 16384");
+	/* no declared size */
+	n = make_frame(t, sizeof(t), src, 4, false);
+	zstd_refused(src, 4, NULL, t, n, "declares no size");
+	/* not zstd at all */
+	memset(t + 4, 0x55, 16);
+	wire__le32(t, 16);
+	zstd_refused(src, 4, NULL, t, 20, "is not a zstd frame");
+	/* a frame cut short, and one with a byte after it */
+	n = make_frame(t, sizeof(t), src, 4, true);
+	wire__le32(t, (uint32_t)(n - 4 - 3));
+	zstd_refused(src, 4, NULL, t, n - 3, "malformed");
+	wire__le32(t, (uint32_t)(n - 4 + 1));
+	t[n] = 0;
+	zstd_refused(src, 4, NULL, t, n + 1, "1 bytes after the zstd frame");
+}
+
+/* A frame whose blocks are corrupt is refused (by zstd or by the CRC);
+ * a stream of version 3.1 may not carry ZSTD entries at all. */
+static void test_zstd_corrupt_and_version(void **state)
+{
+	static uint8_t src[4 * RAM_PAGE_SIZE], t[5 * RAM_PAGE_SIZE];
+	struct ram_batch_info info;
+	struct pipe_ends p;
+	struct wbuf w;
+	char err[256];
+	size_t n, at;
+	int bad = 0;
+
+	fill_pages(src, 4, true);
+	memset(src, 1, 2 * RAM_PAGE_SIZE);
+	n = make_frame(t, sizeof(t), src, 4, true);
+	for (at = 12; at < n; at += 97) {
+		t[at] ^= 0x5a;
+		build_zstd_batch(&w, src, 4, NULL, t, n);
+		sink.calls = 0;
+		if (decode(w.data, w.len, &info, err, sizeof(err)) == -EBADMSG) {
+			bad++;
+			assert_int_equal(sink.calls, 0);
+		}
+		wbuf__free(&w);
+		t[at] ^= 0x5a;
+	}
+	assert_true(bad > 0);
+
+	open_ends(&p);
+	p.dst.minor_in = 1;
+	n = make_frame(t, sizeof(t), src, 4, true);
+	build_zstd_batch(&w, src, 4, NULL, t, n);
+	send_buf(&p, &w);
+	assert_int_equal(recv_batch(&p, &info, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "ZSTD entries in a stream of version 3.1 (they came with 3.2)"));
+	assert_int_equal(guest[0x10000], 0);
+	wbuf__free(&w);
+	close_ends(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -904,6 +1176,11 @@ int main(void)
 		cmocka_unit_test_setup(test_xbzrle_refused_base, setup),
 		cmocka_unit_test_setup(test_xbzrle_needs_31, setup),
 		cmocka_unit_test_setup(test_xbzrle_refused_area, setup),
+		cmocka_unit_test_setup(test_zstd_roundtrip, setup),
+		cmocka_unit_test_setup(test_zstd_no_win, setup),
+		cmocka_unit_test_setup(test_zstd_with_xbzrle, setup),
+		cmocka_unit_test_setup(test_zstd_refusals, setup),
+		cmocka_unit_test_setup(test_zstd_corrupt_and_version, setup),
 		cmocka_unit_test_setup(test_scattered_pages, setup),
 		cmocka_unit_test_setup(test_torn_between_crc_and_send, setup),
 		cmocka_unit_test_setup(test_bad_table_writes_nothing, setup),
