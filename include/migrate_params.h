@@ -17,6 +17,13 @@ enum on_stall {
 	ON_STALL_CANCEL,	/* give up; the guest keeps running here */
 };
 
+/* What compresses RAM pages (QEMU's multifd-compression; vmm has one
+ * channel and applies it there, migrate/FORMAT.md "zstd pages"). */
+enum migrate_compression {
+	MIGRATE_COMPRESSION_NONE,
+	MIGRATE_COMPRESSION_ZSTD,
+};
+
 /* Capabilities (`migrate_set_capability NAME on|off`, QMP
  * migrate-set-capabilities): QEMU's names and meanings. */
 enum migrate_cap {
@@ -62,6 +69,9 @@ struct migrate_params {
 	uint64_t vcpu_dirty_limit_period_ms;
 	/* xbzrle: bytes of source memory that cache pages sent before. */
 	uint64_t xbzrle_cache_size;
+	/* multifd-compression and multifd-zstd-level (1..20). */
+	enum migrate_compression compression;
+	uint32_t zstd_level;
 };
 
 /* One row of the help table. */
@@ -92,6 +102,7 @@ const struct migrate_param_info *migrate_params__table(size_t *count);
 void migrate_params__format_help(char *buf, size_t len);
 
 const char *on_stall__name(enum on_stall a);
+const char *migrate_compression__name(enum migrate_compression c);
 
 /* Turns one capability on or off (by its QEMU name). Errors, with the
  * reason in err and p unchanged: -ENOENT for a name vmm does not know (the

@@ -25,6 +25,7 @@
 struct migration;
 struct vm;
 struct xbzrle_cache;
+struct ram_zstd;
 
 /* Everything one run of the thread owns. */
 struct auth_secret;
@@ -41,6 +42,10 @@ struct source_run {
 	 * (source_rounds.c); NULL otherwise. Created in setup, destroyed
 	 * when the thread ends, whatever the outcome. */
 	struct xbzrle_cache *xbzrle;
+	/* With multifd-compression zstd: every batch's whole pages go
+	 * through it (source_rounds.c); NULL otherwise. Created in setup,
+	 * destroyed when the thread ends. */
+	struct ram_zstd *zstd;
 	struct migrate_policy policy;
 	/* The secret of this migration (source__setup picks it), and the
 	 * copy read from the secret-file parameter, if that is where it

@@ -41,6 +41,17 @@ struct xbzrle_counters {
 	uint64_t bytes_saved;	/* 4096 - delta bytes, over the deltas sent */
 };
 
+/* zstd compression of whole pages (migrate/ram_zstd.c) of one migration,
+ * or of one round (the difference of two). */
+struct zstd_counters {
+	uint64_t raw_bytes;	/* page bytes offered to the compressor */
+	uint64_t sent_bytes;	/* what those pages took on the wire */
+	uint64_t pages;		/* pages sent inside a frame */
+	uint64_t frames;	/* batches sent compressed */
+	uint64_t raw_batches;	/* batches sent whole: the frame did not win */
+	uint64_t cpu_us;	/* migration thread CPU: copy, CRC, compress */
+};
+
 struct round_stats {
 	uint32_t index;
 	uint64_t start_us;		/* since the migration started */
@@ -73,6 +84,7 @@ struct round_stats {
 	uint32_t cpu_throttle_pct;
 	uint32_t nr_throttled_vcpus;	/* of vcpu_throttled_us */
 	uint64_t vcpu_throttled_us[MIGRATE_STATS_MAX_VCPUS];
+	struct zstd_counters zstd;	/* in this round; zero when off */
 };
 
 /* Told every status move of a migration, after it is made, with the stats
@@ -160,6 +172,12 @@ struct migrate_stats {
 	 * vCPU's own throttle now (all 0 once the migration ended). */
 	bool dirty_limit_active;
 	uint32_t vcpu_throttle_pct[MIGRATE_STATS_MAX_VCPUS];
+	/* multifd-compression zstd: on for this migration, its level, the
+	 * memory it takes, and the totals so far. */
+	bool zstd_on;
+	uint32_t zstd_level;
+	uint64_t zstd_memory;
+	struct zstd_counters zstd;
 	struct migrate_forecast forecast;
 	/* Per-round records. Totals above are the writer's to keep: adding
 	 * a round does not change them. */
@@ -207,6 +225,10 @@ void migrate_stats__count_pages(struct migrate_stats *s, uint64_t pages, uint64_
 /* Publishes the xbzrle totals so far (now); page data sent
  * (ram_transferred) drops by the bytes the new deltas saved. */
 void migrate_stats__set_xbzrle(struct migrate_stats *s, const struct xbzrle_counters *now);
+
+/* Publishes the zstd totals so far (now); page data sent
+ * (ram_transferred) drops by what compression saved. */
+void migrate_stats__set_zstd(struct migrate_stats *s, const struct zstd_counters *now);
 
 /* Counts zero pages that went out without being read (never populated on
  * the host); they are in count_pages's zero pages too. */

@@ -22,20 +22,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "migrate_stats.h"
 #include "stream.h"
 
 #define RAM_ZSTD_LEVEL_MIN	1
 #define RAM_ZSTD_LEVEL_MAX	20
-
-/* What compression did in one migration (or one round). */
-struct ram_zstd_counters {
-	uint64_t raw_bytes;	/* page bytes offered to the compressor */
-	uint64_t sent_bytes;	/* what those pages took on the wire */
-	uint64_t pages;		/* pages sent inside a frame */
-	uint64_t frames;	/* batches sent compressed */
-	uint64_t raw_batches;	/* batches sent whole: the frame did not win */
-	uint64_t cpu_us;	/* migration thread CPU: copy, CRC, compress */
-};
 
 struct ram_zstd {
 	void *cctx;		/* ZSTD_CCtx */
@@ -43,7 +34,7 @@ struct ram_zstd {
 	uint8_t *snap;		/* RAM_BATCH_MAX_PAGES pages: the copies */
 	uint8_t *area;		/* u32 length, frame: RAM_BATCH_TAIL_MAX */
 	uint32_t crc[RAM_BATCH_MAX_PAGES];
-	struct ram_zstd_counters n;
+	struct zstd_counters n;
 };
 
 /* Returns 0, -EINVAL (level outside 1..20) or -ENOMEM. */

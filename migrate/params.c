@@ -307,6 +307,27 @@ static int set_xbzrle_cache(struct migrate_params *p, const char *name,
 	return 0;
 }
 
+static int set_compression(struct migrate_params *p, const char *name,
+			   const char *v, char *err, size_t errlen)
+{
+	if (!strcmp(v, "none"))
+		p->compression = MIGRATE_COMPRESSION_NONE;
+	else if (!strcmp(v, "zstd"))
+		p->compression = MIGRATE_COMPRESSION_ZSTD;
+	else if (!strcmp(v, "zlib"))
+		return errmsg__fail(-EINVAL, err, errlen, "%s: zlib is not built in vmm (none or zstd)",
+				    name);
+	else
+		return errmsg__fail(-EINVAL, err, errlen, "%s: '%.64s' is not none or zstd", name, v);
+	return 0;
+}
+
+static int set_zstd_level(struct migrate_params *p, const char *name,
+			  const char *v, char *err, size_t errlen)
+{
+	return set_pct(name, v, 1, 20, &p->zstd_level, err, errlen);
+}
+
 /* Parallel to setters[] below; the order is the order of help and format. */
 static const struct migrate_param_info infos[] = {
 	{ "max-iterations", "1..1000",
@@ -347,6 +368,10 @@ static const struct migrate_param_info infos[] = {
 	  "dirty-limit: how often each vCPU's rate is checked" },
 	{ "xbzrle-cache-size", "4K..1T bytes, whole 4K pages (K, M, G, T)",
 	  "xbzrle: memory that keeps pages sent before, to send deltas against" },
+	{ "multifd-compression", "none|zstd",
+	  "compress whole RAM pages, one zstd frame per batch, where it is smaller" },
+	{ "multifd-zstd-level", "1..20",
+	  "zstd: the compression level (higher: smaller, more CPU)" },
 };
 
 static const param_set_fn setters[] = {
@@ -369,6 +394,8 @@ static const param_set_fn setters[] = {
 	set_dirty_limit,
 	set_dirty_limit_period,
 	set_xbzrle_cache,
+	set_compression,
+	set_zstd_level,
 };
 
 #define NPARAMS (sizeof(infos) / sizeof(infos[0]))
@@ -403,6 +430,9 @@ void migrate_params__defaults(struct migrate_params *p)
 	p->vcpu_dirty_limit_mbps = 1;
 	p->vcpu_dirty_limit_period_ms = 1000;
 	p->xbzrle_cache_size = 64ULL << 20;
+	/* QEMU's defaults: no compression; zstd at level 1. */
+	p->compression = MIGRATE_COMPRESSION_NONE;
+	p->zstd_level = 1;
 }
 
 int migrate_params__set(struct migrate_params *p, const char *name,
@@ -477,6 +507,8 @@ void migrate_params__format(const struct migrate_params *p, char *buf,
 	outbuf__printf(&o, "x-vcpu-dirty-limit-period: %" PRIu64 "\n",
 		       p->vcpu_dirty_limit_period_ms);
 	outbuf__printf(&o, "xbzrle-cache-size: %s\n", cache);
+	outbuf__printf(&o, "multifd-compression: %s\n", migrate_compression__name(p->compression));
+	outbuf__printf(&o, "multifd-zstd-level: %" PRIu32 "\n", p->zstd_level);
 }
 
 void migrate_params__format_help(char *buf, size_t len)
@@ -495,6 +527,11 @@ const struct migrate_param_info *migrate_params__table(size_t *count)
 	if (count)
 		*count = NPARAMS;
 	return infos;
+}
+
+const char *migrate_compression__name(enum migrate_compression c)
+{
+	return c == MIGRATE_COMPRESSION_ZSTD ? "zstd" : "none";
 }
 
 const char *on_stall__name(enum on_stall a)

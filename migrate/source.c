@@ -24,6 +24,7 @@
 #include "log.h"
 #include "migration_internal.h"
 #include "vm.h"
+#include "ram_zstd.h"
 #include "xbzrle_cache.h"
 
 /* A move this thread owns cannot fail unless the code is wrong: say so
@@ -268,6 +269,10 @@ void *migration__thread(void *arg)
 		free(r->xbzrle);
 	}
 	source_file__close(r);
+	if (r->zstd) {
+		ram_zstd__destroy(r->zstd);
+		free(r->zstd);
+	}
 	ram_batch__free(&r->batch);
 	free(r);
 	return NULL;

@@ -13,6 +13,7 @@
 #include "migration_internal.h"
 #include "vm.h"
 #include "vm_sections.h"
+#include "ram_zstd.h"
 #include "xbzrle_cache.h"
 
 /* Sleeps as needed to keep the average rate under max-bandwidth; returns
@@ -73,10 +74,11 @@ static int flush_batch(struct source_run *r, struct round_stats *rs)
 
 	if (!r->batch.count)
 		return 0;
-	ret = ram_batch__finish(&r->batch);
+	/* With zstd, whole pages go compressed from a snapshot, where that
+	 * is smaller; else from guest memory to the socket, uncopied. */
+	ret = r->zstd ? ram_zstd__finish(r->zstd, &r->batch) : ram_batch__finish(&r->batch);
 	if (ret)
 		return source__fail(r, ret, "building a RAM section: %s", strerror(-ret));
-	/* Pages go from guest memory to the socket, uncopied. */
 	iov = ram_batch__iov(&r->batch, &iovcnt);
 	ret = source__sendv(r, SECTION_RAM, iov, iovcnt);
 	if (ret)
@@ -90,6 +92,8 @@ static int flush_batch(struct source_run *r, struct round_stats *rs)
 		xbzrle_cache__batch_done(r->xbzrle);
 		migrate_stats__set_xbzrle(&r->m->stats, &r->xbzrle->n);
 	}
+	if (r->zstd)
+		migrate_stats__set_zstd(&r->m->stats, &r->zstd->n);
 	ram_batch__begin(&r->batch, rs->index);
 	/* A vCPU whose dirty ring is full waits for this: harvest now, not
 	 * at the round's end (the pages wait for the next sync). */
@@ -192,12 +196,25 @@ static void xbzrle_round(struct xbzrle_counters *d, const struct xbzrle_counters
 	d->bytes_saved = b->bytes_saved - a->bytes_saved;
 }
 
+/* What the round added to the zstd counters. */
+static void zstd_round(struct zstd_counters *d, const struct zstd_counters *a,
+		       const struct zstd_counters *b)
+{
+	d->raw_bytes = b->raw_bytes - a->raw_bytes;
+	d->sent_bytes = b->sent_bytes - a->sent_bytes;
+	d->pages = b->pages - a->pages;
+	d->frames = b->frames - a->frames;
+	d->raw_batches = b->raw_batches - a->raw_batches;
+	d->cpu_us = b->cpu_us - a->cpu_us;
+}
+
 /* One round: send what is pending, then record it. */
 int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs)
 {
 	struct migrate_stats *st = &r->m->stats;
 	uint64_t t0 = clock__mono_us(), bytes0 = r->s.bytes_out;
 	struct xbzrle_counters x0 = r->xbzrle ? r->xbzrle->n : (struct xbzrle_counters){ 0 };
+	struct zstd_counters z0 = r->zstd ? r->zstd->n : (struct zstd_counters){ 0 };
 	int ret;
 
 	memset(rs, 0, sizeof(*rs));
@@ -217,6 +234,8 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	rs->bytes = r->s.bytes_out - bytes0;
 	if (r->xbzrle)
 		xbzrle_round(&rs->xbzrle, &x0, &r->xbzrle->n);
+	if (r->zstd)
+		zstd_round(&rs->zstd, &z0, &r->zstd->n);
 	rs->duration_us = clock__mono_us() - t0;
 	rs->bandwidth_bps = rs->duration_us ? rs->bytes * 1e6 / rs->duration_us : 0;
 	rs->link_bps = rs->duration_us > rs->throttle_us ?

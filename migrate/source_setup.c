@@ -17,6 +17,7 @@
 #include "tls_tunnel.h"
 #include "vm.h"
 #include "vm_sections.h"
+#include "ram_zstd.h"
 #include "xbzrle_cache.h"
 
 #define CONNECT_TIMEOUT_MS 10000
@@ -194,6 +195,32 @@ static int create_xbzrle(struct source_run *r)
 	return 0;
 }
 
+/* The zstd compressor and its buffers, before anything else as well. */
+static int create_zstd(struct source_run *r)
+{
+	struct migrate_stats *st = &r->m->stats;
+	int ret;
+
+	if (r->params.compression != MIGRATE_COMPRESSION_ZSTD)
+		return 0;
+	r->zstd = malloc(sizeof(*r->zstd));
+	if (!r->zstd)
+		return source__fail(r, -ENOMEM, "out of memory for zstd");
+	ret = ram_zstd__create(r->zstd, (int)r->params.zstd_level);
+	if (ret) {
+		free(r->zstd);
+		r->zstd = NULL;
+		return source__fail(r, ret, "setting up zstd at level %u: %s",
+				    r->params.zstd_level, strerror(-ret));
+	}
+	migrate_stats__lock(st);
+	st->zstd_on = true;
+	st->zstd_level = r->params.zstd_level;
+	st->zstd_memory = ram_zstd__memory(r->zstd);
+	migrate_stats__unlock(st);
+	return 0;
+}
+
 /* Connects, checks with the destination, turns dirty logging on and marks
  * every page pending; the status goes from setup to active. */
 int source__setup(struct source_run *r)
@@ -214,6 +241,8 @@ int source__setup(struct source_run *r)
 		return source__fail(r, -EINVAL, "tls: needs a secret (--secret-file, or the "
 				    "secret-file parameter): it is the TLS key");
 	ret = create_xbzrle(r);
+	if (!ret)
+		ret = create_zstd(r);
 	if (ret)
 		return ret;
 	fd = transport__open_source(&r->uri, CONNECT_TIMEOUT_MS, r->m->cancel_fd, r->err,

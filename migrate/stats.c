@@ -163,6 +163,15 @@ void migrate_stats__set_xbzrle(struct migrate_stats *s, const struct xbzrle_coun
 	migrate_stats__unlock(s);
 }
 
+void migrate_stats__set_zstd(struct migrate_stats *s, const struct zstd_counters *now)
+{
+	migrate_stats__lock(s);
+	s->ram_transferred -= (now->raw_bytes - now->sent_bytes) -
+			      (s->zstd.raw_bytes - s->zstd.sent_bytes);
+	s->zstd = *now;
+	migrate_stats__unlock(s);
+}
+
 void migrate_stats__count_unread(struct migrate_stats *s, uint64_t pages)
 {
 	migrate_stats__lock(s);
@@ -423,6 +432,18 @@ static void info_xbzrle(struct outbuf *o, const struct migrate_stats *s)
 	    fixed_text(x->bytes ? (double)x->pages * GUEST_PAGE_SIZE / (double)x->bytes : NAN, 2).s);
 }
 
+/* What zstd did: bytes in and out, the ratio, its CPU time. */
+static void info_zstd(struct outbuf *o, const struct migrate_stats *s)
+{
+	const struct zstd_counters *z = &s->zstd;
+
+	outbuf__printf(o, "zstd: level %" PRIu32 ", %" PRIu64 " page bytes in %" PRIu64
+	    " bytes (ratio %s), %" PRIu64 " pages in %" PRIu64 " frames, %" PRIu64
+	    " batches sent whole, cpu %s\n", s->zstd_level, z->raw_bytes, z->sent_bytes,
+	    fixed_text(z->sent_bytes ? (double)z->raw_bytes / (double)z->sent_bytes : NAN, 2).s,
+	    z->pages, z->frames, z->raw_batches, us_text(z->cpu_us).s);
+}
+
 void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 				size_t len)
 {
@@ -453,6 +474,8 @@ void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 		    s->pages_skipped_unread);
 	if (s->xbzrle_on)
 		info_xbzrle(&o, s);
+	if (s->zstd_on)
+		info_zstd(&o, s);
 	outbuf__printf(&o, "expected downtime: %s ms\n",
 	    fixed_text(last ? last->expected_downtime_ms : NAN, 1).s);
 	if (s->forecast.valid)
@@ -557,6 +580,8 @@ void migrate_stats__format_summary(const struct migrate_stats *s, char *buf,
 	summary_totals(&o, s);
 	if (s->xbzrle_on)
 		info_xbzrle(&o, s);
+	if (s->zstd_on)
+		info_zstd(&o, s);
 	summary_forecast(&o, s);
 	info_throttle(&o, s);
 	summary_table(&o, s);

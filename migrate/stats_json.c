@@ -185,6 +185,8 @@ static void json_params(struct jobj *top, const struct migrate_params *p)
 	jo_str(&o, "stall_action", on_stall__name(p->stall_action), 32, false);
 	jo_u64(&o, "downtime_max_ms", p->downtime_max_ms);
 	jo_u64(&o, "timeout_s", p->timeout_s);
+	jo_str(&o, "multifd_compression", migrate_compression__name(p->compression), 8, false);
+	jo_u64(&o, "multifd_zstd_level", p->zstd_level);
 	fputs("\n  }", o.f);
 }
 
@@ -257,6 +259,31 @@ static void json_xbzrle(struct jobj *top, const struct migrate_stats *s)
 	fputs("\n  }", o.f);
 }
 
+/* multifd-compression zstd's totals; null when off. */
+static void json_compression(struct jobj *top, const struct migrate_stats *s)
+{
+	struct jobj o = { top->f, "\n    ", true };
+	const struct zstd_counters *z = &s->zstd;
+
+	jo_key(top, "compression");
+	if (!s->zstd_on) {
+		fputs("null", top->f);
+		return;
+	}
+	fputc('{', o.f);
+	jo_str(&o, "method", "zstd", 8, false);
+	jo_u64(&o, "level", s->zstd_level);
+	jo_u64(&o, "raw_bytes", z->raw_bytes);
+	jo_u64(&o, "bytes", z->sent_bytes);
+	jo_num(&o, "ratio", z->sent_bytes ? (double)z->raw_bytes / (double)z->sent_bytes : NAN);
+	jo_u64(&o, "pages", z->pages);
+	jo_u64(&o, "frames", z->frames);
+	jo_u64(&o, "raw_batches", z->raw_batches);
+	jo_u64(&o, "cpu_us", z->cpu_us);
+	jo_u64(&o, "memory_bytes", s->zstd_memory);
+	fputs("\n  }", o.f);
+}
+
 static void json_round(FILE *f, const struct round_stats *r)
 {
 	struct jobj o = { f, " ", true };
@@ -289,6 +316,9 @@ static void json_round(FILE *f, const struct round_stats *r)
 	jo_u64(&o, "xbzrle_bytes_saved", r->xbzrle.bytes_saved);
 	jo_u64(&o, "cpu_throttle_pct", r->cpu_throttle_pct);
 	jo_u64s(&o, "vcpu_throttled_us", r->vcpu_throttled_us, r->nr_throttled_vcpus);
+	jo_u64(&o, "zstd_raw_bytes", r->zstd.raw_bytes);
+	jo_u64(&o, "zstd_bytes", r->zstd.sent_bytes);
+	jo_u64(&o, "zstd_cpu_us", r->zstd.cpu_us);
 	fputs(" }", f);
 }
 
@@ -368,6 +398,7 @@ int migrate_stats__write_json(const struct migrate_stats *s,
 	json_params(&top, p);
 	json_forecast(&top, &s->forecast);
 	json_xbzrle(&top, s);
+	json_compression(&top, s);
 	json_rounds(&top, s);
 	fputs("\n}\n", f);
 	pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
@@ -407,7 +438,7 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 	      "log_read_us,log_get_us,log_clear_us,link_bandwidth_bps,throttle_us,"
 	      "ring_full_exits,ring_wait_us,vcpu_dirty_pages,"
 	      "xbzrle_pages,xbzrle_bytes,xbzrle_hits,xbzrle_cache_miss,xbzrle_overflow,"
-	      "xbzrle_bytes_saved\n", f);
+	      "xbzrle_bytes_saved,zstd_raw_bytes,zstd_bytes,zstd_cpu_us\n", f);
 	for (i = 0; i < s->rounds_len; i++) {
 		r = &s->rounds_v[i];
 		fprintf(f, "%" PRIu32 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%"
@@ -423,9 +454,11 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 		fprintf(f, "%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",", r->throttle_us,
 			r->ring_full_exits, r->ring_wait_us);
 		csv_u32_list(f, r->vcpu_dirty_pages, r->nr_vcpus);
-		fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-			"\n", r->xbzrle.pages, r->xbzrle.bytes, r->xbzrle.hits,
+		fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
+			r->xbzrle.pages, r->xbzrle.bytes, r->xbzrle.hits,
 			r->xbzrle.cache_miss, r->xbzrle.overflow, r->xbzrle.bytes_saved);
+		fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", r->zstd.raw_bytes,
+			r->zstd.sent_bytes, r->zstd.cpu_us);
 	}
 	pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
 	return finish(f);

@@ -377,7 +377,7 @@ static void reparse(const char *text, struct migrate_params *p)
 				 colon + 2, err);
 		n++;
 	}
-	assert_int_equal(n, 19);
+	assert_int_equal(n, 21);
 }
 
 /* secret-file takes a path whose file passes the secret file's rules, or
@@ -434,7 +434,9 @@ static void test_format(void **state)
 		"cpu-throttle-tailslow: off\n"
 		"vcpu-dirty-limit: 1\n"
 		"x-vcpu-dirty-limit-period: 1000\n"
-		"xbzrle-cache-size: 64M\n");
+		"xbzrle-cache-size: 64M\n"
+		"multifd-compression: none\n"
+		"multifd-zstd-level: 1\n");
 
 	p.max_iterations = 7;
 	p.downtime_limit_ms = 1234;
@@ -486,15 +488,46 @@ static void test_format_truncates(void **state)
 	assert_string_equal(buf, "");
 }
 
+/* QEMU's multifd-compression and multifd-zstd-level, with QEMU's
+ * defaults; zlib (which QEMU has) is named as not built. */
+static void test_compression(void **state)
+{
+	struct migrate_params p;
+	char err[256];
+
+	(void)state;
+	migrate_params__defaults(&p);
+	assert_int_equal(p.compression, MIGRATE_COMPRESSION_NONE);
+	assert_int_equal(p.zstd_level, 1);
+	assert_int_equal(migrate_params__set(&p, "multifd-compression", "zstd", err, sizeof(err)), 0);
+	assert_int_equal(p.compression, MIGRATE_COMPRESSION_ZSTD);
+	assert_int_equal(migrate_params__set(&p, "multifd-zstd-level", "20", err, sizeof(err)), 0);
+	assert_int_equal(p.zstd_level, 20);
+	assert_int_equal(migrate_params__set(&p, "multifd-zstd-level", "21", err, sizeof(err)),
+			 -ERANGE);
+	assert_int_equal(migrate_params__set(&p, "multifd-zstd-level", "0", err, sizeof(err)),
+			 -ERANGE);
+	assert_int_equal(p.zstd_level, 20);
+	assert_int_equal(migrate_params__set(&p, "multifd-compression", "zlib", err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "zlib is not built"));
+	assert_int_equal(migrate_params__set(&p, "multifd-compression", "lz4", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "multifd-compression: 'lz4' is not none or zstd");
+	assert_int_equal(p.compression, MIGRATE_COMPRESSION_ZSTD);
+	assert_int_equal(migrate_params__set(&p, "multifd-compression", "none", err, sizeof(err)), 0);
+	assert_int_equal(p.compression, MIGRATE_COMPRESSION_NONE);
+}
+
 static void test_help(void **state)
 {
 	const struct migrate_param_info *t;
 	struct migrate_params p;
-	char buf[2048], err[128];
+	char buf[4096], err[128];
 	size_t n, i;
 
 	t = migrate_params__table(&n);
-	assert_int_equal(n, 19);
+	assert_int_equal(n, 21);
 	migrate_params__format_help(buf, sizeof(buf));
 	for (i = 0; i < n; i++) {
 		assert_non_null(t[i].name);
@@ -525,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_format_truncates),
 		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_compression),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -314,8 +314,7 @@ static const char *const qemu_only_params[] = {
 	"announce-initial", "announce-max", "announce-rounds", "announce-step",
 	"compress-level", "compress-threads", "compress-wait-thread", "decompress-threads",
 	"tls-creds", "tls-hostname", "tls-authz",
-	"max-postcopy-bandwidth", "multifd-channels",
-	"multifd-compression", "multifd-zlib-level", "multifd-zstd-level",
+	"max-postcopy-bandwidth", "multifd-channels", "multifd-zlib-level",
 	"x-checkpoint-delay", "block-incremental", "block-bitmap-mapping",
 };
 
@@ -353,7 +352,8 @@ static bool set_param(struct migrate_params *p, const char *key, json_t *v, stru
 			fail(e, "Parameter '%.64s' is unexpected", key);
 		return false;
 	}
-	if (!strcmp(key, "stall-action") || !strcmp(key, "secret-file")) {
+	if (!strcmp(key, "stall-action") || !strcmp(key, "secret-file") ||
+	    !strcmp(key, "multifd-compression")) {
 		if (!json_is_string(v)) {
 			fail(e, "Invalid parameter type for '%s', expected: string", key);
 			return false;
@@ -409,7 +409,7 @@ static json_t *cmd_query_parameters(struct qmp *q, json_t *args, struct qmp_erro
 		return NULL;
 	migration__get_params(m, &p);
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:s, s:I, s:I, s:I, s:I, "
-			 "s:b, s:I, s:I, s:I}",
+			 "s:b, s:I, s:I, s:I, s:s, s:I}",
 			 "downtime-limit", (json_int_t)p.downtime_limit_ms,
 			 "max-bandwidth", (json_int_t)p.max_bandwidth,
 			 "max-iterations", (json_int_t)p.max_iterations,
@@ -426,7 +426,9 @@ static json_t *cmd_query_parameters(struct qmp *q, json_t *args, struct qmp_erro
 			 "cpu-throttle-tailslow", p.cpu_throttle_tailslow,
 			 "vcpu-dirty-limit", (json_int_t)p.vcpu_dirty_limit_mbps,
 			 "x-vcpu-dirty-limit-period", (json_int_t)p.vcpu_dirty_limit_period_ms,
-			 "xbzrle-cache-size", (json_int_t)p.xbzrle_cache_size);
+			 "xbzrle-cache-size", (json_int_t)p.xbzrle_cache_size,
+			 "multifd-compression", migrate_compression__name(p.compression),
+			 "multifd-zstd-level", (json_int_t)p.zstd_level);
 }
 
 /* --- capabilities ------------------------------------------------------ */
