@@ -228,6 +228,22 @@ static void test_parameters(void **state)
 	assert_int_equal(json_integer_value(json_object_get(r, "vcpu-dirty-limit")), 50);
 	assert_int_equal(json_integer_value(json_object_get(r, "xbzrle-cache-size")), 1048576);
 	json_decref(r);
+	/* QEMU's multifd compression pair: a string and a level. */
+	json_decref(expect_return(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+				  "{\"multifd-compression\": \"zstd\", \"multifd-zstd-level\": 7}}"));
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"multifd-compression\": 1}}", "GenericError",
+		     "Invalid parameter type for 'multifd-compression', expected: string");
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"multifd-zstd-level\": 21}}", "GenericError",
+		     "multifd-zstd-level: 21 out of range 1..20");
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"multifd-zlib-level\": 1}}", "GenericError",
+		     "'multifd-zlib-level' is not supported by vmm");
+	r = expect_return(f, "{\"execute\": \"query-migrate-parameters\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "multifd-compression")), "zstd");
+	assert_int_equal(json_integer_value(json_object_get(r, "multifd-zstd-level")), 7);
+	json_decref(r);
 	/* secret-file is a path: a string, whose file must pass the rules. */
 	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
 		     "{\"secret-file\": 1}}", "GenericError",

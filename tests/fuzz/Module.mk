@@ -17,6 +17,7 @@ FUZZ_LIB_SRCS += vmm/cpu_state.c
 FUZZ_LIB_SRCS += migrate/ram_batch.c
 FUZZ_LIB_SRCS += migrate/ram_recv.c
 FUZZ_LIB_SRCS += migrate/xbzrle.c
+FUZZ_LIB_SRCS += migrate/ram_zstd.c
 FUZZ_LIB_SRCS += migrate/vm_config.c
 FUZZ_LIB_SRCS += migrate/vm_compat.c
 FUZZ_LIB_SRCS += lib/crc32c.c
@@ -31,7 +32,7 @@ FUZZ_CFLAGS += -fno-omit-frame-pointer
 $(FUZZ_BIN): tests/fuzz/fuzz_stream.c $(FUZZ_LIB_SRCS) $(wildcard include/*.h) tests/fuzz/Module.mk
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_stream.c $(FUZZ_LIB_SRCS)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_stream.c $(FUZZ_LIB_SRCS) -lzstd
 
 # Valid inputs for every mode of the harness, made with the real encoders.
 $(FUZZ_SEEDER): tests/fuzz/make_seeds.c $(FUZZ_LIB_SRCS) $(wildcard include/*.h)
@@ -39,7 +40,7 @@ $(FUZZ_SEEDER): tests/fuzz/make_seeds.c $(FUZZ_LIB_SRCS) $(wildcard include/*.h)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(FUZZ_CC) -g -O1 -std=gnu11 -pthread -Iinclude -D_GNU_SOURCE \
 		-DVMM_VERSION='"$(VERSION)"' $(WARNINGS) -o $@ \
-		tests/fuzz/make_seeds.c $(FUZZ_LIB_SRCS)
+		tests/fuzz/make_seeds.c $(FUZZ_LIB_SRCS) -lzstd
 
 # A saved file's header and tables (tests/fuzz/fuzz_file.c).
 #   make fuzz-file-run FUZZ_TIME=60

@@ -15,7 +15,7 @@
  * Properties checked besides "no crash": a CONFIG that decodes encodes
  * back to the same bytes, and so do ROUND_END and END.
  *
- * A destination reads RAM sections as incoming.c does (stream 3.1): the
+ * A destination reads RAM sections as incoming.c does (stream 3.2): the
  * head with stream__recv_head, the ledger, then ram_recv__section, which
  * checks the entry table and reads the pages into "guest memory" (here a
  * scratch area every gpa maps into) and the delta area, applies XBZRLE
@@ -287,7 +287,7 @@ static int take_forward(struct stream *s, struct section *sec)
 		if (!have_rr || ram_recv__section(&rr, s, sec, &info, err, sizeof(err)))
 			return -1;
 		if (info.nr_torn > info.nr_data || rr.torn_now > rr.nr_pages ||
-		    info.nr_zero + info.nr_data + info.nr_delta != info.count)
+		    info.nr_zero + info.nr_data + info.nr_delta + info.nr_zstd != info.count)
 			abort();
 		return 0;
 	}

@@ -13,6 +13,7 @@
 
 #include "cpu_state.h"
 #include "crc32c.h"
+#include "ram_zstd.h"
 #include "stream.h"
 #include "vm_config.h"
 
@@ -97,6 +98,33 @@ static void make_ram_delta(struct wbuf *flat)
 		wbuf__put_bytes(flat, iov[i].iov_base, iov[i].iov_len);
 }
 
+/* A batch whose three whole pages go as one zstd frame (stream 3.2),
+ * beside a ZERO entry. */
+static void make_ram_zstd(struct wbuf *flat)
+{
+	static uint8_t pages[3 * RAM_PAGE_SIZE];
+	static struct ram_zstd z;
+	struct ram_batch b;
+	const struct iovec *iov;
+	int i, n;
+
+	memset(pages, 0x44, sizeof(pages));
+	pages[RAM_PAGE_SIZE] = 0x55;
+	if (ram_zstd__create(&z, 1))
+		die("zstd does not start");
+	ram_batch__init(&b);
+	ram_batch__begin(&b, 0);
+	if (ram_batch__add_page(&b, 0x4000, pages) || ram_batch__add_zero(&b, 0x5000) ||
+	    ram_batch__add_page(&b, 0x6000, pages + RAM_PAGE_SIZE) ||
+	    ram_batch__add_page(&b, (1ull << 32) + 0x1000, pages + 2 * RAM_PAGE_SIZE) ||
+	    ram_zstd__finish(&z, &b) || b.nr_zstd != 3)
+		die("RAM zstd batch does not encode");
+	iov = ram_batch__iov(&b, &n);
+	for (i = 0; i < n; i++)
+		wbuf__put_bytes(flat, iov[i].iov_base, iov[i].iov_len);
+	ram_zstd__destroy(&z);
+}
+
 static void write_seed(const char *dir, const char *name, uint8_t mode,
 		       const void *p, size_t n)
 {
@@ -138,6 +166,7 @@ struct parts {
 	struct ram_batch ram;
 	struct wbuf ram_flat;	/* the RAM payload in one piece */
 	struct wbuf delta_flat;	/* a second one, with a delta */
+	struct wbuf zstd_flat;	/* a third, its pages in a zstd frame */
 };
 
 /* VM_STATE, one VCPU per vCPU and one DEVICE per device of the config,
@@ -232,6 +261,8 @@ int main(int argc, char **argv)
 	make_config(&p.config);
 	make_ram(&p.ram, &p.ram_flat);
 	make_ram_delta(&p.delta_flat);
+	wbuf__init(&p.zstd_flat);
+	make_ram_zstd(&p.zstd_flat);
 	make_state(&p);
 	/* The round's bytes as the destination counts them, framing included. */
 	re.bytes = 2 * (STREAM_HEADER_LEN + STREAM_TRAILER_LEN) + p.ram_flat.len +
@@ -254,6 +285,7 @@ int main(int argc, char **argv)
 	record(&framed, 0, p.config.data, p.config.len);
 	record(&framed, 1, p.ram_flat.data, p.ram_flat.len);
 	record(&framed, 1, p.delta_flat.data, p.delta_flat.len);
+	record(&framed, 1, p.zstd_flat.data, p.zstd_flat.len);
 	record(&framed, 2, p.round_end.data, p.round_end.len);
 	record(&framed, 4, p.vm_state.data, p.vm_state.len);
 	record(&framed, 3, p.vcpu[0].data, p.vcpu[0].len);
@@ -266,6 +298,7 @@ int main(int argc, char **argv)
 	write_seed(argv[1], "seed-config", 3, p.config.data, p.config.len);
 	write_seed(argv[1], "seed-ram", 3, p.ram_flat.data, p.ram_flat.len);
 	write_seed(argv[1], "seed-ram-delta", 3, p.delta_flat.data, p.delta_flat.len);
+	write_seed(argv[1], "seed-ram-zstd", 3, p.zstd_flat.data, p.zstd_flat.len);
 	write_seed(argv[1], "seed-reason", 3, p.reason.data, p.reason.len);
 	return 0;
 }

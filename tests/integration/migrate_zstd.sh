@@ -91,4 +91,4 @@ kill "$mdst"
 	fail "memtouch: the stream is not a quarter of the page data it carries"
 mratio=$(json_get "$TMP/m.json" "round(d['compression']['ratio'], 1)")
 
-echo "migrate_zstd: memtouch's pages $mratio:1,  verify passed with zstd (its pages $ratio:1) and with zstd and xbzrle"
+echo "migrate_zstd: memtouch's pages $mratio:1, verify passed with zstd (its pages $ratio:1) and with zstd and xbzrle"
