@@ -10,6 +10,8 @@
 #    (verify's pages hardly compress: most batches go whole, as they should.)
 # 3. memtouch, whose pages hold one word each: the whole stream is a small
 #    part of the page data it carries.
+# 4. Save to a file with zstd and restore it: the same stream, read back;
+#    the guest passes.
 . tests/integration/lib.bash
 require_kvm
 
@@ -90,5 +92,19 @@ kill "$mdst"
 [ "$(json_get "$TMP/m.json" "d['bytes_total'] * 4 < (d['pages_total'] - d['zero_pages_total']) * 4096")" = True ] ||
 	fail "memtouch: the stream is not a quarter of the page data it carries"
 mratio=$(json_get "$TMP/m.json" "round(d['compression']['ratio'], 1)")
+
+# --- 4: save and restore ---------------------------------------------------
+start s "$VMM" --mem 64M --monitor "unix:$TMP/s.sock" --stats-json "$TMP/s.json" \
+	"$GUESTS/verify.elf" -- ws=8M rate=1000 duration=4
+s=$LAST_PID
+wait_sock "$TMP/s.sock"
+wait_for "$TMP/s.out" "verify: t=" 20 || fail "verify never started"
+mon_check "$TMP/s.sock" "migrate_set_parameter multifd-compression zstd" '^ok$'
+mon_check "$TMP/s.sock" "migrate file:$TMP/vm.snap" '^ok$'
+wait_status "$s" 60 0 "the save" s
+[ "$(json_get "$TMP/s.json" "d['compression']['frames'] > 0")" = True ] || fail "save: no frame written"
+run_guest 60 --incoming "file:$TMP/vm.snap"
+expect_status 0 "restore of a zstd save"
+expect_out "^verify: PASS"
 
 echo "migrate_zstd: memtouch's pages $mratio:1, verify passed with zstd (its pages $ratio:1) and with zstd and xbzrle"
