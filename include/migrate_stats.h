@@ -48,7 +48,8 @@ struct zstd_counters {
 	uint64_t sent_bytes;	/* what those pages took on the wire */
 	uint64_t pages;		/* pages sent inside a frame */
 	uint64_t frames;	/* batches sent compressed */
-	uint64_t raw_batches;	/* batches sent whole: the frame did not win */
+	uint64_t raw_batches;	/* batches sent whole: the frame did not win, or skipped */
+	uint64_t skipped;	/* of those, batches not even tried (backoff) */
 	uint64_t cpu_us;	/* migration thread CPU: copy, CRC, compress */
 };
 

@@ -8,7 +8,10 @@
  * before the copy). A ZSTD page therefore never arrives torn: one whose
  * CRC does not match was corrupted, and the destination refuses the
  * stream. A batch whose frame would not be smaller than its pages goes
- * as before (DATA pages from guest memory).
+ * as before (DATA pages from guest memory), and so do the next 1, 2, 4 ...
+ * up to 64 batches without being tried: memory that does not compress
+ * costs a sixty-fourth of the compression's CPU, and the first batch
+ * that wins again ends the backoff.
  *
  * The destination checks the frame before it decompresses anything: its
  * length against the entry table, its declared content size against the
@@ -34,8 +37,12 @@ struct ram_zstd {
 	uint8_t *snap;		/* RAM_BATCH_MAX_PAGES pages: the copies */
 	uint8_t *area;		/* u32 length, frame: RAM_BATCH_TAIL_MAX */
 	uint32_t crc[RAM_BATCH_MAX_PAGES];
+	uint32_t backoff;	/* batches to skip after the next loss */
+	uint32_t skip_left;	/* batches still to send without trying */
 	struct zstd_counters n;
 };
+
+#define RAM_ZSTD_BACKOFF_MAX	64
 
 /* Returns 0, -EINVAL (level outside 1..20) or -ENOMEM. */
 int ram_zstd__create(struct ram_zstd *z, int level);

@@ -64,9 +64,21 @@ static size_t snapshot(struct ram_zstd *z, const struct ram_batch *b)
 	return (size_t)b->nr_data * RAM_PAGE_SIZE;
 }
 
+/* A batch sent whole without trying: its pages count as offered and
+ * sent as they are. */
+static int skip_batch(struct ram_zstd *z, struct ram_batch *b)
+{
+	z->skip_left--;
+	z->n.raw_bytes += (uint64_t)b->nr_data * RAM_PAGE_SIZE;
+	z->n.sent_bytes += (uint64_t)b->nr_data * RAM_PAGE_SIZE;
+	z->n.raw_batches++;
+	z->n.skipped++;
+	return ram_batch__finish(b);
+}
+
 int ram_zstd__finish(struct ram_zstd *z, struct ram_batch *b)
 {
-	uint64_t t0 = clock__us(CLOCK_THREAD_CPUTIME_ID);
+	uint64_t t0;
 	size_t raw, out;
 	int ret = 0;
 
@@ -74,6 +86,9 @@ int ram_zstd__finish(struct ram_zstd *z, struct ram_batch *b)
 		return -EINVAL;
 	if (!b->nr_data)
 		return ram_batch__finish(b);
+	if (z->skip_left)
+		return skip_batch(z, b);
+	t0 = clock__us(CLOCK_THREAD_CPUTIME_ID);
 	raw = snapshot(z, b);
 	/* Room for less than the pages: a frame that does not fit did not
 	 * win, and the pages go whole. */
@@ -83,11 +98,16 @@ int ram_zstd__finish(struct ram_zstd *z, struct ram_batch *b)
 	if (ZSTD_isError(out)) {
 		z->n.sent_bytes += raw;
 		z->n.raw_batches++;
+		z->backoff = z->backoff ? z->backoff * 2 : 1;
+		if (z->backoff > RAM_ZSTD_BACKOFF_MAX)
+			z->backoff = RAM_ZSTD_BACKOFF_MAX;
+		z->skip_left = z->backoff;
 	} else {
 		wire__le32(z->area, (uint32_t)out);
 		z->n.sent_bytes += RAM_ZSTD_PREFIX_LEN + out;
 		z->n.pages += b->nr_data;
 		z->n.frames++;
+		z->backoff = 0;
 		ret = ram_batch__use_zstd(b, z->area, RAM_ZSTD_PREFIX_LEN + out, z->crc);
 	}
 	if (!ret)

@@ -205,6 +205,7 @@ static void zstd_round(struct zstd_counters *d, const struct zstd_counters *a,
 	d->pages = b->pages - a->pages;
 	d->frames = b->frames - a->frames;
 	d->raw_batches = b->raw_batches - a->raw_batches;
+	d->skipped = b->skipped - a->skipped;
 	d->cpu_us = b->cpu_us - a->cpu_us;
 }
 

@@ -439,9 +439,10 @@ static void info_zstd(struct outbuf *o, const struct migrate_stats *s)
 
 	outbuf__printf(o, "zstd: level %" PRIu32 ", %" PRIu64 " page bytes in %" PRIu64
 	    " bytes (ratio %s), %" PRIu64 " pages in %" PRIu64 " frames, %" PRIu64
-	    " batches sent whole, cpu %s\n", s->zstd_level, z->raw_bytes, z->sent_bytes,
+	    " batches sent whole (%" PRIu64 " untried), cpu %s\n", s->zstd_level, z->raw_bytes,
+	    z->sent_bytes,
 	    fixed_text(z->sent_bytes ? (double)z->raw_bytes / (double)z->sent_bytes : NAN, 2).s,
-	    z->pages, z->frames, z->raw_batches, us_text(z->cpu_us).s);
+	    z->pages, z->frames, z->raw_batches, z->skipped, us_text(z->cpu_us).s);
 }
 
 void migrate_stats__format_info(const struct migrate_stats *s, char *buf,

@@ -279,6 +279,7 @@ static void json_compression(struct jobj *top, const struct migrate_stats *s)
 	jo_u64(&o, "pages", z->pages);
 	jo_u64(&o, "frames", z->frames);
 	jo_u64(&o, "raw_batches", z->raw_batches);
+	jo_u64(&o, "skipped_batches", z->skipped);
 	jo_u64(&o, "cpu_us", z->cpu_us);
 	jo_u64(&o, "memory_bytes", s->zstd_memory);
 	fputs("\n  }", o.f);

@@ -983,6 +983,37 @@ static void test_zstd_no_win(void **state)
 	ram_zstd__destroy(&z);
 }
 
+/* Batches that do not compress back the compressor off: after a loss
+ * the next 1, then 2, then 4 ... batches go whole untried; a win ends it. */
+static void test_zstd_backoff(void **state)
+{
+	static uint8_t noise[2 * RAM_PAGE_SIZE], plain[2 * RAM_PAGE_SIZE];
+	struct ram_zstd z;
+	struct ram_batch b;
+	const uint8_t *tried = (const uint8_t *)"TSTSSTSSSSTTS";
+	size_t i;
+
+	fill_pages(noise, 2, true);
+	fill_pages(plain, 2, false);
+	assert_int_equal(ram_zstd__create(&z, 1), 0);
+	for (i = 0; tried[i]; i++) {
+		uint64_t before = z.n.skipped;
+		/* noise 6 times, then plain 5 times (4 skipped, the 5th wins),
+		 * then noise again: tried at once */
+		const uint8_t *mem = i < 6 || i >= 11 ? noise : plain;
+
+		zstd_batch(&z, &b, mem, 2);
+		if (z.n.skipped != before + (tried[i] == 'S'))
+			fail_msg("batch %zu: expected %s", i, tried[i] == 'S' ? "skipped" : "tried");
+		ram_batch__free(&b);
+	}
+	assert_int_equal(z.n.frames, 1);
+	assert_int_equal(z.n.skipped, 8);
+	assert_int_equal(z.n.raw_batches, 12);
+	assert_int_equal(z.n.raw_bytes, 13 * 2 * RAM_PAGE_SIZE);
+	ram_zstd__destroy(&z);
+}
+
 /* Into guest memory through the destination's reader, with an XBZRLE
  * delta in the same batch: deltas stay deltas, whole pages are compressed. */
 static void test_zstd_with_xbzrle(void **state)
@@ -1178,6 +1209,7 @@ int main(void)
 		cmocka_unit_test_setup(test_xbzrle_refused_area, setup),
 		cmocka_unit_test_setup(test_zstd_roundtrip, setup),
 		cmocka_unit_test_setup(test_zstd_no_win, setup),
+		cmocka_unit_test_setup(test_zstd_backoff, setup),
 		cmocka_unit_test_setup(test_zstd_with_xbzrle, setup),
 		cmocka_unit_test_setup(test_zstd_refusals, setup),
 		cmocka_unit_test_setup(test_zstd_corrupt_and_version, setup),
