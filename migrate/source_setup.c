@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "log.h"
 #include "migration.h"
 #include "migration_internal.h"
 #include "tls_tunnel.h"
@@ -221,6 +222,24 @@ static int create_zstd(struct source_run *r)
 	return 0;
 }
 
+/* A save to a regular file puts every page at its own offset (holes for
+ * zero pages): a compressed frame has no place there, so compression is
+ * off for it, and the user is told once. */
+static void drop_zstd(struct source_run *r)
+{
+	struct migrate_stats *st = &r->m->stats;
+
+	log_info("a save to a regular file keeps pages at fixed offsets: multifd-compression "
+		 "does not apply to it");
+	ram_zstd__destroy(r->zstd);
+	free(r->zstd);
+	r->zstd = NULL;
+	migrate_stats__lock(st);
+	st->zstd_on = false;
+	st->zstd_memory = 0;
+	migrate_stats__unlock(st);
+}
+
 /* Connects, checks with the destination, turns dirty logging on and marks
  * every page pending; the status goes from setup to active. */
 int source__setup(struct source_run *r)
@@ -271,6 +290,8 @@ int source__setup(struct source_run *r)
 	ret = authenticate(r);
 	if (!ret && r->uri.kind == TRANSPORT_FILE)
 		ret = source_file__open(r);
+	if (!ret && r->mapped && r->zstd)
+		drop_zstd(r);
 	if (!ret)
 		ret = handshake(r);
 	if (ret)
