@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blk_dirty.h"
 #include "errmsg.h"
 
 #define RING_ENTRIES	BLK_MAX_INFLIGHT
@@ -36,6 +37,7 @@ struct blk_backend {
 	unsigned int inflight;		/* under lock */
 	uint64_t kicks_asked, kicks_done; /* under lock */
 	bool stop;			/* under lock */
+	struct blk_dirty *dirty;	/* atomic: block migration's bitmap */
 };
 
 static int image_size(int fd, uint64_t *size)
@@ -233,8 +235,19 @@ int blk_backend__submit(struct blk_backend *b, struct blk_io *io)
 	return 0;
 }
 
+void blk_backend__track_dirty(struct blk_backend *b, struct blk_dirty *d)
+{
+	__atomic_store_n(&b->dirty, d, __ATOMIC_RELEASE);
+}
+
 static void complete(struct blk_backend *b, struct blk_io *io, int res)
 {
+	struct blk_dirty *dirty = __atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE);
+
+	/* Marked before done(): once the guest sees the write complete, a
+	 * migration taking the bit afterwards reads the new data. */
+	if (dirty && io->op == BLK_OP_WRITE)
+		blk_dirty__mark(dirty, io->offset, io->len);
 	if (res < 0)
 		io->result = res;
 	else if (io->op != BLK_OP_FLUSH && (uint64_t)res != io->len)

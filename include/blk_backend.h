@@ -42,6 +42,7 @@ struct blk_io {
 };
 
 struct blk_backend;
+struct blk_dirty;
 
 /* Both run on the backend's I/O thread. */
 struct blk_callbacks {
@@ -66,6 +67,12 @@ int blk_backend__submit(struct blk_backend *b, struct blk_io *io);
  * until no request is in flight, then makes written data durable
  * (fdatasync). Returns 0 or -errno from the sync. */
 int blk_backend__drain(struct blk_backend *b);
+/* Block migration: every write completed after this call (whatever its
+ * result: a failed write may have changed part of the range) marks its
+ * range in d before the device sees it done; NULL stops the marking. Any
+ * thread. d must outlive the marking: stop it, then blk_backend__drain,
+ * then free d. */
+void blk_backend__track_dirty(struct blk_backend *b, struct blk_dirty *d);
 /* Drains, then ends the I/O thread; start may run it again (another VM
  * on the same drive: an incoming migration that failed and a next one). */
 void blk_backend__stop(struct blk_backend *b);

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "blk_backend.h"
+#include "blk_dirty.h"
 #include "drive.h"
 #include "guest_memory.h"
 #include "io_bus.h"
@@ -282,6 +283,31 @@ static void test_write_read_back(void **state)
 	assert_int_equal(t->irq_level, 0);
 }
 
+/* With a bitmap attached, completed writes mark their block and reads do
+ * not; detached, nothing marks. */
+static void test_dirty_tracking(void **state)
+{
+	struct rig *t = *state;
+	struct blk_dirty *d = NULL;
+	uint64_t b = 0;
+
+	assert_int_equal(blk_dirty__create(IMG_SECTORS * 512, &d), 0);
+	driver_init(t);
+	assert_int_equal(request(t, 1, 8, 4096), 0);	/* before: not marked */
+	blk_backend__track_dirty(t->backend, d);
+	assert_int_equal(request(t, 0, 8, 4096), 0);
+	assert_int_equal(blk_dirty__count(d), 0);
+	assert_int_equal(request(t, 1, 16, 512), 0);
+	assert_int_equal(blk_dirty__count(d), 1);
+	assert_true(blk_dirty__take_next(d, &b));
+	assert_int_equal(b, 0);
+	blk_backend__track_dirty(t->backend, NULL);
+	assert_int_equal(blk_backend__drain(t->backend), 0);
+	assert_int_equal(request(t, 1, 16, 512), 0);
+	assert_int_equal(blk_dirty__count(d), 0);
+	blk_dirty__free(d);
+}
+
 static void test_bad_requests_get_ioerr(void **state)
 {
 	struct rig *t = *state;
@@ -364,6 +390,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_features_ok_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_read_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dirty_tracking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests_get_ioerr, setup, teardown),
 		cmocka_unit_test(test_readonly),
 		cmocka_unit_test_setup_teardown(test_garbage_chain_needs_reset, setup, teardown),
