@@ -20,6 +20,7 @@ FUZZ_LIB_SRCS += migrate/xbzrle.c
 FUZZ_LIB_SRCS += migrate/ram_zstd.c
 FUZZ_LIB_SRCS += migrate/vm_config.c
 FUZZ_LIB_SRCS += migrate/vm_compat.c
+FUZZ_LIB_SRCS += migrate/blk_section.c
 FUZZ_LIB_SRCS += lib/crc32c.c
 FUZZ_LIB_SRCS += lib/wire.c
 FUZZ_LIB_SRCS += lib/errmsg.c

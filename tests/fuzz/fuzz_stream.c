@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "blk_section.h"
 #include "cpu_state.h"
 #include "crc32c.h"
 #include "ram_recv.h"
@@ -368,6 +369,21 @@ static void framed(const uint8_t *p, size_t len)
 	wbuf__free(&w);
 }
 
+/* The BLOCK payload (not in the stream yet): two drives, one of them
+ * sized so ranges can end exactly at, or just past, its end. */
+static void decode_block(const uint8_t *p, size_t len)
+{
+	static const uint64_t sizes[2] = { 64ULL << 20, 4096 };
+	struct blk_extent e;
+	const uint8_t *data;
+	char err[256];
+
+	if (!blk_section__decode(p, len, sizes, 2, &e, &data, err, sizeof(err)) &&
+	    (e.drive >= 2 || e.offset + e.len > sizes[e.drive] ||
+	     (!e.hole && data + e.len != p + len)))
+		abort();
+}
+
 static void direct(const uint8_t *p, size_t len)
 {
 	size_t i;
@@ -375,6 +391,7 @@ static void direct(const uint8_t *p, size_t len)
 	default_cfg();
 	for (i = 0; i < sizeof(all_types) / sizeof(all_types[0]); i++)
 		decode_payload(all_types[i], p, len);
+	decode_block(p, len);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "blk_section.h"
 #include "cpu_state.h"
 #include "crc32c.h"
 #include "ram_zstd.h"
@@ -123,6 +124,30 @@ static void make_ram_zstd(struct wbuf *flat)
 	for (i = 0; i < n; i++)
 		wbuf__put_bytes(flat, iov[i].iov_base, iov[i].iov_len);
 	ram_zstd__destroy(&z);
+}
+
+static void write_seed(const char *dir, const char *name, uint8_t mode,
+		       const void *p, size_t n);
+
+/* BLOCK payloads, direct mode: one sector of data at drive 1's end, and a
+ * hole of a whole 1 MiB block. */
+static void make_blocks(const char *dir)
+{
+	struct blk_extent data = { .drive = 1, .offset = 3584, .len = 512, .round = 2 };
+	struct blk_extent hole = { .hole = true, .offset = 1 << 20, .len = 1 << 20 };
+	uint8_t sector[512];
+	struct wbuf w;
+
+	memset(sector, 0x5a, sizeof(sector));
+	wbuf__init(&w);
+	if (blk_section__encode(&w, &data, sector))
+		die("cannot encode a BLOCK seed");
+	write_seed(dir, "seed-block", 3, w.data, w.len);
+	wbuf__reset(&w);
+	if (blk_section__encode(&w, &hole, NULL))
+		die("cannot encode a BLOCK seed");
+	write_seed(dir, "seed-block-hole", 3, w.data, w.len);
+	wbuf__free(&w);
 }
 
 static void write_seed(const char *dir, const char *name, uint8_t mode,
@@ -300,5 +325,6 @@ int main(int argc, char **argv)
 	write_seed(argv[1], "seed-ram-delta", 3, p.delta_flat.data, p.delta_flat.len);
 	write_seed(argv[1], "seed-ram-zstd", 3, p.zstd_flat.data, p.zstd_flat.len);
 	write_seed(argv[1], "seed-reason", 3, p.reason.data, p.reason.len);
+	make_blocks(argv[1]);
 	return 0;
 }
