@@ -1,0 +1,70 @@
+#include "blk_dest.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blk_image.h"
+#include "blk_section.h"
+#include "errmsg.h"
+
+int blk_dest__init(struct blk_dest *d, const int *fds, const uint64_t *src_sizes,
+		   unsigned int n)
+{
+	if (!n || n > BLK_DEST_MAX_DRIVES)
+		return -EINVAL;
+	memset(d, 0, sizeof(*d));
+	memcpy(d->fd, fds, n * sizeof(fds[0]));
+	memcpy(d->size, src_sizes, n * sizeof(src_sizes[0]));
+	d->ndrives = n;
+	return 0;
+}
+
+int blk_dest__section(struct blk_dest *d, const void *payload, size_t len,
+		      char *err, size_t errlen)
+{
+	struct blk_extent e;
+	const uint8_t *data;
+	int ret;
+
+	ret = blk_section__decode(payload, len, d->size, d->ndrives, &e, &data, err, errlen);
+	if (ret)
+		return ret;
+	if (e.round != d->round)
+		return errmsg__fail(-EBADMSG, err, errlen, "BLOCK section of round %u in "
+				    "round %u", e.round, d->round);
+	ret = blk_image__apply(d->fd[e.drive], &e, data, err, errlen);
+	if (ret)
+		return ret;
+	d->round_sections++;
+	d->round_bytes += e.len;
+	d->sections++;
+	d->bytes += e.len;
+	return 0;
+}
+
+int blk_dest__end_round(struct blk_dest *d, uint64_t sections, uint64_t bytes,
+			char *err, size_t errlen)
+{
+	if (sections != d->round_sections || bytes != d->round_bytes)
+		return errmsg__fail(-EBADMSG, err, errlen, "round %u: the source sent %llu "
+				    "BLOCK sections of %llu bytes, %llu of %llu arrived (a "
+				    "BLOCK section is missing or extra)", d->round,
+				    (unsigned long long)sections, (unsigned long long)bytes,
+				    (unsigned long long)d->round_sections,
+				    (unsigned long long)d->round_bytes);
+	d->round++;
+	d->round_sections = d->round_bytes = 0;
+	return 0;
+}
+
+int blk_dest__sync(struct blk_dest *d, char *err, size_t errlen)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->ndrives; i++)
+		if (fdatasync(d->fd[i]))
+			return errmsg__fail(-errno, err, errlen, "drive %u: fdatasync: %s", i,
+					    strerror(errno));
+	return 0;
+}
