@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "blk_dirty.h"
+#include "blk_qcow2.h"
 #include "errmsg.h"
+#include "log.h"
 
 #define RING_ENTRIES	BLK_MAX_INFLIGHT
 #define KICK_TAG	((uint64_t)1)	/* user_data of the eventfd's read */
@@ -27,6 +29,10 @@ struct blk_backend {
 	int kick_fd;
 	bool direct;
 	uint64_t size;
+	/* format=qcow2: requests run synchronously on the I/O thread through
+	 * it and complete through a no-op on the ring, like any other. */
+	struct qcow2 *qcow2;
+	bool qcow2_stale;		/* tables to read again before the next I/O */
 	struct io_uring ring;
 	struct blk_callbacks cb;
 	pthread_t thread;
@@ -68,6 +74,13 @@ static int open_image(struct blk_backend *b, const struct drive_config *d, char 
 		return errmsg__fail(-errno, err, errlen, "drive %s: %s%s", d->path,
 				    strerror(errno), errno == EINVAL && b->direct ?
 				    " (cache=none: the filesystem refuses O_DIRECT)" : "");
+	if (d->format == DRIVE_FORMAT_QCOW2) {
+		ret = qcow2__open(b->fd, d->path, d->readonly, &b->qcow2, err, errlen);
+		if (ret)
+			return ret;
+		b->size = qcow2__size(b->qcow2);
+		return 0;
+	}
 	ret = image_size(b->fd, &b->size);
 	if (ret)
 		return errmsg__fail(ret, err, errlen, "drive %s: not a file or block device",
@@ -87,6 +100,7 @@ int blk_backend__open(const struct drive_config *d, struct blk_backend **out,
 
 	if (!b)
 		return errmsg__fail(-ENOMEM, err, errlen, "drive: out of memory");
+	b->fd = -1;
 	b->kick_fd = -1;
 	ret = open_image(b, d, err, errlen);
 	if (ret)
@@ -107,6 +121,7 @@ int blk_backend__open(const struct drive_config *d, struct blk_backend **out,
 	return 0;
 
 err_free:
+	qcow2__close(b->qcow2);
 	if (b->kick_fd >= 0)
 		close(b->kick_fd);
 	if (b->fd >= 0)
@@ -212,6 +227,56 @@ static void prep(struct blk_backend *b, struct io_uring_sqe *sqe, struct blk_io 
 	io_uring_sqe_set_data(sqe, io);
 }
 
+/* The metadata I/O of qcow2 blocks this thread, never a vCPU's. */
+static int qcow2_rw(struct blk_backend *b, struct blk_io *io)
+{
+	uint8_t *buf;
+	int ret;
+
+	if (io->op == BLK_OP_FLUSH)
+		return qcow2__flush(b->qcow2);
+	buf = malloc(io->len ? io->len : 1);
+	if (!buf)
+		return -ENOMEM;
+	if (io->op == BLK_OP_WRITE) {
+		iov_to_buf(io, buf);
+		ret = qcow2__write(b->qcow2, io->offset, buf, io->len);
+	} else {
+		ret = qcow2__read(b->qcow2, io->offset, buf, io->len);
+		if (!ret)
+			buf_to_iov(io, buf);
+	}
+	free(buf);
+	return ret;
+}
+
+static int submit_qcow2(struct blk_backend *b, struct blk_io *io)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+	char err[256];
+
+	if (!sqe)
+		return -EAGAIN;
+	io->bounce = NULL;
+	/* A migration's source may have written the image on shared storage
+	 * between start (at creation) and this VM's first request. */
+	if (b->qcow2_stale) {
+		io->result = qcow2__refresh(b->qcow2, err, sizeof(err));
+		if (io->result)
+			log_error("%s", err);
+		b->qcow2_stale = io->result != 0;
+	}
+	if (!b->qcow2_stale)
+		io->result = qcow2_rw(b, io);
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data(sqe, io);
+	pthread_mutex_lock(&b->lock);
+	b->inflight++;
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
 int blk_backend__submit(struct blk_backend *b, struct blk_io *io)
 {
 	struct io_uring_sqe *sqe;
@@ -219,6 +284,8 @@ int blk_backend__submit(struct blk_backend *b, struct blk_io *io)
 
 	if (io->op != BLK_OP_FLUSH && (io->offset > b->size || io->len > b->size - io->offset))
 		return -EINVAL;
+	if (b->qcow2)
+		return submit_qcow2(b, io);
 	ret = bounce_in(b, io);
 	if (ret)
 		return ret;
@@ -248,7 +315,9 @@ static void complete(struct blk_backend *b, struct blk_io *io, int res)
 	 * migration taking the bit afterwards reads the new data. */
 	if (dirty && io->op == BLK_OP_WRITE)
 		blk_dirty__mark(dirty, io->offset, io->len);
-	if (res < 0)
+	if (b->qcow2)
+		;			/* set at submission */
+	else if (res < 0)
 		io->result = res;
 	else if (io->op != BLK_OP_FLUSH && (uint64_t)res != io->len)
 		io->result = -EIO;	/* short: the image shrank under us */
@@ -315,6 +384,7 @@ int blk_backend__start(struct blk_backend *b, const struct blk_callbacks *cb)
 	int ret;
 
 	b->cb = *cb;
+	b->qcow2_stale = b->qcow2 != NULL;
 	ret = -pthread_create(&b->thread, NULL, io_thread, b);
 	if (!ret)
 		b->started = true;
@@ -358,6 +428,7 @@ void blk_backend__close(struct blk_backend *b)
 	io_uring_queue_exit(&b->ring);
 	pthread_cond_destroy(&b->cond);
 	pthread_mutex_destroy(&b->lock);
+	qcow2__close(b->qcow2);
 	close(b->kick_fd);
 	close(b->fd);
 	free(b);

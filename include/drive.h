@@ -2,7 +2,7 @@
  * the host side may cache it. Pure data, parsed up front so a bad option
  * is refused before anything is set up.
  *
- *   file=PATH[,format=raw][,readonly=on|off][,cache=none|writeback]
+ *   file=PATH[,format=raw|qcow2][,readonly=on|off][,cache=none|writeback]
  *
  * A comma inside PATH is written ",," (as QEMU does). cache=none opens the
  * image O_DIRECT; writeback (the default) goes through the page cache, and
@@ -19,6 +19,7 @@
 
 enum drive_format {
 	DRIVE_FORMAT_RAW,
+	DRIVE_FORMAT_QCOW2,	/* the subset blk_qcow2.h reads */
 };
 
 enum drive_cache {
@@ -34,7 +35,7 @@ struct drive_config {
 };
 
 /* Fills d from spec; returns 0, or -EINVAL with err saying what is wrong
- * (an unknown key or value, no file=, a format not built yet). */
+ * (an unknown key or value, no file=, qcow2 with cache=none). */
 int drive__parse(const char *spec, struct drive_config *d, char *err, size_t errlen);
 const char *drive__cache_name(enum drive_cache c);
 

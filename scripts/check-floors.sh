@@ -17,6 +17,7 @@ declare -A HEADER_FLOORS=(
 	[device.h]=2
 	[devices.h]=3
 	[blk_backend.h]=3
+	[blk_qcow2_internal.h]=3
 )
 
 declare -A floor_of_header

@@ -42,6 +42,15 @@ static void test_all_keys(void **state)
 	assert_int_equal(d.cache, DRIVE_CACHE_WRITEBACK);
 }
 
+static void test_qcow2(void **state)
+{
+	struct drive_config d;
+	char err[256];
+
+	assert_int_equal(parse("file=ov.qcow2,format=qcow2", &d, err, sizeof(err)), 0);
+	assert_int_equal(d.format, DRIVE_FORMAT_QCOW2);
+}
+
 static void test_escaped_comma(void **state)
 {
 	struct drive_config d;
@@ -67,8 +76,9 @@ static void test_refusals(void **state)
 	refused("", "file=PATH is required");
 	refused("readonly=on", "file=PATH is required");
 	refused("file=", "needs a path");
-	refused("file=x,format=qcow2", "not supported yet");
-	refused("file=x,format=vmdk", "only raw");
+	refused("file=x,format=qcow2,cache=none",
+		"cache=none is not supported with format=qcow2");
+	refused("file=x,format=vmdk", "expected raw or qcow2");
 	refused("file=x,cache=unsafe", "expected none or writeback");
 	refused("file=x,readonly=yes", "expected on or off");
 	refused("file=x,if=virtio", "unknown key \"if\"");
@@ -91,6 +101,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_all_keys),
 		cmocka_unit_test(test_escaped_comma),
+		cmocka_unit_test(test_qcow2),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_long_path),
 	};

@@ -174,7 +174,9 @@ static void test_drive(void **state)
 	assert_int_equal(o.drives[1].cache, DRIVE_CACHE_NONE);
 	assert_int_equal(parse("--incoming tcp:0:8888 --drive file=a.img"), -1);
 	assert_int_equal(o.nr_drives, 1);
-	assert_int_equal(parse("--drive file=a.img,format=qcow2 g.elf"), 1);
+	assert_int_equal(parse("--drive file=a.img,format=qcow2 g.elf"), -1);
+	assert_int_equal(o.drives[0].format, DRIVE_FORMAT_QCOW2);
+	assert_int_equal(parse("--drive file=a.img,format=vmdk g.elf"), 1);
 	assert_int_equal(parse("--drive a.img g.elf"), 1);
 	assert_int_equal(parse("--drive file=a --drive file=b --drive file=c --drive file=d "
 			       "--drive file=e g.elf"), 1);

@@ -27,7 +27,8 @@ bad "bad --monitor 'tcp:1'" --monitor tcp:1 x.elf
 bad "needs --serial" --monitor stdio x.elf
 bad "unknown option" --frobnicate x.elf
 bad "unexpected argument 'k=v'" x.elf k=v
-bad "format=qcow2 is not supported yet" --drive file=d.img,format=qcow2 x.elf
+bad "cache=none is not supported with format=qcow2" --drive file=d.img,format=qcow2,cache=none x.elf
+bad "format=vmdk: expected raw or qcow2" --drive file=d.img,format=vmdk x.elf
 bad "unknown key \"if\"" --drive file=d.img,if=ide x.elf
 bad "cache=unsafe: expected none or writeback" --drive file=d.img,cache=unsafe x.elf
 bad "file=PATH is required" --drive readonly=on x.elf

@@ -32,7 +32,7 @@ static void usage(FILE *f)
 "  --monitor SPEC        unix:PATH | stdio: the control monitor\n"
 "  --qmp unix:PATH       a QMP monitor (QEMU's JSON protocol)\n"
 "  --initrd FILE         a multiboot module (repeatable)\n"
-"  --drive file=PATH[,format=raw][,readonly=on][,cache=none|writeback]\n"
+"  --drive file=PATH[,format=raw|qcow2][,readonly=on][,cache=none|writeback]\n"
 "                        a virtio-blk disk on PCI (repeatable, up to 4; a\n"
 "                        destination takes the source's, on shared storage)\n"
 "  --paused              start with the vCPUs paused ('cont' on the monitor runs them)\n"

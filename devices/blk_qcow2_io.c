@@ -1,0 +1,279 @@
+#include "blk_qcow2_internal.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Writes one big-endian table entry in place. */
+static int put_entry(struct qcow2 *q, uint64_t table_off, uint64_t idx, uint64_t v)
+{
+	uint64_t be = htobe64(v);
+
+	return qcow2_pwrite_all(q->fd, &be, sizeof(be), table_off + idx * 8);
+}
+
+/* A pointer to a cluster goes out only once the cluster and its refcount
+ * are on the disk: a crash then leaks a cluster at worst, never leaves a
+ * table pointing at data that never arrived. */
+static int barrier(struct qcow2 *q)
+{
+	return fdatasync(q->fd) ? -errno : 0;
+}
+
+static int set_refcount(struct qcow2 *q, uint64_t host, int depth);
+
+/* A new refcount block at the end of the file covering refcount table
+ * entry rt; its own refcount is set first, inside itself when it covers
+ * itself. */
+static int add_refcount_block(struct qcow2 *q, uint64_t rt, int depth)
+{
+	uint64_t off = q->file_end, idx = off >> q->cluster_bits;
+	int ret;
+
+	if (depth > 2)
+		return -EIO;
+	q->file_end += q->cluster;
+	memset(q->buf, 0, q->cluster);
+	if (idx / q->rb_entries == rt) {
+		uint16_t one = htobe16(1);
+
+		memcpy(q->buf + (idx % q->rb_entries) * 2, &one, sizeof(one));
+	}
+	ret = qcow2_pwrite_all(q->fd, q->buf, q->cluster, off);
+	if (!ret && idx / q->rb_entries != rt)
+		ret = set_refcount(q, off, depth + 1);
+	if (!ret)
+		ret = barrier(q);
+	if (!ret)
+		ret = put_entry(q, q->reftable_off, rt, off);
+	if (!ret)
+		q->reftable[rt] = off;
+	return ret;
+}
+
+/* Clusters are only ever new here: their count goes from 0 to 1. */
+static int set_refcount(struct qcow2 *q, uint64_t host, int depth)
+{
+	uint64_t idx = host >> q->cluster_bits, rt = idx / q->rb_entries;
+	uint16_t one = htobe16(1);
+	int ret;
+
+	if (rt >= q->reftable_entries)
+		return -ENOSPC;		/* growing the refcount table: not done */
+	if (!q->reftable[rt]) {
+		ret = add_refcount_block(q, rt, depth);
+		if (ret)
+			return ret;
+	}
+	return qcow2_pwrite_all(q->fd, &one, sizeof(one),
+				q->reftable[rt] + (idx % q->rb_entries) * 2);
+}
+
+/* Appends one cluster holding data (cluster bytes), counted. */
+static int alloc_cluster(struct qcow2 *q, const void *data, uint64_t *out)
+{
+	uint64_t off = q->file_end;
+	int ret;
+
+	q->file_end += q->cluster;
+	ret = qcow2_pwrite_all(q->fd, data, q->cluster, off);
+	if (!ret)
+		ret = set_refcount(q, off, 0);
+	if (!ret)
+		ret = barrier(q);
+	*out = off;
+	return ret;
+}
+
+static uint64_t *cached_l2(struct qcow2 *q, uint64_t off)
+{
+	unsigned int i;
+
+	for (i = 0; i < L2_CACHE_SLOTS; i++)
+		if (q->cache[i].off == off) {
+			q->cache[i].age = ++q->clock;
+			return q->cache[i].t;
+		}
+	return NULL;
+}
+
+static int load_l2(struct qcow2 *q, uint64_t off, uint64_t **out)
+{
+	struct l2_slot *s = &q->cache[0];
+	unsigned int i;
+	uint64_t j;
+	int ret;
+
+	*out = cached_l2(q, off);
+	if (*out)
+		return 0;
+	for (i = 1; i < L2_CACHE_SLOTS; i++)
+		if (q->cache[i].age < s->age)
+			s = &q->cache[i];
+	if (!s->t) {
+		s->t = malloc(q->cluster);
+		if (!s->t)
+			return -ENOMEM;
+	}
+	s->off = 0;
+	ret = qcow2_pread_all(q->fd, s->t, q->cluster, off);
+	if (ret)
+		return ret;
+	for (j = 0; j < q->l2_entries; j++)
+		s->t[j] = be64toh(s->t[j]);
+	s->off = off;
+	s->age = ++q->clock;
+	*out = s->t;
+	return 0;
+}
+
+/* The L2 table for L1 index i; NULL when there is none and alloc is off. */
+static int get_l2(struct qcow2 *q, uint64_t i, bool alloc, uint64_t **t, uint64_t *t_off)
+{
+	uint64_t e = q->l1[i], off = e & OFFSET_MASK;
+	int ret;
+
+	*t = NULL;
+	if (!off && !alloc)
+		return 0;
+	if (!off) {
+		memset(q->buf, 0, q->cluster);
+		ret = alloc_cluster(q, q->buf, &off);
+		if (!ret)
+			ret = put_entry(q, q->l1_off, i, off | ENTRY_COPIED);
+		if (ret)
+			return ret;
+		q->l1[i] = off | ENTRY_COPIED;
+	} else if (alloc && !(e & ENTRY_COPIED)) {
+		return -EIO;		/* shared with a snapshot */
+	}
+	*t_off = off;
+	return load_l2(q, off, t);
+}
+
+/* An L2 entry read from the file is trusted only after this. */
+static int check_l2(const struct qcow2 *q, uint64_t e)
+{
+	uint64_t off = e & OFFSET_MASK;
+
+	if (e & (L2_COMPRESSED | L2_RESERVED))
+		return -EIO;
+	if (off && ((off & (q->cluster - 1)) || off > q->file_end ||
+		    q->cluster > q->file_end - off))
+		return -EIO;
+	return 0;
+}
+
+static int read_backing(struct qcow2 *q, uint64_t off, void *buf, size_t len)
+{
+	uint64_t have = q->back_q ? q->back_q->size : q->back_size;
+	size_t n = off >= have ? 0 : (size_t)(have - off < len ? have - off : len);
+	int ret = 0;
+
+	memset((uint8_t *)buf + n, 0, len - n);
+	if (!n)
+		return 0;
+	if (q->back_q)
+		ret = qcow2__read(q->back_q, off, buf, n);
+	else if (q->back_fd >= 0)
+		ret = qcow2_pread_all(q->back_fd, buf, n, off);
+	return ret;
+}
+
+/* One piece of a request inside a single cluster. */
+static int read_piece(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t len)
+{
+	uint64_t vc = off >> q->cluster_bits, in = off & (q->cluster - 1);
+	uint64_t *t, t_off, e;
+	int ret;
+
+	ret = get_l2(q, vc / q->l2_entries, false, &t, &t_off);
+	if (ret)
+		return ret;
+	e = t ? t[vc % q->l2_entries] : 0;
+	ret = check_l2(q, e);
+	if (ret)
+		return ret;
+	if (e & L2_ZERO) {
+		memset(buf, 0, len);
+		return 0;
+	}
+	if (!(e & OFFSET_MASK))
+		return read_backing(q, off, buf, len);
+	return qcow2_pread_all(q->fd, buf, len, (e & OFFSET_MASK) + in);
+}
+
+static int write_piece(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t len)
+{
+	uint64_t vc = off >> q->cluster_bits, in = off & (q->cluster - 1);
+	uint64_t *t, t_off, e, host;
+	int ret;
+
+	ret = get_l2(q, vc / q->l2_entries, true, &t, &t_off);
+	if (ret)
+		return ret;
+	e = t[vc % q->l2_entries];
+	ret = check_l2(q, e);
+	if (ret)
+		return ret;
+	if ((e & OFFSET_MASK) && !(e & L2_ZERO)) {
+		if (!(e & ENTRY_COPIED))
+			return -EIO;	/* shared with a snapshot */
+		return qcow2_pwrite_all(q->fd, buf, len, (e & OFFSET_MASK) + in);
+	}
+	/* Copy-on-write: the rest of the cluster from below, then ours. */
+	if (len < q->cluster) {
+		if (e & L2_ZERO)
+			memset(q->buf, 0, q->cluster);
+		else if ((ret = read_backing(q, off - in, q->buf, q->cluster)))
+			return ret;
+	}
+	memcpy(q->buf + in, buf, len);
+	ret = alloc_cluster(q, q->buf, &host);
+	if (!ret)
+		ret = put_entry(q, t_off, vc % q->l2_entries, host | ENTRY_COPIED);
+	if (!ret)
+		t[vc % q->l2_entries] = host | ENTRY_COPIED;
+	return ret;
+}
+
+static int for_each_piece(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t len,
+			  bool write)
+{
+	size_t n;
+	int ret;
+
+	if (off > q->size || len > q->size - off)
+		return -EINVAL;
+	while (len) {
+		n = q->cluster - (off & (q->cluster - 1));
+		if (n > len)
+			n = len;
+		ret = write ? write_piece(q, off, buf, n) : read_piece(q, off, buf, n);
+		if (ret)
+			return ret;
+		off += n;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int qcow2__read(struct qcow2 *q, uint64_t off, void *buf, size_t len)
+{
+	return for_each_piece(q, off, buf, len, false);
+}
+
+int qcow2__write(struct qcow2 *q, uint64_t off, const void *buf, size_t len)
+{
+	if (q->readonly)
+		return -EROFS;
+	return for_each_piece(q, off, (uint8_t *)(uintptr_t)buf, len, true);
+}
+
+int qcow2__flush(struct qcow2 *q)
+{
+	return fdatasync(q->fd) ? -errno : 0;
+}

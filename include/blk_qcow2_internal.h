@@ -1,0 +1,69 @@
+/* The qcow2 backend's parts shared by its files (blk_qcow2.c opens and
+ * checks an image, blk_qcow2_io.c reads and writes it); nothing else
+ * includes this.
+ */
+#ifndef VMM__BLK_QCOW2_INTERNAL_H
+#define VMM__BLK_QCOW2_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "blk_qcow2.h"
+
+#define QCOW2_MAGIC		0x514649fbu
+#define HDR_V2_LEN		72
+#define HDR_V3_LEN		104
+#define OFFSET_MASK		0x00fffffffffffe00ull
+#define ENTRY_COPIED		(1ull << 63)
+#define L2_COMPRESSED		(1ull << 62)
+#define L2_ZERO			1ull
+#define L1_RESERVED		(0x7f000000000001ffull)
+#define L2_RESERVED		(0x3f000000000001feull)
+#define INCOMPAT_DIRTY		(1ull << 0)
+#define INCOMPAT_CORRUPT	(1ull << 1)
+#define INCOMPAT_DATA_FILE	(1ull << 2)
+#define INCOMPAT_COMPRESSION	(1ull << 3)
+#define INCOMPAT_EXTL2		(1ull << 4)
+#define EXT_END			0u
+#define EXT_BACKING_FMT		0xe2792acau
+#define L2_CACHE_SLOTS		16
+#define MAX_TABLE_BYTES		(32ull << 20)
+#define MAX_VIRT_SIZE		(1ull << 55)
+#define MAX_CHAIN		8
+#define BACKING_NAME_MAX	1023
+
+struct l2_slot {
+	uint64_t off;			/* 0: empty */
+	uint64_t *t;			/* host byte order */
+	unsigned int age;
+};
+
+struct qcow2 {
+	char *path;			/* for messages */
+	int fd;
+	bool own_fd;
+	bool readonly;
+	unsigned int cluster_bits;
+	uint64_t cluster;
+	uint64_t size;
+	uint64_t *l1;			/* host byte order */
+	uint32_t l1_size;
+	uint64_t l1_off;
+	uint64_t *reftable;
+	uint64_t reftable_entries;
+	uint64_t reftable_off;
+	uint64_t l2_entries;
+	uint64_t rb_entries;
+	uint64_t file_end;		/* where the next cluster goes */
+	struct l2_slot cache[L2_CACHE_SLOTS];
+	unsigned int clock;
+	int back_fd;
+	uint64_t back_size;
+	struct qcow2 *back_q;
+	uint8_t *buf;			/* one cluster, for copy-on-write */
+};
+
+int qcow2_pread_all(int fd, void *buf, size_t len, uint64_t off);
+int qcow2_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+
+#endif

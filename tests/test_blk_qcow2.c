@@ -1,0 +1,313 @@
+/* The qcow2 backend against images qemu-img and qemu-io make, and images
+ * with header bytes patched to what the subset refuses. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "blk_qcow2.h"
+
+#define MIB		(1024 * 1024)
+#define DISK		(4 * MIB)
+
+static char dir[] = "/tmp/test_blk_qcow2.XXXXXX";
+
+__attribute__((format(printf, 1, 2)))
+static void sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0)
+		fail_msg("command failed: %s", cmd);
+}
+
+static void path_of(char *out, size_t cap, const char *name)
+{
+	snprintf(out, cap, "%s/%s", dir, name);
+}
+
+/* The base's byte at i: never zero, differs from sector to sector. */
+static uint8_t base_byte(uint64_t i)
+{
+	return (uint8_t)(i / 512 * 7 + i % 251 + 1);
+}
+
+static void make_base(void)
+{
+	uint8_t *b = malloc(DISK);
+	char p[512];
+	uint64_t i;
+	int fd;
+
+	for (i = 0; i < DISK; i++)
+		b[i] = base_byte(i);
+	path_of(p, sizeof(p), "base.raw");
+	fd = open(p, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b, DISK), DISK);
+	close(fd);
+	free(b);
+}
+
+static struct qcow2 *open_img(const char *name, bool ro, int *fd, char *err, size_t errlen,
+			      int *ret)
+{
+	struct qcow2 *q = NULL;
+	char p[512];
+
+	path_of(p, sizeof(p), name);
+	*fd = open(p, ro ? O_RDONLY : O_RDWR);
+	assert_true(*fd >= 0);
+	err[0] = '\0';
+	*ret = qcow2__open(*fd, p, ro, &q, err, errlen);
+	return q;
+}
+
+static int setup(void **state)
+{
+	if (!mkdtemp(dir))
+		return -1;
+	if (system("qemu-img --version >/dev/null 2>&1") != 0)
+		return -1;
+	make_base();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) ? -1 : 0;
+}
+
+/* qemu-io's writes read back through the overlay, the rest from the base. */
+static void test_read_overlay(void **state)
+{
+	uint8_t *got = malloc(DISK);
+	struct qcow2 *q;
+	char err[512];
+	uint64_t i;
+	int fd, ret;
+
+	sh("cd %s && qemu-img create -q -f qcow2 -b base.raw -F raw ov.qcow2 && "
+	   "qemu-io -c 'write -P 0xab 65536 4096' -c 'write -z 1048576 65536' "
+	   "-f qcow2 ov.qcow2 >/dev/null", dir);
+	q = open_img("ov.qcow2", true, &fd, err, sizeof(err), &ret);
+	assert_int_equal(ret, 0);
+	assert_int_equal(qcow2__size(q), DISK);
+	assert_int_equal(qcow2__read(q, 0, got, DISK), 0);
+	for (i = 0; i < DISK; i++) {
+		uint8_t want = base_byte(i);
+
+		if (i >= 65536 && i < 65536 + 4096)
+			want = 0xab;
+		else if (i >= 1048576 && i < 1048576 + 65536)
+			want = 0;
+		if (got[i] != want)
+			fail_msg("byte %llu: %#x, want %#x", (unsigned long long)i, got[i], want);
+	}
+	qcow2__close(q);
+	close(fd);
+	free(got);
+}
+
+static void write_pattern(struct qcow2 *q, uint8_t *want, uint64_t off, size_t len,
+			  uint8_t v)
+{
+	uint8_t *b = malloc(len);
+
+	memset(b, v, len);
+	assert_int_equal(qcow2__write(q, off, b, len), 0);
+	memset(want + off, v, len);
+	free(b);
+}
+
+/* Our writes (partial clusters copied on write from the base, a run across
+ * clusters, a second L2 table with 4 KiB clusters): qemu-img check finds
+ * nothing wrong and convert gives back the bytes written. */
+static void check_our_writes(const char *create_opts, const char *backing)
+{
+	uint8_t *want = malloc(DISK), *got = malloc(DISK);
+	struct qcow2 *q;
+	char err[512], p[512];
+	uint64_t i;
+	int fd, ret;
+
+	for (i = 0; i < DISK; i++)
+		want[i] = base_byte(i);
+	sh("cd %s && rm -f w.qcow2 && qemu-img create -q -f qcow2 %s -b %s w.qcow2", dir,
+	   create_opts, backing);
+	q = open_img("w.qcow2", false, &fd, err, sizeof(err), &ret);
+	assert_int_equal(ret, 0);
+	write_pattern(q, want, 512, 512, 0x11);
+	write_pattern(q, want, 3 * 65536 - 1024, 70000 / 512 * 512, 0x22);
+	write_pattern(q, want, DISK - 4096, 4096, 0x33);
+	write_pattern(q, want, 1024, 512, 0x44);	/* into a cluster we own */
+	assert_int_equal(qcow2__read(q, 0, got, DISK), 0);
+	assert_memory_equal(got, want, DISK);
+	assert_int_equal(qcow2__flush(q), 0);
+	qcow2__close(q);
+	close(fd);
+	sh("cd %s && qemu-img check -q w.qcow2 && qemu-img convert -O raw w.qcow2 w.raw", dir);
+	path_of(p, sizeof(p), "w.raw");
+	fd = open(p, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, got, DISK), DISK);
+	close(fd);
+	assert_memory_equal(got, want, DISK);
+	free(want);
+	free(got);
+}
+
+static void test_write_64k(void **state)
+{
+	check_our_writes("", "base.raw -F raw");
+}
+
+static void test_write_4k_v2(void **state)
+{
+	check_our_writes("-o cluster_size=4096,compat=0.10", "base.raw -F raw");
+}
+
+static void test_write_512_qcow2_base(void **state)
+{
+	sh("cd %s && rm -f b2.qcow2 && qemu-img convert -O qcow2 base.raw b2.qcow2", dir);
+	check_our_writes("-o cluster_size=512", "b2.qcow2 -F qcow2");
+}
+
+/* A qcow2 over a qcow2 over the raw base reads the base's bytes. */
+static void test_chain(void **state)
+{
+	uint8_t *got = malloc(DISK);
+	struct qcow2 *q;
+	char err[512];
+	uint64_t i;
+	int fd, ret;
+
+	sh("cd %s && rm -f mid.qcow2 top.qcow2 && "
+	   "qemu-img create -q -f qcow2 -b base.raw -F raw mid.qcow2 && "
+	   "qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2", dir);
+	q = open_img("top.qcow2", false, &fd, err, sizeof(err), &ret);
+	assert_int_equal(ret, 0);
+	assert_int_equal(qcow2__read(q, 0, got, DISK), 0);
+	for (i = 0; i < DISK; i++)
+		assert_int_equal(got[i], base_byte(i));
+	qcow2__close(q);
+	close(fd);
+	free(got);
+}
+
+static void patch(const char *name, long off, const void *bytes, size_t n)
+{
+	char p[512];
+	int fd;
+
+	path_of(p, sizeof(p), name);
+	fd = open(p, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, bytes, n, off), (ssize_t)n);
+	close(fd);
+}
+
+static void refused(const char *name, const char *needle)
+{
+	struct qcow2 *q;
+	char err[512];
+	int fd, ret;
+
+	q = open_img(name, false, &fd, err, sizeof(err), &ret);
+	assert_null(q);
+	assert_true(ret < 0);
+	if (!strstr(err, needle))
+		fail_msg("%s: \"%s\" lacks \"%s\"", name, err, needle);
+	close(fd);
+}
+
+static void fresh(const char *name, const char *opts)
+{
+	sh("cd %s && rm -f %s && qemu-img create -q -f qcow2 %s %s 4M", dir, name, opts, name);
+}
+
+static void test_refusals(void **state)
+{
+	const uint8_t v4[4] = { 0, 0, 0, 4 }, cb22[4] = { 0, 0, 0, 22 };
+	const uint8_t crypt[4] = { 0, 0, 0, 1 }, corrupt[1] = { 2 };
+	const uint8_t far[8] = { 0, 0, 0, 1, 0, 0, 0, 0 }, snap[4] = { 0, 0, 0, 1 };
+
+	fresh("z.qcow2", "-o compression_type=zstd");
+	refused("z.qcow2", "compressed clusters are not supported");
+	fresh("x.qcow2", "-o extended_l2=on");
+	refused("x.qcow2", "extended L2 entries");
+	fresh("d.qcow2", "-o data_file=d.data");
+	refused("d.qcow2", "external data files are not supported");
+	fresh("r.qcow2", "-o refcount_bits=8");
+	refused("r.qcow2", "refcount order 3");
+	fresh("v.qcow2", "");
+	patch("v.qcow2", 4, v4, 4);
+	refused("v.qcow2", "version 4");
+	fresh("c.qcow2", "");
+	patch("c.qcow2", 20, cb22, 4);
+	refused("c.qcow2", "cluster bits 22");
+	fresh("e.qcow2", "");
+	patch("e.qcow2", 32, crypt, 4);
+	refused("e.qcow2", "encrypted images are not supported");
+	fresh("k.qcow2", "");
+	patch("k.qcow2", 79, corrupt, 1);
+	refused("k.qcow2", "marked corrupt");
+	fresh("l.qcow2", "");
+	patch("l.qcow2", 40, far, 8);
+	refused("l.qcow2", "L1 table offset");
+	fresh("t.qcow2", "");
+	patch("t.qcow2", 48, far, 8);
+	refused("t.qcow2", "refcount table");
+	fresh("s.qcow2", "");
+	patch("s.qcow2", 60, snap, 4);
+	refused("s.qcow2", "internal snapshots");
+}
+
+/* An L2 entry pointing outside the file fails the read, never crashes. */
+static void test_bad_l2_entry(void **state)
+{
+	const uint8_t far[8] = { 0x80, 0, 0, 0x10, 0, 0, 0, 0 };
+	struct qcow2 *q;
+	char err[512], buf[512];
+	int fd, ret;
+
+	fresh("b.qcow2", "");
+	sh("cd %s && qemu-io -c 'write -P 1 0 512' -f qcow2 b.qcow2 >/dev/null", dir);
+	/* qemu-img puts the first L2 table at cluster 4 of a fresh image. */
+	patch("b.qcow2", 4 * 65536, far, 8);
+	q = open_img("b.qcow2", false, &fd, err, sizeof(err), &ret);
+	assert_int_equal(ret, 0);
+	assert_int_equal(qcow2__read(q, 0, buf, sizeof(buf)), -EIO);
+	qcow2__close(q);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_read_overlay),
+		cmocka_unit_test(test_write_64k),
+		cmocka_unit_test(test_write_4k_v2),
+		cmocka_unit_test(test_write_512_qcow2_base),
+		cmocka_unit_test(test_chain),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_bad_l2_entry),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
