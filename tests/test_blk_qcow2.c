@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -297,6 +298,57 @@ static void test_bad_l2_entry(void **state)
 	close(fd);
 }
 
+/* Seeded byte flips in a small-cluster image's metadata: every open either
+ * refuses the image or gives a qcow2 whose reads and writes return, none
+ * crashes (the ASan build checks the memory side). */
+static void test_mutations(void **state)
+{
+	uint8_t *img, *io = malloc(65536);
+	struct qcow2 *q;
+	char p[512], err[512];
+	unsigned int seed = 1, round, k;
+	uint64_t off;
+	ssize_t len;
+	int fd, mfd, opened = 0;
+
+	sh("cd %s && rm -f m.qcow2 && qemu-img create -q -f qcow2 -o cluster_size=512 "
+	   "m.qcow2 1M && qemu-io -c 'write -P 7 0 8192' -c 'write -P 9 300000 70000' "
+	   "-f qcow2 m.qcow2 >/dev/null", dir);
+	path_of(p, sizeof(p), "m.qcow2");
+	fd = open(p, O_RDONLY);
+	assert_true(fd >= 0);
+	img = malloc(1 << 20);
+	len = read(fd, img, 1 << 20);
+	close(fd);
+	assert_true(len > 4096 && len < (1 << 20));
+	for (round = 0; round < 400; round++) {
+		mfd = memfd_create("qcow2-mut", 0);
+		assert_true(mfd >= 0);
+		assert_int_equal(write(mfd, img, (size_t)len), len);
+		for (k = 0; k < 1 + round % 4; k++) {
+			uint8_t b = (uint8_t)rand_r(&seed);
+
+			off = (uint64_t)rand_r(&seed) % (round % 2 ? 1024 : (uint64_t)len);
+			assert_int_equal(pwrite(mfd, &b, 1, (off_t)off), 1);
+		}
+		q = NULL;
+		if (qcow2__open(mfd, "mut.qcow2", false, &q, err, sizeof(err)) == 0) {
+			opened++;
+			for (off = 0; off < qcow2__size(q) && off < (1 << 20); off += 65536)
+				qcow2__read(q, off, io, 65536 < qcow2__size(q) - off ?
+					    65536 : qcow2__size(q) - off);
+			memset(io, 5, 4096);
+			if (qcow2__size(q) >= 8192)
+				qcow2__write(q, qcow2__size(q) - 8192 + 512, io, 4096);
+			qcow2__close(q);
+		}
+		close(mfd);
+	}
+	assert_true(opened > 0);	/* some flips land where nothing is checked */
+	free(img);
+	free(io);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_bad_l2_entry),
+		cmocka_unit_test(test_mutations),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
