@@ -307,6 +307,15 @@ void blk_backend__track_dirty(struct blk_backend *b, struct blk_dirty *d)
 	__atomic_store_n(&b->dirty, d, __ATOMIC_RELEASE);
 }
 
+static int raw_result(const struct blk_io *io, int res)
+{
+	if (res < 0)
+		return res;
+	if (io->op != BLK_OP_FLUSH && (uint64_t)res != io->len)
+		return -EIO;	/* short: the image shrank under us */
+	return 0;
+}
+
 static void complete(struct blk_backend *b, struct blk_io *io, int res)
 {
 	struct blk_dirty *dirty = __atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE);
@@ -315,14 +324,9 @@ static void complete(struct blk_backend *b, struct blk_io *io, int res)
 	 * migration taking the bit afterwards reads the new data. */
 	if (dirty && io->op == BLK_OP_WRITE)
 		blk_dirty__mark(dirty, io->offset, io->len);
-	if (b->qcow2)
-		;			/* set at submission */
-	else if (res < 0)
-		io->result = res;
-	else if (io->op != BLK_OP_FLUSH && (uint64_t)res != io->len)
-		io->result = -EIO;	/* short: the image shrank under us */
-	else
-		io->result = 0;
+	/* A qcow2 request's result was set at submission (res is the no-op's). */
+	if (!b->qcow2)
+		io->result = raw_result(io, res);
 	if (io->bounce && io->op == BLK_OP_READ && !io->result)
 		buf_to_iov(io, io->bounce);
 	free(io->bounce);

@@ -20,9 +20,9 @@ struct qcow2;
 /* True when the file's first bytes are the qcow2 magic. */
 bool qcow2__probe(int fd);
 /* Reads the image open on fd (which stays the caller's); path names it in
- * messages and locates a relative backing file, opened here read-only. Every header field and table the
- * image points to is checked before use: a corrupt or unsupported image is
- * refused with the reason. */
+ * messages and locates a relative backing file, opened here read-only.
+ * Every header field and table the image points to is checked before use:
+ * a corrupt or unsupported image is refused with the reason. */
 int qcow2__open(int fd, const char *path, bool readonly, struct qcow2 **out,
 		char *err, size_t errlen);
 /* Reads the header and tables again and forgets cached L2 tables: another
