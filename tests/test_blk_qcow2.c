@@ -157,6 +157,8 @@ static void check_our_writes(const char *create_opts, const char *backing)
 	write_pattern(q, want, 3 * 65536 - 1024, 70000 / 512 * 512, 0x22);
 	write_pattern(q, want, DISK - 4096, 4096, 0x33);
 	write_pattern(q, want, 1024, 512, 0x44);	/* into a cluster we own */
+	/* 512 clusters of 512 B: new refcount blocks on the way. */
+	write_pattern(q, want, 2 * MIB, 256 * 1024, 0x55);
 	assert_int_equal(qcow2__read(q, 0, got, DISK), 0);
 	assert_memory_equal(got, want, DISK);
 	assert_int_equal(qcow2__flush(q), 0);
