@@ -281,6 +281,30 @@ static void test_refusals(void **state)
 	refused("s.qcow2", "internal snapshots");
 }
 
+/* A real internal snapshot: refused writable, read-only reads the active
+ * image (written after the snapshot), not the snapshot's. */
+static void test_snapshot_readonly(void **state)
+{
+	struct qcow2 *q;
+	char err[512];
+	uint8_t buf[512];
+	int fd, ret;
+
+	fresh("n.qcow2", "");
+	sh("cd %s && qemu-io -c 'write -P 1 0 512' -f qcow2 n.qcow2 >/dev/null && "
+	   "qemu-img snapshot -c s1 n.qcow2 && "
+	   "qemu-io -c 'write -P 2 0 512' -f qcow2 n.qcow2 >/dev/null", dir);
+	refused("n.qcow2", "internal snapshots are present (1)");
+	q = open_img("n.qcow2", true, &fd, err, sizeof(err), &ret);
+	assert_int_equal(ret, 0);
+	assert_int_equal(qcow2__read(q, 0, buf, sizeof(buf)), 0);
+	assert_int_equal(buf[0], 2);
+	assert_int_equal(buf[511], 2);
+	assert_int_equal(qcow2__write(q, 0, buf, sizeof(buf)), -EROFS);
+	qcow2__close(q);
+	close(fd);
+}
+
 /* An L2 entry pointing outside the file fails the read, never crashes. */
 static void test_bad_l2_entry(void **state)
 {
@@ -360,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_write_512_qcow2_base),
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_snapshot_readonly),
 		cmocka_unit_test(test_bad_l2_entry),
 		cmocka_unit_test(test_mutations),
 	};
