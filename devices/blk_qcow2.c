@@ -181,8 +181,37 @@ static int parse_geometry(struct qcow2 *q, const uint8_t *h, const char *path, c
 	return 0;
 }
 
+/* Every entry of the L2 table at off: a compressed cluster is refused by
+ * name here, at open, rather than failing a guest's read later. */
+static int check_l2_table(struct qcow2 *q, uint64_t off, const char *path, char *err,
+			  size_t errlen)
+{
+	uint64_t j, e, host;
+	int ret;
+
+	ret = qcow2_pread_all(q->fd, q->buf, q->cluster, off);
+	if (ret)
+		return errmsg__fail(ret, err, errlen, "qcow2 %s: reading an L2 table: %s",
+				    path, strerror(-ret));
+	for (j = 0; j < q->l2_entries; j++) {
+		e = be64_at(q->buf + j * 8);
+		host = e & OFFSET_MASK;
+		if (e & L2_COMPRESSED)
+			return errmsg__fail(-ENOTSUP, err, errlen, "qcow2 %s: compressed "
+					    "clusters are not supported (convert without -c)",
+					    path);
+		if ((e & L2_RESERVED) || (host && !range_ok(q, host, q->cluster)))
+			return errmsg__fail(-EINVAL, err, errlen, "qcow2 %s: L2 entry 0x%llx "
+					    "at 0x%llx is invalid", path, (unsigned long long)e,
+					    (unsigned long long)(off + j * 8));
+	}
+	return 0;
+}
+
 static int check_tables(struct qcow2 *q, const char *path, char *err, size_t errlen)
 {
+	int ret;
+
 	uint64_t i, e;
 
 	for (i = 0; i < q->l1_size; i++) {
@@ -192,6 +221,11 @@ static int check_tables(struct qcow2 *q, const char *path, char *err, size_t err
 			return errmsg__fail(-EINVAL, err, errlen, "qcow2 %s: L1 entry %llu "
 					    "(0x%llx) is invalid", path,
 					    (unsigned long long)i, (unsigned long long)e);
+		if (e & OFFSET_MASK) {
+			ret = check_l2_table(q, e & OFFSET_MASK, path, err, errlen);
+			if (ret)
+				return ret;
+		}
 	}
 	for (i = 0; i < q->reftable_entries; i++) {
 		e = q->reftable[i];
