@@ -10,7 +10,7 @@ one bandwidth for every round, a calibration on other guests) and
 compare. Then the forecast's error, the tables and the figures:
 
     python3 bench/replay_validate.py [--out bench/results/replay] [--build build]
-        [--repetitions 3] [--sweep bench/results/convergence-1rep] [--report-only]
+        [--repetitions 3] [--sweep bench/results/convergence-1rep-first] [--report-only]
 
 --report-only redoes the tables and figures from DIR's saved runs and
 traces. Needs KVM (unless --report-only) and Debian's python3-matplotlib.
@@ -350,14 +350,14 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--sweep", action="append",
                     help="lab result dirs for the forecast error "
-                    "(default bench/results/convergence-1rep)")
+                    "(default bench/results/convergence-1rep-first)")
     ap.add_argument("--repetitions", type=int, default=3,
                     help="runs of each workload and link (default 3)")
     ap.add_argument("--report-only", action="store_true")
     opt = ap.parse_args()
     if not opt.report_only:
         run_all(opt.out, opt.build, opt.repetitions)
-    report(opt.out, opt.sweep or [os.path.join("bench", "results", "convergence-1rep")])
+    report(opt.out, opt.sweep or [os.path.join("bench", "results", "convergence-1rep-first")])
     return 0
 
 
