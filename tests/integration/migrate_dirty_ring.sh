@@ -78,6 +78,10 @@ start src2 "$VMM" --dirty-ring "$RING" --cpus 2 --mem 256M --serial "file:$TMP/s
 s2pid=$LAST_PID
 wait_sock "$TMP/src2.sock"
 wait_for "$TMP/src2.log" "verify: t=" 20 || fail "verify did not start"
+# Slow enough to be seen active and then blocked: unthrottled, this guest
+# can converge in about 100 ms, before the first 'info migrate' (CI saw
+# the second migration complete, and the source end, that way).
+mon_check "$TMP/src2.sock" "migrate_set_parameter max-bandwidth 8M" "^ok"
 mon_check "$TMP/src2.sock" "migrate tcp:127.0.0.1:$port" "^ok"
 mon_wait "$TMP/src2.sock" "status: active" 20 || fail "the migration did not start"
 # A destination that reads nothing: the migration thread blocks in a
