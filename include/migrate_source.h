@@ -114,6 +114,9 @@ __attribute__((format(printf, 3, 4)))
 int source__fail(struct source_run *r, int ret, const char *fmt, ...);
 /* The dirty ring's per-vCPU counts of the last dirty-log read, into a
  * round's record (nothing with the bitmap). */
+/* vCPUs the per-vCPU statistics hold: all of them, up to the stats'
+ * bound (MIGRATE_STATS_MAX_VCPUS); the throttles act on these too. */
+unsigned int source__stats_vcpus(const struct source_run *r);
 void source__vcpu_counts(struct source_run *r, struct round_stats *rs);
 /* Sends a section; on failure, r->err says why (the destination's own
  * reason if it sent one). */

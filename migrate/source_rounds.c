@@ -168,6 +168,12 @@ int source__send_round_end(struct source_run *r, uint32_t round, uint64_t pages,
 	return ret;
 }
 
+unsigned int source__stats_vcpus(const struct source_run *r)
+{
+	return r->vm->nr_cpus < MIGRATE_STATS_MAX_VCPUS ? r->vm->nr_cpus :
+							   MIGRATE_STATS_MAX_VCPUS;
+}
+
 void source__vcpu_counts(struct source_run *r, struct round_stats *rs)
 {
 	uint64_t n[MIGRATE_STATS_MAX_VCPUS];
@@ -175,8 +181,7 @@ void source__vcpu_counts(struct source_run *r, struct round_stats *rs)
 
 	if (!r->log.ring)
 		return;
-	rs->nr_vcpus = r->vm->nr_cpus < MIGRATE_STATS_MAX_VCPUS ? r->vm->nr_cpus :
-		MIGRATE_STATS_MAX_VCPUS;
+	rs->nr_vcpus = source__stats_vcpus(r);
 	dirty_log__take_vcpu_pages(&r->log, n, rs->nr_vcpus);
 	for (i = 0; i < rs->nr_vcpus; i++)
 		rs->vcpu_dirty_pages[i] = (uint32_t)n[i];

@@ -15,22 +15,16 @@
 #include "vcpu_throttle.h"
 #include "vm.h"
 
-static unsigned int nr_vcpus(const struct source_run *r)
-{
-	return r->vm->nr_cpus < MIGRATE_STATS_MAX_VCPUS ? r->vm->nr_cpus :
-							   MIGRATE_STATS_MAX_VCPUS;
-}
-
 void source__throttle_start(struct source_run *r)
 {
 	unsigned int i;
 
 	auto_converge__init(&r->ac, clock__mono_us(), r->s.bytes_out);
 	r->throttle_started = true;
-	for (i = 0; i < nr_vcpus(r); i++)
+	for (i = 0; i < source__stats_vcpus(r); i++)
 		r->slept_base_us[i] = vcpu_throttle__slept_us(r->vm, i);
 	migrate_stats__lock(&r->m->stats);
-	r->m->stats.nr_throttled_vcpus = nr_vcpus(r);
+	r->m->stats.nr_throttled_vcpus = source__stats_vcpus(r);
 	migrate_stats__unlock(&r->m->stats);
 }
 
@@ -39,7 +33,7 @@ void source__throttle_round_begin(struct source_run *r, struct round_stats *rs)
 	unsigned int i;
 
 	rs->cpu_throttle_pct = vcpu_throttle__max(r->vm);
-	rs->nr_throttled_vcpus = nr_vcpus(r);
+	rs->nr_throttled_vcpus = source__stats_vcpus(r);
 	for (i = 0; i < rs->nr_throttled_vcpus; i++)
 		rs->vcpu_throttled_us[i] = vcpu_throttle__slept_us(r->vm, i);
 }
@@ -50,7 +44,7 @@ static void publish_totals(struct source_run *r)
 	struct migrate_stats *st = &r->m->stats;
 	unsigned int i;
 
-	for (i = 0; i < nr_vcpus(r); i++)
+	for (i = 0; i < source__stats_vcpus(r); i++)
 		st->vcpu_throttled_us[i] = vcpu_throttle__slept_us(r->vm, i) - r->slept_base_us[i];
 }
 
@@ -72,7 +66,7 @@ static void publish_vcpu_pcts(struct source_run *r)
 	struct migrate_stats *st = &r->m->stats;
 	unsigned int i;
 
-	for (i = 0; i < nr_vcpus(r); i++)
+	for (i = 0; i < source__stats_vcpus(r); i++)
 		st->vcpu_throttle_pct[i] = vcpu_throttle__get(r->vm, i);
 	st->cpu_throttle_pct = vcpu_throttle__max(r->vm);
 }
@@ -81,7 +75,7 @@ int source__dirty_limit_tick(struct source_run *r)
 {
 	uint64_t pages[MIGRATE_STATS_MAX_VCPUS], now = clock__mono_us(), period_us;
 	uint32_t pct[MIGRATE_STATS_MAX_VCPUS], next[MIGRATE_STATS_MAX_VCPUS];
-	unsigned int i, n = nr_vcpus(r);
+	unsigned int i, n = source__stats_vcpus(r);
 	int got;
 
 	if (!r->dl_active)
@@ -117,7 +111,7 @@ static bool start_dirty_limit(struct source_run *r)
 		return false;
 	r->dl_active = true;
 	r->dl_last_us = clock__mono_us();
-	dirty_log__vcpu_dirtied(&r->log, pages, nr_vcpus(r), r->err, sizeof(r->err));
+	dirty_log__vcpu_dirtied(&r->log, pages, source__stats_vcpus(r), r->err, sizeof(r->err));
 	migrate_stats__lock(st);
 	st->dirty_limit_active = true;
 	migrate_stats__unlock(st);

@@ -211,12 +211,14 @@ static void json_forecast(struct jobj *top, const struct migrate_forecast *fc)
 	fputs("\n  }", o.f);
 }
 
+/* Like jo_u64s, bounded the same way: a count read back from a stats
+ * struct is never trusted past its array. */
 static void json_u32_array(FILE *f, const uint32_t *v, uint32_t n)
 {
 	uint32_t i;
 
 	fputc('[', f);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && i < MIGRATE_STATS_MAX_VCPUS; i++)
 		fprintf(f, "%s%" PRIu32, i ? ", " : "", v[i]);
 	fputc(']', f);
 }
@@ -376,9 +378,7 @@ static void json_totals(struct jobj *o, const struct migrate_stats *s)
 	jo_key(o, "dirty_limit_active");
 	fputs(s->dirty_limit_active ? "true" : "false", o->f);
 	jo_key(o, "vcpu_throttle_pct");
-	json_u32_array(o->f, s->vcpu_throttle_pct,
-		       s->nr_throttled_vcpus < MIGRATE_STATS_MAX_VCPUS ? s->nr_throttled_vcpus :
-									 MIGRATE_STATS_MAX_VCPUS);
+	json_u32_array(o->f, s->vcpu_throttle_pct, s->nr_throttled_vcpus);
 }
 
 static int finish(FILE *f)
