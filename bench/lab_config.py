@@ -16,7 +16,7 @@ SYSTEMS = ("vmm", "qemu")
 # units (ms, bytes/s), and the ones only vmm has (README "Parameters").
 COMMON_PARAMS = ("downtime-limit", "max-bandwidth")
 VMM_PARAMS = ("max-iterations", "min-dirty-pages", "no-progress-rounds",
-              "max-sent-factor", "shrink-factor", "stall-action")
+              "max-sent-factor", "shrink-factor", "stall-action", "round-end")
 # What the lab sets unless the experiment says otherwise, on both systems,
 # so that their defaults do not differ silently (QEMU 7.2 caps pre-copy at
 # 128 MiB/s unless told; vmm does not cap).
@@ -186,6 +186,8 @@ def _check_params(p, where):
         if k == "stall-action" and v not in ("stop-copy", "cancel"):
             raise ConfigError("%s: stall-action=%r (stop-copy or cancel)" %
                               (where, v))
+        if k == "round-end" and v not in ("pass", "fit"):
+            raise ConfigError("%s: round-end=%r (pass or fit)" % (where, v))
     return p
 
 

@@ -258,9 +258,7 @@ class Qemu:
                 "(resolution: the lab's scheduling latency, below 1 ms idle)")
 
     def param_applies(self, name):
-        return name not in ("max-iterations", "min-dirty-pages",
-                            "no-progress-rounds", "max-sent-factor",
-                            "shrink-factor", "stall-action")
+        return name not in lab_config.VMM_PARAMS
 
     def leftovers(self, run):
         return {}

@@ -43,6 +43,11 @@ struct migrate_params {
 	 * (migrate_policy.h); 0 = off, stop as soon as it fits */
 	double shrink_factor;
 	uint64_t max_bandwidth;		/* bytes/s; 0 = unlimited */
+	/* round-end fit: a round past round 0 ends once the pages it has left
+	 * would fit downtime_limit_ms at the last round's link rate (where
+	 * QEMU syncs its dirty bitmap); the rest stays pending for the next
+	 * round. false (pass): every round sends its whole dirty set. */
+	bool round_end_fit;
 	enum on_stall stall_action;
 	/* Hard cap on the stop-and-copy, from the pause to READY; past it,
 	 * before GO, the migration is abandoned. 0 = off. */

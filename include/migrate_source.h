@@ -76,6 +76,11 @@ struct source_run {
 	uint64_t data_us;
 	uint64_t probe_pages;
 	uint64_t probe_us;		/* since round 0 began; 0 = none */
+	/* round-end fit: the round in progress ends once at most this many
+	 * pages are left (0 = it sends them all), from the last round's
+	 * link rate, kept here. */
+	uint64_t round_cut_pages;
+	double last_link_bps;
 	/* auto-converge (source_throttle.c): its rule, and each vCPU's
 	 * time slept throttled when the migration began. */
 	struct auto_converge ac;

@@ -59,6 +59,9 @@ struct round_stats {
 	uint64_t duration_us;
 	uint64_t dirty_pages;		/* to send this round (round 0: all) */
 	uint64_t pages_sent;		/* including zero pages */
+	/* round-end fit: pages of dirty_pages the round left pending for
+	 * the next one (0 = it sent them all) */
+	uint64_t pages_left;
 	uint64_t zero_pages;		/* sent as a flag, no data */
 	uint64_t bytes;			/* on the wire */
 	double bandwidth_bps;		/* bytes / duration; NaN = unknown */

@@ -328,6 +328,18 @@ static int set_zstd_level(struct migrate_params *p, const char *name,
 	return set_pct(name, v, 1, 20, &p->zstd_level, err, errlen);
 }
 
+static int set_round_end(struct migrate_params *p, const char *name,
+			 const char *v, char *err, size_t errlen)
+{
+	if (!strcmp(v, "pass"))
+		p->round_end_fit = false;
+	else if (!strcmp(v, "fit"))
+		p->round_end_fit = true;
+	else
+		return errmsg__fail(-EINVAL, err, errlen, "%s: '%.64s' is not pass or fit", name, v);
+	return 0;
+}
+
 /* Parallel to setters[] below; the order is the order of help and format. */
 static const struct migrate_param_info infos[] = {
 	{ "max-iterations", "1..1000",
@@ -372,6 +384,8 @@ static const struct migrate_param_info infos[] = {
 	  "compress whole RAM pages, one zstd frame per batch, where it is smaller" },
 	{ "multifd-zstd-level", "1..20",
 	  "zstd: the compression level (higher: smaller, more CPU)" },
+	{ "round-end", "pass|fit",
+	  "a round sends its whole dirty set, or stops once the rest fits the downtime" },
 };
 
 static const param_set_fn setters[] = {
@@ -396,6 +410,7 @@ static const param_set_fn setters[] = {
 	set_xbzrle_cache,
 	set_compression,
 	set_zstd_level,
+	set_round_end,
 };
 
 #define NPARAMS (sizeof(infos) / sizeof(infos[0]))
@@ -509,6 +524,7 @@ void migrate_params__format(const struct migrate_params *p, char *buf,
 	outbuf__printf(&o, "xbzrle-cache-size: %s\n", cache);
 	outbuf__printf(&o, "multifd-compression: %s\n", migrate_compression__name(p->compression));
 	outbuf__printf(&o, "multifd-zstd-level: %" PRIu32 "\n", p->zstd_level);
+	outbuf__printf(&o, "round-end: %s\n", p->round_end_fit ? "fit" : "pass");
 }
 
 void migrate_params__format_help(char *buf, size_t len)

@@ -145,6 +145,10 @@ static int send_pending(struct source_run *r, struct round_stats *rs)
 				ret = source__fail(r, -ECANCELED, "cancelled");
 				goto out;
 			}
+			if (left <= r->round_cut_pages) {
+				rs->pages_left = left;
+				break;
+			}
 		}
 	}
 	ret = flush_batch(r, rs);
@@ -214,6 +218,22 @@ static void zstd_round(struct zstd_counters *d, const struct zstd_counters *a,
 	d->cpu_us = b->cpu_us - a->cpu_us;
 }
 
+/* round-end fit: the pages that would fit the downtime limit at the last
+ * round's link rate. A round whose whole dirty set fits already is sent
+ * whole (cutting it would only make rounds of one batch), and so are
+ * round 0 (the full pass the forecast measures) and the stop-and-copy. */
+static uint64_t round_cut(const struct source_run *r, const struct round_stats *rs)
+{
+	double fit;
+
+	if (!r->params.round_end_fit || !rs->index || r->paused_by_us ||
+	    !r->params.downtime_limit_ms || !(r->last_link_bps > 0))
+		return 0;
+	fit = r->last_link_bps * (double)r->params.downtime_limit_ms / 1000.0 /
+	      (GUEST_PAGE_SIZE + RAM_ENTRY_LEN);
+	return fit < (double)rs->dirty_pages ? (uint64_t)fit : 0;
+}
+
 /* One round: send what is pending, then record it. */
 int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs)
 {
@@ -228,6 +248,7 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	rs->start_us = t0 - st->start_mono_us;
 	rs->dirty_pages = dirty_log__count_pending(&r->log);
 	source__vcpu_counts(r, rs);
+	r->round_cut_pages = round_cut(r, rs);
 	r->batch_start_us = t0;
 	r->data_bytes = r->data_us = 0;
 	source__throttle_round_begin(r, rs);
@@ -246,6 +267,7 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	rs->bandwidth_bps = rs->duration_us ? rs->bytes * 1e6 / rs->duration_us : 0;
 	rs->link_bps = rs->duration_us > rs->throttle_us ?
 		rs->bytes * 1e6 / (double)(rs->duration_us - rs->throttle_us) : 0;
+	r->last_link_bps = rs->link_bps;
 	source__throttle_round_end(r, rs);
 	migrate_stats__lock(st);
 	st->bytes_total = r->s.bytes_out;
@@ -254,7 +276,9 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 }
 
 /* Reads the dirty log after a round; fills the round's dirty rate and
- * log-read time. Returns pages now pending, or -errno. */
+ * log-read time. Returns pages now pending, or -errno. The rate counts
+ * only pages the read added: those a cut round left pending were dirty
+ * before it. */
 static int64_t sync_after(struct source_run *r, struct round_stats *rs)
 {
 	int64_t n = dirty_log__sync(&r->log, r->err, sizeof(r->err));
@@ -267,7 +291,7 @@ static int64_t sync_after(struct source_run *r, struct round_stats *rs)
 	rs->log_read_us = rs->log_get_us + rs->log_clear_us;
 	rs->ring_full_exits = r->log.last_full_exits;
 	rs->ring_wait_us = r->log.last_wait_us;
-	rs->dirty_rate_pps = since ? n * 1e6 / since : 0;
+	rs->dirty_rate_pps = since ? (double)((uint64_t)n - rs->pages_left) * 1e6 / since : 0;
 	source__publish_progress(r, (uint64_t)n);
 	return n;
 }
@@ -315,7 +339,9 @@ int source__precopy(struct source_run *r, uint32_t *rounds)
 		n = sync_after(r, &rs);
 		if (n < 0)
 			return source__fail(r, (int)n, "reading the dirty log");
-		raised = source__throttle_after_sync(r, (uint64_t)n);
+		/* As QEMU's rule: what the guest dirtied, not what a cut
+		 * round carried over. */
+		raised = source__throttle_after_sync(r, (uint64_t)n - rs.pages_left);
 		struct policy_input in = {
 			.round = k, .dirty_pages = (uint64_t)n, .page_size = GUEST_PAGE_SIZE,
 			.round_pages = rs.pages_sent,

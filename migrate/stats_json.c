@@ -297,6 +297,7 @@ static void json_round(FILE *f, const struct round_stats *r)
 	jo_u64(&o, "duration_us", r->duration_us);
 	jo_u64(&o, "dirty_pages", r->dirty_pages);
 	jo_u64(&o, "pages_sent", r->pages_sent);
+	jo_u64(&o, "pages_left", r->pages_left);
 	jo_u64(&o, "zero_pages", r->zero_pages);
 	jo_u64(&o, "bytes", r->bytes);
 	jo_num(&o, "bandwidth_bps", r->bandwidth_bps);

@@ -377,7 +377,7 @@ static void reparse(const char *text, struct migrate_params *p)
 				 colon + 2, err);
 		n++;
 	}
-	assert_int_equal(n, 21);
+	assert_int_equal(n, 22);
 }
 
 /* secret-file takes a path whose file passes the secret file's rules, or
@@ -436,7 +436,8 @@ static void test_format(void **state)
 		"x-vcpu-dirty-limit-period: 1000\n"
 		"xbzrle-cache-size: 64M\n"
 		"multifd-compression: none\n"
-		"multifd-zstd-level: 1\n");
+		"multifd-zstd-level: 1\n"
+		"round-end: pass\n");
 
 	p.max_iterations = 7;
 	p.downtime_limit_ms = 1234;
@@ -519,6 +520,23 @@ static void test_compression(void **state)
 	assert_int_equal(p.compression, MIGRATE_COMPRESSION_NONE);
 }
 
+static void test_round_end(void **state)
+{
+	struct migrate_params p;
+	char err[256];
+
+	(void)state;
+	migrate_params__defaults(&p);
+	assert_false(p.round_end_fit);
+	assert_int_equal(migrate_params__set(&p, "round-end", "fit", err, sizeof(err)), 0);
+	assert_true(p.round_end_fit);
+	assert_int_equal(migrate_params__set(&p, "round-end", "on", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "round-end: 'on' is not pass or fit");
+	assert_true(p.round_end_fit);
+	assert_int_equal(migrate_params__set(&p, "round-end", "pass", err, sizeof(err)), 0);
+	assert_false(p.round_end_fit);
+}
+
 static void test_help(void **state)
 {
 	const struct migrate_param_info *t;
@@ -527,7 +545,7 @@ static void test_help(void **state)
 	size_t n, i;
 
 	t = migrate_params__table(&n);
-	assert_int_equal(n, 21);
+	assert_int_equal(n, 22);
 	migrate_params__format_help(buf, sizeof(buf));
 	for (i = 0; i < n; i++) {
 		assert_non_null(t[i].name);
@@ -559,6 +577,7 @@ int main(void)
 		cmocka_unit_test(test_format_truncates),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_compression),
+		cmocka_unit_test(test_round_end),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,6 +73,25 @@ grep -q "verify: PASS" "$TMP/dst.log" || fail "verify did not pass"
 # rounds halve until the guest's few writes per round run out
 [ "$(grep -c '"index"' "$TMP/src.json")" -ge 5 ] || fail "fewer than 5 rounds"
 
+migrate_verify "round-end fit, 2 vCPUs, 10 ms: rounds cut part-way, what they leave sent later" 0 \
+	"downtime-limit 10
+round-end fit" --mem 256M --cpus 2 -- ws=32M rate=200000 duration=6
+grep -q "verify: PASS" "$TMP/dst.log" || fail "verify did not pass"
+python3 - "$TMP/src.json" <<'PY' || fail "round-end fit: the cuts"
+import json, sys
+s = json.load(open(sys.argv[1]))
+r = s["rounds"]
+# A round past round 0 stops once what it has left fits 10 ms at the
+# previous round's link rate, at a batch's end: never with more left.
+for a, b in zip(r, r[1:]):
+    fit = int(a["link_bandwidth_bps"] * 0.010 / (4096 + 12))
+    assert b["pages_left"] <= fit or b["pages_left"] == 0, (b, fit)
+    assert b["pages_sent"] + b["pages_left"] == b["dirty_pages"], b
+assert r[0]["pages_left"] == 0, r[0]
+assert any(x["pages_left"] for x in r), [x["pages_left"] for x in r]
+print("   pages left per round: %s" % [x["pages_left"] for x in r])
+PY
+
 migrate_verify "rate 3000, max-iterations 1: round 0's interval in the stop-and-copy" 0 \
 	"max-iterations 1" --mem 256M -- ws=32M rate=3000 duration=5 tally=1
 grep -q "verify: PASS" "$TMP/dst.log" || fail "verify did not pass"

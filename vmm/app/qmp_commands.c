@@ -353,7 +353,7 @@ static bool set_param(struct migrate_params *p, const char *key, json_t *v, stru
 		return false;
 	}
 	if (!strcmp(key, "stall-action") || !strcmp(key, "secret-file") ||
-	    !strcmp(key, "multifd-compression")) {
+	    !strcmp(key, "multifd-compression") || !strcmp(key, "round-end")) {
 		if (!json_is_string(v)) {
 			fail(e, "Invalid parameter type for '%s', expected: string", key);
 			return false;
@@ -409,7 +409,7 @@ static json_t *cmd_query_parameters(struct qmp *q, json_t *args, struct qmp_erro
 		return NULL;
 	migration__get_params(m, &p);
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:s, s:I, s:I, s:I, s:I, "
-			 "s:b, s:I, s:I, s:I, s:s, s:I}",
+			 "s:b, s:I, s:I, s:I, s:s, s:I, s:s}",
 			 "downtime-limit", (json_int_t)p.downtime_limit_ms,
 			 "max-bandwidth", (json_int_t)p.max_bandwidth,
 			 "max-iterations", (json_int_t)p.max_iterations,
@@ -428,7 +428,8 @@ static json_t *cmd_query_parameters(struct qmp *q, json_t *args, struct qmp_erro
 			 "x-vcpu-dirty-limit-period", (json_int_t)p.vcpu_dirty_limit_period_ms,
 			 "xbzrle-cache-size", (json_int_t)p.xbzrle_cache_size,
 			 "multifd-compression", migrate_compression__name(p.compression),
-			 "multifd-zstd-level", (json_int_t)p.zstd_level);
+			 "multifd-zstd-level", (json_int_t)p.zstd_level,
+			 "round-end", p.round_end_fit ? "fit" : "pass");
 }
 
 /* --- capabilities ------------------------------------------------------ */
