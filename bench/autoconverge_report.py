@@ -35,8 +35,12 @@ def row(record):
     s = lab_report.summarize(record)
     caps = record["point"].get("capabilities") or {}
     rates = s.get("guest_rate_pps") or {}
-    return {"system": record["point"]["system"],
+    system = record["point"]["system"]
+    params = record["point"].get("params") or {}
+    return {"system": system,
             "auto_converge": bool(caps.get("auto-converge")),
+            # vmm's own parameter; QEMU always reads again where it fits
+            "round_end": params.get("round-end", "pass") if system == "vmm" else "-",
             "repetition": record.get("repetition"),
             "outcome": s["status"], "stop_reason": s["stop_reason"],
             "total_ms": s["total_ms"], "downtime_ms": s["downtime_ms"],
@@ -55,7 +59,7 @@ def cell(v, digits=0):
     return str(v)
 
 
-COLS = ("system", "auto_converge", "outcome", "stop_reason", "total_ms", "downtime_ms",
+COLS = ("system", "auto_converge", "round_end", "outcome", "stop_reason", "total_ms", "downtime_ms",
         "rounds", "final_throttle_pct", "guest_pps_before", "guest_pps_during",
         "guest_pps_after")
 
@@ -71,13 +75,13 @@ def markdown(rows):
 def medians(rows):
     groups = {}
     for r in rows:
-        groups.setdefault((r["system"], r["auto_converge"]), []).append(r)
+        groups.setdefault((r["system"], r["auto_converge"], r["round_end"]), []).append(r)
     out = []
-    for (system, ac), rs in groups.items():
-        m = {"system": system, "auto_converge": ac,
+    for (system, ac, round_end), rs in groups.items():
+        m = {"system": system, "auto_converge": ac, "round_end": round_end,
              "outcome": ", ".join(sorted({r["outcome"] for r in rs})),
              "stop_reason": ", ".join(sorted({str(r["stop_reason"]) for r in rs}))}
-        for c in COLS[4:]:
+        for c in COLS[5:]:
             v = [r[c] for r in rs if r[c] is not None]
             m[c] = float(statistics.median(v)) if v else None
         out.append(m)

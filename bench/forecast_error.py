@@ -9,9 +9,11 @@ again, fed from the same statistics, and gives them (it reproduces the
 recorded rounds and total time, which errors() checks and reports as
 `port_match`).
 
-    python3 bench/forecast_error.py [--old-model] DIR...
+    python3 bench/forecast_error.py [--old-model | --upfront] DIR...
         (lab result dirs or runs/*.json; --old-model: the port for every
-        run, to see what the old model would have said about new runs)
+        run, to see what the old model would have said about new runs;
+        --upfront: the forecast made before anything was sent, which
+        bench/forecast_sweep.py --upfront keeps beside each run)
 """
 import glob
 import json
@@ -82,16 +84,23 @@ def load(paths):
             st = (rec.get("vmm_stats") or {}).get("src") if "vmm_stats" in rec \
                 else rec.get("stats")
             if st and st.get("status") == "completed" and st.get("forecast"):
+                if rec.get("upfront"):
+                    st = dict(st, upfront=rec["upfront"])
                 out.append((os.path.splitext(os.path.basename(f))[0], st))
     return out
 
 
-def errors(runs, old_model=False):
+def errors(runs, old_model=False, upfront=False):
     """One row per run: forecast and real total time, bytes, rounds."""
     rows = []
     for name, st in runs:
         rec = st["forecast"]
-        if "bytes" in rec and not old_model:   # the engine's own, whole
+        if upfront:
+            rec = st.get("upfront")
+            if not rec:
+                continue
+            fc = dict(rec, port=False)
+        elif "bytes" in rec and not old_model:   # the engine's own, whole
             fc = dict(rec, port=False)
         else:
             fc = forecast(st)
@@ -106,8 +115,9 @@ def errors(runs, old_model=False):
             "real_total_ms": st["total_us"] / 1e3, "fc_total_ms": rec["total_us"] / 1e3,
             "real_bytes": st["bytes_total"], "fc_bytes": fc["bytes"],
             "real_downtime_ms": st["downtime_us"] / 1e3, "fc_downtime_ms": rec["downtime_ms"],
-            "ported": "bytes" not in st["forecast"],
-            "port_match": "bytes" not in st["forecast"] and fc["rounds"] == rec["rounds"] and
+            "ported": not upfront and "bytes" not in st["forecast"],
+            "port_match": not upfront and "bytes" not in st["forecast"] and
+            fc["rounds"] == rec["rounds"] and
             abs(fc["total_us"] - rec["total_us"]) <= max(2000, 0.01 * rec["total_us"]),
         })
     return rows
@@ -163,11 +173,12 @@ def table(rows, old_model=False):
 
 def main(argv):
     old = "--old-model" in argv
-    argv = [a for a in argv if a != "--old-model"]
-    if not argv:
-        print(__doc__.strip().splitlines()[-3].strip(), file=sys.stderr)
+    up = "--upfront" in argv
+    argv = [a for a in argv if a not in ("--old-model", "--upfront")]
+    if not argv or (old and up):
+        print("usage: forecast_error.py [--old-model | --upfront] DIR...", file=sys.stderr)
         return 2
-    print(table(errors(load(argv), old), old), end="")
+    print(table(errors(load(argv), old, up), old), end="")
     return 0
 
 

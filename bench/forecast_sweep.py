@@ -15,9 +15,19 @@ outcome").
 
 --fast: the guest at 60k pages/s and as fast as it can instead (the
 harder cases, where more than one pre-copy round runs).
+
+--upfront: also the forecast made before anything is sent (the monitor's
+`forecast 2 BANDWIDTH`, just before `migrate`), kept in each run's JSON as
+"upfront" (`python3 bench/forecast_error.py --upfront DIR` scores it). Its
+BANDWIDTH is the link's own rate, as a user would give it: the rate of
+page data a first migration of the sweep measured over the loopback (its
+statistics' forecast bandwidth), on both links: where max-bandwidth is
+set the forecast caps the rounds by it, and the stop-and-copy, which is
+never throttled, runs at the link's rate.
 """
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,6 +42,23 @@ WORKLOADS = {"%s-%dk" % (pat, k): "rate=%d ws=128M pattern=%s" % (k * 1000, pat)
 FAST = {"%s-%s" % (pat, k): "rate=%d ws=128M pattern=%s" % (r, pat)
         for pat in ("seq", "random") for k, r in (("60k", 60000), ("max", 0))}
 LINKS = {"loopback": 0, "100MiBps": 100 * 2**20}   # max-bandwidth, bytes/s
+UPFRONT_S = 2
+UPFRONT_RE = re.compile(r"forecast: (\d+) rounds, ([\d.]+) s total, ([\d.]+) ms downtime, "
+                        r"([\d.]+) MiB, stop reason (\S+)")
+
+
+def upfront(bandwidth):
+    """A before= hook for migrate_once: the monitor's forecast, parsed."""
+    def ask(sock):
+        r = benchlib.monitor(sock, "forecast %d %d" % (UPFRONT_S, bandwidth),
+                             timeout=UPFRONT_S + 30)
+        m = UPFRONT_RE.search(r)
+        if not m:
+            benchlib.die("forecast: " + r)
+        return {"rounds": int(m.group(1)), "total_us": float(m.group(2)) * 1e6,
+                "downtime_ms": float(m.group(3)), "bytes": float(m.group(4)) * 2**20,
+                "stop_reason": m.group(5), "bandwidth_bps": bandwidth, "text": r}
+    return ask
 
 
 def main():
@@ -40,23 +67,35 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--repetitions", type=int, default=2)
     ap.add_argument("--fast", action="store_true")
+    ap.add_argument("--upfront", action="store_true")
     a = ap.parse_args()
     os.makedirs(os.path.join(a.out, "runs"), exist_ok=True)
     rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
                          text=True).stdout.strip() or None
     with tempfile.TemporaryDirectory(prefix="forecast-") as tmp:
+        loop_bw = None
+        if a.upfront:
+            cal = replay_validate.migrate_once(a.build, tmp, "calibration", "memtouch",
+                                               "rate=1000 ws=128M", 0)
+            loop_bw = int(cal["forecast"]["bandwidth_bps"])
+            print("forecast: loopback page data at %.0f MiB/s (a first migration)" %
+                  (loop_bw / 2**20), flush=True)
         # repetition outermost: a workload's runs lie minutes apart
         for rep in range(1, a.repetitions + 1):
             for wl, args in (FAST if a.fast else WORKLOADS).items():
                 for link, bw in LINKS.items():
                     name = "%s-%s-r%d" % (wl, link, rep)
-                    st = replay_validate.migrate_once(a.build, tmp, name, "memtouch", args, bw)
-                    benchlib.write_json(os.path.join(a.out, "runs", name + ".json"), {
-                        "workload": wl, "guest_args": args, "mem": replay_validate.MEM,
-                        "link": link, "repetition": rep, "max_bandwidth": bw,
-                        "git_revision": rev, "machine": benchlib.machine(),
-                        "loadavg": os.getloadavg(), "stats": st})
-                    fc = st.get("forecast") or {}
+                    hook = upfront(loop_bw) if a.upfront else None
+                    st = replay_validate.migrate_once(a.build, tmp, name, "memtouch", args, bw,
+                                                      before=hook)
+                    rec = {"workload": wl, "guest_args": args, "mem": replay_validate.MEM,
+                           "link": link, "repetition": rep, "max_bandwidth": bw,
+                           "git_revision": rev, "machine": benchlib.machine(),
+                           "loadavg": os.getloadavg(), "stats": st}
+                    if a.upfront:
+                        rec["upfront"] = st.pop("before")
+                    benchlib.write_json(os.path.join(a.out, "runs", name + ".json"), rec)
+                    fc = rec.get("upfront") or st.get("forecast") or {}
                     print("forecast: %s: %d rounds (forecast %s), %.0f ms (%s), %s" % (
                         name, st["round_count"], fc.get("rounds"), st["total_us"] / 1e3,
                         "%.0f" % (fc["total_us"] / 1e3) if fc else "-", st["stop_reason"]),

@@ -71,9 +71,12 @@ def _wait_file(path, text, timeout, proc):
     benchlib.die("%r did not appear in %s within %g s" % (text, path, timeout))
 
 
-def migrate_once(build, tmp, name, guest, guest_args, max_bw, trace=None):
+def migrate_once(build, tmp, name, guest, guest_args, max_bw, trace=None, before=None):
     """Boots guest, records a trace into trace (if given), migrates it to a
-    fresh destination over loopback; the source's statistics."""
+    fresh destination over loopback; the source's statistics. before, if
+    given, is called with the monitor's socket once max-bandwidth is set,
+    just before the migration starts; what it returns is the statistics'
+    "before" key."""
     sock = os.path.join(tmp, name + ".mon")
     log = os.path.join(tmp, name + ".serial")
     stats = os.path.join(tmp, name + ".stats.json")
@@ -94,15 +97,21 @@ def migrate_once(build, tmp, name, guest, guest_args, max_bw, trace=None):
                                    "tcp:127.0.0.1:%d" % port, "--serial", "none"],
                                   os.path.join(tmp, name + ".dst.err"))
         dst.wait_for("waiting for a migration", 10)
+        seen = None
         for line in ("migrate_set_parameter max-bandwidth %d" % max_bw,
                      "migrate tcp:127.0.0.1:%d" % port):
+            if line.startswith("migrate ") and before:
+                seen = before(sock)
             r = benchlib.monitor(sock, line)
             if not r.rstrip().endswith("ok"):
                 benchlib.die("%s: %s" % (line, r))
         if src.proc.wait(timeout=120) != 0:
             benchlib.die("the source ended with %s:\n%s" % (src.proc.returncode, src.err()))
         with open(stats) as f:
-            return json.load(f)
+            st = json.load(f)
+        if before:
+            st["before"] = seen
+        return st
     finally:
         for p in (src, dst):
             if p and p.proc.poll() is None:
