@@ -33,7 +33,7 @@ struct vm_config;
 #define STREAM_MAGIC		"LMIG\r\n\x1a\n"
 #define STREAM_MAGIC_LEN	8
 #define STREAM_VERSION_MAJOR	3
-#define STREAM_VERSION_MINOR	2	/* 3.2: zstd RAM pages (RAM_FLAG_ZSTD) */
+#define STREAM_VERSION_MINOR	3	/* 3.3: BLOCK sections (migrate -b) */
 #define STREAM_PREAMBLE_LEN	16
 #define STREAM_HEADER_LEN	16
 #define STREAM_TRAILER_LEN	4
@@ -56,6 +56,7 @@ enum section_type {
 	SECTION_DEVICE		= 0x006,
 	SECTION_END		= 0x007,
 	SECTION_GO		= 0x008,	/* run the guest (TCP only) */
+	SECTION_BLOCK		= 0x009,	/* 3.3: an extent of a drive (blk_section.h) */
 	/* return path */
 	SECTION_ACCEPT		= 0x101,
 	SECTION_REFUSE		= 0x102,
@@ -213,16 +214,25 @@ struct round_end_msg {
 	uint32_t round;
 	uint64_t pages;		/* pages sent in the round */
 	uint64_t bytes;		/* RAM section bytes of the round, framing included */
+	/* 3.3, block migration: the round's BLOCK sections and their data
+	 * bytes (a hole counts its length). Both 0: the short form. */
+	uint64_t block_sections;
+	uint64_t block_bytes;
 };
 
 /* END: the last section of the forward stream. */
 struct end_msg {
 	uint32_t rounds;	/* pre-copy rounds, stop-and-copy included */
 	uint64_t total_pages;	/* pages sent over the whole migration */
+	uint64_t block_sections; /* 3.3: BLOCK sections in all; 0: the short form */
 };
 
+/* The short forms (every stream without BLOCK sections) and the long ones
+ * (3.3, when a count of BLOCK sections is not 0). */
 #define ROUND_END_MSG_LEN	20
+#define ROUND_END_MSG_LEN_BLK	36
 #define END_MSG_LEN		12
+#define END_MSG_LEN_BLK		20
 
 void stream_msg__encode_round_end(struct wbuf *out,
 				  const struct round_end_msg *m);

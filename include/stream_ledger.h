@@ -19,7 +19,11 @@
  *   - at END, the VM_STATE, a vCPU's or a device's state still missing
  *     (the first one missing is named);
  *   - GO (the source's word to run the guest) unless END was taken and
- *     found complete.
+ *     found complete;
+ *   - a BLOCK section when CONFIG announced no block-migrated drive, or
+ *     whose round is not the open one; a ROUND_END or END whose count of
+ *     BLOCK sections differs from what the stream carried (a BLOCK
+ *     section lost or added; blk_dest compares the data bytes).
  * Names from the stream appear in messages escaped (stream__escape).
  */
 #ifndef VMM__STREAM_LEDGER_H
@@ -39,6 +43,8 @@ struct stream_ledger {
 	uint64_t round_pages;
 	uint64_t round_bytes;		/* framing included, as ROUND_END counts */
 	uint64_t total_pages;
+	uint64_t round_blocks;		/* BLOCK sections of the open round */
+	uint64_t total_blocks;		/* of the closed rounds */
 	bool have_vm_state;
 	uint32_t devices_seen;		/* bit i: CONFIG's device i */
 	uint64_t vcpus_seen[(VM_CONFIG_MAX_CPUS + 63) / 64];

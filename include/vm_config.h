@@ -21,6 +21,7 @@
 #define VM_CONFIG_MAX_CPUS	288
 #define VM_CONFIG_MAX_RAM	(1ull << 40)
 #define VM_CONFIG_NAME_LEN	32	/* bytes, NUL included */
+#define VM_CONFIG_MAX_BLOCK_DRIVES 4
 
 struct vm_config_slot {
 	uint64_t gpa;
@@ -44,6 +45,12 @@ struct vm_config {
 	uint32_t nr_devices;
 	struct vm_config_device devices[VM_CONFIG_MAX_DEVICES];
 	char source_version[VM_CONFIG_NAME_LEN];	/* vmm version string */
+	/* Stream 3.3, block migration (migrate -b): the drives whose images
+	 * travel in BLOCK sections (virtio-blk.0 ..), each image's size in
+	 * bytes (a multiple of 512). 0: the images stay where they are
+	 * (shared storage), and the payload ends at the source version. */
+	uint32_t nr_block_drives;
+	uint64_t block_drive_size[VM_CONFIG_MAX_BLOCK_DRIVES];
 };
 
 /* Zeroes c and sets source_version to this vmm's version. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "blk_section.h"
 #include "crc32c.h"
 #include "errmsg.h"
 
@@ -28,12 +29,13 @@ struct type_info {
 static const struct type_info type_table[] = {
 	{ SECTION_CONFIG,	"CONFIG",	true,	STREAM_CONFIG_MAX },
 	{ SECTION_RAM,		"RAM",		true,	RAM_BATCH_MAX_BYTES },
-	{ SECTION_ROUND_END,	"ROUND_END",	true,	ROUND_END_MSG_LEN },
+	{ SECTION_ROUND_END,	"ROUND_END",	true,	ROUND_END_MSG_LEN_BLK },
 	{ SECTION_VCPU,		"VCPU",		true,	1u << 20 },
 	{ SECTION_VM_STATE,	"VM_STATE",	true,	1u << 20 },
 	{ SECTION_DEVICE,	"DEVICE",	true,	STREAM_MAX_PAYLOAD },
-	{ SECTION_END,		"END",		true,	END_MSG_LEN },
+	{ SECTION_END,		"END",		true,	END_MSG_LEN_BLK },
 	{ SECTION_GO,		"GO",		true,	0 },
+	{ SECTION_BLOCK,	"BLOCK",	true,	BLK_SECTION_MAX_PAYLOAD },
 	{ SECTION_ACCEPT,	"ACCEPT",	false,	0 },
 	{ SECTION_REFUSE,	"REFUSE",	false,	STREAM_RETURN_MAX },
 	{ SECTION_RESUMED,	"RESUMED",	false,	0 },
@@ -446,6 +448,13 @@ static int check_header(const struct stream *s, const uint8_t *head,
 	if (why) {
 		errmsg__set(err, errlen, "section %s out of order: %s",
 			     t->name, why);
+		return -EPROTO;
+	}
+	/* An older source never sends it: a stream that says otherwise is
+	 * not what its preamble claims. */
+	if (type == SECTION_BLOCK && s->minor_in < 3) {
+		errmsg__set(err, errlen, "section BLOCK in a stream of version %u.%u (it came "
+			     "with %u.3)", STREAM_VERSION_MAJOR, s->minor_in, STREAM_VERSION_MAJOR);
 		return -EPROTO;
 	}
 	return 0;

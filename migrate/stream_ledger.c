@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "blk_section.h"
 #include "errmsg.h"
 
 /* What a RAM section costs on the wire, as the source counts it in
@@ -41,6 +42,32 @@ static int take_ram(struct stream_ledger *l, const struct section *sec, char *er
 	return 0;
 }
 
+/* Only the round here (offset 20, FORMAT.md's BLOCK payload): blk_dest
+ * checks the rest before it writes a byte. */
+static int take_block(struct stream_ledger *l, const struct section *sec, char *err,
+		      size_t errlen)
+{
+	uint32_t round;
+
+	if (!l->cfg->nr_block_drives) {
+		errmsg__set(err, errlen, "BLOCK section, but CONFIG announced no block-migrated drive");
+		return -EPROTO;
+	}
+	if (sec->len < BLK_SECTION_HDR) {
+		errmsg__set(err, errlen, "BLOCK section: payload of %llu bytes is shorter than its %d-byte header",
+			     (unsigned long long)sec->len, BLK_SECTION_HDR);
+		return -EBADMSG;
+	}
+	round = wire__get_le32(sec->payload + 20);
+	if (round != l->rounds) {
+		errmsg__set(err, errlen, "BLOCK section of round %u while round %u is open",
+			     round, l->rounds);
+		return -EPROTO;
+	}
+	l->round_blocks++;
+	return 0;
+}
+
 static int take_round_end(struct stream_ledger *l, const struct section *sec, char *err,
 			  size_t errlen)
 {
@@ -55,6 +82,13 @@ static int take_round_end(struct stream_ledger *l, const struct section *sec, ch
 			     m.round, l->rounds);
 		return -EPROTO;
 	}
+	if (m.block_sections != l->round_blocks) {
+		errmsg__set(err, errlen,
+			     "round %u: ROUND_END counts %llu BLOCK sections, the stream carried %llu (a BLOCK section is missing or extra)",
+			     m.round, (unsigned long long)m.block_sections,
+			     (unsigned long long)l->round_blocks);
+		return -EPROTO;
+	}
 	if (m.pages != l->round_pages || m.bytes != l->round_bytes) {
 		errmsg__set(err, errlen,
 			     "round %u: ROUND_END counts %llu pages in %llu bytes, the stream carried %llu pages in %llu bytes (a RAM section is missing or extra)",
@@ -64,8 +98,9 @@ static int take_round_end(struct stream_ledger *l, const struct section *sec, ch
 		return -EPROTO;
 	}
 	l->total_pages += l->round_pages;
+	l->total_blocks += l->round_blocks;
 	l->rounds++;
-	l->round_sections = l->round_pages = l->round_bytes = 0;
+	l->round_sections = l->round_pages = l->round_bytes = l->round_blocks = 0;
 	return 0;
 }
 
@@ -182,9 +217,10 @@ static int take_end(struct stream_ledger *l, const struct section *sec, char *er
 	ret = stream_msg__decode_end(sec->payload, sec->len, &m, err, errlen);
 	if (ret)
 		return ret;
-	if (l->round_sections) {
-		errmsg__set(err, errlen, "END while round %u is open (%llu RAM sections without ROUND_END)",
-			     l->rounds, (unsigned long long)l->round_sections);
+	if (l->round_sections || l->round_blocks) {
+		errmsg__set(err, errlen, "END while round %u is open (%llu RAM and %llu BLOCK sections without ROUND_END)",
+			     l->rounds, (unsigned long long)l->round_sections,
+			     (unsigned long long)l->round_blocks);
 		return -EPROTO;
 	}
 	if (!l->rounds) {
@@ -196,6 +232,12 @@ static int take_end(struct stream_ledger *l, const struct section *sec, char *er
 			     "END counts %u rounds and %llu pages, the stream carried %u rounds and %llu pages",
 			     m.rounds, (unsigned long long)m.total_pages, l->rounds,
 			     (unsigned long long)l->total_pages);
+		return -EPROTO;
+	}
+	if (m.block_sections != l->total_blocks) {
+		errmsg__set(err, errlen, "END counts %llu BLOCK sections, the stream carried %llu",
+			     (unsigned long long)m.block_sections,
+			     (unsigned long long)l->total_blocks);
 		return -EPROTO;
 	}
 	ret = check_state_complete(l, err, errlen);
@@ -212,6 +254,8 @@ int stream_ledger__take(struct stream_ledger *l, const struct section *sec, char
 		return take_ram(l, sec, err, errlen);
 	case SECTION_ROUND_END:
 		return take_round_end(l, sec, err, errlen);
+	case SECTION_BLOCK:
+		return take_block(l, sec, err, errlen);
 	case SECTION_VM_STATE:
 		if (l->have_vm_state) {
 			errmsg__set(err, errlen, "VM_STATE section sent twice");

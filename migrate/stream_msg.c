@@ -23,6 +23,10 @@ void stream_msg__encode_round_end(struct wbuf *out,
 	wbuf__put_u32(out, m->round);
 	wbuf__put_u64(out, m->pages);
 	wbuf__put_u64(out, m->bytes);
+	if (m->block_sections || m->block_bytes) {
+		wbuf__put_u64(out, m->block_sections);
+		wbuf__put_u64(out, m->block_bytes);
+	}
 }
 
 int stream_msg__decode_round_end(const uint8_t *p, size_t len,
@@ -33,13 +37,18 @@ int stream_msg__decode_round_end(const uint8_t *p, size_t len,
 	int ret;
 
 	memset(m, 0, sizeof(*m));
-	ret = check_len("ROUND_END", len, ROUND_END_MSG_LEN, err, errlen);
+	ret = check_len("ROUND_END", len, len == ROUND_END_MSG_LEN_BLK ? len : ROUND_END_MSG_LEN,
+			err, errlen);
 	if (ret)
 		return ret;
 	rbuf__init(&r, p, len);
 	m->round = rbuf__get_u32(&r);
 	m->pages = rbuf__get_u64(&r);
 	m->bytes = rbuf__get_u64(&r);
+	if (len == ROUND_END_MSG_LEN_BLK) {
+		m->block_sections = rbuf__get_u64(&r);
+		m->block_bytes = rbuf__get_u64(&r);
+	}
 	return 0;
 }
 
@@ -47,6 +56,8 @@ void stream_msg__encode_end(struct wbuf *out, const struct end_msg *m)
 {
 	wbuf__put_u32(out, m->rounds);
 	wbuf__put_u64(out, m->total_pages);
+	if (m->block_sections)
+		wbuf__put_u64(out, m->block_sections);
 }
 
 int stream_msg__decode_end(const uint8_t *p, size_t len, struct end_msg *m,
@@ -56,12 +67,14 @@ int stream_msg__decode_end(const uint8_t *p, size_t len, struct end_msg *m,
 	int ret;
 
 	memset(m, 0, sizeof(*m));
-	ret = check_len("END", len, END_MSG_LEN, err, errlen);
+	ret = check_len("END", len, len == END_MSG_LEN_BLK ? len : END_MSG_LEN, err, errlen);
 	if (ret)
 		return ret;
 	rbuf__init(&r, p, len);
 	m->rounds = rbuf__get_u32(&r);
 	m->total_pages = rbuf__get_u64(&r);
+	if (len == END_MSG_LEN_BLK)
+		m->block_sections = rbuf__get_u64(&r);
 	return 0;
 }
 

@@ -182,6 +182,25 @@ static int check_devices(const struct vm_config *c, char *err, size_t errlen)
 			  errlen);
 }
 
+static int check_block_drives(const struct vm_config *c, char *err, size_t errlen)
+{
+	uint32_t i;
+
+	if (c->nr_block_drives > VM_CONFIG_MAX_BLOCK_DRIVES) {
+		errmsg__set(err, errlen, "config: %u block-migrated drives, at most %d",
+			     c->nr_block_drives, VM_CONFIG_MAX_BLOCK_DRIVES);
+		return -EBADMSG;
+	}
+	for (i = 0; i < c->nr_block_drives; i++)
+		if (!c->block_drive_size[i] || c->block_drive_size[i] % 512) {
+			errmsg__set(err, errlen, "config: block-migrated drive %u: size %llu "
+				     "is not a non-zero multiple of 512", i,
+				     (unsigned long long)c->block_drive_size[i]);
+			return -EBADMSG;
+		}
+	return 0;
+}
+
 int vm_config__validate(const struct vm_config *c, char *err, size_t errlen)
 {
 	int ret;
@@ -193,6 +212,8 @@ int vm_config__validate(const struct vm_config *c, char *err, size_t errlen)
 		ret = check_cpuid(c, err, errlen);
 	if (!ret)
 		ret = check_devices(c, err, errlen);
+	if (!ret)
+		ret = check_block_drives(c, err, errlen);
 	return ret;
 }
 
@@ -239,6 +260,13 @@ int vm_config__encode(const struct vm_config *c, struct wbuf *out)
 		wbuf__put_u32(out, c->devices[i].version);
 	}
 	put_name(out, c->source_version);
+	/* Only block migration appends: every other CONFIG stays what a
+	 * 3.2 reader decodes. */
+	if (c->nr_block_drives) {
+		wbuf__put_u32(out, c->nr_block_drives);
+		for (i = 0; i < c->nr_block_drives; i++)
+			wbuf__put_u64(out, c->block_drive_size[i]);
+	}
 	return out->err;
 }
 
@@ -342,6 +370,24 @@ static int get_devices(struct vm_config *c, struct rbuf *in, char *err,
 			errlen);
 }
 
+/* The block-migration trailer: u32 count (1..4), then each size. */
+static int get_block_drives(struct vm_config *c, struct rbuf *in, char *err, size_t errlen)
+{
+	uint32_t i;
+
+	c->nr_block_drives = rbuf__get_u32(in);
+	if (truncated(in, "the block-migrated drives", err, errlen))
+		return -EBADMSG;
+	if (!c->nr_block_drives || c->nr_block_drives > VM_CONFIG_MAX_BLOCK_DRIVES) {
+		errmsg__set(err, errlen, "config: %u block-migrated drives, 1 to %d",
+			     c->nr_block_drives, VM_CONFIG_MAX_BLOCK_DRIVES);
+		return -EBADMSG;
+	}
+	for (i = 0; i < c->nr_block_drives; i++)
+		c->block_drive_size[i] = rbuf__get_u64(in);
+	return truncated(in, "the block-migrated drives", err, errlen);
+}
+
 int vm_config__decode(struct vm_config *c, struct rbuf *in, char *err,
 		      size_t errlen)
 {
@@ -351,6 +397,8 @@ int vm_config__decode(struct vm_config *c, struct rbuf *in, char *err,
 	ret = get_slots_and_cpus(c, in, err, errlen);
 	if (!ret)
 		ret = get_devices(c, in, err, errlen);
+	if (!ret && rbuf__remaining(in))
+		ret = get_block_drives(c, in, err, errlen);
 	if (!ret && rbuf__remaining(in)) {
 		errmsg__set(err, errlen, "config: %zu unexpected bytes after the end",
 			     rbuf__remaining(in));

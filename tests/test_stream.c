@@ -474,12 +474,14 @@ static void test_preamble(void **state)
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
 	assert_string_equal(err, "stream version 4.0, this vmm reads 3.x");
-	put_preamble(p, STREAM_MAGIC, 3, 3, 0);
+	put_preamble(p, STREAM_MAGIC, 3, 4, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
-	assert_string_equal(err, "stream version 3.3 is newer than this vmm's 3.2");
-	/* A 3.2 reader reads 3.0 (a source without XBZRLE), 3.1 (without
-	 * zstd) and 3.2. */
+	assert_string_equal(err, "stream version 3.4 is newer than this vmm's 3.3");
+	/* A 3.3 reader reads 3.0 (a source without XBZRLE), 3.1 (without
+	 * zstd), 3.2 (without BLOCK) and 3.3. */
+	put_preamble(p, STREAM_MAGIC, 3, 3, 0);
+	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), 0);
 	put_preamble(p, STREAM_MAGIC, 3, 0, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), 0);
 	put_preamble(p, STREAM_MAGIC, 3, 1, 0);
@@ -555,7 +557,7 @@ static void test_limits(void **state)
 	assert_int_equal(recv_raw(STREAM_SOURCE, raw, n, &sec, err, sizeof(err)),
 			 -EMSGSIZE);
 	n = put_raw(raw, SECTION_CONFIG, 0, 0, "", 0);
-	n += put_raw(raw + n, SECTION_END, 0, END_MSG_LEN + 1, "", 0);
+	n += put_raw(raw + n, SECTION_END, 0, END_MSG_LEN_BLK + 1, "", 0);
 	assert_int_equal(recv_raw(STREAM_DEST, raw, n, &sec, err, sizeof(err)),
 			 -EMSGSIZE);
 	assert_int_equal(sec.cap, 0);
@@ -568,7 +570,7 @@ static void test_limits(void **state)
 		stream__init(&s, fd, STREAM_SOURCE);
 		assert_int_equal(stream__write_preamble(&s), 0);
 		assert_int_equal(stream__send(&s, SECTION_CONFIG, big, 8), 0);
-		assert_int_equal(stream__send(&s, SECTION_ROUND_END, big, 21),
+		assert_int_equal(stream__send(&s, SECTION_ROUND_END, big, ROUND_END_MSG_LEN_BLK + 1),
 				 -EMSGSIZE);
 		close(fd);
 	}
@@ -957,8 +959,8 @@ static void test_deadline_io(void **state)
 
 static void test_round_end_and_end(void **state)
 {
-	struct round_end_msg re = { 7, 1234567890123ull, 42 }, re2;
-	struct end_msg e = { 31, 99999999999ull }, e2;
+	struct round_end_msg re = { 7, 1234567890123ull, 42, 0, 0 }, re2;
+	struct end_msg e = { 31, 99999999999ull, 0 }, e2;
 	struct wbuf b;
 	char err[256];
 
@@ -983,6 +985,25 @@ static void test_round_end_and_end(void **state)
 	wbuf__put_u8(&b, 0);
 	assert_int_equal(stream_msg__decode_end(b.data, b.len, &e2, err,
 						sizeof(err)), -EBADMSG);
+	/* 3.3: with BLOCK sections, the long forms carry their counts. */
+	re.block_sections = 5;
+	re.block_bytes = 5 << 20;
+	e.block_sections = 9;
+	wbuf__reset(&b);
+	stream_msg__encode_round_end(&b, &re);
+	assert_int_equal(b.len, ROUND_END_MSG_LEN_BLK);
+	assert_int_equal(stream_msg__decode_round_end(b.data, b.len, &re2, err,
+						      sizeof(err)), 0);
+	assert_int_equal(re2.block_sections, 5);
+	assert_int_equal(re2.block_bytes, 5 << 20);
+	assert_int_equal(stream_msg__decode_round_end(b.data, b.len - 8, &re2,
+						      err, sizeof(err)), -EBADMSG);
+	wbuf__reset(&b);
+	stream_msg__encode_end(&b, &e);
+	assert_int_equal(b.len, END_MSG_LEN_BLK);
+	assert_int_equal(stream_msg__decode_end(b.data, b.len, &e2, err,
+						sizeof(err)), 0);
+	assert_int_equal(e2.block_sections, 9);
 	wbuf__free(&b);
 }
 

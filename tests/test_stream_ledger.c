@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blk_section.h"
 #include "stream_ledger.h"
 
 static struct vm_config cfg;
@@ -59,7 +60,7 @@ static int ram(uint32_t round, uint32_t count, size_t len)
 
 static int round_end(uint32_t round, uint64_t pages, uint64_t bytes)
 {
-	struct round_end_msg m = { round, pages, bytes };
+	struct round_end_msg m = { round, pages, bytes, 0, 0 };
 	struct wbuf b;
 	int ret;
 
@@ -72,7 +73,7 @@ static int round_end(uint32_t round, uint64_t pages, uint64_t bytes)
 
 static int end(uint32_t rounds, uint64_t pages)
 {
-	struct end_msg m = { rounds, pages };
+	struct end_msg m = { rounds, pages, 0 };
 	struct wbuf b;
 	int ret;
 
@@ -129,6 +130,89 @@ static void send_state(void)
 	assert_int_equal(device("fw_cfg", 2), 0);
 	assert_int_equal(device("uart16550", 1), 0);
 	assert_int_equal(device("debug-exit", 1), 0);
+}
+
+/* A BLOCK payload's header: the ledger reads its round only. */
+static int block(uint32_t round)
+{
+	uint8_t p[BLK_SECTION_HDR + 512] = { 0 };
+
+	wire__le32(p + 16, 512);
+	wire__le32(p + 20, round);
+	return take(SECTION_BLOCK, p, sizeof(p));
+}
+
+static int round_end_blk(uint32_t round, uint64_t pages, uint64_t bytes, uint64_t blocks)
+{
+	struct round_end_msg m = { round, pages, bytes, blocks, blocks * 512 };
+	struct wbuf b;
+	int ret;
+
+	wbuf__init(&b);
+	stream_msg__encode_round_end(&b, &m);
+	ret = take(SECTION_ROUND_END, b.data, b.len);
+	wbuf__free(&b);
+	return ret;
+}
+
+static int end_blk(uint32_t rounds, uint64_t pages, uint64_t blocks)
+{
+	struct end_msg m = { rounds, pages, blocks };
+	struct wbuf b;
+	int ret;
+
+	wbuf__init(&b);
+	stream_msg__encode_end(&b, &m);
+	ret = take(SECTION_END, b.data, b.len);
+	wbuf__free(&b);
+	return ret;
+}
+
+/* Block migration: BLOCK sections counted per round and at END. */
+static void test_block_sections_counted(void **state)
+{
+	cfg.nr_block_drives = 1;
+	cfg.block_drive_size[0] = 1 << 20;
+	assert_int_equal(block(0), 0);
+	assert_int_equal(ram(0, 1, 50), 0);
+	assert_int_equal(block(0), 0);
+	assert_int_equal(round_end_blk(0, 1, 70, 2), 0);
+	assert_int_equal(block(1), 0);
+	assert_int_equal(round_end_blk(1, 0, 0, 1), 0);
+	send_state();
+	assert_int_equal(end_blk(2, 1, 3), 0);
+	assert_true(ledger.ended);
+}
+
+static void test_missing_block_section(void **state)
+{
+	cfg.nr_block_drives = 1;
+	cfg.block_drive_size[0] = 1 << 20;
+	assert_int_equal(block(0), 0);
+	assert_int_equal(round_end_blk(0, 0, 0, 2), -EPROTO);
+	assert_string_equal(err, "round 0: ROUND_END counts 2 BLOCK sections, the stream "
+			    "carried 1 (a BLOCK section is missing or extra)");
+	/* The short form says none. */
+	setup(state);
+	cfg.nr_block_drives = 1;
+	cfg.block_drive_size[0] = 1 << 20;
+	assert_int_equal(block(0), 0);
+	assert_int_equal(round_end(0, 0, 0), -EPROTO);
+}
+
+static void test_block_section_out_of_place(void **state)
+{
+	assert_int_equal(block(0), -EPROTO);
+	assert_string_equal(err, "BLOCK section, but CONFIG announced no block-migrated drive");
+	cfg.nr_block_drives = 1;
+	cfg.block_drive_size[0] = 1 << 20;
+	assert_int_equal(block(1), -EPROTO);
+	assert_string_equal(err, "BLOCK section of round 1 while round 0 is open");
+	assert_int_equal(block(0), 0);
+	assert_int_equal(round_end_blk(0, 0, 0, 1), 0);
+	send_state();
+	assert_int_equal(end_blk(1, 0, 2), -EPROTO);
+	assert_string_equal(err, "END counts 2 BLOCK sections, the stream carried 1");
 }
 
 static void test_complete_stream(void **state)
@@ -204,7 +288,7 @@ static void test_end_with_open_round(void **state)
 	assert_int_equal(ram(2, 1, 50), 0);
 	send_state();
 	assert_int_equal(end(2, 6), -EPROTO);
-	assert_string_equal(err, "END while round 2 is open (1 RAM sections without ROUND_END)");
+	assert_string_equal(err, "END while round 2 is open (1 RAM and 0 BLOCK sections without ROUND_END)");
 	setup(state);
 	send_state();
 	assert_int_equal(end(0, 0), -EPROTO);
@@ -287,6 +371,9 @@ int main(void)
 		cmocka_unit_test_setup(test_device_version, setup),
 		cmocka_unit_test_setup(test_vcpus_and_vm_state, setup),
 		cmocka_unit_test_setup(test_missing_state_named, setup),
+		cmocka_unit_test_setup(test_block_sections_counted, setup),
+		cmocka_unit_test_setup(test_missing_block_section, setup),
+		cmocka_unit_test_setup(test_block_section_out_of_place, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -164,11 +164,49 @@ static void test_truncations(void **state)
 			fail_msg("prefix %zu: \"%s\"", cut, err);
 		assert_true(all_zero(&decoded, sizeof(decoded)));
 	}
+	/* Past the source version only block migration's trailer may come
+	 * (stream 3.3): a stray byte is a trailer cut short. */
 	wbuf__put_u8(&b, 0);
 	assert_int_equal(decode(b.data, b.len, &decoded, err, sizeof(err)),
 			 -EBADMSG);
-	assert_string_equal(err, "config: 1 unexpected bytes after the end");
+	assert_string_equal(err, "config: payload ends inside the block-migrated drives");
 	wbuf__free(&b);
+}
+
+/* Block migration's trailer: the drives' sizes round-trip; a count of 0
+ * or an odd size is refused, and so are bytes after it. */
+static void test_block_drives(void **state)
+{
+	struct vm_config *c = calloc(1, sizeof(*c)), *d = calloc(1, sizeof(*d));
+	char err[256];
+	struct wbuf b;
+
+	assert_non_null(c);
+	assert_non_null(d);
+	vm_config__init(c);
+	c->ram_size = 2 << 20;
+	c->nr_slots = 1;
+	c->slots[0].size = 2 << 20;
+	c->nr_cpus = 1;
+	c->nr_block_drives = 2;
+	c->block_drive_size[0] = 64 << 20;
+	c->block_drive_size[1] = 512;
+	wbuf__init(&b);
+	assert_int_equal(vm_config__encode(c, &b), 0);
+	assert_int_equal(decode(b.data, b.len, d, err, sizeof(err)), 0);
+	assert_int_equal(d->nr_block_drives, 2);
+	assert_int_equal(d->block_drive_size[0], 64 << 20);
+	assert_int_equal(d->block_drive_size[1], 512);
+	wbuf__put_u8(&b, 0);
+	assert_int_equal(decode(b.data, b.len, d, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "config: 1 unexpected bytes after the end");
+	c->block_drive_size[1] = 513;
+	assert_int_equal(vm_config__validate(c, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "config: block-migrated drive 1: size 513 is not a non-zero "
+			    "multiple of 512");
+	wbuf__free(&b);
+	free(c);
+	free(d);
 }
 
 /* Encodes the sample, lets `patch` damage it at a known offset, and
@@ -464,6 +502,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_truncations),
+		cmocka_unit_test(test_block_drives),
 		cmocka_unit_test(test_decode_refuses),
 		cmocka_unit_test(test_duplicate_device),
 		cmocka_unit_test(test_encode_refuses),
