@@ -424,6 +424,11 @@ void blk_backend__stop(struct blk_backend *b)
 	pthread_mutex_unlock(&b->lock);
 }
 
+int blk_backend__fd(const struct blk_backend *b)
+{
+	return b->fd;
+}
+
 void blk_backend__close(struct blk_backend *b)
 {
 	if (!b)

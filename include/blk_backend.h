@@ -73,6 +73,10 @@ int blk_backend__drain(struct blk_backend *b);
  * thread. d must outlive the marking: stop it, then blk_backend__drain,
  * then free d. */
 void blk_backend__track_dirty(struct blk_backend *b, struct blk_dirty *d);
+/* The image's descriptor, for block migration's reads (source) and writes
+ * (destination) of a raw image outside the device's requests: O_DIRECT
+ * with cache=none, read-only with readonly=on. */
+int blk_backend__fd(const struct blk_backend *b);
 /* Drains, then ends the I/O thread; start may run it again (another VM
  * on the same drive: an incoming migration that failed and a next one). */
 void blk_backend__stop(struct blk_backend *b);

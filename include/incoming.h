@@ -18,6 +18,11 @@ struct auth_secret;
 struct board_drive;
 struct vm;
 struct line_stamp;
+struct blk_dest;
+struct drive_config;
+struct round_end_msg;
+struct section;
+struct vm_config;
 
 #define INCOMING_MAX_ALLOW 8
 /* Bad peers (a wrong or missing secret, junk, a connect-and-close, 10 s
@@ -51,6 +56,12 @@ struct incoming {
 	 * gets them (shared storage: the source's images, synced). */
 	const struct board_drive *drives;
 	unsigned int nr_drives;
+	/* Their --drive options (paths, formats), in the same order. */
+	const struct drive_config *drive_cfgs;
+	/* Block migration (incoming_blk.c): the images written from the
+	 * stream's BLOCK sections, when CONFIG announces them; NULL else. */
+	struct blk_dest *blk;
+	uint8_t *blk_buf;		/* a payload copied so its data is aligned */
 	/* An eventfd, readable once incoming__cancel was called: every
 	 * wait (accept, each read and write) polls it. -1 before prepare. */
 	int cancel_fd;
@@ -77,6 +88,21 @@ int incoming_file__check_config(struct incoming *in, uint64_t ram_size, char *er
 /* Reads the RAM region into guest memory at base, every page checked. */
 int incoming_file__load(struct incoming *in, uint8_t *base, char *err, size_t errlen);
 void incoming_file__close(struct incoming *in);
+
+/* incoming_blk.c, for incoming.c (each a no-op without block migration).
+ * check: CONFIG's block-migrated drives against this side's --drive
+ * images (as many, raw, writable, at least the source's size), refused
+ * with the reason before anything is written; section writes one BLOCK
+ * section; end_round compares a ROUND_END's block counts; sync makes the
+ * images durable before READY. */
+int incoming_blk__check(struct incoming *in, const struct vm_config *cfg, char *err,
+			size_t errlen);
+int incoming_blk__section(struct incoming *in, const struct section *sec, char *err,
+			  size_t errlen);
+int incoming_blk__end_round(struct incoming *in, const struct round_end_msg *m, char *err,
+			    size_t errlen);
+int incoming_blk__sync(struct incoming *in, char *err, size_t errlen);
+void incoming_blk__free(struct incoming *in);
 
 /* Parses the URI and opens the listening socket or the file: done before
  * privileges are dropped. Without a secret a tcp: listener binds to

@@ -30,6 +30,7 @@ enum migrate_cap {
 	MIGRATE_CAP_AUTO_CONVERGE,	/* throttle every vCPU by a rising share */
 	MIGRATE_CAP_DIRTY_LIMIT,	/* cap each vCPU's dirty rate (dirty ring) */
 	MIGRATE_CAP_XBZRLE,		/* send pages sent before as XOR deltas */
+	MIGRATE_CAP_BLOCK,		/* copy the drives' images too (migrate -b) */
 	MIGRATE_NR_CAPS
 };
 

@@ -19,11 +19,14 @@
 #include "migrate_params.h"
 #include "migrate_policy.h"
 #include "migrate_stats.h"
+#include "migration.h"
 #include "stream.h"
 #include "transport.h"
 
+struct blk_source;
 struct migration;
 struct vm;
+struct vm_config;
 struct xbzrle_cache;
 struct ram_zstd;
 
@@ -98,6 +101,13 @@ struct source_run {
 	uint8_t *bitmap;
 	uint8_t *crcs;
 	uint64_t file_ram_bytes;	/* page data written into the RAM region */
+	/* Block migration (source_blk.c): the images' passes, NULL without
+	 * the block capability; the drives whose writes it tracks. */
+	struct blk_source *blk;
+	struct migration_drive drives[MIGRATION_MAX_DRIVES];
+	unsigned int nr_blk;
+	bool blk_tracking;
+	uint64_t blk_sections;		/* BLOCK sections sent, all rounds */
 	char err[512];
 };
 
@@ -156,8 +166,29 @@ int source__dirty_limit_tick(struct source_run *r);
 void source__throttle_stop(struct source_run *r);
 /* ROUND_END for round with its page count and RAM section bytes. */
 int source__send_round_end(struct source_run *r, uint32_t round, uint64_t pages, uint64_t bytes);
+/* The same, with block migration's counts too. */
+int source__send_end_of_round(struct source_run *r, const struct round_end_msg *msg);
+/* Keeps max-bandwidth between BLOCK sections, as between RAM batches. */
+void source__throttle_block(struct source_run *r);
 /* One round: sends what is pending and ROUND_END; fills *rs. */
 int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs);
+
+/* Block migration (source_blk.c), with the block capability on (else
+ * each is a no-op): setup builds the passes and a dirty-block bitmap per
+ * drive; describe puts the drives' sizes into CONFIG; track starts
+ * recording the guest's writes (after the destination accepted, before
+ * the bulk pass reads); send_round sends the round's BLOCK sections
+ * (round 0: the bulk pass; later: the blocks written since) and counts
+ * them; remaining is the disk bytes still to go; stop ends the tracking
+ * and frees everything, on every way out (the images are never
+ * written here). */
+int source_blk__setup(struct source_run *r);
+void source_blk__describe(const struct source_run *r, struct vm_config *cfg);
+void source_blk__track(struct source_run *r);
+int source_blk__send_round(struct source_run *r, uint32_t round, uint64_t *sections,
+			   uint64_t *bytes);
+uint64_t source_blk__remaining(const struct source_run *r);
+void source_blk__stop(struct source_run *r);
 
 /* A save to a regular file (source_file.c): decides the layout once the
  * file is open (r->mapped), writes the RAM region and an empty round 0

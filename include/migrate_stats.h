@@ -64,6 +64,11 @@ struct round_stats {
 	uint64_t pages_left;
 	uint64_t zero_pages;		/* sent as a flag, no data */
 	uint64_t bytes;			/* on the wire */
+	/* Block migration: the image bytes the round's BLOCK sections
+	 * carried (a hole counts its length), and the 1 MiB blocks still
+	 * to send when it began (round 0: the whole images). */
+	uint64_t disk_bytes;
+	uint64_t dirty_blocks;
 	double bandwidth_bps;		/* bytes / duration; NaN = unknown */
 	/* bytes / (duration - time slept by max-bandwidth): the rate the
 	 * stop-and-copy, which is never throttled, will see. */
@@ -149,6 +154,11 @@ struct migrate_stats {
 	uint64_t ram_total;		/* bytes of guest RAM */
 	uint64_t ram_transferred;	/* bytes of page data sent */
 	uint64_t ram_remaining;		/* bytes still dirty, now */
+	/* Block migration (0 without): the images' bytes, sent so far
+	 * (holes count), and still to send, now. */
+	uint64_t disk_total;
+	uint64_t disk_transferred;
+	uint64_t disk_remaining;
 	uint64_t pages_total;		/* pages sent, zero pages included */
 	uint64_t zero_pages_total;
 	uint64_t torn_pages;		/* destination: pages that arrived torn */

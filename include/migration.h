@@ -17,6 +17,7 @@
 #include "migrate_stats.h"
 
 struct auth_secret;
+struct blk_backend;
 struct vm;
 struct migration;
 struct dirty_trace_result;
@@ -32,6 +33,23 @@ void migration__set_stats_output(struct migration *m, const char *json_path, con
  * one starts and the others get -EBUSY), -EINVAL for a bad uri, -ESRCH
  * once the guest has ended. */
 int migration__start(struct migration *m, const char *uri, char *err, size_t errlen);
+/* migrate -b: the same, with the drives' images copied too (the block
+ * capability for this migration only, as QEMU's blk argument). */
+int migration__start_block(struct migration *m, const char *uri, char *err, size_t errlen);
+
+#define MIGRATION_MAX_DRIVES 4
+
+/* A --drive as block migration sees it. */
+struct migration_drive {
+	struct blk_backend *backend;
+	bool readonly;
+	bool qcow2;
+};
+
+/* The VM's drives (they must outlive m), in virtio-blk.N order: what the
+ * block capability copies. */
+void migration__set_drives(struct migration *m, const struct migration_drive *d,
+			   unsigned int n);
 /* Starts migrating to uri after delay_us, as migration__start would then
  * (a failure to start is logged). The wait ends early, starting nothing,
  * when the migration object is destroyed. */

@@ -8,6 +8,7 @@
 
 #include "dirty_rate.h"
 #include "migrate_params.h"
+#include "migration.h"
 #include "migrate_stats.h"
 #include "transport.h"
 
@@ -51,6 +52,11 @@ struct migration {
 	void (*incoming_cancel)(void *ctx);
 	void *incoming_cancel_ctx;
 	int fd;				/* the stream's fd, for cancel */
+	/* Block migration: the VM's drives, and migrate -b's request for
+	 * the next migration only (both under lock). */
+	struct migration_drive drives[MIGRATION_MAX_DRIVES];
+	unsigned int nr_drives;
+	bool block_once;
 	/* An eventfd, readable once a cancel was asked for: every wait of
 	 * the thread (connect, a read or write on a socket or a FIFO) polls
 	 * it, so a cancel ends any of them. Drained at each start. */

@@ -339,23 +339,35 @@ static int read_config(struct incoming *in, struct section *sec, struct vm_confi
 static int check_config(struct incoming *in, int kvm_fd, const struct vm_config *cfg,
 			char *err, size_t errlen)
 {
+	int ret;
+
 	if (in->max_ram && cfg->ram_size > in->max_ram) {
 		snprintf(err, errlen, "source RAM %" PRIu64 " MiB is more than this destination "
 			 "takes: %" PRIu64 " MiB (%s)", cfg->ram_size >> 20, in->max_ram >> 20,
 			 in->max_ram_origin ? in->max_ram_origin : "--max-mem");
 		return -EFBIG;
 	}
-	return check_compat(in, kvm_fd, cfg, err, errlen);
+	/* First: a destination without the images to write says so, rather
+	 * than that it lacks the source's virtio-blk devices. */
+	ret = incoming_blk__check(in, cfg, err, errlen);
+	return ret ? ret : check_compat(in, kvm_fd, cfg, err, errlen);
 }
 
-/* The ledger has checked the section: only the statistics are left. */
-static void record_round(struct incoming *in, const struct section *sec, uint64_t *round_start)
+/* The ledger has checked the section: block migration's data bytes and
+ * the statistics are left. */
+static int record_round(struct incoming *in, const struct section *sec, uint64_t *round_start,
+			char *err, size_t errlen)
 {
 	struct round_end_msg msg;
 	struct round_stats rs = { 0 };
 	uint64_t now = clock__mono_us();
+	int ret;
 
 	stream_msg__decode_round_end(sec->payload, sec->len, &msg, NULL, 0);
+	ret = incoming_blk__end_round(in, &msg, err, errlen);
+	if (ret)
+		return ret;
+	rs.disk_bytes = msg.block_bytes;
 	rs.index = msg.round;
 	rs.start_us = *round_start - in->stats.start_mono_us;
 	rs.duration_us = now - *round_start;
@@ -364,15 +376,17 @@ static void record_round(struct incoming *in, const struct section *sec, uint64_
 	rs.bandwidth_bps = rs.duration_us ? msg.bytes * 1e6 / rs.duration_us : 0;
 	migrate_stats__add_round(&in->stats, &rs);
 	*round_start = now;
+	return 0;
 }
 
 /* Test hook: VMM_TEST_KILL_AT=round:N (on the first RAM section of round N)
  * or =state (on the first vCPU state) or =go (on GO, before the guest runs)
+ * or =block (on the first BLOCK section: block migration's bulk pass)
  * makes this process SIGKILL itself,
  * so tests can kill a destination at an exact phase of the migration. */
 static void maybe_die(const struct section *sec)
 {
-	static int mode = -1;	/* -1 unknown, 0 off, 1 round, 2 state, 3 go */
+	static int mode = -1;	/* -1 unknown, 0 off, 1 round, 2 state, 3 go, 4 block */
 	static uint32_t round;
 	const char *v;
 
@@ -386,12 +400,15 @@ static void maybe_die(const struct section *sec)
 			mode = 2;
 		} else if (v && !strcmp(v, "go")) {
 			mode = 3;
+		} else if (v && !strcmp(v, "block")) {
+			mode = 4;
 		}
 	}
 	if ((mode == 1 && sec->type == SECTION_RAM && sec->len >= 4 &&
 	     wire__get_le32(sec->payload) == round) ||
 	    (mode == 2 && sec->type == SECTION_VCPU) ||
-	    (mode == 3 && sec->type == SECTION_GO)) {
+	    (mode == 3 && sec->type == SECTION_GO) ||
+	    (mode == 4 && sec->type == SECTION_BLOCK)) {
 		log_info("VMM_TEST_KILL_AT: killing this destination now");
 		kill(getpid(), SIGKILL);
 	}
@@ -470,10 +487,20 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 				in->stats.torn_pages += info.nr_torn;
 				migrate_stats__unlock(&in->stats);
 			}
+		} else if (sec->type == SECTION_BLOCK) {
+			ret = incoming_blk__section(in, sec, err, errlen);
+			if (ret)
+				break;
 		} else if (sec->type == SECTION_ROUND_END) {
-			record_round(in, sec, &round_start);
+			ret = record_round(in, sec, &round_start, err, errlen);
+			if (ret)
+				break;
 		} else if (sec->type == SECTION_END) {
 			ret = ram_recv__check_end(rr, err, errlen);
+			/* The images durable before READY: after GO the source's
+			 * copy may be gone. */
+			if (!ret)
+				ret = incoming_blk__sync(in, err, errlen);
 			if (!ret)
 				ret = vm_state_set__apply(&set, vm, err, errlen);
 			if (!ret && in->s.is_socket)
@@ -802,5 +829,6 @@ void incoming__close(struct incoming *in)
 		close(in->cancel_fd);
 	in->listen_fd = in->fd = in->cancel_fd = -1;
 	incoming_file__close(in);
+	incoming_blk__free(in);
 	migrate_stats__free(&in->stats);
 }

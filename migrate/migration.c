@@ -205,12 +205,56 @@ static int claim_start(struct migration *m, const char *uri, char *err, size_t e
 	return ret;
 }
 
-int migration__start(struct migration *m, const char *uri, char *err, size_t errlen)
+void migration__set_drives(struct migration *m, const struct migration_drive *d,
+			   unsigned int n)
+{
+	pthread_mutex_lock(&m->lock);
+	m->nr_drives = n < MIGRATION_MAX_DRIVES ? n : MIGRATION_MAX_DRIVES;
+	memcpy(m->drives, d, m->nr_drives * sizeof(*d));
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* What block migration cannot do yet, or at all, said before anything
+ * starts: the capability at set time, migrate -b at its start. */
+static int check_block(struct migration *m, char *err, size_t errlen)
+{
+	unsigned int i;
+
+	if (!m->nr_drives)
+		return errmsg__fail(-EINVAL, err, errlen, "block migration copies the drives' "
+				    "images, and this VM has no drive (--drive)");
+	for (i = 0; i < m->nr_drives; i++) {
+		if (m->drives[i].qcow2)
+			return errmsg__fail(-EOPNOTSUPP, err, errlen, "block migration: drive %u "
+					    "is qcow2; only raw images are copied yet", i);
+		if (m->drives[i].readonly)
+			return errmsg__fail(-EINVAL, err, errlen, "block migration: drive %u is "
+					    "read-only: the destination's copy must be writable while "
+					    "its device stays read-only; share a read-only image "
+					    "instead (migrate without -b)", i);
+	}
+	return 0;
+}
+
+static int start(struct migration *m, const char *uri, bool block, char *err, size_t errlen)
 {
 	struct migrate_uri u;
 	int ret;
 
 	ret = transport__parse_uri(uri, &u, err, errlen);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&m->lock);
+	if (block || m->params.caps[MIGRATE_CAP_BLOCK]) {
+		ret = check_block(m, err, errlen);
+		/* A file is read back by the same host, from the same images:
+		 * nothing to copy, and its layout has no place for them. */
+		if (!ret && u.kind == TRANSPORT_FILE)
+			ret = errmsg__fail(-EINVAL, err, errlen, "block migration sends the "
+					   "images to a running destination; a file: save keeps "
+					   "the VM's state only (its drives stay where they are)");
+	}
+	pthread_mutex_unlock(&m->lock);
 	if (ret)
 		return ret;
 	ret = claim_start(m, uri, err, errlen);
@@ -222,6 +266,7 @@ int migration__start(struct migration *m, const char *uri, char *err, size_t err
 	migration__wait(m);
 	pthread_mutex_lock(&m->lock);
 	m->uri = u;
+	m->block_once = block;
 	ret = pthread_create(&m->thread, NULL, migration__thread, m);
 	m->thread_joinable = !ret;
 	pthread_mutex_unlock(&m->lock);
@@ -232,6 +277,16 @@ int migration__start(struct migration *m, const char *uri, char *err, size_t err
 		return -ret;
 	}
 	return 0;
+}
+
+int migration__start(struct migration *m, const char *uri, char *err, size_t errlen)
+{
+	return start(m, uri, false, err, errlen);
+}
+
+int migration__start_block(struct migration *m, const char *uri, char *err, size_t errlen)
+{
+	return start(m, uri, true, err, errlen);
 }
 
 static void *delayed_start(void *arg)
@@ -407,6 +462,8 @@ int migration__check_capabilities(struct migration *m, const struct migrate_para
 	if (p->caps[MIGRATE_CAP_DIRTY_LIMIT] && !m->vm->dirty_ring_entries)
 		return errmsg__fail(-EINVAL, err, errlen, "dirty-limit needs the dirty ring: "
 				    "start vmm with --dirty-ring ENTRIES");
+	if (p->caps[MIGRATE_CAP_BLOCK])
+		return check_block(m, err, errlen);
 	return 0;
 }
 

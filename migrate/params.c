@@ -565,6 +565,7 @@ static const char *const cap_names[MIGRATE_NR_CAPS] = {
 	[MIGRATE_CAP_AUTO_CONVERGE] = "auto-converge",
 	[MIGRATE_CAP_DIRTY_LIMIT] = "dirty-limit",
 	[MIGRATE_CAP_XBZRLE] = "xbzrle",
+	[MIGRATE_CAP_BLOCK] = "block",
 };
 
 /* Which capabilities the engine carries out; the others are refused
@@ -573,6 +574,7 @@ static const bool cap_built[MIGRATE_NR_CAPS] = {
 	[MIGRATE_CAP_AUTO_CONVERGE] = true,
 	[MIGRATE_CAP_DIRTY_LIMIT] = true,
 	[MIGRATE_CAP_XBZRLE] = true,
+	[MIGRATE_CAP_BLOCK] = true,
 };
 
 const char *migrate_cap__name(enum migrate_cap c)

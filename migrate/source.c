@@ -192,6 +192,7 @@ static void finish(struct source_run *r, int ret)
 	/* The guest runs at full speed again, wherever it runs. */
 	source__throttle_stop(r);
 	dirty_log__stop(&r->log);
+	source_blk__stop(r);
 	pthread_mutex_lock(&m->lock);
 	if (m->fd >= 0) {
 		close(m->fd);
@@ -252,6 +253,8 @@ void *migration__thread(void *arg)
 	r->ram_fd = -1;
 	pthread_mutex_lock(&m->lock);
 	r->params = m->params;
+	/* migrate -b: this migration only, as QEMU's blk argument. */
+	r->params.caps[MIGRATE_CAP_BLOCK] |= m->block_once;
 	pthread_mutex_unlock(&m->lock);
 	ram_batch__init(&r->batch);
 	policy__init(&r->policy, &r->params);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blk_dirty.h"
 #include "clock.h"
 #include "migrate_forecast.h"
 #include "migration_internal.h"
@@ -36,6 +37,11 @@ static uint64_t throttle(struct source_run *r)
 	dirty_log__sleep_us(&r->log, due_us - now < 1000000 ? due_us - now : 1000000,
 			    err, sizeof(err));
 	return clock__mono_us() - t0;
+}
+
+void source__throttle_block(struct source_run *r)
+{
+	throttle(r);
 }
 
 /* A batch of mostly data pages times the sending of page data, which the
@@ -161,11 +167,17 @@ out:
 int source__send_round_end(struct source_run *r, uint32_t round, uint64_t pages, uint64_t bytes)
 {
 	struct round_end_msg msg = { .round = round, .pages = pages, .bytes = bytes };
+
+	return source__send_end_of_round(r, &msg);
+}
+
+int source__send_end_of_round(struct source_run *r, const struct round_end_msg *msg)
+{
 	struct wbuf b;
 	int ret;
 
 	wbuf__init(&b);
-	stream_msg__encode_round_end(&b, &msg);
+	stream_msg__encode_round_end(&b, msg);
 	ret = b.err ? source__fail(r, b.err, "out of memory") :
 		      source__send(r, SECTION_ROUND_END, b.data, b.len);
 	wbuf__free(&b);
@@ -241,6 +253,8 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	uint64_t t0 = clock__mono_us(), bytes0 = r->s.bytes_out;
 	struct xbzrle_counters x0 = r->xbzrle ? r->xbzrle->n : (struct xbzrle_counters){ 0 };
 	struct zstd_counters z0 = r->zstd ? r->zstd->n : (struct zstd_counters){ 0 };
+	struct round_end_msg end = { .round = index };
+	uint64_t ram0;
 	int ret;
 
 	memset(rs, 0, sizeof(*rs));
@@ -252,10 +266,18 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	r->batch_start_us = t0;
 	r->data_bytes = r->data_us = 0;
 	source__throttle_round_begin(r, rs);
-	ret = send_pending(r, rs);
+	rs->dirty_blocks = source_blk__remaining(r) / BLK_DIRTY_BLOCK;
+	/* The disk's part first (source_blk.c says why). */
+	ret = source_blk__send_round(r, index, &end.block_sections, &end.block_bytes);
+	rs->disk_bytes = end.block_bytes;
+	ram0 = r->s.bytes_out;
 	if (!ret)
-		ret = source__send_round_end(r, rs->index, rs->pages_sent,
-					     r->s.bytes_out - bytes0);
+		ret = send_pending(r, rs);
+	if (!ret) {
+		end.pages = rs->pages_sent;
+		end.bytes = r->s.bytes_out - ram0;
+		ret = source__send_end_of_round(r, &end);
+	}
 	if (ret)
 		return ret;
 	rs->bytes = r->s.bytes_out - bytes0;
@@ -349,7 +371,9 @@ int source__precopy(struct source_run *r, uint32_t *rounds)
 			 * the average under max-bandwidth, sets the downtime. */
 			.bandwidth_bps = rs.link_bps, .bytes_sent_total = r->s.bytes_out,
 			.ram_size = r->vm->mem.size,
-			.device_state_bytes = vm_sections__state_estimate(r->vm),
+			/* The disk's dirty blocks go in the downtime too. */
+			.device_state_bytes = vm_sections__state_estimate(r->vm) +
+					      source_blk__remaining(r),
 			.throttle_raised = raised,
 		};
 		ret = policy__decide(&r->policy, &in, &d);

@@ -40,6 +40,7 @@ static int handshake(struct source_run *r)
 	ret = vm_sections__describe(r->vm, cfg, r->err, sizeof(r->err));
 	if (ret)
 		goto out;
+	source_blk__describe(r, cfg);
 	ret = vm_config__encode(cfg, &b);
 	if (ret) {
 		source__fail(r, ret, "encoding the configuration: %s", strerror(-ret));
@@ -262,6 +263,8 @@ int source__setup(struct source_run *r)
 	ret = create_xbzrle(r);
 	if (!ret)
 		ret = create_zstd(r);
+	if (!ret)
+		ret = source_blk__setup(r);
 	if (ret)
 		return ret;
 	fd = transport__open_source(&r->uri, CONNECT_TIMEOUT_MS, r->m->cancel_fd, r->err,
@@ -300,6 +303,9 @@ int source__setup(struct source_run *r)
 			       r->m->force_plain_log, r->err, sizeof(r->err));
 	if (ret)
 		return ret;
+	/* Before the bulk pass reads a block: a write it misses is in the
+	 * bitmap. */
+	source_blk__track(r);
 	migrate_stats__lock(st);
 	snprintf(st->dirty_log_mode, sizeof(st->dirty_log_mode), "%s", dirty_log__mode_name(&r->log));
 	st->setup_us = clock__mono_us() - st->start_mono_us;

@@ -37,7 +37,8 @@ static int finish_stream(struct source_run *r, uint32_t rounds)
 {
 	/* A mapped file's pages are in its RAM region, not the stream. */
 	struct end_msg end = { .rounds = rounds,
-			       .total_pages = r->mapped ? 0 : r->m->stats.pages_total };
+			       .total_pages = r->mapped ? 0 : r->m->stats.pages_total,
+			       .block_sections = r->blk_sections };
 	uint64_t before = r->s.bytes_out;
 	struct wbuf b;
 	int ret;

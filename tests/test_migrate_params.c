@@ -188,7 +188,7 @@ static void test_capabilities(void **state)
 	assert_false(p.caps[MIGRATE_CAP_AUTO_CONVERGE]);
 	p.caps[MIGRATE_CAP_XBZRLE] = true;
 	migrate_params__format_capabilities(&p, buf, sizeof(buf));
-	assert_string_equal(buf, "auto-converge: off\ndirty-limit: off\nxbzrle: on\n");
+	assert_string_equal(buf, "auto-converge: off\ndirty-limit: off\nxbzrle: on\nblock: off\n");
 	assert_string_equal(migrate_cap__name(MIGRATE_CAP_DIRTY_LIMIT), "dirty-limit");
 	assert_string_equal(migrate_cap__name(MIGRATE_NR_CAPS), "unknown");
 }

@@ -153,8 +153,8 @@ static void test_arguments(void **state)
 	expect_error(f, "{\"execute\": \"migrate\"}", "GenericError", "Parameter 'uri' is missing");
 	expect_error(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": 5}}", "GenericError",
 		     "Invalid parameter type for 'uri', expected: string");
-	expect_error(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"x\", \"blk\": true}}",
-		     "GenericError", "'blk' is not supported by vmm");
+	expect_error(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"x\", \"inc\": true}}",
+		     "GenericError", "'inc' is not supported by vmm");
 }
 
 static void test_status(void **state)

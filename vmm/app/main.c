@@ -128,6 +128,20 @@ static int open_drives(const struct options *o, struct board_drive *drives,
 	return 0;
 }
 
+/* What block migration (migrate -b) copies. */
+static void set_migration_drives(struct migration *mig, const struct options *o,
+				 const struct board_drive *drives)
+{
+	struct migration_drive md[MIGRATION_MAX_DRIVES];
+	unsigned int i;
+
+	for (i = 0; i < o->nr_drives && i < MIGRATION_MAX_DRIVES; i++)
+		md[i] = (struct migration_drive){ .backend = drives[i].backend,
+						  .readonly = o->drives[i].readonly,
+						  .qcow2 = o->drives[i].format == DRIVE_FORMAT_QCOW2 };
+	migration__set_drives(mig, md, i);
+}
+
 static void close_drives(struct board_drive *drives)
 {
 	unsigned int i;
@@ -422,6 +436,7 @@ int main(int argc, char **argv)
 		goto fail;
 	in.drives = drives;
 	in.nr_drives = o.nr_drives;
+	in.drive_cfgs = o.drives;
 	if (!o.incoming) {
 		bo = (struct board_options){
 			.vm = { .kvm_fd = kvm_fd, .ram_size = o.ram_size, .nr_cpus = o.nr_cpus,
@@ -477,6 +492,7 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	migration__force_plain_dirty_log(mig, o.plain_dirty_log);
+	set_migration_drives(mig, &o, drives);
 	migration__set_secret(mig, &secret);
 	if (o.incoming)
 		migration__set_incoming_stats(mig, &in.stats);

@@ -11,14 +11,33 @@
 #include "monitor.h"
 #include "parse.h"
 
+/* QEMU's HMP flags: -d (detach: always so here), -b (copy the drives'
+ * images), -i (incremental over a shared base: not built yet). */
 static int cmd_migrate(void *opaque, const char *args, struct monitor_reply *r)
 {
 	struct migration *m = opaque;
+	bool block = false;
 	char err[512];
+	int ret;
 
+	while (args[0] == '-' && args[1] && (args[2] == ' ' || !args[2])) {
+		if (args[1] == 'b')
+			block = true;
+		else if (args[1] == 'i')
+			return monitor_reply__error(r, "migrate -i (incremental block migration over "
+						    "a shared base image) is not supported yet; -b "
+						    "copies the whole images");
+		else if (args[1] != 'd')
+			return monitor_reply__error(r, "migrate: unknown flag -%c", args[1]);
+		args += 2;
+		while (*args == ' ')
+			args++;
+	}
 	if (!*args)
-		return monitor_reply__error(r, "usage: migrate tcp:HOST:PORT | file:PATH");
-	if (migration__start(m, args, err, sizeof(err)))
+		return monitor_reply__error(r, "usage: migrate [-d] [-b] tcp:HOST:PORT | file:PATH");
+	ret = block ? migration__start_block(m, args, err, sizeof(err)) :
+		      migration__start(m, args, err, sizeof(err));
+	if (ret)
 		return monitor_reply__error(r, "%s", err);
 	monitor_reply__printf(r, "migration to %s started ('info migrate' shows progress)\n", args);
 	return 0;
@@ -151,7 +170,8 @@ int monitor_migrate__register(struct monitor *mon, struct migration *m)
 {
 	int ret = 0;
 
-	ret |= monitor__register(mon, "migrate", "URI", "migrate to tcp:HOST:PORT, or save to file:PATH",
+	ret |= monitor__register(mon, "migrate", "[-d] [-b] URI",
+				 "migrate to tcp:HOST:PORT (-b: the drives' images too), or save to file:PATH",
 				 cmd_migrate, m);
 	ret |= monitor__register(mon, "migrate_cancel", "", "stop a running migration; the guest stays here",
 				 cmd_migrate_cancel, m);

@@ -164,16 +164,20 @@ static json_t *cmd_migrate(struct qmp *q, json_t *args, struct qmp_error *e)
 {
 	struct migration *m = need_migration(q, e);
 	const char *uri = json_string_value(json_object_get(args, "uri"));
-	static const char *const unsupported[] = { "blk", "inc", "resume" };
+	static const char *const unsupported[] = { "inc", "resume" };
+	bool blk = json_is_true(json_object_get(args, "blk"));
 	char err[512];
 	size_t i;
+	int ret;
 
 	for (i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
 		if (json_is_true(json_object_get(args, unsupported[i])))
 			return fail(e, "migrate: '%s' is not supported by vmm", unsupported[i]);
 	if (!m || !need_vm(q, e))
 		return NULL;
-	if (migration__start(m, uri, err, sizeof(err)))
+	ret = blk ? migration__start_block(m, uri, err, sizeof(err)) :
+		    migration__start(m, uri, err, sizeof(err));
+	if (ret)
 		return fail(e, "%s", err);
 	return json_object();
 }

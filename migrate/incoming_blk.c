@@ -1,0 +1,131 @@
+/* Block migration on the destination: the source's images arrive in
+ * BLOCK sections and are written into this side's --drive images, which
+ * the VM built here then runs on. Everything that can refuse does so at
+ * CONFIG, before ACCEPT: a missing, read-only, qcow2 or too small image. */
+#include "incoming.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blk_backend.h"
+#include "blk_dest.h"
+#include "blk_image.h"
+#include "blk_section.h"
+#include "board.h"
+#include "drive.h"
+#include "errmsg.h"
+#include "stream.h"
+#include "vm_config.h"
+
+/* The payload is copied here at an offset that puts its data on a 4 KiB
+ * boundary: an image opened with cache=none (O_DIRECT) takes only
+ * aligned buffers. */
+#define BUF_DATA_OFF 4096
+
+int incoming_blk__check(struct incoming *in, const struct vm_config *cfg, char *err,
+			size_t errlen)
+{
+	int fds[BLK_DEST_MAX_DRIVES];
+	unsigned int i, n = cfg->nr_block_drives;
+	void *buf;
+	int ret;
+
+	if (!n)
+		return 0;
+	if (in->nr_drives != n || !in->drive_cfgs)
+		return errmsg__fail(-EINVAL, err, errlen, "the source copies %u drive image(s) "
+				    "(migrate -b) and this destination has %u: give it --drive "
+				    "file=PATH for each, a raw image of at least the source's size "
+				    "(the first: %" PRIu64 " bytes)", n, in->nr_drives,
+				    cfg->block_drive_size[0]);
+	for (i = 0; i < n; i++) {
+		const struct drive_config *d = &in->drive_cfgs[i];
+
+		if (d->format != DRIVE_FORMAT_RAW)
+			return errmsg__fail(-EOPNOTSUPP, err, errlen, "drive %u (%s): block "
+					    "migration writes raw images only yet", i, d->path);
+		ret = blk_image__check_target(d->path, blk_backend__size(in->drives[i].backend),
+					      d->readonly, cfg->block_drive_size[i], err, errlen);
+		if (ret)
+			return ret;
+		/* The device's capacity travels in its state and must match:
+		 * a bigger image would be refused at END, after the copy. */
+		if (blk_backend__size(in->drives[i].backend) != cfg->block_drive_size[i])
+			return errmsg__fail(-EINVAL, err, errlen, "drive %u (%s): %" PRIu64
+					    " bytes, the source's is %" PRIu64 "; block migration "
+					    "needs an image of the same size yet (the guest's disk "
+					    "keeps its capacity)", i, d->path,
+					    blk_backend__size(in->drives[i].backend),
+					    cfg->block_drive_size[i]);
+		fds[i] = blk_backend__fd(in->drives[i].backend);
+	}
+	if (posix_memalign(&buf, 4096, BUF_DATA_OFF + BLK_SECTION_MAX_LEN))
+		return errmsg__fail(-ENOMEM, err, errlen, "out of memory");
+	in->blk_buf = buf;
+	in->blk = calloc(1, sizeof(*in->blk));
+	if (!in->blk)
+		return errmsg__fail(-ENOMEM, err, errlen, "out of memory");
+	ret = blk_dest__init(in->blk, fds, cfg->block_drive_size, n);
+	if (ret)
+		return errmsg__fail(ret, err, errlen, "block migration: %s", strerror(-ret));
+	migrate_stats__lock(&in->stats);
+	for (i = 0; i < n; i++)
+		in->stats.disk_total += cfg->block_drive_size[i];
+	in->stats.disk_remaining = in->stats.disk_total;
+	migrate_stats__unlock(&in->stats);
+	return 0;
+}
+
+int incoming_blk__section(struct incoming *in, const struct section *sec, char *err,
+			  size_t errlen)
+{
+	uint8_t *p = in->blk_buf + BUF_DATA_OFF - BLK_SECTION_HDR;
+	uint64_t before;
+	int ret;
+
+	/* The ledger refuses BLOCK when CONFIG announced no drive. */
+	if (!in->blk || sec->len > BLK_SECTION_MAX_PAYLOAD)
+		return errmsg__fail(-EPROTO, err, errlen, "unexpected BLOCK section");
+	memcpy(p, sec->payload, sec->len);
+	before = in->blk->bytes;
+	ret = blk_dest__section(in->blk, p, sec->len, err, errlen);
+	if (ret)
+		return ret;
+	migrate_stats__lock(&in->stats);
+	in->stats.disk_transferred += in->blk->bytes - before;
+	migrate_stats__unlock(&in->stats);
+	return 0;
+}
+
+int incoming_blk__end_round(struct incoming *in, const struct round_end_msg *m, char *err,
+			    size_t errlen)
+{
+	if (!in->blk)
+		return 0;
+	return blk_dest__end_round(in->blk, m->block_sections, m->block_bytes, err, errlen);
+}
+
+int incoming_blk__sync(struct incoming *in, char *err, size_t errlen)
+{
+	int ret;
+
+	if (!in->blk)
+		return 0;
+	ret = blk_dest__sync(in->blk, err, errlen);
+	if (!ret) {
+		migrate_stats__lock(&in->stats);
+		in->stats.disk_remaining = 0;
+		migrate_stats__unlock(&in->stats);
+	}
+	return ret;
+}
+
+void incoming_blk__free(struct incoming *in)
+{
+	free(in->blk);
+	free(in->blk_buf);
+	in->blk = NULL;
+	in->blk_buf = NULL;
+}
