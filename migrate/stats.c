@@ -469,6 +469,11 @@ void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 		info_round(&o, last);
 	info_ring(&o, s, last);
 	info_ram(&o, s, last);
+	/* QEMU's HMP lines for block migration, in kbytes as it showed them. */
+	if (s->disk_total)
+		outbuf__printf(&o, "transferred disk: %" PRIu64 " kbytes\nremaining disk: %" PRIu64
+		    " kbytes\ntotal disk: %" PRIu64 " kbytes\n", s->disk_transferred >> 10,
+		    s->disk_remaining >> 10, s->disk_total >> 10);
 	if (s->pages_total)
 		outbuf__printf(&o, "pages: %" PRIu64 " sent, %" PRIu64 " zero, of which %" PRIu64
 		    " skipped unread (never populated)\n", s->pages_total, s->zero_pages_total,

@@ -323,6 +323,8 @@ static void json_round(FILE *f, const struct round_stats *r)
 	jo_u64(&o, "zstd_raw_bytes", r->zstd.raw_bytes);
 	jo_u64(&o, "zstd_bytes", r->zstd.sent_bytes);
 	jo_u64(&o, "zstd_cpu_us", r->zstd.cpu_us);
+	jo_u64(&o, "disk_bytes", r->disk_bytes);
+	jo_u64(&o, "dirty_blocks", r->dirty_blocks);
 	fputs(" }", f);
 }
 
@@ -363,6 +365,9 @@ static void json_totals(struct jobj *o, const struct migrate_stats *s)
 	jo_u64(o, "ram_total", s->ram_total);
 	jo_u64(o, "ram_transferred", s->ram_transferred);
 	jo_u64(o, "ram_remaining", s->ram_remaining);
+	jo_u64(o, "disk_total", s->disk_total);
+	jo_u64(o, "disk_transferred", s->disk_transferred);
+	jo_u64(o, "disk_remaining", s->disk_remaining);
 	jo_u64(o, "pages_total", s->pages_total);
 	jo_u64(o, "zero_pages_total", s->zero_pages_total);
 	jo_u64(o, "torn_pages", s->torn_pages);

@@ -386,7 +386,8 @@ static void test_json(void **state)
 	assert_non_null(strstr(j, "\"xbzrle_cache\": null"));
 	assert_non_null(strstr(j, "\"xbzrle_bytes_saved\": 0, \"cpu_throttle_pct\": 0, "
 				"\"vcpu_throttled_us\": [], \"zstd_raw_bytes\": 0, "
-				"\"zstd_bytes\": 0, \"zstd_cpu_us\": 0 }"));
+				"\"zstd_bytes\": 0, \"zstd_cpu_us\": 0, "
+				"\"disk_bytes\": 0, \"dirty_blocks\": 0 }"));
 	assert_non_null(strstr(j, "\"compression\": null"));
 	assert_non_null(strstr(j, "\"multifd_compression\": \"none\""));
 	assert_non_null(strstr(j, "\"max_sent_factor\": 3,"));

@@ -305,6 +305,12 @@ static json_t *cmd_query_migrate(struct qmp *q, json_t *args, struct qmp_error *
 	if (status == MIGRATE_STATUS_FAILED && json_is_string(json_object_get(st, "error")))
 		json_object_set(r, "error-desc", json_object_get(st, "error"));
 	json_object_set_new(r, "ram", qmp_ram(st, rounds, status == MIGRATE_STATUS_COMPLETED));
+	/* QEMU's MigrationInfo had it while block migration ran. */
+	if (u64_of(st, "disk_total"))
+		json_object_set_new(r, "disk", json_pack("{s:I, s:I, s:I}",
+			"transferred", (json_int_t)u64_of(st, "disk_transferred"),
+			"remaining", (json_int_t)u64_of(st, "disk_remaining"),
+			"total", (json_int_t)u64_of(st, "disk_total")));
 	if (json_is_object(json_object_get(st, "xbzrle_cache")))
 		json_object_set_new(r, "xbzrle-cache", qmp_xbzrle(json_object_get(st, "xbzrle_cache")));
 	json_object_set_new(r, "vmm", st);
