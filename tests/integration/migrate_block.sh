@@ -1,0 +1,121 @@
+# Block migration (migrate -b): the destination has its own image, not the
+# source's. An idle guest (it never writes its disk) gets a byte-identical
+# copy that stays sparse; a too-small image is refused with the reason
+# and the source's guest runs on; a destination killed in the bulk pass
+# leaves the source's guest running and its image intact, and a second
+# migrate -b then succeeds; diskverify, writing and checking all along,
+# migrated with -b to a zeroed image, passes on the destination.
+. tests/integration/lib.bash
+require_kvm
+SRC=$TMP/src.img
+truncate -s 64M "$SRC"
+# Data at 5 MiB (3 MiB) and at ~19.5 MiB (12 KiB); holes elsewhere.
+dd if=/dev/urandom of="$SRC" bs=1M count=3 seek=5 conv=notrunc status=none
+dd if=/dev/urandom of="$SRC" bs=4K count=3 seek=5000 conv=notrunc status=none
+src_sum=$(sha256sum <"$SRC")
+
+start src "$VMM" --mem 32M --monitor "unix:$TMP/src.sock" --drive "file=$SRC" \
+	--stats-json "$TMP/src.json" "$GUESTS/idle.elf"
+src_pid=$LAST_PID
+wait_sock "$TMP/src.sock"
+
+# Refusals before anything starts.
+out=$(mon "$TMP/src.sock" "migrate -b file:$TMP/snap")
+grep -q "a file: save keeps the VM's state only" <<<"$out" || fail "file: with -b: $out"
+out=$(mon "$TMP/src.sock" "migrate -i tcp:127.0.0.1:1")
+grep -q "not supported yet" <<<"$out" || fail "-i: $out"
+out=$(mon "$TMP/src.sock" "migrate_set_capability block on")
+grep -q '^ok$' <<<"$out" || fail "capability block: $out"
+mon "$TMP/src.sock" "info migrate_capabilities" | grep -q "^block: on" || fail "block not listed on"
+mon "$TMP/src.sock" "migrate_set_capability block off" >/dev/null
+note "file:, -i refused; the block capability is listed"
+
+# A destination image smaller than the source's: refused, the reason said.
+truncate -s 32M "$TMP/small.img"
+port=$(free_port)
+start_dest small "$port" --drive "file=$TMP/small.img"
+dpid=$LAST_PID
+mon "$TMP/src.sock" "migrate -b tcp:127.0.0.1:$port" >/dev/null
+wait_exit "$dpid" 30 || fail "the small destination did not give up"
+mon_wait "$TMP/src.sock" "failed" 30 || fail "the source did not see the refusal"
+mon "$TMP/src.sock" "info migrate" | grep -q "smaller\|bytes" || { mon "$TMP/src.sock" "info migrate"; fail "no reason for the small image"; }
+[ "$(stat -c %s "$TMP/small.img")" = $((32 << 20)) ] || fail "the small image was changed"
+[ "$(du -k "$TMP/small.img" | cut -f1)" -eq 0 ] || fail "the small image was written"
+kill -0 "$src_pid" || fail "the source ended after the refusal"
+note "a too-small image refused: $(mon "$TMP/src.sock" "info migrate" | grep -i -m1 "error\|smaller")"
+
+# A bigger image: refused up front too (the device keeps its capacity).
+truncate -s 96M "$TMP/big.img"
+port=$(free_port)
+start_dest big "$port" --drive "file=$TMP/big.img"
+dpid=$LAST_PID
+mon "$TMP/src.sock" "migrate -b tcp:127.0.0.1:$port" >/dev/null
+wait_exit "$dpid" 30 || fail "the big destination did not give up"
+grep -q "needs an image of the same size" "$TMP/big.err" || fail "no reason for the big image"
+[ "$(du -k "$TMP/big.img" | cut -f1)" -eq 0 ] || fail "the big image was written"
+mon_wait "$TMP/src.sock" "failed" 30 || fail "the source did not see the refusal"
+
+# A destination killed in the bulk pass: the source's guest runs on.
+truncate -s 64M "$TMP/killed.img"
+port=$(free_port)
+VMM_TEST_KILL_AT=block start_dest killed "$port" --drive "file=$TMP/killed.img"
+dpid=$LAST_PID
+mon "$TMP/src.sock" "migrate -b tcp:127.0.0.1:$port" >/dev/null
+wait_exit "$dpid" 30 || fail "the destination did not die"
+mon_wait "$TMP/src.sock" "failed" 30 || fail "the source did not see the failure"
+kill -0 "$src_pid" || fail "the source ended after its destination died"
+[ "$(sha256sum <"$SRC")" = "$src_sum" ] || fail "the source's image changed"
+note "destination killed in the bulk pass: the guest runs on, its image intact"
+
+# Then a full migration to a zeroed image of the same size.
+DST=$TMP/dst.img
+truncate -s 64M "$DST"
+port=$(free_port)
+start_dest dst "$port" --monitor "unix:$TMP/dst.sock" --drive "file=$DST"
+dst_pid=$LAST_PID
+mon "$TMP/src.sock" "migrate -b tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "migrate -b not accepted"
+wait_status "$src_pid" 60 0 "the source after migrate -b" src
+wait_sock "$TMP/dst.sock"
+mon_wait "$TMP/dst.sock" "completed" 30 || fail "the destination did not complete"
+[ "$(sha256sum <"$DST")" = "$src_sum" ] || fail "the destination's image differs from the source's"
+used=$(du -k "$DST" | cut -f1)
+[ "$used" -lt 8192 ] || fail "the destination's image is not sparse: $used KiB used of 65536"
+[ "$(sha256sum <"$SRC")" = "$src_sum" ] || fail "the source's image changed"
+# The statistics: QEMU's HMP lines on the destination, the source's JSON
+# with the bulk pass (every byte, holes included) in round 0.
+info=$(mon "$TMP/dst.sock" "info migrate")
+grep -q "^total disk: 65536 kbytes" <<<"$info" || { echo "$info"; fail "no total disk line"; }
+grep -q "^transferred disk: 65536 kbytes" <<<"$info" || { echo "$info"; fail "no transferred disk line"; }
+grep -q '"disk_total": 67108864' "$TMP/src.json" || fail "no disk_total in the source's JSON"
+grep -Eq '"index": 0,.*"disk_bytes": 67108864, "dirty_blocks": 64' "$TMP/src.json" ||
+	fail "round 0 of the source's JSON does not carry the bulk pass"
+mon "$TMP/dst.sock" "quit" >/dev/null || true
+wait_exit "$dst_pid" 30 || kill "$dst_pid"
+note "migrate -b: the image arrived byte-identical, $used KiB allocated of 64 MiB"
+
+# diskverify writes and checks all along; the destination's image is
+# zeroed, of the same size. Its verdict after a save and restore there.
+truncate -s 16M "$TMP/dv.img"
+truncate -s 16M "$TMP/dv_dst.img"
+start src2 "$VMM" --mem 32M --monitor "unix:$TMP/src2.sock" --drive "file=$TMP/dv.img" \
+	"$GUESTS/diskverify.elf" -- duration=0 report=0.2 rate=200 ws=4M bs=64K
+src2_pid=$LAST_PID
+wait_sock "$TMP/src2.sock"
+wait_for "$TMP/src2.out" "^diskverify: t=" 30 || fail "diskverify did not start"
+port=$(free_port)
+start_dest dst2 "$port" --monitor "unix:$TMP/dst2.sock" --drive "file=$TMP/dv_dst.img"
+dst2_pid=$LAST_PID
+mon "$TMP/src2.sock" "migrate -b tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "migrate -b not accepted"
+wait_status "$src2_pid" 60 0 "the diskverify source after migrate -b" src2
+grep -q "^diskverify: FAIL" "$TMP/src2.out" && fail "a block was wrong before the migration"
+n=$(grep -c "^diskverify: t=" "$TMP/dst2.out")
+wait_count "$TMP/dst2.out" "^diskverify: t=" "$((n + 3))" 20 || fail "the guest did not run on the destination"
+grep -q "^diskverify: FAIL" "$TMP/dst2.out" && fail "a block was wrong after migrate -b"
+wait_sock "$TMP/dst2.sock"
+mon "$TMP/dst2.sock" "migrate file:$TMP/snap" | grep -q '^ok$' || fail "save not accepted"
+wait_status "$dst2_pid" 60 0 "the destination after the save" dst2
+run_guest_input q 120 --incoming "file:$TMP/snap" --drive "file=$TMP/dv_dst.img"
+expect_status 0 "diskverify's verdict on the destination's image"
+expect_out "^diskverify: PASS"
+grep "^diskverify: PASS" "$TMP/run.out"
+echo "migrate_block: images copied with migrate -b, refusals said, diskverify passed"
