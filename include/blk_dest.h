@@ -2,7 +2,7 @@
  * payloads checked and written into the destination's own images, with
  * the per-round counts the stream's ledger will compare against the
  * source's ROUND_END and END (so a lost BLOCK section is found), and the
- * sync before READY. Not yet called by the engine.
+ * sync before READY (migrate/incoming_blk.c drives it).
  */
 #ifndef VMM__BLK_DEST_H
 #define VMM__BLK_DEST_H

@@ -1,8 +1,7 @@
 /* Block migration's access to a drive's image file outside the device:
  * the source walks it extent by extent (holes found with SEEK_DATA and
  * SEEK_HOLE, so they cost nothing), the destination writes extents into
- * its own image (holes punched, so they stay holes). Not yet called by
- * the engine.
+ * its own image (holes punched, so they stay holes).
  */
 #ifndef VMM__BLK_IMAGE_H
 #define VMM__BLK_IMAGE_H

@@ -1,7 +1,7 @@
 /* The payload of a BLOCK section: one extent of one drive's image, sent by
  * block migration (migrate -b) in its bulk phase and its dirty rounds.
- * Byte layout in migrate/FORMAT.md ("BLOCK payload"); the stream engine
- * does not send or accept it yet.
+ * Byte layout in migrate/FORMAT.md ("BLOCK payload"); the stream carries
+ * it in BLOCK sections (stream 3.3).
  *
  * A hole carries no data: the destination makes that range read as
  * zeroes (and keeps it unallocated where the filesystem can), so the

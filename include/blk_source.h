@@ -2,8 +2,8 @@
  * payload to send next. First a bulk pass over every drive's image, extent
  * by extent (holes cost a 32-byte header per block at most); then passes
  * over the blocks the dirty-block bitmap collected, one per RAM round,
- * and a last one in stop-and-copy after the drives are drained. Not yet
- * called by the engine.
+ * and a last one in stop-and-copy after the drives are drained
+ * (migrate/source_blk.c drives it).
  *
  * Runs on the migration thread only; the bitmaps are filled by the drives'
  * I/O threads (blk_backend__track_dirty) from before the bulk pass on.

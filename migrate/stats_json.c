@@ -445,7 +445,8 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 	      "log_read_us,log_get_us,log_clear_us,link_bandwidth_bps,throttle_us,"
 	      "ring_full_exits,ring_wait_us,vcpu_dirty_pages,"
 	      "xbzrle_pages,xbzrle_bytes,xbzrle_hits,xbzrle_cache_miss,xbzrle_overflow,"
-	      "xbzrle_bytes_saved,zstd_raw_bytes,zstd_bytes,zstd_cpu_us\n", f);
+	      "xbzrle_bytes_saved,zstd_raw_bytes,zstd_bytes,zstd_cpu_us,"
+	      "disk_bytes,dirty_blocks\n", f);
 	for (i = 0; i < s->rounds_len; i++) {
 		r = &s->rounds_v[i];
 		fprintf(f, "%" PRIu32 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%"
@@ -464,8 +465,9 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 		fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
 			r->xbzrle.pages, r->xbzrle.bytes, r->xbzrle.hits,
 			r->xbzrle.cache_miss, r->xbzrle.overflow, r->xbzrle.bytes_saved);
-		fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", r->zstd.raw_bytes,
+		fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64, r->zstd.raw_bytes,
 			r->zstd.sent_bytes, r->zstd.cpu_us);
+		fprintf(f, ",%" PRIu64 ",%" PRIu64 "\n", r->disk_bytes, r->dirty_blocks);
 	}
 	pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
 	return finish(f);
