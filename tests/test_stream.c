@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "blk_section.h"
 #include "stream.h"
 
 /* --- helpers ------------------------------------------------------------- */
@@ -957,6 +958,19 @@ static void test_deadline_io(void **state)
 
 /* --- small payloads ------------------------------------------------------ */
 
+/* BLOCK came with 3.3: an older stream that carries one is not what its
+ * preamble says (recv_raw's preamble says 3.0). */
+static void test_block_needs_3_3(void **state)
+{
+	uint8_t raw[256], p[BLK_SECTION_HDR] = { 0 };
+	size_t n;
+
+	n = put_raw(raw, SECTION_CONFIG, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_BLOCK, 0, sizeof(p), p, sizeof(p));
+	expect_raw(STREAM_DEST, raw, n, -EPROTO,
+		   "section BLOCK in a stream of version 3.0 (it came with 3.3)");
+}
+
 static void test_round_end_and_end(void **state)
 {
 	struct round_end_msg re = { 7, 1234567890123ull, 42, 0, 0 }, re2;
@@ -1099,6 +1113,7 @@ int main(void)
 		cmocka_unit_test(test_full_io),
 		cmocka_unit_test(test_deadline_io),
 		cmocka_unit_test(test_round_end_and_end),
+		cmocka_unit_test(test_block_needs_3_3),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_reason),
 		cmocka_unit_test(test_type_names),
