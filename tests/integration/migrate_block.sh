@@ -2,8 +2,9 @@
 # source's. An idle guest (it never writes its disk) gets a byte-identical
 # copy that stays sparse; a too-small image is refused with the reason
 # and the source's guest runs on; a destination killed in the bulk pass
-# leaves the source's guest running and its image intact, and a second
-# migrate -b then succeeds; diskverify, writing and checking all along,
+# leaves the source's guest running and its image intact, and so does a
+# stream missing a BLOCK section (the destination's ledger refuses it);
+# a later migrate -b then succeeds; diskverify, writing and checking all along,
 # migrated with -b to a zeroed image, passes on the destination.
 . tests/integration/lib.bash
 require_kvm
@@ -66,6 +67,24 @@ mon_wait "$TMP/src.sock" "failed" 30 || fail "the source did not see the failure
 kill -0 "$src_pid" || fail "the source ended after its destination died"
 [ "$(sha256sum <"$SRC")" = "$src_sum" ] || fail "the source's image changed"
 note "destination killed in the bulk pass: the guest runs on, its image intact"
+
+# A stream with a BLOCK section left out (the second of the bulk pass):
+# the destination's ledger finds it missing at the round's end.
+truncate -s 64M "$TMP/lost.img"
+port=$(free_port)
+start_dest lost "$port" --drive "file=$TMP/lost.img"
+dpid=$LAST_PID
+pport=$(free_port)
+start proxy python3 tests/integration/stream_proxy.py "$pport" "$port" 9 1
+wait_for "$TMP/proxy.out" "^listening" 10 || fail "the proxy did not listen"
+mon "$TMP/src.sock" "migrate -b tcp:127.0.0.1:$pport" >/dev/null
+wait_exit "$dpid" 30 || fail "the destination did not refuse the stream"
+grep -q "^dropped section type 9 #1" "$TMP/proxy.out" || fail "the proxy dropped nothing"
+grep -q "ROUND_END counts [0-9]* BLOCK sections, the stream carried [0-9]* (a BLOCK section is missing" "$TMP/lost.err" ||
+	{ sed 's/^/    /' "$TMP/lost.err"; fail "no ledger refusal for the lost BLOCK section"; }
+mon_wait "$TMP/src.sock" "failed" 30 || fail "the source did not see the failure"
+kill -0 "$src_pid" || fail "the source ended"
+note "a BLOCK section left out: refused by the ledger, the guest runs on"
 
 # Then a full migration to a zeroed image of the same size.
 DST=$TMP/dst.img
