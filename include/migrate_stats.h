@@ -69,6 +69,7 @@ struct round_stats {
 	 * to send when it began (round 0: the whole images). */
 	uint64_t disk_bytes;
 	uint64_t dirty_blocks;
+	uint64_t disk_us;		/* of duration_us: sending them */
 	double bandwidth_bps;		/* bytes / duration; NaN = unknown */
 	/* bytes / (duration - time slept by max-bandwidth): the rate the
 	 * stop-and-copy, which is never throttled, will see. */

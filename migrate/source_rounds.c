@@ -254,7 +254,7 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	struct xbzrle_counters x0 = r->xbzrle ? r->xbzrle->n : (struct xbzrle_counters){ 0 };
 	struct zstd_counters z0 = r->zstd ? r->zstd->n : (struct zstd_counters){ 0 };
 	struct round_end_msg end = { .round = index };
-	uint64_t ram0;
+	uint64_t ram0, d0;
 	int ret;
 
 	memset(rs, 0, sizeof(*rs));
@@ -268,8 +268,12 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	source__throttle_round_begin(r, rs);
 	rs->dirty_blocks = source_blk__remaining(r) / BLK_DIRTY_BLOCK;
 	/* The disk's part first (source_blk.c says why). */
+	d0 = clock__mono_us();
 	ret = source_blk__send_round(r, index, &end.block_sections, &end.block_bytes);
 	rs->disk_bytes = end.block_bytes;
+	rs->disk_us = clock__mono_us() - d0;
+	/* The forecast times page data only. */
+	r->batch_start_us = clock__mono_us();
 	ram0 = r->s.bytes_out;
 	if (!ret)
 		ret = send_pending(r, rs);

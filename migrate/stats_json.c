@@ -325,6 +325,7 @@ static void json_round(FILE *f, const struct round_stats *r)
 	jo_u64(&o, "zstd_cpu_us", r->zstd.cpu_us);
 	jo_u64(&o, "disk_bytes", r->disk_bytes);
 	jo_u64(&o, "dirty_blocks", r->dirty_blocks);
+	jo_u64(&o, "disk_us", r->disk_us);
 	fputs(" }", f);
 }
 
@@ -446,7 +447,7 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 	      "ring_full_exits,ring_wait_us,vcpu_dirty_pages,"
 	      "xbzrle_pages,xbzrle_bytes,xbzrle_hits,xbzrle_cache_miss,xbzrle_overflow,"
 	      "xbzrle_bytes_saved,zstd_raw_bytes,zstd_bytes,zstd_cpu_us,"
-	      "disk_bytes,dirty_blocks\n", f);
+	      "disk_bytes,dirty_blocks,disk_us\n", f);
 	for (i = 0; i < s->rounds_len; i++) {
 		r = &s->rounds_v[i];
 		fprintf(f, "%" PRIu32 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%"
@@ -467,7 +468,8 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 			r->xbzrle.cache_miss, r->xbzrle.overflow, r->xbzrle.bytes_saved);
 		fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64, r->zstd.raw_bytes,
 			r->zstd.sent_bytes, r->zstd.cpu_us);
-		fprintf(f, ",%" PRIu64 ",%" PRIu64 "\n", r->disk_bytes, r->dirty_blocks);
+		fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", r->disk_bytes, r->dirty_blocks,
+			r->disk_us);
 	}
 	pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
 	return finish(f);

@@ -387,7 +387,7 @@ static void test_json(void **state)
 	assert_non_null(strstr(j, "\"xbzrle_bytes_saved\": 0, \"cpu_throttle_pct\": 0, "
 				"\"vcpu_throttled_us\": [], \"zstd_raw_bytes\": 0, "
 				"\"zstd_bytes\": 0, \"zstd_cpu_us\": 0, "
-				"\"disk_bytes\": 0, \"dirty_blocks\": 0 }"));
+				"\"disk_bytes\": 0, \"dirty_blocks\": 0, \"disk_us\": 0 }"));
 	assert_non_null(strstr(j, "\"compression\": null"));
 	assert_non_null(strstr(j, "\"multifd_compression\": \"none\""));
 	assert_non_null(strstr(j, "\"max_sent_factor\": 3,"));
@@ -472,7 +472,7 @@ static void test_csv(void **state)
 			    "ring_full_exits,ring_wait_us,vcpu_dirty_pages,"
 			    "xbzrle_pages,xbzrle_bytes,xbzrle_hits,xbzrle_cache_miss,xbzrle_overflow,"
 			    "xbzrle_bytes_saved,zstd_raw_bytes,zstd_bytes,zstd_cpu_us,"
-			    "disk_bytes,dirty_blocks\n");
+			    "disk_bytes,dirty_blocks,disk_us\n");
 	free(c);
 	migrate_stats__free(&s);
 
@@ -488,16 +488,16 @@ static void test_csv(void **state)
 	c = csv_of(&s);
 	assert_int_equal(count_lines(c), 43);
 	assert_non_null(strstr(c, "\n0,0,900,1000,1000,0,4096000,123456789.5,"
-			       "2500.25,12.5,300,100,200,250000000,100,0,0,,0,0,0,0,0,0,0,0,0,0,0\n"));
+			       "2500.25,12.5,300,100,200,250000000,100,0,0,,0,0,0,0,0,0,0,0,0,0,0,0\n"));
 	assert_non_null(strstr(c, "\n41,41000,900,959,959,41,3928064,,"
-			       "2500.25,12.5,300,100,200,250000000,100,7,1234,900;0;59,0,0,0,0,0,0,0,0,0,0,0\n"));
+			       "2500.25,12.5,300,100,200,250000000,100,7,1234,900;0;59,0,0,0,0,0,0,0,0,0,0,0,0\n"));
 	for (line = c; (line = strchr(line, '\n')) && line[1]; line++) {
 		size_t commas = 0;
 		const char *q;
 
 		for (q = line + 1; *q && *q != '\n'; q++)
 			commas += *q == ',';
-		assert_int_equal(commas, 28);
+		assert_int_equal(commas, 29);
 	}
 	free(c);
 	migrate_stats__free(&s);
