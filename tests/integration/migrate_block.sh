@@ -5,7 +5,8 @@
 # leaves the source's guest running and its image intact, and so does a
 # stream missing a BLOCK section (the destination's ledger refuses it);
 # a later migrate -b then succeeds; diskverify, writing and checking all along,
-# migrated with -b to a zeroed image, passes on the destination.
+# migrated through QMP (migrate with blk true) to a zeroed image, passes
+# on the destination, whose query-migrate has QEMU's disk object.
 . tests/integration/lib.bash
 require_kvm
 SRC=$TMP/src.img
@@ -116,22 +117,45 @@ note "migrate -b: the image arrived byte-identical, $used KiB allocated of 64 Mi
 # zeroed, of the same size. Its verdict after a save and restore there.
 truncate -s 16M "$TMP/dv.img"
 truncate -s 16M "$TMP/dv_dst.img"
-start src2 "$VMM" --mem 32M --monitor "unix:$TMP/src2.sock" --drive "file=$TMP/dv.img" \
+start src2 "$VMM" --mem 32M --qmp "unix:$TMP/src2.qmp" --drive "file=$TMP/dv.img" \
 	"$GUESTS/diskverify.elf" -- duration=0 report=0.2 rate=200 ws=4M bs=64K
 src2_pid=$LAST_PID
-wait_sock "$TMP/src2.sock"
+wait_sock "$TMP/src2.qmp"
 wait_for "$TMP/src2.out" "^diskverify: t=" 30 || fail "diskverify did not start"
 port=$(free_port)
-start_dest dst2 "$port" --monitor "unix:$TMP/dst2.sock" --drive "file=$TMP/dv_dst.img"
+start_dest dst2 "$port" --monitor "unix:$TMP/dst2.sock" --qmp "unix:$TMP/dst2.qmp" \
+	--drive "file=$TMP/dv_dst.img"
 dst2_pid=$LAST_PID
-mon "$TMP/src2.sock" "migrate -b tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "migrate -b not accepted"
+# This time through QMP: migrate with blk true, QEMU's way; the source
+# stays (postmigrate) until told to quit, as QEMU's.
+python3 -c 'import sys, time; sys.path.insert(0, "bench"); from qmp import QMP
+q = QMP(sys.argv[1])
+q.command("migrate", {"uri": sys.argv[2], "blk": True})
+for _ in range(600):
+    st = q.command("query-migrate").get("status")
+    if st in ("completed", "failed", "cancelled"):
+        break
+    time.sleep(0.1)
+print("status", st)
+sys.exit(st != "completed")' "$TMP/src2.qmp" "tcp:127.0.0.1:$port" >"$TMP/qmp_mig.out" 2>&1 ||
+	{ cat "$TMP/qmp_mig.out"; fail "QMP migrate blk:true did not complete"; }
+python3 -c 'import sys; sys.path.insert(0, "bench"); from qmp import QMP
+QMP(sys.argv[1]).command("quit")' "$TMP/src2.qmp" >/dev/null 2>&1 || true
 wait_status "$src2_pid" 60 0 "the diskverify source after migrate -b" src2
+disk=$(python3 -c 'import sys, json; sys.path.insert(0, "bench"); from qmp import QMP
+print(json.dumps(QMP(sys.argv[1]).command("query-migrate").get("disk")))' "$TMP/dst2.qmp")
+grep -q '"total": 16777216' <<<"$disk" || fail "query-migrate has no disk object: $disk"
+grep -q '"remaining": 0' <<<"$disk" || fail "query-migrate: disk remaining is not 0: $disk"
+note "QMP migrate blk:true; the destination's query-migrate disk: $disk"
 grep -q "^diskverify: FAIL" "$TMP/src2.out" && fail "a block was wrong before the migration"
 n=$(grep -c "^diskverify: t=" "$TMP/dst2.out")
 wait_count "$TMP/dst2.out" "^diskverify: t=" "$((n + 3))" 20 || fail "the guest did not run on the destination"
 grep -q "^diskverify: FAIL" "$TMP/dst2.out" && fail "a block was wrong after migrate -b"
 wait_sock "$TMP/dst2.sock"
 mon "$TMP/dst2.sock" "migrate file:$TMP/snap" | grep -q '^ok$' || fail "save not accepted"
+# With a QMP client the saved VM stays (postmigrate) until it quits.
+mon_wait "$TMP/dst2.sock" "completed" 60 || fail "the save did not complete"
+mon "$TMP/dst2.sock" "quit" >/dev/null || true
 wait_status "$dst2_pid" 60 0 "the destination after the save" dst2
 run_guest_input q 120 --incoming "file:$TMP/snap" --drive "file=$TMP/dv_dst.img"
 expect_status 0 "diskverify's verdict on the destination's image"
