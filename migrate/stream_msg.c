@@ -48,6 +48,13 @@ int stream_msg__decode_round_end(const uint8_t *p, size_t len,
 	if (len == ROUND_END_MSG_LEN_BLK) {
 		m->block_sections = rbuf__get_u64(&r);
 		m->block_bytes = rbuf__get_u64(&r);
+		/* One encoding per message: none is the short form. */
+		if (!m->block_sections && !m->block_bytes) {
+			errmsg__set(err, errlen, "section ROUND_END: the long form counts no "
+				     "BLOCK section (the short form says that)");
+			memset(m, 0, sizeof(*m));
+			return -EBADMSG;
+		}
 	}
 	return 0;
 }
@@ -73,8 +80,15 @@ int stream_msg__decode_end(const uint8_t *p, size_t len, struct end_msg *m,
 	rbuf__init(&r, p, len);
 	m->rounds = rbuf__get_u32(&r);
 	m->total_pages = rbuf__get_u64(&r);
-	if (len == END_MSG_LEN_BLK)
+	if (len == END_MSG_LEN_BLK) {
 		m->block_sections = rbuf__get_u64(&r);
+		if (!m->block_sections) {
+			errmsg__set(err, errlen, "section END: the long form counts no BLOCK "
+				     "section (the short form says that)");
+			memset(m, 0, sizeof(*m));
+			return -EBADMSG;
+		}
+	}
 	return 0;
 }
 

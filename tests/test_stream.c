@@ -1018,6 +1018,17 @@ static void test_round_end_and_end(void **state)
 	assert_int_equal(stream_msg__decode_end(b.data, b.len, &e2, err,
 						sizeof(err)), 0);
 	assert_int_equal(e2.block_sections, 9);
+	/* A long form that counts nothing is the short form's message:
+	 * refused, so each message has one encoding. */
+	memset(b.data + 12, 0, 8);
+	assert_int_equal(stream_msg__decode_end(b.data, b.len, &e2, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "section END: the long form counts no BLOCK section (the short "
+			    "form says that)");
+	wbuf__reset(&b);
+	stream_msg__encode_round_end(&b, &re);
+	memset(b.data + 20, 0, 16);
+	assert_int_equal(stream_msg__decode_round_end(b.data, b.len, &re2, err, sizeof(err)),
+			 -EBADMSG);
 	wbuf__free(&b);
 }
 

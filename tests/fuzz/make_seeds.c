@@ -267,8 +267,8 @@ static void record(struct wbuf *w, uint8_t type_index, const void *p, size_t n)
 
 int main(int argc, char **argv)
 {
-	struct round_end_msg re = { 0, 5, 0 };
-	struct end_msg end = { 1, 5 };
+	struct round_end_msg re = { 0, 5, 0, 0, 0 };
+	struct end_msg end = { 1, 5, 0 };
 	struct parts p;
 	struct wbuf framed;
 	uint8_t *bytes;
