@@ -4,7 +4,7 @@
 # and the source's guest runs on; a destination killed in the bulk pass
 # leaves the source's guest running and its image intact, and so does a
 # stream missing a BLOCK section (the destination's ledger refuses it);
-# a later migrate -b then succeeds; diskverify, writing and checking all along,
+# so does migrate_cancel during the copy; a later migrate -b then succeeds; diskverify, writing and checking all along,
 # migrated through QMP (migrate with blk true) to a zeroed image, passes
 # on the destination, whose query-migrate has QEMU's disk object.
 . tests/integration/lib.bash
@@ -86,6 +86,23 @@ grep -q "ROUND_END counts [0-9]* BLOCK sections, the stream carried [0-9]* (a BL
 mon_wait "$TMP/src.sock" "failed" 30 || fail "the source did not see the failure"
 kill -0 "$src_pid" || fail "the source ended"
 note "a BLOCK section left out: refused by the ledger, the guest runs on"
+
+# migrate_cancel while the images are copied (max-bandwidth keeps the
+# bulk pass going for seconds): the guest runs on, its image intact.
+truncate -s 64M "$TMP/cancel.img"
+port=$(free_port)
+start_dest cancel "$port" --drive "file=$TMP/cancel.img"
+dpid=$LAST_PID
+mon "$TMP/src.sock" "migrate_set_parameter max-bandwidth 1M" | grep -q '^ok$' || fail "max-bandwidth"
+mon "$TMP/src.sock" "migrate -b tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "migrate -b not accepted"
+mon_wait "$TMP/src.sock" "transferred disk: [1-9]" 30 || fail "the bulk pass did not start"
+mon "$TMP/src.sock" "migrate_cancel" >/dev/null
+mon_wait "$TMP/src.sock" "cancelled" 30 || fail "the cancel did not end the migration"
+wait_exit "$dpid" 30 || fail "the destination did not give up after the cancel"
+kill -0 "$src_pid" || fail "the source ended after the cancel"
+[ "$(sha256sum <"$SRC")" = "$src_sum" ] || fail "the source's image changed"
+mon "$TMP/src.sock" "migrate_set_parameter max-bandwidth 0" >/dev/null
+note "migrate_cancel with the copy under way: the guest runs on, its image intact"
 
 # Then a full migration to a zeroed image of the same size.
 DST=$TMP/dst.img
