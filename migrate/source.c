@@ -129,9 +129,13 @@ uint64_t source__earliest(uint64_t a, uint64_t b)
 void source__publish_progress(struct source_run *r, uint64_t pending)
 {
 	struct migrate_stats *st = &r->m->stats;
+	/* Outside the lock: it counts the dirty-block bitmaps' bits. */
+	uint64_t disk = source_blk__remaining(r);
 
 	migrate_stats__lock(st);
 	st->ram_remaining = pending * GUEST_PAGE_SIZE;
+	if (r->blk)
+		st->disk_remaining = disk;
 	st->bytes_total = r->s.bytes_out;
 	migrate_stats__unlock(st);
 }

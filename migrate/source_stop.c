@@ -193,6 +193,7 @@ int source__switchover(struct source_run *r)
 		.state = r->t_state, .ready = r->t_ready, .end = clock__mono_us() });
 	migrate_stats__lock(st);
 	st->ram_remaining = 0;
+	st->disk_remaining = 0;
 	st->bytes_total = r->s.bytes_out + r->file_ram_bytes;
 	migrate_stats__unlock(st);
 	return 0;

@@ -362,6 +362,15 @@ static void info_ram(struct outbuf *o, const struct migrate_stats *s,
 		outbuf__printf(o, "\neta: unknown (no bandwidth measured yet)\n");
 }
 
+/* QEMU's HMP lines for block migration, in kbytes as it showed them. */
+static void info_disk(struct outbuf *o, const struct migrate_stats *s)
+{
+	if (s->disk_total)
+		outbuf__printf(o, "transferred disk: %" PRIu64 " kbytes\nremaining disk: %" PRIu64
+		    " kbytes\ntotal disk: %" PRIu64 " kbytes\n", s->disk_transferred >> 10,
+		    s->disk_remaining >> 10, s->disk_total >> 10);
+}
+
 struct breakdown_text {
 	char s[256];
 };
@@ -469,11 +478,7 @@ void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 		info_round(&o, last);
 	info_ring(&o, s, last);
 	info_ram(&o, s, last);
-	/* QEMU's HMP lines for block migration, in kbytes as it showed them. */
-	if (s->disk_total)
-		outbuf__printf(&o, "transferred disk: %" PRIu64 " kbytes\nremaining disk: %" PRIu64
-		    " kbytes\ntotal disk: %" PRIu64 " kbytes\n", s->disk_transferred >> 10,
-		    s->disk_remaining >> 10, s->disk_total >> 10);
+	info_disk(&o, s);
 	if (s->pages_total)
 		outbuf__printf(&o, "pages: %" PRIu64 " sent, %" PRIu64 " zero, of which %" PRIu64
 		    " skipped unread (never populated)\n", s->pages_total, s->zero_pages_total,
@@ -584,6 +589,7 @@ void migrate_stats__format_summary(const struct migrate_stats *s, char *buf,
 	outbuf__init(&o, buf, len);
 	pthread_mutex_lock(lock_of(s));
 	summary_totals(&o, s);
+	info_disk(&o, s);
 	if (s->xbzrle_on)
 		info_xbzrle(&o, s);
 	if (s->zstd_on)

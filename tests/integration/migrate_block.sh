@@ -124,6 +124,7 @@ info=$(mon "$TMP/dst.sock" "info migrate")
 grep -q "^total disk: 65536 kbytes" <<<"$info" || { echo "$info"; fail "no total disk line"; }
 grep -q "^transferred disk: 65536 kbytes" <<<"$info" || { echo "$info"; fail "no transferred disk line"; }
 grep -q '"disk_total": 67108864' "$TMP/src.json" || fail "no disk_total in the source's JSON"
+grep -q "total disk: 65536 kbytes" "$TMP/src.err" || fail "no disk lines in the source's summary"
 grep -Eq '"index": 0,.*"disk_bytes": 67108864, "dirty_blocks": 64' "$TMP/src.json" ||
 	fail "round 0 of the source's JSON does not carry the bulk pass"
 mon "$TMP/dst.sock" "quit" >/dev/null || true
