@@ -1,10 +1,11 @@
 # Block migration (migrate -b): the destination has its own image, not the
 # source's. An idle guest (it never writes its disk) gets a byte-identical
-# copy that stays sparse; a too-small image is refused with the reason
-# and the source's guest runs on; a destination killed in the bulk pass
-# leaves the source's guest running and its image intact, and so does a
-# stream missing a BLOCK section (the destination's ledger refuses it);
-# so does migrate_cancel during the copy; a later migrate -b then succeeds; diskverify, writing and checking all along,
+# copy that stays sparse. Refused with the reason, the source's guest
+# running on: a too-small or bigger image, none, file: with -b, -i. A
+# destination killed in the bulk pass, a stream missing a BLOCK section
+# (the destination's ledger refuses it) and migrate_cancel during the
+# copy all leave the source's guest running and its image intact; a later
+# migrate -b then succeeds. diskverify, writing and checking all along,
 # migrated through QMP (migrate with blk true) to a zeroed image, passes
 # on the destination, whose query-migrate has QEMU's disk object.
 . tests/integration/lib.bash
@@ -45,6 +46,17 @@ mon "$TMP/src.sock" "info migrate" | grep -q "smaller\|bytes" || { mon "$TMP/src
 [ "$(du -k "$TMP/small.img" | cut -f1)" -eq 0 ] || fail "the small image was written"
 kill -0 "$src_pid" || fail "the source ended after the refusal"
 note "a too-small image refused: $(mon "$TMP/src.sock" "info migrate" | grep -i -m1 "error\|smaller")"
+
+# No --drive at all: refused, saying what to pass, not that a device
+# is missing.
+port=$(free_port)
+start_dest nodrive "$port"
+dpid=$LAST_PID
+mon "$TMP/src.sock" "migrate -b tcp:127.0.0.1:$port" >/dev/null
+wait_exit "$dpid" 30 || fail "the destination without a drive did not give up"
+grep -q "the source copies 1 drive image(s) (migrate -b) and this destination has 0: give it --drive file=PATH" \
+	"$TMP/nodrive.err" || { sed 's/^/    /' "$TMP/nodrive.err"; fail "no reason without a drive"; }
+mon_wait "$TMP/src.sock" "failed" 30 || fail "the source did not see the refusal"
 
 # A bigger image: refused up front too (the device keeps its capacity).
 truncate -s 96M "$TMP/big.img"
