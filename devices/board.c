@@ -44,6 +44,7 @@ static int add_drives(struct vm *vm, const struct board_options *opts,
 			.pci_host = host, .mem = &vm->mem, .index = i,
 			.backend = opts->drives ? opts->drives[i].backend : NULL,
 			.readonly = opts->drives ? opts->drives[i].readonly : false,
+			.size = opts->drives ? opts->drives[i].size : 0,
 		};
 
 		if (!vc.backend) {

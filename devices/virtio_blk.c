@@ -661,7 +661,8 @@ struct device *virtio_blk__create(const struct virtio_blk_config *cfg)
 	v->mem = cfg->mem;
 	v->backend = cfg->backend;
 	v->readonly = cfg->readonly;
-	v->capacity = blk_backend__size(cfg->backend) / BLK_SECTOR_SIZE;
+	v->capacity = (cfg->size && cfg->size < blk_backend__size(cfg->backend) ?
+		       cfg->size : blk_backend__size(cfg->backend)) / BLK_SECTOR_SIZE;
 	v->features = F_VERSION_1 | F_SEG_MAX | F_BLK_SIZE | F_FLUSH |
 		      (cfg->readonly ? F_RO : 0);
 	reset_locked(v);

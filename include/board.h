@@ -18,6 +18,9 @@ struct line_stamp;
 struct board_drive {
 	struct blk_backend *backend;
 	bool readonly;
+	/* Bytes the guest sees, at most the image's; 0: the whole image.
+	 * Block migration into a bigger image keeps the source's size. */
+	uint64_t size;
 };
 
 struct board_options {

@@ -38,6 +38,7 @@ struct virtio_blk_config {
 	struct guest_memory *mem;
 	struct blk_backend *backend;	/* runs while the device lives; not closed */
 	bool readonly;
+	uint64_t size;			/* bytes the guest sees (<= the image); 0: all */
 	unsigned int index;		/* names it virtio-blk.N in streams */
 };
 

@@ -290,6 +290,7 @@ static uint8_t *page_hva(void *ctx, uint64_t gpa)
 static int build_vm(int kvm_fd, int serial_fd, const struct incoming *in,
 		    const struct vm_config *cfg, struct vm *vm, char *err, size_t errlen)
 {
+	struct board_drive drives[DRIVE_MAX];
 	struct kvm_cpuid2 *cpuid;
 	struct board_options bo = {
 		.vm = { .kvm_fd = kvm_fd, .ram_size = cfg->ram_size, .nr_cpus = cfg->nr_cpus,
@@ -299,7 +300,18 @@ static int build_vm(int kvm_fd, int serial_fd, const struct incoming *in,
 		.drives = in->drives,
 		.nr_drives = in->nr_drives,
 	};
+	unsigned int i;
 	int ret;
+
+	/* Block migration may write into a bigger image: the guest keeps
+	 * its disk's size (and the device state its capacity). */
+	if (cfg->nr_block_drives && in->nr_drives <= DRIVE_MAX) {
+		for (i = 0; i < in->nr_drives; i++) {
+			drives[i] = in->drives[i];
+			drives[i].size = cfg->block_drive_size[i];
+		}
+		bo.drives = drives;
+	}
 
 	cpuid = calloc(1, sizeof(*cpuid) + cfg->nr_cpuid * sizeof(cpuid->entries[0]));
 	if (!cpuid) {

@@ -1,7 +1,8 @@
 /* Block migration on the destination: the source's images arrive in
  * BLOCK sections and are written into this side's --drive images, which
- * the VM built here then runs on. Everything that can refuse does so at
- * CONFIG, before ACCEPT: a missing, read-only, qcow2 or too small image. */
+ * the VM built here then runs on (showing the source's size, in an image
+ * that may be bigger). Everything that can refuse does so at CONFIG,
+ * before ACCEPT: a missing, read-only, qcow2 or too small image. */
 #include "incoming.h"
 
 #include <errno.h>
@@ -50,15 +51,6 @@ int incoming_blk__check(struct incoming *in, const struct vm_config *cfg, char *
 					      d->readonly, cfg->block_drive_size[i], err, errlen);
 		if (ret)
 			return ret;
-		/* The device's capacity travels in its state and must match:
-		 * a bigger image would be refused at END, after the copy. */
-		if (blk_backend__size(in->drives[i].backend) != cfg->block_drive_size[i])
-			return errmsg__fail(-EINVAL, err, errlen, "drive %u (%s): %" PRIu64
-					    " bytes, the source's is %" PRIu64 "; block migration "
-					    "needs an image of the same size yet (the guest's disk "
-					    "keeps its capacity)", i, d->path,
-					    blk_backend__size(in->drives[i].backend),
-					    cfg->block_drive_size[i]);
 		fds[i] = blk_backend__fd(in->drives[i].backend);
 	}
 	if (posix_memalign(&buf, 4096, BUF_DATA_OFF + BLK_SECTION_MAX_LEN))
