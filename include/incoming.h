@@ -15,6 +15,7 @@
 #include "transport.h"
 
 struct auth_secret;
+struct tls_creds;
 struct board_drive;
 struct vm;
 struct line_stamp;
@@ -47,6 +48,9 @@ struct incoming {
 	/* The secret a source must prove (and this side proves back);
 	 * NULL or empty: none. Outlives the struct. */
 	const struct auth_secret *secret;
+	/* x509 credentials (--tls-creds), or NULL: they key TLS and let
+	 * the listener reach beyond loopback. Outlive the struct. */
+	const struct tls_creds *creds;
 	/* Refuse a guest with more RAM than this (0 = no limit); the
 	 * origin names the limit in the refusal ("--max-mem"). */
 	uint64_t max_ram;
@@ -105,11 +109,12 @@ int incoming_blk__sync(struct incoming *in, char *err, size_t errlen);
 void incoming_blk__free(struct incoming *in);
 
 /* Parses the URI and opens the listening socket or the file: done before
- * privileges are dropped. Without a secret a tcp: listener binds to
- * loopback only (and says so) unless insecure is set, which warns
- * instead. */
+ * privileges are dropped. Without a secret or creds a tcp: listener binds
+ * to loopback only (and says so) unless insecure is set, which warns
+ * instead. With creds (--tls-creds, loaded: they must outlive in) a tcp:
+ * URI runs TLS as tls: does, keyed by the certificates. */
 int incoming__prepare(struct incoming *in, const char *uri, const struct auth_secret *secret,
-		      bool insecure, char *err, size_t errlen);
+		      const struct tls_creds *creds, bool insecure, char *err, size_t errlen);
 /* Accepts the source (over TCP: turning bad peers away, see
  * INCOMING_MAX_FAILED), receives everything and builds vm (created here
  * with serial_out_fd for its UART) with all its state loaded; the vCPUs

@@ -57,6 +57,13 @@ struct migrate_params {
 	/* The secret file for tcp: targets, read when a migration starts;
 	 * "" = the one given with --secret-file (if any). */
 	char secret_file[256];
+	/* x509 credentials (tls_creds.h), read when a migration starts:
+	 * a directory; "" = --tls-creds's (if any). Set, a tcp: target runs
+	 * TLS as tls: does (QEMU's rule). */
+	char tls_creds[256];
+	/* The name the destination's certificate must carry; "" = the
+	 * URI's host. */
+	char tls_hostname[256];
 
 	bool caps[MIGRATE_NR_CAPS];
 	/* auto-converge, as QEMU's parameters of the same names: throttle

@@ -55,6 +55,10 @@ struct source_run {
 	 * came from; NULL = none. */
 	const struct auth_secret *secret;
 	struct auth_secret *own_secret;
+	/* The x509 credentials likewise (--tls-creds's, or the tls-creds
+	 * parameter's, loaded at setup); NULL = none. */
+	const struct tls_creds *creds;
+	struct tls_creds *own_creds;
 	bool paused_by_us;
 	/* GO (or any byte of it) has left: from here on the guest may run
 	 * on the destination, and this side never resumes it on its own. */

@@ -18,6 +18,7 @@
 
 struct auth_secret;
 struct blk_backend;
+struct tls_creds;
 struct vm;
 struct migration;
 struct dirty_trace_result;
@@ -66,6 +67,10 @@ void migration__force_plain_dirty_log(struct migration *m, bool plain);
  * destination prove it back before the stream starts. The secret-file
  * parameter, when set, overrides it. NULL or empty: no authentication. */
 void migration__set_secret(struct migration *m, const struct auth_secret *s);
+/* --tls-creds's certificates (loaded before privileges dropped; they must
+ * outlive m): a tcp: or tls: migration runs TLS keyed by them. The
+ * tls-creds parameter, when set, overrides them. NULL: none. */
+void migration__set_tls_creds(struct migration *m, const struct tls_creds *c);
 struct migrate_stats *migration__stats(struct migration *m);
 /* On a destination: the statistics of the migration that brought the
  * guest here, which 'info migrate' shows until one starts from here. */

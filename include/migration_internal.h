@@ -13,6 +13,7 @@
 #include "transport.h"
 
 struct auth_secret;
+struct tls_creds;
 struct vm;
 
 struct migration {
@@ -36,6 +37,7 @@ struct migration {
 	uint64_t delay_us;
 	bool force_plain_log;
 	const struct auth_secret *secret;	/* --secret-file's, or NULL */
+	const struct tls_creds *creds;		/* --tls-creds's, or NULL */
 	/* record-dirty holds the dirty log; set and cleared under the stats
 	 * lock, where a start checks it. */
 	bool recording;

@@ -30,6 +30,7 @@ struct options {
 	const char *incoming_allow[INCOMING_MAX_ALLOW];
 	unsigned int nr_incoming_allow;
 	const char *secret_file;	/* --secret-file PATH, or NULL */
+	const char *tls_creds;		/* --tls-creds DIR, or NULL */
 	bool insecure;			/* --insecure: listen beyond loopback without one */
 	uint64_t max_mem;		/* --max-mem; 0 = the host's MemAvailable */
 	const char *migrate_to;

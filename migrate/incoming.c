@@ -57,7 +57,7 @@ static void restrict_listener(struct incoming *in, bool insecure)
 }
 
 int incoming__prepare(struct incoming *in, const char *uri, const struct auth_secret *secret,
-		      bool insecure, char *err, size_t errlen)
+		      const struct tls_creds *creds, bool insecure, char *err, size_t errlen)
 {
 	int fd, ret;
 
@@ -69,6 +69,7 @@ int incoming__prepare(struct incoming *in, const char *uri, const struct auth_se
 		return -errno;
 	}
 	in->secret = secret && secret->len ? secret : NULL;
+	in->creds = creds;
 	ret = migrate_stats__init(&in->stats);
 	if (ret) {
 		snprintf(err, errlen, "out of memory");
@@ -77,10 +78,16 @@ int incoming__prepare(struct incoming *in, const char *uri, const struct auth_se
 	ret = transport__parse_uri(uri, &in->uri, err, errlen);
 	if (ret)
 		return ret;
-	if (in->uri.tls && !in->secret)
-		return errmsg__fail(-EINVAL, err, errlen, "--incoming %s needs --secret-file: the "
-				    "secret is the TLS key", uri);
-	if (in->uri.kind == TRANSPORT_TCP && !in->secret)
+	/* As QEMU's tls-creds: given, the migration uses TLS. */
+	if (in->uri.kind == TRANSPORT_TCP && in->creds && !in->uri.tls) {
+		in->uri.tls = true;
+		log_info("--tls-creds given: %s runs TLS, as tls: does", uri);
+	}
+	if (in->uri.tls && !in->secret && !in->creds)
+		return errmsg__fail(-EINVAL, err, errlen, "--incoming %s needs --secret-file or "
+				    "--tls-creds: the secret or the certificates are the TLS key", uri);
+	/* Certificates say who the source is, as a secret does. */
+	if (in->uri.kind == TRANSPORT_TCP && !in->secret && !in->creds)
 		restrict_listener(in, insecure);
 	fd = transport__open_dest(&in->uri, err, errlen);
 	if (fd < 0)
@@ -569,7 +576,9 @@ static int greet(struct incoming *in, struct section *sec, struct vm_config *cfg
 	/* tls: the stream reads the tunnel's plain end; the tunnel owns the
 	 * TCP connection (on failure it stays ours, closed by turn_away). */
 	if (in->uri.tls) {
-		fd = tls_tunnel__start(in->fd, TLS_SERVER, in->secret, &w, err, errlen);
+		struct tls_keys keys = { .secret = in->secret, .creds = in->creds };
+
+		fd = tls_tunnel__start(in->fd, TLS_SERVER, &keys, &w, err, errlen);
 		if (fd < 0)
 			return fd;
 		in->fd = fd;

@@ -139,6 +139,11 @@ void migration__set_secret(struct migration *m, const struct auth_secret *s)
 	m->secret = s;
 }
 
+void migration__set_tls_creds(struct migration *m, const struct tls_creds *c)
+{
+	m->creds = c;
+}
+
 static bool is_running(struct migration *m)
 {
 	return migrate_status__is_running(migrate_stats__status(&m->stats));

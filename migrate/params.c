@@ -10,6 +10,7 @@
 #include "errmsg.h"
 #include "outbuf.h"
 #include "parse.h"
+#include "tls_creds.h"
 
 /* QEMU allows downtime-limit up to 2000 s; so do we. */
 #define DOWNTIME_MAX_MS 2000000ULL
@@ -219,6 +220,44 @@ static int set_secret_file(struct migrate_params *p, const char *name,
 	return 0;
 }
 
+/* A directory, loaded and checked now (as a source's: the client's
+ * certificate and key) so that a mistake shows at once; the migration
+ * loads it again when it starts. "" = --tls-creds's. */
+static int set_tls_creds(struct migrate_params *p, const char *name,
+			 const char *v, char *err, size_t errlen)
+{
+	struct tls_creds *c;
+	int ret;
+
+	if (strlen(v) >= sizeof(p->tls_creds))
+		return errmsg__fail(-EINVAL, err, errlen, "%s: a path of at most %zu bytes", name,
+				    sizeof(p->tls_creds) - 1);
+	if (*v) {
+		ret = tls_creds__load(v, TLS_CLIENT, &c, err, errlen);
+		tls_creds__free(c);
+		if (ret)
+			return ret == -ENOMEM ? ret : -EINVAL;
+	}
+	snprintf(p->tls_creds, sizeof(p->tls_creds), "%s", v);
+	return 0;
+}
+
+/* A DNS name or a numeric address: what a certificate's subjectAltName
+ * can carry. "" = the URI's host. */
+static int set_tls_hostname(struct migrate_params *p, const char *name,
+			    const char *v, char *err, size_t errlen)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				 "0123456789.-_:";
+
+	if (strlen(v) >= sizeof(p->tls_hostname) || v[strspn(v, ok)])
+		return errmsg__fail(-EINVAL, err, errlen, "%s: '%.64s' is not a host name or "
+				    "address (letters, digits, '.', '-', '_', ':'; at most %zu "
+				    "bytes)", name, v, sizeof(p->tls_hostname) - 1);
+	snprintf(p->tls_hostname, sizeof(p->tls_hostname), "%s", v);
+	return 0;
+}
+
 static int set_pct(const char *name, const char *v, uint64_t min, uint64_t max,
 		   uint32_t *out, char *err, size_t errlen)
 {
@@ -386,6 +425,10 @@ static const struct migrate_param_info infos[] = {
 	  "zstd: the compression level (higher: smaller, more CPU)" },
 	{ "round-end", "pass|fit",
 	  "a round sends its whole dirty set, or stops once the rest fits the downtime" },
+	{ "tls-creds", "DIR of x509 PEM files (empty = --tls-creds's)",
+	  "certificates that key and authenticate TLS (tcp: then runs TLS too)" },
+	{ "tls-hostname", "NAME or ADDR (empty = the URI's host)",
+	  "the name the destination's certificate must carry" },
 };
 
 static const param_set_fn setters[] = {
@@ -411,6 +454,8 @@ static const param_set_fn setters[] = {
 	set_compression,
 	set_zstd_level,
 	set_round_end,
+	set_tls_creds,
+	set_tls_hostname,
 };
 
 #define NPARAMS (sizeof(infos) / sizeof(infos[0]))
@@ -525,6 +570,8 @@ void migrate_params__format(const struct migrate_params *p, char *buf,
 	outbuf__printf(&o, "multifd-compression: %s\n", migrate_compression__name(p->compression));
 	outbuf__printf(&o, "multifd-zstd-level: %" PRIu32 "\n", p->zstd_level);
 	outbuf__printf(&o, "round-end: %s\n", p->round_end_fit ? "fit" : "pass");
+	outbuf__printf(&o, "tls-creds: %s\n", p->tls_creds);
+	outbuf__printf(&o, "tls-hostname: %s\n", p->tls_hostname);
 }
 
 void migrate_params__format_help(char *buf, size_t len)

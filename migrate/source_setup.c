@@ -15,6 +15,7 @@
 #include "log.h"
 #include "migration.h"
 #include "migration_internal.h"
+#include "tls_creds.h"
 #include "tls_tunnel.h"
 #include "vm.h"
 #include "vm_sections.h"
@@ -111,8 +112,37 @@ out:
 	return 0;
 }
 
+/* The certificates likewise: the tls-creds parameter's, loaded now, else
+ * --tls-creds's; a file: target needs none. Given, a tcp: target runs
+ * TLS, as QEMU's tls-creds makes it. */
+static int pick_creds(struct source_run *r)
+{
+	char why[512];
+	int ret;
+
+	r->creds = NULL;
+	if (r->uri.kind != TRANSPORT_TCP)
+		return 0;
+	r->creds = r->m->creds;
+	if (r->params.tls_creds[0]) {
+		ret = tls_creds__load(r->params.tls_creds, TLS_CLIENT, &r->own_creds, why,
+				      sizeof(why));
+		if (ret)
+			return source__fail(r, ret, "%s", why);
+		r->creds = r->own_creds;
+	}
+	if (r->creds && !r->uri.tls) {
+		r->uri.tls = true;
+		log_info("tls-creds given: the tcp: migration runs TLS, as tls: does");
+	}
+	return 0;
+}
+
 void source__forget_secret(struct source_run *r)
 {
+	tls_creds__free(r->own_creds);
+	r->own_creds = NULL;
+	r->creds = NULL;
 	if (r->own_secret) {
 		auth__clear_secret(r->own_secret);
 		free(r->own_secret);
@@ -129,16 +159,20 @@ static void peer_deadline(struct source_run *r)
 						 clock__mono_us() + PEER_TIMEOUT_MS * 1000ULL);
 }
 
-/* tls: the TCP connection becomes a TLS tunnel keyed by the secret; the
- * stream gets the tunnel's plain end. */
+/* tls: the TCP connection becomes a TLS tunnel keyed by the secret or the
+ * certificates; the stream gets the tunnel's plain end. */
 static int start_tls(struct source_run *r, int tcp_fd)
 {
+	struct tls_keys keys = {
+		.secret = r->secret, .creds = r->creds,
+		.peer_name = tls_creds__peer_name(r->params.tls_hostname, r->uri.host),
+	};
 	char why[384];
 	int fd;
 
 	r->s.wait.cancel_fd = r->m->cancel_fd;
 	peer_deadline(r);
-	fd = tls_tunnel__start(tcp_fd, TLS_CLIENT, r->secret, &r->s.wait, why, sizeof(why));
+	fd = tls_tunnel__start(tcp_fd, TLS_CLIENT, &keys, &r->s.wait, why, sizeof(why));
 	if (fd < 0) {
 		close(tcp_fd);
 		if (fd == -ECANCELED)
@@ -255,11 +289,14 @@ int source__setup(struct source_run *r)
 	if (ret)
 		return source__fail(r, ret, "%s", why);
 	ret = pick_secret(r);
+	if (!ret)
+		ret = pick_creds(r);
 	if (ret)
 		return ret;
-	if (r->uri.tls && !r->secret)
+	if (r->uri.tls && !r->secret && !r->creds)
 		return source__fail(r, -EINVAL, "tls: needs a secret (--secret-file, or the "
-				    "secret-file parameter): it is the TLS key");
+				    "secret-file parameter) or certificates (--tls-creds, or the "
+				    "tls-creds parameter): it is the TLS key");
 	ret = create_xbzrle(r);
 	if (!ret)
 		ret = create_zstd(r);

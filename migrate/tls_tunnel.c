@@ -14,11 +14,13 @@
 #include <openssl/err.h>
 #include <openssl/kdf.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "auth.h"
 #include "errmsg.h"
 #include "log.h"
 #include "stream.h"
+#include "tls_creds.h"
 
 /* What the client names its key by; the server knows only this one. */
 #define PSK_IDENTITY "vmm-migration-psk-1"
@@ -30,6 +32,26 @@ static const unsigned char suite_id[2] = { 0x13, 0x01 };
 #define CHUNK (16 * 1024)
 
 static unsigned int running;	/* atomic */
+
+/* The tunnel's state, SSL's app data from the start (the handshake's
+ * callbacks find the PSK and note the server's ticket there). */
+struct tunnel {
+	SSL *ssl;
+	int tcp_fd;
+	int plain_fd;			/* the tunnel's end of the socketpair */
+	uint8_t psk[TLS_PSK_LEN];
+	bool x509;			/* keyed by certificates, not the PSK */
+	bool ticket_seen;		/* x509 client: the server accepted us */
+	uint8_t up[CHUNK];		/* from the stream, to TLS */
+	size_t up_off, up_len;
+	uint8_t down[CHUNK];		/* from TLS, to the stream */
+	size_t down_off, down_len;
+	bool plain_eof;			/* the stream will send no more */
+	bool tls_eof;			/* the peer will send no more */
+	bool close_sent;
+	bool plain_shut;
+	bool tls_wants_write;		/* the last TLS call needs POLLOUT */
+};
 
 unsigned int tls_tunnel__running(void)
 {
@@ -71,7 +93,8 @@ out:
 
 static SSL_SESSION *psk_session(SSL *ssl)
 {
-	const uint8_t *psk = SSL_get_app_data(ssl);
+	const struct tunnel *t = SSL_get_app_data(ssl);
+	const uint8_t *psk = t->psk;
 	const SSL_CIPHER *cipher = SSL_CIPHER_find(ssl, suite_id);
 	SSL_SESSION *sess = SSL_SESSION_new();
 
@@ -109,12 +132,27 @@ static int server_psk(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSI
 
 /* --- the handshake ------------------------------------------------------ */
 
-/* OpenSSL's queued reason, or what the system call said. */
-static void ssl_reason(int ssl_err, char *buf, size_t len)
+/* OpenSSL's queued reason, or what the system call said. In a handshake
+ * with certificates (hs given, hs->x509) a certificate that failed this
+ * side's check is named with X509's reason ("certificate has expired",
+ * "hostname mismatch", ...), and an alert is the peer's verdict on this
+ * side's certificate. */
+static void ssl_reason(const struct tunnel *hs, int ssl_err, char *buf, size_t len)
 {
-	unsigned long e = ERR_get_error();
+	bool x509 = hs && hs->x509;
+	unsigned long e = ERR_peek_last_error();
+	long v = x509 ? SSL_get_verify_result(hs->ssl) : X509_V_OK;
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
 
-	if (e)
+	if (e && ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED && v != X509_V_OK)
+		snprintf(buf, len, "certificate verify failed: %s",
+			 X509_verify_cert_error_string(v));
+	else if (x509 && r && strstr(r, " alert "))
+		snprintf(buf, len, "the peer sent %s: it refused this side's certificate or "
+			 "key", r);
+	else if (r)
+		snprintf(buf, len, "%s", r);
+	else if (e)
 		ERR_error_string_n(e, buf, len);
 	else if (ssl_err == SSL_ERROR_SYSCALL || ssl_err == SSL_ERROR_ZERO_RETURN)
 		snprintf(buf, len, "the peer closed the connection");
@@ -123,76 +161,132 @@ static void ssl_reason(int ssl_err, char *buf, size_t len)
 	ERR_clear_error();
 }
 
-static SSL *new_ssl(enum tls_role role, uint8_t *psk, int fd)
+/* A client with certificates learns that the server took its certificate
+ * from the one session ticket the server sends once it has (TLS 1.3 lets
+ * the client's handshake end before). The ticket itself is not kept. */
+static int ticket_seen(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tunnel *t = SSL_get_app_data(ssl);
+
+	t->ticket_seen = true;
+	return 0;	/* not kept: the session is freed */
+}
+
+static int set_peer_name(SSL *ssl, const char *name)
+{
+	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+
+	if (!name || !*name)
+		return 0;
+	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (tls_creds__name_is_ip(name))
+		return X509_VERIFY_PARAM_set1_ip_asc(vp, name);
+	return X509_VERIFY_PARAM_set1_host(vp, name, 0);
+}
+
+static int x509_ctx(SSL_CTX *ctx, enum tls_role role, const struct tls_creds *creds)
+{
+	if (tls_creds__use(creds, role, ctx))
+		return 0;
+	/* The chain is what the certificate file holds after this side's
+	 * own, never the CA from the store: a peer must trust the CA
+	 * itself, not take it from us. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (role == TLS_SERVER ?
+			   SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+	if (role == TLS_SERVER)
+		return SSL_CTX_set_num_tickets(ctx, 1);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, ticket_seen);
+	return 1;
+}
+
+static SSL *new_ssl(enum tls_role role, struct tunnel *t, const struct tls_keys *keys, int fd)
 {
 	SSL_CTX *ctx = SSL_CTX_new(role == TLS_CLIENT ? TLS_client_method() : TLS_server_method());
 	SSL *ssl = NULL;
+	int ok;
 
 	if (!ctx)
 		return NULL;
 	/* TLS 1.3 only, the one suite, PSK with (EC)DHE: forward secrecy
 	 * for the guest's memory even if the secret leaks later. */
-	if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) &&
-	    SSL_CTX_set_ciphersuites(ctx, SUITE_NAME) &&
-	    SSL_CTX_set_num_tickets(ctx, 0)) {
-		SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	ok = SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) &&
+	     SSL_CTX_set_ciphersuites(ctx, SUITE_NAME) && SSL_CTX_set_num_tickets(ctx, 0);
+	if (ok && t->x509) {
+		ok = x509_ctx(ctx, role, keys->creds);
+	} else if (ok) {
 		if (role == TLS_CLIENT)
 			SSL_CTX_set_psk_use_session_callback(ctx, client_psk);
 		else
 			SSL_CTX_set_psk_find_session_callback(ctx, server_psk);
+	}
+	if (ok) {
+		SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 		ssl = SSL_new(ctx);
 	}
 	SSL_CTX_free(ctx);	/* the SSL holds its own reference */
-	if (ssl && (!SSL_set_fd(ssl, fd) || !SSL_set_app_data(ssl, psk))) {
+	if (ssl && (!SSL_set_fd(ssl, fd) || !SSL_set_app_data(ssl, t) ||
+		    (t->x509 && role == TLS_CLIENT && !set_peer_name(ssl, keys->peer_name)))) {
 		SSL_free(ssl);
 		ssl = NULL;
 	}
+	ERR_clear_error();
 	return ssl;
 }
 
-static int handshake(SSL *ssl, enum tls_role role, int fd, const struct stream_wait *w,
-		     char *err, size_t errlen)
+/* One step of the handshake: 1 done, 0 go on, or -errno. */
+static int handshake_step(struct tunnel *t, enum tls_role role, int r,
+			  const struct stream_wait *w, char *err, size_t errlen)
 {
 	char why[256];
-	int r, e, ret;
+	int e = SSL_get_error(t->ssl, r), ret;
+
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		ret = stream__wait_ready(t->tcp_fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, w);
+		if (ret == -ECANCELED)
+			return errmsg__fail(ret, err, errlen, "cancelled during the TLS handshake");
+		if (ret)
+			return errmsg__fail(ret, err, errlen, "TLS handshake: %s", strerror(-ret));
+		return 0;
+	}
+	ssl_reason(t, e, why, sizeof(why));
+	if (t->x509)
+		return errmsg__fail(-EACCES, err, errlen, "TLS handshake failed (%s)", why);
+	return errmsg__fail(-EACCES, err, errlen, "TLS handshake failed (%s): the "
+			    "peer holds another secret, or does not speak tls:", why);
+}
+
+static int handshake(struct tunnel *t, enum tls_role role, const struct stream_wait *w,
+		     char *err, size_t errlen)
+{
+	uint8_t b;
+	int r, ret;
 
 	for (;;) {
-		r = role == TLS_CLIENT ? SSL_connect(ssl) : SSL_accept(ssl);
+		r = role == TLS_CLIENT ? SSL_connect(t->ssl) : SSL_accept(t->ssl);
 		if (r == 1)
-			return 0;
-		e = SSL_get_error(ssl, r);
-		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			ret = stream__wait_ready(fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, w);
-			if (ret == -ECANCELED)
-				return errmsg__fail(ret, err, errlen, "cancelled during the TLS handshake");
-			if (ret)
-				return errmsg__fail(ret, err, errlen, "TLS handshake: %s", strerror(-ret));
-			continue;
-		}
-		ssl_reason(e, why, sizeof(why));
-		return errmsg__fail(-EACCES, err, errlen, "TLS handshake failed (%s): the peer "
-				    "holds another secret, or does not speak tls:", why);
+			break;
+		ret = handshake_step(t, role, r, w, err, errlen);
+		if (ret)
+			return ret;
 	}
+	/* With certificates the client waits for the server's ticket (or
+	 * its refusal); the peek leaves any data for the stream. */
+	while (t->x509 && role == TLS_CLIENT && !t->ticket_seen) {
+		r = SSL_peek(t->ssl, &b, 1);
+		if (r > 0 || t->ticket_seen)
+			break;
+		ret = handshake_step(t, role, r, w, err, errlen);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 /* --- the tunnel thread -------------------------------------------------- */
 
-struct tunnel {
-	SSL *ssl;
-	int tcp_fd;
-	int plain_fd;			/* the tunnel's end of the socketpair */
-	uint8_t psk[TLS_PSK_LEN];	/* SSL's app data: freed with the tunnel */
-	uint8_t up[CHUNK];		/* from the stream, to TLS */
-	size_t up_off, up_len;
-	uint8_t down[CHUNK];		/* from TLS, to the stream */
-	size_t down_off, down_len;
-	bool plain_eof;			/* the stream will send no more */
-	bool tls_eof;			/* the peer will send no more */
-	bool close_sent;
-	bool plain_shut;
-	bool tls_wants_write;		/* the last TLS call needs POLLOUT */
-};
 
 static void free_tunnel(struct tunnel *t)
 {
@@ -271,7 +365,7 @@ static int tls_to_stream(struct tunnel *t)
 			if (e != SSL_ERROR_ZERO_RETURN && e != SSL_ERROR_SYSCALL) {
 				char why[256];
 
-				ssl_reason(e, why, sizeof(why));
+				ssl_reason(NULL, e, why, sizeof(why));
 				log_error("tls: a record from the peer failed its check (%s): the "
 					  "connection ends here, nothing of it was used", why);
 				return -1;
@@ -338,7 +432,7 @@ static void *tunnel_thread(void *arg)
 	return NULL;
 }
 
-int tls_tunnel__start(int tcp_fd, enum tls_role role, const struct auth_secret *secret,
+int tls_tunnel__start(int tcp_fd, enum tls_role role, const struct tls_keys *keys,
 		      const struct stream_wait *w, char *err, size_t errlen)
 {
 	struct tunnel *t = calloc(1, sizeof(*t));
@@ -350,12 +444,19 @@ int tls_tunnel__start(int tcp_fd, enum tls_role role, const struct auth_secret *
 		return errmsg__fail(-ENOMEM, err, errlen, "out of memory");
 	t->tcp_fd = -1;
 	t->plain_fd = -1;
-	if (!secret || !secret->len) {
-		ret = errmsg__fail(-EINVAL, err, errlen, "tls: needs a secret (--secret-file, or "
-				   "the secret-file parameter): it is the TLS key");
+	t->x509 = keys->creds != NULL;
+	if (t->x509 && !tls_creds__has(keys->creds, role)) {
+		ret = errmsg__fail(-EINVAL, err, errlen, "tls-creds: no %s certificate and key in "
+				   "the directory", role == TLS_CLIENT ? "client" : "server");
 		goto fail;
 	}
-	if (tls_tunnel__derive_psk(secret, t->psk)) {
+	if (!t->x509 && (!keys->secret || !keys->secret->len)) {
+		ret = errmsg__fail(-EINVAL, err, errlen, "tls: needs a secret (--secret-file, or "
+				   "the secret-file parameter) or certificates (--tls-creds, or the "
+				   "tls-creds parameter): it is the TLS key");
+		goto fail;
+	}
+	if (!t->x509 && tls_tunnel__derive_psk(keys->secret, t->psk)) {
 		ret = errmsg__fail(-EIO, err, errlen, "deriving the TLS key failed");
 		goto fail;
 	}
@@ -364,12 +465,13 @@ int tls_tunnel__start(int tcp_fd, enum tls_role role, const struct auth_secret *
 		ret = errmsg__fail(-errno, err, errlen, "fcntl: %s", strerror(errno));
 		goto fail;
 	}
-	t->ssl = new_ssl(role, t->psk, tcp_fd);
+	t->ssl = new_ssl(role, t, keys, tcp_fd);
 	if (!t->ssl) {
 		ret = errmsg__fail(-ENOMEM, err, errlen, "cannot set up TLS");
 		goto fail;
 	}
-	ret = handshake(t->ssl, role, tcp_fd, w, err, errlen);
+	t->tcp_fd = tcp_fd;	/* still the caller's on failure */
+	ret = handshake(t, role, w, err, errlen);
 	if (ret)
 		goto fail;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
@@ -381,7 +483,6 @@ int tls_tunnel__start(int tcp_fd, enum tls_role role, const struct auth_secret *
 		goto fail;
 	}
 	t->plain_fd = sv[1];
-	t->tcp_fd = tcp_fd;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	__atomic_fetch_add(&running, 1, __ATOMIC_RELEASE);

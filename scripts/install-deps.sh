@@ -4,7 +4,7 @@
 set -eu
 pkgs=(build-essential clang make binutils pkg-config
       liburing-dev libzstd-dev libcmocka-dev libcap-dev libseccomp-dev
-      libjansson-dev libssl-dev qemu-system-x86 qemu-utils socat iproute2 python3 valgrind gdb
+      libjansson-dev libssl-dev openssl qemu-system-x86 qemu-utils socat iproute2 python3 valgrind gdb
       python3-matplotlib iperf3)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -28,6 +28,8 @@ static void assert_params_equal(const struct migrate_params *a,
 	assert_int_equal(a->downtime_max_ms, b->downtime_max_ms);
 	assert_int_equal(a->timeout_s, b->timeout_s);
 	assert_string_equal(a->secret_file, b->secret_file);
+	assert_string_equal(a->tls_creds, b->tls_creds);
+	assert_string_equal(a->tls_hostname, b->tls_hostname);
 	assert_int_equal(a->throttle_trigger_pct, b->throttle_trigger_pct);
 	assert_int_equal(a->cpu_throttle_initial, b->cpu_throttle_initial);
 	assert_int_equal(a->cpu_throttle_increment, b->cpu_throttle_increment);
@@ -377,7 +379,7 @@ static void reparse(const char *text, struct migrate_params *p)
 				 colon + 2, err);
 		n++;
 	}
-	assert_int_equal(n, 22);
+	assert_int_equal(n, 24);
 }
 
 /* secret-file takes a path whose file passes the secret file's rules, or
@@ -437,7 +439,9 @@ static void test_format(void **state)
 		"xbzrle-cache-size: 64M\n"
 		"multifd-compression: none\n"
 		"multifd-zstd-level: 1\n"
-		"round-end: pass\n");
+		"round-end: pass\n"
+		"tls-creds: \n"
+		"tls-hostname: \n");
 
 	p.max_iterations = 7;
 	p.downtime_limit_ms = 1234;
@@ -545,7 +549,7 @@ static void test_help(void **state)
 	size_t n, i;
 
 	t = migrate_params__table(&n);
-	assert_int_equal(n, 22);
+	assert_int_equal(n, 24);
 	migrate_params__format_help(buf, sizeof(buf));
 	for (i = 0; i < n; i++) {
 		assert_non_null(t[i].name);

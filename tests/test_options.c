@@ -203,6 +203,10 @@ static void test_incoming(void **state)
 	assert_true(o.insecure);
 	assert_int_equal(parse("--insecure g.elf"), 1);
 	assert_int_equal(parse("--incoming tcp:0:1 --insecure --secret-file k"), 1);
+	assert_int_equal(parse("--incoming tls:0:1 --tls-creds d"), -1);
+	assert_string_equal(o.tls_creds, "d");
+	assert_int_equal(parse("--tls-creds d --migrate-to tcp:h:1 g.elf"), -1);
+	assert_int_equal(parse("--tls-creds= g.elf"), 1);
 	assert_int_equal(parse("--incoming tcp:0:1 --max-mem 8G"), -1);
 	assert_int_equal(o.max_mem, 8ULL << 30);
 	assert_int_equal(parse("--incoming tcp:0:1 --max-mem 1M"), 1);

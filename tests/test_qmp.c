@@ -251,6 +251,26 @@ static void test_parameters(void **state)
 	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
 		     "{\"secret-file\": \"/nonexistent/key\"}}", "GenericError",
 		     "cannot open secret file /nonexistent/key");
+	/* QEMU's tls parameters: tls-creds names a directory here (QEMU's
+	 * names an object), loaded when set; tls-hostname a name. */
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"tls-creds\": true}}", "GenericError",
+		     "Invalid parameter type for 'tls-creds', expected: string");
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"tls-creds\": \"/nonexistent/creds\"}}", "GenericError",
+		     "tls-creds /nonexistent/creds: No such file or directory");
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"tls-hostname\": \"two words\"}}", "GenericError",
+		     "tls-hostname: 'two words' is not a host name or address");
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"tls-authz\": \"x\"}}", "GenericError",
+		     "'tls-authz' is not supported by vmm");
+	json_decref(expect_return(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+				  "{\"tls-hostname\": \"dest.example\", \"tls-creds\": \"\"}}"));
+	r = expect_return(f, "{\"execute\": \"query-migrate-parameters\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "tls-hostname")), "dest.example");
+	assert_string_equal(json_string_value(json_object_get(r, "tls-creds")), "");
+	json_decref(r);
 }
 
 static bool capability_state(json_t *list, const char *name)

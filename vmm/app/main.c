@@ -30,6 +30,7 @@
 #include "errmsg.h"
 #include "jail.h"
 #include "syscall_filter.h"
+#include "tls_creds.h"
 #include "tls_tunnel.h"
 #include "vm.h"
 
@@ -402,6 +403,7 @@ int main(int argc, char **argv)
 	static struct incoming in = { .listen_fd = -1, .fd = -1, .cancel_fd = -1 };
 	static struct line_stamp serial_stamp;
 	static struct auth_secret secret;
+	static struct tls_creds *creds;
 	static struct board_drive drives[DRIVE_MAX];
 	pthread_t thread;
 	char err[1024] = "";
@@ -419,6 +421,11 @@ int main(int argc, char **argv)
 	/* Read once, now, while the file is still readable to us. */
 	if (o.secret_file && auth__load_secret(o.secret_file, &secret, err, sizeof(err)))
 		goto fail_early;
+	/* The certificates too: a destination's the server's, a source's
+	 * the client's, each checked before anything listens or connects. */
+	if (o.tls_creds && tls_creds__load(o.tls_creds, o.incoming ? TLS_SERVER : TLS_CLIENT,
+					   &creds, err, sizeof(err)))
+		goto fail_early;
 	kvm_fd = vm__open_kvm(err, sizeof(err));
 	if (kvm_fd < 0)
 		goto fail;
@@ -428,7 +435,8 @@ int main(int argc, char **argv)
 	if (serial_fd == -2)
 		goto fail;
 	line_stamp__init(&serial_stamp, serial_fd);
-	if (o.incoming && incoming__prepare(&in, o.incoming, &secret, o.insecure, err, sizeof(err)))
+	if (o.incoming && incoming__prepare(&in, o.incoming, &secret, creds, o.insecure, err,
+					    sizeof(err)))
 		goto fail;
 	if (o.serial_timestamps)
 		in.serial_stamp = &serial_stamp;
@@ -494,6 +502,7 @@ int main(int argc, char **argv)
 	migration__force_plain_dirty_log(mig, o.plain_dirty_log);
 	set_migration_drives(mig, &o, drives);
 	migration__set_secret(mig, &secret);
+	migration__set_tls_creds(mig, creds);
 	if (o.incoming)
 		migration__set_incoming_stats(mig, &in.stats);
 	else
@@ -583,6 +592,7 @@ int main(int argc, char **argv)
 	close_drives(drives);
 	incoming__close(&in);
 	auth__clear_secret(&secret);
+	tls_creds__free(creds);
 	return status;
 
 fail:
@@ -599,6 +609,7 @@ out_early:
 		close(kvm_fd);
 	incoming__close(&in);
 	auth__clear_secret(&secret);
+	tls_creds__free(creds);
 	return status;
 
 fail_early:

@@ -37,12 +37,16 @@ static void usage(FILE *f)
 "                        destination takes the source's, on shared storage)\n"
 "  --paused              start with the vCPUs paused ('cont' on the monitor runs them)\n"
 "  --incoming URI        receive a VM (tcp:HOST:PORT, HOST 0 = any; tls:HOST:PORT,\n"
-"                        encrypted, needs --secret-file; or file:PATH);\n"
-"                        --mem/--cpus, if given, must match it.\n"
-"                        Without a secret, tcp: listens on loopback only\n"
+"                        encrypted, needs --secret-file or --tls-creds; or\n"
+"                        file:PATH); --mem/--cpus, if given, must match it.\n"
+"                        Without a secret or creds, tcp: listens on loopback only\n"
 "  --incoming-allow ADDR only this source address may connect (repeatable)\n"
 "  --secret-file PATH    the shared secret both sides prove they know\n"
 "                        (mode 0600 or stricter; the source's too)\n"
+"  --tls-creds DIR       x509 certificates for TLS, as QEMU's tls-creds-x509:\n"
+"                        ca-cert.pem, server-cert.pem/server-key.pem (with\n"
+"                        --incoming), client-cert.pem/client-key.pem (source);\n"
+"                        given, tcp: runs TLS too\n"
 "  --insecure            --incoming without a secret on a non-loopback address\n"
 "  --max-mem SIZE        refuse an incoming guest with more RAM (default: the\n"
 "                        host's MemAvailable at start)\n"
@@ -79,7 +83,7 @@ enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_SERIAL, OPT_MONITOR, OPT_INITRD, OPT_INCOMING,
 	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
 	OPT_INCOMING_ALLOW, OPT_PAUSED, OPT_RUNAS, OPT_JAIL, OPT_SANDBOX, OPT_QMP,
-	OPT_SECRET_FILE, OPT_INSECURE, OPT_MAX_MEM, OPT_DIRTY_RING, OPT_DRIVE,
+	OPT_SECRET_FILE, OPT_INSECURE, OPT_TLS_CREDS, OPT_MAX_MEM, OPT_DIRTY_RING, OPT_DRIVE,
 };
 
 static const struct option long_options[] = {
@@ -95,6 +99,7 @@ static const struct option long_options[] = {
 	{ "incoming-allow", required_argument, NULL, OPT_INCOMING_ALLOW },
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "tls-creds", required_argument, NULL, OPT_TLS_CREDS },
 	{ "max-mem", required_argument, NULL, OPT_MAX_MEM },
 	{ "migrate-to", required_argument, NULL, OPT_MIGRATE_TO },
 	{ "migrate-after", required_argument, NULL, OPT_MIGRATE_AFTER },
@@ -233,6 +238,11 @@ int options__parse(struct options *o, int argc, char **argv)
 			break;
 		case OPT_INSECURE:
 			o->insecure = true;
+			break;
+		case OPT_TLS_CREDS:
+			if (!*optarg)
+				return die_usage("%s", "--tls-creds needs a directory");
+			o->tls_creds = optarg;
 			break;
 		case OPT_MAX_MEM:
 			if (parse__size(optarg, &v) || v < GUEST_RAM_MIN)

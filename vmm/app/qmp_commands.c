@@ -323,7 +323,7 @@ static json_t *cmd_query_migrate(struct qmp *q, json_t *args, struct qmp_error *
 static const char *const qemu_only_params[] = {
 	"announce-initial", "announce-max", "announce-rounds", "announce-step",
 	"compress-level", "compress-threads", "compress-wait-thread", "decompress-threads",
-	"tls-creds", "tls-hostname", "tls-authz",
+	"tls-authz",
 	"max-postcopy-bandwidth", "multifd-channels", "multifd-zlib-level",
 	"x-checkpoint-delay", "block-incremental", "block-bitmap-mapping",
 };
@@ -363,7 +363,8 @@ static bool set_param(struct migrate_params *p, const char *key, json_t *v, stru
 		return false;
 	}
 	if (!strcmp(key, "stall-action") || !strcmp(key, "secret-file") ||
-	    !strcmp(key, "multifd-compression") || !strcmp(key, "round-end")) {
+	    !strcmp(key, "multifd-compression") || !strcmp(key, "round-end") ||
+	    !strcmp(key, "tls-creds") || !strcmp(key, "tls-hostname")) {
 		if (!json_is_string(v)) {
 			fail(e, "Invalid parameter type for '%s', expected: string", key);
 			return false;
@@ -419,7 +420,7 @@ static json_t *cmd_query_parameters(struct qmp *q, json_t *args, struct qmp_erro
 		return NULL;
 	migration__get_params(m, &p);
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:s, s:I, s:I, s:I, s:I, "
-			 "s:b, s:I, s:I, s:I, s:s, s:I, s:s}",
+			 "s:b, s:I, s:I, s:I, s:s, s:I, s:s, s:s, s:s}",
 			 "downtime-limit", (json_int_t)p.downtime_limit_ms,
 			 "max-bandwidth", (json_int_t)p.max_bandwidth,
 			 "max-iterations", (json_int_t)p.max_iterations,
@@ -439,7 +440,9 @@ static json_t *cmd_query_parameters(struct qmp *q, json_t *args, struct qmp_erro
 			 "xbzrle-cache-size", (json_int_t)p.xbzrle_cache_size,
 			 "multifd-compression", migrate_compression__name(p.compression),
 			 "multifd-zstd-level", (json_int_t)p.zstd_level,
-			 "round-end", p.round_end_fit ? "fit" : "pass");
+			 "round-end", p.round_end_fit ? "fit" : "pass",
+			 "tls-creds", p.tls_creds,
+			 "tls-hostname", p.tls_hostname);
 }
 
 /* --- capabilities ------------------------------------------------------ */
