@@ -138,11 +138,14 @@ echo | timeout 10 openssl s_client -connect "127.0.0.1:$port" -CAfile "$TMP/ca.p
 	-tls1_3 >/dev/null 2>&1
 wait_for "$TMP/dst3.err" "turned away: TLS handshake failed \(peer did not return a certificate\)" 10 ||
 	fail "destination did not name the missing client certificate"
-note "... tls-hostname not in the server's subjectAltName"
-start src "$VMM" --tls-creds "$TMP/good" --monitor "unix:$TMP/src.sock" \
+note "... tls-hostname not in the server's subjectAltName (certificates by parameter)"
+# The tls-creds parameter is loaded by the monitor's thread and again by
+# the migration's, both inside the sandbox.
+start src "$VMM" --monitor "unix:$TMP/src.sock" \
 	"$GUESTS/verify.elf" -- ws=8M rate=1000 duration=4
 spid=$LAST_PID
 wait_sock "$TMP/src.sock"
+mon_check "$TMP/src.sock" "migrate_set_parameter tls-creds $TMP/good" "^ok"
 mon_check "$TMP/src.sock" "migrate_set_parameter tls-hostname wrong.test" "^ok"
 mon_check "$TMP/src.sock" "migrate tls:127.0.0.1:$port" "^ok"
 wait_for "$TMP/src.err" "failed: TLS handshake failed \(certificate verify failed: hostname mismatch\)" 20 ||
