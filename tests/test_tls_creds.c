@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "auth.h"
 #include "stream.h"
 #include "tls_creds.h"
 #include "tls_tunnel.h"
@@ -294,17 +295,17 @@ static void *run_end(void *arg)
 	return NULL;
 }
 
-/* Runs both ends; each plain fd (or the error) in the ends. */
-static void shake(struct end *srv, struct end *cli, struct tls_creds *sc, struct tls_creds *cc,
-		  const char *name)
+/* Runs both ends with their keys; each plain fd (or the error) in the
+ * ends. */
+static void shake_keys(struct end *srv, struct end *cli, const struct tls_keys *sk,
+		       const struct tls_keys *ck)
 {
 	int sv[2];
 	pthread_t th;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	*srv = (struct end){ .fd = sv[0], .role = TLS_SERVER, .keys = { .creds = sc } };
-	*cli = (struct end){ .fd = sv[1], .role = TLS_CLIENT,
-			     .keys = { .creds = cc, .peer_name = name } };
+	*srv = (struct end){ .fd = sv[0], .role = TLS_SERVER, .keys = *sk };
+	*cli = (struct end){ .fd = sv[1], .role = TLS_CLIENT, .keys = *ck };
 	assert_int_equal(pthread_create(&th, NULL, run_end, srv), 0);
 	run_end(cli);
 	/* A refused client has closed nothing: the server must see the end. */
@@ -313,6 +314,14 @@ static void shake(struct end *srv, struct end *cli, struct tls_creds *sc, struct
 	pthread_join(th, NULL);
 	if (srv->ret < 0)
 		close(sv[0]);
+}
+
+static void shake(struct end *srv, struct end *cli, struct tls_creds *sc, struct tls_creds *cc,
+		  const char *name)
+{
+	struct tls_keys sk = { .creds = sc }, ck = { .creds = cc, .peer_name = name };
+
+	shake_keys(srv, cli, &sk, &ck);
 }
 
 static struct tls_creds *load(enum tls_role role)
@@ -390,6 +399,25 @@ static void test_handshake(void **state)
 		usleep(1000);
 }
 
+/* A source keyed by the secret must not take a server that skips the PSK
+ * and shows a certificate instead: it knows no CA, so it trusts none. */
+static void test_psk_client_x509_server(void **state)
+{
+	struct auth_secret secret = { .len = 6, .key = "secret" };
+	struct tls_creds *sc;
+	struct end s, c;
+
+	(void)state;
+	good_dir();
+	sc = load(TLS_SERVER);
+	shake_keys(&s, &c, &(struct tls_keys){ .creds = sc }, &(struct tls_keys){ .secret = &secret });
+	expect_refused(&c, "certificate verify failed");
+	assert_true(s.ret < 0);
+	tls_creds__free(sc);
+	while (tls_tunnel__running())
+		usleep(1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +426,7 @@ int main(void)
 		cmocka_unit_test(test_issuer),
 		cmocka_unit_test(test_peer_name),
 		cmocka_unit_test(test_handshake),
+		cmocka_unit_test(test_psk_client_x509_server),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
