@@ -5,8 +5,9 @@
 # (a server or client certificate from another CA, no client certificate,
 # a name not in the certificate, an expired certificate) is refused on
 # both sides with OpenSSL's reason, the source's guest runs on, and the
-# destination goes on waiting for the real source. A bad directory is a
-# clear error at start. The certificates are made here with openssl.
+# destination goes on waiting for the real source. With a secret as well,
+# its exchange still runs inside TLS. A bad directory is a clear error at
+# start. The certificates are made here with openssl.
 . tests/integration/lib.bash
 require_kvm
 require_cmd python3
@@ -120,6 +121,21 @@ expect_status 0 "source after a tcp: migration with certificates"
 expect_err "runs TLS"
 arrived "$dpid" dst2
 [ "$(magic_count "$TMP/tap2.cap")" = 0 ] || fail "tcp: with certificates sent the stream in clear"
+
+note "certificates and a secret: the secret's exchange still runs inside TLS"
+printf 'correct horse battery staple\n' >"$TMP/key"
+printf 'another secret entirely\n' >"$TMP/wrong"
+port=$(free_port)
+x509_dest dst5 "$port" good --secret-file "$TMP/key"
+dpid=$LAST_PID
+src_run "tls:127.0.0.1:$port" --tls-creds "$TMP/good" --secret-file "$TMP/wrong"
+expect_status 0 "source guest after a wrong secret inside TLS"
+expect_err "authentication with the destination failed"
+wait_for "$TMP/dst5.err" "turned away: .*does not know the secret" 10 ||
+	fail "destination did not refuse the wrong secret"
+src_run "tls:127.0.0.1:$port" --tls-creds "$TMP/good" --secret-file "$TMP/key"
+expect_status 0 "source with certificates and the secret"
+arrived "$dpid" dst5
 
 note "bad peers, each refused on both sides, then the good source, to one destination"
 port=$(free_port)
