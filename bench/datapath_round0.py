@@ -4,12 +4,15 @@ beside iperf3 over the same loopback in the same run.
 
 usage: bench/datapath_round0.py [--build build] [--base-vmm PATH [--base-label NAME]]
                                 [--repeat N] [--mem 1G] [--ws 1000M]
-                                [--transport tcp|tls|both] [--markdown] [--json FILE]
+                                [--transport tcp|tls|x509|both|all] [--markdown]
+                                [--json FILE]
 
 --transport tls migrates over tls: (TLS 1.3 keyed by a secret file made
-for the run), both runs each vmm over tcp: and then tls: in every
-repetition: the ratio of the two is what encryption costs (README
-"Encryption").
+for the run), x509 over tls: keyed by certificates (--tls-creds: a CA and
+both sides' EC certificates made for the run with openssl), both runs
+each vmm over tcp: and then tls: in every repetition, all over tcp:,
+tls: and x509: the ratio of each to tcp: is what encryption costs
+(README "Encryption").
 
 The guest is memtouch with a working set of (nearly) all of RAM and
 prefill=1: every page of the working set is written before its clock
@@ -139,11 +142,39 @@ def wait_text(path, text, proc, timeout):
     bl.die("no %r in %s within %g s" % (text, path, timeout))
 
 
+def make_creds(tmp):
+    """A tls-creds directory with a CA and both sides' certificates (the
+    server's naming 127.0.0.1), made with openssl; its path."""
+    d = os.path.join(tmp, "creds")
+    if os.path.isdir(d):
+        return d
+    os.mkdir(d, 0o700)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+
+    def run(args):
+        subprocess.run(["openssl"] + args, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, cwd=d)
+    run(["req", "-x509"] + ec + ["-days", "2", "-subj", "/CN=ca", "-keyout", "ca-key.pem",
+                                 "-out", "ca-cert.pem"])
+    for serial, (side, san) in enumerate((("server", "IP:127.0.0.1"),
+                                          ("client", "DNS:source")), 2):
+        with open(os.path.join(d, side + ".ext"), "w") as f:
+            f.write("subjectAltName=%s\n" % san)
+        run(["req"] + ec + ["-subj", "/CN=" + side, "-keyout", side + "-key.pem",
+                            "-out", side + ".csr"])
+        run(["x509", "-req", "-in", side + ".csr", "-CA", "ca-cert.pem", "-CAkey",
+             "ca-key.pem", "-set_serial", str(serial), "-days", "2", "-extfile",
+             side + ".ext", "-out", side + "-cert.pem"])
+    return d
+
+
 def migrate_once(vmm, build, mem, ws, tmp, scheme="tcp"):
-    """One migration over scheme (tcp or tls); (source statistics, source
-    extra KiB, dest extra KiB)."""
+    """One migration over scheme (tcp, tls or x509); (source statistics,
+    source extra KiB, dest extra KiB)."""
     port = bl.free_port()
     secret = []
+    if scheme == "x509":
+        secret = ["--tls-creds", make_creds(tmp)]
     if scheme == "tls":
         key = os.path.join(tmp, "key")
         with open(os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
@@ -155,7 +186,8 @@ def migrate_once(vmm, build, mem, ws, tmp, scheme="tcp"):
     for k in ("src.json", "dst.json", "src.serial"):
         if os.path.exists(files[k]):
             os.unlink(files[k])
-    dst = bl.Background([vmm, "--incoming", "%s:127.0.0.1:%d" % (scheme, port)] + secret +
+    uri = "%s:127.0.0.1:%d" % ("tcp" if scheme == "tcp" else "tls", port)
+    dst = bl.Background([vmm, "--incoming", uri] + secret +
                         ["--serial", "none",
                          "--monitor", "unix:" + files["dst.sock"],
                          "--stats-json", files["dst.json"]], files["dst.err"])
@@ -173,7 +205,7 @@ def migrate_once(vmm, build, mem, ws, tmp, scheme="tcp"):
         cpu0 = (proc_cpu_s(src.proc.pid), proc_cpu_s(dst.proc.pid))
         wait0 = (runq_waits(src.proc.pid, {}), runq_waits(dst.proc.pid, {}))
         src_wait = dict(wait0[0])
-        reply = bl.monitor(files["src.sock"], "migrate %s:127.0.0.1:%d" % (scheme, port))
+        reply = bl.monitor(files["src.sock"], "migrate " + uri)
         if "ok" not in reply.split():
             bl.die("migrate refused: %s" % reply)
         src_hwm = dst_hwm = src_cpu = None
@@ -232,11 +264,13 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--mem", default="1G")
     ap.add_argument("--ws", default="1000M")
-    ap.add_argument("--transport", choices=("tcp", "tls", "both"), default="tcp")
+    ap.add_argument("--transport", choices=("tcp", "tls", "x509", "both", "all"),
+                    default="tcp")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json")
     a = ap.parse_args()
-    schemes = ("tcp", "tls") if a.transport == "both" else (a.transport,)
+    schemes = {"both": ("tcp", "tls"), "all": ("tcp", "tls", "x509")}.get(
+        a.transport, (a.transport,))
     if not shutil.which("iperf3"):
         bl.die("iperf3 is not installed")
     vmms = []
