@@ -69,5 +69,9 @@ int tls_tunnel__start(int tcp_fd, enum tls_role role, const struct tls_keys *key
 
 /* Tunnels running now (tests, and a clean exit's check). */
 unsigned int tls_tunnel__running(void);
+/* Waits up to ms for every tunnel to end (their streams closed, each
+ * ends at once): an exit that goes on while one still runs races
+ * OpenSSL's clean-up at exit with the tunnel's own. */
+void tls_tunnel__wait_idle(unsigned int ms);
 
 #endif

@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/kdf.h>
 #include <openssl/ssl.h>
@@ -433,8 +435,20 @@ static void *tunnel_thread(void *arg)
 			break;
 	}
 	free_tunnel(t);
+	/* OpenSSL's per-thread state (its error queue) goes now, while the
+	 * library is whole: at exit OPENSSL_cleanup removes the key whose
+	 * destructor would free it, and a thread ending after that leaks it. */
+	OPENSSL_thread_stop();
 	__atomic_fetch_sub(&running, 1, __ATOMIC_RELEASE);
 	return NULL;
+}
+
+void tls_tunnel__wait_idle(unsigned int ms)
+{
+	struct timespec tick = { .tv_nsec = 1000000 };
+
+	while (tls_tunnel__running() && ms--)
+		nanosleep(&tick, NULL);
 }
 
 int tls_tunnel__start(int tcp_fd, enum tls_role role, const struct tls_keys *keys,

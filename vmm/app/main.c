@@ -592,6 +592,7 @@ int main(int argc, char **argv)
 	close_drives(drives);
 	incoming__close(&in);
 	auth__clear_secret(&secret);
+	tls_tunnel__wait_idle(1000);
 	tls_creds__free(creds);
 	return status;
 
@@ -609,6 +610,7 @@ out_early:
 		close(kvm_fd);
 	incoming__close(&in);
 	auth__clear_secret(&secret);
+	tls_tunnel__wait_idle(1000);
 	tls_creds__free(creds);
 	return status;
 
