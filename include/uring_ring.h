@@ -1,0 +1,19 @@
+/* io_uring rings that can do only what their owner names. A request on a
+ * ring does not pass through the seccomp filter, so every ring vmm makes
+ * is created disabled, restricted to the operations its owner uses (no
+ * openat, no socket, ...) and only then enabled; all of them before the
+ * sandbox, whose allow-list has neither io_uring_setup nor
+ * io_uring_register. */
+#ifndef VMM__URING_RING_H
+#define VMM__URING_RING_H
+
+#include <liburing.h>
+#include <stdint.h>
+
+/* Sets ring up with entries entries, allowing only the nops opcodes in
+ * ops (IORING_OP_*). 0, or -errno: the kernel has no io_uring, or does
+ * not take restrictions (before 5.10), and then no ring is left. */
+int uring_ring__init_restricted(struct io_uring *ring, unsigned int entries,
+				const uint8_t *ops, unsigned int nops);
+
+#endif
