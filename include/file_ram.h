@@ -36,6 +36,12 @@ struct file_ram_job {
 	bool used_uring;
 };
 
+/* Makes the process's rings (FILE_RAM_LOAD_THREADS, each restricted to
+ * reads and writes), once, before the sandbox: every save and restore
+ * reuses them. 0 if at least one was made; otherwise -errno, logged, and
+ * saves and restores go through pwrite/pread. Idempotent. */
+int file_ram__rings_init(void);
+void file_ram__rings_exit(void);
 /* Opens path with O_DIRECT (flags added), or without where the file
  * system refuses it (logged once, with the reason). -errno and err. */
 int file_ram__open(const char *path, int flags, char *err, size_t errlen);

@@ -14,6 +14,7 @@
 #include "crc32c.h"
 #include "errmsg.h"
 #include "log.h"
+#include "uring_ring.h"
 #include "wire.h"
 
 static atomic_bool buffered_logged, sync_logged;
@@ -46,7 +47,8 @@ struct req {
 
 struct pipe {
 	struct file_ram_job *j;
-	struct io_uring ring;
+	struct pool_ring *slot;		/* the ring taken, while have_ring */
+	struct io_uring *ring;		/* slot's */
 	bool have_ring;
 	bool write;
 	struct req reqs[FILE_RAM_DEPTH];
@@ -55,31 +57,51 @@ struct pipe {
 	int err;			/* first failure, -errno */
 };
 
-/* A ring that can only read and write: io_uring operations do not pass
- * through the seccomp filter, so the ring itself is restricted to what
- * this file needs before it is enabled. */
-static int ring_init(struct io_uring *ring)
-{
-	struct io_uring_params p = { .flags = IORING_SETUP_R_DISABLED };
-	struct io_uring_restriction res[2] = {
-		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_READ },
-		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_WRITE },
-	};
-	int ret = io_uring_queue_init_params(FILE_RAM_DEPTH, ring, &p);
+/* The process's rings, made at start-up (file_ram__rings_init) before
+ * the sandbox, whose allow-list has no io_uring_setup: a save uses ring
+ * 0, a restore's thread i ring i. A use leaves its ring empty (nothing
+ * queued, in flight or unreaped) for the next one; a ring left otherwise
+ * is retired, and what would have used it goes through pwrite/pread. */
+struct pool_ring {
+	struct io_uring ring;
+	bool made;
+	atomic_bool busy;
+};
 
-	if (ret)
-		return ret;
-	/* Through the raw call: Debian's liburing 2.3 declares the
-	 * helpers for these two but does not export them. */
-	ret = io_uring_register((unsigned int)ring->ring_fd, IORING_REGISTER_RESTRICTIONS, res, 2);
-	if (ret >= 0)
-		ret = io_uring_register((unsigned int)ring->ring_fd, IORING_REGISTER_ENABLE_RINGS,
-					NULL, 0);
-	if (ret < 0) {
-		io_uring_queue_exit(ring);
-		return ret;
+static struct pool_ring pool[FILE_RAM_LOAD_THREADS];
+
+int file_ram__rings_init(void)
+{
+	static const uint8_t ops[] = { IORING_OP_READ, IORING_OP_WRITE };
+	unsigned int i, made = 0;
+	int ret = 0, r;
+
+	for (i = 0; i < FILE_RAM_LOAD_THREADS; i++) {
+		if (pool[i].made) {
+			made++;
+			continue;
+		}
+		r = uring_ring__init_restricted(&pool[i].ring, FILE_RAM_DEPTH, ops, sizeof(ops));
+		pool[i].made = !r;
+		made += !r;
+		ret = ret ? ret : r;
 	}
-	return 0;
+	if (ret)
+		log_info("io_uring for saved files: %s; %s", strerror(-ret), made ?
+			 "a restore reads with fewer rings" :
+			 "a saved file's RAM goes through pwrite/pread, one request at a time");
+	return made ? 0 : ret;
+}
+
+void file_ram__rings_exit(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < FILE_RAM_LOAD_THREADS; i++) {
+		if (pool[i].made)
+			io_uring_queue_exit(&pool[i].ring);
+		pool[i].made = false;
+	}
 }
 
 static uint64_t req_len(const struct req *q)
@@ -124,7 +146,7 @@ static int run_sync(struct pipe *p, struct req *q)
 
 static int submit(struct pipe *p, struct req *q)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&p->ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(p->ring);
 	int ret;
 
 	if (!sqe)
@@ -137,7 +159,7 @@ static int submit(struct pipe *p, struct req *q)
 				   (unsigned int)(req_len(q) - q->done), req_offset(p, q));
 	io_uring_sqe_set_data(sqe, q);
 	do {
-		ret = io_uring_submit(&p->ring);
+		ret = io_uring_submit(p->ring);
 	} while (ret == -EINTR);
 	if (ret < 0)
 		return ret;
@@ -199,13 +221,13 @@ static int reap(struct pipe *p)
 	int ret;
 
 	do {
-		ret = io_uring_wait_cqe(&p->ring, &cqe);
+		ret = io_uring_wait_cqe(p->ring, &cqe);
 	} while (ret == -EINTR || ret == -EAGAIN);
 	if (ret)
 		return -ENXIO;	/* the ring itself broke: nothing more to wait for */
 	q = io_uring_cqe_get_data(cqe);
 	ret = cqe->res;
-	io_uring_cqe_seen(&p->ring, cqe);
+	io_uring_cqe_seen(p->ring, cqe);
 	q->busy = false;
 	p->inflight--;
 	if (ret < 0)
@@ -279,22 +301,39 @@ static void drain(struct pipe *p)
 	check_done(p);
 }
 
-static void pipe_open(struct pipe *p, struct file_ram_job *j, bool write)
+/* The ring of slot idx, if it was made and no one else holds it. */
+static bool take_ring(struct pipe *p, unsigned int idx)
+{
+	struct pool_ring *r = &pool[idx];
+
+	if (!r->made || atomic_exchange(&r->busy, true))
+		return false;
+	p->slot = r;
+	p->ring = &r->ring;
+	return true;
+}
+
+static void pipe_open(struct pipe *p, struct file_ram_job *j, bool write, unsigned int idx)
 {
 	memset(p, 0, sizeof(*p));
 	p->j = j;
 	p->write = write;
-	p->have_ring = !ring_init(&p->ring);
+	p->have_ring = take_ring(p, idx);
 	if (!p->have_ring && !atomic_exchange(&sync_logged, true))
-		log_info("io_uring is not available here: the saved file's RAM goes through "
+		log_info("no io_uring ring for the saved file here: its RAM goes through "
 			 "pwrite/pread, one request at a time");
 }
 
 static void pipe_close(struct pipe *p)
 {
 	drain(p);
-	if (p->have_ring)
-		io_uring_queue_exit(&p->ring);
+	if (!p->have_ring)
+		return;
+	if (p->inflight || io_uring_sq_ready(p->ring) || io_uring_cq_ready(p->ring)) {
+		log_error("a saved file's io_uring ring was left busy: it is not used again");
+		p->slot->made = false;	/* left mapped: the kernel may still write */
+	}
+	atomic_store(&p->slot->busy, false);
 }
 
 static bool is_zero(const uint8_t *page)
@@ -347,14 +386,16 @@ static int finish(struct pipe *p, const char *what, char *err, size_t errlen)
 	return 0;
 }
 
-/* Test hook: VMM_TEST_SAVE_HOLD=1 holds a save after its first request
- * until it is cancelled (at most 60 s), so a test can cancel a save
- * while its RAM is being written, whatever the disk's speed. */
+/* Test hook: VMM_TEST_SAVE_HOLD=1 holds the process's first save after
+ * its first request until it is cancelled (at most 60 s), so a test can
+ * cancel a save while its RAM is being written, whatever the disk's
+ * speed, then save again. */
 static void hold_for_test(struct pipe *p)
 {
+	static atomic_bool held;
 	int i;
 
-	if (!getenv("VMM_TEST_SAVE_HOLD"))
+	if (!getenv("VMM_TEST_SAVE_HOLD") || atomic_exchange(&held, true))
 		return;
 	log_info("VMM_TEST_SAVE_HOLD: holding the save until it is cancelled");
 	for (i = 0; i < 60000 && !stop_now(p); i++)
@@ -369,7 +410,7 @@ int file_ram__save(struct file_ram_job *j, char *err, size_t errlen)
 	int ret;
 
 	j->layout->present_pages = 0;
-	pipe_open(&p, j, true);
+	pipe_open(&p, j, true, 0);
 	while (n < nr && !stop_now(&p)) {
 		if (!keep_page(j, n++))
 			continue;
@@ -421,7 +462,7 @@ static void *load_part(void *arg)
 	uint64_t n = 0, start, k = 0, nr = j->layout->nr_pages;
 	uint64_t max = FILE_RAM_MAX_RUN / FILE_PAGE_SIZE;
 
-	pipe_open(&w->p, j, false);
+	pipe_open(&w->p, j, false, w->idx);
 	while (n < nr && !stop_now(&w->p)) {
 		if (!file_layout__present(j->bitmap, n++))
 			continue;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include "clock.h"
 #include "crc32c.h"
 #include "file_ram.h"
+#include "log.h"
 #include "migration_internal.h"
 #include "vm.h"
 
@@ -72,6 +74,9 @@ int source_file__save_ram(struct source_run *r, struct round_stats *rs)
 	if (ret)
 		return source__fail(r, ret, "%s", r->err);
 	r->file_ram_bytes = j.pages * GUEST_PAGE_SIZE;
+	if (log_level() >= 2)
+		log_info("wrote %" PRIu64 " pages of RAM in %.3f ms (%s)", j.pages,
+			 (double)(clock__mono_us() - t0) / 1e3, j.used_uring ? "io_uring" : "pwrite");
 	ret = source__send_round_end(r, 0, 0, 0);
 	if (ret)
 		return ret;

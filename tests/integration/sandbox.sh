@@ -1,7 +1,10 @@
 # Least privilege once vmm runs: no capability and no way to regain one, only
 # the system calls on the allow-list (in every thread), and with --runas no
 # longer uid 0, so neither /dev/kvm nor root's files can be opened anew; a
-# migration between two such vmm's works.
+# migration between two such vmm's works. No io_uring ring is made once the
+# sandbox is in place (a ring's requests bypass seccomp): a drive's ring and
+# the saved files' are made before it, and serve a cancelled save, a save
+# and a restore.
 . tests/integration/lib.bash
 require_kvm
 
@@ -29,6 +32,38 @@ expect_err "VMM_TEST_SANDBOX_PROBE: socket: made"
 VMM_TEST_SANDBOX_PROBE=vcpu-open:/etc/hostname run_guest 30 --sandbox off "$GUESTS/hello.elf"
 expect_status 0 "open() in a vCPU thread with --sandbox off"
 expect_err "open /etc/hostname: opened"
+
+note "no io_uring ring can be made under the sandbox (they all are before it)"
+VMM_TEST_SANDBOX_PROBE=uring run_guest 30 "$GUESTS/hello.elf"
+expect_status 1 "io_uring_setup() under the sandbox"
+expect_err "the sandbox stopped system call 425 in thread vmm, which is outside vmm's allow-list"
+VMM_TEST_SANDBOX_PROBE=uring run_guest 30 --sandbox off "$GUESTS/hello.elf"
+expect_status 0 "io_uring_setup() with --sandbox off"
+expect_err "io_uring_setup: ring made"
+
+note "under the sandbox: a drive, a cancelled save, a save, a restore, all on io_uring"
+IMG=$TMP/disk.img
+truncate -s 16M "$IMG"
+start fsrc env VMM_TEST_SAVE_HOLD=1 "$VMM" -v --mem 32M --monitor "unix:$TMP/f.sock" \
+	--drive "file=$IMG" --serial "file:$TMP/fsrc.serial" \
+	"$GUESTS/diskverify.elf" -- duration=0 report=0.2 rate=0 ws=2M bs=64K
+pid=$LAST_PID
+wait_sock "$TMP/f.sock"
+wait_for "$TMP/fsrc.serial" "^diskverify: t=" 30 || fail "diskverify did not start"
+mon "$TMP/f.sock" "migrate file:$TMP/f.snap" | grep -q '^ok$' || fail "first save refused"
+wait_for "$TMP/fsrc.err" "VMM_TEST_SAVE_HOLD: holding" 20 || fail "the first save never began"
+mon "$TMP/f.sock" migrate_cancel | grep -q '^ok$' || fail "cancel refused"
+mon_wait "$TMP/f.sock" "status: cancelled" 20 || fail "the first save was not cancelled"
+# The second save reuses the ring the cancelled one left.
+mon "$TMP/f.sock" "migrate file:$TMP/f.snap" | grep -q '^ok$' || fail "second save refused"
+wait_status "$pid" 60 0 "the source after its second save" fsrc
+grep -Eq "wrote [0-9]+ pages of RAM in .* \(io_uring\)" "$TMP/fsrc.err" ||
+	fail "the save did not go through io_uring: $(grep -E 'wrote|io_uring' "$TMP/fsrc.err")"
+grep -q "^diskverify: FAIL" "$TMP/fsrc.serial" && fail "a block was wrong before the save"
+run_guest_input q 60 -v --incoming "file:$TMP/f.snap" --drive "file=$IMG"
+expect_status 0 "diskverify restored under the sandbox"
+expect_out "^diskverify: PASS blocks=32 .*\(asked to stop\)"
+expect_err "read [0-9]+ pages of .* \(io_uring\)"
 
 note "--sandbox off: the same call goes through and the guest runs"
 VMM_TEST_SANDBOX_PROBE=syscall run_guest 30 --sandbox off "$GUESTS/hello.elf"

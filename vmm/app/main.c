@@ -1,6 +1,7 @@
 /* vmm: boot a multiboot test guest on KVM, or receive one by migration. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "board.h"
 #include "devices.h"
 #include "dirty_ring.h"
+#include "file_ram.h"
 #include "incoming.h"
 #include "line_stamp.h"
 #include "log.h"
@@ -281,7 +283,8 @@ static void write_incoming_stats(struct incoming *in, const struct options *o)
 
 /* Test hook: VMM_TEST_SANDBOX_PROBE=syscall makes one system call outside
  * the allow-list (personality), =open:PATH[,PATH...] tries to open each
- * path for reading, =socket makes a TCP socket; each says what happened. Run once privileges are
+ * path for reading, =socket makes a TCP socket, =uring makes an io_uring
+ * ring; each says what happened. Run once privileges are
  * dropped, so a test sees what a compromised vmm could still do. With a
  * `vcpu-` prefix (vcpu-open:PATH) vCPU 0's thread makes the probe, as a
  * device model a guest had subverted would. */
@@ -299,6 +302,18 @@ static void probe_privileges_for_tests(bool vcpu)
 		log_info("VMM_TEST_SANDBOX_PROBE: calling personality(), which is not allowed");
 		syscall(SYS_personality, 0xffffffffUL);
 		log_info("VMM_TEST_SANDBOX_PROBE: personality() was not stopped");
+		return;
+	}
+	if (!strcmp(v, "uring")) {
+		/* A ring made now would not be restricted: the list refuses. */
+		struct io_uring_params up = { 0 };
+
+		log_info("VMM_TEST_SANDBOX_PROBE: calling io_uring_setup()");
+		fd = (int)syscall(SYS_io_uring_setup, 4, &up);
+		log_info("VMM_TEST_SANDBOX_PROBE: io_uring_setup: %s",
+			 fd >= 0 ? "ring made" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return;
 	}
 	if (!strcmp(v, "socket")) {
@@ -442,6 +457,9 @@ int main(int argc, char **argv)
 		in.serial_stamp = &serial_stamp;
 	if (open_drives(&o, drives, err, sizeof(err)))
 		goto fail;
+	/* file: saves and restores, however many: the sandbox lets no ring
+	 * be made later (a failure is logged; they then use pwrite/pread). */
+	file_ram__rings_init();
 	in.drives = drives;
 	in.nr_drives = o.nr_drives;
 	in.drive_cfgs = o.drives;
@@ -590,6 +608,7 @@ int main(int argc, char **argv)
 	migration__destroy(mig);
 	vm__destroy(&vm);
 	close_drives(drives);
+	file_ram__rings_exit();
 	incoming__close(&in);
 	auth__clear_secret(&secret);
 	tls_tunnel__wait_idle(1000);
@@ -606,6 +625,7 @@ out_early:
 	if (vm_created)
 		vm__destroy(&vm);
 	close_drives(drives);
+	file_ram__rings_exit();
 	if (kvm_fd >= 0)
 		close(kvm_fd);
 	incoming__close(&in);

@@ -1,7 +1,6 @@
 #include "syscall_filter.h"
 
 #include <errno.h>
-#include <linux/io_uring.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -41,7 +40,10 @@ static const int allowed[] = {
 	SCMP_SYS(renameat2), SCMP_SYS(unlink), SCMP_SYS(unlinkat), SCMP_SYS(readlink),
 	SCMP_SYS(readlinkat), SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(select),
 	SCMP_SYS(pselect6),
-	/* drives: the ring is set up before the sandbox, then only entered */
+	/* io_uring: the drives' rings and the saved files' (file_ram.c) are
+	 * all made, restricted and enabled before the sandbox, then only
+	 * entered; no io_uring_setup or io_uring_register here, so no ring
+	 * that could open a file can be made or widened afterwards */
 	SCMP_SYS(io_uring_enter),
 	/* memory */
 	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(madvise),
@@ -70,16 +72,6 @@ static const int allowed[] = {
 	SCMP_SYS(timer_create), SCMP_SYS(timer_settime), SCMP_SYS(timer_delete),
 	SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(getgid), SCMP_SYS(getegid),
 	SCMP_SYS(uname),
-	/* a saved file's RAM (migrate/file_ram.c); io_uring_register below,
-	 * by operation */
-	SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_enter),
-};
-
-/* The requests a ring carries do not pass through this filter, so
- * file_ram.c creates its rings disabled, restricts them to reads and
- * writes, then enables them: those two registrations are all it needs. */
-static const unsigned int uring_register_ops[] = {
-	IORING_REGISTER_RESTRICTIONS, IORING_REGISTER_ENABLE_RINGS,
 };
 
 /* The sanitizers' runtime: LeakSanitizer stops the world with ptrace from
@@ -166,14 +158,6 @@ static int build(scmp_filter_ctx ctx)
 		ret = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
 					     &unix_only);
 	}
-	for (i = 0; !ret && i < sizeof(uring_register_ops) / sizeof(uring_register_ops[0]); i++) {
-		struct scmp_arg_cmp op = {
-			.arg = 1, .op = SCMP_CMP_EQ, .datum_a = uring_register_ops[i], .datum_b = 0,
-		};
-
-		ret = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(io_uring_register), 1,
-					     &op);
-	}
 	return ret;
 }
 
@@ -218,7 +202,7 @@ static const int vcpu_denied[] = {
 	SCMP_SYS(socket), SCMP_SYS(socketpair), SCMP_SYS(connect), SCMP_SYS(accept4),
 	SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(rename), SCMP_SYS(renameat),
 	SCMP_SYS(renameat2), SCMP_SYS(unlink), SCMP_SYS(unlinkat), SCMP_SYS(ftruncate),
-	SCMP_SYS(fallocate), SCMP_SYS(io_uring_setup),
+	SCMP_SYS(fallocate),
 #ifndef VMM_SANITIZED
 	SCMP_SYS(openat), SCMP_SYS(clone), SCMP_SYS(clone3),
 #endif
