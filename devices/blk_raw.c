@@ -130,7 +130,7 @@ int blk_backend__open(const struct drive_config *d, struct blk_backend **out,
 	if (ret) {
 		/* No fallback: a drive has no path without a ring, and an
 		 * unrestricted ring could open files past the sandbox. */
-		errmsg__set(err, errlen, "drive %s: io_uring restricted to reads and writes: %s%s",
+		errmsg__set(err, errlen, "drive %s: a restricted io_uring ring: %s%s",
 			    d->path, strerror(-ret), ret == -EINVAL ?
 			    " (the kernel takes no ring restrictions: Linux 5.10 or later "
 			    "is needed)" : "");
