@@ -57,7 +57,11 @@ expect_err "cannot connect to 127.0.0.1:$port"
 
 note "a peer that is not a vmm"
 port=$(free_port)
-start junk socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" SYSTEM:"echo 'HTTP/1.0 400 Bad Request'"
+# It answers, then reads what it is sent, as a server would: a peer that
+# exits at once may close (socat: broken pipe on vmm's bytes) before its
+# answer is passed on, and vmm then sees only a truncated stream.
+start junk socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" \
+	SYSTEM:"echo 'HTTP/1.0 400 Bad Request'; cat >/dev/null"
 wait_port "$port" 10 || fail "the junk peer does not listen"
 run_guest 60 --migrate-to "tcp:127.0.0.1:$port" "$GUESTS/verify.elf" -- ws=8M duration=2
 expect_status 0 "source guest with a junk peer"
