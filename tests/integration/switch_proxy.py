@@ -11,12 +11,14 @@ ACTION is `delay:SECONDS` (hold the section, and so everything after it in
 that direction, for that long, then pass it on), `dribble:SECONDS` (pass
 the section one byte every SECONDS: a peer that is never quite silent) or
 `drop` (close both connections where the section would have passed: the
-peer never gets it).
+peer never gets it) or `omit:N` (leave out the Nth matching section,
+counted from 0, and pass everything else on: a stream well framed, with
+right checksums, that misses one section).
 SECTION is a type name: END, GO, READY, RESUMED, ..., or `RAM:N`, the first
 RAM section of pre-copy round N (a later round). `delay:0` only logs
 "holding SECTION" as it passes: a marker a test acts on. Events go to LOG, one
-a line ("seen END", "holding END", "passed END", "dropped at GO", "closed
-source->dest"), so a test can wait for them. One connection is served; the
+a line ("seen END", "holding END", "passed END", "dropped at GO", "omitted
+BLOCK", "closed source->dest"), so a test can wait for them. One connection is served; the
 proxy exits when both directions are done.
 """
 import socket
@@ -27,7 +29,7 @@ import time
 
 TYPES = {
     "CONFIG": 0x001, "RAM": 0x002, "ROUND_END": 0x003, "VCPU": 0x004,
-    "VM_STATE": 0x005, "DEVICE": 0x006, "END": 0x007, "GO": 0x008,
+    "VM_STATE": 0x005, "DEVICE": 0x006, "END": 0x007, "GO": 0x008, "BLOCK": 0x009,
     "ACCEPT": 0x101, "REFUSE": 0x102, "RESUMED": 0x103, "FAILED": 0x104,
     "READY": 0x105,
 }
@@ -73,6 +75,7 @@ def is_target(stype, rest, target):
 
 def pump(src, dst, label, action, target, log, both):
     """Copies src to dst section by section; returns at EOF or an error."""
+    omit_left = int(action[5:]) if action.startswith("omit:") else None
     try:
         pre = read_exact(src, 16)
         if pre is None:
@@ -90,6 +93,13 @@ def pump(src, dst, label, action, target, log, both):
             name = NAMES.get(stype, hex(stype))
             log(f"seen {name}")
             hit = is_target(stype, rest, target)
+            if hit and omit_left is not None:
+                if omit_left == 0:
+                    log(f"omitted {name}")
+                    target = (None, None)
+                    continue
+                omit_left -= 1
+                hit = False
             if hit:
                 if action == "drop":
                     log(f"dropped at {name}")
@@ -130,8 +140,11 @@ def pump(src, dst, label, action, target, log, both):
 def main():
     listen_port, dest_port, action, section, log_path = sys.argv[1:6]
     target = parse_target(section)
-    if target is None or not (action == "drop" or action.startswith(("delay:", "dribble:"))):
-        sys.exit("usage: switch_proxy.py LISTEN_PORT DEST_PORT drop|delay:S|dribble:S SECTION LOG")
+    omit = action.startswith("omit:") and action[5:].isdigit()
+    if target is None or not (action == "drop" or omit or
+                              action.startswith(("delay:", "dribble:"))):
+        sys.exit("usage: switch_proxy.py LISTEN_PORT DEST_PORT drop|delay:S|dribble:S|omit:N "
+                 "SECTION LOG")
     log = Log(log_path)
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
