@@ -8,7 +8,12 @@
  *             a repeated read returns the next byte, a lost one the same;
  *   MMIO:     vmm's test device counter (devices/testdev.c) returns 0, 1,
  *             2... one per 4- or 8-byte read; each value is checked against
- *             the guest's own count, kept in RAM that migrates with it.
+ *             the guest's own count, kept in RAM that migrates with it;
+ *   syscalls: between slices CPU 0, and all the time every other CPU,
+ *             makes back-to-back system calls, each counted on both sides
+ *             (ring 3 before the int3, ring 0 in the call); a call lost on
+ *             the way (its int3 trapped but never delivered to ring 0)
+ *             leaves ring 0's count behind. CPU 0 checks them all.
  *
  * Under QEMU the test device is absent (its ID register does not read
  * TESTDEV_ID): the guest says so and checks port I/O only.
@@ -17,7 +22,9 @@
  * can ask for the verdict whenever it is done migrating the guest.
  *
  * Test hook: misread=port|mmio makes one extra, unchecked read in the first
- * iteration, as a replayed access would, so the next checked one is wrong.
+ * iteration, as a replayed access would, so the next checked one is wrong;
+ * misread=syscall counts one call in ring 3 that it never makes, as a lost
+ * int3 would.
  */
 #include "kit.h"
 #include "kit_io.h"
@@ -32,12 +39,13 @@
 #define REG_ID		0x00
 #define REG_COUNTER	0x08
 #define SLICE_US	10000
+#define SYSCALLS_US	5000
 
 static const char signature[4] = { 'Q', 'E', 'M', 'U' };
 
-enum misread { MISREAD_NONE, MISREAD_PORT, MISREAD_MMIO };
+enum misread { MISREAD_NONE, MISREAD_PORT, MISREAD_MMIO, MISREAD_SYSCALL };
 
-static const char *const misread_names[] = { "0", "port", "mmio", NULL };
+static const char *const misread_names[] = { "0", "port", "mmio", "syscall", NULL };
 static uint64_t duration_us = 10000000, report_us = 1000000, misread;
 
 static const struct kit_param params[] = {
@@ -59,11 +67,20 @@ struct io_check {
 	/* The first wrong read; the slice stops at it. */
 	bool wrong;
 	bool wrong_mmio;	/* else port I/O */
+	bool wrong_call;	/* else a read */
 	unsigned int index;	/* signature byte, or MMIO read width */
 	uint64_t expected, got;
 };
 
 static struct io_check chk;
+
+/* One per CPU: its system calls as ring 3 made and ring 0 received them. */
+struct call_count {
+	uint64_t r3, r0;
+	bool lost;
+} __attribute__((aligned(64)));
+
+static struct call_count calls[KIT_MAX_CPUS];
 
 static inline uint32_t mmio_read32(uint64_t off)
 {
@@ -139,22 +156,82 @@ static long slice_r0(void *arg)
 	return 0;
 }
 
+static long count_r0(void *arg)
+{
+	struct call_count *n = arg;
+
+	n->r0++;
+	return 0;
+}
+
+/* Back-to-back system calls until the TSC passes deadline or one is lost
+ * (ring 0 did not receive it). */
+static void make_syscalls(struct call_count *n, uint64_t deadline)
+{
+	do {
+		n->r3++;
+		kit__ring0_call(count_r0, n);
+		if (__atomic_load_n(&n->r0, __ATOMIC_RELAXED) != n->r3) {
+			__atomic_store_n(&n->lost, true, __ATOMIC_RELEASE);
+			return;
+		}
+	} while (kit__rdtsc() < deadline);
+}
+
+/* CPU 0, between slices: its own calls, then everyone's verdict. */
+static void check_syscalls(unsigned int ncpus)
+{
+	unsigned int i;
+
+	if (chk.misread == MISREAD_SYSCALL) {
+		chk.misread = MISREAD_NONE;
+		calls[0].r3++;
+	}
+	make_syscalls(&calls[0], kit__rdtsc() + kit__us_to_tsc(SYSCALLS_US));
+	for (i = 0; i < ncpus; i++) {
+		if (!__atomic_load_n(&calls[i].lost, __ATOMIC_ACQUIRE))
+			continue;
+		chk.wrong = true;
+		chk.wrong_call = true;
+		chk.index = i;
+		chk.expected = calls[i].r3;
+		chk.got = calls[i].r0;
+		return;
+	}
+}
+
+static uint64_t syscalls_received(unsigned int ncpus)
+{
+	uint64_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < ncpus; i++)
+		sum += __atomic_load_n(&calls[i].r0, __ATOMIC_RELAXED);
+	return sum;
+}
+
 static long probe_r0(void *arg)
 {
 	(void)arg;
 	return mmio_read32(REG_ID);
 }
 
+static unsigned int nr_cpus = 1;
+
 static void print_counts(const char *what, uint64_t t_us, const char *tail)
 {
-	kit__printf(NAME ": %st=%lu.%02lus port=%lu mmio=%lu wrong=%u%s\n", what,
-		    t_us / 1000000, t_us % 1000000 / 10000, chk.port_reads,
-		    chk.mmio_reads, chk.wrong ? 1 : 0, tail);
+	kit__printf(NAME ": %st=%lu.%02lus port=%lu mmio=%lu syscalls=%lu wrong=%u%s\n",
+		    what, t_us / 1000000, t_us % 1000000 / 10000, chk.port_reads,
+		    chk.mmio_reads, syscalls_received(nr_cpus), chk.wrong ? 1 : 0, tail);
 }
 
 static void fail(uint64_t t_us)
 {
-	if (chk.wrong_mmio)
+	if (chk.wrong_call)
+		kit__printf(NAME ": FAIL system call lost on CPU %u: ring 3 "
+			    "made %lu, ring 0 received %lu\n", chk.index,
+			    chk.expected, chk.got);
+	else if (chk.wrong_mmio)
 		kit__printf(NAME ": FAIL MMIO %u-byte read of the test device "
 			    "counter: expected=0x%lx got=0x%lx\n", chk.index,
 			    chk.expected, chk.got);
@@ -183,9 +260,13 @@ void workload_main(unsigned int cpu, unsigned int ncpus)
 {
 	uint64_t start, now, next_report, end;
 
-	(void)ncpus;
-	if (cpu)
+	if (cpu) {
+		/* Calls until one is lost; CPU 0 reports it and ends the run. */
+		while (!calls[cpu].lost)
+			make_syscalls(&calls[cpu], kit__rdtsc() + kit__us_to_tsc(SLICE_US));
 		return;
+	}
+	nr_cpus = ncpus;
 	kit__parse_params(NAME, params, sizeof(params) / sizeof(params[0]));
 	probe();
 	if (misread == MISREAD_MMIO && !chk.mmio)
@@ -199,6 +280,8 @@ void workload_main(unsigned int cpu, unsigned int ncpus)
 	for (;;) {
 		chk.deadline = kit__rdtsc() + kit__us_to_tsc(SLICE_US);
 		kit__ring0_call(slice_r0, &chk);
+		if (!chk.wrong)
+			check_syscalls(ncpus);
 		now = kit__now_us();
 		if (chk.wrong)
 			fail(now - start);

@@ -10,7 +10,6 @@
 #define ICR_SIPI		0x4600
 
 #define GATE_KERNEL		0x8e	/* present 64-bit interrupt gate, DPL 0 */
-#define GATE_USER		0xee	/* same, reachable from ring 3 */
 #define TSS_TYPE_AVAIL		0x89
 #define AP_START_TIMEOUT_US	2000000
 #define DEBUG_EXIT_PORT		0xf4
@@ -89,8 +88,6 @@ void kit_cpu_tables_init(void)
 			 v == 8 ? 1 : 0);
 	set_gate(KIT_VEC_TIMER, kit_isr_timer, GATE_KERNEL, 0);
 	set_gate(KIT_VEC_SPURIOUS, kit_isr_spurious, GATE_KERNEL, 0);
-	set_gate(KIT_VEC_SYSCALL, kit_isr_stubs + KIT_VEC_SYSCALL * KIT_STUB_SIZE,
-		 GATE_USER, 0);
 	for (v = 0; v < kit_boot.ncpus; v++)
 		set_tss_desc(v);
 	/* SeaBIOS leaves the PIC's timer running on vector 8: silence it. */
@@ -198,6 +195,7 @@ void kit_trap(struct kit_trap_frame *f)
 	if (f->vector != KIT_VEC_SYSCALL || (f->cs & 3) != 3 ||
 	    f->r10 != KIT_SYSCALL_MAGIC)
 		report_exception(f);
+	f->rip += 2;	/* past the ud2 (kit_priv.h) */
 	switch (f->rax) {
 	case KIT_SYS_SLEEP_UNTIL:
 		kit_timer_sleep_until(f->rdi);

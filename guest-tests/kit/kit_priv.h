@@ -16,14 +16,22 @@
 #define KIT_TRAMP_BASE		0x8000	/* SIPI vector 0x08 */
 #define KIT_LAPIC_BASE		0xfee00000
 #define KIT_VEC_TIMER		0x40
-#define KIT_VEC_SYSCALL		3	/* #BP, DPL 3 */
+#define KIT_VEC_SYSCALL		6	/* #UD, raised by ud2 */
 #define KIT_VEC_SPURIOUS	0xff
 #define KIT_STUB_SIZE		16
 
-/* Syscalls are "int3" with r10 = KIT_SYSCALL_MAGIC, rax = number, rdi and
- * rsi = arguments, result in rax. Why int3: a PVM host (PLATFORM.md) turns
- * "int 0x80" from ring 3 into #UD and runs the syscall instruction's target
- * in ring 3, but delivers #BP through the IDT like real hardware does.
+/* Syscalls are "ud2" with r10 = KIT_SYSCALL_MAGIC, rax = number, rdi and
+ * rsi = arguments, result in rax; the handler moves RIP past the ud2.
+ * Why ud2: a PVM host (PLATFORM.md) turns "int 0x80" from ring 3 into #UD
+ * and runs the syscall instruction's target in ring 3. int3 worked until a
+ * migration lost one: PVM takes it as a trap, RIP already past it, and
+ * queues #BP; KVM_GET_VCPU_EVENTS never reports a queued software
+ * exception (KVM expects RIP still on the instruction, so that it runs
+ * again), so a vCPU paused between the trap and the delivery carried no
+ * trace of the call, and its syscall returned without running. #UD is a
+ * fault: RIP stays on the ud2 and a pending #UD is reported like any
+ * exception, so a pause anywhere leaves either the call to make again or
+ * its delivery in the saved state.
  * Port I/O goes through syscalls too: PVM also runs ring 3 with IOPL 0,
  * whatever RFLAGS the guest asked for. */
 #define KIT_SYSCALL_MAGIC	0x6b697473797363ULL	/* "kitsysc" */

@@ -14,7 +14,7 @@ long kit_syscall(long nr, uint64_t a1, uint64_t a2)
 {
 	register uint64_t magic __asm__("r10") = KIT_SYSCALL_MAGIC;
 
-	__asm__ volatile("int3" : "+a"(nr) : "D"(a1), "S"(a2), "r"(magic)
+	__asm__ volatile("ud2" : "+a"(nr) : "D"(a1), "S"(a2), "r"(magic)
 			 : "memory");
 	return nr;
 }

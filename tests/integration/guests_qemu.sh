@@ -176,8 +176,8 @@ expect_exit portio-1 0 &&
 	expect_line portio-1 '^portio: count=1000 ns_per_exit=-?[0-9.]+ loop_ns=[0-9.]+'
 expect_exit ioverify-1 0 && expect_line ioverify-1 \
 	'^ioverify: no test device at 0xfef00000 .*checking port I/O only' \
-	'^ioverify: t=[0-9.]+s port=[1-9][0-9]* mmio=0 wrong=0' \
-	'^ioverify: PASS t=[0-9.]+s port=[1-9][0-9]* mmio=0 wrong=0'
+	'^ioverify: t=[0-9.]+s port=[1-9][0-9]* mmio=0 syscalls=[1-9][0-9]* wrong=0' \
+	'^ioverify: PASS t=[0-9.]+s port=[1-9][0-9]* mmio=0 syscalls=[1-9][0-9]* wrong=0'
 expect_exit diskverify-1 0 && expect_line diskverify-1 \
 	'^diskverify: disk 32768 sectors, device 1001 ' '^diskverify: filled 1024 blocks' \
 	'^diskverify: PASS blocks=1024 '
