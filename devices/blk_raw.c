@@ -6,6 +6,7 @@
 #include <linux/fs.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -76,20 +77,27 @@ static int image_size(int fd, uint64_t *size)
 	return 0;
 }
 
-static int open_image(struct blk_backend *b, const struct drive_config *d, char *err,
-		      size_t errlen)
+static int open_image(const struct drive_config *d, char *err, size_t errlen)
 {
 	int flags = (d->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
-	int ret;
+	int fd;
 
 	if (d->cache == DRIVE_CACHE_NONE)
 		flags |= O_DIRECT;
-	b->direct = d->cache == DRIVE_CACHE_NONE;
-	b->fd = open(d->path, flags);
-	if (b->fd < 0)
+	fd = open(d->path, flags);
+	if (fd < 0)
 		return errmsg__fail(-errno, err, errlen, "drive %s: %s%s", d->path,
-				    strerror(errno), errno == EINVAL && b->direct ?
+				    strerror(errno), errno == EINVAL && d->cache == DRIVE_CACHE_NONE ?
 				    " (cache=none: the filesystem refuses O_DIRECT)" : "");
+	return fd;
+}
+
+/* The image behind fd: its size, through qcow2's tables for a qcow2. */
+static int set_image(struct blk_backend *b, const struct drive_config *d, char *err,
+		     size_t errlen)
+{
+	int ret;
+
 	if (d->format == DRIVE_FORMAT_QCOW2) {
 		ret = qcow2__open(b->fd, d->path, d->readonly, &b->qcow2, err, errlen);
 		if (ret)
@@ -108,47 +116,78 @@ static int open_image(struct blk_backend *b, const struct drive_config *d, char 
 	return 0;
 }
 
-int blk_backend__open(const struct drive_config *d, struct blk_backend **out,
-		      char *err, size_t errlen)
+int blk_backend__reserve(const char *what, struct blk_backend **out, char *err,
+			 size_t errlen)
 {
 	struct blk_backend *b = calloc(1, sizeof(*b));
 	int ret;
 
 	if (!b)
-		return errmsg__fail(-ENOMEM, err, errlen, "drive: out of memory");
+		return errmsg__fail(-ENOMEM, err, errlen, "%s: out of memory", what);
 	b->fd = -1;
-	b->kick_fd = -1;
-	ret = open_image(b, d, err, errlen);
-	if (ret)
-		goto err_free;
 	b->kick_fd = eventfd(0, EFD_CLOEXEC);
 	if (b->kick_fd < 0) {
-		ret = errmsg__fail(-errno, err, errlen, "drive: eventfd: %s", strerror(errno));
-		goto err_free;
+		ret = errmsg__fail(-errno, err, errlen, "%s: eventfd: %s", what, strerror(errno));
+		free(b);
+		return ret;
 	}
 	ret = uring_ring__init_restricted(&b->ring, RING_ENTRIES, ring_ops, sizeof(ring_ops));
 	if (ret) {
 		/* No fallback: a drive has no path without a ring, and an
 		 * unrestricted ring could open files past the sandbox. */
-		errmsg__set(err, errlen, "drive %s: a restricted io_uring ring: %s%s",
-			    d->path, strerror(-ret), ret == -EINVAL ?
-			    " (the kernel takes no ring restrictions: Linux 5.10 or later "
-			    "is needed)" : "");
-		goto err_free;
+		errmsg__set(err, errlen, "%s: a restricted io_uring ring: %s%s", what,
+			    strerror(-ret), ret == -EINVAL ? " (the kernel takes no ring "
+			    "restrictions: Linux 5.10 or later is needed)" : "");
+		close(b->kick_fd);
+		free(b);
+		return ret;
 	}
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->cond, NULL);
 	*out = b;
 	return 0;
+}
 
-err_free:
-	qcow2__close(b->qcow2);
-	if (b->kick_fd >= 0)
-		close(b->kick_fd);
+int blk_backend__attach(struct blk_backend *b, int fd, const struct drive_config *d,
+			char *err, size_t errlen)
+{
+	int ret;
+
 	if (b->fd >= 0)
-		close(b->fd);
-	free(b);
+		return errmsg__fail(-EBUSY, err, errlen, "drive %s: the backend has an image",
+				    d->path);
+	b->fd = fd;
+	b->direct = d->cache == DRIVE_CACHE_NONE;
+	ret = set_image(b, d, err, errlen);
+	if (ret)
+		b->fd = -1;
 	return ret;
+}
+
+int blk_backend__open(const struct drive_config *d, struct blk_backend **out,
+		      char *err, size_t errlen)
+{
+	struct blk_backend *b;
+	char what[DRIVE_PATH_MAX + 8];
+	int fd, ret;
+
+	fd = open_image(d, err, errlen);
+	if (fd < 0)
+		return fd;
+	snprintf(what, sizeof(what), "drive %s", d->path);
+	ret = blk_backend__reserve(what, &b, err, errlen);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	ret = blk_backend__attach(b, fd, d, err, errlen);
+	if (ret) {
+		close(fd);
+		blk_backend__close(b);
+		return ret;
+	}
+	*out = b;
+	return 0;
 }
 
 uint64_t blk_backend__size(const struct blk_backend *b)
@@ -481,6 +520,7 @@ void blk_backend__close(struct blk_backend *b)
 	pthread_mutex_destroy(&b->lock);
 	qcow2__close(b->qcow2);
 	close(b->kick_fd);
-	close(b->fd);
+	if (b->fd >= 0)
+		close(b->fd);
 	free(b);
 }

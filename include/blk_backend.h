@@ -55,6 +55,16 @@ struct blk_callbacks {
  * up its ring; called before the sandbox. Returns 0 or -errno with err. */
 int blk_backend__open(const struct drive_config *d, struct blk_backend **out,
 		      char *err, size_t errlen);
+/* The two halves of open, for an image that does not exist yet when the
+ * sandbox goes in (a destination's --drive-dir): reserve makes the ring
+ * and the rest, before the sandbox (what names the drive in err); attach
+ * later gives it the image open on fd, as d says (format, cache; d->path
+ * only names it). attach owns fd once it returns 0; on failure the
+ * caller still does, and the backend stays without an image. */
+int blk_backend__reserve(const char *what, struct blk_backend **out, char *err,
+			 size_t errlen);
+int blk_backend__attach(struct blk_backend *b, int fd, const struct drive_config *d,
+			char *err, size_t errlen);
 /* Starts the I/O thread. */
 int blk_backend__start(struct blk_backend *b, const struct blk_callbacks *cb);
 uint64_t blk_backend__size(const struct blk_backend *b);	/* bytes */
