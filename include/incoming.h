@@ -21,6 +21,7 @@ struct vm;
 struct line_stamp;
 struct blk_dest;
 struct drive_config;
+struct drive_dir;
 struct round_end_msg;
 struct section;
 struct vm_config;
@@ -62,6 +63,10 @@ struct incoming {
 	unsigned int nr_drives;
 	/* Their --drive options (paths, formats), in the same order. */
 	const struct drive_config *drive_cfgs;
+	/* --drive-dir (or NULL): with no --drive, the images a block
+	 * migration copies are created there and become drives and
+	 * drive_cfgs above. */
+	struct drive_dir *drive_dir;
 	/* Block migration (incoming_blk.c): the images written from the
 	 * stream's BLOCK sections, when CONFIG announces them; NULL else. */
 	struct blk_dest *blk;
@@ -95,7 +100,8 @@ void incoming_file__close(struct incoming *in);
 
 /* incoming_blk.c, for incoming.c (each a no-op without block migration).
  * check: CONFIG's block-migrated drives against this side's --drive
- * images (as many, raw, writable, at least the source's size), refused
+ * images, or the images it creates in --drive-dir (as many, raw,
+ * writable, at least the source's size), refused
  * with the reason before anything is written; section writes one BLOCK
  * section; end_round compares a ROUND_END's block counts; sync makes the
  * images durable before READY. */

@@ -24,6 +24,7 @@ struct options {
 	unsigned int nr_initrd;
 	struct drive_config drives[DRIVE_MAX];
 	unsigned int nr_drives;
+	const char *drive_dir;		/* --drive-dir DIR, or NULL */
 	const char *guest;
 	char cmdline[MULTIBOOT_CMDLINE_MAX];
 	const char *incoming;

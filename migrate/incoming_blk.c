@@ -1,8 +1,9 @@
 /* Block migration on the destination: the source's images arrive in
- * BLOCK sections and are written into this side's --drive images, which
- * the VM built here then runs on (showing the source's size, in an image
- * that may be bigger). Everything that can refuse does so at CONFIG,
- * before ACCEPT: a missing, read-only, qcow2 or too small image. */
+ * BLOCK sections and are written into this side's --drive images (or the
+ * ones made in --drive-dir), which the VM built here then runs on
+ * (showing the source's size, in an image that may be bigger).
+ * Everything that can refuse does so at CONFIG, before ACCEPT: a missing,
+ * read-only, qcow2 or too small image, one --drive-dir cannot create. */
 #include "incoming.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include "blk_section.h"
 #include "board.h"
 #include "drive.h"
+#include "drive_dir.h"
 #include "errmsg.h"
 #include "stream.h"
 #include "vm_config.h"
@@ -24,6 +26,23 @@
  * boundary: an image opened with cache=none (O_DIRECT) takes only
  * aligned buffers. */
 #define BUF_DATA_OFF 4096
+
+/* --drive-dir: one new image per drive the source copies. */
+static int create_images(struct incoming *in, const struct vm_config *cfg, char *err,
+			 size_t errlen)
+{
+	int ret;
+
+	if (!in->drive_dir || in->nr_drives)
+		return 0;
+	ret = drive_dir__create(in->drive_dir, cfg->block_drive_size, cfg->nr_block_drives,
+				err, errlen);
+	if (ret)
+		return ret;
+	in->nr_drives = cfg->nr_block_drives;
+	in->drive_cfgs = in->drive_dir->cfgs;
+	return 0;
+}
 
 int incoming_blk__check(struct incoming *in, const struct vm_config *cfg, char *err,
 			size_t errlen)
@@ -35,11 +54,15 @@ int incoming_blk__check(struct incoming *in, const struct vm_config *cfg, char *
 
 	if (!n)
 		return 0;
+	ret = create_images(in, cfg, err, errlen);
+	if (ret)
+		return ret;
 	if (in->nr_drives != n || !in->drive_cfgs)
 		return errmsg__fail(-EINVAL, err, errlen, "the source copies %u drive image(s) "
 				    "(migrate -b) and this destination has %u: give it --drive "
 				    "file=PATH for each, a raw image of at least the source's size "
-				    "(the first: %" PRIu64 " bytes)", n, in->nr_drives,
+				    "(the first: %" PRIu64 " bytes), or --drive-dir DIR to have "
+				    "them created there", n, in->nr_drives,
 				    cfg->block_drive_size[0]);
 	for (i = 0; i < n; i++) {
 		const struct drive_config *d = &in->drive_cfgs[i];

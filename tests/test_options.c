@@ -182,6 +182,18 @@ static void test_drive(void **state)
 			       "--drive file=e g.elf"), 1);
 }
 
+/* --drive-dir: a destination's, and instead of --drive, never beside it. */
+static void test_drive_dir(void **state)
+{
+	assert_int_equal(parse("--incoming tcp:0:8888 --drive-dir /srv/img"), -1);
+	assert_string_equal(o.drive_dir, "/srv/img");
+	assert_int_equal(parse("--incoming tcp:0:8888"), -1);
+	assert_null(o.drive_dir);
+	assert_int_equal(parse("--drive-dir /srv/img g.elf"), 1);
+	assert_int_equal(parse("--incoming tcp:0:8888 --drive-dir /srv/img --drive file=a.img"), 1);
+	assert_int_equal(parse("--incoming tcp:0:8888 --drive-dir="), 1);
+}
+
 static void test_incoming(void **state)
 {
 	assert_int_equal(parse("--incoming tcp:0:8888"), -1);
@@ -261,6 +273,7 @@ int main(void)
 		cmocka_unit_test(test_command_line_too_long),
 		cmocka_unit_test(test_initrd),
 		cmocka_unit_test(test_drive),
+		cmocka_unit_test(test_drive_dir),
 		cmocka_unit_test(test_incoming),
 		cmocka_unit_test(test_migrate_to),
 		cmocka_unit_test(test_runas_and_sandbox),

@@ -1,6 +1,7 @@
 /* vmm: boot a multiboot test guest on KVM, or receive one by migration. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/io_uring.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include "board.h"
 #include "devices.h"
 #include "dirty_ring.h"
+#include "drive_dir.h"
 #include "file_ram.h"
 #include "incoming.h"
 #include "line_stamp.h"
@@ -131,17 +133,17 @@ static int open_drives(const struct options *o, struct board_drive *drives,
 	return 0;
 }
 
-/* What block migration (migrate -b) copies. */
-static void set_migration_drives(struct migration *mig, const struct options *o,
-				 const struct board_drive *drives)
+/* What block migration (migrate -b) copies: the n drives cfgs describe. */
+static void set_migration_drives(struct migration *mig, const struct drive_config *cfgs,
+				 unsigned int n, const struct board_drive *drives)
 {
 	struct migration_drive md[MIGRATION_MAX_DRIVES];
 	unsigned int i;
 
-	for (i = 0; i < o->nr_drives && i < MIGRATION_MAX_DRIVES; i++)
+	for (i = 0; i < n && i < MIGRATION_MAX_DRIVES; i++)
 		md[i] = (struct migration_drive){ .backend = drives[i].backend,
-						  .readonly = o->drives[i].readonly,
-						  .qcow2 = o->drives[i].format == DRIVE_FORMAT_QCOW2 };
+						  .readonly = cfgs[i].readonly,
+						  .qcow2 = cfgs[i].format == DRIVE_FORMAT_QCOW2 };
 	migration__set_drives(mig, md, i);
 }
 
@@ -337,17 +339,21 @@ static void probe_privileges_for_tests(bool vcpu)
 static bool sandboxed;
 
 /* --jail: the directory, the host's Landlock, and every file vmm will
- * write later by a name given now, beneath the directory. */
+ * write later by a name given now, beneath the directory (--drive-dir's
+ * images too: a name inside it stands for them). */
 static int check_jail(const struct options *o, char *err, size_t errlen)
 {
-	const char *later[] = { o->stats_json, o->stats_csv };
+	char image[PATH_MAX];
+	const char *later[] = { o->stats_json, o->stats_csv, o->drive_dir ? image : NULL };
 	size_t i;
 	int ret = jail__check(o->jail, err, errlen);
 
+	if (o->drive_dir)
+		snprintf(image, sizeof(image), "%s/disk0.img", o->drive_dir);
 	for (i = 0; !ret && i < sizeof(later) / sizeof(later[0]); i++)
 		if (later[i] && !jail__contains(o->jail, later[i]))
 			ret = errmsg__fail(-EPERM, err, errlen, "%s is outside --jail %s: vmm could "
-					   "not write it", later[i], o->jail);
+					   "not write it", i == 2 ? o->drive_dir : later[i], o->jail);
 	return ret;
 }
 
@@ -394,6 +400,9 @@ static int start_incoming(struct vm *vm, struct incoming *in, const struct optio
 			incoming__report_failure(in, err);
 	}
 	if (ret) {
+		/* Images made for a guest that never ran here stay nowhere. */
+		if (in->drive_dir)
+			drive_dir__discard(in->drive_dir);
 		write_incoming_stats(in, o);
 		return ret;
 	}
@@ -420,6 +429,7 @@ int main(int argc, char **argv)
 	static struct auth_secret secret;
 	static struct tls_creds *creds;
 	static struct board_drive drives[DRIVE_MAX];
+	static struct drive_dir drive_dir = { .fd = -1 };
 	pthread_t thread;
 	char err[1024] = "";
 	int status, serial_fd, kvm_fd;
@@ -457,12 +467,15 @@ int main(int argc, char **argv)
 		in.serial_stamp = &serial_stamp;
 	if (open_drives(&o, drives, err, sizeof(err)))
 		goto fail;
+	if (o.drive_dir && drive_dir__open(&drive_dir, o.drive_dir, drives, err, sizeof(err)))
+		goto fail;
 	/* file: saves and restores, however many: the sandbox lets no ring
 	 * be made later (a failure is logged; they then use pwrite/pread). */
 	file_ram__rings_init();
 	in.drives = drives;
 	in.nr_drives = o.nr_drives;
 	in.drive_cfgs = o.drives;
+	in.drive_dir = o.drive_dir ? &drive_dir : NULL;
 	if (!o.incoming) {
 		bo = (struct board_options){
 			.vm = { .kvm_fd = kvm_fd, .ram_size = o.ram_size, .nr_cpus = o.nr_cpus,
@@ -518,7 +531,7 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	migration__force_plain_dirty_log(mig, o.plain_dirty_log);
-	set_migration_drives(mig, &o, drives);
+	set_migration_drives(mig, o.drives, o.nr_drives, drives);
 	migration__set_secret(mig, &secret);
 	migration__set_tls_creds(mig, creds);
 	if (o.incoming)
@@ -563,6 +576,9 @@ int main(int argc, char **argv)
 			goto fail;
 		}
 		vm_created = true;
+		/* --drive-dir's images, for a migration on from here. */
+		if (in.nr_drives != o.nr_drives)
+			set_migration_drives(mig, in.drive_cfgs, in.nr_drives, drives);
 		vcpus_started();
 		migration__vm_arrived(mig);
 		if (mon)
@@ -608,6 +624,7 @@ int main(int argc, char **argv)
 	migration__destroy(mig);
 	vm__destroy(&vm);
 	close_drives(drives);
+	drive_dir__close(&drive_dir);
 	file_ram__rings_exit();
 	incoming__close(&in);
 	auth__clear_secret(&secret);
@@ -625,6 +642,7 @@ out_early:
 	if (vm_created)
 		vm__destroy(&vm);
 	close_drives(drives);
+	drive_dir__close(&drive_dir);
 	file_ram__rings_exit();
 	if (kvm_fd >= 0)
 		close(kvm_fd);

@@ -35,6 +35,8 @@ static void usage(FILE *f)
 "  --drive file=PATH[,format=raw|qcow2][,readonly=on][,cache=none|writeback]\n"
 "                        a virtio-blk disk on PCI (repeatable, up to 4; a\n"
 "                        destination takes the source's, on shared storage)\n"
+"  --drive-dir DIR       with --incoming: create the images a block migration\n"
+"                        (migrate -b) copies in DIR, disk0.img, disk1.img, ...\n"
 "  --paused              start with the vCPUs paused ('cont' on the monitor runs them)\n"
 "  --incoming URI        receive a VM (tcp:HOST:PORT, HOST 0 = any; tls:HOST:PORT,\n"
 "                        encrypted, needs --secret-file or --tls-creds; or\n"
@@ -84,6 +86,7 @@ enum {
 	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
 	OPT_INCOMING_ALLOW, OPT_PAUSED, OPT_RUNAS, OPT_JAIL, OPT_SANDBOX, OPT_QMP,
 	OPT_SECRET_FILE, OPT_INSECURE, OPT_TLS_CREDS, OPT_MAX_MEM, OPT_DIRTY_RING, OPT_DRIVE,
+	OPT_DRIVE_DIR,
 };
 
 static const struct option long_options[] = {
@@ -94,6 +97,7 @@ static const struct option long_options[] = {
 	{ "qmp", required_argument, NULL, OPT_QMP },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
 	{ "drive", required_argument, NULL, OPT_DRIVE },
+	{ "drive-dir", required_argument, NULL, OPT_DRIVE_DIR },
 	{ "paused", no_argument, NULL, OPT_PAUSED },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "incoming-allow", required_argument, NULL, OPT_INCOMING_ALLOW },
@@ -216,6 +220,11 @@ int options__parse(struct options *o, int argc, char **argv)
 			if (drive__parse(optarg, &o->drives[o->nr_drives++], err, sizeof(err)))
 				return die_usage("%s", err);
 			break;
+		case OPT_DRIVE_DIR:
+			if (!*optarg)
+				return die_usage("%s", "--drive-dir needs a directory");
+			o->drive_dir = optarg;
+			break;
 		case OPT_INCOMING:
 			o->incoming = optarg;
 			break;
@@ -315,6 +324,12 @@ int options__parse(struct options *o, int argc, char **argv)
 		return die_usage("%s needs --incoming", o->insecure ? "--insecure" : "--max-mem");
 	if (o->insecure && o->secret_file)
 		return die_usage("%s", "--insecure and --secret-file exclude each other");
+	if (o->drive_dir && !o->incoming)
+		return die_usage("%s", "--drive-dir needs --incoming (a destination creates "
+				 "the images a block migration copies there)");
+	if (o->drive_dir && o->nr_drives)
+		return die_usage("%s", "--drive-dir and --drive exclude each other: --drive "
+				 "names every image, --drive-dir creates them all");
 	if (o->migrate_after_given && !o->migrate_to)
 		return die_usage("--migrate-after needs --migrate-to");
 	if (o->incoming) {
