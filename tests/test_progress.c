@@ -1,5 +1,6 @@
 /* The progress line's text: every field from the statistics, fields not
- * known yet left out, and never wider than the terminal. */
+ * known yet left out, and never wider than the terminal; the
+ * destination's disk line. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -52,10 +53,36 @@ static void test_setup_then_rounds(void **state)
 	assert_null(strstr(buf, "eta"));
 }
 
+/* The destination's disk line: nothing without block migration, the share
+ * received (rounds after the bulk pass send more than the total) held
+ * below 100 until the images are complete. */
+static void test_disk_line(void **state)
+{
+	char buf[128];
+
+	assert_int_equal(progress__format_disk(&s, buf, sizeof(buf), 200), -1);
+	assert_string_equal(buf, "");
+	s.disk_total = 64ULL << 20;
+	s.disk_remaining = s.disk_total;
+	assert_int_equal(progress__format_disk(&s, buf, sizeof(buf), 200), 0);
+	assert_string_equal(buf, "Receiving block device images Completed 0 %");
+	s.disk_transferred = 16ULL << 20;
+	assert_int_equal(progress__format_disk(&s, buf, sizeof(buf), 200), 25);
+	assert_string_equal(buf, "Receiving block device images Completed 25 %");
+	s.disk_transferred = 80ULL << 20;
+	assert_int_equal(progress__format_disk(&s, buf, sizeof(buf), 200), 99);
+	s.disk_remaining = 0;
+	assert_int_equal(progress__format_disk(&s, buf, sizeof(buf), 200), 100);
+	assert_string_equal(buf, "Receiving block device images Completed 100 %");
+	assert_int_equal(progress__format_disk(&s, buf, sizeof(buf), 20), 100);
+	assert_int_equal(strlen(buf), 19);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_setup_then_rounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_line, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -260,6 +260,15 @@ static bool progress_line_wanted(const struct options *o)
 	return log_level() >= 1 && !(stdout_used && isatty(STDOUT_FILENO));
 }
 
+/* A destination's disk line is done before its guest runs, so only the
+ * monitor's replies could share the terminal with it. */
+static bool disk_line_wanted(const struct options *o)
+{
+	bool stdout_used = o->monitor && !strcmp(o->monitor, "stdio");
+
+	return log_level() >= 1 && !(stdout_used && isatty(STDOUT_FILENO));
+}
+
 /* What the host can give a guest now: MemAvailable, in bytes; 0 if
  * /proc/meminfo does not say (then no limit). */
 static uint64_t mem_available(void)
@@ -383,6 +392,7 @@ static int check_dirty_ring(int kvm_fd, uint32_t entries, char *err, size_t errl
 static int start_incoming(struct vm *vm, struct incoming *in, const struct options *o,
 			  int kvm_fd, int serial_fd, char *err, size_t errlen)
 {
+	struct progress *progress;
 	int ret;
 
 	memcpy(in->allow, o->incoming_allow, sizeof(in->allow));
@@ -392,7 +402,9 @@ static int start_incoming(struct vm *vm, struct incoming *in, const struct optio
 	in->dirty_ring_entries = o->dirty_ring_entries;
 	in->max_ram = o->max_mem ? o->max_mem : mem_available();
 	in->max_ram_origin = o->max_mem ? "--max-mem" : "MemAvailable at start";
+	progress = disk_line_wanted(o) ? progress__start_incoming(&in->stats) : NULL;
 	ret = incoming__receive(in, kvm_fd, serial_fd, vm, err, errlen);
+	progress__stop(progress);
 	if (!ret) {
 		vm->vcpu_thread_init = vcpu_thread_init;
 		ret = vm__start_vcpus(vm, err, errlen);

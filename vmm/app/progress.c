@@ -3,6 +3,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -18,12 +19,16 @@
 #define MIB (1024.0 * 1024.0)
 
 struct progress {
-	struct migration *m;
+	struct migration *m;		/* a source's line, or */
+	struct migrate_stats *in;	/* a destination's disk line */
 	pthread_t thread;
 	bool stop;			/* atomic */
 	uint64_t last_bytes, last_us;
 	bool shown;
+	bool done;			/* the disk line's last word is said */
 };
+
+#define DISK_LINE "Receiving block device images Completed"
 
 static const struct round_stats *last_round(const struct migrate_stats *s)
 {
@@ -60,6 +65,26 @@ void progress__format(const struct migrate_stats *s, double rate_bps, char *buf,
 		buf[width - 1] = '\0';
 }
 
+int progress__format_disk(const struct migrate_stats *s, char *buf, size_t len,
+			  unsigned int width)
+{
+	uint64_t done = s->disk_transferred < s->disk_total ? s->disk_transferred : s->disk_total;
+	int pct;
+
+	buf[0] = '\0';
+	if (!s->disk_total)
+		return -1;
+	/* Blocks the guest wrote meanwhile come again: 100 only once the
+	 * images are complete (synced, before READY). */
+	pct = s->disk_remaining ? (int)(done * 100 / s->disk_total) : 100;
+	if (s->disk_remaining && pct > 99)
+		pct = 99;
+	snprintf(buf, len, DISK_LINE " %d %%", pct);
+	if (width > 1 && strlen(buf) >= width)
+		buf[width - 1] = '\0';
+	return pct;
+}
+
 static unsigned int term_width(void)
 {
 	struct winsize ws;
@@ -67,6 +92,36 @@ static unsigned int term_width(void)
 	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) || !ws.ws_col)
 		return 80;
 	return ws.ws_col;
+}
+
+/* The destination's: the line while the images arrive, then 100 % on a
+ * line of its own that stays; erased if the migration fails first. */
+static void tick_disk(struct progress *p)
+{
+	enum migrate_status st;
+	char line[128];
+	int pct;
+
+	migrate_stats__lock(p->in);
+	st = migrate_state__get(&p->in->state);
+	pct = progress__format_disk(p->in, line, sizeof(line), term_width());
+	if (p->done || pct < 0) {
+		/* nothing to say, or said */
+	} else if (st == MIGRATE_STATUS_FAILED || st == MIGRATE_STATUS_CANCELLED) {
+		if (p->shown)
+			log_status(NULL);
+		p->shown = false;
+		p->done = true;
+	} else if (pct == 100) {
+		snprintf(line, sizeof(line), DISK_LINE " 100 %%\n");
+		log_text(line);
+		p->shown = false;
+		p->done = true;
+	} else {
+		log_status(line);
+		p->shown = true;
+	}
+	migrate_stats__unlock(p->in);
 }
 
 /* One look at the statistics: draw, or erase once the migration is over.
@@ -104,7 +159,10 @@ static void *progress_thread(void *arg)
 	pthread_setname_np(pthread_self(), "progress");
 	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
 		if (clock__mono_us() >= next) {
-			tick(p);
+			if (p->in)
+				tick_disk(p);
+			else
+				tick(p);
 			next = clock__mono_us() + TICK_US;
 		}
 		nanosleep(&step, NULL);
@@ -112,7 +170,7 @@ static void *progress_thread(void *arg)
 	return NULL;
 }
 
-struct progress *progress__start(struct migration *m)
+static struct progress *start(struct migration *m, struct migrate_stats *in)
 {
 	struct progress *p;
 
@@ -122,11 +180,22 @@ struct progress *progress__start(struct migration *m)
 	if (!p)
 		return NULL;
 	p->m = m;
+	p->in = in;
 	if (pthread_create(&p->thread, NULL, progress_thread, p)) {
 		free(p);
 		return NULL;
 	}
 	return p;
+}
+
+struct progress *progress__start(struct migration *m)
+{
+	return start(m, NULL);
+}
+
+struct progress *progress__start_incoming(struct migrate_stats *in)
+{
+	return start(NULL, in);
 }
 
 void progress__stop(struct progress *p)
@@ -135,6 +204,9 @@ void progress__stop(struct progress *p)
 		return;
 	__atomic_store_n(&p->stop, true, __ATOMIC_RELEASE);
 	pthread_join(p->thread, NULL);
+	/* The images may have completed since the last look. */
+	if (p->in)
+		tick_disk(p);
 	if (p->shown)
 		log_status(NULL);
 	free(p);
