@@ -348,21 +348,26 @@ static void probe_privileges_for_tests(bool vcpu)
 static bool sandboxed;
 
 /* --jail: the directory, the host's Landlock, and every file vmm will
- * write later by a name given now, beneath the directory (--drive-dir's
- * images too: a name inside it stands for them). */
+ * write later by a name given now, beneath the directory; --drive-dir's
+ * images too (a name inside it stands for them). */
 static int check_jail(const struct options *o, char *err, size_t errlen)
 {
+	const char *later[] = { o->stats_json, o->stats_csv };
 	char image[PATH_MAX];
-	const char *later[] = { o->stats_json, o->stats_csv, o->drive_dir ? image : NULL };
 	size_t i;
 	int ret = jail__check(o->jail, err, errlen);
 
-	if (o->drive_dir)
-		snprintf(image, sizeof(image), "%s/disk0.img", o->drive_dir);
 	for (i = 0; !ret && i < sizeof(later) / sizeof(later[0]); i++)
 		if (later[i] && !jail__contains(o->jail, later[i]))
 			ret = errmsg__fail(-EPERM, err, errlen, "%s is outside --jail %s: vmm could "
-					   "not write it", i == 2 ? o->drive_dir : later[i], o->jail);
+					   "not write it", later[i], o->jail);
+	if (!ret && o->drive_dir) {
+		snprintf(image, sizeof(image), "%s/disk0.img", o->drive_dir);
+		if (!jail__contains(o->jail, image))
+			ret = errmsg__fail(-EPERM, err, errlen, "--drive-dir %s is outside --jail "
+					   "%s: vmm could not create images there", o->drive_dir,
+					   o->jail);
+	}
 	return ret;
 }
 
