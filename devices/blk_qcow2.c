@@ -281,6 +281,9 @@ static int open_backing(struct qcow2 *q, const char *name, const char *fmt,
 	if (depth >= MAX_CHAIN)
 		return errmsg__fail(-ELOOP, err, errlen, "qcow2 %s: backing chain deeper "
 				    "than %d", path, MAX_CHAIN);
+	q->back_path = strdup(full);
+	if (!q->back_path)
+		return errmsg__fail(-ENOMEM, err, errlen, "qcow2: out of memory");
 	fd = open(full, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errmsg__fail(-errno, err, errlen, "qcow2 %s: backing file %s: %s",
@@ -321,6 +324,7 @@ static int parse_header(struct qcow2 *q, const char *path, int depth, char *err,
 	if (version != 2 && version != 3)
 		return errmsg__fail(-ENOTSUP, err, errlen, "qcow2 %s: version %u (2 and 3 "
 				    "are supported)", path, version);
+	q->version = version;
 	ret = check_features(h, version, q->readonly, path, err, errlen);
 	if (!ret)
 		ret = parse_geometry(q, h, path, err, errlen);
@@ -467,6 +471,7 @@ void qcow2__close(struct qcow2 *q)
 	free(q->reftable);
 	free(q->buf);
 	free(q->path);
+	free(q->back_path);
 	qcow2__close(q->back_q);
 	if (q->back_fd >= 0)
 		close(q->back_fd);

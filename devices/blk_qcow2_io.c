@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 /* Writes one big-endian table entry in place. */
-static int put_entry(struct qcow2 *q, uint64_t table_off, uint64_t idx, uint64_t v)
+int qcow2_put_entry(struct qcow2 *q, uint64_t table_off, uint64_t idx, uint64_t v)
 {
 	uint64_t be = htobe64(v);
 
@@ -47,7 +47,7 @@ static int add_refcount_block(struct qcow2 *q, uint64_t rt, int depth)
 	if (!ret)
 		ret = barrier(q);
 	if (!ret)
-		ret = put_entry(q, q->reftable_off, rt, off);
+		ret = qcow2_put_entry(q, q->reftable_off, rt, off);
 	if (!ret)
 		q->reftable[rt] = off;
 	return ret;
@@ -130,7 +130,7 @@ static int load_l2(struct qcow2 *q, uint64_t off, uint64_t **out)
 }
 
 /* The L2 table for L1 index i; NULL when there is none and alloc is off. */
-static int get_l2(struct qcow2 *q, uint64_t i, bool alloc, uint64_t **t, uint64_t *t_off)
+int qcow2_get_l2(struct qcow2 *q, uint64_t i, bool alloc, uint64_t **t, uint64_t *t_off)
 {
 	uint64_t e = q->l1[i], off = e & OFFSET_MASK;
 	int ret;
@@ -142,7 +142,7 @@ static int get_l2(struct qcow2 *q, uint64_t i, bool alloc, uint64_t **t, uint64_
 		memset(q->buf, 0, q->cluster);
 		ret = alloc_cluster(q, q->buf, &off);
 		if (!ret)
-			ret = put_entry(q, q->l1_off, i, off | ENTRY_COPIED);
+			ret = qcow2_put_entry(q, q->l1_off, i, off | ENTRY_COPIED);
 		if (ret)
 			return ret;
 		q->l1[i] = off | ENTRY_COPIED;
@@ -154,7 +154,7 @@ static int get_l2(struct qcow2 *q, uint64_t i, bool alloc, uint64_t **t, uint64_
 }
 
 /* An L2 entry read from the file is trusted only after this. */
-static int check_l2(const struct qcow2 *q, uint64_t e)
+int qcow2_check_l2(const struct qcow2 *q, uint64_t e)
 {
 	uint64_t off = e & OFFSET_MASK;
 
@@ -166,9 +166,16 @@ static int check_l2(const struct qcow2 *q, uint64_t e)
 	return 0;
 }
 
-static int read_backing(struct qcow2 *q, uint64_t off, void *buf, size_t len)
+uint64_t qcow2_backing_size(const struct qcow2 *q)
 {
-	uint64_t have = q->back_q ? q->back_q->size : q->back_size;
+	if (q->back_q)
+		return q->back_q->size;
+	return q->back_fd >= 0 ? q->back_size : 0;
+}
+
+int qcow2_read_backing(struct qcow2 *q, uint64_t off, void *buf, size_t len)
+{
+	uint64_t have = qcow2_backing_size(q);
 	size_t n = off >= have ? 0 : (size_t)(have - off < len ? have - off : len);
 	int ret = 0;
 
@@ -189,11 +196,11 @@ static int read_piece(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t len)
 	uint64_t *t, t_off, e;
 	int ret;
 
-	ret = get_l2(q, vc / q->l2_entries, false, &t, &t_off);
+	ret = qcow2_get_l2(q, vc / q->l2_entries, false, &t, &t_off);
 	if (ret)
 		return ret;
 	e = t ? t[vc % q->l2_entries] : 0;
-	ret = check_l2(q, e);
+	ret = qcow2_check_l2(q, e);
 	if (ret)
 		return ret;
 	if (e & L2_ZERO) {
@@ -201,21 +208,21 @@ static int read_piece(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t len)
 		return 0;
 	}
 	if (!(e & OFFSET_MASK))
-		return read_backing(q, off, buf, len);
+		return qcow2_read_backing(q, off, buf, len);
 	return qcow2_pread_all(q->fd, buf, len, (e & OFFSET_MASK) + in);
 }
 
-static int write_piece(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t len)
+int qcow2_write_piece(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t len)
 {
 	uint64_t vc = off >> q->cluster_bits, in = off & (q->cluster - 1);
 	uint64_t *t, t_off, e, host;
 	int ret;
 
-	ret = get_l2(q, vc / q->l2_entries, true, &t, &t_off);
+	ret = qcow2_get_l2(q, vc / q->l2_entries, true, &t, &t_off);
 	if (ret)
 		return ret;
 	e = t[vc % q->l2_entries];
-	ret = check_l2(q, e);
+	ret = qcow2_check_l2(q, e);
 	if (ret)
 		return ret;
 	if ((e & OFFSET_MASK) && !(e & L2_ZERO)) {
@@ -227,13 +234,13 @@ static int write_piece(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t
 	if (len < q->cluster) {
 		if (e & L2_ZERO)
 			memset(q->buf, 0, q->cluster);
-		else if ((ret = read_backing(q, off - in, q->buf, q->cluster)))
+		else if ((ret = qcow2_read_backing(q, off - in, q->buf, q->cluster)))
 			return ret;
 	}
 	memcpy(q->buf + in, buf, len);
 	ret = alloc_cluster(q, q->buf, &host);
 	if (!ret)
-		ret = put_entry(q, t_off, vc % q->l2_entries, host | ENTRY_COPIED);
+		ret = qcow2_put_entry(q, t_off, vc % q->l2_entries, host | ENTRY_COPIED);
 	if (!ret)
 		t[vc % q->l2_entries] = host | ENTRY_COPIED;
 	return ret;
@@ -251,7 +258,7 @@ static int for_each_piece(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t le
 		n = q->cluster - (off & (q->cluster - 1));
 		if (n > len)
 			n = len;
-		ret = write ? write_piece(q, off, buf, n) : read_piece(q, off, buf, n);
+		ret = write ? qcow2_write_piece(q, off, buf, n) : read_piece(q, off, buf, n);
 		if (ret)
 			return ret;
 		off += n;

@@ -49,6 +49,9 @@ struct blk_backend {
 	 * it and complete through a no-op on the ring, like any other. */
 	struct qcow2 *qcow2;
 	bool qcow2_stale;		/* tables to read again before the next I/O */
+	/* Held around every use of qcow2: the I/O thread's requests and block
+	 * migration's reads and writes from its own thread. */
+	pthread_mutex_t fmt_lock;
 	struct io_uring ring;
 	struct blk_callbacks cb;
 	pthread_t thread;
@@ -143,6 +146,7 @@ int blk_backend__reserve(const char *what, struct blk_backend **out, char *err,
 		return ret;
 	}
 	pthread_mutex_init(&b->lock, NULL);
+	pthread_mutex_init(&b->fmt_lock, NULL);
 	pthread_cond_init(&b->cond, NULL);
 	*out = b;
 	return 0;
@@ -319,6 +323,7 @@ static int submit_qcow2(struct blk_backend *b, struct blk_io *io)
 	if (!sqe)
 		return -EAGAIN;
 	io->bounce = NULL;
+	pthread_mutex_lock(&b->fmt_lock);
 	/* A migration's source may have written the image on shared storage
 	 * between start (at creation) and this VM's first request. */
 	if (b->qcow2_stale) {
@@ -329,6 +334,7 @@ static int submit_qcow2(struct blk_backend *b, struct blk_io *io)
 	}
 	if (!b->qcow2_stale)
 		io->result = qcow2_rw(b, io);
+	pthread_mutex_unlock(&b->fmt_lock);
 	io_uring_prep_nop(sqe);
 	io_uring_sqe_set_data(sqe, io);
 	pthread_mutex_lock(&b->lock);
@@ -505,6 +511,92 @@ void blk_backend__stop(struct blk_backend *b)
 	pthread_mutex_unlock(&b->lock);
 }
 
+bool blk_backend__is_qcow2(const struct blk_backend *b)
+{
+	return b->qcow2 != NULL;
+}
+
+/* Block migration's calls below touch the image this drive's I/O thread
+ * may be using: one at a time, with tables as the file has them. */
+static int fmt_enter(struct blk_backend *b)
+{
+	char err[256];
+	int ret = 0;
+
+	if (!b->qcow2)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&b->fmt_lock);
+	if (b->qcow2_stale) {
+		ret = qcow2__refresh(b->qcow2, err, sizeof(err));
+		if (ret) {
+			log_error("%s", err);
+			pthread_mutex_unlock(&b->fmt_lock);
+			return ret;
+		}
+		b->qcow2_stale = false;
+	}
+	return 0;
+}
+
+static int fmt_leave(struct blk_backend *b, int ret)
+{
+	pthread_mutex_unlock(&b->fmt_lock);
+	return ret;
+}
+
+int blk_backend__fmt_read(struct blk_backend *b, uint64_t off, void *buf, size_t len)
+{
+	int ret = fmt_enter(b);
+
+	return ret ? ret : fmt_leave(b, qcow2__read(b->qcow2, off, buf, len));
+}
+
+int blk_backend__fmt_write(struct blk_backend *b, uint64_t off, const void *buf, size_t len)
+{
+	int ret = fmt_enter(b);
+
+	return ret ? ret : fmt_leave(b, qcow2__write(b->qcow2, off, buf, len));
+}
+
+int blk_backend__fmt_zeroes(struct blk_backend *b, uint64_t off, uint64_t len)
+{
+	int ret = fmt_enter(b);
+
+	return ret ? ret : fmt_leave(b, qcow2__write_zeroes(b->qcow2, off, len));
+}
+
+int blk_backend__fmt_status(struct blk_backend *b, uint64_t off, uint64_t len,
+			    enum qcow2_kind *kind, uint64_t *n)
+{
+	int ret = fmt_enter(b);
+
+	return ret ? ret : fmt_leave(b, qcow2__status(b->qcow2, off, len, kind, n));
+}
+
+int blk_backend__fmt_defined(struct blk_backend *b, uint64_t *bytes)
+{
+	int ret = fmt_enter(b);
+
+	return ret ? ret : fmt_leave(b, qcow2__defined_bytes(b->qcow2, bytes));
+}
+
+const char *blk_backend__base_path(const struct blk_backend *b)
+{
+	return b->qcow2 ? qcow2__backing_path(b->qcow2) : NULL;
+}
+
+uint64_t blk_backend__base_bytes(const struct blk_backend *b)
+{
+	return b->qcow2 ? qcow2__backing_bytes(b->qcow2) : 0;
+}
+
+int blk_backend__base_read(struct blk_backend *b, uint64_t off, void *buf, size_t len)
+{
+	int ret = fmt_enter(b);
+
+	return ret ? ret : fmt_leave(b, qcow2__read_backing(b->qcow2, off, buf, len));
+}
+
 int blk_backend__fd(const struct blk_backend *b)
 {
 	return b->fd;
@@ -518,6 +610,7 @@ void blk_backend__close(struct blk_backend *b)
 	io_uring_queue_exit(&b->ring);
 	pthread_cond_destroy(&b->cond);
 	pthread_mutex_destroy(&b->lock);
+	pthread_mutex_destroy(&b->fmt_lock);
 	qcow2__close(b->qcow2);
 	close(b->kick_fd);
 	if (b->fd >= 0)

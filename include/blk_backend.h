@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "blk_qcow2.h"
 #include "drive.h"
 
 #define BLK_SECTOR_SIZE		512
@@ -87,6 +88,22 @@ void blk_backend__track_dirty(struct blk_backend *b, struct blk_dirty *d);
  * (destination) of a raw image outside the device's requests: O_DIRECT
  * with cache=none, read-only with readonly=on. */
 int blk_backend__fd(const struct blk_backend *b);
+/* Block migration's access to a qcow2 drive through its format, from any
+ * thread: each call runs between the device's requests (a lock the I/O
+ * thread takes around each of its own). -EOPNOTSUPP on a raw drive (its
+ * fd is read and written directly). blk_qcow2.h says what each does. */
+bool blk_backend__is_qcow2(const struct blk_backend *b);
+int blk_backend__fmt_read(struct blk_backend *b, uint64_t off, void *buf, size_t len);
+int blk_backend__fmt_write(struct blk_backend *b, uint64_t off, const void *buf, size_t len);
+int blk_backend__fmt_zeroes(struct blk_backend *b, uint64_t off, uint64_t len);
+int blk_backend__fmt_status(struct blk_backend *b, uint64_t off, uint64_t len,
+			    enum qcow2_kind *kind, uint64_t *n);
+int blk_backend__fmt_defined(struct blk_backend *b, uint64_t *bytes);
+/* The qcow2 drive's backing file (NULL, 0: none, or a raw drive), its
+ * bytes read as the drive reads them. */
+const char *blk_backend__base_path(const struct blk_backend *b);
+uint64_t blk_backend__base_bytes(const struct blk_backend *b);
+int blk_backend__base_read(struct blk_backend *b, uint64_t off, void *buf, size_t len);
 /* Drains, then ends the I/O thread; start may run it again (another VM
  * on the same drive: an incoming migration that failed and a next one). */
 void blk_backend__stop(struct blk_backend *b);

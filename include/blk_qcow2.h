@@ -36,4 +36,33 @@ int qcow2__write(struct qcow2 *q, uint64_t off, const void *buf, size_t len);
 int qcow2__flush(struct qcow2 *q);
 void qcow2__close(struct qcow2 *q);
 
+/* --- blk_qcow2_map.c: what block migration needs of an image --- */
+
+/* Where the bytes at a virtual offset come from. */
+enum qcow2_kind {
+	QCOW2_DATA,		/* a cluster of this image */
+	QCOW2_ZERO,		/* this image says zeros (the zero flag) */
+	QCOW2_BACKING,		/* not here: the backing file's bytes */
+	QCOW2_UNALLOCATED,	/* not here, nor in a backing file: zeros */
+};
+
+/* The kind of the bytes at off, and how many of the len from off (within
+ * the virtual size) share it: *n > 0, whole clusters but at the ends. */
+int qcow2__status(struct qcow2 *q, uint64_t off, uint64_t len, enum qcow2_kind *kind,
+		  uint64_t *n);
+/* Makes len bytes at off read as zeros, allocating as little as it can:
+ * nothing where they already are unallocated zeros, the zero flag (v3)
+ * over whole clusters the backing file would show through, zeros written
+ * in place into clusters the image has. */
+int qcow2__write_zeroes(struct qcow2 *q, uint64_t off, uint64_t len);
+/* Bytes of the virtual disk this image itself defines (data clusters and
+ * zero-flagged ones), walking the tables. */
+int qcow2__defined_bytes(struct qcow2 *q, uint64_t *bytes);
+/* The backing file as opened (NULL: none) and the bytes it holds as the
+ * image reads them (a qcow2 backing file: its virtual size). */
+const char *qcow2__backing_path(const struct qcow2 *q);
+uint64_t qcow2__backing_bytes(const struct qcow2 *q);
+/* Reads the backing file's bytes (zeros past its end). */
+int qcow2__read_backing(struct qcow2 *q, uint64_t off, void *buf, size_t len);
+
 #endif

@@ -40,6 +40,8 @@ struct l2_slot {
 
 struct qcow2 {
 	char *path;			/* for messages */
+	char *back_path;		/* the backing file as opened; NULL: none */
+	unsigned int version;
 	int fd;
 	bool own_fd;
 	bool readonly;
@@ -65,5 +67,15 @@ struct qcow2 {
 
 int qcow2_pread_all(int fd, void *buf, size_t len, uint64_t off);
 int qcow2_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+
+/* blk_qcow2_io.c's steps, for blk_qcow2_map.c. */
+int qcow2_get_l2(struct qcow2 *q, uint64_t i, bool alloc, uint64_t **t, uint64_t *t_off);
+int qcow2_check_l2(const struct qcow2 *q, uint64_t e);
+int qcow2_put_entry(struct qcow2 *q, uint64_t table_off, uint64_t idx, uint64_t v);
+int qcow2_read_backing(struct qcow2 *q, uint64_t off, void *buf, size_t len);
+/* Bytes the backing chain holds (0: no backing file). */
+uint64_t qcow2_backing_size(const struct qcow2 *q);
+/* One piece inside a cluster, allocating (copy-on-write) as needed. */
+int qcow2_write_piece(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t len);
 
 #endif

@@ -382,6 +382,100 @@ static void test_mutations(void **state)
 	free(io);
 }
 
+/* The map block migration walks: data, zero-flagged, from the base, and
+ * past the base's end; what the overlay itself defines; its base. */
+static void test_status(void **state)
+{
+	enum qcow2_kind k;
+	struct qcow2 *q;
+	uint64_t n, def;
+	char err[512];
+	int fd, ret;
+
+	sh("cd %s && rm -f st.qcow2 && qemu-img create -q -f qcow2 -b base.raw -F raw "
+	   "st.qcow2 8M && qemu-io -c 'write -P 0xab 65536 4096' -c 'write -z 1048576 "
+	   "131072' -f qcow2 st.qcow2 >/dev/null", dir);
+	q = open_img("st.qcow2", true, &fd, err, sizeof(err), &ret);
+	assert_int_equal(ret, 0);
+	assert_int_equal(qcow2__status(q, 0, DISK, &k, &n), 0);
+	assert_int_equal(k, QCOW2_BACKING);
+	assert_int_equal(n, 65536);
+	assert_int_equal(qcow2__status(q, 65536 + 512, DISK, &k, &n), 0);
+	assert_int_equal(k, QCOW2_DATA);
+	assert_int_equal(n, 65536 - 512);
+	assert_int_equal(qcow2__status(q, 1048576, 100000, &k, &n), 0);
+	assert_int_equal(k, QCOW2_ZERO);
+	assert_int_equal(n, 100000);
+	assert_int_equal(qcow2__status(q, 131072, DISK, &k, &n), 0);
+	assert_int_equal(k, QCOW2_BACKING);
+	assert_int_equal(n, 1048576 - 131072);
+	assert_int_equal(qcow2__status(q, DISK, DISK, &k, &n), 0);
+	assert_int_equal(k, QCOW2_UNALLOCATED);
+	assert_int_equal(n, DISK);
+	assert_int_equal(qcow2__status(q, DISK, DISK + 1, &k, &n), -EINVAL);
+	assert_int_equal(qcow2__defined_bytes(q, &def), 0);
+	assert_int_equal(def, 65536 + 131072);
+	assert_non_null(strstr(qcow2__backing_path(q), "/base.raw"));
+	assert_int_equal(qcow2__backing_bytes(q), DISK);
+	qcow2__close(q);
+	close(fd);
+}
+
+/* Zeros written over the base (whole and partial clusters), into a
+ * cluster the overlay has and past the base's end read back as zeros,
+ * qemu-img check is clean, and a whole cluster over the base takes the
+ * zero flag (v3) instead of a new cluster. */
+static void check_zeroes(const char *create_opts)
+{
+	uint8_t *want = malloc(2 * DISK), *got = malloc(2 * DISK);
+	struct qcow2 *q;
+	char err[512], p[512];
+	uint64_t i, before, after;
+	int fd, ret;
+
+	for (i = 0; i < 2 * DISK; i++)
+		want[i] = i < DISK ? base_byte(i) : 0;
+	sh("cd %s && rm -f z.qcow2 && qemu-img create -q -f qcow2 %s -b base.raw -F raw "
+	   "z.qcow2 8M", dir, create_opts);
+	q = open_img("z.qcow2", false, &fd, err, sizeof(err), &ret);
+	assert_int_equal(ret, 0);
+	write_pattern(q, want, 3 * 65536, 65536, 0x66);
+	before = (uint64_t)lseek(fd, 0, SEEK_END);
+	assert_int_equal(qcow2__write_zeroes(q, 65536, 2 * 65536), 0);
+	after = (uint64_t)lseek(fd, 0, SEEK_END);
+	assert_int_equal(qcow2__write_zeroes(q, 3 * 65536 + 512, 4096), 0);
+	assert_int_equal(qcow2__write_zeroes(q, 6 * 65536 + 1024, 1024), 0);
+	assert_int_equal(qcow2__write_zeroes(q, DISK + 4096, 65536), 0);
+	memset(want + 65536, 0, 2 * 65536);
+	memset(want + 3 * 65536 + 512, 0, 4096);
+	memset(want + 6 * 65536 + 1024, 0, 1024);
+	assert_int_equal(qcow2__read(q, 0, got, 2 * DISK), 0);
+	assert_memory_equal(got, want, 2 * DISK);
+	if (!strstr(create_opts, "compat=0.10"))
+		assert_int_equal(after, before);	/* the zero flag, no cluster */
+	qcow2__close(q);
+	close(fd);
+	sh("cd %s && qemu-img check -q z.qcow2 && qemu-img convert -O raw z.qcow2 z.raw", dir);
+	path_of(p, sizeof(p), "z.raw");
+	fd = open(p, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, got, 2 * DISK), 2 * DISK);
+	close(fd);
+	assert_memory_equal(got, want, 2 * DISK);
+	free(want);
+	free(got);
+}
+
+static void test_zeroes_v3(void **state)
+{
+	check_zeroes("");
+}
+
+static void test_zeroes_v2(void **state)
+{
+	check_zeroes("-o compat=0.10");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -395,6 +489,9 @@ int main(void)
 		cmocka_unit_test(test_bad_l2_entry),
 		cmocka_unit_test(test_compressed_clusters),
 		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_zeroes_v3),
+		cmocka_unit_test(test_zeroes_v2),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
