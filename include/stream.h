@@ -33,7 +33,7 @@ struct vm_config;
 #define STREAM_MAGIC		"LMIG\r\n\x1a\n"
 #define STREAM_MAGIC_LEN	8
 #define STREAM_VERSION_MAJOR	3
-#define STREAM_VERSION_MINOR	3	/* 3.3: BLOCK sections (migrate -b) */
+#define STREAM_VERSION_MINOR	4	/* 3.4: CONFIG's drive bases (migrate -i) */
 #define STREAM_PREAMBLE_LEN	16
 #define STREAM_HEADER_LEN	16
 #define STREAM_TRAILER_LEN	4

@@ -22,6 +22,7 @@
 #define VM_CONFIG_MAX_RAM	(1ull << 40)
 #define VM_CONFIG_NAME_LEN	32	/* bytes, NUL included */
 #define VM_CONFIG_MAX_BLOCK_DRIVES 4
+#define VM_CONFIG_DIGEST_LEN	32	/* SHA-256 */
 
 struct vm_config_slot {
 	uint64_t gpa;
@@ -51,6 +52,13 @@ struct vm_config {
 	 * (shared storage), and the payload ends at the source version. */
 	uint32_t nr_block_drives;
 	uint64_t block_drive_size[VM_CONFIG_MAX_BLOCK_DRIVES];
+	/* Stream 3.4, migrate -i: per block-migrated drive, whether only what
+	 * its qcow2 overlay holds travels; if so the base it lies over, which
+	 * the destination must hold too: its bytes and their SHA-256. Sent
+	 * only when some drive is incremental (full copies: 0 and zeros). */
+	uint8_t block_incremental[VM_CONFIG_MAX_BLOCK_DRIVES];
+	uint64_t block_base_size[VM_CONFIG_MAX_BLOCK_DRIVES];
+	uint8_t block_base_digest[VM_CONFIG_MAX_BLOCK_DRIVES][VM_CONFIG_DIGEST_LEN];
 };
 
 /* Zeroes c and sets source_version to this vmm's version. */

@@ -182,9 +182,51 @@ static int check_devices(const struct vm_config *c, char *err, size_t errlen)
 			  errlen);
 }
 
+static bool any_incremental(const struct vm_config *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->nr_block_drives && i < VM_CONFIG_MAX_BLOCK_DRIVES; i++)
+		if (c->block_incremental[i])
+			return true;
+	return false;
+}
+
+static bool all_zero_bytes(const uint8_t *p, size_t n)
+{
+	while (n--)
+		if (*p++)
+			return false;
+	return true;
+}
+
+/* A full copy names no base; an incremental one a base of some bytes. */
+static int check_block_base(const struct vm_config *c, uint32_t i, char *err, size_t errlen)
+{
+	if (c->block_incremental[i] > 1) {
+		errmsg__set(err, errlen, "config: block-migrated drive %u: mode %u (0 full "
+			     "copy, 1 incremental)", i, c->block_incremental[i]);
+		return -EBADMSG;
+	}
+	if (c->block_incremental[i] && !c->block_base_size[i]) {
+		errmsg__set(err, errlen, "config: block-migrated drive %u: incremental over "
+			     "a base of 0 bytes", i);
+		return -EBADMSG;
+	}
+	if (!c->block_incremental[i] && (c->block_base_size[i] ||
+					 !all_zero_bytes(c->block_base_digest[i],
+							 VM_CONFIG_DIGEST_LEN))) {
+		errmsg__set(err, errlen, "config: block-migrated drive %u: a full copy with "
+			     "a base", i);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 static int check_block_drives(const struct vm_config *c, char *err, size_t errlen)
 {
 	uint32_t i;
+	int ret;
 
 	if (c->nr_block_drives > VM_CONFIG_MAX_BLOCK_DRIVES) {
 		errmsg__set(err, errlen, "config: %u block-migrated drives, at most %d",
@@ -198,6 +240,17 @@ static int check_block_drives(const struct vm_config *c, char *err, size_t errle
 				     (unsigned long long)c->block_drive_size[i]);
 			return -EBADMSG;
 		}
+	for (i = 0; i < VM_CONFIG_MAX_BLOCK_DRIVES; i++) {
+		if (i >= c->nr_block_drives && (c->block_incremental[i] ||
+						c->block_base_size[i])) {
+			errmsg__set(err, errlen, "config: a base for drive %u, which is not "
+				     "block-migrated", i);
+			return -EBADMSG;
+		}
+		ret = check_block_base(c, i, err, errlen);
+		if (ret)
+			return ret;
+	}
 	return 0;
 }
 
@@ -267,6 +320,13 @@ int vm_config__encode(const struct vm_config *c, struct wbuf *out)
 		for (i = 0; i < c->nr_block_drives; i++)
 			wbuf__put_u64(out, c->block_drive_size[i]);
 	}
+	/* 3.4: only migrate -i appends the bases. */
+	if (any_incremental(c))
+		for (i = 0; i < c->nr_block_drives; i++) {
+			wbuf__put_u8(out, c->block_incremental[i]);
+			wbuf__put_u64(out, c->block_base_size[i]);
+			wbuf__put_bytes(out, c->block_base_digest[i], VM_CONFIG_DIGEST_LEN);
+		}
 	return out->err;
 }
 
@@ -388,6 +448,31 @@ static int get_block_drives(struct vm_config *c, struct rbuf *in, char *err, siz
 	return truncated(in, "the block-migrated drives", err, errlen);
 }
 
+/* The incremental trailer (3.4): per drive u8 mode, u64 base bytes, the
+ * base's SHA-256; sent only when a drive is incremental. */
+static int get_block_bases(struct vm_config *c, struct rbuf *in, char *err, size_t errlen)
+{
+	const uint8_t *p;
+	uint32_t i;
+
+	for (i = 0; i < c->nr_block_drives; i++) {
+		c->block_incremental[i] = rbuf__get_u8(in);
+		c->block_base_size[i] = rbuf__get_u64(in);
+		p = rbuf__get_span(in, VM_CONFIG_DIGEST_LEN);
+		if (!p)
+			return truncated(in, "the drives' bases", err, errlen);
+		memcpy(c->block_base_digest[i], p, VM_CONFIG_DIGEST_LEN);
+	}
+	if (truncated(in, "the drives' bases", err, errlen))
+		return -EBADMSG;
+	if (!any_incremental(c)) {
+		errmsg__set(err, errlen, "config: the drives' bases, but no drive is "
+			     "incremental");
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 int vm_config__decode(struct vm_config *c, struct rbuf *in, char *err,
 		      size_t errlen)
 {
@@ -399,6 +484,8 @@ int vm_config__decode(struct vm_config *c, struct rbuf *in, char *err,
 		ret = get_devices(c, in, err, errlen);
 	if (!ret && rbuf__remaining(in))
 		ret = get_block_drives(c, in, err, errlen);
+	if (!ret && rbuf__remaining(in))
+		ret = get_block_bases(c, in, err, errlen);
 	if (!ret && rbuf__remaining(in)) {
 		errmsg__set(err, errlen, "config: %zu unexpected bytes after the end",
 			     rbuf__remaining(in));

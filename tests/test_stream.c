@@ -475,12 +475,15 @@ static void test_preamble(void **state)
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
 	assert_string_equal(err, "stream version 4.0, this vmm reads 3.x");
-	put_preamble(p, STREAM_MAGIC, 3, 4, 0);
+	put_preamble(p, STREAM_MAGIC, 3, 5, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
-	assert_string_equal(err, "stream version 3.4 is newer than this vmm's 3.3");
-	/* A 3.3 reader reads 3.0 (a source without XBZRLE), 3.1 (without
-	 * zstd), 3.2 (without BLOCK) and 3.3. */
+	assert_string_equal(err, "stream version 3.5 is newer than this vmm's 3.4");
+	/* A 3.4 reader reads 3.0 (a source without XBZRLE), 3.1 (without
+	 * zstd), 3.2 (without BLOCK), 3.3 (without migrate -i's bases) and
+	 * 3.4. */
+	put_preamble(p, STREAM_MAGIC, 3, 4, 0);
+	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), 0);
 	put_preamble(p, STREAM_MAGIC, 3, 3, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), 0);
 	put_preamble(p, STREAM_MAGIC, 3, 0, 0);

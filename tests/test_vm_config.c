@@ -197,13 +197,108 @@ static void test_block_drives(void **state)
 	assert_int_equal(d->nr_block_drives, 2);
 	assert_int_equal(d->block_drive_size[0], 64 << 20);
 	assert_int_equal(d->block_drive_size[1], 512);
+	/* Past the sizes only migrate -i's bases may come (3.4). */
 	wbuf__put_u8(&b, 0);
 	assert_int_equal(decode(b.data, b.len, d, err, sizeof(err)), -EBADMSG);
-	assert_string_equal(err, "config: 1 unexpected bytes after the end");
+	assert_string_equal(err, "config: payload ends inside the drives' bases");
 	c->block_drive_size[1] = 513;
 	assert_int_equal(vm_config__validate(c, err, sizeof(err)), -EBADMSG);
 	assert_string_equal(err, "config: block-migrated drive 1: size 513 is not a non-zero "
 			    "multiple of 512");
+	wbuf__free(&b);
+	free(c);
+	free(d);
+}
+
+static void block_sample(struct vm_config *c)
+{
+	vm_config__init(c);
+	c->ram_size = 2 << 20;
+	c->nr_slots = 1;
+	c->slots[0].size = 2 << 20;
+	c->nr_cpus = 1;
+	c->nr_block_drives = 2;
+	c->block_drive_size[0] = 64 << 20;
+	c->block_drive_size[1] = 1 << 20;
+	c->block_incremental[1] = 1;
+	c->block_base_size[1] = 1000;
+	memset(c->block_base_digest[1], 0xd5, VM_CONFIG_DIGEST_LEN);
+}
+
+static void expect_refused(const struct vm_config *c, const char *msg)
+{
+	char err[256];
+
+	assert_int_equal(vm_config__validate(c, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, msg);
+}
+
+/* migrate -i's trailer (stream 3.4): each drive's mode, base size and
+ * digest round-trip; every cut inside it, a byte after it, a trailer
+ * with no incremental drive, an unknown mode, an incremental drive
+ * without a base and a full copy with one are refused by name. */
+static void test_block_bases(void **state)
+{
+	struct vm_config *c = calloc(1, sizeof(*c)), *d = calloc(1, sizeof(*d));
+	size_t start, cut;
+	char err[256];
+	struct wbuf b;
+
+	assert_non_null(c);
+	assert_non_null(d);
+	block_sample(c);
+	c->block_incremental[1] = 0;
+	c->block_base_size[1] = 0;
+	memset(c->block_base_digest[1], 0, VM_CONFIG_DIGEST_LEN);
+	wbuf__init(&b);
+	assert_int_equal(vm_config__encode(c, &b), 0);
+	start = b.len;		/* a full copy: no trailer */
+	wbuf__free(&b);
+	block_sample(c);
+	wbuf__init(&b);
+	assert_int_equal(vm_config__encode(c, &b), 0);
+	assert_int_equal(b.len, start + 2 * (1 + 8 + VM_CONFIG_DIGEST_LEN));
+	assert_int_equal(b.data[start + 41], 1);
+	assert_int_equal(wire__get_le64(b.data + start + 42), 1000);
+	assert_int_equal(decode(b.data, b.len, d, err, sizeof(err)), 0);
+	assert_memory_equal(d, c, sizeof(*c));
+	for (cut = start + 1; cut < b.len; cut++) {
+		assert_int_equal(decode(b.data, cut, d, err, sizeof(err)), -EBADMSG);
+		if (strcmp(err, "config: payload ends inside the drives' bases"))
+			fail_msg("cut at %zu: \"%s\"", cut, err);
+		assert_true(all_zero(d, sizeof(*d)));
+	}
+	wbuf__put_u8(&b, 0);
+	assert_int_equal(decode(b.data, b.len, d, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "config: 1 unexpected bytes after the end");
+	b.len--;
+	b.data[start + 41] = 0;
+	memset(b.data + start + 42, 0, 8 + VM_CONFIG_DIGEST_LEN);
+	assert_int_equal(decode(b.data, b.len, d, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "config: the drives' bases, but no drive is incremental");
+	b.data[start + 41] = 2;
+	assert_int_equal(decode(b.data, b.len, d, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "config: block-migrated drive 1: mode 2 (0 full copy, "
+			    "1 incremental)");
+	b.data[start + 41] = 1;
+	assert_int_equal(decode(b.data, b.len, d, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "config: block-migrated drive 1: incremental over a base "
+			    "of 0 bytes");
+	wbuf__free(&b);
+	block_sample(c);
+	c->block_base_size[0] = 512;
+	expect_refused(c, "config: block-migrated drive 0: a full copy with a base");
+	block_sample(c);
+	c->block_base_digest[0][31] = 1;
+	expect_refused(c, "config: block-migrated drive 0: a full copy with a base");
+	block_sample(c);
+	c->block_incremental[2] = 1;
+	c->block_base_size[2] = 512;
+	expect_refused(c, "config: a base for drive 2, which is not block-migrated");
+	block_sample(c);
+	wbuf__init(&b);
+	c->block_incremental[1] = 3;
+	assert_int_equal(vm_config__encode(c, &b), -EINVAL);
 	wbuf__free(&b);
 	free(c);
 	free(d);
@@ -503,6 +598,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_truncations),
 		cmocka_unit_test(test_block_drives),
+		cmocka_unit_test(test_block_bases),
 		cmocka_unit_test(test_decode_refuses),
 		cmocka_unit_test(test_duplicate_device),
 		cmocka_unit_test(test_encode_refuses),
