@@ -10,10 +10,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blk_backend.h"
+
 #define BLK_DEST_MAX_DRIVES	4
 
 struct blk_dest {
 	int fd[BLK_DEST_MAX_DRIVES];
+	/* A qcow2 drive: written through its format (allocating clusters,
+	 * holes as zeros that hide the base). NULL: raw, through fd. */
+	struct blk_backend *fmt[BLK_DEST_MAX_DRIVES];
 	uint64_t size[BLK_DEST_MAX_DRIVES];	/* the source's sizes */
 	unsigned int ndrives;
 	uint32_t round;		/* the open round */

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "blk_backend.h"
 #include "blk_dirty.h"
 #include "wire.h"
 
@@ -23,6 +24,12 @@ struct blk_source_drive {
 	int fd;			/* the image, readable with pread */
 	uint64_t size;		/* bytes, a multiple of 512 */
 	struct blk_dirty *dirty;
+	/* A qcow2 drive: read through its format (fd unused), zeros found
+	 * in its map or in what it reads travel as holes. NULL: raw. */
+	struct blk_backend *fmt;
+	/* What the bulk pass will send, as the stop rules count it: 0 is
+	 * the whole size. */
+	uint64_t bulk_bytes;
 };
 
 struct blk_source {
@@ -34,6 +41,7 @@ struct blk_source {
 	uint64_t block_end;	/* dirty pass: end of the block being sent */
 	uint64_t next_block;	/* dirty pass: where to look for the next bit */
 	uint8_t *buf;		/* one block, 4096-aligned (O_DIRECT images) */
+	uint64_t bulk_left[BLK_SOURCE_MAX_DRIVES];	/* of bulk_bytes */
 };
 
 int blk_source__init(struct blk_source *s, const struct blk_source_drive *d,

@@ -20,6 +20,19 @@ int blk_dest__init(struct blk_dest *d, const int *fds, const uint64_t *src_sizes
 	return 0;
 }
 
+static int apply_fmt(struct blk_backend *b, const struct blk_extent *e, const uint8_t *data,
+		     char *err, size_t errlen)
+{
+	int ret = e->hole ? blk_backend__fmt_zeroes(b, e->offset, e->len) :
+			    blk_backend__fmt_write(b, e->offset, data, e->len);
+
+	if (ret)
+		return errmsg__fail(ret, err, errlen, "drive %u (qcow2) bytes %llu + %u: %s",
+				    e->drive, (unsigned long long)e->offset, e->len,
+				    strerror(-ret));
+	return 0;
+}
+
 int blk_dest__section(struct blk_dest *d, const void *payload, size_t len,
 		      char *err, size_t errlen)
 {
@@ -33,7 +46,10 @@ int blk_dest__section(struct blk_dest *d, const void *payload, size_t len,
 	if (e.round != d->round)
 		return errmsg__fail(-EBADMSG, err, errlen, "BLOCK section of round %u in "
 				    "round %u", e.round, d->round);
-	ret = blk_image__apply(d->fd[e.drive], &e, data, err, errlen);
+	if (d->fmt[e.drive])
+		ret = apply_fmt(d->fmt[e.drive], &e, data, err, errlen);
+	else
+		ret = blk_image__apply(d->fd[e.drive], &e, data, err, errlen);
 	if (ret)
 		return ret;
 	d->round_sections++;

@@ -1,9 +1,10 @@
 /* Block migration on the destination: the source's images arrive in
- * BLOCK sections and are written into this side's --drive images (or the
- * ones made in --drive-dir), which the VM built here then runs on
- * (showing the source's size, in an image that may be bigger).
- * Everything that can refuse does so at CONFIG, before ACCEPT: a missing,
- * read-only, qcow2 or too small image, one --drive-dir cannot create. */
+ * BLOCK sections and are written into this side's --drive images (raw,
+ * or qcow2 through its format) or the raw ones made in --drive-dir,
+ * which the VM built here then runs on (showing the source's size, in an
+ * image that may be bigger). Everything that can refuse does so at
+ * CONFIG, before ACCEPT: a missing, read-only or too small image, one
+ * --drive-dir cannot create. */
 #include "incoming.h"
 
 #include <errno.h>
@@ -85,9 +86,6 @@ int incoming_blk__check(struct incoming *in, const struct vm_config *cfg, char *
 	for (i = 0; i < n; i++) {
 		const struct drive_config *d = &in->drive_cfgs[i];
 
-		if (d->format != DRIVE_FORMAT_RAW)
-			return errmsg__fail(-EOPNOTSUPP, err, errlen, "drive %u (%s): block "
-					    "migration writes raw images only yet", i, d->path);
 		ret = blk_image__check_target(d->path, blk_backend__size(in->drives[i].backend),
 					      d->readonly, cfg->block_drive_size[i], err, errlen);
 		if (ret)
@@ -103,6 +101,9 @@ int incoming_blk__check(struct incoming *in, const struct vm_config *cfg, char *
 	ret = blk_dest__init(in->blk, fds, cfg->block_drive_size, n);
 	if (ret)
 		return errmsg__fail(ret, err, errlen, "block migration: %s", strerror(-ret));
+	for (i = 0; i < n; i++)
+		if (in->drive_cfgs[i].format == DRIVE_FORMAT_QCOW2)
+			in->blk->fmt[i] = in->drives[i].backend;
 	migrate_stats__lock(&in->stats);
 	for (i = 0; i < n; i++)
 		in->stats.disk_total += cfg->block_drive_size[i];

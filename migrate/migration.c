@@ -229,9 +229,6 @@ static int check_block(struct migration *m, char *err, size_t errlen)
 		return errmsg__fail(-EINVAL, err, errlen, "block migration copies the drives' "
 				    "images, and this VM has no drive (--drive)");
 	for (i = 0; i < m->nr_drives; i++) {
-		if (m->drives[i].qcow2)
-			return errmsg__fail(-EOPNOTSUPP, err, errlen, "block migration: drive %u "
-					    "is qcow2; only raw images are copied yet", i);
 		if (m->drives[i].readonly)
 			return errmsg__fail(-EINVAL, err, errlen, "block migration: drive %u is "
 					    "read-only: the destination's copy must be writable while "

@@ -40,6 +40,9 @@ int source_blk__setup(struct source_run *r)
 		d[i].fd = blk_backend__fd(r->drives[i].backend);
 		d[i].size = blk_backend__size(r->drives[i].backend);
 		ret = blk_dirty__create(d[i].size, &d[i].dirty);
+		/* qcow2: read through its format, base included. */
+		if (r->drives[i].qcow2)
+			d[i].fmt = r->drives[i].backend;
 	}
 	if (!ret) {
 		r->blk = calloc(1, sizeof(*r->blk));
