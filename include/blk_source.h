@@ -27,9 +27,15 @@ struct blk_source_drive {
 	/* A qcow2 drive: read through its format (fd unused), zeros found
 	 * in its map or in what it reads travel as holes. NULL: raw. */
 	struct blk_backend *fmt;
+	/* migrate -i (fmt only): only the clusters the overlay itself
+	 * holds travel, the rest lies in the base both sides have. */
+	bool incremental;
 	/* What the bulk pass will send, as the stop rules count it: 0 is
-	 * the whole size. */
+	 * the whole size; for -i the overlay's own clusters. */
 	uint64_t bulk_bytes;
+	/* -i: the base's size and SHA-256, for CONFIG (blk_base.h). */
+	uint64_t base_size;
+	uint8_t base_digest[32];
 };
 
 struct blk_source {

@@ -85,6 +85,10 @@ struct migrate_params {
 	/* multifd-compression and multifd-zstd-level (1..20). */
 	enum migrate_compression compression;
 	uint32_t zstd_level;
+	/* block-incremental: with the block capability (or migrate -b), copy
+	 * only what each drive's qcow2 overlay adds to its base, which the
+	 * destination holds too (migrate -i). */
+	bool block_incremental;
 };
 
 /* One row of the help table. */

@@ -37,6 +37,10 @@ int migration__start(struct migration *m, const char *uri, char *err, size_t err
 /* migrate -b: the same, with the drives' images copied too (the block
  * capability for this migration only, as QEMU's blk argument). */
 int migration__start_block(struct migration *m, const char *uri, char *err, size_t errlen);
+/* migrate -i (QEMU's inc): migrate -b copying only what each drive's
+ * qcow2 overlay adds to its base (block-incremental, this migration). */
+int migration__start_incremental(struct migration *m, const char *uri, char *err,
+				 size_t errlen);
 
 #define MIGRATION_MAX_DRIVES 4
 

@@ -59,6 +59,7 @@ struct migration {
 	struct migration_drive drives[MIGRATION_MAX_DRIVES];
 	unsigned int nr_drives;
 	bool block_once;
+	bool inc_once;		/* migrate -i: block_incremental, this one only */
 	/* An eventfd, readable once a cancel was asked for: every wait of
 	 * the thread (connect, a read or write on a socket or a FIFO) polls
 	 * it, so a cancel ends any of them. Drained at each start. */

@@ -71,7 +71,8 @@ static bool all_zero(const uint8_t *p, uint32_t len)
 }
 
 /* A qcow2 drive's extent at pos (never past end nor a block boundary):
- * what its map says, read through it. *skip: nothing to send for it. */
+ * what its map says, read through it. *skip: nothing to send for it
+ * (migrate -i: the base's bytes, which the destination has). */
 static int fmt_extent(struct blk_source *s, const struct blk_source_drive *d, uint64_t end,
 		      struct blk_extent *e, bool *skip)
 {
@@ -87,14 +88,14 @@ static int fmt_extent(struct blk_source *s, const struct blk_source_drive *d, ui
 	e->offset = s->pos;
 	e->len = (uint32_t)n;
 	e->hole = k == QCOW2_ZERO || k == QCOW2_UNALLOCATED;
-	*skip = false;
-	if (e->hole)
+	*skip = d->incremental && (k == QCOW2_BACKING || k == QCOW2_UNALLOCATED);
+	if (*skip || e->hole)
 		return 0;
 	ret = blk_backend__fmt_read(d->fmt, e->offset, s->buf, e->len);
 	if (ret)
 		return ret;
 	/* A whole copy sends what the base holds too: its zeros as holes. */
-	e->hole = all_zero(s->buf, e->len);
+	e->hole = !d->incremental && all_zero(s->buf, e->len);
 	return 0;
 }
 

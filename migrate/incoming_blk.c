@@ -4,7 +4,8 @@
  * which the VM built here then runs on (showing the source's size, in an
  * image that may be bigger). Everything that can refuse does so at
  * CONFIG, before ACCEPT: a missing, read-only or too small image, one
- * --drive-dir cannot create. */
+ * --drive-dir cannot create; for migrate -i one that is no fresh qcow2
+ * overlay over the source's very base. */
 #include "incoming.h"
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "blk_backend.h"
+#include "blk_base.h"
 #include "blk_dest.h"
 #include "blk_image.h"
 #include "blk_section.h"
@@ -42,6 +44,53 @@ static int create_images(struct incoming *in, const struct vm_config *cfg, char 
 		return ret;
 	in->nr_drives = cfg->nr_block_drives;
 	in->drive_cfgs = in->drive_dir->cfgs;
+	return 0;
+}
+
+/* migrate -i: this drive must be a fresh qcow2 overlay over the very
+ * base the source's lies over, or the overlay's clusters alone would not
+ * rebuild the disk. The cheap checks first: the digest reads the base. */
+static int check_base(struct incoming *in, const struct vm_config *cfg, unsigned int i,
+		      char *err, size_t errlen)
+{
+	const struct drive_config *d = &in->drive_cfgs[i];
+	struct blk_backend *b = in->drives[i].backend;
+	uint8_t digest[BLK_BASE_DIGEST_LEN];
+	char mine[65], theirs[65];
+	uint64_t size, held;
+	int ret;
+
+	if (d->format != DRIVE_FORMAT_QCOW2 || !blk_backend__base_path(b))
+		return errmsg__fail(-EINVAL, err, errlen, "drive %u (%s) is %s: the source "
+				    "sends only what its qcow2 overlay adds to a base image of "
+				    "%" PRIu64 " bytes (migrate -i); give a qcow2 overlay over the "
+				    "same base (qemu-img create -f qcow2 -b BASE -F raw OVERLAY)",
+				    i, d->path, d->format == DRIVE_FORMAT_QCOW2 ?
+				    "a qcow2 image without a backing file" : "raw",
+				    cfg->block_base_size[i]);
+	ret = blk_backend__fmt_defined(b, &held);
+	if (ret)
+		return errmsg__fail(ret, err, errlen, "drive %u (%s): %s", i, d->path,
+				    strerror(-ret));
+	if (held)
+		return errmsg__fail(-EINVAL, err, errlen, "drive %u (%s) already holds %" PRIu64
+				    " bytes over its base: migrate -i writes only what the "
+				    "source's overlay holds; give a fresh overlay (qemu-img create "
+				    "-f qcow2 -b BASE -F raw OVERLAY)", i, d->path, held);
+	ret = blk_base__digest(b, &size, digest, err, errlen);
+	if (ret)
+		return ret;
+	if (size != cfg->block_base_size[i])
+		return errmsg__fail(-EINVAL, err, errlen, "base image %s differs from the "
+				    "source's: %" PRIu64 " bytes, the source's %" PRIu64,
+				    blk_backend__base_path(b), size, cfg->block_base_size[i]);
+	if (memcmp(digest, cfg->block_base_digest[i], sizeof(digest))) {
+		blk_base__hex(digest, mine);
+		blk_base__hex(cfg->block_base_digest[i], theirs);
+		return errmsg__fail(-EINVAL, err, errlen, "base image %s differs from the "
+				    "source's: SHA-256 %s, the source's %s",
+				    blk_backend__base_path(b), mine, theirs);
+	}
 	return 0;
 }
 
@@ -88,6 +137,8 @@ int incoming_blk__check(struct incoming *in, const struct vm_config *cfg, char *
 
 		ret = blk_image__check_target(d->path, blk_backend__size(in->drives[i].backend),
 					      d->readonly, cfg->block_drive_size[i], err, errlen);
+		if (!ret && cfg->block_incremental[i])
+			ret = check_base(in, cfg, i, err, errlen);
 		if (ret)
 			return ret;
 		fds[i] = blk_backend__fd(in->drives[i].backend);

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blk_backend.h"
 #include "dirty_trace.h"
 #include "errmsg.h"
 #include "log.h"
@@ -221,7 +222,7 @@ void migration__set_drives(struct migration *m, const struct migration_drive *d,
 
 /* What block migration cannot do yet, or at all, said before anything
  * starts: the capability at set time, migrate -b at its start. */
-static int check_block(struct migration *m, char *err, size_t errlen)
+static int check_block(struct migration *m, bool incremental, char *err, size_t errlen)
 {
 	unsigned int i;
 
@@ -229,6 +230,16 @@ static int check_block(struct migration *m, char *err, size_t errlen)
 		return errmsg__fail(-EINVAL, err, errlen, "block migration copies the drives' "
 				    "images, and this VM has no drive (--drive)");
 	for (i = 0; i < m->nr_drives; i++) {
+		if (incremental && !m->drives[i].qcow2)
+			return errmsg__fail(-EINVAL, err, errlen, "incremental block migration: "
+					    "drive %u is raw, with no base image to be incremental "
+					    "over: copy it whole (migrate -b, block-incremental off)",
+					    i);
+		if (incremental && !blk_backend__base_path(m->drives[i].backend))
+			return errmsg__fail(-EINVAL, err, errlen, "incremental block migration: "
+					    "drive %u is a qcow2 image without a backing file, with "
+					    "no base image to be incremental over: copy it whole "
+					    "(migrate -b, block-incremental off)", i);
 		if (m->drives[i].readonly)
 			return errmsg__fail(-EINVAL, err, errlen, "block migration: drive %u is "
 					    "read-only: the destination's copy must be writable while "
@@ -238,7 +249,8 @@ static int check_block(struct migration *m, char *err, size_t errlen)
 	return 0;
 }
 
-static int start(struct migration *m, const char *uri, bool block, char *err, size_t errlen)
+static int start(struct migration *m, const char *uri, bool block, bool inc, char *err,
+		 size_t errlen)
 {
 	struct migrate_uri u;
 	int ret;
@@ -248,7 +260,7 @@ static int start(struct migration *m, const char *uri, bool block, char *err, si
 		return ret;
 	pthread_mutex_lock(&m->lock);
 	if (block || m->params.caps[MIGRATE_CAP_BLOCK]) {
-		ret = check_block(m, err, errlen);
+		ret = check_block(m, inc || m->params.block_incremental, err, errlen);
 		/* A file is read back by the same host, from the same images:
 		 * nothing to copy, and its layout has no place for them. */
 		if (!ret && u.kind == TRANSPORT_FILE)
@@ -269,6 +281,7 @@ static int start(struct migration *m, const char *uri, bool block, char *err, si
 	pthread_mutex_lock(&m->lock);
 	m->uri = u;
 	m->block_once = block;
+	m->inc_once = inc;
 	ret = pthread_create(&m->thread, NULL, migration__thread, m);
 	m->thread_joinable = !ret;
 	pthread_mutex_unlock(&m->lock);
@@ -283,12 +296,18 @@ static int start(struct migration *m, const char *uri, bool block, char *err, si
 
 int migration__start(struct migration *m, const char *uri, char *err, size_t errlen)
 {
-	return start(m, uri, false, err, errlen);
+	return start(m, uri, false, false, err, errlen);
 }
 
 int migration__start_block(struct migration *m, const char *uri, char *err, size_t errlen)
 {
-	return start(m, uri, true, err, errlen);
+	return start(m, uri, true, false, err, errlen);
+}
+
+int migration__start_incremental(struct migration *m, const char *uri, char *err,
+				 size_t errlen)
+{
+	return start(m, uri, true, true, err, errlen);
 }
 
 static void *delayed_start(void *arg)
@@ -465,7 +484,7 @@ int migration__check_capabilities(struct migration *m, const struct migrate_para
 		return errmsg__fail(-EINVAL, err, errlen, "dirty-limit needs the dirty ring: "
 				    "start vmm with --dirty-ring ENTRIES");
 	if (p->caps[MIGRATE_CAP_BLOCK])
-		return check_block(m, err, errlen);
+		return check_block(m, p->block_incremental, err, errlen);
 	return 0;
 }
 

@@ -312,6 +312,12 @@ static int set_tailslow(struct migrate_params *p, const char *name,
 	return set_bool(name, v, &p->cpu_throttle_tailslow, err, errlen);
 }
 
+static int set_block_incremental(struct migrate_params *p, const char *name,
+				 const char *v, char *err, size_t errlen)
+{
+	return set_bool(name, v, &p->block_incremental, err, errlen);
+}
+
 static int set_dirty_limit(struct migrate_params *p, const char *name,
 			   const char *v, char *err, size_t errlen)
 {
@@ -429,6 +435,8 @@ static const struct migrate_param_info infos[] = {
 	  "certificates that key and authenticate TLS (tcp: then runs TLS too)" },
 	{ "tls-hostname", "NAME or ADDR (empty = the URI's host)",
 	  "the name the destination's certificate must carry" },
+	{ "block-incremental", "on|off",
+	  "block migration copies only what each qcow2 overlay adds to its base" },
 };
 
 static const param_set_fn setters[] = {
@@ -456,6 +464,7 @@ static const param_set_fn setters[] = {
 	set_round_end,
 	set_tls_creds,
 	set_tls_hostname,
+	set_block_incremental,
 };
 
 #define NPARAMS (sizeof(infos) / sizeof(infos[0]))
@@ -572,6 +581,7 @@ void migrate_params__format(const struct migrate_params *p, char *buf,
 	outbuf__printf(&o, "round-end: %s\n", p->round_end_fit ? "fit" : "pass");
 	outbuf__printf(&o, "tls-creds: %s\n", p->tls_creds);
 	outbuf__printf(&o, "tls-hostname: %s\n", p->tls_hostname);
+	outbuf__printf(&o, "block-incremental: %s\n", p->block_incremental ? "on" : "off");
 }
 
 void migrate_params__format_help(char *buf, size_t len)

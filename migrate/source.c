@@ -259,6 +259,7 @@ void *migration__thread(void *arg)
 	r->params = m->params;
 	/* migrate -b: this migration only, as QEMU's blk argument. */
 	r->params.caps[MIGRATE_CAP_BLOCK] |= m->block_once;
+	r->params.block_incremental |= m->inc_once;
 	pthread_mutex_unlock(&m->lock);
 	ram_batch__init(&r->batch);
 	policy__init(&r->policy, &r->params);

@@ -13,10 +13,45 @@
 #include <string.h>
 
 #include "blk_backend.h"
+#include "blk_base.h"
 #include "blk_source.h"
 #include "clock.h"
+#include "errmsg.h"
+#include "log.h"
 #include "migration_internal.h"
 #include "vm_config.h"
+
+/* A qcow2 drive is read through its format; with -i only its own
+ * clusters go, over a base whose digest the destination checks. */
+static int describe_qcow2(struct source_run *r, unsigned int i, struct blk_source_drive *d)
+{
+	struct blk_backend *b = r->drives[i].backend;
+	uint64_t t0;
+	char err[512];
+	int ret;
+
+	d->fmt = b;
+	if (!r->params.block_incremental)
+		return 0;
+	d->incremental = true;
+	ret = blk_backend__fmt_defined(b, &d->bulk_bytes);
+	if (ret)
+		return ret;
+	t0 = clock__mono_us();
+	ret = blk_base__digest(b, &d->base_size, d->base_digest, err, sizeof(err));
+	if (!ret && !d->base_size)
+		ret = errmsg__fail(-EINVAL, err, sizeof(err), "base image %s is empty",
+				   blk_backend__base_path(b));
+	if (ret) {
+		log_error("block migration: drive %u: %s", i, err);
+		return ret;
+	}
+	log_info("block migration: drive %u: base %s, %llu bytes, SHA-256 in %.1f ms; the "
+		 "overlay holds %llu bytes", i, blk_backend__base_path(b),
+		 (unsigned long long)d->base_size, (double)(clock__mono_us() - t0) / 1000,
+		 (unsigned long long)d->bulk_bytes);
+	return 0;
+}
 
 int source_blk__setup(struct source_run *r)
 {
@@ -40,9 +75,8 @@ int source_blk__setup(struct source_run *r)
 		d[i].fd = blk_backend__fd(r->drives[i].backend);
 		d[i].size = blk_backend__size(r->drives[i].backend);
 		ret = blk_dirty__create(d[i].size, &d[i].dirty);
-		/* qcow2: read through its format, base included. */
-		if (r->drives[i].qcow2)
-			d[i].fmt = r->drives[i].backend;
+		if (!ret && r->drives[i].qcow2)
+			ret = describe_qcow2(r, i, &d[i]);
 	}
 	if (!ret) {
 		r->blk = calloc(1, sizeof(*r->blk));
@@ -69,8 +103,16 @@ void source_blk__describe(const struct source_run *r, struct vm_config *cfg)
 	if (!r->blk)
 		return;
 	cfg->nr_block_drives = r->blk->ndrives;
-	for (i = 0; i < r->blk->ndrives; i++)
-		cfg->block_drive_size[i] = r->blk->drive[i].size;
+	for (i = 0; i < r->blk->ndrives; i++) {
+		const struct blk_source_drive *d = &r->blk->drive[i];
+
+		cfg->block_drive_size[i] = d->size;
+		if (!d->incremental)
+			continue;
+		cfg->block_incremental[i] = 1;
+		cfg->block_base_size[i] = d->base_size;
+		memcpy(cfg->block_base_digest[i], d->base_digest, sizeof(d->base_digest));
+	}
 }
 
 void source_blk__track(struct source_run *r)

@@ -379,7 +379,7 @@ static void reparse(const char *text, struct migrate_params *p)
 				 colon + 2, err);
 		n++;
 	}
-	assert_int_equal(n, 24);
+	assert_int_equal(n, 25);
 }
 
 /* secret-file takes a path whose file passes the secret file's rules, or
@@ -441,7 +441,8 @@ static void test_format(void **state)
 		"multifd-zstd-level: 1\n"
 		"round-end: pass\n"
 		"tls-creds: \n"
-		"tls-hostname: \n");
+		"tls-hostname: \n"
+		"block-incremental: off\n");
 
 	p.max_iterations = 7;
 	p.downtime_limit_ms = 1234;
@@ -456,6 +457,7 @@ static void test_format(void **state)
 	p.cpu_throttle_tailslow = true;
 	p.max_cpu_throttle = 70;
 	p.xbzrle_cache_size = 12ULL << 10;
+	p.block_incremental = true;
 	migrate_params__format(&p, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "max-bandwidth: 100M\n"));
 	assert_non_null(strstr(buf, "stall-action: cancel\n"));
@@ -541,6 +543,25 @@ static void test_round_end(void **state)
 	assert_false(p.round_end_fit);
 }
 
+/* block-incremental: on/off (true/false from QMP), off by default. */
+static void test_block_incremental(void **state)
+{
+	struct migrate_params p;
+	char err[128];
+
+	migrate_params__defaults(&p);
+	assert_false(p.block_incremental);
+	assert_int_equal(migrate_params__set(&p, "block-incremental", "on", err, sizeof(err)), 0);
+	assert_true(p.block_incremental);
+	assert_int_equal(migrate_params__set(&p, "block-incremental", "yes", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "block-incremental: 'yes' is not on or off");
+	assert_true(p.block_incremental);
+	assert_int_equal(migrate_params__set(&p, "block-incremental", "false", err, sizeof(err)),
+			 0);
+	assert_false(p.block_incremental);
+}
+
 static void test_help(void **state)
 {
 	const struct migrate_param_info *t;
@@ -549,7 +570,7 @@ static void test_help(void **state)
 	size_t n, i;
 
 	t = migrate_params__table(&n);
-	assert_int_equal(n, 24);
+	assert_int_equal(n, 25);
 	migrate_params__format_help(buf, sizeof(buf));
 	for (i = 0; i < n; i++) {
 		assert_non_null(t[i].name);
@@ -580,6 +601,7 @@ int main(void)
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_format_truncates),
 		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_block_incremental),
 		cmocka_unit_test(test_compression),
 		cmocka_unit_test(test_round_end),
 	};

@@ -153,8 +153,10 @@ static void test_arguments(void **state)
 	expect_error(f, "{\"execute\": \"migrate\"}", "GenericError", "Parameter 'uri' is missing");
 	expect_error(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": 5}}", "GenericError",
 		     "Invalid parameter type for 'uri', expected: string");
-	expect_error(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"x\", \"inc\": true}}",
-		     "GenericError", "'inc' is not supported by vmm");
+	expect_error(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"x\", \"resume\": true}}",
+		     "GenericError", "'resume' is not supported by vmm");
+	expect_error(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"x\", \"inc\": 1}}",
+		     "GenericError", "Invalid parameter type for 'inc', expected: bool");
 }
 
 static void test_status(void **state)
@@ -243,6 +245,16 @@ static void test_parameters(void **state)
 	r = expect_return(f, "{\"execute\": \"query-migrate-parameters\"}");
 	assert_string_equal(json_string_value(json_object_get(r, "multifd-compression")), "zstd");
 	assert_int_equal(json_integer_value(json_object_get(r, "multifd-zstd-level")), 7);
+	assert_true(json_is_false(json_object_get(r, "block-incremental")));
+	json_decref(r);
+	/* QEMU 7.2's block-incremental, a JSON boolean. */
+	json_decref(expect_return(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+				  "{\"block-incremental\": true}}"));
+	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		     "{\"block-incremental\": \"on\"}}", "GenericError",
+		     "Invalid parameter type for 'block-incremental', expected: boolean");
+	r = expect_return(f, "{\"execute\": \"query-migrate-parameters\"}");
+	assert_true(json_is_true(json_object_get(r, "block-incremental")));
 	json_decref(r);
 	/* secret-file is a path: a string, whose file must pass the rules. */
 	expect_error(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "

@@ -1,7 +1,8 @@
 # Block migration (migrate -b): the destination has its own image, not the
 # source's. An idle guest (it never writes its disk) gets a byte-identical
 # copy in a bigger image that stays sparse. Refused with the reason, the
-# source's guest running on: a too-small image, none, file: with -b, -i. A
+# source's guest running on: a too-small image, none, file: with -b, -i
+# on a raw drive. A
 # destination killed in the bulk pass, a stream missing a BLOCK section
 # (the destination's ledger refuses it) and migrate_cancel during the
 # copy all leave the source's guest running and its image intact; a later
@@ -27,7 +28,7 @@ wait_sock "$TMP/src.sock"
 out=$(mon "$TMP/src.sock" "migrate -b file:$TMP/snap")
 grep -q "a file: save keeps the VM's state only" <<<"$out" || fail "file: with -b: $out"
 out=$(mon "$TMP/src.sock" "migrate -i tcp:127.0.0.1:1")
-grep -q "not supported yet" <<<"$out" || fail "-i: $out"
+grep -q "drive 0 is raw, with no base image" <<<"$out" || fail "-i: $out"
 out=$(mon "$TMP/src.sock" "migrate_set_capability block on")
 grep -q '^ok$' <<<"$out" || fail "capability block: $out"
 mon "$TMP/src.sock" "info migrate_capabilities" | grep -q "^block: on" || fail "block not listed on"

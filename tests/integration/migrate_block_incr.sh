@@ -1,8 +1,14 @@
-# qcow2 drives with migrate -b. The source runs a qcow2 overlay over a
-# raw base made by qemu-img; migrate -b of it (every byte through the
-# qcow2 reader, base included) into a raw image and into an overlay over
-# another base (whose bytes the zeros must hide) reads identical
-# (qemu-img compare).
+# Incremental block migration (migrate -i) and qcow2 drives with -b. The
+# source runs a qcow2 overlay over a raw base made by qemu-img; the
+# destination has its own copy of the base under a fresh overlay. Refused
+# with the reason, the source's guest running on and nothing written: a
+# raw destination drive, a base that differs (by name), an overlay that
+# already holds data, one too small, -i on a raw drive. migrate -i of an
+# idle guest: the destination's overlay reads exactly as the source's
+# (qemu-img compare) and fewer disk bytes travel than the base holds;
+# migrate -b of the same overlay into a raw image and into an overlay
+# over another base: identical too. diskverify, writing all along,
+# migrated with -i: PASS on the destination.
 . tests/integration/lib.bash
 require_kvm
 require_cmd qemu-img
@@ -22,10 +28,79 @@ fresh() {	# fresh NAME [BASE]: a new overlay in dst/ over dst/BASE
 	(cd "$TMP/dst" && qemu-img create -q -f qcow2 -b "${2:-base.raw}" -F raw "$1" ${3:+"$3"})
 }
 
+start src "$VMM" --mem 32M --monitor "unix:$TMP/src.sock" \
+	--drive "file=$TMP/src-ov.qcow2,format=qcow2" --stats-json "$TMP/src.json" "$GUESTS/idle.elf"
+src_pid=$LAST_PID
+wait_sock "$TMP/src.sock"
+
+# refuse NAME 'MESSAGE' DRIVE-OPTIONS: the destination says why and ends,
+# the source fails the migration and runs on, its overlay untouched.
+refuse() {
+	local name=$1 msg=$2 port
+	shift 2
+	port=$(free_port)
+	start_dest "$name" "$port" "$@"
+	mon "$TMP/src.sock" "migrate -i tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "migrate -i not accepted"
+	wait_exit "$LAST_PID" 60 || fail "destination $name did not give up"
+	grep -qF -- "$msg" "$TMP/$name.err" || { sed 's/^/    /' "$TMP/$name.err"; fail "$name: no '$msg'"; }
+	mon_wait "$TMP/src.sock" "failed" 30 || fail "$name: the source did not see the refusal"
+	kill -0 "$src_pid" || fail "$name: the source ended"
+	[ "$(sha256sum <"$TMP/src-ov.qcow2")" = "$src_sum" ] || fail "$name: the source's overlay changed"
+	note "$name refused: $(grep -oF -- "$msg" "$TMP/$name.err")"
+}
+
+truncate -s 64M "$TMP/dst/raw.img"
+refuse raw "drive 0 ($TMP/dst/raw.img) is raw: the source sends only what its qcow2 overlay adds" \
+	--drive "file=$TMP/dst/raw.img"
+[ "$(du -k "$TMP/dst/raw.img" | cut -f1)" -eq 0 ] || fail "the raw image was written"
+
+cp "$TMP/dst/base.raw" "$TMP/dst/other.raw"
+printf 'x' | dd of="$TMP/dst/other.raw" bs=1 seek=$((40 << 20)) conv=notrunc status=none
+fresh other-ov.qcow2 other.raw
+refuse otherbase "base image $TMP/dst/other.raw differs from the source's: SHA-256" \
+	--drive "file=$TMP/dst/other-ov.qcow2,format=qcow2"
+
+truncate -s 32M "$TMP/dst/short.raw"
+fresh short-ov.qcow2 short.raw 64M
+refuse shortbase "base image $TMP/dst/short.raw differs from the source's: 33554432 bytes, the source's 67108864" \
+	--drive "file=$TMP/dst/short-ov.qcow2,format=qcow2"
+
+fresh used-ov.qcow2
+qemu-io -c 'write -P 1 0 64K' -f qcow2 "$TMP/dst/used-ov.qcow2" >/dev/null
+refuse used "already holds 65536 bytes over its base" \
+	--drive "file=$TMP/dst/used-ov.qcow2,format=qcow2"
+
+fresh small-ov.qcow2 base.raw 32M
+refuse small "has 33554432 bytes, the source's image 67108864" \
+	--drive "file=$TMP/dst/small-ov.qcow2,format=qcow2"
+[ "$(sha256sum <"$TMP/dst/base.raw")" = "$base_sum" ] || fail "the destination's base changed"
+
+# migrate -i of the idle guest: the overlays read the same, and only the
+# overlay's clusters (far less than the base) travelled.
+fresh ov.qcow2
+port=$(free_port)
+start_dest dst "$port" --monitor "unix:$TMP/dst.sock" --drive "file=$TMP/dst/ov.qcow2,format=qcow2"
+dst_pid=$LAST_PID
+mon "$TMP/src.sock" "migrate -i tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "migrate -i not accepted"
+wait_status "$src_pid" 60 0 "the source after migrate -i" src
+wait_sock "$TMP/dst.sock"
+mon_wait "$TMP/dst.sock" "completed" 30 || fail "the destination did not complete"
+mon "$TMP/dst.sock" "quit" >/dev/null || true
+wait_exit "$dst_pid" 30 || kill "$dst_pid"
+qemu-img compare -q "$TMP/src-ov.qcow2" "$TMP/dst/ov.qcow2" ||
+	fail "the destination's overlay reads differently from the source's"
+qemu-img check -q "$TMP/dst/ov.qcow2" || fail "qemu-img check: the destination's overlay"
+[ "$(sha256sum <"$TMP/dst/base.raw")" = "$base_sum" ] || fail "the destination's base changed"
 field() {	# field FILE NAME: a number from the statistics' JSON
 	grep -o "\"$2\": [0-9]*" "$1" | head -1 | grep -o '[0-9]*$'
 }
-# migrate -b of the overlay: every byte through the qcow2 reader,
+inc_bytes=$(field "$TMP/src.json" disk_transferred)
+[ -n "$inc_bytes" ] && [ "$inc_bytes" -lt $((64 << 20)) ] ||
+	fail "migrate -i sent $inc_bytes disk bytes, not less than the 64 MiB base"
+grep -q "SHA-256 in" "$TMP/src.err" || fail "the source did not log the base's digest"
+note "migrate -i: overlays identical, $inc_bytes disk bytes, $(field "$TMP/src.json" bytes_total) on the wire, $(field "$TMP/src.json" total_us) us ($(grep -o "SHA-256 in [0-9.]* ms" "$TMP/src.err" | tail -1))"
+
+# migrate -b of the same overlay: every byte through the qcow2 reader,
 # base included, into a raw image and into an overlay over another base
 # (the zeros must hide that base).
 full() {	# full NAME DRIVE-OPTIONS: migrate -b an idle source to it
@@ -52,8 +127,7 @@ full raw --drive "file=$TMP/dst/full.img"
 qemu-img compare -q -f qcow2 -F raw "$TMP/src-ov.qcow2" "$TMP/dst/full.img" ||
 	fail "migrate -b of a qcow2 drive into a raw image: contents differ"
 full_bytes=$(field "$TMP/src_raw.json" disk_transferred)
-cp "$TMP/dst/base.raw" "$TMP/dst/other.raw"
-printf 'x' | dd of="$TMP/dst/other.raw" bs=1 seek=$((40 << 20)) conv=notrunc status=none
+[ "$full_bytes" -gt "$inc_bytes" ] || fail "migrate -b sent $full_bytes bytes, -i $inc_bytes"
 fresh other2-ov.qcow2 other.raw
 full ovl --drive "file=$TMP/dst/other2-ov.qcow2,format=qcow2"
 qemu-img compare -q "$TMP/src-ov.qcow2" "$TMP/dst/other2-ov.qcow2" ||
@@ -61,4 +135,49 @@ qemu-img compare -q "$TMP/src-ov.qcow2" "$TMP/dst/other2-ov.qcow2" ||
 qemu-img check -q "$TMP/dst/other2-ov.qcow2" || fail "qemu-img check: the -b overlay"
 note "migrate -b of a qcow2 overlay: identical in a raw image and in an overlay over another base; $full_bytes disk bytes, $(field "$TMP/src_raw.json" bytes_total) on the wire, $(field "$TMP/src_raw.json" total_us) us"
 
-echo "migrate_block_incr: qcow2 drives copied with migrate -b"
+# -i on a raw drive: refused before anything starts.
+truncate -s 16M "$TMP/plain.img"
+start rawsrc "$VMM" --mem 32M --monitor "unix:$TMP/rawsrc.sock" --drive "file=$TMP/plain.img" \
+	"$GUESTS/idle.elf"
+rawsrc_pid=$LAST_PID
+wait_sock "$TMP/rawsrc.sock"
+out=$(mon "$TMP/rawsrc.sock" "migrate -i tcp:127.0.0.1:1")
+grep -q "drive 0 is raw, with no base image to be incremental over" <<<"$out" || fail "-i on raw: $out"
+out=$(mon "$TMP/rawsrc.sock" "migrate_set_parameter block-incremental on")
+grep -q '^ok$' <<<"$out" || fail "block-incremental: $out"
+mon "$TMP/rawsrc.sock" "info migrate_parameters" | grep -q "^block-incremental: on" ||
+	fail "block-incremental not listed on"
+out=$(mon "$TMP/rawsrc.sock" "migrate_set_capability block on")
+grep -q "drive 0 is raw" <<<"$out" || fail "the block capability with block-incremental on a raw drive: $out"
+mon "$TMP/rawsrc.sock" "quit" >/dev/null || true
+wait_exit "$rawsrc_pid" 30 || kill "$rawsrc_pid"
+note "-i on a raw drive refused; block-incremental listed"
+
+# diskverify writes and checks all along; migrated with -i, then saved
+# and restored there, where a 'q' makes it check every block.
+(cd "$TMP" && qemu-img create -q -f qcow2 -b base.raw -F raw dv-ov.qcow2)
+fresh dv-ov.qcow2
+start dv "$VMM" --mem 32M --monitor "unix:$TMP/dv.sock" --drive "file=$TMP/dv-ov.qcow2,format=qcow2" \
+	"$GUESTS/diskverify.elf" -- duration=0 report=0.2 rate=200 ws=4M bs=64K
+dv_pid=$LAST_PID
+wait_sock "$TMP/dv.sock"
+wait_for "$TMP/dv.out" "^diskverify: t=" 30 || fail "diskverify did not start"
+port=$(free_port)
+start_dest dvdst "$port" --monitor "unix:$TMP/dvdst.sock" --drive "file=$TMP/dst/dv-ov.qcow2,format=qcow2"
+dvdst_pid=$LAST_PID
+mon "$TMP/dv.sock" "migrate -i tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "migrate -i (diskverify) not accepted"
+wait_status "$dv_pid" 60 0 "the diskverify source after migrate -i" dv
+grep -q "^diskverify: FAIL" "$TMP/dv.out" && fail "a block was wrong before the migration"
+n=$(grep -c "^diskverify: t=" "$TMP/dvdst.out")
+wait_count "$TMP/dvdst.out" "^diskverify: t=" "$((n + 3))" 20 || fail "the guest did not run on the destination"
+grep -q "^diskverify: FAIL" "$TMP/dvdst.out" && fail "a block was wrong after migrate -i"
+wait_sock "$TMP/dvdst.sock"
+mon "$TMP/dvdst.sock" "migrate file:$TMP/snap" | grep -q '^ok$' || fail "save not accepted"
+wait_status "$dvdst_pid" 60 0 "the destination after the save" dvdst
+run_guest_input q 120 --incoming "file:$TMP/snap" --drive "file=$TMP/dst/dv-ov.qcow2,format=qcow2"
+expect_status 0 "diskverify's verdict on the destination's overlay"
+expect_out "^diskverify: PASS"
+qemu-img check -q "$TMP/dst/dv-ov.qcow2" || fail "qemu-img check: the diskverify overlay"
+[ "$(sha256sum <"$TMP/dst/base.raw")" = "$base_sum" ] || fail "the destination's base changed"
+grep "^diskverify: PASS" "$TMP/run.out"
+echo "migrate_block_incr: migrate -i and qcow2 with -b: overlays identical, refusals said, diskverify passed"

@@ -12,11 +12,12 @@
 #include "parse.h"
 
 /* QEMU's HMP flags: -d (detach: always so here), -b (copy the drives'
- * images), -i (incremental over a shared base: not built yet). */
+ * images), -i (copy only what qcow2 overlays add to their base; implies
+ * -b, as QEMU's did). */
 static int cmd_migrate(void *opaque, const char *args, struct monitor_reply *r)
 {
 	struct migration *m = opaque;
-	bool block = false;
+	bool block = false, inc = false;
 	char err[512];
 	int ret;
 
@@ -24,9 +25,7 @@ static int cmd_migrate(void *opaque, const char *args, struct monitor_reply *r)
 		if (args[1] == 'b')
 			block = true;
 		else if (args[1] == 'i')
-			return monitor_reply__error(r, "migrate -i (incremental block migration over "
-						    "a shared base image) is not supported yet; -b "
-						    "copies the whole images");
+			inc = true;
 		else if (args[1] != 'd')
 			return monitor_reply__error(r, "migrate: unknown flag -%c", args[1]);
 		args += 2;
@@ -34,9 +33,14 @@ static int cmd_migrate(void *opaque, const char *args, struct monitor_reply *r)
 			args++;
 	}
 	if (!*args)
-		return monitor_reply__error(r, "usage: migrate [-d] [-b] tcp:HOST:PORT | file:PATH");
-	ret = block ? migration__start_block(m, args, err, sizeof(err)) :
-		      migration__start(m, args, err, sizeof(err));
+		return monitor_reply__error(r, "usage: migrate [-d] [-b] [-i] tcp:HOST:PORT | "
+					    "file:PATH");
+	if (inc)
+		ret = migration__start_incremental(m, args, err, sizeof(err));
+	else if (block)
+		ret = migration__start_block(m, args, err, sizeof(err));
+	else
+		ret = migration__start(m, args, err, sizeof(err));
 	if (ret)
 		return monitor_reply__error(r, "%s", err);
 	monitor_reply__printf(r, "migration to %s started ('info migrate' shows progress)\n", args);

@@ -164,8 +164,9 @@ static json_t *cmd_migrate(struct qmp *q, json_t *args, struct qmp_error *e)
 {
 	struct migration *m = need_migration(q, e);
 	const char *uri = json_string_value(json_object_get(args, "uri"));
-	static const char *const unsupported[] = { "inc", "resume" };
+	static const char *const unsupported[] = { "resume" };
 	bool blk = json_is_true(json_object_get(args, "blk"));
+	bool inc = json_is_true(json_object_get(args, "inc"));
 	char err[512];
 	size_t i;
 	int ret;
@@ -175,8 +176,13 @@ static json_t *cmd_migrate(struct qmp *q, json_t *args, struct qmp_error *e)
 			return fail(e, "migrate: '%s' is not supported by vmm", unsupported[i]);
 	if (!m || !need_vm(q, e))
 		return NULL;
-	ret = blk ? migration__start_block(m, uri, err, sizeof(err)) :
-		    migration__start(m, uri, err, sizeof(err));
+	/* QEMU's inc implied blk. */
+	if (inc)
+		ret = migration__start_incremental(m, uri, err, sizeof(err));
+	else if (blk)
+		ret = migration__start_block(m, uri, err, sizeof(err));
+	else
+		ret = migration__start(m, uri, err, sizeof(err));
 	if (ret)
 		return fail(e, "%s", err);
 	return json_object();
@@ -325,7 +331,7 @@ static const char *const qemu_only_params[] = {
 	"compress-level", "compress-threads", "compress-wait-thread", "decompress-threads",
 	"tls-authz",
 	"max-postcopy-bandwidth", "multifd-channels", "multifd-zlib-level",
-	"x-checkpoint-delay", "block-incremental", "block-bitmap-mapping",
+	"x-checkpoint-delay", "block-bitmap-mapping",
 };
 
 static bool is_qemu_only_param(const char *name)
@@ -370,7 +376,7 @@ static bool set_param(struct migrate_params *p, const char *key, json_t *v, stru
 			return false;
 		}
 		snprintf(value, sizeof(value), "%s", json_string_value(v));
-	} else if (!strcmp(key, "cpu-throttle-tailslow")) {
+	} else if (!strcmp(key, "cpu-throttle-tailslow") || !strcmp(key, "block-incremental")) {
 		if (!json_is_boolean(v)) {
 			fail(e, "Invalid parameter type for '%s', expected: boolean", key);
 			return false;
@@ -420,7 +426,7 @@ static json_t *cmd_query_parameters(struct qmp *q, json_t *args, struct qmp_erro
 		return NULL;
 	migration__get_params(m, &p);
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:s, s:I, s:I, s:I, s:I, "
-			 "s:b, s:I, s:I, s:I, s:s, s:I, s:s, s:s, s:s}",
+			 "s:b, s:I, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:b}",
 			 "downtime-limit", (json_int_t)p.downtime_limit_ms,
 			 "max-bandwidth", (json_int_t)p.max_bandwidth,
 			 "max-iterations", (json_int_t)p.max_iterations,
@@ -442,7 +448,8 @@ static json_t *cmd_query_parameters(struct qmp *q, json_t *args, struct qmp_erro
 			 "multifd-zstd-level", (json_int_t)p.zstd_level,
 			 "round-end", p.round_end_fit ? "fit" : "pass",
 			 "tls-creds", p.tls_creds,
-			 "tls-hostname", p.tls_hostname);
+			 "tls-hostname", p.tls_hostname,
+			 "block-incremental", p.block_incremental);
 }
 
 /* --- capabilities ------------------------------------------------------ */
