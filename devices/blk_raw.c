@@ -474,7 +474,11 @@ int blk_backend__start(struct blk_backend *b, const struct blk_callbacks *cb)
 	int ret;
 
 	b->cb = *cb;
+	/* Under the lock: block migration may be reading or writing the
+	 * image from its own thread meanwhile. */
+	pthread_mutex_lock(&b->fmt_lock);
 	b->qcow2_stale = b->qcow2 != NULL;
+	pthread_mutex_unlock(&b->fmt_lock);
 	b->poll_wait = RUNNING_ON_VALGRIND != 0;
 	ret = -pthread_create(&b->thread, NULL, io_thread, b);
 	if (!ret)
