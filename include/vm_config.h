@@ -81,6 +81,11 @@ int vm_config__decode(struct vm_config *c, struct rbuf *in, char *err,
 /* The same checks on a struct already in memory. */
 int vm_config__validate(const struct vm_config *c, char *err, size_t errlen);
 
+/* What a decoded CONFIG may carry in a stream of this minor version (the
+ * drives' bases came with 3.4): 0, or -EPROTO with err. */
+int vm_config__check_minor(const struct vm_config *c, unsigned int minor, char *err,
+			   size_t errlen);
+
 /* --- migrate/vm_compat.c --- */
 
 /* A destination as the compatibility check sees it: what this host's KVM

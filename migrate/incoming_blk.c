@@ -94,21 +94,6 @@ static int check_base(struct incoming *in, const struct vm_config *cfg, unsigned
 	return 0;
 }
 
-/* The bases came with 3.4: an older preamble cannot carry them. */
-static int check_bases_version(const struct incoming *in, const struct vm_config *cfg,
-			       char *err, size_t errlen)
-{
-	unsigned int i;
-
-	for (i = 0; i < cfg->nr_block_drives; i++)
-		if (cfg->block_incremental[i] && in->s.minor_in < 4)
-			return errmsg__fail(-EPROTO, err, errlen, "CONFIG carries the drives' "
-					    "bases in a stream of version %u.%u (they came with "
-					    "%u.4)", STREAM_VERSION_MAJOR, in->s.minor_in,
-					    STREAM_VERSION_MAJOR);
-	return 0;
-}
-
 int incoming_blk__check(struct incoming *in, const struct vm_config *cfg, char *err,
 			size_t errlen)
 {
@@ -119,7 +104,7 @@ int incoming_blk__check(struct incoming *in, const struct vm_config *cfg, char *
 
 	if (!n)
 		return 0;
-	ret = check_bases_version(in, cfg, err, errlen);
+	ret = vm_config__check_minor(cfg, in->s.minor_in, err, errlen);
 	if (ret)
 		return ret;
 	ret = create_images(in, cfg, err, errlen);

@@ -270,6 +270,18 @@ int vm_config__validate(const struct vm_config *c, char *err, size_t errlen)
 	return ret;
 }
 
+int vm_config__check_minor(const struct vm_config *c, unsigned int minor, char *err,
+			   size_t errlen)
+{
+	if (any_incremental(c) && minor < 4) {
+		errmsg__set(err, errlen, "CONFIG carries the drives' bases in a stream of "
+			     "version %u.%u (they came with %u.4)", STREAM_VERSION_MAJOR, minor,
+			     STREAM_VERSION_MAJOR);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 /* --- encoding ------------------------------------------------------------ */
 
 static void put_name(struct wbuf *out, const char *name)

@@ -295,6 +295,16 @@ static void test_block_bases(void **state)
 	c->block_incremental[2] = 1;
 	c->block_base_size[2] = 512;
 	expect_refused(c, "config: a base for drive 2, which is not block-migrated");
+	/* The bases came with 3.4: an older preamble cannot carry them. */
+	block_sample(c);
+	assert_int_equal(vm_config__check_minor(c, 4, err, sizeof(err)), 0);
+	assert_int_equal(vm_config__check_minor(c, 3, err, sizeof(err)), -EPROTO);
+	assert_string_equal(err, "CONFIG carries the drives' bases in a stream of version 3.3 "
+			    "(they came with 3.4)");
+	c->block_incremental[1] = 0;
+	c->block_base_size[1] = 0;
+	memset(c->block_base_digest[1], 0, VM_CONFIG_DIGEST_LEN);
+	assert_int_equal(vm_config__check_minor(c, 3, err, sizeof(err)), 0);
 	block_sample(c);
 	wbuf__init(&b);
 	c->block_incremental[1] = 3;
