@@ -94,6 +94,9 @@ int blk_backend__fd(const struct blk_backend *b);
  * fd is read and written directly). blk_qcow2.h says what each does. */
 bool blk_backend__is_qcow2(const struct blk_backend *b);
 int blk_backend__fmt_read(struct blk_backend *b, uint64_t off, void *buf, size_t len);
+/* These two only for a destination's image, before its guest runs: they
+ * skip the sync per new cluster (qcow2__set_unordered); the caller syncs
+ * the image (fdatasync of blk_backend__fd) before the guest runs on it. */
 int blk_backend__fmt_write(struct blk_backend *b, uint64_t off, const void *buf, size_t len);
 int blk_backend__fmt_zeroes(struct blk_backend *b, uint64_t off, uint64_t len);
 int blk_backend__fmt_status(struct blk_backend *b, uint64_t off, uint64_t len,

@@ -35,6 +35,12 @@ int qcow2__read(struct qcow2 *q, uint64_t off, void *buf, size_t len);
 int qcow2__write(struct qcow2 *q, uint64_t off, const void *buf, size_t len);
 int qcow2__flush(struct qcow2 *q);
 void qcow2__close(struct qcow2 *q);
+/* On: writes skip the sync that orders each new cluster before the
+ * table entry pointing at it. For an image nobody runs on until its
+ * writer's own flush (a block migration's destination, which syncs
+ * before the guest runs there): a crash before that flush may leave a
+ * table entry pointing at lost data. Off (the default) again after. */
+void qcow2__set_unordered(struct qcow2 *q, bool unordered);
 
 /* --- blk_qcow2_map.c: what block migration needs of an image --- */
 

@@ -63,6 +63,8 @@ struct qcow2 {
 	uint64_t back_size;
 	struct qcow2 *back_q;
 	uint8_t *buf;			/* one cluster, for copy-on-write */
+	/* Writes skip the per-allocation sync (qcow2__write_unordered). */
+	bool unordered;
 };
 
 int qcow2_pread_all(int fd, void *buf, size_t len, uint64_t off);
