@@ -13,6 +13,8 @@
 #include "blk_backend.h"
 
 #define BLK_DEST_MAX_DRIVES	4
+/* Bytes written between two syncs while the data arrives. */
+#define BLK_DEST_SYNC_EVERY	(UINT64_C(32) << 20)
 
 struct blk_dest {
 	int fd[BLK_DEST_MAX_DRIVES];
@@ -24,14 +26,16 @@ struct blk_dest {
 	uint32_t round;		/* the open round */
 	uint64_t round_sections, round_bytes;	/* of the open round */
 	uint64_t sections, bytes;		/* all rounds: data bytes, holes too */
+	uint64_t unsynced;			/* written since the last sync */
 };
 
 /* fds: the destination's images, already checked with
  * blk_image__check_target against src_sizes. */
 int blk_dest__init(struct blk_dest *d, const int *fds, const uint64_t *src_sizes,
 		   unsigned int n);
-/* Checks one payload (its round must be the open one) and writes it.
- * Returns 0 or -errno with err. */
+/* Checks one payload (its round must be the open one) and writes it;
+ * syncs the images every BLK_DEST_SYNC_EVERY bytes. Returns 0 or -errno
+ * with err. */
 int blk_dest__section(struct blk_dest *d, const void *payload, size_t len,
 		      char *err, size_t errlen);
 /* Compares the open round's counts with the source's, then opens the

@@ -56,6 +56,12 @@ int blk_dest__section(struct blk_dest *d, const void *payload, size_t len,
 	d->round_bytes += e.len;
 	d->sections++;
 	d->bytes += e.len;
+	/* What arrives goes to the disk while the guest still runs on the
+	 * source: the sync before READY, inside the downtime, is then left
+	 * with the last few MiB rather than the whole image. */
+	d->unsynced += e.len;
+	if (d->unsynced >= BLK_DEST_SYNC_EVERY)
+		return blk_dest__sync(d, err, errlen);
 	return 0;
 }
 
@@ -82,5 +88,6 @@ int blk_dest__sync(struct blk_dest *d, char *err, size_t errlen)
 		if (fdatasync(d->fd[i]))
 			return errmsg__fail(-errno, err, errlen, "drive %u: fdatasync: %s", i,
 					    strerror(errno));
+	d->unsynced = 0;
 	return 0;
 }

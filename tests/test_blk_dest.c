@@ -64,6 +64,33 @@ static void test_rounds(void **state)
 	unlink(path);
 }
 
+/* Holes count as written bytes too: 33 sections of 1 MiB cross the sync
+ * threshold once, and the count starts again after it. */
+static void test_sync_while_arriving(void **state)
+{
+	char path[64] = "/tmp/test_blk_dest.XXXXXX", err[256];
+	int fd = mkstemp(path);
+	uint64_t size = 64ULL << 20, i;
+	struct blk_extent e = { .hole = true, .len = 1 << 20 };
+	struct blk_dest d;
+	struct wbuf w;
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	assert_int_equal(blk_dest__init(&d, &fd, &size, 1), 0);
+	wbuf__init(&w);
+	for (i = 0; i < 33; i++) {
+		e.offset = i << 20;
+		wbuf__reset(&w);
+		assert_int_equal(blk_section__encode(&w, &e, NULL), 0);
+		assert_int_equal(blk_dest__section(&d, w.data, w.len, err, sizeof(err)), 0);
+		assert_int_equal(d.unsynced, (i + 1) % 32 << 20);
+	}
+	wbuf__free(&w);
+	close(fd);
+	unlink(path);
+}
+
 static void test_refuses(void **state)
 {
 	struct blk_dest d;
@@ -83,6 +110,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rounds),
+		cmocka_unit_test(test_sync_while_arriving),
 		cmocka_unit_test(test_refuses),
 	};
 
