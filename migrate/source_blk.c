@@ -23,11 +23,11 @@
 
 /* A qcow2 drive is read through its format; with -i only its own
  * clusters go, over a base whose digest the destination checks. */
-static int describe_qcow2(struct source_run *r, unsigned int i, struct blk_source_drive *d)
+static int describe_qcow2(struct source_run *r, unsigned int i, struct blk_source_drive *d,
+			  char *err, size_t errlen)
 {
 	struct blk_backend *b = r->drives[i].backend;
 	uint64_t t0;
-	char err[512];
 	int ret;
 
 	d->fmt = b;
@@ -36,16 +36,15 @@ static int describe_qcow2(struct source_run *r, unsigned int i, struct blk_sourc
 	d->incremental = true;
 	ret = blk_backend__fmt_defined(b, &d->bulk_bytes);
 	if (ret)
-		return ret;
+		return errmsg__fail(ret, err, errlen, "drive %u: reading its tables: %s", i,
+				    strerror(-ret));
 	t0 = clock__mono_us();
-	ret = blk_base__digest(b, &d->base_size, d->base_digest, err, sizeof(err));
-	if (!ret && !d->base_size)
-		ret = errmsg__fail(-EINVAL, err, sizeof(err), "base image %s is empty",
-				   blk_backend__base_path(b));
-	if (ret) {
-		log_error("block migration: drive %u: %s", i, err);
+	ret = blk_base__digest(b, &d->base_size, d->base_digest, err, errlen);
+	if (ret)
 		return ret;
-	}
+	if (!d->base_size)
+		return errmsg__fail(-EINVAL, err, errlen, "base image %s is empty",
+				    blk_backend__base_path(b));
 	log_info("block migration: drive %u: base %s, %llu bytes, SHA-256 in %.1f ms; the "
 		 "overlay holds %llu bytes", i, blk_backend__base_path(b),
 		 (unsigned long long)d->base_size, (double)(clock__mono_us() - t0) / 1000,
@@ -53,9 +52,22 @@ static int describe_qcow2(struct source_run *r, unsigned int i, struct blk_sourc
 	return 0;
 }
 
+static int fail_setup(struct source_run *r, struct blk_source_drive *d, int ret,
+		      const char *why)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->nr_blk; i++)
+		blk_dirty__free(d[i].dirty);
+	free(r->blk);
+	r->blk = NULL;
+	return source__fail(r, ret, "block migration: %s", why);
+}
+
 int source_blk__setup(struct source_run *r)
 {
 	struct blk_source_drive d[BLK_SOURCE_MAX_DRIVES];
+	char err[512];
 	unsigned int i;
 	int ret = 0;
 
@@ -75,20 +87,18 @@ int source_blk__setup(struct source_run *r)
 		d[i].fd = blk_backend__fd(r->drives[i].backend);
 		d[i].size = blk_backend__size(r->drives[i].backend);
 		ret = blk_dirty__create(d[i].size, &d[i].dirty);
-		if (!ret && r->drives[i].qcow2)
-			ret = describe_qcow2(r, i, &d[i]);
+		if (!ret && r->drives[i].qcow2) {
+			ret = describe_qcow2(r, i, &d[i], err, sizeof(err));
+			if (ret)
+				return fail_setup(r, d, ret, err);
+		}
 	}
 	if (!ret) {
 		r->blk = calloc(1, sizeof(*r->blk));
 		ret = r->blk ? blk_source__init(r->blk, d, r->nr_blk) : -ENOMEM;
 	}
-	if (ret) {
-		for (i = 0; i < r->nr_blk; i++)
-			blk_dirty__free(d[i].dirty);
-		free(r->blk);
-		r->blk = NULL;
-		return source__fail(r, ret, "block migration: %s", strerror(-ret));
-	}
+	if (ret)
+		return fail_setup(r, d, ret, strerror(-ret));
 	migrate_stats__lock(&r->m->stats);
 	r->m->stats.disk_total = blk_source__total(r->blk);
 	r->m->stats.disk_remaining = r->m->stats.disk_total;

@@ -3,9 +3,10 @@
 # destination has its own copy of the base under a fresh overlay. Refused
 # with the reason, the source's guest running on and nothing written: a
 # raw destination drive, a base that differs (by name), an overlay that
-# already holds data, one too small, -i on a raw drive. migrate -i of an
-# idle guest: the destination's overlay reads exactly as the source's
-# (qemu-img compare) and fewer disk bytes travel than the base holds;
+# already holds data, one too small, -i on a raw drive, an empty base.
+# migrate -i of an idle guest: the destination's overlay reads exactly as
+# the source's (qemu-img compare) and fewer disk bytes travel than the
+# base holds;
 # migrate -b of the same overlay into a raw image and into an overlay
 # over another base: identical too. diskverify, writing all along,
 # migrated with -i: PASS on the destination.
@@ -152,6 +153,20 @@ grep -q "drive 0 is raw" <<<"$out" || fail "the block capability with block-incr
 mon "$TMP/rawsrc.sock" "quit" >/dev/null || true
 wait_exit "$rawsrc_pid" 30 || kill "$rawsrc_pid"
 note "-i on a raw drive refused; block-incremental listed"
+
+# An overlay over an empty base: nothing to compare, refused by name.
+: >"$TMP/empty.raw"
+(cd "$TMP" && qemu-img create -q -f qcow2 -b empty.raw -F raw empty-ov.qcow2 16M)
+start emptysrc "$VMM" --mem 32M --monitor "unix:$TMP/emptysrc.sock" \
+	--drive "file=$TMP/empty-ov.qcow2,format=qcow2" "$GUESTS/idle.elf"
+emptysrc_pid=$LAST_PID
+wait_sock "$TMP/emptysrc.sock"
+mon "$TMP/emptysrc.sock" "migrate -i tcp:127.0.0.1:1" | grep -q '^ok$' || fail "migrate -i (empty base)"
+mon_wait "$TMP/emptysrc.sock" "base image $TMP/empty.raw is empty" 30 || fail "the empty base not named"
+kill -0 "$emptysrc_pid" || fail "the source ended after its empty base was refused"
+mon "$TMP/emptysrc.sock" "quit" >/dev/null || true
+wait_exit "$emptysrc_pid" 30 || kill "$emptysrc_pid"
+note "an empty base refused by name"
 
 # diskverify writes and checks all along; migrated with -i, then saved
 # and restored there, where a 'q' makes it check every block.
