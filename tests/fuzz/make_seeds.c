@@ -150,6 +150,26 @@ static void make_blocks(const char *dir)
 	wbuf__free(&w);
 }
 
+/* CONFIG with block-migrated drives, one of them incremental (3.4): the
+ * trailers the decoder reads past the source version. */
+static void make_config_bases(const char *dir)
+{
+	struct vm_config c = cfg;
+	struct wbuf w;
+
+	c.nr_block_drives = 2;
+	c.block_drive_size[0] = 4096;
+	c.block_drive_size[1] = 64 << 20;
+	c.block_incremental[1] = 1;
+	c.block_base_size[1] = 1000;
+	memset(c.block_base_digest[1], 0xd5, VM_CONFIG_DIGEST_LEN);
+	wbuf__init(&w);
+	if (vm_config__encode(&c, &w))
+		die("cannot encode the CONFIG with bases");
+	write_seed(dir, "seed-config-bases", 3, w.data, w.len);
+	wbuf__free(&w);
+}
+
 static void write_seed(const char *dir, const char *name, uint8_t mode,
 		       const void *p, size_t n)
 {
@@ -326,5 +346,6 @@ int main(int argc, char **argv)
 	write_seed(argv[1], "seed-ram-zstd", 3, p.zstd_flat.data, p.zstd_flat.len);
 	write_seed(argv[1], "seed-reason", 3, p.reason.data, p.reason.len);
 	make_blocks(argv[1]);
+	make_config_bases(argv[1]);
 	return 0;
 }
