@@ -31,7 +31,8 @@ struct blk_source_drive {
 	 * holds travel, the rest lies in the base both sides have. */
 	bool incremental;
 	/* What the bulk pass will send, as the stop rules count it: 0 is
-	 * the whole size; for -i the overlay's own clusters. */
+	 * the whole size but with -i, where it is the overlay's own
+	 * clusters. */
 	uint64_t bulk_bytes;
 	/* -i: the base's size and SHA-256, for CONFIG (blk_base.h). */
 	uint64_t base_size;

@@ -23,7 +23,9 @@ int blk_source__init(struct blk_source *s, const struct blk_source_drive *d,
 	s->ndrives = n;
 	s->buf = buf;
 	for (i = 0; i < n; i++) {
-		if (!s->drive[i].bulk_bytes || s->drive[i].bulk_bytes > s->drive[i].size)
+		/* -i over an empty overlay has nothing for its bulk pass. */
+		if ((!s->drive[i].bulk_bytes && !s->drive[i].incremental) ||
+		    s->drive[i].bulk_bytes > s->drive[i].size)
 			s->drive[i].bulk_bytes = s->drive[i].size;
 		s->bulk_left[i] = s->drive[i].bulk_bytes;
 	}

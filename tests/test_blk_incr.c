@@ -102,9 +102,10 @@ static void bulk(struct blk_source *s, struct blk_dest *d, uint64_t *data, uint6
 	wbuf__free(&w);
 }
 
-static void copy(bool incremental, const char *dst, uint64_t *data, uint64_t *holes)
+static void copy_from(const char *from, bool incremental, const char *dst, uint64_t *data,
+		      uint64_t *holes)
 {
-	struct blk_backend *src = open_qcow2("src.qcow2"), *out = open_qcow2(dst);
+	struct blk_backend *src = open_qcow2(from), *out = open_qcow2(dst);
 	struct blk_source_drive sd = { .size = DISK, .fmt = src, .incremental = incremental };
 	struct blk_source s;
 	struct blk_dest d;
@@ -116,6 +117,8 @@ static void copy(bool incremental, const char *dst, uint64_t *data, uint64_t *ho
 	if (incremental)
 		assert_int_equal(blk_backend__fmt_defined(src, &sd.bulk_bytes), 0);
 	assert_int_equal(blk_source__init(&s, &sd, 1), 0);
+	assert_int_equal(blk_source__total(&s), incremental ? sd.bulk_bytes : DISK);
+	assert_int_equal(blk_source__remaining(&s), blk_source__total(&s));
 	assert_int_equal(blk_dest__init(&d, &fd, &size, 1), 0);
 	d.fmt[0] = out;
 	bulk(&s, &d, data, holes);
@@ -125,6 +128,11 @@ static void copy(bool incremental, const char *dst, uint64_t *data, uint64_t *ho
 	blk_dirty__free(sd.dirty);
 	blk_backend__close(src);
 	blk_backend__close(out);
+}
+
+static void copy(bool incremental, const char *dst, uint64_t *data, uint64_t *holes)
+{
+	copy_from("src.qcow2", incremental, dst, data, holes);
 }
 
 static void test_incremental(void **state)
@@ -138,6 +146,18 @@ static void test_incremental(void **state)
 	assert_int_equal(data, 2 * 65536);
 	assert_int_equal(holes, 131072);
 	sh("cd %s && qemu-img compare -q src.qcow2 dst.qcow2 && qemu-img check -q dst.qcow2", dir);
+}
+
+/* An overlay that holds nothing: -i has nothing to send, and counts so. */
+static void test_incremental_empty(void **state)
+{
+	uint64_t data, holes;
+
+	sh("cd %s && rm -f e.qcow2 e-dst.qcow2 && qemu-img create -q -f qcow2 -b base.raw -F "
+	   "raw e.qcow2 && qemu-img create -q -f qcow2 -b base.raw -F raw e-dst.qcow2", dir);
+	copy_from("e.qcow2", true, "e-dst.qcow2", &data, &holes);
+	assert_int_equal(data + holes, 0);
+	sh("cd %s && qemu-img compare -q e.qcow2 e-dst.qcow2", dir);
 }
 
 static void test_whole_over_other_base(void **state)
@@ -177,6 +197,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_incremental),
+		cmocka_unit_test(test_incremental_empty),
 		cmocka_unit_test(test_whole_over_other_base),
 		cmocka_unit_test(test_digest),
 	};
