@@ -54,11 +54,14 @@ struct vm_config {
 	uint64_t block_drive_size[VM_CONFIG_MAX_BLOCK_DRIVES];
 	/* Stream 3.4, migrate -i: per block-migrated drive, whether only what
 	 * its qcow2 overlay holds travels; if so the base it lies over, which
-	 * the destination must hold too: its bytes and their SHA-256. Sent
-	 * only when some drive is incremental (full copies: 0 and zeros). */
+	 * the destination must hold too: its bytes and their SHA-256; and the
+	 * bytes the bulk pass sends (the overlay's own clusters when it
+	 * starts), the destination's total. Sent only when some drive is
+	 * incremental (full copies: 0 and zeros). */
 	uint8_t block_incremental[VM_CONFIG_MAX_BLOCK_DRIVES];
 	uint64_t block_base_size[VM_CONFIG_MAX_BLOCK_DRIVES];
 	uint8_t block_base_digest[VM_CONFIG_MAX_BLOCK_DRIVES][VM_CONFIG_DIGEST_LEN];
+	uint64_t block_bulk_bytes[VM_CONFIG_MAX_BLOCK_DRIVES];
 };
 
 /* Zeroes c and sets source_version to this vmm's version. */

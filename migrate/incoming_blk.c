@@ -142,7 +142,8 @@ int incoming_blk__check(struct incoming *in, const struct vm_config *cfg, char *
 			in->blk->fmt[i] = in->drives[i].backend;
 	migrate_stats__lock(&in->stats);
 	for (i = 0; i < n; i++)
-		in->stats.disk_total += cfg->block_drive_size[i];
+		in->stats.disk_total += cfg->block_incremental[i] ? cfg->block_bulk_bytes[i] :
+					cfg->block_drive_size[i];
 	in->stats.disk_remaining = in->stats.disk_total;
 	migrate_stats__unlock(&in->stats);
 	return 0;

@@ -122,6 +122,7 @@ void source_blk__describe(const struct source_run *r, struct vm_config *cfg)
 		cfg->block_incremental[i] = 1;
 		cfg->block_base_size[i] = d->base_size;
 		memcpy(cfg->block_base_digest[i], d->base_digest, sizeof(d->base_digest));
+		cfg->block_bulk_bytes[i] = d->bulk_bytes;
 	}
 }
 

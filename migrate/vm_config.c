@@ -213,11 +213,17 @@ static int check_block_base(const struct vm_config *c, uint32_t i, char *err, si
 			     "a base of 0 bytes", i);
 		return -EBADMSG;
 	}
-	if (!c->block_incremental[i] && (c->block_base_size[i] ||
+	if (!c->block_incremental[i] && (c->block_base_size[i] || c->block_bulk_bytes[i] ||
 					 !all_zero_bytes(c->block_base_digest[i],
 							 VM_CONFIG_DIGEST_LEN))) {
 		errmsg__set(err, errlen, "config: block-migrated drive %u: a full copy with "
-			     "a base", i);
+			     "a base or bulk bytes", i);
+		return -EBADMSG;
+	}
+	if (c->block_bulk_bytes[i] > c->block_drive_size[i]) {
+		errmsg__set(err, errlen, "config: block-migrated drive %u: %llu bulk bytes, "
+			     "more than its %llu", i, (unsigned long long)c->block_bulk_bytes[i],
+			     (unsigned long long)c->block_drive_size[i]);
 		return -EBADMSG;
 	}
 	return 0;
@@ -242,7 +248,8 @@ static int check_block_drives(const struct vm_config *c, char *err, size_t errle
 		}
 	for (i = 0; i < VM_CONFIG_MAX_BLOCK_DRIVES; i++) {
 		if (i >= c->nr_block_drives && (c->block_incremental[i] ||
-						c->block_base_size[i])) {
+						c->block_base_size[i] ||
+						c->block_bulk_bytes[i])) {
 			errmsg__set(err, errlen, "config: a base for drive %u, which is not "
 				     "block-migrated", i);
 			return -EBADMSG;
@@ -338,6 +345,7 @@ int vm_config__encode(const struct vm_config *c, struct wbuf *out)
 			wbuf__put_u8(out, c->block_incremental[i]);
 			wbuf__put_u64(out, c->block_base_size[i]);
 			wbuf__put_bytes(out, c->block_base_digest[i], VM_CONFIG_DIGEST_LEN);
+			wbuf__put_u64(out, c->block_bulk_bytes[i]);
 		}
 	return out->err;
 }
@@ -461,7 +469,7 @@ static int get_block_drives(struct vm_config *c, struct rbuf *in, char *err, siz
 }
 
 /* The incremental trailer (3.4): per drive u8 mode, u64 base bytes, the
- * base's SHA-256; sent only when a drive is incremental. */
+ * base's SHA-256, u64 bulk bytes; sent only when a drive is incremental. */
 static int get_block_bases(struct vm_config *c, struct rbuf *in, char *err, size_t errlen)
 {
 	const uint8_t *p;
@@ -474,6 +482,7 @@ static int get_block_bases(struct vm_config *c, struct rbuf *in, char *err, size
 		if (!p)
 			return truncated(in, "the drives' bases", err, errlen);
 		memcpy(c->block_base_digest[i], p, VM_CONFIG_DIGEST_LEN);
+		c->block_bulk_bytes[i] = rbuf__get_u64(in);
 	}
 	if (truncated(in, "the drives' bases", err, errlen))
 		return -EBADMSG;

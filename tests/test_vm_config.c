@@ -223,6 +223,7 @@ static void block_sample(struct vm_config *c)
 	c->block_incremental[1] = 1;
 	c->block_base_size[1] = 1000;
 	memset(c->block_base_digest[1], 0xd5, VM_CONFIG_DIGEST_LEN);
+	c->block_bulk_bytes[1] = 65536;
 }
 
 static void expect_refused(const struct vm_config *c, const char *msg)
@@ -250,6 +251,7 @@ static void test_block_bases(void **state)
 	c->block_incremental[1] = 0;
 	c->block_base_size[1] = 0;
 	memset(c->block_base_digest[1], 0, VM_CONFIG_DIGEST_LEN);
+	c->block_bulk_bytes[1] = 0;
 	wbuf__init(&b);
 	assert_int_equal(vm_config__encode(c, &b), 0);
 	start = b.len;		/* a full copy: no trailer */
@@ -257,9 +259,10 @@ static void test_block_bases(void **state)
 	block_sample(c);
 	wbuf__init(&b);
 	assert_int_equal(vm_config__encode(c, &b), 0);
-	assert_int_equal(b.len, start + 2 * (1 + 8 + VM_CONFIG_DIGEST_LEN));
-	assert_int_equal(b.data[start + 41], 1);
-	assert_int_equal(wire__get_le64(b.data + start + 42), 1000);
+	assert_int_equal(b.len, start + 2 * (1 + 8 + VM_CONFIG_DIGEST_LEN + 8));
+	assert_int_equal(b.data[start + 49], 1);
+	assert_int_equal(wire__get_le64(b.data + start + 50), 1000);
+	assert_int_equal(wire__get_le64(b.data + start + 90), 65536);
 	assert_int_equal(decode(b.data, b.len, d, err, sizeof(err)), 0);
 	assert_memory_equal(d, c, sizeof(*c));
 	for (cut = start + 1; cut < b.len; cut++) {
@@ -272,25 +275,35 @@ static void test_block_bases(void **state)
 	assert_int_equal(decode(b.data, b.len, d, err, sizeof(err)), -EBADMSG);
 	assert_string_equal(err, "config: 1 unexpected bytes after the end");
 	b.len--;
-	b.data[start + 41] = 0;
-	memset(b.data + start + 42, 0, 8 + VM_CONFIG_DIGEST_LEN);
+	b.data[start + 49] = 0;
+	memset(b.data + start + 50, 0, 8 + VM_CONFIG_DIGEST_LEN + 8);
 	assert_int_equal(decode(b.data, b.len, d, err, sizeof(err)), -EBADMSG);
 	assert_string_equal(err, "config: the drives' bases, but no drive is incremental");
-	b.data[start + 41] = 2;
+	b.data[start + 49] = 2;
 	assert_int_equal(decode(b.data, b.len, d, err, sizeof(err)), -EBADMSG);
 	assert_string_equal(err, "config: block-migrated drive 1: mode 2 (0 full copy, "
 			    "1 incremental)");
-	b.data[start + 41] = 1;
+	b.data[start + 49] = 1;
 	assert_int_equal(decode(b.data, b.len, d, err, sizeof(err)), -EBADMSG);
 	assert_string_equal(err, "config: block-migrated drive 1: incremental over a base "
 			    "of 0 bytes");
 	wbuf__free(&b);
 	block_sample(c);
 	c->block_base_size[0] = 512;
-	expect_refused(c, "config: block-migrated drive 0: a full copy with a base");
+	expect_refused(c, "config: block-migrated drive 0: a full copy with a base or bulk "
+		       "bytes");
 	block_sample(c);
 	c->block_base_digest[0][31] = 1;
-	expect_refused(c, "config: block-migrated drive 0: a full copy with a base");
+	expect_refused(c, "config: block-migrated drive 0: a full copy with a base or bulk "
+		       "bytes");
+	block_sample(c);
+	c->block_bulk_bytes[0] = 512;
+	expect_refused(c, "config: block-migrated drive 0: a full copy with a base or bulk "
+		       "bytes");
+	block_sample(c);
+	c->block_bulk_bytes[1] = (1 << 20) + 512;
+	expect_refused(c, "config: block-migrated drive 1: 1049088 bulk bytes, more than its "
+		       "1048576");
 	block_sample(c);
 	c->block_incremental[2] = 1;
 	c->block_base_size[2] = 512;
@@ -304,6 +317,7 @@ static void test_block_bases(void **state)
 	c->block_incremental[1] = 0;
 	c->block_base_size[1] = 0;
 	memset(c->block_base_digest[1], 0, VM_CONFIG_DIGEST_LEN);
+	c->block_bulk_bytes[1] = 0;
 	assert_int_equal(vm_config__check_minor(c, 3, err, sizeof(err)), 0);
 	block_sample(c);
 	wbuf__init(&b);

@@ -163,6 +163,7 @@ static void make_config_bases(const char *dir)
 	c.block_incremental[1] = 1;
 	c.block_base_size[1] = 1000;
 	memset(c.block_base_digest[1], 0xd5, VM_CONFIG_DIGEST_LEN);
+	c.block_bulk_bytes[1] = 1 << 20;
 	wbuf__init(&w);
 	if (vm_config__encode(&c, &w))
 		die("cannot encode the CONFIG with bases");

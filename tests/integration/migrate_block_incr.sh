@@ -86,6 +86,11 @@ mon "$TMP/src.sock" "migrate -i tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "m
 wait_status "$src_pid" 60 0 "the source after migrate -i" src
 wait_sock "$TMP/dst.sock"
 mon_wait "$TMP/dst.sock" "completed" 30 || fail "the destination did not complete"
+# Its total is what the source's overlay held (1 MiB, the cluster of the
+# 4 KiB, the 128 KiB of zeros), not the disk's 64 MiB.
+info=$(mon "$TMP/dst.sock" "info migrate")
+grep -q "^total disk: 1216 kbytes" <<<"$info" || { echo "$info"; fail "the destination's total disk"; }
+grep -q "^transferred disk: 1216 kbytes" <<<"$info" || { echo "$info"; fail "the destination's transferred disk"; }
 mon "$TMP/dst.sock" "quit" >/dev/null || true
 wait_exit "$dst_pid" 30 || kill "$dst_pid"
 qemu-img compare -q "$TMP/src-ov.qcow2" "$TMP/dst/ov.qcow2" ||
