@@ -30,14 +30,26 @@
  * aligned buffers. */
 #define BUF_DATA_OFF 4096
 
-/* --drive-dir: one new image per drive the source copies. */
+/* --drive-dir: one new image per drive the source copies. Raw images
+ * only: migrate -i needs an overlay over this host's copy of the base,
+ * which only the user can point at, so it is refused before any file is
+ * made. */
 static int create_images(struct incoming *in, const struct vm_config *cfg, char *err,
 			 size_t errlen)
 {
+	unsigned int i;
 	int ret;
 
 	if (!in->drive_dir || in->nr_drives)
 		return 0;
+	for (i = 0; i < cfg->nr_block_drives; i++)
+		if (cfg->block_incremental[i])
+			return errmsg__fail(-EINVAL, err, errlen, "the source sends only what "
+					    "drive %u's qcow2 overlay adds to its base (migrate -i), "
+					    "and --drive-dir makes raw images: give --drive "
+					    "file=OVERLAY,format=qcow2, a fresh overlay over this "
+					    "host's copy of the base (qemu-img create -f qcow2 -b BASE "
+					    "-F raw OVERLAY)", i);
 	ret = drive_dir__create(in->drive_dir, cfg->block_drive_size, cfg->nr_block_drives,
 				err, errlen);
 	if (ret)

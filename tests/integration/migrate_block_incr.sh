@@ -3,7 +3,8 @@
 # destination has its own copy of the base under a fresh overlay. Refused
 # with the reason, the source's guest running on and nothing written: a
 # raw destination drive, a base that differs (by name), an overlay that
-# already holds data, one too small, -i on a raw drive, an empty base.
+# already holds data, --drive-dir (it makes raw images), one too small,
+# -i on a raw drive, an empty base.
 # migrate -i of an idle guest: the destination's overlay reads exactly as
 # the source's (qemu-img compare) and fewer disk bytes travel than the
 # base holds;
@@ -70,6 +71,11 @@ fresh used-ov.qcow2
 qemu-io -c 'write -P 1 0 64K' -f qcow2 "$TMP/dst/used-ov.qcow2" >/dev/null
 refuse used "already holds 65536 bytes over its base" \
 	--drive "file=$TMP/dst/used-ov.qcow2,format=qcow2"
+
+mkdir "$TMP/dstdir"
+refuse drivedir "and --drive-dir makes raw images: give --drive file=OVERLAY,format=qcow2" \
+	--drive-dir "$TMP/dstdir"
+[ -z "$(ls "$TMP/dstdir")" ] || fail "--drive-dir made an image for migrate -i"
 
 fresh small-ov.qcow2 base.raw 32M
 refuse small "has 33554432 bytes, the source's image 67108864" \
