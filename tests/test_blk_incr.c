@@ -24,23 +24,12 @@
 #include "blk_section.h"
 #include "blk_source.h"
 
+#include "test_shell.h"
+
 #define MIB	(1024 * 1024)
 #define DISK	(4 * MIB)
 
 static char dir[] = "/tmp/test_blk_incr.XXXXXX";
-
-__attribute__((format(printf, 1, 2)))
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
 
 static struct blk_backend *open_qcow2(const char *name)
 {

@@ -118,6 +118,14 @@ expect_err() {
 	}
 }
 
+# sparse_image PATH: the disk the block-migration tests copy: 64 MiB, raw,
+# random data at 5 MiB (3 MiB) and at ~19.5 MiB (12 KiB), holes elsewhere.
+sparse_image() {
+	truncate -s 64M "$1"
+	dd if=/dev/urandom of="$1" bs=1M count=3 seek=5 conv=notrunc status=none
+	dd if=/dev/urandom of="$1" bs=4K count=3 seek=5000 conv=notrunc status=none
+}
+
 # wait_sock PATH: waits for a unix socket to appear.
 wait_sock() {
 	local i

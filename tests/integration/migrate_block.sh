@@ -13,10 +13,7 @@
 . tests/integration/lib.bash
 require_kvm
 SRC=$TMP/src.img
-truncate -s 64M "$SRC"
-# Data at 5 MiB (3 MiB) and at ~19.5 MiB (12 KiB); holes elsewhere.
-dd if=/dev/urandom of="$SRC" bs=1M count=3 seek=5 conv=notrunc status=none
-dd if=/dev/urandom of="$SRC" bs=4K count=3 seek=5000 conv=notrunc status=none
+sparse_image "$SRC"
 src_sum=$(sha256sum <"$SRC")
 
 start src "$VMM" --mem 32M --monitor "unix:$TMP/src.sock" --drive "file=$SRC" \
