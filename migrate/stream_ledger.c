@@ -16,10 +16,22 @@ void stream_ledger__init(struct stream_ledger *l, const struct vm_config *cfg)
 	l->cfg = cfg;
 }
 
+/* A section belongs to the open round: the stream's rounds come in
+ * order, each closed by its ROUND_END. */
+static int check_round(const struct stream_ledger *l, const char *what, uint32_t round,
+		       char *err, size_t errlen)
+{
+	if (round == l->rounds)
+		return 0;
+	errmsg__set(err, errlen, "%s %u while round %u is open", what, round, l->rounds);
+	return -EPROTO;
+}
+
 static int take_ram(struct stream_ledger *l, const struct section *sec, char *err,
 		    size_t errlen)
 {
-	uint32_t round, count;
+	uint32_t count;
+	int ret;
 
 	if (sec->len < RAM_BATCH_HEADER_LEN) {
 		errmsg__set(err, errlen,
@@ -27,13 +39,10 @@ static int take_ram(struct stream_ledger *l, const struct section *sec, char *er
 			     (unsigned long long)sec->len, RAM_BATCH_HEADER_LEN);
 		return -EBADMSG;
 	}
-	round = wire__get_le32(sec->payload);
+	ret = check_round(l, "RAM section of round", wire__get_le32(sec->payload), err, errlen);
+	if (ret)
+		return ret;
 	count = wire__get_le32(sec->payload + 4);
-	if (round != l->rounds) {
-		errmsg__set(err, errlen, "RAM section of round %u while round %u is open",
-			     round, l->rounds);
-		return -EPROTO;
-	}
 	/* The count is checked against the payload by ram_batch__check,
 	 * which runs next; a batch it refuses fails the stream anyway. */
 	l->round_sections++;
@@ -47,7 +56,7 @@ static int take_ram(struct stream_ledger *l, const struct section *sec, char *er
 static int take_block(struct stream_ledger *l, const struct section *sec, char *err,
 		      size_t errlen)
 {
-	uint32_t round;
+	int ret;
 
 	if (!l->cfg->nr_block_drives) {
 		errmsg__set(err, errlen, "BLOCK section, but CONFIG announced no block-migrated drive");
@@ -58,12 +67,10 @@ static int take_block(struct stream_ledger *l, const struct section *sec, char *
 			     (unsigned long long)sec->len, BLK_SECTION_HDR);
 		return -EBADMSG;
 	}
-	round = wire__get_le32(sec->payload + 20);
-	if (round != l->rounds) {
-		errmsg__set(err, errlen, "BLOCK section of round %u while round %u is open",
-			     round, l->rounds);
-		return -EPROTO;
-	}
+	ret = check_round(l, "BLOCK section of round", wire__get_le32(sec->payload + 20),
+			  err, errlen);
+	if (ret)
+		return ret;
 	l->round_blocks++;
 	return 0;
 }
@@ -77,11 +84,9 @@ static int take_round_end(struct stream_ledger *l, const struct section *sec, ch
 	ret = stream_msg__decode_round_end(sec->payload, sec->len, &m, err, errlen);
 	if (ret)
 		return ret;
-	if (m.round != l->rounds) {
-		errmsg__set(err, errlen, "ROUND_END for round %u while round %u is open",
-			     m.round, l->rounds);
-		return -EPROTO;
-	}
+	ret = check_round(l, "ROUND_END for round", m.round, err, errlen);
+	if (ret)
+		return ret;
 	if (m.block_sections != l->round_blocks) {
 		errmsg__set(err, errlen,
 			     "round %u: ROUND_END counts %llu BLOCK sections, the stream carried %llu (a BLOCK section is missing or extra)",
