@@ -3,7 +3,9 @@
  * interface. Config mechanism #1 and MMIO are ring-0 only, and ring 0 is
  * emulated on some hosts, so a request costs one ring-0 call (the notify
  * write): ring 3 builds the descriptors and polls the used ring in RAM.
- * Interrupts stay suppressed (the guest polls). One CPU uses the disk.
+ * Interrupts stay suppressed (the guest polls). Any CPU may use the disk:
+ * requests take turns, one in flight at a time. Init, reinit and the
+ * garbage hook are for one CPU while no other uses the disk.
  */
 #ifndef KIT__KIT_BLK_H
 #define KIT__KIT_BLK_H

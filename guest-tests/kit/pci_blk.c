@@ -73,6 +73,23 @@ static struct {
 	uint16_t avail_idx, used_seen;
 } dev;
 
+/* One request at a time uses the queue's descriptors 0-2 and q.hdr, so
+ * requests from several CPUs take turns (a ring-3 spinlock: a CPU waits
+ * for another's request, which polls and is short). */
+static int busy;
+
+static void lock(void)
+{
+	while (__atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&busy, __ATOMIC_RELAXED))
+			kit__pause();
+}
+
+static void unlock(void)
+{
+	__atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
+}
+
 static uint32_t cfg_read(unsigned int slot, unsigned int reg)
 {
 	outl(CFG_ADDR, 0x80000000u | slot << 11 | (reg & 0xfc));
@@ -325,21 +342,31 @@ static void set_desc(unsigned int i, const void *p, uint32_t len, uint16_t flags
 
 enum kit_blk_status kit__blk_rw(bool write, uint64_t sector, void *buf, uint32_t len)
 {
+	enum kit_blk_status st;
+
+	lock();
 	q.hdr = (struct req_hdr){ write ? T_OUT : T_IN, 0, sector };
 	q.status = 0xff;
 	set_desc(0, &q.hdr, sizeof(q.hdr), DESC_NEXT);
 	set_desc(1, buf, len, DESC_NEXT | (write ? 0 : DESC_WRITE));
 	set_desc(2, (const void *)&q.status, 1, DESC_WRITE);
-	return submit();
+	st = submit();
+	unlock();
+	return st;
 }
 
 enum kit_blk_status kit__blk_flush(void)
 {
+	enum kit_blk_status st;
+
+	lock();
 	q.hdr = (struct req_hdr){ T_FLUSH, 0, 0 };
 	q.status = 0xff;
 	set_desc(0, &q.hdr, sizeof(q.hdr), DESC_NEXT);
 	set_desc(1, (const void *)&q.status, 1, DESC_WRITE);
-	return submit();
+	st = submit();
+	unlock();
+	return st;
 }
 
 uint8_t kit__blk_send_garbage(void)

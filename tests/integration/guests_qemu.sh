@@ -3,7 +3,8 @@
 # page fault (exit 3), a triple fault, a corrupted page found by verify.
 # Every check runs and is reported; the test fails if any did.
 # ioverify finds no test device under QEMU and checks port I/O alone;
-# diskverify and disktouch get a virtio disk (QEMU's transitional device).
+# diskverify and disktouch get a virtio disk (QEMU's transitional device);
+# diskverify also runs on 2 CPUs with a write count.
 #
 # QEMU's tiny qboot firmware boots a multiboot image in ~0.3 s where
 # SeaBIOS takes ~5 s here, so every run but one uses qboot when it is
@@ -135,9 +136,11 @@ run crash-pf hello 2 128 "crash=1"
 run crash-triple hello 1 128 "crash=triple"
 run portio-1 portio 1 128 "count=1000"
 run ioverify-1 ioverify 1 64 "duration=1 report=0.5"
-truncate -s 16M "$TMP/d1.img" "$TMP/d2.img"
+truncate -s 16M "$TMP/d1.img" "$TMP/d2.img" "$TMP/d3.img"
 run diskverify-1 diskverify 1 64 "duration=1 report=0.5" seabios \
 	-drive "file=$TMP/d1.img,if=virtio,format=raw"
+run diskverify-2 diskverify 2 64 "writes=100 rate=0 ws=4M bs=64K" qboot \
+	-drive "file=$TMP/d3.img,if=virtio,format=raw"
 run disktouch-1 disktouch 1 64 "duration=1 ws=8M pattern=hotcold" qboot \
 	-drive "file=$TMP/d2.img,if=virtio,format=raw"
 for id in "${RUN_IDS[@]}"; do
@@ -180,7 +183,10 @@ expect_exit ioverify-1 0 && expect_line ioverify-1 \
 	'^ioverify: PASS t=[0-9.]+s port=[1-9][0-9]* mmio=0 syscalls=[1-9][0-9]* wrong=0'
 expect_exit diskverify-1 0 && expect_line diskverify-1 \
 	'^diskverify: disk 32768 sectors, device 1001 ' '^diskverify: filled 1024 blocks' \
-	'^diskverify: PASS blocks=1024 '
+	'^diskverify: PASS blocks=1024 cpus=1 '
+# Both CPUs' 100 rewrites each, besides the 64 blocks filled and read back.
+expect_exit diskverify-2 0 && expect_line diskverify-2 \
+	'^diskverify: .* cpus=2 writes=100$' '^diskverify: PASS blocks=64 cpus=2 writes=264 reads=264$'
 expect_exit disktouch-1 0 &&
 	expect_line disktouch-1 '^disktouch: t=[0-9]+ ms writes=[1-9][0-9]* rate=[0-9]+/s'
 
