@@ -83,8 +83,29 @@ mon() {
 }
 
 # A TCP port nothing listens on now (loopback only).
+# Taken at random from this test's lane's own range (TEST_LANE, set by
+# tests/run-tests.sh when tests run side by side; 0 otherwise), below the
+# kernel's ephemeral ports: a port the kernel handed out for bind(0) and
+# that was closed again could be given to the next outgoing connection of
+# any process before the vmm binds it, and two tests running at once never
+# draw from the same range.
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 - "${TEST_LANE:-0}" <<'PY'
+import random, socket, sys
+lo = 20000 + int(sys.argv[1]) % 4 * 3000
+for port in random.sample(range(lo, lo + 3000), 3000):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    sys.exit("no free port in %d-%d" % (lo, lo + 2999))
+PY
 }
 
 # run_guest TIMEOUT VMM-ARGS...: runs vmm in the foreground, output in
