@@ -77,7 +77,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
 # test and demo install their own dependencies first (a no-op once present).
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)tests/run-tests.sh $(BUILD)
+	$(Q)SANITIZE=$(SANITIZE) tests/run-tests.sh $(BUILD)
 
 # The sanitizer build lives in its own tree so it never mixes objects.
 asan:

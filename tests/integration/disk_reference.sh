@@ -10,6 +10,7 @@
 # references run at full speed, the migrated runs paced, so timing does
 # not enter the image either. A copy of a destination image with one byte
 # of a block flipped must not match: the comparison can fail.
+# exclusive: the migration must land while the guest is still writing.
 . tests/integration/lib.bash
 require_kvm
 require_cmd qemu-img

@@ -2,6 +2,7 @@
 # refuses without a link rate, fits the working set of a memtouch guest
 # that rewrites 4 MiB (1024 pages) at random, predicts a convergence on a
 # fast link and "will not converge" on a slow one, and sends nothing.
+# exclusive: the forecast's rounds and working set follow the measured rates.
 . tests/integration/lib.bash
 require_kvm
 

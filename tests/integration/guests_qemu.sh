@@ -9,6 +9,9 @@
 # QEMU's tiny qboot firmware boots a multiboot image in ~0.3 s where
 # SeaBIOS takes ~5 s here, so every run but one uses qboot when it is
 # installed; the one SeaBIOS run keeps the default firmware covered.
+# exclusive: the guests' own pace (ticks, pages/s, rewrites) is checked within a few
+# per cent of what they were asked for.
+# sanitizer: skip, the guests under QEMU alone, no vmm.
 . tests/integration/lib.bash
 QEMU=${QEMU:-qemu-system-x86_64}
 QBOOT=${QBOOT:-/usr/share/qemu/qboot.rom}

@@ -4,6 +4,7 @@
 # driver end to end against a fake vmm speaking QMP; the writable working
 # set, the offline replay and the forecast's port (bench/test_traces.py).
 # No KVM, no network.
+# sanitizer: skip, the lab's Python unit tests, no vmm.
 . tests/integration/lib.bash
 require_cmd python3
 # Debian's python3 where it has tomllib: it also sees python3-matplotlib

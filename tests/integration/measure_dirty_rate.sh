@@ -14,6 +14,7 @@
 # bookkeeping (stack, counters), and the time between a round's start and
 # the log read that opened it; over 400 pages and 200 ms that stays under
 # 2%, over 50 pages and 20 ms it would not.
+# exclusive: each round's dirty rate is checked within a tolerance of the guest's.
 . tests/integration/lib.bash
 require_kvm
 require_cmd socat

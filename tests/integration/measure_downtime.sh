@@ -22,6 +22,8 @@
 #        would tick at once and make G smaller, still inside the bounds.
 # The slacks are generous for a loaded 2-core machine; a downtime that
 # missed a phase, or counted one twice, is off by far more than them.
+# exclusive: the client's gap is checked against the reported downtime with slacks
+# sized for one test on the machine.
 . tests/integration/lib.bash
 require_kvm
 

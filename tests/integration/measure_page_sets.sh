@@ -24,6 +24,8 @@
 # Runs under several rates and round settings (a cap on bandwidth forces
 # many rounds; max-iterations 1 sends everything of round 0's interval in
 # the stop-and-copy; the plain dirty log), 1 and 2 vCPUs.
+# exclusive: a round-end fit run must see rounds cut part-way, which needs the guest
+# to dirty at its full rate.
 . tests/integration/lib.bash
 require_kvm
 require_cmd socat

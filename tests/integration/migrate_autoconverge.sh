@@ -5,6 +5,8 @@
 # guest's verdict on the destination passes. The throttle shows in the
 # statistics while it holds and is gone once the migration ended, however
 # it ended; pause, cont and quit during a throttled migration do not hang.
+# exclusive: convergence under the throttle depends on the guest's dirty rate and
+# the link's, both CPU-bound.
 . tests/integration/lib.bash
 require_kvm
 require_cmd python3

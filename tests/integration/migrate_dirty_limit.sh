@@ -8,6 +8,7 @@
 # where faults cost ~1 us), so the stall rule stops and copies here, and
 # bench/ measures convergence. Without the ring the capability is
 # refused, naming the option; beside auto-converge too.
+# exclusive: the throttle engages only on a vCPU that reaches its dirty rate.
 . tests/integration/lib.bash
 require_kvm
 

@@ -5,6 +5,7 @@
 # the throttled rate (above the 300 ms limit, every round, until the
 # no-progress rule gives up), but a few ms at the link's rate: it must
 # converge after round 0 or 1 and complete.
+# exclusive: convergence after round 0 or 1 depends on the link's measured rate.
 . tests/integration/lib.bash
 require_kvm
 

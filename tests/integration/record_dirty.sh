@@ -4,6 +4,7 @@
 # and a slice's edges are when the host read the log); the trace reads
 # back whole; the dirty log has one user at a time (no recording while
 # a migration runs, no migration while recording).
+# exclusive: the trace's per-slice counts are checked within 10% of the guest's pace.
 . tests/integration/lib.bash
 require_kvm
 require_cmd socat
