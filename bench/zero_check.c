@@ -1,8 +1,8 @@
 /* Per-core speed of what the copy-free data path does to every page on
- * both sides: the zero test in place (ram_batch__page_is_zero) and the
- * page's CRC32C (crc32c__extend), each over a buffer that fits in the
- * caches (the code's own speed) and over one larger than them, as guest
- * RAM is (what the memory lets one core have). Every page is zero but its
+ * both sides: the zero test in place (mem__is_zero, lib/mem_zero.c, the
+ * one zero test of vmm) and the page's CRC32C (crc32c__extend), each over
+ * a buffer that fits in the caches (the code's own speed) and over one
+ * larger than them, as guest RAM is (what the memory lets one core have). Every page is zero but its
  * last byte: the zero test's worst case, every 64-byte block read.
  *
  *   cc -O2 -Iinclude -D_GNU_SOURCE bench/zero_check.c build/libvmm.a \
@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "crc32c.h"
+#include "mem_zero.h"
 #include "stream.h"
 
 /* CPU time of this thread: "per core" even when the machine is busy and
@@ -45,7 +46,7 @@ static void measure(size_t bytes, int passes)
 	t0 = now_s();
 	for (pass = 0; pass < passes; pass++)
 		for (off = 0; off < bytes; off += RAM_PAGE_SIZE)
-			zero += ram_batch__page_is_zero(buf + off);
+			zero += mem__is_zero(buf + off, RAM_PAGE_SIZE);
 	zero_s = now_s() - t0;
 	t0 = now_s();
 	for (pass = 0; pass < passes; pass++)

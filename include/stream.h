@@ -360,9 +360,6 @@ int ram_batch__finish(struct ram_batch *b);
 const struct iovec *ram_batch__iov(const struct ram_batch *b, int *iovcnt);
 size_t ram_batch__len(const struct ram_batch *b);
 
-/* Zero test of one page, in place: 64-byte blocks, vectorised. */
-bool ram_batch__page_is_zero(const void *page);
-
 /* Checks a batch's head (the first head_len bytes of a payload of
  * payload_len bytes): count, head_len = 8 + 12 x count, every entry's
  * flags, gpa alignment, gpa inside one of cfg's slots, a ZERO entry's CRC

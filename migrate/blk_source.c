@@ -7,6 +7,7 @@
 
 #include "blk_image.h"
 #include "blk_section.h"
+#include "mem_zero.h"
 
 int blk_source__init(struct blk_source *s, const struct blk_source_drive *d,
 		     unsigned int n)
@@ -62,16 +63,6 @@ static int read_all(int fd, uint8_t *p, uint32_t len, uint64_t off)
 	return 0;
 }
 
-static bool all_zero(const uint8_t *p, uint32_t len)
-{
-	uint32_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i])
-			return false;
-	return true;
-}
-
 /* A qcow2 drive's extent at pos (never past end nor a block boundary):
  * what its map says, read through it. *skip: nothing to send for it
  * (migrate -i: the base's bytes, which the destination has). */
@@ -97,7 +88,7 @@ static int fmt_extent(struct blk_source *s, const struct blk_source_drive *d, ui
 	if (ret)
 		return ret;
 	/* A whole copy sends what the base holds too: its zeros as holes. */
-	e->hole = !d->incremental && all_zero(s->buf, e->len);
+	e->hole = !d->incremental && mem__is_zero(s->buf, e->len);
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "crc32c.h"
 #include "errmsg.h"
 #include "log.h"
+#include "mem_zero.h"
 #include "uring_ring.h"
 #include "wire.h"
 
@@ -336,17 +337,6 @@ static void pipe_close(struct pipe *p)
 	atomic_store(&p->slot->busy, false);
 }
 
-static bool is_zero(const uint8_t *page)
-{
-	const uint64_t *w = (const uint64_t *)page;
-	size_t i;
-
-	for (i = 0; i < FILE_PAGE_SIZE / 8; i++)
-		if (w[i])
-			return false;
-	return true;
-}
-
 /* Whether page n goes into the file; counts the ones that do not. */
 static bool keep_page(struct file_ram_job *j, uint64_t n)
 {
@@ -354,7 +344,7 @@ static bool keep_page(struct file_ram_job *j, uint64_t n)
 		j->unread_pages++;
 		return false;
 	}
-	if (is_zero(j->base + n * FILE_PAGE_SIZE)) {
+	if (mem__is_zero(j->base + n * FILE_PAGE_SIZE, FILE_PAGE_SIZE)) {
 		j->zero_pages++;
 		return false;
 	}

@@ -12,6 +12,7 @@
 #include "dirty_log.h"
 #include "errmsg.h"
 #include "guest_memory.h"
+#include "mem_zero.h"
 #include "migrate_forecast.h"
 #include "migration_internal.h"
 #include "outbuf.h"
@@ -35,7 +36,7 @@ static void count_data(struct guest_memory *mem, struct forecast_start *s)
 	for (page = 0; page < n; page++) {
 		if (populated && !(populated[page / 64] >> (page % 64) & 1))
 			continue;
-		if (!ram_batch__page_is_zero(guest_memory__page_hva(mem, page)))
+		if (!mem__is_zero(guest_memory__page_hva(mem, page), RAM_PAGE_SIZE))
 			s->data_pages++;
 	}
 	s->zero_pages = n - s->data_pages;

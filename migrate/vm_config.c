@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "errmsg.h"
+#include "mem_zero.h"
 #include "stream.h"
 
 #ifndef VMM_VERSION
@@ -192,14 +193,6 @@ static bool any_incremental(const struct vm_config *c)
 	return false;
 }
 
-static bool all_zero_bytes(const uint8_t *p, size_t n)
-{
-	while (n--)
-		if (*p++)
-			return false;
-	return true;
-}
-
 /* A full copy names no base; an incremental one a base of some bytes. */
 static int check_block_base(const struct vm_config *c, uint32_t i, char *err, size_t errlen)
 {
@@ -214,8 +207,8 @@ static int check_block_base(const struct vm_config *c, uint32_t i, char *err, si
 		return -EBADMSG;
 	}
 	if (!c->block_incremental[i] && (c->block_base_size[i] || c->block_bulk_bytes[i] ||
-					 !all_zero_bytes(c->block_base_digest[i],
-							 VM_CONFIG_DIGEST_LEN))) {
+					 !mem__is_zero(c->block_base_digest[i],
+						       VM_CONFIG_DIGEST_LEN))) {
 		errmsg__set(err, errlen, "config: block-migrated drive %u: a full copy with "
 			     "a base or bulk bytes", i);
 		return -EBADMSG;

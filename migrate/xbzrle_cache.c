@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "crc32c.h"
+#include "mem_zero.h"
 
 int xbzrle_cache__create(struct xbzrle_cache *c, uint64_t size)
 {
@@ -120,7 +121,7 @@ int xbzrle_cache__add(struct xbzrle_cache *c, struct ram_batch *b, uint64_t page
 	/* The one read of guest memory: everything below uses the snapshot. */
 	memcpy(snap, hva, RAM_PAGE_SIZE);
 	cached = (uint8_t *)xbzrle_cache__lookup(c, page);
-	if (ram_batch__page_is_zero(snap)) {
+	if (mem__is_zero(snap, RAM_PAGE_SIZE)) {
 		/* The destination will hold zeros: so must the cache. */
 		if (cached)
 			memset(cached, 0, RAM_PAGE_SIZE);

@@ -167,22 +167,6 @@ static void test_runs_merged(void **state)
 	ram_batch__free(&b);
 }
 
-static void test_zero_check(void **state)
-{
-	static uint8_t page[RAM_PAGE_SIZE];
-	size_t i;
-
-	assert_true(ram_batch__page_is_zero(page));
-	/* Every byte counts, in every 64-byte block. */
-	for (i = 0; i < RAM_PAGE_SIZE; i += 61) {
-		page[i] = 0x80;
-		assert_false(ram_batch__page_is_zero(page));
-		page[i] = 0;
-	}
-	page[RAM_PAGE_SIZE - 1] = 1;
-	assert_false(ram_batch__page_is_zero(page));
-}
-
 static void test_encoder_limits(void **state)
 {
 	static uint8_t page[RAM_PAGE_SIZE];
@@ -1191,7 +1175,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_roundtrip, setup),
 		cmocka_unit_test_setup(test_runs_merged, setup),
-		cmocka_unit_test_setup(test_zero_check, setup),
 		cmocka_unit_test_setup(test_encoder_limits, setup),
 		cmocka_unit_test_setup(test_refuses_unaligned_gpa, setup),
 		cmocka_unit_test_setup(test_refuses_outside_slots, setup),

@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 
 #include "errmsg.h"
+#include "mem_zero.h"
 
 /* KVM refuses KVM_GET_MSRS/KVM_SET_MSRS with 256 or more entries at once. */
 #define MSR_BATCH	255
@@ -197,14 +198,6 @@ static int save_xsave(int vm_fd, int vcpu_fd, struct vcpu_state *s,
 	return 0;
 }
 
-static int all_zero(const uint8_t *p, size_t n)
-{
-	while (n--)
-		if (*p++)
-			return 0;
-	return 1;
-}
-
 /* KVM_SET_XSAVE reads exactly the destination's size. A smaller saved
  * area is zero-extended (its header marks the rest absent); a larger one
  * fits only if the extra bytes are unused. */
@@ -220,7 +213,7 @@ static int load_xsave(int vm_fd, int vcpu_fd, const struct vcpu_state *s,
 		return size;
 	if (len > CPU_XSAVE_MAX)
 		return errmsg__fail(-EINVAL, err, errlen, "vcpu state: xsave length %u", len);
-	if (len > (uint32_t)size && !all_zero(s->xsave + size, len - size))
+	if (len > (uint32_t)size && !mem__is_zero(s->xsave + size, len - size))
 		return errmsg__fail(-EINVAL, err, errlen,
 			    "KVM_SET_XSAVE: saved XSAVE area of %u bytes does not fit this host's %d",
 			    len, size);

@@ -25,6 +25,7 @@ FUZZ_LIB_SRCS += lib/crc32c.c
 FUZZ_LIB_SRCS += lib/wire.c
 FUZZ_LIB_SRCS += lib/errmsg.c
 FUZZ_LIB_SRCS += lib/outbuf.c
+FUZZ_LIB_SRCS += lib/mem_zero.c
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -pthread -Iinclude -D_GNU_SOURCE
 FUZZ_CFLAGS += -DVMM_VERSION='"$(VERSION)"' $(WARNINGS)
 FUZZ_CFLAGS += -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
