@@ -142,6 +142,12 @@ uint64_t qcow2__backing_bytes(const struct qcow2 *q)
 	return qcow2_backing_size(q);
 }
 
+int qcow2__backing_fd(const struct qcow2 *q, bool *raw)
+{
+	*raw = !q->back_q;
+	return q->back_q ? q->back_q->fd : q->back_fd;
+}
+
 int qcow2__read_backing(struct qcow2 *q, uint64_t off, void *buf, size_t len)
 {
 	return qcow2_read_backing(q, off, buf, len);

@@ -615,6 +615,12 @@ int blk_backend__base_read(struct blk_backend *b, uint64_t off, void *buf, size_
 	return ret ? ret : fmt_leave(b, qcow2__read_backing(b->qcow2, off, buf, len));
 }
 
+int blk_backend__base_fd(const struct blk_backend *b, bool *raw)
+{
+	*raw = false;
+	return b->qcow2 ? qcow2__backing_fd(b->qcow2, raw) : -1;
+}
+
 int blk_backend__fd(const struct blk_backend *b)
 {
 	return b->fd;

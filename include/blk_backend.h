@@ -107,6 +107,9 @@ int blk_backend__fmt_defined(struct blk_backend *b, uint64_t *bytes);
 const char *blk_backend__base_path(const struct blk_backend *b);
 uint64_t blk_backend__base_bytes(const struct blk_backend *b);
 int blk_backend__base_read(struct blk_backend *b, uint64_t off, void *buf, size_t len);
+/* The base's file, for its identity (fstat), -1: none; *raw: its bytes
+ * are the file's, which pread reads with no lock against the device. */
+int blk_backend__base_fd(const struct blk_backend *b, bool *raw);
 /* Drains, then ends the I/O thread; start may run it again (another VM
  * on the same drive: an incoming migration that failed and a next one). */
 void blk_backend__stop(struct blk_backend *b);

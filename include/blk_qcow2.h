@@ -68,6 +68,10 @@ int qcow2__defined_bytes(struct qcow2 *q, uint64_t *bytes);
  * image reads them (a qcow2 backing file: its virtual size). */
 const char *qcow2__backing_path(const struct qcow2 *q);
 uint64_t qcow2__backing_bytes(const struct qcow2 *q);
+/* The backing file's own descriptor (a qcow2 backing file's image file),
+ * for its identity (fstat); -1: none. raw is true when the bytes read
+ * are that file's bytes, so it can be read directly (pread). */
+int qcow2__backing_fd(const struct qcow2 *q, bool *raw);
 /* Reads the backing file's bytes (zeros past its end). */
 int qcow2__read_backing(struct qcow2 *q, uint64_t off, void *buf, size_t len);
 
