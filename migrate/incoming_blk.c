@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "blk_backend.h"
-#include "blk_base.h"
+#include "blk_base_cache.h"
 #include "blk_dest.h"
 #include "blk_image.h"
 #include "blk_section.h"
@@ -22,6 +22,7 @@
 #include "drive.h"
 #include "drive_dir.h"
 #include "errmsg.h"
+#include "log.h"
 #include "stream.h"
 #include "vm_config.h"
 
@@ -68,7 +69,8 @@ static int check_base(struct incoming *in, const struct vm_config *cfg, unsigned
 	const struct drive_config *d = &in->drive_cfgs[i];
 	struct blk_backend *b = in->drives[i].backend;
 	uint8_t digest[BLK_BASE_DIGEST_LEN];
-	char mine[65], theirs[65];
+	struct blk_base_origin how;
+	char mine[65], theirs[65], took[128];
 	uint64_t size, held;
 	int ret;
 
@@ -89,9 +91,12 @@ static int check_base(struct incoming *in, const struct vm_config *cfg, unsigned
 				    " bytes over its base: migrate -i writes only what the "
 				    "source's overlay holds; give a fresh overlay (qemu-img create "
 				    "-f qcow2 -b BASE -F raw OVERLAY)", i, d->path, held);
-	ret = blk_base__digest(b, &size, digest, err, errlen);
+	ret = blk_base_cache__digest(b, &size, digest, &how, err, errlen);
 	if (ret)
 		return ret;
+	blk_base_cache__describe(&how, took, sizeof(took));
+	log_info("block migration: drive %u: base %s, %" PRIu64 " bytes, SHA-256 %s", i,
+		 blk_backend__base_path(b), size, took);
 	if (size != cfg->block_base_size[i])
 		return errmsg__fail(-EINVAL, err, errlen, "base image %s differs from the "
 				    "source's: %" PRIu64 " bytes, the source's %" PRIu64,

@@ -13,9 +13,8 @@
 #include <string.h>
 
 #include "blk_backend.h"
-#include "blk_base.h"
+#include "blk_base_cache.h"
 #include "blk_source.h"
-#include "clock.h"
 #include "errmsg.h"
 #include "log.h"
 #include "migration_internal.h"
@@ -27,7 +26,8 @@ static int describe_qcow2(struct source_run *r, unsigned int i, struct blk_sourc
 			  char *err, size_t errlen)
 {
 	struct blk_backend *b = r->drives[i].backend;
-	uint64_t t0;
+	struct blk_base_origin how;
+	char took[128];
 	int ret;
 
 	d->fmt = b;
@@ -38,17 +38,16 @@ static int describe_qcow2(struct source_run *r, unsigned int i, struct blk_sourc
 	if (ret)
 		return errmsg__fail(ret, err, errlen, "drive %u: reading its tables: %s", i,
 				    strerror(-ret));
-	t0 = clock__mono_us();
-	ret = blk_base__digest(b, &d->base_size, d->base_digest, err, errlen);
+	ret = blk_base_cache__digest(b, &d->base_size, d->base_digest, &how, err, errlen);
 	if (ret)
 		return ret;
 	if (!d->base_size)
 		return errmsg__fail(-EINVAL, err, errlen, "base image %s is empty",
 				    blk_backend__base_path(b));
-	log_info("block migration: drive %u: base %s, %llu bytes, SHA-256 in %.1f ms; the "
-		 "overlay holds %llu bytes", i, blk_backend__base_path(b),
-		 (unsigned long long)d->base_size, (double)(clock__mono_us() - t0) / 1000,
-		 (unsigned long long)d->bulk_bytes);
+	blk_base_cache__describe(&how, took, sizeof(took));
+	log_info("block migration: drive %u: base %s, %llu bytes, SHA-256 %s; the overlay "
+		 "holds %llu bytes", i, blk_backend__base_path(b),
+		 (unsigned long long)d->base_size, took, (unsigned long long)d->bulk_bytes);
 	return 0;
 }
 

@@ -2,12 +2,13 @@
 # source runs a qcow2 overlay over a raw base made by qemu-img; the
 # destination has its own copy of the base under a fresh overlay. Refused
 # with the reason, the source's guest running on and nothing written: a
-# raw destination drive, a base that differs (by name), an overlay that
+# raw destination drive, a base that differs (by name; also one changed
+# after the destination hashed it at start), an overlay that
 # already holds data, --drive-dir (it makes raw images), one too small,
 # -i on a raw drive, an empty base.
 # migrate -i of an idle guest: the destination's overlay reads exactly as
 # the source's (qemu-img compare) and fewer disk bytes travel than the
-# base holds;
+# base holds, both sides taking the base's digest made at start;
 # migrate -b of the same overlay into a raw image and into an overlay
 # over another base: identical too. diskverify, writing all along,
 # migrated with -i: PASS on the destination.
@@ -42,6 +43,12 @@ refuse() {
 	shift 2
 	port=$(free_port)
 	start_dest "$name" "$port" "$@"
+	refused "$name" "$msg" "$port"
+}
+# refused NAME 'MESSAGE' PORT: the same, for the destination NAME already
+# listening on PORT.
+refused() {
+	local name=$1 msg=$2 port=$3
 	mon "$TMP/src.sock" "migrate -i tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "migrate -i not accepted"
 	wait_exit "$LAST_PID" 60 || fail "destination $name did not give up"
 	grep -qF -- "$msg" "$TMP/$name.err" || { sed 's/^/    /' "$TMP/$name.err"; fail "$name: no '$msg'"; }
@@ -61,6 +68,28 @@ printf 'x' | dd of="$TMP/dst/other.raw" bs=1 seek=$((40 << 20)) conv=notrunc sta
 fresh other-ov.qcow2 other.raw
 refuse otherbase "base image $TMP/dst/other.raw differs from the source's: SHA-256" \
 	--drive "file=$TMP/dst/other-ov.qcow2,format=qcow2"
+
+# A base rewritten in place after the destination hashed it at start
+# (one byte, same size, its mtime put back: only its ctime tells): the
+# digest made ahead no longer counts, the base is read again and refused.
+hashed_ahead() {	# hashed_ahead PID: its background hash of the base ended
+	local i
+	for i in $(seq 600); do
+		grep -qx base-sha256 /proc/"$1"/task/*/comm 2>/dev/null || return 0
+		sleep 0.05
+	done
+	return 1
+}
+cp "$TMP/dst/base.raw" "$TMP/dst/late.raw"
+touch -d '2001-01-01' "$TMP/dst/late.raw"
+fresh late-ov.qcow2 late.raw
+port=$(free_port)
+start_dest late "$port" --drive "file=$TMP/dst/late-ov.qcow2,format=qcow2"
+hashed_ahead "$LAST_PID" || fail "the destination's base was still being hashed after 30 s"
+printf 'x' | dd of="$TMP/dst/late.raw" bs=1 seek=$((50 << 20)) conv=notrunc status=none
+touch -d '2001-01-01' "$TMP/dst/late.raw"
+refused late "base image $TMP/dst/late.raw differs from the source's: SHA-256" "$port"
+grep -q "SHA-256 in [0-9.]* ms" "$TMP/late.err" || fail "late: the changed base was not read again"
 
 truncate -s 32M "$TMP/dst/short.raw"
 fresh short-ov.qcow2 short.raw 64M
@@ -109,8 +138,37 @@ field() {	# field FILE NAME: a number from the statistics' JSON
 inc_bytes=$(field "$TMP/src.json" disk_transferred)
 [ -n "$inc_bytes" ] && [ "$inc_bytes" -lt $((64 << 20)) ] ||
 	fail "migrate -i sent $inc_bytes disk bytes, not less than the 64 MiB base"
-grep -q "SHA-256 in" "$TMP/src.err" || fail "the source did not log the base's digest"
-note "migrate -i: overlays identical, $inc_bytes disk bytes, $(field "$TMP/src.json" bytes_total) on the wire, $(field "$TMP/src.json" total_us) us ($(grep -o "SHA-256 in [0-9.]* ms" "$TMP/src.err" | tail -1))"
+# Both ran long enough for the digests made at start (or most of them).
+grep -q "SHA-256 cached" "$TMP/src.err" || fail "the source did not take its base's digest from the cache"
+grep -q "SHA-256 cached" "$TMP/dst.err" || fail "the destination did not take its base's digest from the cache"
+note "migrate -i: overlays identical, $inc_bytes disk bytes, $(field "$TMP/src.json" bytes_total) on the wire, $(field "$TMP/src.json" total_us) us ($(grep -o "SHA-256 cached ([^)]*)" "$TMP/src.err" | tail -1))"
+
+# The digests made at start by a thread that lives on under the sandbox
+# (on by default), --jail and, where there is a 'nobody', --runas.
+runas=()
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then runas=(--runas nobody); fi
+(cd "$TMP" && qemu-img create -q -f qcow2 -b base.raw -F raw jail-ov.qcow2)
+qemu-io -c 'write -P 0x3c 7M 64K' -f qcow2 "$TMP/jail-ov.qcow2" >/dev/null
+fresh jail-ov.qcow2
+start jsrc "$VMM" --mem 32M --jail "$TMP" "${runas[@]}" --monitor "unix:$TMP/jsrc.sock" \
+	--drive "file=$TMP/jail-ov.qcow2,format=qcow2" "$GUESTS/idle.elf"
+jsrc_pid=$LAST_PID
+wait_sock "$TMP/jsrc.sock"
+port=$(free_port)
+start_dest jdst "$port" --jail "$TMP" "${runas[@]}" --monitor "unix:$TMP/jdst.sock" \
+	--drive "file=$TMP/dst/jail-ov.qcow2,format=qcow2"
+jdst_pid=$LAST_PID
+hashed_ahead "$jsrc_pid" && hashed_ahead "$jdst_pid" || fail "jailed: the bases still hashing after 30 s"
+mon "$TMP/jsrc.sock" "migrate -i tcp:127.0.0.1:$port" | grep -q '^ok$' || fail "jailed: migrate -i not accepted"
+wait_status "$jsrc_pid" 60 0 "the jailed source after migrate -i" jsrc
+wait_sock "$TMP/jdst.sock"
+mon_wait "$TMP/jdst.sock" "completed" 30 || fail "jailed: the destination did not complete"
+mon "$TMP/jdst.sock" "quit" >/dev/null || true
+wait_exit "$jdst_pid" 30 || kill "$jdst_pid"
+grep -q "SHA-256 cached (computed at start" "$TMP/jsrc.err" || fail "jailed: the source's digest not cached"
+grep -q "SHA-256 cached (computed at start" "$TMP/jdst.err" || fail "jailed: the destination's digest not cached"
+qemu-img compare -q "$TMP/jail-ov.qcow2" "$TMP/dst/jail-ov.qcow2" || fail "jailed: the overlays differ"
+note "migrate -i under the sandbox, --jail ${runas[*]}: digests made at start on both sides, overlays identical"
 
 # migrate -b of the same overlay: every byte through the qcow2 reader,
 # base included, into a raw image and into an overlay over another base

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "blk_base_cache.h"
 #include "board.h"
 #include "devices.h"
 #include "dirty_ring.h"
@@ -129,6 +130,10 @@ static int open_drives(const struct options *o, struct board_drive *drives,
 		if (ret)
 			return ret;
 		drives[i].readonly = o->drives[i].readonly;
+		/* migrate -i's base digest, read while nothing else needs it */
+		ret = blk_base_cache__start(drives[i].backend, err, errlen);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -151,8 +156,10 @@ static void close_drives(struct board_drive *drives)
 {
 	unsigned int i;
 
-	for (i = 0; i < DRIVE_MAX; i++)
+	for (i = 0; i < DRIVE_MAX; i++) {
+		blk_base_cache__stop(drives[i].backend);
 		blk_backend__close(drives[i].backend);
+	}
 }
 
 static int open_serial(const char *spec, char *err, size_t errlen)
