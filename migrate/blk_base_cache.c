@@ -224,11 +224,12 @@ static int add_job(struct job *j)
 	return i < DRIVE_MAX ? 0 : -ENOSPC;
 }
 
-/* SCHED_IDLE: the hash gets a CPU only when nothing else wants it (the
- * vCPUs, the I/O threads, the rest of the host), and the I/O schedulers
- * give its reads the idle class too. A niced thread would still take a
- * share from a busy vCPU. glibc's attributes refuse SCHED_IDLE, so it is
- * set on the new thread, which waits on j->lock until then. */
+/* SCHED_IDLE: beside a thread that wants the CPU (a vCPU, an I/O thread,
+ * the rest of the host) the hash gets a sliver (weight 3 against 1024;
+ * nice 19 would still take 15), and its reads get the idle I/O class
+ * where the I/O scheduler has classes. glibc's attributes refuse it, so
+ * it is set on the new thread, which waits on j->lock until then; from
+ * here, before the sandbox, so no system call joins the allow-list. */
 int blk_base_cache__start(struct blk_backend *b, char *err, size_t errlen)
 {
 	struct sched_param idle = { .sched_priority = 0 };
