@@ -19,6 +19,9 @@ require_cmd qemu-io
 cd "$TMP" || fail "no TMP"
 head -c 64M /dev/urandom >base.raw
 mkdir dst && cp base.raw dst/base.raw
+# Made now, to be long unchanged (a base changed within 100 ms of its
+# hash's end is not cached) when it changes after a destination hashed it.
+cp base.raw dst/late.raw && touch -d '2001-01-01' dst/late.raw
 qemu-img create -q -f qcow2 -b base.raw -F raw src-ov.qcow2
 # 1 MiB of data, zeros over the base, 4 KiB further on.
 qemu-io -c 'write -P 0x5a 5M 1M' -c 'write -z 10M 128K' -c 'write -P 0xa5 30M 4K' \
@@ -80,8 +83,6 @@ hashed_ahead() {	# hashed_ahead PID: its background hash of the base ended
 	done
 	return 1
 }
-cp "$TMP/dst/base.raw" "$TMP/dst/late.raw"
-touch -d '2001-01-01' "$TMP/dst/late.raw"
 fresh late-ov.qcow2 late.raw
 port=$(free_port)
 start_dest late "$port" --drive "file=$TMP/dst/late-ov.qcow2,format=qcow2"
