@@ -259,7 +259,10 @@ def _migrate(run, sysdrv, exp, link):
     t_mig = time.monotonic()
     record["times"]["migrate"] = t_mig - run.t0
     record["times"]["migrate_mono"] = t_mig
-    q.command("migrate", {"uri": "tcp:%s:%d" % (run.ctx.dst_ip, run.ctx.port)})
+    # A point may add QMP migrate arguments (blk, inc: block migration).
+    args = dict(point.get("migrate", {}))
+    args["uri"] = "tcp:%s:%d" % (run.ctx.dst_ip, run.ctx.port)
+    q.command("migrate", args)
     record["outcome"] = _follow(q, run.procs["src"], exp, t_mig, record)
     record["times"]["end_mono"] = time.monotonic()
     record["times"]["end"] = record["times"]["end_mono"] - run.t0
