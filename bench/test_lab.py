@@ -417,6 +417,77 @@ class FakeVmmDriver(unittest.TestCase):
         self.assertEqual(rec["proc"]["dst"]["exit_status"], 1)
 
 
+class BlkQemu(unittest.TestCase):
+    """bench/blk_qemu.py's pieces that need no VM: the run order, where
+    each system's figures come from, the table, the drive options."""
+
+    def setUp(self):
+        import blk_qemu
+        self.bq = blk_qemu
+
+    def test_systems_alternate_and_swap_every_repetition(self):
+        order = [(r, m, s) for r, m, s in self.bq.plan({"reps": 2})]
+        self.assertEqual(order, [(0, "b", "vmm"), (0, "b", "qemu"), (0, "i", "vmm"),
+                                 (0, "i", "qemu"), (1, "b", "qemu"), (1, "b", "vmm"),
+                                 (1, "i", "qemu"), (1, "i", "vmm")])
+
+    def record(self, final, samples=()):
+        return {"outcome": "completed", "qmp": {"src_migrate": final},
+                "samples": list(samples)}
+
+    def test_disk_bytes_from_the_completed_reply_else_the_last_sample(self):
+        final = {"total-time": 200, "setup-time": 5, "downtime": 3,
+                 "ram": {"transferred": 4096}}
+        vmm = self.bq.blk_summary(self.record(dict(final, disk={
+            "transferred": 100, "total": 100, "remaining": 0})))
+        self.assertEqual((vmm["disk_bytes"], vmm["disk_from"]),
+                         (100, "completed query-migrate"))
+        self.assertEqual((vmm["total_ms"], vmm["downtime_ms"], vmm["ram_bytes"]),
+                         (200, 3, 4096))
+        qemu = self.bq.blk_summary(self.record(final, [
+            {"_t": 0.1, "disk": {"transferred": 40, "total": 100, "remaining": 60}},
+            {"_t": 0.2, "disk": {"transferred": 90, "total": 100, "remaining": 10}},
+            {"_t": 0.3}]))
+        self.assertEqual(qemu["disk_bytes"], 90)
+        self.assertIn("last active sample at 0.200 s (remaining 10)", qemu["disk_from"])
+
+    def test_table_gives_medians_ratios_and_keeps_failures(self):
+        def rec(system, mode, total, down, outcome="completed", error=None):
+            return {"system": system, "repetition": 0, "point": {"id": mode + "-" + system},
+                    "qmp": {"parameters": {"max-bandwidth": 0 if system == "vmm" else 7}},
+                    "blk": {"mode": "-" + mode, "outcome": outcome, "error": error,
+                            "total_ms": total, "setup_ms": 1, "downtime_ms": down,
+                            "disk_bytes": 2**20, "ram_bytes": 2**20, "dst_disk_usage": 2**21,
+                            "compare": {"identical": outcome == "completed"}}}
+        records = [rec("vmm", "b", 100, 10), rec("vmm", "b", 300, 30),
+                   rec("qemu", "b", 400, 5), rec("vmm", "i", 50, 2),
+                   rec("qemu", "i", None, None, "failed", "Unable to write")]
+        text = self.bq.table(records, {"max_bw": None, "mem": 2**28, "size": 2**29,
+                                       "overlay": 2**24})
+        self.assertIn("| -b | vmm | 2/2 | 200 | 1 | 20.0 | 1.0 | 1.0 | 2.0 | 2/2 |", text)
+        self.assertIn("| -b | 0.50 | 4.00 |", text)
+        self.assertIn("| -i | - | - |", text)
+        self.assertIn("(in force: vmm no cap, qemu 7 B/s)", text)
+        self.assertIn("- i-qemu r1: failed Unable to write", text)
+
+    def test_drives_on_both_command_lines(self):
+        import lab_run
+        for name, cls in (("vmm", self.bq.VmmBlk), ("qemu", self.bq.QemuBlk)):
+            drv = cls("B")
+            p = self.bq.point(name, "i", 2**28, None)
+            self.assertEqual(p["migrate"], {"blk": True, "inc": True})
+            ctx = lab_run.RunCtx(p, "T", lab_run.lab_links.make(p["link"]), 1)
+            drv.drives = {"src": ("S,1", "qcow2"), "dst": ("D", "qcow2")}
+            src, dst = drv.source_argv(ctx), drv.dest_argv(ctx)
+            if name == "vmm":
+                i = src.index("--drive")
+                self.assertEqual(src[i:i + 3], ["--drive", "file=S,,1,format=qcow2",
+                                                os.path.join("B", "guests", "idle.elf")])
+                self.assertEqual(dst[-2:], ["--drive", "file=D,format=qcow2"])
+            else:
+                self.assertEqual(dst[-2:], ["-drive", "file=D,if=virtio,format=qcow2"])
+
+
 class Plots(unittest.TestCase):
     def test_every_figure_is_written_from_json_alone(self):
         try:
