@@ -95,6 +95,14 @@ def random_file(path, size):
             left -= n
 
 
+def fsync_file(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def make_images(work, size, overlay):
     """The sources' images, made once: src.img (-b), base.img with
     src.qcow2 over it (-i) and the destination's own copy of the base."""
@@ -122,6 +130,11 @@ def make_images(work, size, overlay):
     shutil.rmtree(chunks)
     if r.returncode != 0 or r.stdout.strip() or r.stderr.strip():
         raise RuntimeError("qemu-io: %s" % (r.stderr or r.stdout).strip())
+    # On disk before any run: otherwise the first source to flush its
+    # drive (vmm drains and syncs at stop-and-copy) pays for writing the
+    # images' dirty page cache inside its downtime (measured: 317 ms).
+    for path in img.values():
+        fsync_file(path)
     return img
 
 
