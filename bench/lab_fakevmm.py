@@ -116,6 +116,9 @@ class Fake:
                 return {"error": {"class": "GenericError", "desc": "bad uri"}}
             self.mig = {"status": "active", "ram": {"transferred": 0, "remaining": 1 << 20,
                                                    "total": 64 << 20, "dirty-sync-count": 1}}
+            if args.get("blk"):  # block migration: QEMU's disk figures
+                self.mig["disk"] = {"transferred": 0, "remaining": 1 << 20,
+                                    "total": 1 << 20}
             self.event("MIGRATION", {"status": "active"})
             return {}
         if cmd == "query-migrate":

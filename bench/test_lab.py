@@ -345,7 +345,7 @@ class FakeVmmDriver(unittest.TestCase):
         shutil.rmtree(self.build)
         shutil.rmtree(self.tmp)
 
-    def run_one(self, mode, timeout=10.0):
+    def run_one(self, mode, timeout=10.0, migrate=None, **exp_extra):
         os.environ["FAKE_VMM_MODE"] = mode
         spec = parse('[experiment]\nwarmup = 0.1\ncooldown = 0.2\ntimeout = %g\n'
                      'sample_interval = 0.05\n[grid]\nsystem = "vmm"\n'
@@ -355,6 +355,9 @@ class FakeVmmDriver(unittest.TestCase):
         self.assertIsNone(drv.missing())
         self.assertTrue(drv.timestamps())
         point, exp = spec["points"][0], spec["experiment"]
+        exp.update(exp_extra)
+        if migrate:
+            point["migrate"] = migrate
         link = self.lab_links.make(point["link"])
         rec = self.lab_run.new_record(point, exp, {}, drv, link, 0)
         self.lab_run.one_run(drv, point, exp, link, self.tmp, rec)
@@ -384,6 +387,11 @@ class FakeVmmDriver(unittest.TestCase):
         self.assertGreater(s["client_downtime_ms"], 0)
         self.assertTrue(any(e["event"] == "MIGRATION" for e in rec["events"]["src"]))
         self.assertGreaterEqual(len(rec["samples"]), 3)
+
+    def test_a_point_adds_its_migrate_arguments(self):
+        rec = self.run_one("converge", migrate={"blk": True})
+        self.assertEqual(rec["outcome"], "completed", rec.get("error"))
+        self.assertIn("disk", rec["samples"][0])
 
     def test_source_that_exits_when_done(self):
         rec = self.run_one("exit")
