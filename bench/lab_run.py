@@ -285,6 +285,15 @@ def _check_destination(run, exp):
         record["outcome"] = "failed"
         record["error"] = "destination: %s" % (
             words[-1] if words else "not running after the source completed")
+    elif exp.get("dst_until"):
+        # A guest that ends with a verdict: wait for it (up to cooldown)
+        # rather than a fixed time, so that it is in the record.
+        tap = run.taps["dst"]
+        line = tap.wait_for(exp["dst_until"], exp["cooldown"], run.procs["dst"].alive)
+        if line is None:  # it ended: its tap may still be reading its last line
+            line = tap.wait_for(exp["dst_until"], 1.0)
+        record["times"]["dst_until"] = None if line is None else line["t"] - run.t0
+        return
     _sleep(exp["cooldown"])
 
 

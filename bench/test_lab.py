@@ -393,6 +393,17 @@ class FakeVmmDriver(unittest.TestCase):
         self.assertEqual(rec["outcome"], "completed", rec.get("error"))
         self.assertIn("disk", rec["samples"][0])
 
+    def test_waits_for_the_destination_line_it_is_told(self):
+        rec = self.run_one("converge", dst_until=r"^tick 1020 ", cooldown=10.0)
+        self.assertIsNotNone(rec["times"]["dst_until"])
+        self.assertTrue(any(ln["text"].startswith("tick 1020 ")
+                            for ln in rec["serial"]["dst"]))
+
+    def test_a_destination_line_that_never_comes_ends_the_wait(self):
+        rec = self.run_one("converge", dst_until=r"^never", cooldown=0.3)
+        self.assertEqual(rec["outcome"], "completed", rec.get("error"))
+        self.assertIsNone(rec["times"]["dst_until"])
+
     def test_source_that_exits_when_done(self):
         rec = self.run_one("exit")
         self.assertEqual(rec["outcome"], "completed", rec.get("error"))
