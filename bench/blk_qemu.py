@@ -15,10 +15,16 @@ the stream at 128 MiB/s, vmm's does not cap. max-bandwidth 0 (the lab's
 step by the rate limit, so with 0 it sends no disk byte at all (64 MiB
 image: 0 bytes in 300 s, then cancelled).
 
-    python3 bench/blk_qemu.py [--out DIR] [--build build] [--dry-run]
+    python3 bench/blk_qemu.py [--out DIR] [--build build] [--max-bandwidth N]
+                              [--guest idle|diskverify] [--dry-run]
 
 SIZE_MIB (512), OVERLAY_MIB (16), REPS (3) and MEM_MIB (256) come from
-the environment. Each run: DIR/runs/MODE-SYSTEM-rN.json (the lab's record
+the environment. --guest diskverify writes while it migrates (DV_WS_MIB
+64, DV_RATE 200 per second, DV_WRITES 2000, then its verdict): each run
+starts from a copy of the source image, the lab waits for the verdict on
+the destination, and the destination's image is compared with the one
+diskverify leaves when it runs to its end unmigrated (once per mode,
+under vmm: with writes=N that image depends on the parameters alone). Each run: DIR/runs/MODE-SYSTEM-rN.json (the lab's record
 plus "blk": total, setup and downtime, disk and RAM bytes, whether the
 destination's image reads the same as the source's by `qemu-img
 compare`); then DIR/table.md with the medians and the vmm/QEMU ratios.
@@ -190,11 +196,11 @@ def blk_summary(record):
     return out
 
 
-def point(system, mode, mem, max_bw):
+def point(system, mode, mem, max_bw, guest=None):
     migrate = {"blk": True} if mode == "b" else {"blk": True, "inc": True}
     params = {} if max_bw is None else {"max-bandwidth": max_bw}
     return {"id": "%s-%s" % (mode, system), "system": system,
-            "guest": {"name": "idle"}, "mem": mem, "cpus": 1,
+            "guest": guest or {"name": "idle"}, "mem": mem, "cpus": 1,
             "link": lab_config.parse_link("loopback"), "params": params,
             "capabilities": {}, "migrate": migrate}
 
@@ -202,25 +208,81 @@ def point(system, mode, mem, max_bw):
 # Samples every 20 ms: QEMU's disk figures exist only in active samples.
 EXP = dict(lab_config.EXPERIMENT_DEFAULTS, name="blk-qemu", warmup=0.5,
            cooldown=0.3, timeout=120.0, sample_interval=0.02)
+VERDICT = r"^diskverify: (PASS|FAIL)"
+
+
+def exp_for(guest):
+    """diskverify ends with a verdict on the destination: wait for it."""
+    if guest["name"] != "diskverify":
+        return EXP
+    return dict(EXP, cooldown=120.0, dst_until=VERDICT)
+
+
+def run_source(work, img, mode):
+    """A writing guest changes its image: each run starts from a copy."""
+    master, fmt = (img["b_src"], "raw") if mode == "b" else (img["i_src"], "qcow2")
+    path = os.path.join(work, "run-src." + ("img" if mode == "b" else "qcow2"))
+    shutil.copyfile(master, path)
+    fsync_file(path)
+    return path, fmt
+
+
+def make_reference(work, img, mode, cfg, build):
+    """diskverify with writes=N leaves an image that depends only on its
+    parameters (guest-tests/README.md): run it to its end, unmigrated,
+    under vmm, on a copy of the source; each destination must read the
+    same."""
+    path, fmt = run_source(work, img, mode)
+    ref = os.path.join(work, "ref-%s.%s" % (mode, "img" if mode == "b" else "qcow2"))
+    os.rename(path, ref)
+    g = dict(cfg["guest"], rate=0)
+    argv = [os.path.join(build, "vmm"), "--mem", "%dM" % (cfg["mem"] >> 20),
+            "--drive", "file=%s,format=%s" % (ref, fmt),
+            os.path.join(build, "guests", "diskverify.elf"), "--"] + \
+        lab_systems.guest_args(g)
+    with lab_run.critical():
+        proc = lab_systems.Proc(argv, os.path.join(work, "ref.out"))
+    if not proc.wait(600):
+        proc.kill()
+    out = proc.err()
+    if proc.status != 0 or "diskverify: PASS" not in out:
+        raise RuntimeError("reference run failed (status %s): %s" % (
+            proc.status, out.strip()[-300:]))
+    return ref
+
+
+def verdict(record):
+    import re
+    for ln in reversed(record["serial"].get("dst") or []):
+        if re.search(VERDICT, ln["text"]):
+            return ln["text"]
+    return None
 
 
 def one(drv, mode, rep, cfg, work, img, host):
     """One migration; its record, written to out/runs."""
-    p = point(drv.name, mode, cfg["mem"], cfg["max_bw"])
-    src = (img["b_src"], "raw") if mode == "b" else (img["i_src"], "qcow2")
+    p = point(drv.name, mode, cfg["mem"], cfg["max_bw"], cfg["guest"])
+    writer = cfg["guest"]["name"] == "diskverify"
+    if writer:
+        src = run_source(work, img, mode)
+    else:
+        src = (img["b_src"], "raw") if mode == "b" else (img["i_src"], "qcow2")
+    exp = exp_for(cfg["guest"])
     drv.drives = {"src": src, "dst": fresh_destination(work, img, mode, cfg["size"])}
     tmp = tempfile.mkdtemp(prefix="run-", dir=work)
     link = lab_run.lab_links.make(p["link"])
-    record = lab_run.new_record(p, EXP, host, drv, link, rep)
+    record = lab_run.new_record(p, exp, host, drv, link, rep)
     record["loadavg_before"] = [round(x, 2) for x in os.getloadavg()]
     try:
-        lab_run.one_run(drv, p, EXP, link, tmp, record)
+        lab_run.one_run(drv, p, exp, link, tmp, record)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     record["blk"] = blk_summary(record)
     record["blk"].update(mode="-" + mode, size_mib=cfg["size"] >> 20,
                          overlay_mib=cfg["overlay"] >> 20 if mode == "i" else None,
-                         compare=compare(src[0], drv.drives["dst"][0], src[1]),
+                         compare=compare(img["ref_" + mode] if writer else src[0],
+                                         drv.drives["dst"][0], src[1]),
+                         verdict=verdict(record) if writer else None,
                          dst_disk_usage=os.stat(drv.drives["dst"][0]).st_blocks * 512)
     name = os.path.join(cfg["out"], "runs", "%s-r%d.json" % (p["id"], rep + 1))
     with lab_run.critical():  # no .partial left by a Ctrl-C
@@ -251,13 +313,19 @@ def table(records, cfg):
     bw += " (in force: %s)" % ", ".join(
         "%s %s" % (s, "no cap" if not used.get(s) else "%s B/s" % used[s])
         for s in SYSTEMS if s in used)
-    lines = ["Block migration, idle guest (%d MiB RAM, 1 vCPU), loopback, %s; "
+    g = cfg.get("guest") or {"name": "idle"}
+    guest = "idle guest" if g["name"] == "idle" else (
+        "diskverify writing while it migrates (ws=%s rate=%s/s writes=%s; "
+        "images compared with one it left without migrating, under vmm)" % (
+            g["ws"], g["rate"], g["writes"]))
+    lines = ["Block migration, %s (%d MiB RAM, 1 vCPU), loopback, %s; "
              "image %d MiB of random data (-i: overlay of %d MiB random 64 KiB "
              "writes over a raw base); medians of completed runs." % (
-                 cfg["mem"] >> 20, bw, cfg["size"] >> 20, cfg["overlay"] >> 20), "",
+                 guest, cfg["mem"] >> 20, bw, cfg["size"] >> 20,
+                 cfg["overlay"] >> 20), "",
              "| mode | system | runs ok | total ms | setup ms | downtime ms | "
-             "disk MiB | RAM MiB | dst allocated MiB | images identical |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "disk MiB | RAM MiB | dst allocated MiB | images identical | dst verdict |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     med = {}
     for mode in MODES:
         for system in SYSTEMS:
@@ -269,13 +337,16 @@ def table(records, cfg):
                   "dst_disk_usage")}
             med[mode, system] = m
             same = sum(1 for b in rs if b["compare"]["identical"])
-            lines.append("| -%s | %s | %d/%d | %s | %s | %s | %s | %s | %s | %d/%d |" % (
+            passed = sum(1 for b in rs if (b.get("verdict") or "").startswith(
+                "diskverify: PASS"))
+            lines.append("| -%s | %s | %d/%d | %s | %s | %s | %s | %s | %s | %d/%d | %s |" % (
                 mode, system, len(ok), len(rs), _num(m["total_ms"]),
                 _num(m["setup_ms"]), _num(m["downtime_ms"], 1),
                 _num(m["disk_bytes"] and m["disk_bytes"] / 2**20, 1),
                 _num(m["ram_bytes"] and m["ram_bytes"] / 2**20, 1),
                 _num(m["dst_disk_usage"] and m["dst_disk_usage"] / 2**20, 1),
-                same, len(rs)))
+                same, len(rs), "%d/%d PASS" % (passed, len(rs))
+                if any(b.get("verdict") for b in rs) else "-"))
     lines += ["", "| mode | total time vmm/QEMU | downtime vmm/QEMU |", "| --- | --- | --- |"]
     for mode in MODES:
         v, q = med[mode, "vmm"], med[mode, "qemu"]
@@ -298,7 +369,13 @@ def table(records, cfg):
 def config(opt):
     cfg = {"size": env_int("SIZE_MIB", 512) << 20, "overlay": env_int("OVERLAY_MIB", 16) << 20,
            "reps": env_int("REPS", 3), "mem": env_int("MEM_MIB", 256) << 20,
-           "max_bw": opt.max_bandwidth, "out": opt.out}
+           "max_bw": opt.max_bandwidth, "out": opt.out, "guest": {"name": "idle"}}
+    if opt.guest == "diskverify":
+        cfg["guest"] = {"name": "diskverify", "ws": "%dM" % env_int("DV_WS_MIB", 64),
+                        "rate": env_int("DV_RATE", 200),
+                        "writes": env_int("DV_WRITES", 2000)}
+        if env_int("DV_WS_MIB", 64) << 20 > cfg["size"]:
+            sys.exit("blk_qemu: DV_WS_MIB must be at most SIZE_MIB")
     if not 0 < cfg["overlay"] <= cfg["size"] or cfg["overlay"] % CLUSTER:
         sys.exit("blk_qemu: OVERLAY_MIB must be 1..SIZE_MIB")
     if cfg["reps"] < 1:
@@ -322,7 +399,7 @@ def dry_run(cfg, drivers):
         len(plan(cfg)), cfg["size"] >> 20, cfg["overlay"] >> 20, cfg["out"]))
     for rep, mode, system in plan(cfg):
         drv = drivers[system]
-        p = point(system, mode, cfg["mem"], cfg["max_bw"])
+        p = point(system, mode, cfg["mem"], cfg["max_bw"], cfg["guest"])
         ctx = lab_run.RunCtx(p, "TMP", lab_run.lab_links.make(p["link"]), 0)
         drv.drives = {"src": ("SRC", "raw" if mode == "b" else "qcow2"),
                       "dst": ("DST", "raw" if mode == "b" else "qcow2")}
@@ -338,6 +415,9 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--max-bandwidth", type=int, default=None,
                     help="bytes/s for both systems (default: not set)")
+    ap.add_argument("--guest", choices=("idle", "diskverify"), default="idle",
+                    help="diskverify: writing while it migrates (DV_WS_MIB, "
+                    "DV_RATE, DV_WRITES)")
     ap.add_argument("--dry-run", action="store_true",
                     help="print the runs and command lines, start nothing")
     opt = ap.parse_args()
@@ -360,6 +440,9 @@ def main():
         print("blk_qemu: images (%d MiB random, overlay %d MiB) in %s" % (
             cfg["size"] >> 20, cfg["overlay"] >> 20, work), flush=True)
         img = make_images(work, cfg["size"], cfg["overlay"])
+        if cfg["guest"]["name"] == "diskverify":
+            for mode in MODES:
+                img["ref_" + mode] = make_reference(work, img, mode, cfg, opt.build)
         host = lab_run.host_info(list(drivers.values()))
         for rep, mode, system in plan(cfg):
             r = one(drivers[system], mode, rep, cfg, work, img, host)

@@ -483,11 +483,17 @@ class BlkQemu(unittest.TestCase):
                    rec("qemu", "i", None, None, "failed", "Unable to write")]
         text = self.bq.table(records, {"max_bw": None, "mem": 2**28, "size": 2**29,
                                        "overlay": 2**24})
-        self.assertIn("| -b | vmm | 2/2 | 200 | 1 | 20.0 | 1.0 | 1.0 | 2.0 | 2/2 |", text)
+        self.assertIn("| -b | vmm | 2/2 | 200 | 1 | 20.0 | 1.0 | 1.0 | 2.0 | 2/2 | - |", text)
         self.assertIn("| -b | 0.50 | 4.00 |", text)
         self.assertIn("| -i | - | - |", text)
         self.assertIn("(in force: vmm no cap, qemu 7 B/s)", text)
         self.assertIn("- i-qemu r1: failed Unable to write", text)
+
+    def test_diskverify_verdict_from_the_destination(self):
+        rec = {"serial": {"dst": [{"text": "diskverify: t=100 writes=5 reads=5"},
+                                  {"text": "diskverify: FAIL block=3 gen=2 word=0"}]}}
+        self.assertEqual(self.bq.verdict(rec), "diskverify: FAIL block=3 gen=2 word=0")
+        self.assertIsNone(self.bq.verdict({"serial": {"dst": []}}))
 
     def test_drives_on_both_command_lines(self):
         import lab_run
