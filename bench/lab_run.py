@@ -407,6 +407,8 @@ def _follow(q, src, exp, t_mig, record):
         samples.append(info)
         status = info.get("status")
         if status in TERMINAL:
+            if status == "completed" and not info.get("total-time"):
+                info = _completed_times(q, info, t_mig)
             record["qmp"]["src_migrate"] = info
             if status == "cancelled" and cancelled_for_time:
                 return "did-not-converge"
@@ -427,6 +429,24 @@ def _follow(q, src, exp, t_mig, record):
         # once: round 0 starts with every page to send).
         n = len(samples)
         _sleep(max(0.0, t_mig + n * exp["sample_interval"] - time.monotonic()))
+
+
+def _completed_times(q, info, t_mig):
+    """QEMU 7.2 reports "completed" a moment before it fills in its times
+    (total-time, downtime and setup-time read 0 then): ask again, for up
+    to a second, until they are there."""
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        _sleep(0.02)
+        try:
+            again = q.command("query-migrate", timeout=5)
+        except (ConnectionError, OSError, QMPTimeout, QMPError):
+            break
+        if again.get("total-time"):
+            again["_t"] = round(time.monotonic() - t_mig, 4)
+            again["_asked_again"] = True
+            return again
+    return info
 
 
 def _shutdown(procs, taps, qmps, record):

@@ -404,6 +404,12 @@ class FakeVmmDriver(unittest.TestCase):
         self.assertEqual(rec["outcome"], "completed", rec.get("error"))
         self.assertIsNone(rec["times"]["dst_until"])
 
+    def test_times_of_a_completion_reported_before_they_are_known(self):
+        rec = self.run_one("zerotimes")
+        self.assertEqual(rec["outcome"], "completed", rec.get("error"))
+        final = rec["qmp"]["src_migrate"]
+        self.assertEqual((final["total-time"], final["downtime"]), (1234, 12))
+
     def test_source_that_exits_when_done(self):
         rec = self.run_one("exit")
         self.assertEqual(rec["outcome"], "completed", rec.get("error"))
