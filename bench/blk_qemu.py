@@ -33,7 +33,6 @@ Ctrl-C ends every process by its PID and removes the images.
 import argparse
 import json
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -44,40 +43,14 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab_config  # noqa: E402
+import lab_disk  # noqa: E402
 import lab_run  # noqa: E402
 import lab_systems  # noqa: E402
 
 MODES = ("b", "i")
 SYSTEMS = ("vmm", "qemu")
-CLUSTER = 64 << 10  # qemu-img's default qcow2 cluster: one overlay write
-
-
-class _Drive:
-    """Adds each side's drive to a lab driver's command line."""
-
-    def drive_argv(self, side):
-        path, fmt = self.drives[side]
-        if self.name == "vmm":
-            return ["--drive", "file=%s,format=%s" % (path.replace(",", ",,"), fmt)]
-        return ["-drive", "file=%s,if=virtio,format=%s" % (path, fmt)]
-
-
-class VmmBlk(_Drive, lab_systems.Vmm):
-    def dest_argv(self, run):
-        return super().dest_argv(run) + self.drive_argv("dst")
-
-    def source_argv(self, run):
-        argv = super().source_argv(run)
-        i = argv.index("--") - 1  # the options go before the guest's ELF
-        return argv[:i] + self.drive_argv("src") + argv[i:]
-
-
-class QemuBlk(_Drive, lab_systems.Qemu):
-    def dest_argv(self, run):
-        return super().dest_argv(run) + self.drive_argv("dst")
-
-    def source_argv(self, run):
-        return super().source_argv(run) + self.drive_argv("src")
+CLUSTER = lab_disk.CLUSTER
+LAB_MODE = {"b": "block", "i": "incremental"}
 
 
 def env_int(name, default):
@@ -85,119 +58,42 @@ def env_int(name, default):
     return int(v) if v.strip() else default
 
 
-def qemu_img(*args):
-    r = subprocess.run(["qemu-img"] + list(args), capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError("qemu-img %s: %s" % (" ".join(args), r.stderr.strip()))
-    return r.stdout
-
-
-def random_file(path, size):
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, 4 << 20)
-            f.write(os.urandom(n))
-            left -= n
-
-
-def fsync_file(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def make_images(work, size, overlay):
     """The sources' images, made once: src.img (-b), base.img with
-    src.qcow2 over it (-i) and the destination's own copy of the base."""
-    img = {"b_src": os.path.join(work, "src.img"),
-           "base": os.path.join(work, "base.img"),
-           "dst_base": os.path.join(work, "dst-base.img"),
-           "i_src": os.path.join(work, "src.qcow2")}
-    random_file(img["b_src"], size)
-    random_file(img["base"], size)
-    shutil.copyfile(img["base"], img["dst_base"])
-    qemu_img("create", "-q", "-f", "qcow2", "-b", img["base"], "-F", "raw",
-             img["i_src"])
-    # OVERLAY_MIB of random data in 64 KiB writes at random clusters, each
-    # its own random bytes (qemu-io's -s reads a write's data from a file).
-    chunks = os.path.join(work, "chunks")
-    os.mkdir(chunks)
-    n = overlay // CLUSTER
-    cmds = []
-    for k, c in enumerate(sorted(random.sample(range(size // CLUSTER), n))):
-        path = os.path.join(chunks, str(k))
-        random_file(path, CLUSTER)
-        cmds += ["-c", "write -q -s %s %d %d" % (path, c * CLUSTER, CLUSTER)]
-    r = subprocess.run(["qemu-io", "-f", "qcow2"] + cmds + [img["i_src"]],
-                       capture_output=True, text=True)
-    shutil.rmtree(chunks)
-    if r.returncode != 0 or r.stdout.strip() or r.stderr.strip():
-        raise RuntimeError("qemu-io: %s" % (r.stderr or r.stdout).strip())
-    # On disk before any run: otherwise the first source to flush its
-    # drive (vmm drains and syncs at stop-and-copy) pays for writing the
-    # images' dirty page cache inside its downtime (measured: 317 ms).
-    for path in img.values():
-        fsync_file(path)
-    return img
+    src.qcow2 over it (-i) and the destination's own copy of the base
+    (lab_disk: random data, on disk before any run)."""
+    images = lab_disk.Images(work)
+    b = images.source({"size": size, "mode": "block", "overlay": None})
+    i = images.source({"size": size, "mode": "incremental", "overlay": overlay})
+    return {"b_src": b["src"][0], "base": i["base"], "dst_base": i["dst_base"],
+            "i_src": i["src"][0]}
 
 
 def fresh_destination(work, img, mode, size):
     """The destination's drive for one run: a zeroed raw image of the
     source's size (-b), or a fresh overlay over its own base (-i)."""
-    if mode == "b":
-        path = os.path.join(work, "dst.img")
-        if os.path.exists(path):
-            os.unlink(path)
-        with open(path, "wb") as f:
-            f.truncate(size)
-        return path, "raw"
-    path = os.path.join(work, "dst.qcow2")
-    if os.path.exists(path):
-        os.unlink(path)
-    qemu_img("create", "-q", "-f", "qcow2", "-b", img["dst_base"], "-F", "raw", path)
-    return path, "qcow2"
-
-
-def compare(src, dst, fmt):
-    """`qemu-img compare` of the two images as a guest reads them."""
-    r = subprocess.run(["qemu-img", "compare", "-f", fmt, "-F", fmt, src, dst],
-                       capture_output=True, text=True)
-    return {"identical": r.returncode == 0, "exit_status": r.returncode,
-            "output": (r.stdout + r.stderr).strip()}
+    path = os.path.join(work, "dst." + ("img" if mode == "b" else "qcow2"))
+    return lab_disk.fresh_destination(path, {"size": size, "mode": LAB_MODE[mode]},
+                                      img)
 
 
 def blk_summary(record):
-    """The figures of one run, from the source's last query-migrate.
-    QEMU 7.2 drops `disk` from a completed migration's query-migrate (its
-    block migration state is gone by then): its disk bytes come from the
-    last sample that had them, and "disk_from" says so."""
+    """The figures of one run, from the source's last query-migrate; the
+    disk's as the lab's (lab_disk.figures: QEMU 7.2's from its last
+    active sample, "disk_from" says so)."""
     final = record["qmp"].get("src_migrate") or {}
-    out = {"outcome": record["outcome"], "error": record.get("error"),
-           "error_detail": record.get("error_detail"),
-           "total_ms": final.get("total-time"), "setup_ms": final.get("setup-time"),
-           "downtime_ms": final.get("downtime"),
-           "ram_bytes": (final.get("ram") or {}).get("transferred"),
-           "disk_bytes": None, "disk_total": None, "disk_from": None}
-    if "disk" in final:
-        out["disk_bytes"] = final["disk"].get("transferred")
-        out["disk_total"] = final["disk"].get("total")
-        out["disk_from"] = "completed query-migrate"
-        return out
-    with_disk = [s for s in record["samples"] if "disk" in s]
-    if with_disk:
-        last = with_disk[-1]
-        out["disk_bytes"] = last["disk"].get("transferred")
-        out["disk_total"] = last["disk"].get("total")
-        out["disk_from"] = "last active sample at %.3f s (remaining %s)" % (
-            last["_t"], last["disk"].get("remaining"))
-    return out
+    disk = lab_disk.figures({"qmp": record["qmp"], "samples": record["samples"]})
+    return {"outcome": record["outcome"], "error": record.get("error"),
+            "error_detail": record.get("error_detail"),
+            "total_ms": final.get("total-time"), "setup_ms": final.get("setup-time"),
+            "downtime_ms": final.get("downtime"),
+            "ram_bytes": (final.get("ram") or {}).get("transferred"),
+            "disk_bytes": disk["bytes"], "disk_total": disk["total"],
+            "disk_from": disk["from"]}
 
 
 def point(system, mode, mem, max_bw, guest=None):
-    migrate = {"blk": True} if mode == "b" else {"blk": True, "inc": True}
+    migrate = lab_config.disk_migrate_args({"mode": LAB_MODE[mode]})
     params = {} if max_bw is None else {"max-bandwidth": max_bw}
     return {"id": "%s-%s" % (mode, system), "system": system,
             "guest": guest or {"name": "idle"}, "mem": mem, "cpus": 1,
@@ -223,7 +119,7 @@ def run_source(work, img, mode):
     master, fmt = (img["b_src"], "raw") if mode == "b" else (img["i_src"], "qcow2")
     path = os.path.join(work, "run-src." + ("img" if mode == "b" else "qcow2"))
     shutil.copyfile(master, path)
-    fsync_file(path)
+    lab_disk.fsync_file(path)
     return path, fmt
 
 
@@ -269,22 +165,22 @@ def one(drv, mode, rep, cfg, work, img, host):
     else:
         src = (img["b_src"], "raw") if mode == "b" else (img["i_src"], "qcow2")
     exp = exp_for(cfg["guest"])
-    drv.drives = {"src": src, "dst": fresh_destination(work, img, mode, cfg["size"])}
+    drives = {"src": src, "dst": fresh_destination(work, img, mode, cfg["size"])}
     tmp = tempfile.mkdtemp(prefix="run-", dir=work)
     link = lab_run.lab_links.make(p["link"])
     record = lab_run.new_record(p, exp, host, drv, link, rep)
     record["loadavg_before"] = [round(x, 2) for x in os.getloadavg()]
     try:
-        lab_run.one_run(drv, p, exp, link, tmp, record)
+        lab_run.one_run(drv, p, exp, link, tmp, record, drives)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     record["blk"] = blk_summary(record)
     record["blk"].update(mode="-" + mode, size_mib=cfg["size"] >> 20,
                          overlay_mib=cfg["overlay"] >> 20 if mode == "i" else None,
-                         compare=compare(img["ref_" + mode] if writer else src[0],
-                                         drv.drives["dst"][0], src[1]),
+                         compare=lab_disk.compare(img["ref_" + mode] if writer else src[0],
+                                                  drives["dst"][0], src[1]),
                          verdict=verdict(record) if writer else None,
-                         dst_disk_usage=os.stat(drv.drives["dst"][0]).st_blocks * 512)
+                         dst_disk_usage=os.stat(drives["dst"][0]).st_blocks * 512)
     name = os.path.join(cfg["out"], "runs", "%s-r%d.json" % (p["id"], rep + 1))
     with lab_run.critical():  # no .partial left by a Ctrl-C
         with open(name + ".partial", "w") as f:
@@ -405,9 +301,9 @@ def dry_run(cfg, drivers):
     for rep, mode, system in plan(cfg):
         drv = drivers[system]
         p = point(system, mode, cfg["mem"], cfg["max_bw"], cfg["guest"])
-        ctx = lab_run.RunCtx(p, "TMP", lab_run.lab_links.make(p["link"]), 0)
-        drv.drives = {"src": ("SRC", "raw" if mode == "b" else "qcow2"),
-                      "dst": ("DST", "raw" if mode == "b" else "qcow2")}
+        fmt = "raw" if mode == "b" else "qcow2"
+        ctx = lab_run.RunCtx(p, "TMP", lab_run.lab_links.make(p["link"]), 0,
+                             {"src": ("SRC", fmt), "dst": ("DST", fmt)})
         print("rep %d -%s %s: migrate %s" % (rep + 1, mode, system, json.dumps(p["migrate"])))
         print("  dst: " + " ".join(drv.dest_argv(ctx)))
         print("  src: " + " ".join(drv.source_argv(ctx)))
@@ -427,7 +323,7 @@ def main():
                     help="print the runs and command lines, start nothing")
     opt = ap.parse_args()
     cfg = config(opt)
-    drivers = {"vmm": VmmBlk(opt.build), "qemu": QemuBlk(opt.build)}
+    drivers = {s: lab_systems.make(s, opt.build) for s in SYSTEMS}
     if opt.dry_run:
         dry_run(cfg, drivers)
         return 0

@@ -34,9 +34,15 @@ EXPERIMENT_DEFAULTS = {"name": "", "description": "", "repetitions": 1,
                        "warmup": 2.0, "timeout": 60.0, "cooldown": 1.0,
                        "sample_interval": 0.05, "ready_timeout": 30.0}
 GRID_KEYS = ("system", "guest", "mem", "cpus", "link", "params",
-             "capabilities")
+             "capabilities", "disk")
 GRID_DEFAULTS = {"system": ["vmm", "qemu"], "mem": ["256M"], "cpus": [1],
-                 "link": ["loopback"], "params": [{}], "capabilities": [{}]}
+                 "link": ["loopback"], "params": [{}], "capabilities": [{}],
+                 "disk": ["none"]}
+# A disk (bench/lab_disk.py): its keys and defaults; the guests that need one.
+DISK_MODES = ("block", "incremental", "shared")
+DISK_DEFAULTS = {"size": "256M", "mode": "block", "overlay": "16M"}
+DISK_GUESTS = ("disktouch", "diskverify")
+DISK_CLUSTER = 64 << 10
 
 
 class ConfigError(Exception):
@@ -201,6 +207,60 @@ def _check_caps(c, where):
     return c
 
 
+def _check_disk(d, where):
+    """A disk table, normalized: {"size", "mode", "overlay"} in bytes
+    (overlay None unless incremental); "none" is no disk (None)."""
+    if d == "none":
+        return None
+    if not isinstance(d, dict):
+        raise ConfigError("%s: %r is not a disk table ({ size = \"256M\", mode = "
+                          "\"block\" }) or \"none\"" % (where, d))
+    for k in d:
+        if k not in DISK_DEFAULTS:
+            raise ConfigError("%s: unknown disk key %r (known: %s)" % (
+                where, k, ", ".join(DISK_DEFAULTS)))
+    given, d = d, dict(DISK_DEFAULTS, **d)
+    if d["mode"] not in DISK_MODES:
+        raise ConfigError("%s: disk mode %r (block = migrate -b, incremental = "
+                          "-i over a base, shared = the same image, no block "
+                          "migration)" % (where, d["mode"]))
+    size = parse_size(d["size"], "%s: disk size" % where)
+    if size % DISK_CLUSTER:
+        raise ConfigError("%s: disk size %r must be a multiple of 64K" %
+                          (where, d["size"]))
+    overlay = None
+    if d["mode"] == "incremental":
+        overlay = parse_size(d["overlay"], "%s: disk overlay" % where)
+        if overlay % DISK_CLUSTER or overlay > size:
+            raise ConfigError("%s: disk overlay %r must be a multiple of 64K and "
+                              "at most the disk's size %r" % (where, d["overlay"],
+                                                              d["size"]))
+    elif "overlay" in given:
+        raise ConfigError("%s: disk overlay is for mode incremental only" % where)
+    return {"size": size, "mode": d["mode"], "overlay": overlay}
+
+
+def _check_point_disk(p, fname):
+    """What a point's guest, system and parameters ask of its disk."""
+    where = "%s: point %s" % (fname, p["id"])
+    disk, guest = p.get("disk"), p["guest"]
+    if guest["name"] in DISK_GUESTS and not disk:
+        raise ConfigError("%s: guest %s needs a disk ([grid] disk = { size = "
+                          "\"256M\", mode = \"block\" })" % (where, guest["name"]))
+    if not disk:
+        return
+    if guest["name"] in DISK_GUESTS:
+        ws = parse_size(guest.get("ws", "64M"), "%s: guest ws" % where)
+        if ws > disk["size"]:
+            raise ConfigError("%s: guest %s ws=%s is larger than the disk (%s)" % (
+                where, guest["name"], guest.get("ws", "64M"), size_text(disk["size"])))
+    if (p["system"] == "qemu" and disk["mode"] != "shared" and
+            not p["params"].get("max-bandwidth")):
+        raise ConfigError("%s: QEMU 7.2's block migration sends nothing with "
+                          "max-bandwidth 0 (the lab's default): set params "
+                          "max-bandwidth (QEMU's own default is 134217728)" % where)
+
+
 def _axis(grid, key, fname):
     """The list of alternatives of one grid axis, validated."""
     where = "%s: [grid] %s" % (fname, key)
@@ -238,6 +298,9 @@ def _axis(grid, key, fname):
                     (_expand_table(v) if isinstance(v, dict) else [v])]
         elif key == "capabilities":
             out += [_check_caps(c, where) for c in
+                    (_expand_table(v) if isinstance(v, dict) else [v])]
+        elif key == "disk":
+            out += [_check_disk(d, where) for d in
                     (_expand_table(v) if isinstance(v, dict) else [v])]
     if not out:
         raise ConfigError("%s: a list in it is empty: the grid has no points" % where)
@@ -288,7 +351,12 @@ def parse_experiment(text, fname="experiment"):
     for combo in itertools.product(*axes):
         p = dict(zip(GRID_KEYS, combo))
         p["params"] = dict(DEFAULT_PARAMS, **p["params"])
+        if p["disk"] is None:
+            del p["disk"]  # a point without a disk reads as before disks
+        else:
+            p["migrate"] = disk_migrate_args(p["disk"])
         p["id"] = point_id(p)
+        _check_point_disk(p, fname)
         points.append(p)
     seen = set()
     for p in points:
@@ -302,6 +370,23 @@ def parse_experiment(text, fname="experiment"):
 def load_experiment(path):
     with open(path, "rb") as f:
         return parse_experiment(f.read().decode(), path)
+
+
+def disk_migrate_args(disk):
+    """The QMP `migrate` arguments a disk's mode adds (blk, inc)."""
+    if disk["mode"] == "block":
+        return {"blk": True}
+    if disk["mode"] == "incremental":
+        return {"blk": True, "inc": True}
+    return {}
+
+
+def disk_label(disk):
+    """block-256M, incremental-256M+16M, shared-256M."""
+    text = "%s-%s" % (disk["mode"], size_text(disk["size"]))
+    if disk.get("overlay"):
+        text += "+" + size_text(disk["overlay"])
+    return text
 
 
 def guest_label(guest):
@@ -319,5 +404,7 @@ def point_id(p):
     if p.get("capabilities"):
         parts.append(",".join("%s=%s" % (k, "on" if v else "off")
                               for k, v in sorted(p["capabilities"].items())))
+    if p.get("disk"):
+        parts.append(disk_label(p["disk"]))
     return re.sub(r"[^A-Za-z0-9_.,=+-]", "_", "_".join(parts).replace("(", "-")
                   .replace(")", ""))

@@ -144,11 +144,26 @@ def summarize(record):
             out["client_downtime_source"] = how
     out["dirty_rate_pps"] = _dirty_rate_before(record)
     out["guest_rate_pps"] = _guest_rates(record)
+    if record["point"].get("disk"):
+        out["disk"] = _disk_summary(record)
     for side in ("src", "dst"):
         p = (record.get("proc") or {}).get(side)
         if p:
             out["cpu_s"][side] = round(p["cpu_user_s"] + p["cpu_sys_s"], 3)
             out["peak_rss_kib"][side] = p["peak_rss_kib"]
+    return out
+
+
+def _disk_summary(record):
+    """A run's disk: its figures (lab_disk.figures) and whether the
+    destination's image reads as the source's after both ended (None:
+    shared storage, or not compared)."""
+    import lab_disk
+    out = lab_disk.figures(record)
+    left = record.get("disk") or {}
+    out["mode"] = record["point"]["disk"]["mode"]
+    out["identical"] = (left.get("compare") or {}).get("identical")
+    out["dst_disk_usage"] = left.get("dst_disk_usage")
     return out
 
 
@@ -173,6 +188,7 @@ def _stat(values):
 
 METRICS = ("total_ms", "downtime_ms", "client_downtime_ms", "rounds", "bytes",
            "dirty_rate_pps")
+DISK_METRICS = ("bytes", "total")
 
 
 def aggregate(runs):
@@ -201,10 +217,15 @@ def aggregate(runs):
             e["ok"].append(s)
         elif s.get("error"):
             e["errors"].append(s["error"])
+        if s.get("disk"):
+            e.setdefault("disks", []).append(s["disk"])
     for e in points.values():
         for m in METRICS:
             e[m] = _stat([s[m] for s in e["ok"]])
         e["failures"] = e["runs"] - len(e["ok"])
+        ok_disks = [s["disk"] for s in e["ok"] if s.get("disk")]
+        for m in DISK_METRICS:
+            e["disk_" + m] = _stat([d[m] for d in ok_disks])
     return dict(sorted(points.items(), key=lambda kv: point_order(kv[1]["point"])))
 
 
@@ -221,8 +242,10 @@ def point_order(p):
         wl = (2, 0)
     else:
         wl = (1, int(rate) if rate is not None else 0)
+    disk = p.get("disk") or {}
     return (p["mem"], link["rate_bps"] or 0, link["delay_s"], link["loss_pct"],
-            p["cpus"], g["name"] if g["name"] not in ("idle",) else "", wl,
+            p["cpus"], disk.get("mode", ""), disk.get("size", 0),
+            g["name"] if g["name"] not in ("idle",) else "", wl,
             json.dumps(p["params"], sort_keys=True),
             ["vmm", "qemu"].index(p["system"]), p["id"])
 
@@ -245,12 +268,32 @@ def _params_text(p):
     return ", ".join("%s=%s" % kv for kv in sorted(p.items()))
 
 
-def table(points):
-    """Markdown: one row per point."""
+def _disk_cells(e):
+    """A point's disk columns: the disk, its bytes sent, the images
+    compared equal in k of n runs, vmm's dirty blocks per round."""
     import lab_config
+    if not e["point"].get("disk"):
+        return ["-"] * 4
+    disks = e.get("disks") or []
+    same = [d["identical"] for d in disks if d.get("identical") is not None]
+    blocks = [d["dirty_blocks"] for d in disks if d.get("dirty_blocks")]
+    return [lab_config.disk_label(e["point"]["disk"]),
+            _cell(e.get("disk_bytes"), 1, 1 / 2**20),
+            "%d/%d" % (sum(same), len(same)) if same else "-",
+            " ".join(str(b) for b in blocks[0]) if blocks else "-"]
+
+
+def table(points):
+    """Markdown: one row per point; with the disk columns when a point
+    has a disk."""
+    import lab_config
+    disks = any(e["point"].get("disk") for e in points.values())
     head = ("| system | guest | RAM | vCPUs | link | runs (failed) | total time ms "
             "| downtime ms | client-seen downtime ms | rounds | sent MiB "
             "| guest dirty rate pages/s | stop reason / outcome |")
+    if disks:
+        head += (" disk | disk MiB | images identical | dirty blocks per round "
+                 "(vmm, first run) |")
     lines = [head, "| " + " | ".join(["---"] * (head.count("|") - 1)) + " |"]
     for e in points.values():
         p = e["point"]
@@ -266,13 +309,21 @@ def table(points):
             _cell(e["total_ms"]), _cell(e["downtime_ms"], 1),
             _cell(e["client_downtime_ms"], 1), _cell(e["rounds"]),
             _cell(e["bytes"], 0, 1 / 2**20), _cell(e["dirty_rate_pps"]),
-            outcome or "-"))
+            outcome or "-") + (" %s |" % " | ".join(_disk_cells(e)) if disks else ""))
     params = {}
     for e in points.values():
         params.setdefault(_params_text(e["point"]["params"]), []).append(e)
     notes = []
     if len(params) == 1:
         notes.append("Migration parameters, every point: %s." % next(iter(params)))
+    if disks:
+        notes.append("Disk: block = migrate -b, incremental = -i (size+overlay), "
+                     "shared = one image, no block migration. sent MiB is vmm's "
+                     "bytes_total (disk included) and QEMU's ram.transferred (RAM "
+                     "only); disk MiB: vmm's disk_transferred, QEMU's "
+                     "disk.transferred at its last active sample (a completed "
+                     "QEMU 7.2 drops it). images identical: qemu-img compare of "
+                     "the two images after both ended.")
     else:
         notes.append("Migration parameters differ between points: see each "
                      "run's JSON (point.params).")

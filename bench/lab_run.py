@@ -139,8 +139,9 @@ def host_info(systems):
 class RunCtx:
     """Paths, ports and processes of one run."""
 
-    def __init__(self, point, tmp, link, port):
+    def __init__(self, point, tmp, link, port, drives=None):
         self.point = point
+        self.drives = drives  # lab_disk.prepare's {"src", "dst"}, or None
         self.dst_ip = link.dst_ip
         self.port = port
         self.qmp = {s: os.path.join(tmp, s + ".qmp") for s in ("src", "dst")}
@@ -328,9 +329,10 @@ class _Run:
         self.t0 = time.monotonic()
 
 
-def one_run(sysdrv, point, exp, link, tmp, record):
-    """Fills record (the run's JSON) in place; raises Interrupted."""
-    ctx = RunCtx(point, tmp, link, lab_links._free_port())
+def one_run(sysdrv, point, exp, link, tmp, record, drives=None):
+    """Fills record (the run's JSON) in place; raises Interrupted. drives:
+    each side's drive (lab_disk.prepare), or None."""
+    ctx = RunCtx(point, tmp, link, lab_links._free_port(), drives)
     run = _Run(ctx, record)
     record["files"] = {"tmp": tmp}
     try:
@@ -544,9 +546,11 @@ def _measure_anchor(spec, log):
     return a
 
 
-def _run_and_write(sysdrv, point, exp, host, rep, anchor, out):
-    """One run on a fresh link and temporary directory; its JSON written
-    (atomically) to out/runs/POINT-rREP.json; its record."""
+def _run_and_write(sysdrv, point, exp, host, rep, anchor, out, images=None):
+    """One run on a fresh link and temporary directory (with its drives
+    when the point has a disk); its JSON written (atomically) to
+    out/runs/POINT-rREP.json; its record."""
+    import lab_disk
     import lab_report
     with critical():
         link = lab_links.make(point["link"])
@@ -555,7 +559,12 @@ def _run_and_write(sysdrv, point, exp, host, rep, anchor, out):
     record = new_record(point, exp, host, sysdrv, link, rep)
     record["link"]["anchor"] = anchor
     try:
-        one_run(sysdrv, point, exp, link, tmp, record)
+        drives = None
+        if point.get("disk"):
+            drives = lab_disk.prepare(point["disk"], images, tmp)
+        one_run(sysdrv, point, exp, link, tmp, record, drives)
+        if drives:
+            record["disk"] = lab_disk.after_run(point["disk"], drives)
     finally:
         link.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -581,6 +590,19 @@ def _result_line(s):
     return "lab:   -> " + text + ("" if not s.get("error") else " (%s)" % s["error"])
 
 
+def _disk_images(points, log):
+    """The experiment's source images (lab_disk.Images) in a directory the
+    lab's exit removes, or None when no point has a disk."""
+    import lab_disk
+    if not any(p.get("disk") for p in points):
+        return None
+    with critical():
+        work = tempfile.mkdtemp(prefix="vmmlab-disk-%d-" % os.getpid())
+        _tmpdirs.add(work)
+    log("lab: disk images (random data) in %s" % work)
+    return lab_disk.Images(work)
+
+
 def run_experiment(path, out, build="build", only_systems=None, log=print):
     """Runs every point; returns (runs written, {system: why skipped})."""
     spec = lab_config.load_experiment(path)
@@ -600,6 +622,7 @@ def run_experiment(path, out, build="build", only_systems=None, log=print):
     anchors = {}
     done = 0
     t_start = time.monotonic()
+    images = _disk_images(todo, log)
     for i, point in enumerate(todo):
         lname = point["link"]["name"]
         if lname not in anchors:
@@ -614,7 +637,7 @@ def run_experiment(path, out, build="build", only_systems=None, log=print):
                 _fmt_dur(elapsed), _fmt_dur(eta) if eta is not None else "?"),
                 flush=True)
             record = _run_and_write(drivers[point["system"]], point, exp, host, rep,
-                                    anchors[lname], out)
+                                    anchors[lname], out, images)
             done += 1
             log(_result_line(record["summary"]))
     log("lab: done, %d runs in %s" % (done, _fmt_dur(time.monotonic() - t_start)))

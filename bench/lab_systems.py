@@ -13,6 +13,7 @@ import subprocess
 import time
 
 import lab_config
+import lab_disk
 import lab_serial
 
 QBOOT = "/usr/share/qemu/qboot.rom"
@@ -165,14 +166,18 @@ class Vmm:
         return [self.binary, "--incoming", "tcp:%s:%d" % (run.dst_ip, run.port)] + insecure + [
                 "--qmp", "unix:" + run.qmp["dst"],
                 "--serial", self._serial(run.serial["dst"]),
-                "--stats-json", run.files["dst_stats"]]
+                "--stats-json", run.files["dst_stats"]] + self._drive(run, "dst")
+
+    def _drive(self, run, side):
+        drives = getattr(run, "drives", None)
+        return lab_disk.drive_argv(self.name, drives[side]) if drives else []
 
     def source_argv(self, run):
         p = run.point
         return [self.binary, "--mem", lab_config.size_text(p["mem"]),
                 "--cpus", str(p["cpus"]), "--qmp", "unix:" + run.qmp["src"],
                 "--serial", self._serial(run.serial["src"]),
-                "--stats-json", run.files["src_stats"],
+                "--stats-json", run.files["src_stats"]] + self._drive(run, "src") + [
                 os.path.join(self.guests, p["guest"]["name"] + ".elf"),
                 "--"] + guest_args(p["guest"])
 
@@ -240,10 +245,12 @@ class Qemu:
         # The destination needs the same machine: the same -kernel and
         # -append too (QEMU checks the ROM sizes it migrates).
         return self._common(run, "dst") + self._kernel(run) + [
-            "-incoming", "tcp:%s:%d" % (run.dst_ip, run.port)]
+            "-incoming", "tcp:%s:%d" % (run.dst_ip, run.port)] + self._drive(run, "dst")
 
     def source_argv(self, run):
-        return self._common(run, "src") + self._kernel(run)
+        return self._common(run, "src") + self._kernel(run) + self._drive(run, "src")
+
+    _drive = Vmm._drive
 
     def _kernel(self, run):
         g = run.point["guest"]

@@ -503,12 +503,13 @@ class BlkQemu(unittest.TestCase):
 
     def test_drives_on_both_command_lines(self):
         import lab_run
-        for name, cls in (("vmm", self.bq.VmmBlk), ("qemu", self.bq.QemuBlk)):
-            drv = cls("B")
+        import lab_systems
+        for name in ("vmm", "qemu"):
+            drv = lab_systems.make(name, "B")
             p = self.bq.point(name, "i", 2**28, None)
             self.assertEqual(p["migrate"], {"blk": True, "inc": True})
-            ctx = lab_run.RunCtx(p, "T", lab_run.lab_links.make(p["link"]), 1)
-            drv.drives = {"src": ("S,1", "qcow2"), "dst": ("D", "qcow2")}
+            ctx = lab_run.RunCtx(p, "T", lab_run.lab_links.make(p["link"]), 1,
+                                 {"src": ("S,1", "qcow2"), "dst": ("D", "qcow2")})
             src, dst = drv.source_argv(ctx), drv.dest_argv(ctx)
             if name == "vmm":
                 i = src.index("--drive")
@@ -516,6 +517,7 @@ class BlkQemu(unittest.TestCase):
                                                 os.path.join("B", "guests", "idle.elf")])
                 self.assertEqual(dst[-2:], ["--drive", "file=D,format=qcow2"])
             else:
+                self.assertEqual(src[-2:], ["-drive", "file=S,,1,if=virtio,format=qcow2"])
                 self.assertEqual(dst[-2:], ["-drive", "file=D,if=virtio,format=qcow2"])
 
 
