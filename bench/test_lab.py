@@ -442,6 +442,169 @@ class FakeVmmDriver(unittest.TestCase):
         self.assertEqual(rec["proc"]["dst"]["exit_status"], 1)
 
 
+DISK = """
+[grid]
+system = ["vmm", "qemu"]
+guest = [{ name = "idle" }, { name = "disktouch", ws = "64M", rate = [100, 1000] }]
+params = { max-bandwidth = 134217728 }
+disk = { size = "256M", mode = ["block", "incremental"] }
+"""
+
+
+class Disks(unittest.TestCase):
+    """An experiment's disk: parsing, validation, each system's drive
+    options, the disk figures of a run and the table's disk columns."""
+
+    def test_disk_is_a_grid_axis(self):
+        spec = parse(DISK)
+        # 2 systems x 3 guests x 2 modes
+        self.assertEqual(len(spec["points"]), 12)
+        p = spec["points"][0]
+        self.assertEqual(p["disk"], {"size": 256 << 20, "mode": "block", "overlay": None})
+        self.assertEqual(p["migrate"], {"blk": True})
+        self.assertTrue(p["id"].endswith("_block-256M"), p["id"])
+        inc = spec["points"][1]
+        self.assertEqual(inc["disk"], {"size": 256 << 20, "mode": "incremental",
+                                       "overlay": 16 << 20})
+        self.assertEqual(inc["migrate"], {"blk": True, "inc": True})
+        self.assertTrue(inc["id"].endswith("_incremental-256M+16M"), inc["id"])
+        shared = parse('[grid]\nguest = "idle"\ndisk = { mode = "shared" }\n')
+        self.assertEqual(shared["points"][0]["migrate"], {})
+        self.assertEqual(shared["points"][0]["disk"]["size"], 256 << 20)
+
+    def test_without_a_disk_a_point_is_as_before(self):
+        for p in parse(GOOD)["points"]:
+            self.assertNotIn("disk", p)
+            self.assertNotIn("migrate", p)
+        both = parse('[grid]\nsystem = "vmm"\nguest = "idle"\n'
+                     'disk = ["none", { size = "1M" }]\n')["points"]
+        self.assertEqual([p.get("disk", {}).get("mode") for p in both], [None, "block"])
+
+    def expect_error(self, grid, *words):
+        Parser.expect_error(self, "[grid]\nsystem = \"vmm\"\n" + grid, *words)
+
+    def test_bad_disks_say_what_is_expected(self):
+        self.expect_error('guest = "idle"\ndisk = { mode = "copy" }\n',
+                          "[grid] disk", "disk mode 'copy'", "block", "incremental",
+                          "shared")
+        self.expect_error('guest = "idle"\ndisk = { size = "256M", sise = 1 }\n',
+                          "unknown disk key 'sise'", "size, mode, overlay")
+        self.expect_error('guest = "idle"\ndisk = { size = "12Q" }\n',
+                          "disk size", "'12Q' is not a size")
+        self.expect_error('guest = "idle"\ndisk = { size = 1000 }\n',
+                          "multiple of 64K")
+        self.expect_error('guest = "idle"\ndisk = { mode = "block", overlay = "1M" }\n',
+                          "overlay is for mode incremental only")
+        self.expect_error('guest = "idle"\ndisk = { size = "1M", mode = "incremental", '
+                          'overlay = "2M" }\n', "at most the disk's size")
+        self.expect_error('guest = "idle"\ndisk = "yes"\n', "not a disk table")
+        self.expect_error('guest = "idle"\ndisk = []\n', "no points")
+
+    def test_what_a_point_asks_of_its_disk(self):
+        self.expect_error('guest = { name = "disktouch", rate = 100 }\n',
+                          "guest disktouch needs a disk")
+        self.expect_error('guest = { name = "diskverify", ws = "128M" }\n'
+                          'disk = { size = "64M" }\n', "ws=128M is larger than the disk")
+        # The default ws (64M) counts too.
+        self.expect_error('guest = "disktouch"\ndisk = { size = "32M" }\n',
+                          "ws=64M is larger")
+        with self.assertRaises(lab_config.ConfigError) as cm:
+            parse('[grid]\nsystem = "qemu"\nguest = "idle"\ndisk = { size = "1M" }\n')
+        self.assertIn("sends nothing with max-bandwidth 0", str(cm.exception))
+        # Shared storage migrates no block: no bandwidth needed.
+        parse('[grid]\nsystem = "qemu"\nguest = "idle"\n'
+              'disk = { size = "1M", mode = "shared" }\n')
+
+    def test_each_system_gets_its_drive_on_both_sides(self):
+        import lab_run
+        import lab_systems
+        for p in parse(DISK)["points"][:1] + parse(DISK)["points"][6:7]:
+            drv = lab_systems.make(p["system"], "B")
+            plain = lab_run.RunCtx(p, "T", lab_run.lab_links.make(p["link"]), 1)
+            ctx = lab_run.RunCtx(p, "T", lab_run.lab_links.make(p["link"]), 1,
+                                 {"src": ("/i/s.img", "raw"), "dst": ("/i/d.img", "raw")})
+            src, dst = drv.source_argv(ctx), drv.dest_argv(ctx)
+            self.assertNotIn("file=", " ".join(drv.source_argv(plain) +
+                                                drv.dest_argv(plain)))
+            if p["system"] == "vmm":
+                i = src.index("--drive")
+                self.assertEqual(src[i:i + 3], ["--drive", "file=/i/s.img,format=raw",
+                                                os.path.join("B", "guests", "idle.elf")])
+                self.assertEqual(dst[-2:], ["--drive", "file=/i/d.img,format=raw"])
+            else:
+                self.assertEqual(src[-2:], ["-drive", "file=/i/s.img,if=virtio,format=raw"])
+                self.assertEqual(dst[-2:], ["-drive", "file=/i/d.img,if=virtio,format=raw"])
+
+    def disk_record(self, system):
+        r = fake_record(system, 1000, 10)
+        r["point"]["disk"] = {"size": 1 << 20, "mode": "block", "overlay": None}
+        r["disk"] = {"compare": {"identical": True}, "dst_disk_usage": 4096}
+        if system == "vmm":
+            r["vmm_stats"] = {"src": {"total_us": 900000, "downtime_us": 4500,
+                                      "round_count": 2, "bytes_total": 7,
+                                      "status": "completed", "disk_total": 1 << 20,
+                                      "disk_transferred": 3 << 19, "disk_remaining": 0,
+                                      "rounds": [
+                                          {"index": 0, "start_us": 0, "dirty_pages": 9,
+                                           "pages_sent": 9, "dirty_blocks": 1},
+                                          {"index": 1, "start_us": 5, "dirty_pages": 1,
+                                           "pages_sent": 1, "dirty_blocks": 2}]}}
+        else:
+            r["samples"].insert(1, {"status": "active", "_t": 0.5, "disk": {
+                "transferred": 1 << 19, "total": 1 << 20, "remaining": 1 << 19}})
+        return r
+
+    def test_disk_figures_of_a_run(self):
+        vmm = lab_report.summarize(self.disk_record("vmm"))["disk"]
+        self.assertEqual((vmm["bytes"], vmm["total"], vmm["remaining"],
+                          vmm["dirty_blocks"], vmm["identical"]),
+                         (3 << 19, 1 << 20, 0, [1, 2], True))
+        qemu = lab_report.summarize(self.disk_record("qemu"))["disk"]
+        self.assertEqual((qemu["bytes"], qemu["remaining"], qemu["dirty_blocks"]),
+                         (1 << 19, 1 << 19, None))
+        self.assertIn("last active sample at 0.500 s", qemu["from"])
+        self.assertNotIn("disk", lab_report.summarize(fake_record("vmm", 1, 1)))
+
+    def test_table_has_disk_columns_only_with_a_disk(self):
+        runs = [self.disk_record("vmm"), self.disk_record("qemu")]
+        text = lab_report.table(lab_report.aggregate(runs))
+        self.assertIn("| disk | disk MiB | images identical | dirty blocks per round", text)
+        rows = [ln for ln in text.splitlines() if ln.startswith(("| vmm", "| qemu"))]
+        self.assertTrue(rows[0].endswith("| block-1M | 1.5 | 1/1 | 1 2 |"), rows[0])
+        self.assertTrue(rows[1].endswith("| block-1M | 0.5 | 1/1 | - |"), rows[1])
+        self.assertNotIn("disk MiB", lab_report.table(lab_report.aggregate(
+            [fake_record("vmm", 1, 1)])))
+
+    @unittest.skipUnless(shutil.which("qemu-img"), "qemu-img not installed")
+    def test_images_per_run(self):
+        import lab_disk
+        work = tempfile.mkdtemp()
+        try:
+            images = lab_disk.Images(work)
+            for mode in ("block", "incremental", "shared"):
+                disk = {"size": 1 << 20, "mode": mode,
+                        "overlay": 128 << 10 if mode == "incremental" else None}
+                tmp = os.path.join(work, "run-" + mode)
+                os.mkdir(tmp)
+                d = lab_disk.prepare(disk, images, tmp)
+                self.assertEqual(d["src"][1], "qcow2" if mode == "incremental" else "raw")
+                after = lab_disk.after_run(disk, d)
+                if mode == "shared":
+                    self.assertEqual(d["src"], d["dst"])
+                    self.assertIsNone(after["compare"])
+                    continue
+                # A fresh destination differs until something is copied.
+                self.assertFalse(after["compare"]["identical"])
+                self.assertNotEqual(d["src"][0], images.source(disk)["src"][0])
+                lab_disk.qemu_img("convert", "-n", "-f", d["src"][1], "-O",
+                                  d["dst"][1], d["src"][0], d["dst"][0])
+                self.assertTrue(lab_disk.after_run(disk, d)["compare"]["identical"])
+            # block and shared share one source image; incremental has its own
+            self.assertEqual(len(images.made), 2)
+        finally:
+            shutil.rmtree(work)
+
+
 class BlkQemu(unittest.TestCase):
     """bench/blk_qemu.py's pieces that need no VM: the run order, where
     each system's figures come from, the table, the drive options."""
