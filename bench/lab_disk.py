@@ -12,7 +12,9 @@ fresh image (a zeroed raw one, or a fresh overlay over its base).
 """
 import os
 import random
+import re
 import shutil
+import statistics
 import subprocess
 
 CLUSTER = 64 << 10  # qemu-img's default qcow2 cluster: one overlay write
@@ -188,3 +190,13 @@ def figures(record):
         out["from"] = "last active sample at %.3f s (remaining %s)" % (
             with_disk[-1]["_t"], d.get("remaining"))
     return out
+
+
+def writes_before(record):
+    """disktouch's achieved writes/s before `migrate` (the median of its
+    `disktouch: t=MS ms writes=N rate=W/s` reports), or None."""
+    t_mig = (record.get("times") or {}).get("migrate_mono")
+    rx = re.compile(r"^disktouch: t=[0-9]+ ms writes=[0-9]+ rate=([0-9]+)/s")
+    rates = [int(m.group(1)) for ln in (record.get("serial") or {}).get("src") or []
+             if (t_mig is None or ln["t"] < t_mig) and (m := rx.match(ln["text"]))]
+    return statistics.median(rates) if rates else None

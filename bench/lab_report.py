@@ -158,12 +158,19 @@ def _disk_summary(record):
     """A run's disk: its figures (lab_disk.figures) and whether the
     destination's image reads as the source's after both ended (None:
     shared storage, or not compared)."""
+    import lab_config
     import lab_disk
     out = lab_disk.figures(record)
     left = record.get("disk") or {}
     out["mode"] = record["point"]["disk"]["mode"]
     out["identical"] = (left.get("compare") or {}).get("identical")
     out["dst_disk_usage"] = left.get("dst_disk_usage")
+    out["writes_per_s"] = lab_disk.writes_before(record)
+    if record["point"]["guest"]["name"] in lab_config.DISK_GUESTS:
+        # It goes on writing on the destination after the migration: the
+        # images differ by those writes whatever the migration did.
+        out["identical"] = None
+        out["identical_note"] = "not judged: the guest writes on the destination"
     return out
 
 
@@ -273,11 +280,13 @@ def _disk_cells(e):
     compared equal in k of n runs, vmm's dirty blocks per round."""
     import lab_config
     if not e["point"].get("disk"):
-        return ["-"] * 4
+        return ["-"] * 5
     disks = e.get("disks") or []
     same = [d["identical"] for d in disks if d.get("identical") is not None]
     blocks = [d["dirty_blocks"] for d in disks if d.get("dirty_blocks")]
+    rates = [d["writes_per_s"] for d in disks if d.get("writes_per_s") is not None]
     return [lab_config.disk_label(e["point"]["disk"]),
+            num(statistics.median(rates)) if rates else "-",
             _cell(e.get("disk_bytes"), 1, 1 / 2**20),
             "%d/%d" % (sum(same), len(same)) if same else "-",
             " ".join(str(b) for b in blocks[0]) if blocks else "-"]
@@ -292,8 +301,8 @@ def table(points):
             "| downtime ms | client-seen downtime ms | rounds | sent MiB "
             "| guest dirty rate pages/s | stop reason / outcome |")
     if disks:
-        head += (" disk | disk MiB | images identical | dirty blocks per round "
-                 "(vmm, first run) |")
+        head += (" disk | guest writes/s | disk MiB | images identical | dirty "
+                 "blocks per round (vmm, first run) |")
     lines = [head, "| " + " | ".join(["---"] * (head.count("|") - 1)) + " |"]
     for e in points.values():
         p = e["point"]
@@ -323,7 +332,9 @@ def table(points):
                      "only); disk MiB: vmm's disk_transferred, QEMU's "
                      "disk.transferred at its last active sample (a completed "
                      "QEMU 7.2 drops it). images identical: qemu-img compare of "
-                     "the two images after both ended.")
+                     "the two images after both ended, not judged (-) for a guest that "
+                     "goes on writing on the destination (disktouch, diskverify). "
+                     "guest writes/s: disktouch's achieved rate before migrate.")
     else:
         notes.append("Migration parameters differ between points: see each "
                      "run's JSON (point.params).")

@@ -568,12 +568,26 @@ class Disks(unittest.TestCase):
     def test_table_has_disk_columns_only_with_a_disk(self):
         runs = [self.disk_record("vmm"), self.disk_record("qemu")]
         text = lab_report.table(lab_report.aggregate(runs))
-        self.assertIn("| disk | disk MiB | images identical | dirty blocks per round", text)
+        self.assertIn("| disk | guest writes/s | disk MiB | images identical | "
+                      "dirty blocks per round", text)
         rows = [ln for ln in text.splitlines() if ln.startswith(("| vmm", "| qemu"))]
-        self.assertTrue(rows[0].endswith("| block-1M | 1.5 | 1/1 | 1 2 |"), rows[0])
-        self.assertTrue(rows[1].endswith("| block-1M | 0.5 | 1/1 | - |"), rows[1])
+        self.assertTrue(rows[0].endswith("| block-1M | - | 1.5 | 1/1 | 1 2 |"), rows[0])
+        self.assertTrue(rows[1].endswith("| block-1M | - | 0.5 | 1/1 | - |"), rows[1])
         self.assertNotIn("disk MiB", lab_report.table(lab_report.aggregate(
             [fake_record("vmm", 1, 1)])))
+
+    def test_a_writing_guest_has_its_rate_and_no_verdict_on_the_images(self):
+        r = self.disk_record("vmm")
+        r["point"]["guest"] = {"name": "disktouch", "rate": 100}
+        r["serial"]["src"] = [
+            {"t": 3.0, "text": "disktouch: ws=67108864 bs=4096 rate=100 pattern=random"},
+            {"t": 4.0, "text": "disktouch: t=1000 ms writes=100 rate=99/s MB/s=0"},
+            {"t": 4.5, "text": "disktouch: t=2000 ms writes=100 rate=97/s MB/s=0"},
+            {"t": 6.0, "text": "disktouch: t=3000 ms writes=10 rate=10/s MB/s=0"}]
+        d = lab_report.summarize(r)["disk"]
+        self.assertEqual(d["writes_per_s"], 98)  # before migrate (t 5.0) only
+        self.assertIsNone(d["identical"])
+        self.assertIn("writes on the destination", d["identical_note"])
 
     @unittest.skipUnless(shutil.which("qemu-img"), "qemu-img not installed")
     def test_images_per_run(self):
