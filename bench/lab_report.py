@@ -325,6 +325,9 @@ def table(points):
     notes = []
     if len(params) == 1:
         notes.append("Migration parameters, every point: %s." % next(iter(params)))
+    else:
+        notes.append("Migration parameters differ between points: see each "
+                     "run's JSON (point.params).")
     if disks:
         notes.append("Disk: block = migrate -b, incremental = -i (size+overlay), "
                      "shared = one image, no block migration. sent MiB is vmm's "
@@ -335,9 +338,6 @@ def table(points):
                      "the two images after both ended, not judged (-) for a guest that "
                      "goes on writing on the destination (disktouch, diskverify). "
                      "guest writes/s: disktouch's achieved rate before migrate.")
-    else:
-        notes.append("Migration parameters differ between points: see each "
-                     "run's JSON (point.params).")
     links = {}
     for e in points.values():
         for n in e["link_notes"]:
