@@ -7,7 +7,8 @@ overlay travels), and each repetition, an idle guest migrates over
 loopback under vmm and under QEMU, alternated (the first system swaps
 every repetition). Both run the same guest ELF (idle.elf, QEMU boots it
 with -kernel) on the same image contents, started and driven by the lab
-(bench/lab_run.py, bench/lab_systems.py: one QMP code path, `migrate`
+(bench/lab_run.py, bench/lab_systems.py, bench/lab_disk.py for the
+images and drives: one QMP code path, `migrate`
 with `blk`/`inc`). Parameters are each system's defaults unless
 --max-bandwidth sets one for both: QEMU 7.2's default max-bandwidth caps
 the stream at 128 MiB/s, vmm's does not cap. max-bandwidth 0 (the lab's
