@@ -59,7 +59,13 @@ def _group(runs, key):
     return out
 
 
-def plot_convergence(runs, outdir, formats):
+def disk_tag(point):
+    """"" without a disk, else "-block-256M": the figures of each disk
+    apart (its figures' name suffix)."""
+    return "-" + lab_config.disk_label(point["disk"]) if point.get("disk") else ""
+
+
+def plot_convergence(runs, outdir, formats, tag=""):
     files = []
     by_fig = _group(runs, lambda r: (r["point"]["mem"], r["point"]["link"]["name"]))
     for (mem, link), fruns in sorted(by_fig.items()):
@@ -89,8 +95,9 @@ def plot_convergence(runs, outdir, formats):
             interval = fruns[0]["experiment"]["sample_interval"]
             src = "per round (vmm statistics)" if system == "vmm" else \
                 "per dirty sync, query-migrate sampled every %g ms" % (interval * 1e3)
-            ax.set_title("%s, %s RAM, %s link\n%s" % (
-                SYSTEM_NAME[system], lab_config.size_text(mem), link, src), fontsize=11)
+            ax.set_title("%s, %s RAM, %s link%s\n%s" % (
+                SYSTEM_NAME[system], lab_config.size_text(mem), link,
+                tag.replace("-", ", disk ", 1), src), fontsize=11)
             ax.set_xlabel("round (0 = full copy)")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             lo, hi = ax.get_xlim()
@@ -114,8 +121,8 @@ def plot_convergence(runs, outdir, formats):
         if handles:
             fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)),
                        bbox_to_anchor=(0.5, 0.0), fontsize=9, frameon=False)
-        files += _save(fig, outdir, "convergence-%s-%s" % (
-            lab_config.size_text(mem), _safe(link)), formats)
+        files += _save(fig, outdir, "convergence-%s-%s%s" % (
+            lab_config.size_text(mem), _safe(link), _safe(tag)), formats)
     return files
 
 
@@ -140,7 +147,7 @@ def workload_rank(guest):
     return (1, rate), "%s\n%gK" % (name, rate / 1000)
 
 
-def plot_vs_dirty_rate(points, outdir, formats):
+def plot_vs_dirty_rate(points, outdir, formats, tag=""):
     files = []
     keys = sorted({(e["point"]["mem"], e["point"]["link"]["name"])
                    for e in points.values()})
@@ -188,14 +195,14 @@ def plot_vs_dirty_rate(points, outdir, formats):
             ax.set_xlabel("guest workload, requested dirty rate (pages/s)")
             ax.set_ylabel(ylabel)
             ax.legend(fontsize=8, loc="upper left")
-        fig.suptitle("%s RAM, %s link: cost of a migration against dirty rate" % (
-            lab_config.size_text(mem), link))
-        files += _save(fig, outdir, "vs-dirty-rate-%s-%s" % (
-            lab_config.size_text(mem), _safe(link)), formats)
+        fig.suptitle("%s RAM, %s link%s: cost of a migration against dirty rate" % (
+            lab_config.size_text(mem), link, tag.replace("-", ", disk ", 1)))
+        files += _save(fig, outdir, "vs-dirty-rate-%s-%s%s" % (
+            lab_config.size_text(mem), _safe(link), _safe(tag)), formats)
     return files
 
 
-def plot_bytes_vs_ram(points, outdir, formats):
+def plot_bytes_vs_ram(points, outdir, formats, tag=""):
     files = []
     for link in sorted({e["point"]["link"]["name"] for e in points.values()}):
         lines = {}
@@ -224,9 +231,11 @@ def plot_bytes_vs_ram(points, outdir, formats):
         ax.set_xticks(rams)
         ax.set_xlabel("guest RAM (MiB)")
         ax.set_ylabel("sent on the wire (MiB)")
-        ax.set_title("Bytes sent against RAM, %s link" % link)
+        ax.set_title("Bytes sent against RAM, %s link%s" % (
+            link, tag.replace("-", ", disk ", 1)))
         ax.legend(fontsize=8, loc="upper left")
-        files += _save(fig, outdir, "bytes-vs-ram-%s" % _safe(link), formats)
+        files += _save(fig, outdir, "bytes-vs-ram-%s%s" % (_safe(link), _safe(tag)),
+                       formats)
     return files
 
 
@@ -238,9 +247,14 @@ def plot_all(d, formats=("png", "svg")):
     points = lab_report.aggregate(runs)
     outdir = os.path.join(d, "figures")
     os.makedirs(outdir, exist_ok=True)
-    files = plot_convergence(runs, outdir, formats)
-    files += plot_vs_dirty_rate(points, outdir, formats)
-    files += plot_bytes_vs_ram(points, outdir, formats)
+    files = []
+    # Each disk (none, block-256M, incremental-256M+16M...) in figures of
+    # its own: one workload's block and incremental points would overlap.
+    for tag, truns in sorted(_group(runs, lambda r: disk_tag(r["point"])).items()):
+        tpoints = {k: e for k, e in points.items() if disk_tag(e["point"]) == tag}
+        files += plot_convergence(truns, outdir, formats, tag)
+        files += plot_vs_dirty_rate(tpoints, outdir, formats, tag)
+        files += plot_bytes_vs_ram(tpoints, outdir, formats, tag)
     with open(os.path.join(outdir, "table.md"), "w") as f:
         f.write(lab_report.table(points))
     files.append(os.path.join(outdir, "table.md"))

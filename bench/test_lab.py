@@ -722,6 +722,13 @@ class Plots(unittest.TestCase):
                                     error="did not converge within 60 s: cancelled"))
             recs[-1]["system"] = "qemu"
             recs[-1]["experiment"] = {"sample_interval": 0.05}
+            for mode, overlay in (("block", None), ("incremental", 16 << 20)):
+                r = fake_record("vmm", 900, 9)
+                r["point"]["disk"] = {"size": 256 << 20, "mode": mode, "overlay": overlay}
+                r["point"]["id"] = r["point_id"] = lab_config.point_id(r["point"])
+                r["system"] = "vmm"
+                r["experiment"] = {"sample_interval": 0.05}
+                recs.append(r)
             for r in recs:
                 r["summary"] = lab_report.summarize(r)
                 name = "%s-r%d.json" % (r["point_id"], r["repetition"] + 1)
@@ -730,7 +737,10 @@ class Plots(unittest.TestCase):
             files = [os.path.basename(f) for f in lab_plot.plot_all(d, ["png", "svg"])]
             for want in ("convergence-256M-loopback.png", "convergence-1G-loopback.svg",
                          "vs-dirty-rate-256M-loopback.png", "bytes-vs-ram-loopback.svg",
-                         "table.md"):
+                         "table.md",
+                         # each disk apart: its points would overlap the others
+                         "convergence-256M-loopback-block-256M.png",
+                         "vs-dirty-rate-256M-loopback-incremental-256M_16M.svg"):
                 self.assertIn(want, files)
             for f in files:
                 self.assertGreater(os.path.getsize(os.path.join(d, "figures", f)), 0)
