@@ -1,6 +1,7 @@
 #include "blk_dest.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -33,6 +34,15 @@ static int apply_fmt(struct blk_backend *b, const struct blk_extent *e, const ui
 	return 0;
 }
 
+/* Asks the kernel to start writing [offset, offset + len) out (len 0:
+ * the whole file, as for a qcow2 image, whose data lands at offsets of its
+ * own). Best effort: the sync before READY is what makes it durable, so a
+ * failure here (a file system without it) costs only time. */
+static void start_writeback(int fd, uint64_t offset, uint64_t len)
+{
+	(void)sync_file_range(fd, (off_t)offset, (off_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
 int blk_dest__section(struct blk_dest *d, const void *payload, size_t len,
 		      char *err, size_t errlen)
 {
@@ -58,7 +68,15 @@ int blk_dest__section(struct blk_dest *d, const void *payload, size_t len,
 	d->bytes += e.len;
 	/* What arrives goes to the disk while the guest still runs on the
 	 * source: the sync before READY, inside the downtime, is then left
-	 * with the last few MiB rather than the whole image. */
+	 * with what the disk has not yet taken. Writeback starts at once
+	 * (sync_file_range returns without waiting for it): a periodic sync
+	 * alone left up to BLK_DEST_SYNC_EVERY to write in that last sync,
+	 * and the last periodic sync itself could still be running when END
+	 * came. The periodic sync stays, so that a disk slower than the
+	 * link holds the source back rather than the page cache filling. */
+	if (!e.hole)
+		start_writeback(d->fd[e.drive], d->fmt[e.drive] ? 0 : e.offset,
+				d->fmt[e.drive] ? 0 : e.len);
 	d->unsynced += e.len;
 	if (d->unsynced >= BLK_DEST_SYNC_EVERY)
 		return blk_dest__sync(d, err, errlen);

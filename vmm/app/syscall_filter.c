@@ -25,7 +25,8 @@
  * fds, mmap), threads (clone3, futex, signals to kick vCPUs), the monitor
  * and migration sockets (connect, accept, send and receive; name lookups
  * through getaddrinfo for a `migrate tcp:HOST:...`), statistics and save
- * files (openat, write, fsync, rename, unlink), clocks and sleeps. Not
+ * files (openat, write, fsync, rename, unlink; block migration's
+ * destination starts writeback early with sync_file_range), clocks and sleeps. Not
  * here, among others: execve and fork, ptrace, mount, module loading,
  * setuid and friends, keyctl, bpf, process_vm_*, chroot. Measured with
  * strace over the integration tests. */
@@ -36,6 +37,7 @@ static const int allowed[] = {
 	SCMP_SYS(openat), SCMP_SYS(newfstatat), SCMP_SYS(fstat), SCMP_SYS(statx),
 	SCMP_SYS(fcntl), SCMP_SYS(ioctl), SCMP_SYS(dup), SCMP_SYS(dup3),
 	SCMP_SYS(pipe2), SCMP_SYS(eventfd2), SCMP_SYS(fsync), SCMP_SYS(fdatasync),
+	SCMP_SYS(sync_file_range),
 	SCMP_SYS(ftruncate), SCMP_SYS(fallocate), SCMP_SYS(rename), SCMP_SYS(renameat),
 	SCMP_SYS(renameat2), SCMP_SYS(unlink), SCMP_SYS(unlinkat), SCMP_SYS(readlink),
 	SCMP_SYS(readlinkat), SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(select),
