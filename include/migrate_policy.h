@@ -8,14 +8,19 @@
  *
  *   converged        expected downtime <= downtime-limit, where expected
  *                    downtime = (dirty_pages * page_size +
- *                    device_state_bytes) / bandwidth, and another round
+ *                    disk_dirty_bytes + device_state_bytes) / bandwidth,
+ *                    and another round
  *                    would not pay (below). Never fires while the
  *                    bandwidth is unknown (0) or when downtime-limit is 0.
- *   min-dirty-pages  dirty_pages <= min-dirty-pages.
+ *   min-dirty-pages  pending <= min-dirty-pages, where pending is
+ *                    dirty_pages plus the dirty disk bytes in pages
+ *                    (rounded up): a guest that writes its disk and not
+ *                    its RAM has that much left for the pause too.
  *   max-iterations   round k was round max-iterations - 1: with the default
  *                    30, rounds 0..29 run and the decision after round 29
  *                    stops. max-iterations = 1 means only the full pass.
- *   no-progress      the dirty set has reached no new low for
+ *   no-progress      the pending set (as for min-dirty-pages) has
+ *                    reached no new low for
  *                    no-progress-rounds consecutive rounds: the count after
  *                    round k is the number of rounds since the round with
  *                    the fewest dirty pages so far (ties are not progress).
@@ -27,12 +32,13 @@
  *                    guest is being slowed, so a flat dirty set is not a
  *                    stall yet (QEMU, which has no such rule, lets the
  *                    throttle climb to its maximum).
- *   max-sent-factor  bytes_sent_total > max-sent-factor * ram_size. 0 = off.
+ *   max-sent-factor  bytes_sent_total > max-sent-factor * (ram_size +
+ *                    disk_size). 0 = off.
  *
  *
  * Another round pays when this one divided the dirty set by shrink-factor
  * or more (dirty_pages * shrink-factor <= round_pages, the pages the round
- * set out to send), more than min-dirty-pages are left, and max-iterations
+ * set out to send), more than min-dirty-pages are pending, and max-iterations
  * allows one: the next round is then about 1/shrink-factor as long as this
  * one and leaves fewer pages still for the pause. So converged (and
  * min-dirty-pages, which cannot fire then) waits while the set keeps
@@ -90,6 +96,8 @@ struct policy_input {
 	uint64_t bytes_sent_total;	/* on the wire, since the start */
 	uint64_t ram_size;		/* bytes, > 0 */
 	uint64_t device_state_bytes;	/* estimate, sent during downtime */
+	uint64_t disk_dirty_bytes;	/* block migration's dirty blocks left */
+	uint64_t disk_size;		/* what block migration copies; 0 = none */
 	bool throttle_raised;		/* auto-converge raised it after this round */
 };
 

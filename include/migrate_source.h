@@ -192,6 +192,8 @@ void source_blk__track(struct source_run *r);
 int source_blk__send_round(struct source_run *r, uint32_t round, uint64_t *sections,
 			   uint64_t *bytes);
 uint64_t source_blk__remaining(const struct source_run *r);
+/* Bytes the bulk pass copies (the images, or the overlays under -i). */
+uint64_t source_blk__total(const struct source_run *r);
 void source_blk__stop(struct source_run *r);
 
 /* A save to a regular file (source_file.c): decides the layout once the

@@ -20,7 +20,7 @@ double policy__expected_downtime_ms(const struct policy_input *in)
 	/* In double: dirty_pages * page_size can overflow a u64 for absurd
 	 * inputs, and the result is a double anyway. */
 	bytes = (double)in->dirty_pages * (double)in->page_size +
-		(double)in->device_state_bytes;
+		(double)in->disk_dirty_bytes + (double)in->device_state_bytes;
 	return bytes * 1000.0 / in->bandwidth_bps;
 }
 
@@ -80,6 +80,16 @@ static int check_input(const struct migrate_policy *pol,
 	return 0;
 }
 
+/* What the pause would have to send, in pages: RAM's dirty pages and the
+ * disk's dirty bytes (saturating: the inputs are not trusted). */
+static uint64_t pending_pages(const struct policy_input *in)
+{
+	uint64_t disk = in->disk_dirty_bytes / in->page_size +
+			(in->disk_dirty_bytes % in->page_size != 0);
+
+	return in->dirty_pages > UINT64_MAX - disk ? UINT64_MAX : in->dirty_pages + disk;
+}
+
 /* Rounds since the fewest dirty pages seen (or the throttle's last
  * raise), counting this round. */
 static uint32_t update_low(struct migrate_policy *pol, uint64_t dirty, bool raised)
@@ -98,7 +108,7 @@ static uint32_t update_low(struct migrate_policy *pol, uint64_t dirty, bool rais
 /* The header says when another round pays; in double, as the factor is. */
 static bool another_round_pays(const struct migrate_params *p, const struct policy_input *in)
 {
-	return p->shrink_factor > 0.0 && in->dirty_pages > p->min_dirty_pages &&
+	return p->shrink_factor > 0.0 && pending_pages(in) > p->min_dirty_pages &&
 	       (uint64_t)in->round + 1 < p->max_iterations &&
 	       (double)in->dirty_pages * p->shrink_factor <= (double)in->round_pages;
 }
@@ -111,7 +121,7 @@ static enum stop_reason first_rule(const struct migrate_params *p,
 	if (p->downtime_limit_ms && downtime_ms <= (double)p->downtime_limit_ms &&
 	    !another_round_pays(p, in))
 		return STOP_CONVERGED;
-	if (in->dirty_pages <= p->min_dirty_pages)
+	if (pending_pages(in) <= p->min_dirty_pages)
 		return STOP_MIN_DIRTY;
 	if ((uint64_t)in->round + 1 >= p->max_iterations)
 		return STOP_MAX_ITERATIONS;
@@ -119,7 +129,7 @@ static enum stop_reason first_rule(const struct migrate_params *p,
 		return STOP_NO_PROGRESS;
 	if (p->max_sent_factor > 0.0 &&
 	    (double)in->bytes_sent_total > p->max_sent_factor *
-					   (double)in->ram_size)
+					   ((double)in->ram_size + (double)in->disk_size))
 		return STOP_MAX_SENT;
 	return STOP_NONE;
 }
@@ -137,7 +147,7 @@ int policy__decide(struct migrate_policy *pol, const struct policy_input *in,
 		return -EINVAL;
 	}
 	ms = policy__expected_downtime_ms(in);
-	since_low = update_low(pol, in->dirty_pages, in->throttle_raised);
+	since_low = update_low(pol, pending_pages(in), in->throttle_raised);
 	pol->next_round++;
 	out->reason = first_rule(&pol->params, in, ms, since_low);
 	out->action = policy__action(&pol->params, out->reason);

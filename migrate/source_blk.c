@@ -141,6 +141,11 @@ uint64_t source_blk__remaining(const struct source_run *r)
 	return r->blk ? blk_source__remaining(r->blk) : 0;
 }
 
+uint64_t source_blk__total(const struct source_run *r)
+{
+	return r->blk ? blk_source__total(r->blk) : 0;
+}
+
 static void publish(struct source_run *r, uint64_t sent)
 {
 	struct migrate_stats *st = &r->m->stats;

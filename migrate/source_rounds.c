@@ -375,9 +375,10 @@ int source__precopy(struct source_run *r, uint32_t *rounds)
 			 * the average under max-bandwidth, sets the downtime. */
 			.bandwidth_bps = rs.link_bps, .bytes_sent_total = r->s.bytes_out,
 			.ram_size = r->vm->mem.size,
+			.device_state_bytes = vm_sections__state_estimate(r->vm),
 			/* The disk's dirty blocks go in the downtime too. */
-			.device_state_bytes = vm_sections__state_estimate(r->vm) +
-					      source_blk__remaining(r),
+			.disk_dirty_bytes = source_blk__remaining(r),
+			.disk_size = source_blk__total(r),
 			.throttle_raised = raised,
 		};
 		ret = policy__decide(&r->policy, &in, &d);

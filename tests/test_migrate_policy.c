@@ -589,6 +589,86 @@ static void test_shrink_stops_at_the_last_round(void **state)
 	assert_int_equal(decide_once(&p, 200, 1000), STOP_NONE);
 }
 
+/* Block migration: a guest that writes its disk, not its RAM, still has
+ * the disk's dirty blocks to send in the pause. min-dirty-pages counts
+ * them (in pages, rounded up), no-progress watches them, and the expected
+ * downtime includes them. */
+static void test_disk_counts(void **state)
+{
+	struct migrate_params p;
+	struct migrate_policy pol;
+	struct policy_input in;
+	struct policy_decision d;
+
+	params_all_off(&p);
+	p.min_dirty_pages = 50;
+	policy__init(&pol, &p);
+	in = input(0, 6);
+	in.disk_dirty_bytes = 64ULL << 20;
+	assert_int_equal(decide(&pol, &in), STOP_NONE);
+	in = input(1, 6);
+	in.disk_dirty_bytes = 100 << 10;	/* 25 pages: 31 pending */
+	assert_int_equal(decide(&pol, &in), STOP_MIN_DIRTY);
+	/* A partial page of disk counts as a page. */
+	policy__init(&pol, &p);
+	in = input(0, 49);
+	in.disk_dirty_bytes = 1;
+	assert_int_equal(decide(&pol, &in), STOP_MIN_DIRTY);
+	policy__init(&pol, &p);
+	in = input(0, 50);
+	in.disk_dirty_bytes = 1;
+	assert_int_equal(decide(&pol, &in), STOP_NONE);
+	/* Absurd sizes saturate rather than wrap. */
+	policy__init(&pol, &p);
+	in = input(0, UINT64_MAX - 1);
+	in.disk_dirty_bytes = UINT64_MAX;
+	assert_int_equal(decide(&pol, &in), STOP_NONE);
+
+	/* RAM flat, the disk draining: progress. */
+	params_all_off(&p);
+	p.no_progress_rounds = 2;
+	policy__init(&pol, &p);
+	for (uint32_t k = 0; k < 6; k++) {
+		in = input(k, 100);
+		in.disk_dirty_bytes = (6 - k) * (1ULL << 20);
+		assert_int_equal(decide(&pol, &in), STOP_NONE);
+	}
+	/* RAM flat, the disk flat: a stall. */
+	policy__init(&pol, &p);
+	for (uint32_t k = 0; k < 3; k++) {
+		in = input(k, 100);
+		in.disk_dirty_bytes = 1ULL << 20;
+		assert_int_equal(decide(&pol, &in), k == 2 ? STOP_NO_PROGRESS : STOP_NONE);
+	}
+
+	/* max-sent-factor: the disks being copied count beside RAM. */
+	params_all_off(&p);
+	p.max_sent_factor = 3.0;
+	policy__init(&pol, &p);
+	in = input(0, 100);
+	in.ram_size = 64ULL << 20;
+	in.disk_size = 1ULL << 30;
+	in.bytes_sent_total = (1ULL << 30) + (64ULL << 20);	/* one full pass */
+	assert_int_equal(decide(&pol, &in), STOP_NONE);
+	in = input(1, 100);
+	in.ram_size = 64ULL << 20;
+	in.disk_size = 1ULL << 30;
+	in.bytes_sent_total = 3 * ((1ULL << 30) + (64ULL << 20)) + 1;
+	assert_int_equal(decide(&pol, &in), STOP_MAX_SENT);
+
+	/* 1 MiB of disk at one page per ms: 256 ms more. */
+	in = input(0, 100);
+	in.bandwidth_bps = BW_PAGE_PER_MS;
+	in.disk_dirty_bytes = 1ULL << 20;
+	assert_true(fabs(policy__expected_downtime_ms(&in) - 356.0) < 1e-9);
+	params_all_off(&p);
+	p.downtime_limit_ms = 300;
+	policy__init(&pol, &p);
+	assert_int_equal(policy__decide(&pol, &in, &d), 0);
+	assert_int_equal(d.reason, STOP_NONE);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -607,6 +687,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_shrink_defers_converged),
 		cmocka_unit_test(test_shrink_stops_at_the_last_round),
+		cmocka_unit_test(test_disk_counts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
