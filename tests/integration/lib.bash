@@ -84,16 +84,30 @@ mon() {
 
 # A TCP port nothing listens on now (loopback only).
 # Taken at random from this test's lane's own range (TEST_LANE, set by
-# tests/run-tests.sh when tests run side by side; 0 otherwise), below the
-# kernel's ephemeral ports: a port the kernel handed out for bind(0) and
-# that was closed again could be given to the next outgoing connection of
-# any process before the vmm binds it, and two tests running at once never
+# tests/run-tests.sh when tests run side by side; 0 otherwise), outside
+# the kernel's ephemeral ports (net.ipv4.ip_local_port_range, read here;
+# the lanes go below or above it, wherever there is more room, 3000 ports
+# each at most): a port the kernel handed out for bind(0) and that was
+# closed again could be given to the next outgoing connection of any
+# process before the vmm binds it, and two tests running at once never
 # draw from the same range.
 free_port() {
 	python3 - "${TEST_LANE:-0}" <<'PY'
 import random, socket, sys
-lo = 20000 + int(sys.argv[1]) % 4 * 3000
-for port in random.sample(range(lo, lo + 3000), 3000):
+LANES = 4
+try:
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        eph_lo, eph_hi = map(int, f.read().split())
+except (OSError, ValueError):
+    eph_lo, eph_hi = 32768, 60999
+below, above = eph_lo - 1024, 65535 - eph_hi
+WIDTH = min(3000, max(below, above) // LANES)
+if WIDTH < 100:
+    sys.exit("no room for %d port ranges outside the ephemeral ports %d-%d"
+             % (LANES, eph_lo, eph_hi))
+base = eph_lo - LANES * WIDTH if below >= above else eph_hi + 1
+lo = base + int(sys.argv[1]) % LANES * WIDTH
+for port in random.sample(range(lo, lo + WIDTH), WIDTH):
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", port))
@@ -104,7 +118,7 @@ for port in random.sample(range(lo, lo + 3000), 3000):
     print(port)
     break
 else:
-    sys.exit("no free port in %d-%d" % (lo, lo + 2999))
+    sys.exit("no free port in %d-%d" % (lo, lo + WIDTH - 1))
 PY
 }
 
