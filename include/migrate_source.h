@@ -88,6 +88,9 @@ struct source_run {
 	 * link rate, kept here. */
 	uint64_t round_cut_pages;
 	double last_link_bps;
+	/* slept under max-bandwidth since the migration began, RAM and disk
+	 * alike: a round's share is its throttle_us */
+	uint64_t bw_slept_us;
 	/* auto-converge (source_throttle.c): its rule, and each vCPU's
 	 * time slept throttled when the migration began. */
 	struct auto_converge ac;

@@ -17,26 +17,28 @@
 #include "ram_zstd.h"
 #include "xbzrle_cache.h"
 
-/* Sleeps as needed to keep the average rate under max-bandwidth; returns
- * the microseconds slept, so the round can tell the link's rate apart. */
-static uint64_t throttle(struct source_run *r)
+/* Sleeps as needed to keep the average rate under max-bandwidth, and
+ * counts the microseconds slept in r->bw_slept_us, so a round can tell
+ * the link's rate apart whatever slept: its RAM batches or its disk
+ * blocks. */
+static void throttle(struct source_run *r)
 {
 	uint64_t bw = r->params.max_bandwidth, sent, due_us, now, t0;
 	char err[128];
 
 	if (!bw || r->paused_by_us)
-		return 0;	/* never stretch the downtime */
+		return;		/* never stretch the downtime */
 	sent = r->s.bytes_out - r->limit_start_bytes;
 	due_us = (uint64_t)((double)sent * 1e6 / (double)bw);
 	t0 = clock__mono_us();
 	now = t0 - r->limit_start_us;
 	if (due_us <= now)
-		return 0;
+		return;
 	/* A harvest that fails here fails again, with its reason, at the
 	 * round's sync. */
 	dirty_log__sleep_us(&r->log, due_us - now < 1000000 ? due_us - now : 1000000,
 			    err, sizeof(err));
-	return clock__mono_us() - t0;
+	r->bw_slept_us += clock__mono_us() - t0;
 }
 
 void source__throttle_block(struct source_run *r)
@@ -108,7 +110,7 @@ static int flush_batch(struct source_run *r, struct round_stats *rs)
 		if (ret)
 			return source__fail(r, ret, "harvesting the dirty ring");
 	}
-	rs->throttle_us += throttle(r);
+	throttle(r);
 	ret = source__dirty_limit_tick(r);
 	r->batch_start_us = clock__mono_us();
 	return ret;
@@ -250,7 +252,7 @@ static uint64_t round_cut(const struct source_run *r, const struct round_stats *
 int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs)
 {
 	struct migrate_stats *st = &r->m->stats;
-	uint64_t t0 = clock__mono_us(), bytes0 = r->s.bytes_out;
+	uint64_t t0 = clock__mono_us(), bytes0 = r->s.bytes_out, slept0 = r->bw_slept_us;
 	struct xbzrle_counters x0 = r->xbzrle ? r->xbzrle->n : (struct xbzrle_counters){ 0 };
 	struct zstd_counters z0 = r->zstd ? r->zstd->n : (struct zstd_counters){ 0 };
 	struct round_end_msg end = { .round = index };
@@ -290,6 +292,7 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 	if (r->zstd)
 		zstd_round(&rs->zstd, &z0, &r->zstd->n);
 	rs->duration_us = clock__mono_us() - t0;
+	rs->throttle_us = r->bw_slept_us - slept0;
 	rs->bandwidth_bps = rs->duration_us ? rs->bytes * 1e6 / rs->duration_us : 0;
 	rs->link_bps = rs->duration_us > rs->throttle_us ?
 		rs->bytes * 1e6 / (double)(rs->duration_us - rs->throttle_us) : 0;
