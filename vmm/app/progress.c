@@ -35,6 +35,14 @@ static const struct round_stats *last_round(const struct migrate_stats *s)
 	return s->rounds_len ? &s->rounds_v[s->rounds_len - 1] : NULL;
 }
 
+/* A line longer than the terminal wraps, and "\r" then rewrites only its
+ * last part: cut it to the width. */
+static void fit_width(char *buf, unsigned int width)
+{
+	if (width > 1 && strlen(buf) >= width)
+		buf[width - 1] = '\0';
+}
+
 void progress__format(const struct migrate_stats *s, double rate_bps, char *buf, size_t len,
 		      unsigned int width)
 {
@@ -59,10 +67,7 @@ void progress__format(const struct migrate_stats *s, double rate_bps, char *buf,
 		if (rate_bps > 0)
 			outbuf__printf(&o, ", eta %.1f s", (double)s->ram_remaining / rate_bps);
 	}
-	/* A line longer than the terminal wraps, and "\r" then rewrites only
-	 * its last part. */
-	if (width > 1 && strlen(buf) >= width)
-		buf[width - 1] = '\0';
+	fit_width(buf, width);
 }
 
 int progress__format_disk(const struct migrate_stats *s, char *buf, size_t len,
@@ -80,8 +85,7 @@ int progress__format_disk(const struct migrate_stats *s, char *buf, size_t len,
 	if (s->disk_remaining && pct > 99)
 		pct = 99;
 	snprintf(buf, len, DISK_LINE " %d %%", pct);
-	if (width > 1 && strlen(buf) >= width)
-		buf[width - 1] = '\0';
+	fit_width(buf, width);
 	return pct;
 }
 
