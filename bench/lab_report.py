@@ -394,6 +394,49 @@ def compare(points_a, points_b, name_a="A", name_b="B"):
     return out
 
 
+def _outcome(e):
+    """A point's outcome in a word or two: its stop reasons when every run
+    completed, else the counts of each outcome."""
+    if e is None:
+        return "-"
+    bad = {k: v for k, v in e["outcomes"].items() if k != "completed"}
+    words = ["%s x%d" % kv if e["runs"] > 1 else kv[0]
+             for kv in sorted(e["stop_reasons"].items()) + sorted(bad.items())]
+    return ", ".join(words) or "-"
+
+
+def versus(points, a="vmm", b="qemu"):
+    """Markdown: the points of one result set that differ only in their
+    system, system A beside system B on one row: medians (min-max over
+    the repetitions that completed) of total time, downtime and rounds,
+    the B/A ratios of total time and downtime, and each one's outcome."""
+    import lab_config
+    rows = {}
+    for e in points.values():
+        sysname = e["point"]["system"]
+        if sysname not in (a, b):
+            continue
+        p = dict(e["point"])
+        p["system"] = ""
+        rows.setdefault(_key(p), {})[sysname] = e
+    head = ("| RAM | link | workload | total ms %s | total ms %s | %s/%s "
+            "| downtime ms %s | downtime ms %s | %s/%s | rounds %s / %s "
+            "| outcome %s / %s |" % (a, b, a, b, a, b, a, b, a, b, a, b))
+    lines = [head, "| " + " | ".join(["---"] * (head.count("|") - 1)) + " |"]
+    for pair in rows.values():
+        ea, eb = pair.get(a), pair.get(b)
+        p = (ea or eb)["point"]
+        row = [lab_config.size_text(p["mem"]), p["link"]["name"],
+               _guest_text(p["guest"])]
+        for m, digits in (("total_ms", 0), ("downtime_ms", 1)):
+            sa, sb = ea and ea[m], eb and eb[m]
+            row += [_cell(sa, digits), _cell(sb, digits), ratio(sb, sa)]
+        row.append("%s / %s" % (_cell(ea and ea["rounds"]), _cell(eb and eb["rounds"])))
+        row.append("%s / %s" % (_outcome(ea), _outcome(eb)))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def ratio(a, b):
     """B's median over A's, or "-"."""
     if a is None or b is None or not a["median"]:

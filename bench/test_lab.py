@@ -321,6 +321,28 @@ class Aggregation(unittest.TestCase):
         self.assertIn("Only in new: vmm_", text)
 
 
+    def test_versus_puts_two_systems_of_a_point_on_one_row(self):
+        runs = [fake_record("vmm", 500, 2, rep=0), fake_record("vmm", 700, 6, rep=1),
+                fake_record("qemu", 1200, 40, rep=0),
+                fake_record("qemu", None, None, "did-not-converge", rep=1,
+                            error="did not converge within 60 s: cancelled"),
+                fake_record("vmm", 100, 1, mem=1 << 30)]
+        for r in runs:
+            r["summary"] = lab_report.summarize(r)
+        text = lab_report.versus(lab_report.aggregate(runs))
+        rows = [ln for ln in text.splitlines() if ln.startswith("| 256M")]
+        self.assertEqual(len(rows), 1)
+        cells = [c.strip() for c in rows[0].split("|")[1:-1]]
+        self.assertEqual(cells[3:9], ["600 (500-700)", "1200", "0.50",
+                                      "4.0 (2.0-6.0)", "40.0", "0.10"])
+        self.assertEqual(cells[10], "converged x2 / converged x1, did-not-converge x1")
+        # A point only one system ran: its row, the other side "-".
+        row = [ln for ln in text.splitlines() if ln.startswith("| 1G")][0]
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        self.assertEqual((cells[3], cells[4], cells[5]), ("100", "-", "-"))
+        self.assertEqual(cells[10], "converged / -")
+
+
 class FakeVmmDriver(unittest.TestCase):
     """The vmm driver and the runner against bench/lab_fakevmm.py: the
     command lines, QMP, timestamped serial, --stats-json, the outcomes."""
