@@ -13,6 +13,24 @@
 
 #define BLK_BASE_DIGEST_LEN	32
 
+/* The one SHA-256 of a base, taken a step at a time: by a background
+ * thread, finished by whoever needs it (blk_base_cache.c), or run to
+ * its end at once (blk_base__digest). Not locked: one thread at a time. */
+struct blk_base_hasher;
+
+/* A hasher over b's base reading step bytes at a time. -ENOENT (with
+ * err) when the drive is raw or has no backing file; 0 or -errno. */
+int blk_base_hasher__new(struct blk_backend *b, size_t step, struct blk_base_hasher **out,
+			 char *err, size_t errlen);
+/* Reads and hashes the next step: 0, 1 once the whole base is hashed
+ * (then blk_base_hasher__final), or -errno (the hash is void). */
+int blk_base_hasher__step(struct blk_base_hasher *h);
+/* The digest, after step said 1: 0 or -EIO. */
+int blk_base_hasher__final(struct blk_base_hasher *h, uint8_t digest[BLK_BASE_DIGEST_LEN]);
+/* The base's bytes, as read at new. */
+uint64_t blk_base_hasher__size(const struct blk_base_hasher *h);
+void blk_base_hasher__free(struct blk_base_hasher *h);
+
 /* The drive's base: its bytes and digest. -ENOENT (with err) when the
  * drive is raw or has no backing file; 0 or -errno. Reads the whole base
  * (at the disk's or page cache's speed, then SHA-256's). */

@@ -1,9 +1,11 @@
 #include "blk_base.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -11,51 +13,143 @@
 
 #define CHUNK	(1u << 20)
 
-static int hash_base(struct blk_backend *b, uint64_t size, uint8_t *buf, EVP_MD_CTX *ctx,
-		     uint8_t digest[BLK_BASE_DIGEST_LEN])
+struct blk_base_hasher {
+	struct blk_backend *b;
+	int raw_fd;		/* a raw base's file: read with pread, -1: a qcow2 base */
+	EVP_MD_CTX *ctx;
+	uint8_t *buf;
+	size_t step;
+	uint64_t off, size;
+};
+
+/* A raw base's bytes are its file's, read as the drive reads them (past
+ * the end: zeros). With pread, not blk_backend__base_read: that takes
+ * the drive's format lock, which its I/O thread holds around each guest
+ * request, and a hash at idle priority holding it while the scheduler
+ * runs everything else first would stall the guest's disk. pread also
+ * leaves the fd's offset alone. A qcow2 base has no such path: its
+ * tables are the drive's, read under the lock. */
+static int pread_base(int fd, uint8_t *buf, size_t len, uint64_t off)
 {
-	unsigned int len = BLK_BASE_DIGEST_LEN;
-	uint64_t off;
+	ssize_t n;
+
+	while (len) {
+		n = pread(fd, buf, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n) {
+			memset(buf, 0, len);
+			return 0;
+		}
+		buf += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int read_base(struct blk_base_hasher *h, size_t n)
+{
+	if (h->raw_fd >= 0)
+		return pread_base(h->raw_fd, h->buf, n, h->off);
+	return blk_backend__base_read(h->b, h->off, h->buf, n);
+}
+
+static int no_base(struct blk_backend *b, char *err, size_t errlen)
+{
+	return errmsg__fail(-ENOENT, err, errlen, "%s", blk_backend__is_qcow2(b) ?
+			    "the qcow2 image has no backing file" : "the image is raw");
+}
+
+int blk_base_hasher__new(struct blk_backend *b, size_t step, struct blk_base_hasher **out,
+			 char *err, size_t errlen)
+{
+	struct blk_base_hasher *h;
+	bool raw;
+	int fd;
+
+	*out = NULL;
+	if (!blk_backend__base_path(b))
+		return no_base(b, err, errlen);
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return errmsg__fail(-ENOMEM, err, errlen, "out of memory");
+	fd = blk_backend__base_fd(b, &raw);
+	*h = (struct blk_base_hasher){ .b = b, .raw_fd = raw ? fd : -1, .step = step,
+				       .size = blk_backend__base_bytes(b) };
+	h->ctx = EVP_MD_CTX_new();
+	h->buf = malloc(step);
+	if (!h->ctx || !h->buf) {
+		blk_base_hasher__free(h);
+		return errmsg__fail(-ENOMEM, err, errlen, "out of memory");
+	}
+	if (!EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL)) {
+		blk_base_hasher__free(h);
+		return errmsg__fail(-EIO, err, errlen, "SHA-256 unavailable");
+	}
+	*out = h;
+	return 0;
+}
+
+int blk_base_hasher__step(struct blk_base_hasher *h)
+{
+	size_t n = h->size - h->off < h->step ? (size_t)(h->size - h->off) : h->step;
 	int ret;
 
-	if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		return -EIO;
-	for (off = 0; off < size; off += CHUNK) {
-		size_t n = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
-
-		ret = blk_backend__base_read(b, off, buf, n);
+	if (n) {
+		ret = read_base(h, n);
 		if (ret)
 			return ret;
-		if (!EVP_DigestUpdate(ctx, buf, n))
+		if (!EVP_DigestUpdate(h->ctx, h->buf, n))
 			return -EIO;
 	}
-	return EVP_DigestFinal_ex(ctx, digest, &len) && len == BLK_BASE_DIGEST_LEN ? 0 : -EIO;
+	h->off += n;
+	return h->off >= h->size;
+}
+
+int blk_base_hasher__final(struct blk_base_hasher *h, uint8_t digest[BLK_BASE_DIGEST_LEN])
+{
+	unsigned int len = BLK_BASE_DIGEST_LEN;
+
+	if (h->off < h->size)
+		return -EIO;
+	return EVP_DigestFinal_ex(h->ctx, digest, &len) && len == BLK_BASE_DIGEST_LEN ? 0 : -EIO;
+}
+
+uint64_t blk_base_hasher__size(const struct blk_base_hasher *h)
+{
+	return h->size;
+}
+
+void blk_base_hasher__free(struct blk_base_hasher *h)
+{
+	if (!h)
+		return;
+	EVP_MD_CTX_free(h->ctx);
+	free(h->buf);
+	free(h);
 }
 
 int blk_base__digest(struct blk_backend *b, uint64_t *size,
 		     uint8_t digest[BLK_BASE_DIGEST_LEN], char *err, size_t errlen)
 {
-	const char *path = blk_backend__base_path(b);
-	EVP_MD_CTX *ctx;
-	uint8_t *buf;
+	struct blk_base_hasher *h;
 	int ret;
 
-	if (!path)
-		return errmsg__fail(-ENOENT, err, errlen, "%s", blk_backend__is_qcow2(b) ?
-				    "the qcow2 image has no backing file" : "the image is raw");
-	*size = blk_backend__base_bytes(b);
-	buf = malloc(CHUNK);
-	ctx = EVP_MD_CTX_new();
-	if (!buf || !ctx) {
-		ret = errmsg__fail(-ENOMEM, err, errlen, "out of memory");
-		goto out;
-	}
-	ret = hash_base(b, *size, buf, ctx, digest);
+	ret = blk_base_hasher__new(b, CHUNK, &h, err, errlen);
 	if (ret)
-		errmsg__set(err, errlen, "base image %s: %s", path, strerror(-ret));
-out:
-	EVP_MD_CTX_free(ctx);
-	free(buf);
+		return ret;
+	*size = h->size;
+	while (!(ret = blk_base_hasher__step(h)))
+		;
+	if (ret == 1)
+		ret = blk_base_hasher__final(h, digest);
+	if (ret)
+		errmsg__set(err, errlen, "base image %s: %s", blk_backend__base_path(b),
+			    strerror(-ret));
+	blk_base_hasher__free(h);
 	return ret;
 }
 

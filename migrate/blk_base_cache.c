@@ -8,9 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
-
-#include <openssl/evp.h>
 
 #include "clock.h"
 #include "drive.h"
@@ -44,10 +41,8 @@ struct job {
 	pthread_mutex_t lock;		/* over everything below */
 	enum job_state state;
 	int fd;				/* the base file, for fstat */
-	bool raw;			/* its bytes are fd's: pread, no lock */
-	EVP_MD_CTX *ctx;
-	uint8_t *buf;
-	uint64_t off, size;
+	struct blk_base_hasher *hasher;	/* while JOB_RUNNING */
+	uint64_t size;
 	struct ident id;		/* before the read; once done, still so after */
 	uint8_t digest[BLK_BASE_DIGEST_LEN];
 	uint64_t t0, ahead_us;
@@ -111,55 +106,27 @@ static struct job *find(const struct blk_backend *b, bool unlink)
 	return j;
 }
 
-static int read_base(struct job *j, size_t n)
-{
-	size_t done = 0;
-	ssize_t r;
-
-	if (!j->raw)
-		return blk_backend__base_read(j->b, j->off, j->buf, n);
-	while (done < n) {
-		r = pread(j->fd, j->buf + done, n - done, (off_t)(j->off + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (!r)	/* shrunk under us: the identity check voids it */
-			return -EIO;
-		done += (size_t)r;
-	}
-	return 0;
-}
-
 static void end_job(struct job *j, bool ok)
 {
-	unsigned int len = BLK_BASE_DIGEST_LEN;
 	struct ident after;
 
 	if (ok)
-		ok = EVP_DigestFinal_ex(j->ctx, j->digest, &len) && len == BLK_BASE_DIGEST_LEN &&
+		ok = !blk_base_hasher__final(j->hasher, j->digest) &&
 		     !ident_of(j->fd, &after) && ident_eq(&j->id, &after) &&
 		     ident_settled(&after);
 	j->state = ok ? JOB_DONE : JOB_VOID;
 	j->ahead_us = clock__mono_us() - j->t0;
-	EVP_MD_CTX_free(j->ctx);
-	free(j->buf);
-	j->ctx = NULL;
-	j->buf = NULL;
+	blk_base_hasher__free(j->hasher);
+	j->hasher = NULL;
 }
 
 /* One step of the hash, under j->lock. */
 static void step(struct job *j)
 {
-	size_t n = j->size - j->off < STEP ? (size_t)(j->size - j->off) : STEP;
+	int ret = blk_base_hasher__step(j->hasher);
 
-	if (n && (read_base(j, n) || !EVP_DigestUpdate(j->ctx, j->buf, n))) {
-		end_job(j, false);
-		return;
-	}
-	j->off += n;
-	if (j->off >= j->size)
-		end_job(j, true);
+	if (ret)
+		end_job(j, ret == 1);
 }
 
 static void *hash_thread(void *arg)
@@ -182,33 +149,32 @@ static void free_job(struct job *j)
 {
 	if (!j)
 		return;
-	EVP_MD_CTX_free(j->ctx);
-	free(j->buf);
+	blk_base_hasher__free(j->hasher);
 	pthread_mutex_destroy(&j->lock);
 	pthread_mutex_destroy(&j->join_lock);
 	free(j);
 }
 
-static int new_job(struct blk_backend *b, struct job **out)
+static int new_job(struct blk_backend *b, struct job **out, char *err, size_t errlen)
 {
 	struct job *j = calloc(1, sizeof(*j));
+	bool raw;
+	int ret;
 
+	*out = j;
 	if (!j)
-		return -ENOMEM;
+		return errmsg__fail(-ENOMEM, err, errlen, "out of memory");
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_mutex_init(&j->join_lock, NULL);
 	j->b = b;
-	j->fd = blk_backend__base_fd(b, &j->raw);
-	j->size = blk_backend__base_bytes(b);
+	j->fd = blk_backend__base_fd(b, &raw);
 	j->t0 = clock__mono_us();
-	j->ctx = EVP_MD_CTX_new();
-	j->buf = malloc(STEP);
-	*out = j;
-	if (!j->ctx || !j->buf)
-		return -ENOMEM;
-	if (!EVP_DigestInit_ex(j->ctx, EVP_sha256(), NULL))
-		return -EIO;
-	return ident_of(j->fd, &j->id);
+	ret = blk_base_hasher__new(b, STEP, &j->hasher, err, errlen);
+	if (ret)
+		return ret;
+	j->size = blk_base_hasher__size(j->hasher);
+	ret = ident_of(j->fd, &j->id);
+	return ret ? errmsg__fail(ret, err, errlen, "%s", strerror(-ret)) : 0;
 }
 
 static int add_job(struct job *j)
@@ -234,17 +200,18 @@ int blk_base_cache__start(struct blk_backend *b, char *err, size_t errlen)
 {
 	struct sched_param idle = { .sched_priority = 0 };
 	struct job *j = NULL;
+	char why[256];
 	int ret;
 
 	if (!blk_backend__base_path(b))
 		return 0;
-	ret = new_job(b, &j);
-	if (!ret)
-		ret = add_job(j);
+	ret = new_job(b, &j, why, sizeof(why));
+	if (!ret && (ret = add_job(j)))
+		snprintf(why, sizeof(why), "%s", strerror(-ret));
 	if (ret) {
 		free_job(j);
 		return errmsg__fail(ret, err, errlen, "base image %s: %s",
-				    blk_backend__base_path(b), strerror(-ret));
+				    blk_backend__base_path(b), why);
 	}
 	pthread_mutex_lock(&j->lock);
 	ret = -pthread_create(&j->thread, NULL, hash_thread, j);
