@@ -38,6 +38,21 @@ static int set_bool(const char *key, const char *v, bool *out, char *err, size_t
 	return 0;
 }
 
+static int set_base_digest(struct drive_config *d, const char *v, char *err, size_t errlen)
+{
+	if (!strcmp(v, "auto")) {
+		d->base_digest = DRIVE_BASE_DIGEST_AUTO;
+	} else if (!strcmp(v, "ahead")) {
+		d->base_digest = DRIVE_BASE_DIGEST_AHEAD;
+	} else if (!strcmp(v, "lazy")) {
+		d->base_digest = DRIVE_BASE_DIGEST_LAZY;
+	} else {
+		errmsg__set(err, errlen, "--drive: base-digest=%s: expected auto, ahead or lazy", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int set_key(struct drive_config *d, const char *key, const char *v, bool *have_file,
 		   char *err, size_t errlen)
 {
@@ -68,9 +83,11 @@ static int set_key(struct drive_config *d, const char *key, const char *v, bool 
 			errmsg__set(err, errlen, "--drive: cache=%s: expected none or writeback", v);
 			return -EINVAL;
 		}
+	} else if (!strcmp(key, "base-digest")) {
+		return set_base_digest(d, v, err, errlen);
 	} else {
 		errmsg__set(err, errlen, "--drive: unknown key \"%s\" (file, format, "
-			     "readonly, cache)", key);
+			     "readonly, cache, base-digest)", key);
 		return -EINVAL;
 	}
 	return 0;
@@ -79,7 +96,7 @@ static int set_key(struct drive_config *d, const char *key, const char *v, bool 
 int drive__parse(const char *spec, struct drive_config *d, char *err, size_t errlen)
 {
 	char key[16], val[DRIVE_PATH_MAX];
-	bool have_file = false;
+	bool have_file = false, have_digest = false;
 	const char *p = spec, *eq;
 	size_t klen;
 	int ret;
@@ -103,6 +120,7 @@ int drive__parse(const char *spec, struct drive_config *d, char *err, size_t err
 		ret = set_key(d, key, val, &have_file, err, errlen);
 		if (ret)
 			return ret;
+		have_digest |= !strcmp(key, "base-digest");
 	}
 	if (!have_file) {
 		errmsg__set(err, errlen, "--drive: file=PATH is required");
@@ -114,10 +132,22 @@ int drive__parse(const char *spec, struct drive_config *d, char *err, size_t err
 			     "format=qcow2 (use cache=writeback)");
 		return -EINVAL;
 	}
+	/* Said, not ignored: only a qcow2 image has a base to hash. */
+	if (have_digest && d->format != DRIVE_FORMAT_QCOW2) {
+		errmsg__set(err, errlen, "--drive: base-digest= is for a qcow2 overlay's base "
+			     "image (format=qcow2)");
+		return -EINVAL;
+	}
 	return 0;
 }
 
 const char *drive__cache_name(enum drive_cache c)
 {
 	return c == DRIVE_CACHE_NONE ? "none" : "writeback";
+}
+
+const char *drive__base_digest_name(enum drive_base_digest m)
+{
+	return m == DRIVE_BASE_DIGEST_AHEAD ? "ahead" :
+	       m == DRIVE_BASE_DIGEST_LAZY ? "lazy" : "auto";
 }

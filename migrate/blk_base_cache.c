@@ -30,7 +30,9 @@ struct ident {
 	struct timespec mtim, ctim;
 };
 
-enum job_state { JOB_RUNNING, JOB_DONE, JOB_VOID };
+/* JOB_LAZY: not hashed ahead (base-digest=lazy); the first migration
+ * computes it and keeps it, as after JOB_VOID. */
+enum job_state { JOB_RUNNING, JOB_DONE, JOB_VOID, JOB_LAZY };
 
 struct job {
 	struct blk_backend *b;
@@ -47,6 +49,7 @@ struct job {
 	uint8_t digest[BLK_BASE_DIGEST_LEN];
 	uint64_t t0, ahead_us;
 	bool finished_now;
+	bool by_migration;		/* JOB_DONE by an earlier migration */
 };
 
 static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -155,7 +158,8 @@ static void free_job(struct job *j)
 	free(j);
 }
 
-static int new_job(struct blk_backend *b, struct job **out, char *err, size_t errlen)
+static int new_job(struct blk_backend *b, bool ahead, struct job **out, char *err,
+		   size_t errlen)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	bool raw;
@@ -169,10 +173,14 @@ static int new_job(struct blk_backend *b, struct job **out, char *err, size_t er
 	j->b = b;
 	j->fd = blk_backend__base_fd(b, &raw);
 	j->t0 = clock__mono_us();
+	j->size = blk_backend__base_bytes(b);
+	if (!ahead) {
+		j->state = JOB_LAZY;
+		return 0;
+	}
 	ret = blk_base_hasher__new(b, STEP, &j->hasher, err, errlen);
 	if (ret)
 		return ret;
-	j->size = blk_base_hasher__size(j->hasher);
 	ret = ident_of(j->fd, &j->id);
 	return ret ? errmsg__fail(ret, err, errlen, "%s", strerror(-ret)) : 0;
 }
@@ -190,39 +198,60 @@ static int add_job(struct job *j)
 	return i < DRIVE_MAX ? 0 : -ENOSPC;
 }
 
+bool blk_base_cache__ahead(enum drive_base_digest mode, uint64_t base_bytes)
+{
+	if (mode == DRIVE_BASE_DIGEST_AUTO)
+		return base_bytes <= BLK_BASE_CACHE_AHEAD_MAX;
+	return mode == DRIVE_BASE_DIGEST_AHEAD;
+}
+
 /* SCHED_IDLE: beside a thread that wants the CPU (a vCPU, an I/O thread,
  * the rest of the host) the hash gets a sliver (weight 3 against 1024;
  * nice 19 would still take 15), and its reads get the idle I/O class
  * where the I/O scheduler has classes. glibc's attributes refuse it, so
  * it is set on the new thread, which waits on j->lock until then; from
  * here, before the sandbox, so no system call joins the allow-list. */
-int blk_base_cache__start(struct blk_backend *b, char *err, size_t errlen)
+static void start_thread(struct job *j)
 {
 	struct sched_param idle = { .sched_priority = 0 };
-	struct job *j = NULL;
-	char why[256];
+	const char *path = blk_backend__base_path(j->b);
 	int ret;
 
-	if (!blk_backend__base_path(b))
-		return 0;
-	ret = new_job(b, &j, why, sizeof(why));
-	if (!ret && (ret = add_job(j)))
-		snprintf(why, sizeof(why), "%s", strerror(-ret));
-	if (ret) {
-		free_job(j);
-		return errmsg__fail(ret, err, errlen, "base image %s: %s",
-				    blk_backend__base_path(b), why);
-	}
 	pthread_mutex_lock(&j->lock);
 	ret = -pthread_create(&j->thread, NULL, hash_thread, j);
 	j->has_thread = !ret;
 	if (!ret && pthread_setschedparam(j->thread, SCHED_IDLE, &idle))
-		log_warn("base image %s: hashed at normal priority (no SCHED_IDLE)",
-			  blk_backend__base_path(b));
+		log_warn("base image %s: hashed at normal priority (no SCHED_IDLE)", path);
 	pthread_mutex_unlock(&j->lock);
 	if (ret)	/* the first migration computes it then */
-		log_warn("base image %s: no thread to hash it ahead: %s",
-			  blk_backend__base_path(b), strerror(-ret));
+		log_warn("base image %s: no thread to hash it ahead: %s", path, strerror(-ret));
+}
+
+int blk_base_cache__start(struct blk_backend *b, enum drive_base_digest mode, char *err,
+			  size_t errlen)
+{
+	const char *path = blk_backend__base_path(b);
+	uint64_t bytes = blk_backend__base_bytes(b);
+	struct job *j = NULL;
+	char why[256];
+	bool ahead;
+	int ret;
+
+	if (!path)
+		return 0;
+	ahead = blk_base_cache__ahead(mode, bytes);
+	ret = new_job(b, ahead, &j, why, sizeof(why));
+	if (!ret && (ret = add_job(j)))
+		snprintf(why, sizeof(why), "%s", strerror(-ret));
+	if (ret) {
+		free_job(j);
+		return errmsg__fail(ret, err, errlen, "base image %s: %s", path, why);
+	}
+	log_info("base image %s, %llu bytes: SHA-256 %s (base-digest=%s)", path,
+		 (unsigned long long)bytes, ahead ? "made ahead, at idle priority" :
+		 "made when a migrate -i asks", drive__base_digest_name(mode));
+	if (ahead)
+		start_thread(j);
 	return 0;
 }
 
@@ -276,6 +305,7 @@ static bool take_cached(struct job *j, uint64_t *size, uint8_t *digest,
 		memcpy(digest, j->digest, BLK_BASE_DIGEST_LEN);
 		how->cached = true;
 		how->finished_now = j->finished_now;
+		how->by_migration = j->by_migration;
 		how->ahead_us = j->ahead_us;
 	}
 	pthread_mutex_unlock(&j->lock);
@@ -305,6 +335,7 @@ static int compute_now(struct job *j, struct blk_backend *b, uint64_t *size, uin
 	memcpy(j->digest, digest, BLK_BASE_DIGEST_LEN);
 	j->ahead_us = clock__mono_us() - t0;
 	j->finished_now = false;
+	j->by_migration = true;
 	pthread_mutex_unlock(&j->lock);
 	return 0;
 }
@@ -328,6 +359,9 @@ void blk_base_cache__describe(const struct blk_base_origin *how, char *out, size
 {
 	if (!how->cached)
 		snprintf(out, len, "in %.1f ms", (double)how->now_us / 1000);
+	else if (how->by_migration)
+		snprintf(out, len, "cached (computed by an earlier migration in %.1f ms)",
+			 (double)how->ahead_us / 1000);
 	else if (how->finished_now)
 		snprintf(out, len, "cached (begun at start, finished now: %.1f ms in all, "
 			 "%.1f ms of it now)", (double)how->ahead_us / 1000,

@@ -1,7 +1,9 @@
 /* migrate -i's base digest made ahead (blk_base_cache.c): taken from the
  * cache while the base file's identity is the one recorded with it, and
  * computed again once the base was touched (its times changed) or
- * rewritten in place at the same size. */
+ * rewritten in place at the same size; with base-digest=lazy, not made
+ * ahead but by the first migration that asks, then kept. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -27,7 +29,7 @@
 static char dir[] = "/tmp/test_blk_base_cache.XXXXXX";
 static char base[128];
 
-static struct blk_backend *open_drive(void)
+static struct blk_backend *open_drive_as(enum drive_base_digest mode)
 {
 	struct drive_config d = { .format = DRIVE_FORMAT_QCOW2 };
 	struct blk_backend *b;
@@ -36,9 +38,37 @@ static struct blk_backend *open_drive(void)
 	snprintf(d.path, sizeof(d.path), "%s/ov.qcow2", dir);
 	if (blk_backend__open(&d, &b, err, sizeof(err)))
 		fail_msg("%s", err);
-	if (blk_base_cache__start(b, err, sizeof(err)))
+	if (blk_base_cache__start(b, mode, err, sizeof(err)))
 		fail_msg("%s", err);
 	return b;
+}
+
+/* auto: ahead, the base being 4 MiB. */
+static struct blk_backend *open_drive(void)
+{
+	return open_drive_as(DRIVE_BASE_DIGEST_AUTO);
+}
+
+/* Whether a thread of this process is the background hash. */
+static bool hash_thread_runs(void)
+{
+	char path[300], comm[32];
+	struct dirent *e;
+	bool found = false;
+	DIR *d = opendir("/proc/self/task");
+	FILE *f;
+
+	assert_non_null(d);
+	while (!found && (e = readdir(d))) {
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		found = fgets(comm, sizeof(comm), f) && !strcmp(comm, "base-sha256\n");
+		fclose(f);
+	}
+	closedir(d);
+	return found;
 }
 
 /* A digest is kept only for a base its times show unchanged for a while
@@ -84,6 +114,22 @@ static void digest(struct blk_backend *b, bool want_cached)
 	assert_int_equal(size, DISK);
 	assert_int_equal(how.cached, want_cached);
 	expect_sha256sum(d);
+}
+
+/* digest(), and what the log would say of it. */
+static void digest_says(struct blk_backend *b, bool want_cached, const char *says)
+{
+	uint8_t d[BLK_BASE_DIGEST_LEN];
+	struct blk_base_origin how;
+	char err[256], text[200];
+	uint64_t size;
+
+	assert_int_equal(blk_base_cache__digest(b, &size, d, &how, err, sizeof(err)), 0);
+	assert_int_equal(how.cached, want_cached);
+	expect_sha256sum(d);
+	blk_base_cache__describe(&how, text, sizeof(text));
+	if (strncmp(text, says, strlen(says)))
+		fail_msg("\"%s\" does not start with \"%s\"", text, says);
 }
 
 static int setup(void **state)
@@ -160,6 +206,32 @@ static void test_rewritten_is_recomputed(void **state)
 	blk_backend__close(b);
 }
 
+/* base-digest=lazy: no hash at start; the first migration reads the
+ * base itself and keeps the digest for the next one. */
+static void test_lazy_waits_for_a_migration(void **state)
+{
+	struct blk_backend *b;
+
+	wait_settled();
+	b = open_drive_as(DRIVE_BASE_DIGEST_LAZY);
+	assert_false(hash_thread_runs());
+	digest_says(b, false, "in ");
+	digest_says(b, true, "cached (computed by an earlier migration in ");
+	assert_false(hash_thread_runs());
+	blk_base_cache__stop(b);
+	blk_backend__close(b);
+}
+
+/* ahead and lazy whatever the size; auto: ahead up to the limit. */
+static void test_which_are_ahead(void **state)
+{
+	assert_true(blk_base_cache__ahead(DRIVE_BASE_DIGEST_AUTO, 0));
+	assert_true(blk_base_cache__ahead(DRIVE_BASE_DIGEST_AUTO, BLK_BASE_CACHE_AHEAD_MAX));
+	assert_false(blk_base_cache__ahead(DRIVE_BASE_DIGEST_AUTO, BLK_BASE_CACHE_AHEAD_MAX + 1));
+	assert_true(blk_base_cache__ahead(DRIVE_BASE_DIGEST_AHEAD, 1ull << 40));
+	assert_false(blk_base_cache__ahead(DRIVE_BASE_DIGEST_LAZY, 4096));
+}
+
 /* Stopped while it runs (vmm quits at once): nothing is left behind. */
 static void test_stop_while_running(void **state)
 {
@@ -176,6 +248,8 @@ int main(void)
 		cmocka_unit_test(test_touched_is_recomputed),
 		cmocka_unit_test(test_rewritten_is_recomputed),
 		cmocka_unit_test(test_stop_while_running),
+		cmocka_unit_test(test_lazy_waits_for_a_migration),
+		cmocka_unit_test(test_which_are_ahead),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

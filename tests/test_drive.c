@@ -25,6 +25,7 @@ static void test_defaults(void **state)
 	assert_int_equal(d.format, DRIVE_FORMAT_RAW);
 	assert_false(d.readonly);
 	assert_int_equal(d.cache, DRIVE_CACHE_WRITEBACK);
+	assert_int_equal(d.base_digest, DRIVE_BASE_DIGEST_AUTO);
 }
 
 static void test_all_keys(void **state)
@@ -49,6 +50,29 @@ static void test_qcow2(void **state)
 
 	assert_int_equal(parse("file=ov.qcow2,format=qcow2", &d, err, sizeof(err)), 0);
 	assert_int_equal(d.format, DRIVE_FORMAT_QCOW2);
+	assert_int_equal(d.base_digest, DRIVE_BASE_DIGEST_AUTO);
+}
+
+static void test_base_digest(void **state)
+{
+	static const struct {
+		const char *spec;
+		enum drive_base_digest want;
+		const char *name;
+	} ok[] = {
+		{ "file=ov.qcow2,format=qcow2,base-digest=lazy", DRIVE_BASE_DIGEST_LAZY, "lazy" },
+		{ "base-digest=ahead,file=ov.qcow2,format=qcow2", DRIVE_BASE_DIGEST_AHEAD, "ahead" },
+		{ "file=ov.qcow2,base-digest=auto,format=qcow2", DRIVE_BASE_DIGEST_AUTO, "auto" },
+	};
+	struct drive_config d;
+	char err[256];
+	unsigned int i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(parse(ok[i].spec, &d, err, sizeof(err)), 0);
+		assert_int_equal(d.base_digest, ok[i].want);
+		assert_string_equal(drive__base_digest_name(d.base_digest), ok[i].name);
+	}
 }
 
 static void test_escaped_comma(void **state)
@@ -83,6 +107,10 @@ static void test_refusals(void **state)
 	refused("file=x,readonly=yes", "expected on or off");
 	refused("file=x,if=virtio", "unknown key \"if\"");
 	refused("disk.img", "expected key=value");
+	refused("file=x,format=qcow2,base-digest=never",
+		"base-digest=never: expected auto, ahead or lazy");
+	refused("file=x,format=qcow2,base-digest=", "base-digest=: expected auto, ahead or lazy");
+	refused("file=x,base-digest=lazy", "base-digest= is for a qcow2 overlay's base image");
 }
 
 static void test_long_path(void **state)
@@ -102,6 +130,7 @@ int main(void)
 		cmocka_unit_test(test_all_keys),
 		cmocka_unit_test(test_escaped_comma),
 		cmocka_unit_test(test_qcow2),
+		cmocka_unit_test(test_base_digest),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_long_path),
 	};

@@ -31,6 +31,7 @@ bad "cache=none is not supported with format=qcow2" --drive file=d.img,format=qc
 bad "format=vmdk: expected raw or qcow2" --drive file=d.img,format=vmdk x.elf
 bad "unknown key \"if\"" --drive file=d.img,if=ide x.elf
 bad "cache=unsafe: expected none or writeback" --drive file=d.img,cache=unsafe x.elf
+bad "base-digest=soon: expected auto, ahead or lazy" --drive file=d.img,format=qcow2,base-digest=soon x.elf
 bad "file=PATH is required" --drive readonly=on x.elf
 
 require_kvm

@@ -131,7 +131,8 @@ static int open_drives(const struct options *o, struct board_drive *drives,
 			return ret;
 		drives[i].readonly = o->drives[i].readonly;
 		/* migrate -i's base digest, read while nothing else needs it */
-		ret = blk_base_cache__start(drives[i].backend, err, errlen);
+		ret = blk_base_cache__start(drives[i].backend, o->drives[i].base_digest, err,
+					    errlen);
 		if (ret)
 			return ret;
 	}

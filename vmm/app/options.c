@@ -35,6 +35,8 @@ static void usage(FILE *f)
 "  --drive file=PATH[,format=raw|qcow2][,readonly=on][,cache=none|writeback]\n"
 "                        a virtio-blk disk on PCI (repeatable, up to 4; a\n"
 "                        destination takes the source's, on shared storage)\n"
+"                        ,base-digest=auto|ahead|lazy (qcow2): when its base's\n"
+"                        SHA-256 for migrate -i is made (auto: ahead up to 1 GiB)\n"
 "  --drive-dir DIR       with --incoming: create the images a block migration\n"
 "                        (migrate -b) copies in DIR, disk0.img, disk1.img, ...\n"
 "  --paused              start with the vCPUs paused ('cont' on the monitor runs them)\n"
