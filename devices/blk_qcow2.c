@@ -11,6 +11,7 @@
 
 #include "blk_qcow2_internal.h"
 #include "errmsg.h"
+#include "log.h"
 
 static int open_chain(int fd, bool own, const char *path, bool readonly, int depth,
 		      struct qcow2 **out, char *err, size_t errlen);
@@ -391,6 +392,11 @@ int qcow2__refresh(struct qcow2 *q, char *err, size_t errlen)
 	struct stat st;
 	int ret;
 
+	/* Our own entries first: the tables are read again below. */
+	ret = qcow2_write_pending(q);
+	if (ret)
+		return errmsg__fail(ret, err, errlen, "qcow2 %s: writing its tables: %s",
+				    q->path, strerror(-ret));
 	ret = qcow2_pread_all(q->fd, h, sizeof(h), 0);
 	if (!ret && fstat(q->fd, &st))
 		ret = -errno;
@@ -465,6 +471,11 @@ void qcow2__close(struct qcow2 *q)
 
 	if (!q)
 		return;
+	/* The drive flushes before it closes (blk_backend__stop): this is
+	 * for any other path, which has no error to return. */
+	if (q->pending && qcow2__flush(q))
+		log_error("qcow2 %s: writing its tables at close failed: the image "
+			  "lacks its last allocations", q->path);
 	for (i = 0; i < L2_CACHE_SLOTS; i++)
 		free(q->cache[i].t);
 	free(q->l1);

@@ -14,16 +14,6 @@ int qcow2_put_entry(struct qcow2 *q, uint64_t table_off, uint64_t idx, uint64_t 
 	return qcow2_pwrite_all(q->fd, &be, sizeof(be), table_off + idx * 8);
 }
 
-/* A pointer to a cluster goes out only once the cluster and its refcount
- * are on the disk: a crash then leaks a cluster at worst, never leaves a
- * table pointing at data that never arrived. */
-static int barrier(struct qcow2 *q)
-{
-	if (q->unordered)
-		return 0;
-	return fdatasync(q->fd) ? -errno : 0;
-}
-
 static int set_refcount(struct qcow2 *q, uint64_t host, int depth);
 
 /* A new refcount block at the end of the file covering refcount table
@@ -46,8 +36,10 @@ static int add_refcount_block(struct qcow2 *q, uint64_t rt, int depth)
 	ret = qcow2_pwrite_all(q->fd, q->buf, q->cluster, off);
 	if (!ret && idx / q->rb_entries != rt)
 		ret = set_refcount(q, off, depth + 1);
+	/* Written at once, as new refcount blocks are rare (one per
+	 * cluster_size / 2 clusters): their sync costs little. */
 	if (!ret)
-		ret = barrier(q);
+		ret = qcow2_barrier(q);
 	if (!ret)
 		ret = qcow2_put_entry(q, q->reftable_off, rt, off);
 	if (!ret)
@@ -73,62 +65,27 @@ static int set_refcount(struct qcow2 *q, uint64_t host, int depth)
 				q->reftable[rt] + (idx % q->rb_entries) * 2);
 }
 
-/* Appends one cluster holding data (cluster bytes), counted. */
+/* Appends one cluster holding data (cluster bytes), counted; the entry
+ * pointing at it is the caller's to set, pending. Past PENDING_MAX the
+ * pending entries go out first, so that a failure fails this request
+ * before it changes anything. */
 static int alloc_cluster(struct qcow2 *q, const void *data, uint64_t *out)
 {
-	uint64_t off = q->file_end;
+	uint64_t off;
 	int ret;
 
+	if (q->pending >= PENDING_MAX) {
+		ret = qcow2_write_pending(q);
+		if (ret)
+			return ret;
+	}
+	off = q->file_end;
 	q->file_end += q->cluster;
 	ret = qcow2_pwrite_all(q->fd, data, q->cluster, off);
 	if (!ret)
 		ret = set_refcount(q, off, 0);
-	if (!ret)
-		ret = barrier(q);
 	*out = off;
 	return ret;
-}
-
-static uint64_t *cached_l2(struct qcow2 *q, uint64_t off)
-{
-	unsigned int i;
-
-	for (i = 0; i < L2_CACHE_SLOTS; i++)
-		if (q->cache[i].off == off) {
-			q->cache[i].age = ++q->clock;
-			return q->cache[i].t;
-		}
-	return NULL;
-}
-
-static int load_l2(struct qcow2 *q, uint64_t off, uint64_t **out)
-{
-	struct l2_slot *s = &q->cache[0];
-	unsigned int i;
-	uint64_t j;
-	int ret;
-
-	*out = cached_l2(q, off);
-	if (*out)
-		return 0;
-	for (i = 1; i < L2_CACHE_SLOTS; i++)
-		if (q->cache[i].age < s->age)
-			s = &q->cache[i];
-	if (!s->t) {
-		s->t = malloc(q->cluster);
-		if (!s->t)
-			return -ENOMEM;
-	}
-	s->off = 0;
-	ret = qcow2_pread_all(q->fd, s->t, q->cluster, off);
-	if (ret)
-		return ret;
-	for (j = 0; j < q->l2_entries; j++)
-		s->t[j] = be64toh(s->t[j]);
-	s->off = off;
-	s->age = ++q->clock;
-	*out = s->t;
-	return 0;
 }
 
 /* The L2 table for L1 index i; NULL when there is none and alloc is off. */
@@ -143,16 +100,14 @@ int qcow2_get_l2(struct qcow2 *q, uint64_t i, bool alloc, uint64_t **t, uint64_t
 	if (!off) {
 		memset(q->buf, 0, q->cluster);
 		ret = alloc_cluster(q, q->buf, &off);
-		if (!ret)
-			ret = qcow2_put_entry(q, q->l1_off, i, off | ENTRY_COPIED);
 		if (ret)
 			return ret;
-		q->l1[i] = off | ENTRY_COPIED;
+		qcow2_set_l1(q, (uint32_t)i, off | ENTRY_COPIED);
 	} else if (alloc && !(e & ENTRY_COPIED)) {
 		return -EIO;		/* shared with a snapshot */
 	}
 	*t_off = off;
-	return load_l2(q, off, t);
+	return qcow2_load_l2(q, off, t);
 }
 
 /* An L2 entry read from the file is trusted only after this. */
@@ -242,9 +197,7 @@ int qcow2_write_piece(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t 
 	memcpy(q->buf + in, buf, len);
 	ret = alloc_cluster(q, q->buf, &host);
 	if (!ret)
-		ret = qcow2_put_entry(q, t_off, vc % q->l2_entries, host | ENTRY_COPIED);
-	if (!ret)
-		t[vc % q->l2_entries] = host | ENTRY_COPIED;
+		qcow2_set_l2(q, t_off, t, vc % q->l2_entries, host | ENTRY_COPIED);
 	return ret;
 }
 
@@ -287,7 +240,14 @@ void qcow2__set_unordered(struct qcow2 *q, bool unordered)
 	q->unordered = unordered;
 }
 
+/* The pending entries after a sync, then a sync for them and for the
+ * guest's writes: on failure they stay pending, the guest sees the error
+ * on this flush and its next flush tries again. */
 int qcow2__flush(struct qcow2 *q)
 {
+	int ret = qcow2_write_pending(q);
+
+	if (ret)
+		return ret;
 	return fdatasync(q->fd) ? -errno : 0;
 }

@@ -80,9 +80,7 @@ static int zero_piece(struct qcow2 *q, uint64_t off, size_t len, const uint8_t *
 		return qcow2_write_piece(q, off, zeros, len);
 	ret = qcow2_get_l2(q, vc / q->l2_entries, true, &t, &t_off);
 	if (!ret)
-		ret = qcow2_put_entry(q, t_off, vc % q->l2_entries, L2_ZERO);
-	if (!ret)
-		t[vc % q->l2_entries] = L2_ZERO;
+		qcow2_set_l2(q, t_off, t, vc % q->l2_entries, L2_ZERO);
 	return ret;
 }
 

@@ -486,6 +486,20 @@ int blk_backend__start(struct blk_backend *b, const struct blk_callbacks *cb)
 	return ret;
 }
 
+/* A qcow2's table entries still in memory go out with the sync: a
+ * destination on shared storage, or qemu-img after us, reads them. */
+static int sync_image(struct blk_backend *b)
+{
+	int ret;
+
+	if (!b->qcow2)
+		return fdatasync(b->fd) ? -errno : 0;
+	pthread_mutex_lock(&b->fmt_lock);
+	ret = qcow2__flush(b->qcow2);
+	pthread_mutex_unlock(&b->fmt_lock);
+	return ret;
+}
+
 int blk_backend__drain(struct blk_backend *b)
 {
 	uint64_t want;
@@ -496,7 +510,7 @@ int blk_backend__drain(struct blk_backend *b)
 	while (b->started && (b->kicks_done < want || b->inflight))
 		pthread_cond_wait(&b->cond, &b->lock);
 	pthread_mutex_unlock(&b->lock);
-	return fdatasync(b->fd) ? -errno : 0;
+	return sync_image(b);
 }
 
 void blk_backend__stop(struct blk_backend *b)
@@ -581,6 +595,13 @@ int blk_backend__fmt_zeroes(struct blk_backend *b, uint64_t off, uint64_t len)
 	ret = qcow2__write_zeroes(b->qcow2, off, len);
 	qcow2__set_unordered(b->qcow2, false);
 	return fmt_leave(b, ret);
+}
+
+int blk_backend__fmt_flush(struct blk_backend *b)
+{
+	int ret = fmt_enter(b);
+
+	return ret ? ret : fmt_leave(b, qcow2__flush(b->qcow2));
 }
 
 int blk_backend__fmt_status(struct blk_backend *b, uint64_t off, uint64_t len,

@@ -76,7 +76,8 @@ void blk_backend__kick(struct blk_backend *b);
 int blk_backend__submit(struct blk_backend *b, struct blk_io *io);
 /* From any thread but the I/O thread: runs one more kicked() and waits
  * until no request is in flight, then makes written data durable
- * (fdatasync). Returns 0 or -errno from the sync. */
+ * (fdatasync; a qcow2's flush, its pending table entries too). Returns 0
+ * or -errno from the sync. */
 int blk_backend__drain(struct blk_backend *b);
 /* Block migration: every write completed after this call (whatever its
  * result: a failed write may have changed part of the range) marks its
@@ -95,10 +96,13 @@ int blk_backend__fd(const struct blk_backend *b);
 bool blk_backend__is_qcow2(const struct blk_backend *b);
 int blk_backend__fmt_read(struct blk_backend *b, uint64_t off, void *buf, size_t len);
 /* These two only for a destination's image, before its guest runs: they
- * skip the sync per new cluster (qcow2__set_unordered); the caller syncs
- * the image (fdatasync of blk_backend__fd) before the guest runs on it. */
+ * skip the sync before table entries go out (qcow2__set_unordered); the
+ * caller flushes the image (blk_backend__fmt_flush) before the guest runs
+ * on it. */
 int blk_backend__fmt_write(struct blk_backend *b, uint64_t off, const void *buf, size_t len);
 int blk_backend__fmt_zeroes(struct blk_backend *b, uint64_t off, uint64_t len);
+/* qcow2__flush: the table entries kept in memory written, then synced. */
+int blk_backend__fmt_flush(struct blk_backend *b);
 int blk_backend__fmt_status(struct blk_backend *b, uint64_t off, uint64_t len,
 			    enum qcow2_kind *kind, uint64_t *n);
 int blk_backend__fmt_defined(struct blk_backend *b, uint64_t *bytes);

@@ -6,7 +6,14 @@
  *
  * Every call is synchronous (pread/pwrite) and meant for the drive's I/O
  * thread, never a vCPU: metadata lives in a few clusters, so the cost is a
- * table read on an L2 cache miss and an fdatasync per allocating write.
+ * table read on an L2 cache miss. An allocating write writes its cluster
+ * and refcount at once and keeps the table entry pointing at it in memory
+ * (reads and the map see it there); the pending entries reach the disk
+ * after an fdatasync (so a table never points at what the disk lacks) at
+ * qcow2__flush, when a cache slot holding some is reused, past
+ * PENDING_MAX of them, at qcow2__refresh and at close. A crash before
+ * that loses those writes (as the guest's unflushed writes may be lost)
+ * and leaks their clusters.
  */
 #ifndef VMM__BLK_QCOW2_H
 #define VMM__BLK_QCOW2_H
@@ -33,13 +40,19 @@ uint64_t qcow2__size(const struct qcow2 *q);	/* the guest's bytes */
 /* len and off within the virtual size; 0 or -errno. */
 int qcow2__read(struct qcow2 *q, uint64_t off, void *buf, size_t len);
 int qcow2__write(struct qcow2 *q, uint64_t off, const void *buf, size_t len);
+/* Writes the pending table entries (after an fdatasync), then
+ * fdatasyncs: everything written before is on the disk. On an error the
+ * entries stay pending (the next flush tries again). */
 int qcow2__flush(struct qcow2 *q);
+/* Flushes first when entries are pending (an error is only logged: flush
+ * before to see it). */
 void qcow2__close(struct qcow2 *q);
-/* On: writes skip the sync that orders each new cluster before the
- * table entry pointing at it. For an image nobody runs on until its
- * writer's own flush (a block migration's destination, which syncs
- * before the guest runs there): a crash before that flush may leave a
- * table entry pointing at lost data. Off (the default) again after. */
+/* On: pending table entries written out during writes (past PENDING_MAX,
+ * an evicted table) go without the sync before them. For an image nobody
+ * runs on until its writer's own flush (a block migration's destination,
+ * which flushes before the guest runs there): a crash before that flush
+ * may leave a table entry pointing at lost data. Off (the default) again
+ * after. */
 void qcow2__set_unordered(struct qcow2 *q, bool unordered);
 
 /* --- blk_qcow2_map.c: what block migration needs of an image --- */

@@ -101,11 +101,18 @@ int blk_dest__end_round(struct blk_dest *d, uint64_t sections, uint64_t bytes,
 int blk_dest__sync(struct blk_dest *d, char *err, size_t errlen)
 {
 	unsigned int i;
+	int ret;
 
-	for (i = 0; i < d->ndrives; i++)
-		if (fdatasync(d->fd[i]))
-			return errmsg__fail(-errno, err, errlen, "drive %u: fdatasync: %s", i,
-					    strerror(errno));
+	for (i = 0; i < d->ndrives; i++) {
+		/* A qcow2's flush writes the table entries it keeps pending. */
+		if (d->fmt[i])
+			ret = blk_backend__fmt_flush(d->fmt[i]);
+		else
+			ret = fdatasync(d->fd[i]) ? -errno : 0;
+		if (ret)
+			return errmsg__fail(ret, err, errlen, "drive %u: syncing the image: %s", i,
+					    strerror(-ret));
+	}
 	d->unsynced = 0;
 	return 0;
 }
