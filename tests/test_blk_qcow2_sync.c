@@ -336,6 +336,33 @@ static void test_flush_error_keeps_pending(void **state)
 	free(got);
 }
 
+/* 512-byte clusters: an L2 table covers 32 KiB and 16 are cached, so
+ * the 17th table evicts one holding pending entries. Its sync fails: the
+ * write fails, nothing is lost, and the same write goes through next. */
+static void test_eviction_error(void **state)
+{
+	uint8_t *want = base_copy(), *got = malloc(DISK), b[512];
+	struct qcow2 *q = open_fresh("-o cluster_size=512");
+	unsigned int i;
+
+	for (i = 0; i < 16; i++)
+		put(q, want, (uint64_t)i * 32768, 512, (uint8_t)(0x60 + i));
+	assert_int_equal(syncs, 0);
+	fail_next = EIO;
+	memset(b, 0x77, sizeof(b));
+	assert_int_equal(qcow2__write(q, 16 * 32768, b, sizeof(b)), -EIO);
+	assert_int_equal(syncs, 1);
+	put(q, want, 16 * 32768, 512, 0x77);
+	assert_int_equal(qcow2__read(q, 0, got, DISK), 0);
+	assert_memory_equal(got, want, DISK);
+	assert_int_equal(qcow2__flush(q), 0);
+	sh("cd %s && qemu-img check -q ov.qcow2", dir);
+	close_watched(q);
+	expect_image(want);
+	free(want);
+	free(got);
+}
+
 /* Unordered (a block migration's destination): no sync at all while
  * writing, past the pending bound too; the flush writes every entry.
  * Entries went out unordered: no crash image to check here (checking one
@@ -398,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_crash_before_flush),
 		cmocka_unit_test(test_many_allocations),
 		cmocka_unit_test(test_flush_error_keeps_pending),
+		cmocka_unit_test(test_eviction_error),
 		cmocka_unit_test(test_unordered),
 	};
 
