@@ -34,7 +34,8 @@ int qcow2__open(int fd, const char *path, bool readonly, struct qcow2 **out,
 		char *err, size_t errlen);
 /* Reads the header and tables again and forgets cached L2 tables: another
  * process (a migration's source on shared storage) may have written the
- * image since it was opened. The backing files are not reopened. */
+ * image since it was opened. Its own pending entries are written first.
+ * The backing files are not reopened. */
 int qcow2__refresh(struct qcow2 *q, char *err, size_t errlen);
 uint64_t qcow2__size(const struct qcow2 *q);	/* the guest's bytes */
 /* len and off within the virtual size; 0 or -errno. */
