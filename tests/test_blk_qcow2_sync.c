@@ -363,6 +363,27 @@ static void test_eviction_error(void **state)
 	free(got);
 }
 
+/* Refresh reads the tables again: the entries still pending are written
+ * before, not dropped; the file alone (qemu-img, while we hold it open)
+ * then has every write, and so do our reads after. */
+static void test_refresh_keeps_pending(void **state)
+{
+	uint8_t *want = base_copy(), *got = malloc(DISK);
+	struct qcow2 *q = open_fresh("");
+	char err[512];
+	unsigned int i;
+
+	for (i = 0; i < 5; i++)
+		put(q, want, (uint64_t)i * 5 * 65536 + 512, 1024, (uint8_t)(0x50 + i));
+	assert_int_equal(qcow2__refresh(q, err, sizeof(err)), 0);
+	expect_image(want);
+	assert_int_equal(qcow2__read(q, 0, got, DISK), 0);
+	assert_memory_equal(got, want, DISK);
+	close_watched(q);
+	free(want);
+	free(got);
+}
+
 /* Unordered (a block migration's destination): no sync at all while
  * writing, past the pending bound too; the flush writes every entry.
  * Entries went out unordered: no crash image to check here (checking one
@@ -426,6 +447,7 @@ int main(void)
 		cmocka_unit_test(test_many_allocations),
 		cmocka_unit_test(test_flush_error_keeps_pending),
 		cmocka_unit_test(test_eviction_error),
+		cmocka_unit_test(test_refresh_keeps_pending),
 		cmocka_unit_test(test_unordered),
 	};
 
