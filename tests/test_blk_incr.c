@@ -113,6 +113,11 @@ static void copy_from(const char *from, bool incremental, const char *dst, uint6
 	bulk(&s, &d, data, holes);
 	assert_int_equal(blk_source__remaining(&s), 0);
 	assert_int_equal(blk_dest__sync(&d, err, sizeof(err)), 0);
+	/* The sync before READY wrote every table entry the destination's
+	 * qcow2 kept in memory: the file alone reads as the source, and
+	 * holds no cluster no table points at. */
+	sh("cd %s && qemu-img check -U -q %s && qemu-img compare -U -q %s %s", dir, dst, from,
+	   dst);
 	blk_source__free(&s);
 	blk_dirty__free(sd.dirty);
 	blk_backend__close(src);
@@ -182,6 +187,28 @@ static void test_digest(void **state)
 	blk_backend__close(b);
 }
 
+/* A drive's drain (a shared-storage migration's source before the state
+ * goes, a save) leaves every table entry in the file: another process
+ * reads the image while this one still has it open. */
+static void test_drain_writes_tables(void **state)
+{
+	struct blk_backend *b;
+	uint8_t buf[4096];
+	unsigned int i;
+
+	sh("cd %s && rm -f dr.qcow2 && qemu-img create -q -f qcow2 -b base.raw -F raw dr.qcow2",
+	   dir);
+	b = open_qcow2("dr.qcow2");
+	memset(buf, 0x3c, sizeof(buf));
+	for (i = 0; i < 8; i++)
+		assert_int_equal(blk_backend__fmt_write(b, (uint64_t)i * 3 * 65536, buf,
+							sizeof(buf)), 0);
+	assert_int_equal(blk_backend__drain(b), 0);
+	sh("cd %s && qemu-img check -U -q dr.qcow2 && "
+	   "qemu-io -r -U -c 'read -P 0x3c 393216 4096' -f qcow2 dr.qcow2 >/dev/null", dir);
+	blk_backend__close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -189,6 +216,7 @@ int main(void)
 		cmocka_unit_test(test_incremental_empty),
 		cmocka_unit_test(test_whole_over_other_base),
 		cmocka_unit_test(test_digest),
+		cmocka_unit_test(test_drain_writes_tables),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
