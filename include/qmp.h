@@ -56,8 +56,10 @@ void qmp__linger(struct qmp *q);
 struct vm *qmp__vm(struct qmp *q);
 struct migration *qmp__migration(struct qmp *q);
 bool qmp__ended(struct qmp *q);
-/* quit: ends the VM (or a linger) and emits SHUTDOWN host-qmp-quit. */
-void qmp__quit(struct qmp *q);
+/* quit: ends the VM (or a linger) and emits SHUTDOWN with reason
+ * (QEMU's: "host-qmp-quit" for a quit command, "host-signal" for SIGINT,
+ * SIGTERM or SIGHUP). */
+void qmp__quit(struct qmp *q, const char *reason);
 /* Set before qmp__start: a quit calls fn(ctx) to end the VM (or what
  * stands for it, such as a destination's wait) instead of ending the VM
  * itself. */

@@ -8,6 +8,8 @@
                                          and QEMU alike; quits the source
                                          unless keep-source
     qmp_check.py quit SOCK               quit, and SHUTDOWN before its reply
+    qmp_check.py signal SOCK PID SIG     kill PID with SIG (TERM, INT, HUP):
+                                         SHUTDOWN says host-signal
     qmp_check.py slots SOCK              eight busy clients: a ninth is told
                                          why it is turned away; once they
                                          idle 5 s, a ninth gets a slot and
@@ -179,6 +181,15 @@ def quit(path):
         check(ev["data"] == {"guest": False, "reason": "host-qmp-quit"}, "SHUTDOWN %s" % ev)
 
 
+def on_signal(path, pid, sig):
+    import signal
+    with QMP(path) as q:
+        os.kill(pid, getattr(signal, "SIG" + sig))
+        ev = q.wait_event("SHUTDOWN", timeout=10)
+        check(ev["data"] == {"guest": False, "reason": "host-signal"}, "SHUTDOWN %s" % ev)
+        print("SIG%s: SHUTDOWN %s" % (sig, json.dumps(ev["data"])))
+
+
 def greeted(path):
     """A connected socket and its first line (the greeting or a refusal)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -225,6 +236,8 @@ if __name__ == "__main__":
                 sys.argv[6:] == ["keep-source"])
     elif mode == "quit":
         quit(sys.argv[2])
+    elif mode == "signal":
+        on_signal(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif mode == "slots":
         slots(sys.argv[2])
     else:

@@ -35,6 +35,7 @@
 #include "errmsg.h"
 #include "jail.h"
 #include "syscall_filter.h"
+#include "term_signals.h"
 #include "tls_creds.h"
 #include "tls_tunnel.h"
 #include "vm.h"
@@ -222,10 +223,21 @@ static int monitor_quit(void *opaque, const char *args, struct monitor_reply *r)
 	(void)args;
 	(void)r;
 	if (life.qmp)
-		qmp__quit(life.qmp);
+		qmp__quit(life.qmp, "host-qmp-quit");
 	else
 		request_quit("quit from the monitor");
 	return 0;
+}
+
+/* SIGINT, SIGTERM, SIGHUP: the monitor's quit (QMP's SHUTDOWN says
+ * host-signal, as QEMU's). */
+static void quit_on_signal(int sig)
+{
+	(void)sig;
+	if (life.qmp)
+		qmp__quit(life.qmp, "host-signal");
+	else
+		request_quit("quit on a signal");
 }
 
 /* migrate_cancel on a destination whose guest has not arrived. */
@@ -463,6 +475,10 @@ int main(int argc, char **argv)
 	status = options__parse(&o, argc, argv);
 	if (status >= 0)
 		return status;
+	/* Before any thread starts, so that every one inherits the mask and
+	 * only the signal thread takes them. */
+	if (term_signals__block(err, sizeof(err)))
+		goto fail_early;
 	/* A peer that goes away must be an error return, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 
@@ -574,6 +590,8 @@ int main(int argc, char **argv)
 		if (mon)
 			monitor__set_vm_arriving(mon, true);
 	}
+	if (term_signals__start(quit_on_signal, err, sizeof(err)))
+		goto fail;
 	if (qmp) {
 		qmp__set_migration(qmp, mig);
 		qmp__on_quit(qmp, quit_from_qmp, NULL);
@@ -644,6 +662,7 @@ int main(int argc, char **argv)
 		qmp__vm_ended(qmp, status);
 		qmp__linger(qmp);
 	}
+	term_signals__mute();
 	qmp__destroy(qmp);
 	monitor__destroy(mon);
 	migration__destroy(mig);
@@ -661,6 +680,7 @@ fail:
 	log_error("%s", err);
 	status = VMM_EXIT_ERROR;
 out_early:
+	term_signals__mute();
 	qmp__destroy(qmp);
 	monitor__destroy(mon);
 	migration__destroy(mig);

@@ -219,7 +219,7 @@ static json_t *shutdown_data(bool guest, const char *reason)
 	return json_pack("{s:b, s:s}", "guest", guest, "reason", reason);
 }
 
-void qmp__quit(struct qmp *q)
+void qmp__quit(struct qmp *q, const char *reason)
 {
 	struct vm *vm;
 	bool ended;
@@ -230,7 +230,7 @@ void qmp__quit(struct qmp *q)
 	vm = q->vm;
 	pthread_mutex_unlock(&q->lock);
 	/* QEMU says SHUTDOWN before the quit's reply. */
-	qmp__emit(q, "SHUTDOWN", shutdown_data(false, "host-qmp-quit"));
+	qmp__emit(q, "SHUTDOWN", shutdown_data(false, reason));
 	if (q->on_quit)
 		q->on_quit(q->on_quit_ctx);
 	else if (vm && !ended)

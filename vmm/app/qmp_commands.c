@@ -154,7 +154,7 @@ static json_t *cmd_cont(struct qmp *q, json_t *args, struct qmp_error *e)
 
 static json_t *cmd_quit(struct qmp *q, json_t *args, struct qmp_error *e)
 {
-	qmp__quit(q);
+	qmp__quit(q, "host-qmp-quit");
 	return json_object();
 }
 

@@ -54,6 +54,8 @@ static const int allowed[] = {
 	SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(futex), SCMP_SYS(set_robust_list),
 	SCMP_SYS(rseq), SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(rt_sigaction),
 	SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn), SCMP_SYS(sigaltstack),
+	/* sigwait: the thread that takes SIGINT, SIGTERM, SIGHUP */
+	SCMP_SYS(rt_sigtimedwait),
 	/* the kernel's own resumption of a timed wait (nanosleep, poll...)
 	 * after SIGSTOP and SIGCONT: never called by vmm itself */
 	SCMP_SYS(restart_syscall),
