@@ -7,10 +7,17 @@ every point runs `repetitions` times. README ("The lab") documents the
 format; ConfigError messages name the file, the key and what was wrong.
 """
 import itertools
+import os
 import re
 import tomllib
 
+# The systems every experiment knows; [systems.NAME] tables add more
+# (another QEMU binary, e.g. bench/qemu-backports' QEMU 10).
 SYSTEMS = ("vmm", "qemu")
+SYSTEM_KINDS = ("qemu",)
+SYSTEM_KEYS = ("kind", "binary", "datadir")
+# A relative binary or datadir in [systems.NAME] is the repository's.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Migration parameters both systems understand, with QEMU's names and
 # units (ms, bytes/s), and the ones only vmm has (README "Parameters").
@@ -207,6 +214,46 @@ def _check_caps(c, where):
     return c
 
 
+def parse_systems(table, fname):
+    """[systems.NAME] tables: {NAME: {"kind", "binary", "datadir"}}, with
+    binary and datadir absolute (a relative one is the repository's)."""
+    if not isinstance(table, dict):
+        raise ConfigError("%s: systems must be tables ([systems.NAME])" % fname)
+    out = {}
+    for name, t in table.items():
+        where = "%s: [systems.%s]" % (fname, name)
+        if name in SYSTEMS:
+            raise ConfigError("%s: %s is built in: give this one another name" %
+                              (where, name))
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise ConfigError("%s: a system's name is letters, digits, - and _" %
+                              where)
+        if not isinstance(t, dict):
+            raise ConfigError("%s: not a table (kind, binary, datadir)" % where)
+        for k in t:
+            if k not in SYSTEM_KEYS:
+                raise ConfigError("%s: unknown key %r (known: %s)" % (
+                    where, k, ", ".join(SYSTEM_KEYS)))
+        if t.get("kind") not in SYSTEM_KINDS:
+            raise ConfigError("%s: kind = %r (known: %s)" % (
+                where, t.get("kind"), ", ".join(SYSTEM_KINDS)))
+        if not isinstance(t.get("binary"), str) or not t["binary"]:
+            raise ConfigError("%s: binary = \"PATH\" is missing (relative to "
+                              "the repository, or absolute)" % where)
+        datadir = _as_list(t.get("datadir", []))
+        if not all(isinstance(d, str) and d for d in datadir):
+            raise ConfigError("%s: datadir = %r must be a path or a list of "
+                              "paths (QEMU's -L)" % (where, t["datadir"]))
+        out[name] = {"kind": t["kind"], "binary": os.path.join(REPO, t["binary"]),
+                     "datadir": [os.path.join(REPO, d) for d in datadir]}
+    return out
+
+
+def system_rank(name):
+    """vmm, then the system's QEMU, then the other systems by name."""
+    return (SYSTEMS.index(name), "") if name in SYSTEMS else (len(SYSTEMS), name)
+
+
 def _check_disk(d, where):
     """A disk table, normalized: {"size", "mode", "overlay"} in bytes
     (overlay None unless incremental); "none" is no disk (None)."""
@@ -261,8 +308,9 @@ def _check_point_disk(p, fname):
                           "max-bandwidth (QEMU's own default is 134217728)" % where)
 
 
-def _axis(grid, key, fname):
-    """The list of alternatives of one grid axis, validated."""
+def _axis(grid, key, fname, systems=None):
+    """The list of alternatives of one grid axis, validated; systems:
+    the experiment's own ([systems.NAME])."""
     where = "%s: [grid] %s" % (fname, key)
     raw = grid.get(key, GRID_DEFAULTS.get(key))
     if raw is None:
@@ -273,8 +321,10 @@ def _axis(grid, key, fname):
     out = []
     for v in values:
         if key == "system":
-            if v not in SYSTEMS:
-                raise ConfigError("%s: unknown system %r (vmm, qemu)" % (where, v))
+            known = SYSTEMS + tuple(systems or ())
+            if v not in known:
+                raise ConfigError("%s: unknown system %r (%s; others are defined "
+                                  "in [systems.NAME])" % (where, v, ", ".join(known)))
             out.append(v)
         elif key == "mem":
             n = parse_size(v, where)
@@ -309,16 +359,18 @@ def _axis(grid, key, fname):
 
 def parse_experiment(text, fname="experiment"):
     """The experiment from TOML text: {"experiment": settings, "points":
-    [point, ...]}; a point is {"id", "system", "guest", "mem", "cpus",
-    "link", "params", "capabilities"}."""
+    [point, ...], "systems": {NAME: [systems.NAME]}}; a point is {"id",
+    "system", "guest", "mem", "cpus", "link", "params", "capabilities"},
+    with "disk" and "migrate" when it has a disk."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError("%s: not valid TOML: %s" % (fname, e)) from None
     for k in doc:
-        if k not in ("experiment", "grid"):
-            raise ConfigError("%s: unknown section or key %r (experiment, grid)" %
-                              (fname, k))
+        if k not in ("experiment", "grid", "systems"):
+            raise ConfigError("%s: unknown section or key %r (experiment, grid, "
+                              "systems)" % (fname, k))
+    systems = parse_systems(doc.get("systems", {}), fname)
     exp = dict(EXPERIMENT_DEFAULTS)
     for k, v in doc.get("experiment", {}).items():
         kind = EXPERIMENT_KEYS.get(k)
@@ -346,7 +398,7 @@ def parse_experiment(text, fname="experiment"):
         if k not in GRID_KEYS:
             raise ConfigError("%s: [grid] unknown key %r (known: %s)" % (
                 fname, k, ", ".join(GRID_KEYS)))
-    axes = [_axis(grid, k, fname) for k in GRID_KEYS]
+    axes = [_axis(grid, k, fname, systems) for k in GRID_KEYS]
     points = []
     for combo in itertools.product(*axes):
         p = dict(zip(GRID_KEYS, combo))
@@ -364,7 +416,7 @@ def parse_experiment(text, fname="experiment"):
             raise ConfigError("%s: point %s appears twice in the grid" %
                               (fname, p["id"]))
         seen.add(p["id"])
-    return {"experiment": exp, "points": points}
+    return {"experiment": exp, "points": points, "systems": systems}
 
 
 def load_experiment(path):

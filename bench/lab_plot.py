@@ -24,6 +24,20 @@ import lab_report  # noqa: E402
 SYSTEM_STYLE = {"vmm": {"color": "tab:blue", "marker": "o"},
                 "qemu": {"color": "tab:red", "marker": "s"}}
 SYSTEM_NAME = {"vmm": "vmm (ours)", "qemu": "QEMU 7.2"}
+# An experiment's own systems ([systems.NAME]): these, by their name.
+OTHER_STYLES = ({"color": "tab:green", "marker": "^"},
+                {"color": "tab:purple", "marker": "D"},
+                {"color": "tab:orange", "marker": "v"})
+
+
+def _style(system):
+    if system in SYSTEM_STYLE:
+        return SYSTEM_STYLE[system]
+    return OTHER_STYLES[sum(map(ord, system)) % len(OTHER_STYLES)]
+
+
+def _name(system):
+    return SYSTEM_NAME.get(system, system)
 
 plt.rcParams.update({"font.size": 11, "axes.grid": True, "grid.alpha": 0.3,
                      "figure.dpi": 100, "savefig.bbox": "tight"})
@@ -69,7 +83,7 @@ def plot_convergence(runs, outdir, formats, tag=""):
     files = []
     by_fig = _group(runs, lambda r: (r["point"]["mem"], r["point"]["link"]["name"]))
     for (mem, link), fruns in sorted(by_fig.items()):
-        systems = sorted({r["system"] for r in fruns}, key=["vmm", "qemu"].index)
+        systems = sorted({r["system"] for r in fruns}, key=lab_config.system_rank)
         fig, axes = plt.subplots(1, len(systems), figsize=(6.5 * len(systems), 4.8),
                                  squeeze=False, sharey=True)
         colours = plt.get_cmap("viridis")
@@ -96,7 +110,7 @@ def plot_convergence(runs, outdir, formats, tag=""):
             src = "per round (vmm statistics)" if system == "vmm" else \
                 "per dirty sync, query-migrate sampled every %g ms" % (interval * 1e3)
             ax.set_title("%s, %s RAM, %s link%s\n%s" % (
-                SYSTEM_NAME[system], lab_config.size_text(mem), link,
+                _name(system), lab_config.size_text(mem), link,
                 tag.replace("-", ", disk ", 1), src), fontsize=11)
             ax.set_xlabel("round (0 = full copy)")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -162,7 +176,7 @@ def plot_vs_dirty_rate(points, outdir, formats, tag=""):
                 (axes[1], "downtime_ms", 1.0, "downtime as reported (ms)")):
             top = 0
             failed = {}
-            systems = sorted(by_sys, key=["vmm", "qemu"].index)
+            systems = sorted(by_sys, key=lab_config.system_rank)
             for si, system in enumerate(systems):
                 rows = []
                 shift = (si - (len(systems) - 1) / 2) * 0.08
@@ -179,16 +193,16 @@ def plot_vs_dirty_rate(points, outdir, formats, tag=""):
                 lo = [(r[1]["median"] - r[1]["min"]) * scale for r in rows]
                 hi = [(r[1]["max"] - r[1]["median"]) * scale for r in rows]
                 top = max(top, max(r[1]["max"] * scale for r in rows))
-                st = SYSTEM_STYLE[system]
+                st = _style(system)
                 ax.errorbar([r[0] for r in rows], ys, yerr=[lo, hi], capsize=3,
-                            label=SYSTEM_NAME[system] + ": median, min-max",
+                            label=_name(system) + ": median, min-max",
                             color=st["color"], marker=st["marker"], ms=5)
             ymax = top * 1.15 if top else 1
             for system, xs in failed.items():
                 ax.scatter(xs, [ymax] * len(xs), marker="x", s=70,
-                           color=SYSTEM_STYLE[system]["color"],
+                           color=_style(system)["color"],
                            label="%s: did not complete (some or all runs)" %
-                           SYSTEM_NAME[system])
+                           _name(system))
             ax.set_ylim(0, ymax * 1.1)
             ax.set_xticks(range(len(ranks)))
             ax.set_xticklabels([lbl for _, lbl in ranks], fontsize=9)
@@ -218,14 +232,14 @@ def plot_bytes_vs_ram(points, outdir, formats, tag=""):
         guests = sorted({g for _, g in lines})
         for (system, g), pts in sorted(lines.items()):
             pts.sort()
-            st = SYSTEM_STYLE[system]
+            st = _style(system)
             i = guests.index(g)
             ax.errorbar([x for x, _ in pts], [b["median"] / 2**20 for _, b in pts],
                         yerr=[[(b["median"] - b["min"]) / 2**20 for _, b in pts],
                               [(b["max"] - b["median"]) / 2**20 for _, b in pts]],
                         color=st["color"], marker="os^vDP*X"[i % 8],
                         ls=["-", "--", ":", "-."][i % 4], capsize=3, ms=6,
-                        label="%s, %s" % (SYSTEM_NAME[system], g))
+                        label="%s, %s" % (_name(system), g))
         rams = sorted({x for pts in lines.values() for x, _ in pts})
         ax.plot(rams, rams, color="grey", lw=1, ls=":", label="= guest RAM")
         ax.set_xticks(rams)

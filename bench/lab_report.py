@@ -239,7 +239,9 @@ def aggregate(runs):
 def point_order(p):
     """Rows in reading order: by RAM, link (loopback first, then by
     rate), vCPUs, workload (idle first, then by rate, max last), then the
-    systems side by side (vmm before QEMU)."""
+    systems side by side (vmm, QEMU, then an experiment's own systems)
+    for each capability set."""
+    import lab_config
     link = p["link"]
     g = p["guest"]
     rate = g.get("rate")
@@ -254,7 +256,8 @@ def point_order(p):
             p["cpus"], disk.get("mode", ""), disk.get("size", 0),
             g["name"] if g["name"] not in ("idle",) else "", wl,
             json.dumps(p["params"], sort_keys=True),
-            ["vmm", "qemu"].index(p["system"]), p["id"])
+            json.dumps(p.get("capabilities") or {}, sort_keys=True),
+            lab_config.system_rank(p["system"]), p["id"])
 
 
 def _cell(st, digits=0, scale=1.0):

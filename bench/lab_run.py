@@ -224,7 +224,7 @@ def _start(run, sysdrv, link):
     with critical():
         procs["dst"] = lab_systems.Proc(dst_argv, ctx.files["dst_err"])
     run.taps["dst"] = sysdrv.tap(ctx, "dst")
-    if sysdrv.name == "vmm":
+    if sysdrv.kind == "vmm":
         _wait_text(procs["dst"], "waiting for a migration", 20, record)
         # A destination's monitor may only come up with the VM it
         # receives: then it is reached after the migration.
@@ -508,9 +508,11 @@ def _fmt_dur(s):
         else "%dm%02ds" % (s // 60, s % 60)
 
 
-def _usable_systems(points, only_systems, build, log):
-    """The drivers, and {system: why it is skipped}."""
-    drivers = {n: lab_systems.make(n, build) for n in lab_config.SYSTEMS}
+def _usable_systems(points, only_systems, build, log, systems=None):
+    """The drivers, and {system: why it is skipped}; systems: the
+    experiment's own ([systems.NAME])."""
+    drivers = {n: lab_systems.make(n, build, systems)
+               for n in lab_config.SYSTEMS + tuple(systems or ())}
     skip = {}
     for n, d in drivers.items():
         why = d.missing()
@@ -522,6 +524,18 @@ def _usable_systems(points, only_systems, build, log):
         if any(p["system"] == n for p in points):
             log("lab: SKIP system %s: %s" % (n, why))
     return drivers, skip
+
+
+def refused_points(points, drivers, log):
+    """{point id: why its system refuses it} (QEMU 9.1 and later and
+    block migration), each said once before anything runs."""
+    out = {}
+    for p in points:
+        why = drivers[p["system"]].refuses(p)
+        if why:
+            out[p["id"]] = why
+            log("lab: SKIP point %s: %s" % (p["id"], why))
+    return out
 
 
 def _measure_anchor(spec, log):
@@ -607,12 +621,16 @@ def run_experiment(path, out, build="build", only_systems=None, log=print):
     """Runs every point; returns (runs written, {system: why skipped})."""
     spec = lab_config.load_experiment(path)
     exp, points = spec["experiment"], spec["points"]
-    drivers, skip = _usable_systems(points, only_systems, build, log)
+    drivers, skip = _usable_systems(points, only_systems, build, log,
+                                    spec["systems"])
     todo = [p for p in points if p["system"] not in skip]
+    refused = refused_points(todo, drivers, log)
+    todo = [p for p in todo if p["id"] not in refused]
     os.makedirs(os.path.join(out, "runs"), exist_ok=True)
     shutil.copyfile(path, os.path.join(out, "experiment.toml"))
     host = host_info([d for n, d in drivers.items() if n not in skip])
     host["skipped_systems"] = skip
+    host["skipped_points"] = refused
     with open(os.path.join(out, "host.json"), "w") as f:
         json.dump(host, f, indent=1)
     total = len(todo) * exp["repetitions"]

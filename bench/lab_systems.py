@@ -1,6 +1,8 @@
-"""The two systems the lab migrates with: how to start a source and a
-destination of each, where their serial output goes, and what each leaves
-behind beyond QMP (vmm: its --stats-json files). Everything else, the
+"""The systems the lab migrates with (vmm, the system's QEMU, and other
+QEMU binaries an experiment names in [systems.NAME]): how to start a
+source and a destination of each, what each refuses up front, where
+their serial output goes, and what each leaves behind beyond QMP (vmm:
+its --stats-json files). Everything else, the
 migration itself, goes through QMP (bench/qmp.py) in lab_run.py: one code
 path for both.
 """
@@ -122,6 +124,7 @@ def ready_regex(guest):
 
 class Vmm:
     name = "vmm"
+    kind = "vmm"
 
     def __init__(self, build):
         self.binary = os.path.join(build, "vmm")
@@ -156,6 +159,10 @@ class Vmm:
     def timestamps(self):
         return "timestamps" in self.help_text()
 
+    def refuses(self, point):
+        """Why this system cannot run the point, or None."""
+        return None
+
     def _serial(self, path):
         return "file:%s%s" % (path, ",timestamps" if self.timestamps() else "")
 
@@ -170,7 +177,7 @@ class Vmm:
 
     def _drive(self, run, side):
         drives = getattr(run, "drives", None)
-        return lab_disk.drive_argv(self.name, drives[side]) if drives else []
+        return lab_disk.drive_argv(self.kind, drives[side]) if drives else []
 
     def source_argv(self, run):
         p = run.point
@@ -206,35 +213,74 @@ class Vmm:
         return out
 
 
-class Qemu:
-    name = "qemu"
-    binary = "qemu-system-x86_64"
+def qemu_version(text):
+    """(major, minor) from `qemu-system-x86_64 --version`'s first line,
+    or None."""
+    m = re.search(r"version ([0-9]+)\.([0-9]+)", text or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
-    def __init__(self, build):
+
+class Qemu:
+    """A QEMU: the system's (name "qemu", found on PATH), or another
+    binary named in [systems.NAME] with its data directories (-L)."""
+    kind = "qemu"
+
+    def __init__(self, build, name="qemu", binary="qemu-system-x86_64",
+                 datadir=()):
         self.guests = os.path.join(build, "guests")
+        self.name, self.binary, self.datadir = name, binary, list(datadir)
+        self._version = None
 
     def missing(self):
         if not shutil.which(self.binary):
-            return "%s not installed" % self.binary
+            if self.name == "qemu":
+                return "%s not installed" % self.binary
+            return "%s missing or not executable ([systems.%s] binary; " \
+                "bench/qemu-backports fetches QEMU 10)" % (self.binary, self.name)
+        for d in self.datadir:
+            if not os.path.isdir(d):
+                return "%s missing ([systems.%s] datadir)" % (d, self.name)
         if not os.access("/dev/kvm", os.R_OK | os.W_OK):
             return "/dev/kvm not usable"
         return None
 
     def version(self):
-        try:
-            out = subprocess.run([self.binary, "--version"], capture_output=True,
-                                 text=True, timeout=10).stdout
-            return out.splitlines()[0] if out else "unknown"
-        except OSError as e:
-            return "unknown (%s)" % e
+        if self._version is None:
+            try:
+                out = subprocess.run([self.binary, "--version"], capture_output=True,
+                                     text=True, timeout=10).stdout
+                lines = [ln for ln in out.splitlines() if "version" in ln]
+                self._version = lines[0] if lines else "unknown"
+            except OSError as e:
+                return "unknown (%s)" % e
+        return self._version
+
+    def refuses(self, point):
+        """What this QEMU's version cannot do, said before it runs: 9.1
+        removed block migration."""
+        ver = qemu_version(self.version())
+        if ver is None:
+            return None
+        if point.get("migrate", {}).get("blk") and ver >= (9, 1):
+            return ("%s is QEMU %d.%d: QEMU 9.1 removed block migration (migrate "
+                    "-b/-i)" % (self.name, ver[0], ver[1]))
+        return None
+
+    def _bios(self):
+        """qboot (a fast multiboot start), this QEMU's own first."""
+        for d in self.datadir + [os.path.dirname(QBOOT)]:
+            path = os.path.join(d, os.path.basename(QBOOT))
+            if os.path.exists(path):
+                return ["-bios", path]
+        return []
 
     def _common(self, run, side):
         p = run.point
         argv = [self.binary, "-accel", "kvm", "-m", str(p["mem"] // 2**20),
                 "-smp", str(p["cpus"])]
-        if os.path.exists(QBOOT):
-            argv += ["-bios", QBOOT]
-        return argv + [
+        for d in self.datadir:
+            argv += ["-L", d]
+        return argv + self._bios() + [
             "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
             "-chardev", "socket,id=ser0,path=%s,server=on,wait=on" % run.serial[side],
             "-serial", "chardev:ser0",
@@ -271,5 +317,12 @@ class Qemu:
         return {}
 
 
-def make(name, build):
-    return {"vmm": Vmm, "qemu": Qemu}[name](build)
+def make(name, build, systems=None):
+    """The driver of a system: vmm, qemu, or one of systems (an
+    experiment's [systems.NAME], lab_config.parse_systems)."""
+    if name == "vmm":
+        return Vmm(build)
+    if name == "qemu":
+        return Qemu(build)
+    s = (systems or {})[name]
+    return Qemu(build, name, s["binary"], s["datadir"])

@@ -643,6 +643,138 @@ class Disks(unittest.TestCase):
             shutil.rmtree(work)
 
 
+SYSTEMS = """
+[systems.qemu10]
+kind = "qemu"
+binary = "build/qemu-bpo/bin/qemu-system-x86_64"
+datadir = ["build/qemu-bpo/root/usr/share/qemu", "/abs/seabios"]
+
+[grid]
+system = ["vmm", "qemu10"]
+guest = { name = "memtouch", ws = "64M", rate = 0 }
+params = { vcpu-dirty-limit = 1, x-vcpu-dirty-limit-period = 1000 }
+capabilities = [{}, { auto-converge = true }, { dirty-limit = true }]
+"""
+
+
+def fake_qemu(d, version):
+    """An executable that answers --version as a QEMU would (no VM)."""
+    path = os.path.join(d, "qemu-%s" % version)
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\necho 'QEMU emulator version %s (Debian)'\n" % version)
+    os.chmod(path, 0o755)
+    return path
+
+
+class OtherSystems(unittest.TestCase):
+    """[systems.NAME]: another QEMU binary as a system of its own, and
+    what a QEMU's version refuses up front. No VM runs."""
+
+    def test_systems_table_defines_a_grid_system(self):
+        spec = parse(SYSTEMS)
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(lab_config.__file__)))
+        self.assertEqual(spec["systems"], {"qemu10": {
+            "kind": "qemu",
+            "binary": os.path.join(repo, "build/qemu-bpo/bin/qemu-system-x86_64"),
+            "datadir": [os.path.join(repo, "build/qemu-bpo/root/usr/share/qemu"),
+                        "/abs/seabios"]}})
+        self.assertEqual([p["system"] for p in spec["points"]],
+                         ["vmm"] * 3 + ["qemu10"] * 3)
+        self.assertTrue(spec["points"][3]["id"].startswith("qemu10_memtouch"))
+        # Without the table the name is unknown, and the message says where
+        # names come from.
+        Parser.expect_error(self, '[grid]\nsystem = "qemu10"\nguest = "idle"\n',
+                            "unknown system 'qemu10'", "vmm, qemu", "[systems.NAME]")
+        self.assertEqual(parse('[grid]\nguest = "idle"\n')["systems"], {})
+
+    def test_bad_systems_say_what_is_expected(self):
+        def bad(table, *words):
+            Parser.expect_error(self, table + '[grid]\nsystem = "vmm"\nguest = "idle"\n',
+                                *words)
+        bad('[systems.qemu]\nkind = "qemu"\nbinary = "q"\n', "[systems.qemu]",
+            "built in")
+        bad('[systems.q]\nkind = "qemu"\nbinary = "q"\nbios = "b"\n',
+            "unknown key 'bios'", "kind, binary, datadir")
+        bad('[systems.q]\nkind = "xen"\nbinary = "q"\n', "kind = 'xen'", "qemu")
+        bad('[systems.q]\nkind = "qemu"\n', "binary", "missing")
+        bad('[systems.q]\nkind = "qemu"\nbinary = "q"\ndatadir = [1]\n',
+            "datadir", "-L")
+        bad('[systems]\nq = 1\n', "[systems.q]", "not a table")
+
+    def argv(self, drv, point):
+        import lab_run
+        ctx = lab_run.RunCtx(point, "T", lab_run.lab_links.make(point["link"]), 1)
+        return drv.source_argv(ctx), drv.dest_argv(ctx)
+
+    def test_qemu_argv_has_the_binary_and_datadirs(self):
+        import lab_systems
+        d = tempfile.mkdtemp()
+        try:
+            with open(os.path.join(d, "qboot.rom"), "wb"):
+                pass
+            text = SYSTEMS.replace('"build/qemu-bpo/root/usr/share/qemu"', '"%s"' % d)
+            spec = parse(text)
+            drv = lab_systems.make("qemu10", "B", spec["systems"])
+            self.assertEqual((drv.name, drv.kind), ("qemu10", "qemu"))
+            binary = spec["systems"]["qemu10"]["binary"]
+            for point in spec["points"][3:]:
+                for argv in self.argv(drv, point):
+                    self.assertEqual(argv[:3], [binary, "-accel", "kvm"])
+                    i = argv.index("-L")
+                    self.assertEqual(argv[i:i + 4], ["-L", d, "-L", "/abs/seabios"])
+                    # this QEMU's own qboot, not the system QEMU's
+                    self.assertEqual(argv[i + 4:i + 6], ["-bios", os.path.join(d, "qboot.rom")])
+                    self.assertIn(os.path.join("B", "guests", "memtouch.elf"), argv)
+            src, dst = self.argv(drv, spec["points"][5])
+            self.assertIn("-incoming", dst)
+            # The system's QEMU keeps its command line: no -L.
+            qemu = dict(spec["points"][5], system="qemu")
+            src, dst = self.argv(lab_systems.make("qemu", "B"), qemu)
+            self.assertEqual(src[:3], ["qemu-system-x86_64", "-accel", "kvm"])
+            self.assertNotIn("-L", src + dst)
+        finally:
+            shutil.rmtree(d)
+
+    def test_new_qemu_refuses_block_migration_up_front(self):
+        import lab_run
+        import lab_systems
+        d = tempfile.mkdtemp()
+        try:
+            points = parse(SYSTEMS)["points"][3:]
+            old = lab_systems.Qemu("B", "qemu72", fake_qemu(d, "7.2.22"))
+            new = lab_systems.Qemu("B", "qemu10", fake_qemu(d, "10.0.2"))
+            blk = dict(points[0], migrate={"blk": True})
+            self.assertIn("9.1 removed block migration", new.refuses(blk))
+            self.assertIsNone(old.refuses(blk))
+            self.assertEqual([new.refuses(p) for p in points], [None] * 3)
+            log = []
+            out = lab_run.refused_points(points[:1] + [blk], {"qemu10": new},
+                                         log.append)
+            self.assertEqual(list(out), [blk["id"]])
+            self.assertEqual(len(log), 1)
+            self.assertIn("lab: SKIP point %s: qemu10 is QEMU 10.0" % blk["id"], log[0])
+        finally:
+            shutil.rmtree(d)
+
+    def test_a_missing_binary_skips_the_system(self):
+        import lab_systems
+        drv = lab_systems.Qemu("B", "qemu10", "/nonexistent/qemu-system-x86_64")
+        self.assertIn("/nonexistent/qemu-system-x86_64 missing or not executable",
+                      drv.missing())
+        self.assertIn("bench/qemu-backports", drv.missing())
+
+    def test_tables_put_other_systems_beside_vmm_and_qemu(self):
+        recs = []
+        for system in ("qemu10", "qemu", "vmm"):
+            r = fake_record(system, 1000, 10)
+            r["point"]["id"] = r["point_id"] = lab_config.point_id(r["point"])
+            recs.append(r)
+        points = lab_report.aggregate(recs)
+        self.assertEqual([e["point"]["system"] for e in points.values()],
+                         ["vmm", "qemu", "qemu10"])
+        self.assertIn("| qemu10 | memtouch(rate=1000) |", lab_report.table(points))
+
+
 class BlkQemu(unittest.TestCase):
     """bench/blk_qemu.py's pieces that need no VM: the run order, where
     each system's figures come from, the table, the drive options."""
@@ -733,7 +865,8 @@ class Plots(unittest.TestCase):
             os.makedirs(os.path.join(d, "runs"))
             recs = []
             for mem in (256 << 20, 1 << 30):
-                for system in ("vmm", "qemu"):
+                # an experiment's own system ([systems.NAME]) as well
+                for system in ("vmm", "qemu", "qemu10"):
                     for rep in range(2):
                         r = fake_record(system, 1000 + rep * 100 + mem / 2**20,
                                         10 + rep, rep=rep, mem=mem)
