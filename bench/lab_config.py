@@ -22,6 +22,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Migration parameters both systems understand, with QEMU's names and
 # units (ms, bytes/s), and the ones only vmm has (README "Parameters").
 COMMON_PARAMS = ("downtime-limit", "max-bandwidth")
+# dirty-limit's parameters (QEMU 8.1's), and the dirty ring it needs when
+# the point does not size one (entries per vCPU, on both systems).
+DIRTY_LIMIT_PARAMS = ("vcpu-dirty-limit", "x-vcpu-dirty-limit-period")
+DIRTY_LIMIT_RING = 4096
+# Capabilities the lab sets on the source only: dirty-limit throttles the
+# source's vCPUs, and vmm's destination refuses it until the VM it
+# receives (with its ring) exists.
+SOURCE_ONLY_CAPS = ("dirty-limit",)
 VMM_PARAMS = ("max-iterations", "min-dirty-pages", "no-progress-rounds",
               "max-sent-factor", "shrink-factor", "stall-action", "round-end")
 # What the lab sets unless the experiment says otherwise, on both systems,
@@ -41,10 +49,10 @@ EXPERIMENT_DEFAULTS = {"name": "", "description": "", "repetitions": 1,
                        "warmup": 2.0, "timeout": 60.0, "cooldown": 1.0,
                        "sample_interval": 0.05, "ready_timeout": 30.0}
 GRID_KEYS = ("system", "guest", "mem", "cpus", "link", "params",
-             "capabilities", "disk")
+             "capabilities", "disk", "dirty-ring")
 GRID_DEFAULTS = {"system": ["vmm", "qemu"], "mem": ["256M"], "cpus": [1],
                  "link": ["loopback"], "params": [{}], "capabilities": [{}],
-                 "disk": ["none"]}
+                 "disk": ["none"], "dirty-ring": [None]}
 # A disk (bench/lab_disk.py): its keys and defaults; the guests that need one.
 DISK_MODES = ("block", "incremental", "shared")
 DISK_DEFAULTS = {"size": "256M", "mode": "block", "overlay": "16M"}
@@ -196,6 +204,10 @@ def _check_params(p, where):
                 raise ConfigError("%s: %s=%r must be a non-negative integer%s" % (
                     where, k, v, " (ms)" if k == "downtime-limit" else
                     " (bytes/s)" if k == "max-bandwidth" else ""))
+        if k in DIRTY_LIMIT_PARAMS and (isinstance(v, bool) or
+                                        not isinstance(v, int) or v < 1):
+            raise ConfigError("%s: %s=%r must be an integer >= 1 (%s)" % (
+                where, k, v, "MB/s" if k == "vcpu-dirty-limit" else "ms"))
         if k == "stall-action" and v not in ("stop-copy", "cancel"):
             raise ConfigError("%s: stall-action=%r (stop-copy or cancel)" %
                               (where, v))
@@ -211,7 +223,20 @@ def _check_caps(c, where):
         if not isinstance(v, bool):
             raise ConfigError("%s: capability %s=%r must be true or false" %
                               (where, k, v))
+    if c.get("auto-converge") and c.get("dirty-limit"):
+        raise ConfigError("%s: auto-converge and dirty-limit cannot be on "
+                          "together (both systems refuse it)" % where)
     return c
+
+
+def _check_ring(v, where):
+    """A dirty ring's entries per vCPU: 0 (the bitmap) or a power of two
+    from 256 (what vmm's --dirty-ring takes; the host may allow less)."""
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0 or (
+            v and (v < 256 or v & (v - 1))):
+        raise ConfigError("%s: %r is not a dirty ring size (0 = the bitmap, "
+                          "or a power of two from 256, e.g. 4096)" % (where, v))
+    return v
 
 
 def parse_systems(table, fname):
@@ -252,6 +277,21 @@ def parse_systems(table, fname):
 def system_rank(name):
     """vmm, then the system's QEMU, then the other systems by name."""
     return (SYSTEMS.index(name), "") if name in SYSTEMS else (len(SYSTEMS), name)
+
+
+def _point_ring(p, fname):
+    """The point's dirty ring: as the grid says, else DIRTY_LIMIT_RING
+    with dirty-limit (it needs the ring, on vmm and on QEMU) and none
+    without; kept in the point only when there is one."""
+    ring = p.pop("dirty-ring")
+    limit = p["capabilities"].get("dirty-limit")
+    if ring is None:
+        ring = DIRTY_LIMIT_RING if limit else 0
+    if limit and not ring:
+        raise ConfigError("%s: [grid] dirty-ring = 0 with dirty-limit on: "
+                          "dirty-limit needs the dirty ring (%s)" % (fname, p["system"]))
+    if ring:
+        p["dirty-ring"] = ring
 
 
 def _check_disk(d, where):
@@ -352,6 +392,8 @@ def _axis(grid, key, fname, systems=None):
         elif key == "disk":
             out += [_check_disk(d, where) for d in
                     (_expand_table(v) if isinstance(v, dict) else [v])]
+        elif key == "dirty-ring":
+            out.append(v if v is None else _check_ring(v, where))
     if not out:
         raise ConfigError("%s: a list in it is empty: the grid has no points" % where)
     return out
@@ -361,7 +403,8 @@ def parse_experiment(text, fname="experiment"):
     """The experiment from TOML text: {"experiment": settings, "points":
     [point, ...], "systems": {NAME: [systems.NAME]}}; a point is {"id",
     "system", "guest", "mem", "cpus", "link", "params", "capabilities"},
-    with "disk" and "migrate" when it has a disk."""
+    with "disk" and "migrate" when it has a disk, "dirty-ring" when it
+    has a ring."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -407,6 +450,7 @@ def parse_experiment(text, fname="experiment"):
             del p["disk"]  # a point without a disk reads as before disks
         else:
             p["migrate"] = disk_migrate_args(p["disk"])
+        _point_ring(p, fname)
         p["id"] = point_id(p)
         _check_point_disk(p, fname)
         points.append(p)
@@ -458,5 +502,7 @@ def point_id(p):
                               for k, v in sorted(p["capabilities"].items())))
     if p.get("disk"):
         parts.append(disk_label(p["disk"]))
+    if p.get("dirty-ring"):
+        parts.append("ring%d" % p["dirty-ring"])
     return re.sub(r"[^A-Za-z0-9_.,=+-]", "_", "_".join(parts).replace("(", "-")
                   .replace(")", ""))

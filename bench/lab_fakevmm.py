@@ -38,7 +38,8 @@ def opts(argv):
         if a == "--":
             o["guest_args"] = argv[i + 1:]
             break
-        if a in ("--qmp", "--serial", "--incoming", "--stats-json", "--mem", "--cpus"):
+        if a in ("--qmp", "--serial", "--incoming", "--stats-json", "--mem", "--cpus",
+                 "--dirty-ring"):
             o[a[2:]] = argv[i + 1]
             i += 2
             continue
@@ -140,6 +141,13 @@ class Fake:
         if cmd == "query-migrate-parameters":
             return dict(self.params)
         if cmd == "migrate-set-capabilities":
+            # As vmm: a destination has no VM, hence no ring, yet.
+            if any(c["capability"] == "dirty-limit" and c["state"]
+                   for c in args["capabilities"]) and (
+                    self.incoming or "dirty-ring" not in self.o):
+                return {"error": {"class": "GenericError", "desc":
+                                  "dirty-limit needs the dirty ring: start vmm "
+                                  "with --dirty-ring ENTRIES"}}
             return {}
         if cmd == "quit":
             self.quit.set()

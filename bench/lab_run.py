@@ -253,9 +253,11 @@ def _wait_ready(run, exp):
 def _migrate(run, sysdrv, exp, link):
     """Parameters, capabilities, migrate, and sampling to the end."""
     point, record, q = run.ctx.point, run.record, run.qmps["src"]
-    if point["capabilities"] and run.qmps["dst"] is not None:
+    dst_caps = {k: v for k, v in point["capabilities"].items()
+                if k not in lab_config.SOURCE_ONLY_CAPS}
+    if dst_caps and run.qmps["dst"] is not None:
         run.qmps["dst"].command("migrate-set-capabilities", {"capabilities": [
-            {"capability": k, "state": v} for k, v in point["capabilities"].items()]})
+            {"capability": k, "state": v} for k, v in dst_caps.items()]})
     _set_params(sysdrv, q, point, link, record)
     t_mig = time.monotonic()
     record["times"]["migrate"] = t_mig - run.t0
@@ -527,8 +529,8 @@ def _usable_systems(points, only_systems, build, log, systems=None):
 
 
 def refused_points(points, drivers, log):
-    """{point id: why its system refuses it} (QEMU 9.1 and later and
-    block migration), each said once before anything runs."""
+    """{point id: why its system refuses it} (dirty-limit before QEMU
+    8.1, block migration from 9.1), each said once before anything runs."""
     out = {}
     for p in points:
         why = drivers[p["system"]].refuses(p)

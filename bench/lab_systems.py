@@ -122,6 +122,11 @@ def ready_regex(guest):
     return r"^%s: " % re.escape(name)
 
 
+def _ring(point):
+    """The point's dirty ring entries per vCPU, 0 for the bitmap."""
+    return point.get("dirty-ring", 0)
+
+
 class Vmm:
     name = "vmm"
     kind = "vmm"
@@ -163,6 +168,10 @@ class Vmm:
         """Why this system cannot run the point, or None."""
         return None
 
+    def _ring_argv(self, run):
+        ring = _ring(run.point)
+        return ["--dirty-ring", str(ring)] if ring else []
+
     def _serial(self, path):
         return "file:%s%s" % (path, ",timestamps" if self.timestamps() else "")
 
@@ -173,7 +182,8 @@ class Vmm:
         return [self.binary, "--incoming", "tcp:%s:%d" % (run.dst_ip, run.port)] + insecure + [
                 "--qmp", "unix:" + run.qmp["dst"],
                 "--serial", self._serial(run.serial["dst"]),
-                "--stats-json", run.files["dst_stats"]] + self._drive(run, "dst")
+                "--stats-json", run.files["dst_stats"]] + self._ring_argv(run) + \
+            self._drive(run, "dst")
 
     def _drive(self, run, side):
         drives = getattr(run, "drives", None)
@@ -184,7 +194,8 @@ class Vmm:
         return [self.binary, "--mem", lab_config.size_text(p["mem"]),
                 "--cpus", str(p["cpus"]), "--qmp", "unix:" + run.qmp["src"],
                 "--serial", self._serial(run.serial["src"]),
-                "--stats-json", run.files["src_stats"]] + self._drive(run, "src") + [
+                "--stats-json", run.files["src_stats"]] + self._ring_argv(run) + \
+            self._drive(run, "src") + [
                 os.path.join(self.guests, p["guest"]["name"] + ".elf"),
                 "--"] + guest_args(p["guest"])
 
@@ -256,11 +267,18 @@ class Qemu:
         return self._version
 
     def refuses(self, point):
-        """What this QEMU's version cannot do, said before it runs: 9.1
-        removed block migration."""
+        """What this QEMU's version cannot do, said before it runs:
+        dirty-limit came with 8.1, and 9.1 removed block migration."""
         ver = qemu_version(self.version())
         if ver is None:
             return None
+        limit = point["capabilities"].get("dirty-limit") or any(
+            k in point["params"] for k in lab_config.DIRTY_LIMIT_PARAMS)
+        if limit and ver < (8, 1):
+            return ("%s is QEMU %d.%d, which has no dirty-limit (QEMU 8.1 added "
+                    "the capability and its parameters): run a newer QEMU as a "
+                    "system of its own ([systems.NAME], bench/qemu-backports)" % (
+                        self.name, ver[0], ver[1]))
         if point.get("migrate", {}).get("blk") and ver >= (9, 1):
             return ("%s is QEMU %d.%d: QEMU 9.1 removed block migration (migrate "
                     "-b/-i)" % (self.name, ver[0], ver[1]))
@@ -276,7 +294,10 @@ class Qemu:
 
     def _common(self, run, side):
         p = run.point
-        argv = [self.binary, "-accel", "kvm", "-m", str(p["mem"] // 2**20),
+        accel = "kvm"
+        if _ring(p):
+            accel += ",dirty-ring-size=%d" % _ring(p)
+        argv = [self.binary, "-accel", accel, "-m", str(p["mem"] // 2**20),
                 "-smp", str(p["cpus"])]
         for d in self.datadir:
             argv += ["-L", d]

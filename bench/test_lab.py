@@ -367,12 +367,12 @@ class FakeVmmDriver(unittest.TestCase):
         shutil.rmtree(self.build)
         shutil.rmtree(self.tmp)
 
-    def run_one(self, mode, timeout=10.0, migrate=None, **exp_extra):
+    def run_one(self, mode, timeout=10.0, migrate=None, grid="", **exp_extra):
         os.environ["FAKE_VMM_MODE"] = mode
         spec = parse('[experiment]\nwarmup = 0.1\ncooldown = 0.2\ntimeout = %g\n'
                      'sample_interval = 0.05\n[grid]\nsystem = "vmm"\n'
                      'guest = { name = "heartbeat", period = 10000 }\nmem = "64M"\n'
-                     'params = { max-iterations = 7 }\n' % timeout)
+                     'params = { max-iterations = 7 }\n%s' % (timeout, grid))
         drv = self.lab_systems.make("vmm", self.build)
         self.assertIsNone(drv.missing())
         self.assertTrue(drv.timestamps())
@@ -409,6 +409,15 @@ class FakeVmmDriver(unittest.TestCase):
         self.assertGreater(s["client_downtime_ms"], 0)
         self.assertTrue(any(e["event"] == "MIGRATION" for e in rec["events"]["src"]))
         self.assertGreaterEqual(len(rec["samples"]), 3)
+
+    def test_dirty_limit_goes_to_the_source_only(self):
+        # vmm's destination refuses it (no VM, no ring yet): the lab
+        # leaves it to the source, whose vCPUs it throttles.
+        rec = self.run_one("converge", grid="capabilities = { dirty-limit = true }\n")
+        self.assertEqual(rec["outcome"], "completed", rec.get("error"))
+        for side in ("src", "dst"):
+            argv = rec["argv"][side]
+            self.assertEqual(argv[argv.index("--dirty-ring") + 1], "4096")
 
     def test_a_point_adds_its_migrate_arguments(self):
         rec = self.run_one("converge", migrate={"blk": True})
@@ -667,8 +676,9 @@ def fake_qemu(d, version):
 
 
 class OtherSystems(unittest.TestCase):
-    """[systems.NAME]: another QEMU binary as a system of its own, and
-    what a QEMU's version refuses up front. No VM runs."""
+    """[systems.NAME]: another QEMU binary as a system of its own, the
+    dirty ring a point gives both systems for dirty-limit, and what a
+    QEMU's version refuses up front. No VM runs."""
 
     def test_systems_table_defines_a_grid_system(self):
         spec = parse(SYSTEMS)
@@ -701,12 +711,41 @@ class OtherSystems(unittest.TestCase):
             "datadir", "-L")
         bad('[systems]\nq = 1\n', "[systems.q]", "not a table")
 
+    def test_dirty_limit_gives_both_systems_a_ring(self):
+        points = parse(SYSTEMS)["points"]
+        caps = [sorted(p["capabilities"]) for p in points]
+        self.assertEqual(caps[:3], [[], ["auto-converge"], ["dirty-limit"]])
+        self.assertEqual([p.get("dirty-ring") for p in points],
+                         [None, None, 4096] * 2)
+        self.assertTrue(points[2]["id"].endswith("_dirty-limit=on_ring4096"),
+                        points[2]["id"])
+        self.assertNotIn("ring", points[0]["id"])
+        # A ring the grid sizes, with or without dirty-limit.
+        p = parse('[grid]\nsystem = "vmm"\nguest = "idle"\ndirty-ring = [0, 1024]\n'
+                  'capabilities = { auto-converge = true }\n')["points"]
+        self.assertEqual([q.get("dirty-ring") for q in p], [None, 1024])
+
+    def test_bad_rings_and_dirty_limit_settings_are_refused(self):
+        Parser.expect_error(self, '[grid]\nguest = "idle"\ndirty-ring = 1000\n',
+                            "[grid] dirty-ring", "1000", "power of two from 256")
+        Parser.expect_error(self, '[grid]\nguest = "idle"\ndirty-ring = 128\n',
+                            "power of two from 256")
+        Parser.expect_error(self, '[grid]\nguest = "idle"\ndirty-ring = 0\n'
+                            'capabilities = { dirty-limit = true }\n',
+                            "dirty-limit needs the dirty ring")
+        Parser.expect_error(self, '[grid]\nguest = "idle"\ncapabilities = '
+                            '{ dirty-limit = true, auto-converge = true }\n',
+                            "cannot be on together")
+        Parser.expect_error(self, '[grid]\nguest = "idle"\n'
+                            'params = { vcpu-dirty-limit = 0 }\n',
+                            "vcpu-dirty-limit=0", ">= 1", "MB/s")
+
     def argv(self, drv, point):
         import lab_run
         ctx = lab_run.RunCtx(point, "T", lab_run.lab_links.make(point["link"]), 1)
         return drv.source_argv(ctx), drv.dest_argv(ctx)
 
-    def test_qemu_argv_has_the_binary_and_datadirs(self):
+    def test_qemu_argv_has_the_binary_datadirs_and_ring(self):
         import lab_systems
         d = tempfile.mkdtemp()
         try:
@@ -717,9 +756,10 @@ class OtherSystems(unittest.TestCase):
             drv = lab_systems.make("qemu10", "B", spec["systems"])
             self.assertEqual((drv.name, drv.kind), ("qemu10", "qemu"))
             binary = spec["systems"]["qemu10"]["binary"]
-            for point in spec["points"][3:]:
+            for point, accel in ((spec["points"][3], "kvm"),
+                                 (spec["points"][5], "kvm,dirty-ring-size=4096")):
                 for argv in self.argv(drv, point):
-                    self.assertEqual(argv[:3], [binary, "-accel", "kvm"])
+                    self.assertEqual(argv[:3], [binary, "-accel", accel])
                     i = argv.index("-L")
                     self.assertEqual(argv[i:i + 4], ["-L", d, "-L", "/abs/seabios"])
                     # this QEMU's own qboot, not the system QEMU's
@@ -727,11 +767,49 @@ class OtherSystems(unittest.TestCase):
                     self.assertIn(os.path.join("B", "guests", "memtouch.elf"), argv)
             src, dst = self.argv(drv, spec["points"][5])
             self.assertIn("-incoming", dst)
-            # The system's QEMU keeps its command line: no -L.
+            # The system's QEMU keeps its command line: no -L, plain kvm.
             qemu = dict(spec["points"][5], system="qemu")
             src, dst = self.argv(lab_systems.make("qemu", "B"), qemu)
-            self.assertEqual(src[:3], ["qemu-system-x86_64", "-accel", "kvm"])
+            self.assertEqual(src[:3], ["qemu-system-x86_64", "-accel",
+                                       "kvm,dirty-ring-size=4096"])
             self.assertNotIn("-L", src + dst)
+        finally:
+            shutil.rmtree(d)
+
+    def test_vmm_gets_its_ring_on_both_sides(self):
+        import lab_systems
+        points = parse(SYSTEMS)["points"]
+        drv = lab_systems.make("vmm", "B")
+        for argv in self.argv(drv, points[2]):
+            i = argv.index("--dirty-ring")
+            self.assertEqual(argv[i + 1], "4096")
+        for argv in self.argv(drv, points[1]):
+            self.assertNotIn("--dirty-ring", argv)
+
+    def test_old_qemu_refuses_dirty_limit_up_front(self):
+        import lab_run
+        import lab_systems
+        d = tempfile.mkdtemp()
+        try:
+            points = parse(SYSTEMS)["points"][3:]
+            old = lab_systems.Qemu("B", "qemu72", fake_qemu(d, "7.2.22"))
+            new = lab_systems.Qemu("B", "qemu10", fake_qemu(d, "10.0.2"))
+            # Its dirty-limit parameters alone are refused too: 7.2's QMP
+            # does not know them.
+            for p in points:
+                why = old.refuses(p)
+                self.assertIn("QEMU 7.2", why)
+                self.assertIn("QEMU 8.1 added", why)
+            none = dict(points[0], params={"downtime-limit": 300})
+            self.assertIsNone(old.refuses(none))
+            self.assertEqual([new.refuses(p) for p in points], [None] * 3)
+            log = []
+            out = lab_run.refused_points(points[2:] + [none], {"qemu10": old},
+                                         log.append)
+            self.assertEqual(list(out), [points[2]["id"]])
+            self.assertEqual(len(log), 1)
+            self.assertIn("lab: SKIP point %s: qemu72 is QEMU 7.2" % points[2]["id"],
+                          log[0])
         finally:
             shutil.rmtree(d)
 
@@ -743,7 +821,7 @@ class OtherSystems(unittest.TestCase):
             points = parse(SYSTEMS)["points"][3:]
             old = lab_systems.Qemu("B", "qemu72", fake_qemu(d, "7.2.22"))
             new = lab_systems.Qemu("B", "qemu10", fake_qemu(d, "10.0.2"))
-            blk = dict(points[0], migrate={"blk": True})
+            blk = dict(points[0], migrate={"blk": True}, params={})
             self.assertIn("9.1 removed block migration", new.refuses(blk))
             self.assertIsNone(old.refuses(blk))
             self.assertEqual([new.refuses(p) for p in points], [None] * 3)
