@@ -841,6 +841,28 @@ class OtherSystems(unittest.TestCase):
                       drv.missing())
         self.assertIn("bench/qemu-backports", drv.missing())
 
+    def test_report_shows_dirty_limit_per_vcpu(self):
+        import autoconverge_report as ar
+        vmm = fake_record("vmm", 1000, 10)
+        vmm["point"]["capabilities"] = {"dirty-limit": True}
+        vmm["qmp"]["parameters"] = {"vcpu-dirty-limit": 2}
+        vmm["samples"][0]["vmm"] = {"vcpu_throttle_pct": [40, 0]}
+        vmm["samples"][1]["vmm"] = {"vcpu_throttle_pct": [0, 0]}
+        vmm["vmm_stats"] = {"src": {"vcpu_throttled_us": [1500000, 0]}}
+        qemu = fake_record("qemu10", 1000, 10)
+        qemu["point"]["capabilities"] = {"dirty-limit": True}
+        qemu["point"]["params"]["vcpu-dirty-limit"] = 1
+        qemu["samples"][0]["dirty-limit-throttle-time-per-round"] = 900
+        qemu["samples"][1]["dirty-limit-throttle-time-per-round"] = 700
+        rows = [ar.row(r) for r in (vmm, qemu, fake_record("qemu", 1000, 10))]
+        self.assertEqual([(r["capability"], r["vcpu_limit_mbps"], r["vcpu_throttle_pct"],
+                           r["throttled"]) for r in rows],
+                         [("dirty-limit", 2, "0=40 1=0", "0=1500ms 1=0ms"),
+                          ("dirty-limit", 1, None, "900us/round"),
+                          ("none", None, None, None)])
+        self.assertIn("| qemu10 | dirty-limit | - | completed |", ar.markdown(rows))
+        self.assertEqual(ar.medians(rows)[0]["throttled"], "0=1500ms 1=0ms")
+
     def test_tables_put_other_systems_beside_vmm_and_qemu(self):
         recs = []
         for system in ("qemu10", "qemu", "vmm"):
