@@ -82,8 +82,11 @@ void migration__set_incoming_stats(struct migration *m, struct migrate_stats *in
 /* On a destination, before the guest arrives: the VM must not be touched
  * (every command that would refuses: "the guest is still arriving"), and
  * migration__cancel calls cancel(ctx) to end the incoming migration.
- * migration__vm_arrived ends that once the vCPUs run. */
-void migration__expect_vm(struct migration *m, void (*cancel)(void *ctx), void *ctx);
+ * migration__vm_arrived ends that once the vCPUs run. dirty_ring_entries:
+ * the ring the VM built here will have (--dirty-ring), which capabilities
+ * set before it arrives are checked against. */
+void migration__expect_vm(struct migration *m, void (*cancel)(void *ctx), void *ctx,
+			  uint32_t dirty_ring_entries);
 void migration__vm_arrived(struct migration *m);
 /* Setup, active or stop-copy. */
 bool migration__is_running(struct migration *m);

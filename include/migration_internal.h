@@ -51,6 +51,7 @@ struct migration {
 	 * built by the incoming side and nothing may touch it; a cancel goes
 	 * to the incoming migration. Under the stats lock. */
 	bool vm_arriving;
+	uint32_t arriving_ring_entries;	/* the ring it will have */
 	void (*incoming_cancel)(void *ctx);
 	void *incoming_cancel_ctx;
 	int fd;				/* the stream's fd, for cancel */

@@ -101,10 +101,12 @@ void migration__set_incoming_stats(struct migration *m, struct migrate_stats *in
 	m->incoming = in;
 }
 
-void migration__expect_vm(struct migration *m, void (*cancel)(void *ctx), void *ctx)
+void migration__expect_vm(struct migration *m, void (*cancel)(void *ctx), void *ctx,
+			  uint32_t dirty_ring_entries)
 {
 	migrate_stats__lock(&m->stats);
 	m->vm_arriving = true;
+	m->arriving_ring_entries = dirty_ring_entries;
 	m->incoming_cancel = cancel;
 	m->incoming_cancel_ctx = ctx;
 	migrate_stats__unlock(&m->stats);
@@ -475,12 +477,24 @@ int migration__set_parameter(struct migration *m, const char *name, const char *
 	return ret;
 }
 
+/* The VM's dirty ring; on a destination whose guest has not arrived, the
+ * one it will be built with. */
+static uint32_t ring_entries(struct migration *m)
+{
+	uint32_t n;
+
+	migrate_stats__lock(&m->stats);
+	n = m->vm_arriving ? m->arriving_ring_entries : m->vm->dirty_ring_entries;
+	migrate_stats__unlock(&m->stats);
+	return n;
+}
+
 int migration__check_capabilities(struct migration *m, const struct migrate_params *p,
 				   char *err, size_t errlen)
 {
 	/* dirty-limit slows each vCPU by its own rate, which only the ring
 	 * counts (QEMU refuses it without the ring too). */
-	if (p->caps[MIGRATE_CAP_DIRTY_LIMIT] && !m->vm->dirty_ring_entries)
+	if (p->caps[MIGRATE_CAP_DIRTY_LIMIT] && !ring_entries(m))
 		return errmsg__fail(-EINVAL, err, errlen, "dirty-limit needs the dirty ring: "
 				    "start vmm with --dirty-ring ENTRIES");
 	if (p->caps[MIGRATE_CAP_BLOCK])

@@ -38,7 +38,7 @@ static void setup(void)
 	if (!mon || !mig)
 		abort();
 	monitor__set_vm_arriving(mon, true);
-	migration__expect_vm(mig, no_incoming, NULL);
+	migration__expect_vm(mig, no_incoming, NULL, 0);
 	if (monitor_migrate__register(mon, mig) || monitor_trace__register(mon, mig))
 		abort();
 }

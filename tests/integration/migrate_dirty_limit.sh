@@ -7,7 +7,8 @@
 # rewrites a small set touches all of it in one slice of a 99 % throttle
 # where faults cost ~1 us), so the stall rule stops and copies here, and
 # bench/ measures convergence. Without the ring the capability is
-# refused, naming the option; beside auto-converge too.
+# refused, naming the option; beside auto-converge too. A destination
+# waiting for its guest takes it by the ring it was started with.
 # exclusive: the throttle engages only on a vCPU that reaches its dirty rate.
 . tests/integration/lib.bash
 require_kvm
@@ -19,6 +20,20 @@ mon "$TMP/plain.sock" "migrate_set_capability dirty-limit on" |
 	grep -q "^error: dirty-limit needs the dirty ring: start vmm with --dirty-ring" ||
 	fail "dirty-limit accepted without the ring"
 mon "$TMP/plain.sock" quit >/dev/null
+# A destination started with the ring accepts it before its guest has
+# arrived (it is for later migrations out of there), one without refuses.
+port=$(free_port)
+start_dest ringdst "$port" --dirty-ring 4096 --monitor "unix:$TMP/ringdst.sock"
+wait_sock "$TMP/ringdst.sock"
+out=$(mon "$TMP/ringdst.sock" "migrate_set_capability dirty-limit on")
+[ "$out" = ok ] || fail "a waiting destination with --dirty-ring refused dirty-limit: $out"
+mon "$TMP/ringdst.sock" quit >/dev/null
+port=$(free_port)
+start_dest plaindst "$port" --monitor "unix:$TMP/plaindst.sock"
+wait_sock "$TMP/plaindst.sock"
+mon "$TMP/plaindst.sock" "migrate_set_capability dirty-limit on" |
+	grep -q "^error: dirty-limit needs the dirty ring" || fail "a waiting destination without the ring accepted dirty-limit"
+mon "$TMP/plaindst.sock" quit >/dev/null
 
 start src "$VMM" --mem 64M --cpus 2 --dirty-ring 65536 --monitor "unix:$TMP/src.sock" \
 	--stats-json "$TMP/src.json" "$GUESTS/memtouch.elf" -- writers=1 ws=8M rate=20000

@@ -586,7 +586,7 @@ int main(int argc, char **argv)
 		 * migration object keep their hands off the VM being built,
 		 * and a quit or migrate_cancel ends the incoming migration. */
 		life.in = &in;
-		migration__expect_vm(mig, cancel_incoming, &in);
+		migration__expect_vm(mig, cancel_incoming, &in, o.dirty_ring_entries);
 		if (mon)
 			monitor__set_vm_arriving(mon, true);
 	}
