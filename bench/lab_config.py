@@ -27,8 +27,7 @@ COMMON_PARAMS = ("downtime-limit", "max-bandwidth")
 DIRTY_LIMIT_PARAMS = ("vcpu-dirty-limit", "x-vcpu-dirty-limit-period")
 DIRTY_LIMIT_RING = 4096
 # Capabilities the lab sets on the source only: dirty-limit throttles the
-# source's vCPUs, and vmm's destination refuses it until the VM it
-# receives (with its ring) exists.
+# source's vCPUs; a destination has none running to throttle.
 SOURCE_ONLY_CAPS = ("dirty-limit",)
 VMM_PARAMS = ("max-iterations", "min-dirty-pages", "no-progress-rounds",
               "max-sent-factor", "shrink-factor", "stall-action", "round-end")

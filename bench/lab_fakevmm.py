@@ -141,10 +141,10 @@ class Fake:
         if cmd == "query-migrate-parameters":
             return dict(self.params)
         if cmd == "migrate-set-capabilities":
-            # As vmm: a destination has no VM, hence no ring, yet.
+            # As vmm: only with the ring (a destination: the one its
+            # guest will be built with).
             if any(c["capability"] == "dirty-limit" and c["state"]
-                   for c in args["capabilities"]) and (
-                    self.incoming or "dirty-ring" not in self.o):
+                   for c in args["capabilities"]) and "dirty-ring" not in self.o:
                 return {"error": {"class": "GenericError", "desc":
                                   "dirty-limit needs the dirty ring: start vmm "
                                   "with --dirty-ring ENTRIES"}}

@@ -411,8 +411,8 @@ class FakeVmmDriver(unittest.TestCase):
         self.assertGreaterEqual(len(rec["samples"]), 3)
 
     def test_dirty_limit_goes_to_the_source_only(self):
-        # vmm's destination refuses it (no VM, no ring yet): the lab
-        # leaves it to the source, whose vCPUs it throttles.
+        # It throttles the source's vCPUs: the lab sets it there only,
+        # and gives both sides the ring.
         rec = self.run_one("converge", grid="capabilities = { dirty-limit = true }\n")
         self.assertEqual(rec["outcome"], "completed", rec.get("error"))
         for side in ("src", "dst"):
