@@ -11,48 +11,11 @@
 
 #include "blk_qcow2_internal.h"
 #include "errmsg.h"
+#include "fd_io.h"
 #include "log.h"
 
 static int open_chain(int fd, bool own, const char *path, bool readonly, int depth,
 		      struct qcow2 **out, char *err, size_t errlen);
-
-int qcow2_pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	ssize_t n;
-
-	while (len) {
-		n = pread(fd, buf, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (!n) {
-			memset(buf, 0, len);	/* past the end of the file */
-			return 0;
-		}
-		buf = (uint8_t *)buf + n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-int qcow2_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	ssize_t n;
-
-	while (len) {
-		n = pwrite(fd, buf, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		buf = (const uint8_t *)buf + n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
 
 static uint32_t be32_at(const uint8_t *p)
 {
@@ -130,7 +93,7 @@ static int read_table(struct qcow2 *q, uint64_t off, uint64_t n, uint64_t **out)
 
 	if (!t)
 		return -ENOMEM;
-	ret = qcow2_pread_all(q->fd, t, n * 8, off);
+	ret = fd__pread_zero_tail(q->fd, t, n * 8, off);
 	if (ret) {
 		free(t);
 		return ret;
@@ -190,7 +153,7 @@ static int check_l2_table(struct qcow2 *q, uint64_t off, const char *path, char 
 	uint64_t j, e, host;
 	int ret;
 
-	ret = qcow2_pread_all(q->fd, q->buf, q->cluster, off);
+	ret = fd__pread_zero_tail(q->fd, q->buf, q->cluster, off);
 	if (ret)
 		return errmsg__fail(ret, err, errlen, "qcow2 %s: reading an L2 table: %s",
 				    path, strerror(-ret));
@@ -316,7 +279,7 @@ static int parse_header(struct qcow2 *q, const char *path, int depth, char *err,
 	uint32_t version, bf_len;
 	int ret;
 
-	ret = qcow2_pread_all(q->fd, h, sizeof(h), 0);
+	ret = fd__pread_zero_tail(q->fd, h, sizeof(h), 0);
 	if (ret)
 		return errmsg__fail(ret, err, errlen, "qcow2 %s: %s", path, strerror(-ret));
 	if (be32_at(h) != QCOW2_MAGIC)
@@ -340,7 +303,7 @@ static int parse_header(struct qcow2 *q, const char *path, int depth, char *err,
 	q->buf = malloc(q->cluster);
 	if (!q->buf)
 		return -ENOMEM;
-	ret = qcow2_pread_all(q->fd, q->buf, q->cluster, 0);
+	ret = fd__pread_zero_tail(q->fd, q->buf, q->cluster, 0);
 	if (ret)
 		return errmsg__fail(ret, err, errlen, "qcow2 %s: %s", path, strerror(-ret));
 	bf_off = be64_at(h + 8);
@@ -397,7 +360,7 @@ int qcow2__refresh(struct qcow2 *q, char *err, size_t errlen)
 	if (ret)
 		return errmsg__fail(ret, err, errlen, "qcow2 %s: writing its tables: %s",
 				    q->path, strerror(-ret));
-	ret = qcow2_pread_all(q->fd, h, sizeof(h), 0);
+	ret = fd__pread_zero_tail(q->fd, h, sizeof(h), 0);
 	if (!ret && fstat(q->fd, &st))
 		ret = -errno;
 	if (ret)

@@ -38,7 +38,7 @@ static int write_entries(struct qcow2 *q, uint64_t *t, uint64_t table_off, uint6
 	int ret;
 
 	swap_be(t + first, n, true);
-	ret = qcow2_pwrite_all(q->fd, t + first, n * 8, table_off + first * 8);
+	ret = fd__pwrite_all(q->fd, t + first, n * 8, table_off + first * 8);
 	swap_be(t + first, n, false);
 	return ret;
 }
@@ -134,7 +134,7 @@ int qcow2_load_l2(struct qcow2 *q, uint64_t off, uint64_t **out)
 			return -ENOMEM;
 	}
 	s->off = 0;
-	ret = qcow2_pread_all(q->fd, s->t, q->cluster, off);
+	ret = fd__pread_zero_tail(q->fd, s->t, q->cluster, off);
 	if (ret)
 		return ret;
 	swap_be(s->t, q->l2_entries, false);

@@ -11,7 +11,7 @@ int qcow2_put_entry(struct qcow2 *q, uint64_t table_off, uint64_t idx, uint64_t 
 {
 	uint64_t be = htobe64(v);
 
-	return qcow2_pwrite_all(q->fd, &be, sizeof(be), table_off + idx * 8);
+	return fd__pwrite_all(q->fd, &be, sizeof(be), table_off + idx * 8);
 }
 
 static int set_refcount(struct qcow2 *q, uint64_t host, int depth);
@@ -33,7 +33,7 @@ static int add_refcount_block(struct qcow2 *q, uint64_t rt, int depth)
 
 		memcpy(q->buf + (idx % q->rb_entries) * 2, &one, sizeof(one));
 	}
-	ret = qcow2_pwrite_all(q->fd, q->buf, q->cluster, off);
+	ret = fd__pwrite_all(q->fd, q->buf, q->cluster, off);
 	if (!ret && idx / q->rb_entries != rt)
 		ret = set_refcount(q, off, depth + 1);
 	/* Written at once, as new refcount blocks are rare (one per
@@ -61,7 +61,7 @@ static int set_refcount(struct qcow2 *q, uint64_t host, int depth)
 		if (ret)
 			return ret;
 	}
-	return qcow2_pwrite_all(q->fd, &one, sizeof(one),
+	return fd__pwrite_all(q->fd, &one, sizeof(one),
 				q->reftable[rt] + (idx % q->rb_entries) * 2);
 }
 
@@ -81,7 +81,7 @@ static int alloc_cluster(struct qcow2 *q, const void *data, uint64_t *out)
 	}
 	off = q->file_end;
 	q->file_end += q->cluster;
-	ret = qcow2_pwrite_all(q->fd, data, q->cluster, off);
+	ret = fd__pwrite_all(q->fd, data, q->cluster, off);
 	if (!ret)
 		ret = set_refcount(q, off, 0);
 	*out = off;
@@ -142,7 +142,7 @@ int qcow2_read_backing(struct qcow2 *q, uint64_t off, void *buf, size_t len)
 	if (q->back_q)
 		ret = qcow2__read(q->back_q, off, buf, n);
 	else if (q->back_fd >= 0)
-		ret = qcow2_pread_all(q->back_fd, buf, n, off);
+		ret = fd__pread_zero_tail(q->back_fd, buf, n, off);
 	return ret;
 }
 
@@ -166,7 +166,7 @@ static int read_piece(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t len)
 	}
 	if (!(e & OFFSET_MASK))
 		return qcow2_read_backing(q, off, buf, len);
-	return qcow2_pread_all(q->fd, buf, len, (e & OFFSET_MASK) + in);
+	return fd__pread_zero_tail(q->fd, buf, len, (e & OFFSET_MASK) + in);
 }
 
 int qcow2_write_piece(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t len)
@@ -185,7 +185,7 @@ int qcow2_write_piece(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t 
 	if ((e & OFFSET_MASK) && !(e & L2_ZERO)) {
 		if (!(e & ENTRY_COPIED))
 			return -EIO;	/* shared with a snapshot */
-		return qcow2_pwrite_all(q->fd, buf, len, (e & OFFSET_MASK) + in);
+		return fd__pwrite_all(q->fd, buf, len, (e & OFFSET_MASK) + in);
 	}
 	/* Copy-on-write: the rest of the cluster from below, then ours. */
 	if (len < q->cluster) {

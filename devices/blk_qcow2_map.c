@@ -72,7 +72,7 @@ static int zero_piece(struct qcow2 *q, uint64_t off, size_t len, const uint8_t *
 	case QCOW2_DATA:
 		if (!(e & ENTRY_COPIED))
 			return -EIO;	/* shared with a snapshot */
-		return qcow2_pwrite_all(q->fd, zeros, len, (e & OFFSET_MASK) + in);
+		return fd__pwrite_all(q->fd, zeros, len, (e & OFFSET_MASK) + in);
 	case QCOW2_BACKING:
 		break;
 	}

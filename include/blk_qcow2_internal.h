@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "blk_qcow2.h"
+#include "fd_io.h"
 
 #define QCOW2_MAGIC		0x514649fbu
 #define HDR_V2_LEN		72
@@ -80,8 +81,6 @@ struct qcow2 {
 	uint32_t l1_lo, l1_hi;
 };
 
-int qcow2_pread_all(int fd, void *buf, size_t len, uint64_t off);
-int qcow2_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 
 /* blk_qcow2_io.c's steps, for blk_qcow2_map.c. */
 int qcow2_get_l2(struct qcow2 *q, uint64_t i, bool alloc, uint64_t **t, uint64_t *t_off);

@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "errmsg.h"
+#include "fd_io.h"
 
 #define CHUNK	(1u << 20)
 
@@ -29,31 +29,10 @@ struct blk_base_hasher {
  * runs everything else first would stall the guest's disk. pread also
  * leaves the fd's offset alone. A qcow2 base has no such path: its
  * tables are the drive's, read under the lock. */
-static int pread_base(int fd, uint8_t *buf, size_t len, uint64_t off)
-{
-	ssize_t n;
-
-	while (len) {
-		n = pread(fd, buf, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (!n) {
-			memset(buf, 0, len);
-			return 0;
-		}
-		buf += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 static int read_base(struct blk_base_hasher *h, size_t n)
 {
 	if (h->raw_fd >= 0)
-		return pread_base(h->raw_fd, h->buf, n, h->off);
+		return fd__pread_zero_tail(h->raw_fd, h->buf, n, h->off);
 	return blk_backend__base_read(h->b, h->off, h->buf, n);
 }
 

@@ -9,6 +9,7 @@
 
 #include "blk_dirty.h"
 #include "errmsg.h"
+#include "fd_io.h"
 
 #define SECTOR 512
 
@@ -69,22 +70,6 @@ int blk_image__check_target(const char *path, uint64_t size, bool readonly,
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 static int zero_range(int fd, uint64_t off, uint32_t len)
 {
 	static const uint8_t zeroes[64 * 1024];
@@ -97,7 +82,7 @@ static int zero_range(int fd, uint64_t off, uint32_t len)
 	while (len && !ret) {
 		uint32_t n = min_u64(len, sizeof(zeroes));
 
-		ret = write_all(fd, zeroes, n, off);
+		ret = fd__pwrite_all(fd, zeroes, n, off);
 		off += n;
 		len -= n;
 	}
@@ -108,7 +93,7 @@ int blk_image__apply(int fd, const struct blk_extent *e, const uint8_t *data,
 		     char *err, size_t errlen)
 {
 	int ret = e->hole ? zero_range(fd, e->offset, e->len) :
-			    write_all(fd, data, e->len, e->offset);
+			    fd__pwrite_all(fd, data, e->len, e->offset);
 
 	if (ret)
 		return errmsg__fail(ret, err, errlen, "drive %u bytes %llu + %u: %s",

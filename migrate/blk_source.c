@@ -3,10 +3,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "blk_image.h"
 #include "blk_section.h"
+#include "fd_io.h"
 #include "mem_zero.h"
 
 int blk_source__init(struct blk_source *s, const struct blk_source_drive *d,
@@ -45,22 +45,6 @@ void blk_source__begin_dirty_pass(struct blk_source *s)
 		return;
 	s->cur = 0;
 	s->pos = s->block_end = s->next_block = 0;
-}
-
-static int read_all(int fd, uint8_t *p, uint32_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (uint32_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
 }
 
 /* A qcow2 drive's extent at pos (never past end nor a block boundary):
@@ -128,7 +112,7 @@ static int send_extent(struct blk_source *s, uint64_t end, uint32_t round, struc
 	e.drive = s->cur;
 	e.round = round;
 	if (!e.hole && !d->fmt) {
-		ret = read_all(d->fd, s->buf, e.len, e.offset);
+		ret = fd__pread_all(d->fd, s->buf, e.len, e.offset);
 		if (ret)
 			return ret;
 	}

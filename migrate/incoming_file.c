@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "errmsg.h"
+#include "fd_io.h"
 #include "file_ram.h"
 #include "log.h"
 
@@ -30,23 +31,6 @@ int incoming_file__open(struct incoming *in, char *err, size_t errlen)
 	return in->ram_fd < 0 ? in->ram_fd : 0;
 }
 
-static int pread_all(int fd, void *p, size_t len, uint64_t off)
-{
-	ssize_t n;
-
-	while (len) {
-		n = pread(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p = (uint8_t *)p + n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 static int read_tables(struct incoming *in, char *err, size_t errlen)
 {
 	struct file_layout *l = &in->layout;
@@ -56,9 +40,9 @@ static int read_tables(struct incoming *in, char *err, size_t errlen)
 	in->crcs = malloc(l->crc_len);
 	if (!in->bitmap || !in->crcs)
 		return errmsg__fail(-ENOMEM, err, errlen, "out of memory for the saved file's tables");
-	ret = pread_all(in->fd, in->bitmap, l->bitmap_len, l->bitmap_offset);
+	ret = fd__pread_all(in->fd, in->bitmap, l->bitmap_len, l->bitmap_offset);
 	if (!ret)
-		ret = pread_all(in->fd, in->crcs, l->crc_len, l->crc_offset);
+		ret = fd__pread_all(in->fd, in->crcs, l->crc_len, l->crc_offset);
 	if (ret)
 		return errmsg__fail(ret, err, errlen, "reading %s's tables: %s", in->uri.path,
 				    strerror(-ret));

@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "crc32c.h"
+#include "fd_io.h"
 #include "file_ram.h"
 #include "log.h"
 #include "migration_internal.h"
@@ -91,23 +92,6 @@ int source_file__save_ram(struct source_run *r, struct round_stats *rs)
 	return 0;
 }
 
-static int pwrite_all(int fd, const void *p, size_t len, uint64_t off)
-{
-	ssize_t n;
-
-	while (len) {
-		n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p = (const uint8_t *)p + n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 /* The header last: until it is there, the file is not a saved VM. */
 int source_file__write_tables(struct source_run *r)
 {
@@ -119,11 +103,11 @@ int source_file__write_tables(struct source_run *r)
 	l->bitmap_crc = crc32c__extend(0, r->bitmap, l->bitmap_len);
 	l->crc_table_crc = crc32c__extend(0, r->crcs, l->crc_len);
 	file_layout__encode(l, header);
-	ret = pwrite_all(r->s.fd, r->bitmap, l->bitmap_len, l->bitmap_offset);
+	ret = fd__pwrite_all(r->s.fd, r->bitmap, l->bitmap_len, l->bitmap_offset);
 	if (!ret)
-		ret = pwrite_all(r->s.fd, r->crcs, l->crc_len, l->crc_offset);
+		ret = fd__pwrite_all(r->s.fd, r->crcs, l->crc_len, l->crc_offset);
 	if (!ret)
-		ret = pwrite_all(r->s.fd, header, sizeof(header), 0);
+		ret = fd__pwrite_all(r->s.fd, header, sizeof(header), 0);
 	if (ret)
 		return source__fail(r, ret, "writing %s's tables: %s", r->uri.path, strerror(-ret));
 	return 0;

@@ -1,4 +1,5 @@
 #include "guest_memory.h"
+#include "fd_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -241,22 +242,12 @@ static int read_pagemap(const struct guest_memory *mem, uint64_t first, uint64_t
 			uint64_t *entries, char *err, size_t errlen)
 {
 	uintptr_t vpage = (uintptr_t)(mem->base + first * GUEST_PAGE_SIZE) / GUEST_PAGE_SIZE;
-	size_t want = n * sizeof(uint64_t), got = 0;
-	ssize_t r;
+	int ret = fd__pread_all(pagemap_fd, entries, n * sizeof(uint64_t),
+				vpage * sizeof(uint64_t));
 
-	while (got < want) {
-		r = pread(pagemap_fd, (char *)entries + got, want - got,
-			  (off_t)(vpage * sizeof(uint64_t) + got));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			r = r < 0 ? -errno : -EIO;
-			snprintf(err, errlen, "reading /proc/self/pagemap: %s", strerror((int)-r));
-			return (int)r;
-		}
-		got += (size_t)r;
-	}
-	return 0;
+	if (ret)
+		snprintf(err, errlen, "reading /proc/self/pagemap: %s", strerror(-ret));
+	return ret;
 }
 
 int guest_memory__populated(const struct guest_memory *mem, uint64_t *bits,
