@@ -428,6 +428,11 @@ uint64_t qcow2__size(const struct qcow2 *q)
 	return q->size;
 }
 
+uint64_t qcow2__cluster_size(const struct qcow2 *q)
+{
+	return q->cluster;
+}
+
 void qcow2__close(struct qcow2 *q)
 {
 	unsigned int i;

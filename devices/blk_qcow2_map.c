@@ -55,6 +55,23 @@ int qcow2__status(struct qcow2 *q, uint64_t off, uint64_t len, enum qcow2_kind *
 	return 0;
 }
 
+int qcow2__map(struct qcow2 *q, uint64_t off, uint64_t len, uint64_t *host, bool *writable,
+	       uint64_t *n)
+{
+	uint64_t e, in = off & (q->cluster - 1);
+	int ret;
+
+	if (!len || off > q->size || len > q->size - off)
+		return -EINVAL;
+	ret = entry_at(q, off >> q->cluster_bits, &e);
+	if (ret)
+		return ret;
+	*n = q->cluster - in < len ? q->cluster - in : len;
+	*host = kind_of(q, e, off) == QCOW2_DATA ? (e & OFFSET_MASK) + in : 0;
+	*writable = *host && !q->readonly && (e & ENTRY_COPIED);
+	return 0;
+}
+
 /* One piece inside a cluster. */
 static int zero_piece(struct qcow2 *q, uint64_t off, size_t len, const uint8_t *zeros)
 {

@@ -16,6 +16,7 @@
 
 #include "blk_dirty.h"
 #include "blk_qcow2.h"
+#include "blk_qcow2_req.h"
 #include "errmsg.h"
 #include "log.h"
 #include "uring_ring.h"
@@ -35,7 +36,7 @@
 #define DIRECT_ALIGN	512
 
 /* All a drive's ring does: the kick's read, requests, flushes, and the
- * no-op a qcow2 request completes through. */
+ * no-op a qcow2 request with nothing on the ring completes through. */
 static const uint8_t ring_ops[] = {
 	IORING_OP_READ, IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_NOP,
 };
@@ -45,10 +46,15 @@ struct blk_backend {
 	int kick_fd;
 	bool direct;
 	uint64_t size;
-	/* format=qcow2: requests run synchronously on the I/O thread through
-	 * it and complete through a no-op on the ring, like any other. */
+	/* format=qcow2: requests are mapped on the I/O thread through it and
+	 * their data clusters' bytes go through the ring (blk_qcow2_req.h). */
 	struct qcow2 *qcow2;
 	bool qcow2_stale;		/* tables to read again before the next I/O */
+	/* qcow2, on the I/O thread: its reads and writes on the ring, and
+	 * the requests held behind a flush waiting for those. */
+	unsigned int ring_data;
+	unsigned int ring_data_max;	/* atomic, for tests */
+	struct blk_io *held, **held_tail;
 	/* Held around every use of qcow2: the I/O thread's requests and block
 	 * migration's reads and writes from its own thread. */
 	pthread_mutex_t fmt_lock;
@@ -128,6 +134,7 @@ int blk_backend__reserve(const char *what, struct blk_backend **out, char *err,
 	if (!b)
 		return errmsg__fail(-ENOMEM, err, errlen, "%s: out of memory", what);
 	b->fd = -1;
+	b->held_tail = &b->held;
 	b->kick_fd = eventfd(0, EFD_CLOEXEC);
 	if (b->kick_fd < 0) {
 		ret = errmsg__fail(-errno, err, errlen, "%s: eventfd: %s", what, strerror(errno));
@@ -291,52 +298,53 @@ static void prep(struct blk_backend *b, struct io_uring_sqe *sqe, struct blk_io 
 	io_uring_sqe_set_data(sqe, io);
 }
 
-/* The metadata I/O of qcow2 blocks this thread, never a vCPU's. */
-static int qcow2_rw(struct blk_backend *b, struct blk_io *io)
+/* Maps io and puts its pieces on the ring; the tables' I/O (and what
+ * goes the synchronous way) blocks this thread, never a vCPU's. Returns 0
+ * or -errno with nothing queued. */
+static int qcow2_start(struct blk_backend *b, struct blk_io *io)
 {
-	uint8_t *buf;
-	int ret;
-
-	if (io->op == BLK_OP_FLUSH)
-		return qcow2__flush(b->qcow2);
-	buf = malloc(io->len ? io->len : 1);
-	if (!buf)
-		return -ENOMEM;
-	if (io->op == BLK_OP_WRITE) {
-		iov_to_buf(io, buf);
-		ret = qcow2__write(b->qcow2, io->offset, buf, io->len);
-	} else {
-		ret = qcow2__read(b->qcow2, io->offset, buf, io->len);
-		if (!ret)
-			buf_to_iov(io, buf);
-	}
-	free(buf);
-	return ret;
-}
-
-static int submit_qcow2(struct blk_backend *b, struct blk_io *io)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
-
 	char err[256];
+	int ret = 0;
 
-	if (!sqe)
-		return -EAGAIN;
 	io->bounce = NULL;
 	pthread_mutex_lock(&b->fmt_lock);
 	/* A migration's source may have written the image on shared storage
 	 * between start (at creation) and this VM's first request. */
 	if (b->qcow2_stale) {
-		io->result = qcow2__refresh(b->qcow2, err, sizeof(err));
-		if (io->result)
+		ret = qcow2__refresh(b->qcow2, err, sizeof(err));
+		if (ret)
 			log_error("%s", err);
-		b->qcow2_stale = io->result != 0;
+		b->qcow2_stale = ret != 0;
 	}
-	if (!b->qcow2_stale)
-		io->result = qcow2_rw(b, io);
+	if (!ret)
+		ret = qcow2_req__queue(b->qcow2, &b->ring, b->fd,
+				       b->direct && io->op != BLK_OP_FLUSH && !aligned(io), io);
 	pthread_mutex_unlock(&b->fmt_lock);
-	io_uring_prep_nop(sqe);
-	io_uring_sqe_set_data(sqe, io);
+	if (ret < 0)
+		return ret;
+	b->ring_data += (unsigned int)ret;
+	if (b->ring_data > b->ring_data_max)
+		__atomic_store_n(&b->ring_data_max, b->ring_data, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* A guest's flush covers every write completed before it: one that finds
+ * writes on the ring waits in software until they are done (a drain flag
+ * on the SQE would wait for the kick's pending read too), and requests
+ * after it wait behind it, so it is never starved. */
+static int submit_qcow2(struct blk_backend *b, struct blk_io *io)
+{
+	int ret = 0;
+
+	if (b->held || (io->op == BLK_OP_FLUSH && b->ring_data)) {
+		io->next = NULL;
+		*b->held_tail = io;
+		b->held_tail = &io->next;
+	} else {
+		ret = qcow2_start(b, io);
+	}
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&b->lock);
 	b->inflight++;
 	pthread_mutex_unlock(&b->lock);
@@ -382,6 +390,41 @@ static int raw_result(const struct blk_io *io, int res)
 	return 0;
 }
 
+static void complete(struct blk_backend *b, struct blk_io *io, int res);
+
+/* Starts the held requests up to a flush that still has writes to wait
+ * for. A request that cannot start completes with its error. */
+static void release_held(struct blk_backend *b)
+{
+	struct blk_io *io;
+	int ret;
+
+	while ((io = b->held) && !(io->op == BLK_OP_FLUSH && b->ring_data)) {
+		b->held = io->next;
+		if (!b->held)
+			b->held_tail = &b->held;
+		ret = qcow2_start(b, io);
+		if (ret) {
+			io->result = ret;
+			complete(b, io, 0);
+		}
+	}
+}
+
+static void qcow2_done(struct blk_backend *b, uint64_t tag, int res)
+{
+	struct blk_io *io;
+	bool data;
+
+	io = qcow2_req__piece_done(tag, res, &data);
+	if (data)
+		b->ring_data--;
+	if (io)
+		complete(b, io, 0);
+	if (!b->ring_data)
+		release_held(b);
+}
+
 static void complete(struct blk_backend *b, struct blk_io *io, int res)
 {
 	struct blk_dirty *dirty = __atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE);
@@ -390,7 +433,7 @@ static void complete(struct blk_backend *b, struct blk_io *io, int res)
 	 * migration taking the bit afterwards reads the new data. */
 	if (dirty && io->op == BLK_OP_WRITE)
 		blk_dirty__mark(dirty, io->offset, io->len);
-	/* A qcow2 request's result was set at submission (res is the no-op's). */
+	/* A qcow2 request's result comes from its pieces (qcow2_done). */
 	if (!b->qcow2)
 		io->result = raw_result(io, res);
 	if (io->bounce && io->op == BLK_OP_READ && !io->result)
@@ -462,6 +505,8 @@ static void *io_thread(void *arg)
 			io_uring_cqe_seen(&b->ring, cqe);
 			if (tag == KICK_TAG)
 				running = run_kick(b);
+			else if (b->qcow2)
+				qcow2_done(b, tag, res);
 			else
 				complete(b, (struct blk_io *)(uintptr_t)tag, res);
 		}
@@ -645,6 +690,11 @@ int blk_backend__base_fd(const struct blk_backend *b, bool *raw)
 int blk_backend__fd(const struct blk_backend *b)
 {
 	return b->fd;
+}
+
+unsigned int blk_backend__ring_data_max(const struct blk_backend *b)
+{
+	return __atomic_load_n(&b->ring_data_max, __ATOMIC_RELAXED);
 }
 
 void blk_backend__close(struct blk_backend *b)

@@ -39,6 +39,7 @@ struct blk_io {
 	int result;			/* on completion: 0 or -errno */
 	void *bounce;			/* the backend's, while in flight */
 	struct iovec bounce_iov;
+	struct blk_io *next;		/* the backend's, while held */
 	void *cookie;			/* the caller's */
 };
 
@@ -53,7 +54,11 @@ struct blk_callbacks {
 };
 
 /* Opens the image as d says (read-only, O_DIRECT for cache=none) and sets
- * up its ring; called before the sandbox. Returns 0 or -errno with err. */
+ * up its ring; called before the sandbox. Returns 0 or -errno with err.
+ * A qcow2 image with cache=none gets a second, buffered descriptor for
+ * its tables (O_DIRECT for the data clusters only), so its clusters must
+ * be at least a page (a page never holds both): smaller ones are
+ * refused. */
 int blk_backend__open(const struct drive_config *d, struct blk_backend **out,
 		      char *err, size_t errlen);
 /* The two halves of open, for an image that does not exist yet when the
@@ -114,6 +119,9 @@ int blk_backend__base_read(struct blk_backend *b, uint64_t off, void *buf, size_
 /* The base's file, for its identity (fstat), -1: none; *raw: its bytes
  * are the file's, which pread reads with no lock against the device. */
 int blk_backend__base_fd(const struct blk_backend *b, bool *raw);
+/* For tests: the most reads and writes of a qcow2 drive's data clusters
+ * that were on its ring at once. */
+unsigned int blk_backend__ring_data_max(const struct blk_backend *b);
 /* Drains, then ends the I/O thread; start may run it again (another VM
  * on the same drive: an incoming migration that failed and a next one). */
 void blk_backend__stop(struct blk_backend *b);

@@ -6,7 +6,9 @@
  *
  * Every call is synchronous (pread/pwrite) and meant for the drive's I/O
  * thread, never a vCPU: metadata lives in a few clusters, so the cost is a
- * table read on an L2 cache miss. An allocating write writes its cluster
+ * table read on an L2 cache miss. A drive maps its requests with
+ * qcow2__map and sends the bytes of clusters already allocated through
+ * its ring itself (blk_qcow2_req.c); the rest goes through these calls. An allocating write writes its cluster
  * and refcount at once and keeps the table entry pointing at it in memory
  * (reads and the map see it there); the pending entries reach the disk
  * after an fdatasync (so a table never points at what the disk lacks) at
@@ -38,6 +40,7 @@ int qcow2__open(int fd, const char *path, bool readonly, struct qcow2 **out,
  * The backing files are not reopened. */
 int qcow2__refresh(struct qcow2 *q, char *err, size_t errlen);
 uint64_t qcow2__size(const struct qcow2 *q);	/* the guest's bytes */
+uint64_t qcow2__cluster_size(const struct qcow2 *q);	/* bytes */
 /* len and off within the virtual size; 0 or -errno. */
 int qcow2__read(struct qcow2 *q, uint64_t off, void *buf, size_t len);
 int qcow2__write(struct qcow2 *q, uint64_t off, const void *buf, size_t len);
@@ -70,6 +73,16 @@ enum qcow2_kind {
  * the virtual size) share it: *n > 0, whole clusters but at the ends. */
 int qcow2__status(struct qcow2 *q, uint64_t off, uint64_t len, enum qcow2_kind *kind,
 		  uint64_t *n);
+/* Where the bytes at off (within the virtual size) live, for a request
+ * sent through a ring: *n (> 0, up to len, never past the cluster) bytes
+ * from off are the image's own at *host when it returns QCOW2_DATA with
+ * *host set and *writable telling whether a write may go there in place
+ * (the cluster is this image's alone, the image writable). Anything else
+ * (*host 0) is for qcow2__read / qcow2__write. An allocated cluster never
+ * moves nor is freed here, so a mapping stays true while its I/O is in
+ * flight. */
+int qcow2__map(struct qcow2 *q, uint64_t off, uint64_t len, uint64_t *host, bool *writable,
+	       uint64_t *n);
 /* Makes len bytes at off read as zeros, allocating as little as it can:
  * nothing where they already are unallocated zeros, the zero flag (v3)
  * over whole clusters the backing file would show through, zeros written
