@@ -50,6 +50,9 @@ struct blk_backend {
 	 * their data clusters' bytes go through the ring (blk_qcow2_req.h). */
 	struct qcow2 *qcow2;
 	bool qcow2_stale;		/* tables to read again before the next I/O */
+	/* qcow2 with cache=none: fd is O_DIRECT, for the data clusters; the
+	 * tables go through this buffered one (-1: fd serves both). */
+	int meta_fd;
 	/* qcow2, on the I/O thread: its reads and writes on the ring, and
 	 * the requests held behind a flush waiting for those. */
 	unsigned int ring_data;
@@ -101,19 +104,75 @@ static int open_image(const struct drive_config *d, char *err, size_t errlen)
 	return fd;
 }
 
+/* cache=none on a qcow2 image: its tables (8-byte entries, 2-byte
+ * refcounts) go through the page cache on a second descriptor of the same
+ * file; the data clusters through fd, O_DIRECT. Linux keeps the two
+ * coherent (an O_DIRECT read writes back the range's dirty pages first, an
+ * O_DIRECT write drops them) as long as no page holds both a table and
+ * data, hence clusters of at least a page. */
+static int open_meta_fd(struct blk_backend *b, const struct drive_config *d, char *err,
+			size_t errlen)
+{
+	struct stat a, m;
+
+	b->meta_fd = open(d->path, (d->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->meta_fd < 0)
+		return errmsg__fail(-errno, err, errlen, "drive %s: %s", d->path,
+				    strerror(errno));
+	if (fstat(b->fd, &a) || fstat(b->meta_fd, &m) || a.st_dev != m.st_dev ||
+	    a.st_ino != m.st_ino)
+		return errmsg__fail(-ESTALE, err, errlen, "drive %s: the file changed while "
+				    "it was opened", d->path);
+	return 0;
+}
+
+static int check_direct_cluster(const struct blk_backend *b, const char *path, char *err,
+				size_t errlen)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t c = qcow2__cluster_size(b->qcow2);
+
+	if (page > 0 && c < (uint64_t)page)
+		return errmsg__fail(-EINVAL, err, errlen, "drive %s: cache=none needs qcow2 "
+				    "clusters of at least %ld bytes (a page: tables and data "
+				    "never share one), the image has %llu-byte clusters (use "
+				    "cache=writeback, or convert it with -o cluster_size=65536)",
+				    path, page, (unsigned long long)c);
+	return 0;
+}
+
+static int set_qcow2(struct blk_backend *b, const struct drive_config *d, char *err,
+		     size_t errlen)
+{
+	int ret = 0;
+
+	if (b->direct)
+		ret = open_meta_fd(b, d, err, errlen);
+	if (!ret)
+		ret = qcow2__open(b->meta_fd >= 0 ? b->meta_fd : b->fd, d->path, d->readonly,
+				  &b->qcow2, err, errlen);
+	if (!ret && b->direct)
+		ret = check_direct_cluster(b, d->path, err, errlen);
+	if (ret) {
+		qcow2__close(b->qcow2);
+		b->qcow2 = NULL;
+		if (b->meta_fd >= 0)
+			close(b->meta_fd);
+		b->meta_fd = -1;
+		return ret;
+	}
+	b->size = qcow2__size(b->qcow2);
+	return 0;
+}
+
 /* The image behind fd: its size, through qcow2's tables for a qcow2. */
 static int set_image(struct blk_backend *b, const struct drive_config *d, char *err,
 		     size_t errlen)
 {
 	int ret;
 
-	if (d->format == DRIVE_FORMAT_QCOW2) {
-		ret = qcow2__open(b->fd, d->path, d->readonly, &b->qcow2, err, errlen);
-		if (ret)
-			return ret;
-		b->size = qcow2__size(b->qcow2);
-		return 0;
-	}
+	if (d->format == DRIVE_FORMAT_QCOW2)
+		return set_qcow2(b, d, err, errlen);
 	ret = image_size(b->fd, &b->size);
 	if (ret)
 		return errmsg__fail(ret, err, errlen, "drive %s: not a file or block device",
@@ -134,6 +193,7 @@ int blk_backend__reserve(const char *what, struct blk_backend **out, char *err,
 	if (!b)
 		return errmsg__fail(-ENOMEM, err, errlen, "%s: out of memory", what);
 	b->fd = -1;
+	b->meta_fd = -1;
 	b->held_tail = &b->held;
 	b->kick_fd = eventfd(0, EFD_CLOEXEC);
 	if (b->kick_fd < 0) {
@@ -710,5 +770,7 @@ void blk_backend__close(struct blk_backend *b)
 	close(b->kick_fd);
 	if (b->fd >= 0)
 		close(b->fd);
+	if (b->meta_fd >= 0)
+		close(b->meta_fd);
 	free(b);
 }

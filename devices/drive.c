@@ -126,12 +126,6 @@ int drive__parse(const char *spec, struct drive_config *d, char *err, size_t err
 		errmsg__set(err, errlen, "--drive: file=PATH is required");
 		return -EINVAL;
 	}
-	/* The qcow2 backend reads its tables with plain pread/pwrite. */
-	if (d->format == DRIVE_FORMAT_QCOW2 && d->cache == DRIVE_CACHE_NONE) {
-		errmsg__set(err, errlen, "--drive: cache=none is not supported with "
-			     "format=qcow2 (use cache=writeback)");
-		return -EINVAL;
-	}
 	/* Said, not ignored: only a qcow2 image has a base to hash. */
 	if (have_digest && d->format != DRIVE_FORMAT_QCOW2) {
 		errmsg__set(err, errlen, "--drive: base-digest= is for a qcow2 overlay's base "

@@ -6,8 +6,9 @@
  *       [,base-digest=auto|ahead|lazy]
  *
  * A comma inside PATH is written ",," (as QEMU does). cache=none opens the
- * image O_DIRECT; writeback (the default) goes through the page cache, and
- * the guest's flush requests reach the disk either way.
+ * image O_DIRECT (a qcow2 image's data clusters; its tables stay buffered);
+ * writeback (the default) goes through the page cache, and the guest's
+ * flush requests reach the disk either way.
  */
 #ifndef VMM__DRIVE_H
 #define VMM__DRIVE_H
@@ -46,8 +47,7 @@ struct drive_config {
 };
 
 /* Fills d from spec; returns 0, or -EINVAL with err saying what is wrong
- * (an unknown key or value, no file=, qcow2 with cache=none, base-digest=
- * on a raw drive). */
+ * (an unknown key or value, no file=, base-digest= on a raw drive). */
 int drive__parse(const char *spec, struct drive_config *d, char *err, size_t errlen);
 const char *drive__cache_name(enum drive_cache c);
 const char *drive__base_digest_name(enum drive_base_digest m);

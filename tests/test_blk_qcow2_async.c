@@ -273,6 +273,29 @@ static void test_writes_and_flush(void **state)
 	writes_and_flush(false);
 }
 
+static void test_cache_none(void **state)
+{
+	(void)state;
+	writes_and_flush(true);
+}
+
+/* A page holding a table and data would be read and written both
+ * buffered and O_DIRECT. */
+static void test_cache_none_small_clusters(void **state)
+{
+	struct blk_backend *b = NULL;
+	char err[512];
+	uint8_t *ref;
+
+	(void)state;
+	ref = make_images(512);
+	free(ref);
+	assert_int_equal(open_drive(true, &b, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "cache=none needs qcow2 clusters of at least"));
+	assert_int_equal(open_drive(false, &b, err, sizeof(err)), 0);
+	blk_backend__close(b);
+}
+
 /* A write through the ring marks its block before the device sees it
  * done; a read does not. */
 static void test_dirty_marked(void **state)
@@ -300,6 +323,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reads_in_flight),
 		cmocka_unit_test(test_writes_and_flush),
+		cmocka_unit_test(test_cache_none),
+		cmocka_unit_test(test_cache_none_small_clusters),
 		cmocka_unit_test(test_dirty_marked),
 	};
 

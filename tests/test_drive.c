@@ -51,6 +51,10 @@ static void test_qcow2(void **state)
 	assert_int_equal(parse("file=ov.qcow2,format=qcow2", &d, err, sizeof(err)), 0);
 	assert_int_equal(d.format, DRIVE_FORMAT_QCOW2);
 	assert_int_equal(d.base_digest, DRIVE_BASE_DIGEST_AUTO);
+	/* cache=none: the backend opens its data clusters O_DIRECT. */
+	assert_int_equal(parse("file=ov.qcow2,format=qcow2,cache=none", &d, err,
+			       sizeof(err)), 0);
+	assert_int_equal(d.cache, DRIVE_CACHE_NONE);
 }
 
 static void test_base_digest(void **state)
@@ -100,8 +104,6 @@ static void test_refusals(void **state)
 	refused("", "file=PATH is required");
 	refused("readonly=on", "file=PATH is required");
 	refused("file=", "needs a path");
-	refused("file=x,format=qcow2,cache=none",
-		"cache=none is not supported with format=qcow2");
 	refused("file=x,format=vmdk", "expected raw or qcow2");
 	refused("file=x,cache=unsafe", "expected none or writeback");
 	refused("file=x,readonly=yes", "expected on or off");
