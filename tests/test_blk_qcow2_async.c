@@ -163,6 +163,8 @@ static void add(struct rig *r, enum blk_op op, uint64_t off, uint64_t len, uint6
 	if (op == BLK_OP_WRITE) {
 		memset(p, 0x30 + r->nreq, len);
 		memcpy(r->ref + off, p, len);
+	} else {
+		memset(p, 0xee, len);	/* none of the disk's bytes here */
 	}
 	if (op != BLK_OP_FLUSH) {
 		io->iov[0] = (struct iovec){ p, split ? split : len };
@@ -242,7 +244,7 @@ static void test_reads_in_flight(void **state)
 static void writes_and_flush(bool none)
 {
 	struct rig *r = rig_new(none);
-	int flush_at;
+	int flush_at, i;
 
 	if (!r) {
 		skip();
@@ -261,7 +263,7 @@ static void writes_and_flush(bool none)
 	run(r);
 	assert_true(blk_backend__ring_data_max(r->b) >= 2);
 	flush_at = index_in_order(r, 7);
-	for (int i = 0; i < 7; i++)
+	for (i = 0; i < 7; i++)
 		if (r->io[i].op == BLK_OP_WRITE)
 			assert_true(index_in_order(r, i) < flush_at);
 	rig_free_check(r);
