@@ -86,9 +86,10 @@ static int teardown_dir(void **state)
 	return 0;
 }
 
-/* base.raw, and ov.qcow2 over it with cluster_size c: with 64 KiB
- * clusters [0, 256K) and [1M, 1M+64K) data, [512K, 640K) zero clusters,
- * the rest from the base. ref: the disk's bytes. */
+/* base.raw, and ov.qcow2 over it with cluster_size c: [0, 256K) and
+ * [1M, 1M+64K) data, [512K, 640K) zero clusters, the rest from the base;
+ * with 512-byte clusters also every other cluster of [2M, 2M+64K) data.
+ * ref: the disk's bytes. */
 static uint8_t *make_images(unsigned int c)
 {
 	uint8_t *b = malloc(DISK);
@@ -110,6 +111,12 @@ static uint8_t *make_images(unsigned int c)
 	memset(b, 0xa1, 256 * KIB);
 	memset(b + 512 * KIB, 0, 128 * KIB);
 	memset(b + MIB, 0xb2, 64 * KIB);
+	if (c != 512)
+		return b;
+	sh("cd %s && for i in $(seq 0 63); do echo \"write -P 0xc3 $((%d + i * 1024)) 512\"; "
+	   "done | qemu-io -f qcow2 ov.qcow2 >/dev/null", dir, 2 * MIB);
+	for (i = 0; i < 64; i++)
+		memset(b + 2 * MIB + i * 1024, 0xc3, 512);
 	return b;
 }
 
@@ -123,7 +130,7 @@ static int open_drive(bool none, struct blk_backend **b, char *err, size_t errle
 }
 
 /* NULL: cache=none asked on a filesystem that refuses O_DIRECT. */
-static struct rig *rig_new(bool none)
+static struct rig *rig_new_c(bool none, unsigned int cluster)
 {
 	struct rig *r = calloc(1, sizeof(*r));
 	struct blk_callbacks cb = { on_kicked, on_done, r };
@@ -131,7 +138,7 @@ static struct rig *rig_new(bool none)
 	int ret;
 
 	assert_non_null(r);
-	r->ref = make_images(65536);
+	r->ref = make_images(cluster);
 	ret = open_drive(none, &r->b, err, sizeof(err));
 	if (ret && none && strstr(err, "refuses O_DIRECT")) {
 		free(r->ref);
@@ -142,6 +149,11 @@ static struct rig *rig_new(bool none)
 		fail_msg("%s", err);
 	assert_int_equal(blk_backend__start(r->b, &cb), 0);
 	return r;
+}
+
+static struct rig *rig_new(bool none)
+{
+	return rig_new_c(none, 65536);
 }
 
 /* A request; its buffer in two iovecs split at sector split (0: one),
@@ -281,6 +293,28 @@ static void test_cache_none(void **state)
 	writes_and_flush(true);
 }
 
+/* A request over 64 runs (data, base, data...) goes on the ring, one over
+ * more the synchronous way whole: both right. */
+static void test_many_runs(void **state)
+{
+	struct rig *r = rig_new_c(false, 512);
+	unsigned int i;
+
+	(void)state;
+	add(r, BLK_OP_READ, 2 * MIB, 32 * KIB, 4 * KIB, 0);	/* 64 runs */
+	add(r, BLK_OP_READ, 2 * MIB + 31 * KIB + 512, 32 * KIB + 512, 0, 0); /* 65 */
+	add(r, BLK_OP_WRITE, 2 * MIB + 96 * KIB, 4 * KIB, 0, 0);	/* base: allocates */
+	run(r);
+	assert_int_equal(blk_backend__ring_data_max(r->b), 32);
+	for (i = 0; i < r->nreq; i++)
+		free(r->buf[i]);
+	r->nreq = r->submitted = r->ndone = 0;
+	add(r, BLK_OP_WRITE, 2 * MIB, 64 * KIB, 0, 0);		/* 128 runs */
+	add(r, BLK_OP_READ, 2 * MIB + 96 * KIB, 4 * KIB, 0, 0);	/* written before */
+	run(r);
+	rig_free_check(r);
+}
+
 /* A page holding a table and data would be read and written both
  * buffered and O_DIRECT. */
 static void test_cache_none_small_clusters(void **state)
@@ -328,6 +362,7 @@ int main(void)
 		cmocka_unit_test(test_cache_none),
 		cmocka_unit_test(test_cache_none_small_clusters),
 		cmocka_unit_test(test_dirty_marked),
+		cmocka_unit_test(test_many_runs),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
