@@ -95,10 +95,13 @@ struct source_run {
 	 * time slept throttled when the migration began. */
 	struct auto_converge ac;
 	bool throttle_started;
-	/* dirty-limit: started (by auto-converge's trigger), and when each
-	 * vCPU's rate was last read */
+	/* dirty-limit: started (by auto-converge's trigger), and when the
+	 * vCPUs' rates were last read; each vCPU's window since its last
+	 * decision, and the pages it dirtied in it */
 	bool dl_active;
 	uint64_t dl_last_us;
+	uint64_t dl_since_us[MIGRATE_STATS_MAX_VCPUS];
+	uint64_t dl_pages[MIGRATE_STATS_MAX_VCPUS];
 	uint64_t slept_base_us[MIGRATE_STATS_MAX_VCPUS];
 	/* file: to a regular file: the layout with pages at fixed offsets
 	 * (source_file.c); a FIFO takes the sequential stream. */

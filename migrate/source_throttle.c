@@ -73,27 +73,35 @@ static void publish_vcpu_pcts(struct source_run *r)
 
 int source__dirty_limit_tick(struct source_run *r)
 {
-	uint64_t pages[MIGRATE_STATS_MAX_VCPUS], now = clock__mono_us(), period_us;
+	uint64_t pages[MIGRATE_STATS_MAX_VCPUS], period[MIGRATE_STATS_MAX_VCPUS];
+	uint64_t now = clock__mono_us();
 	uint32_t pct[MIGRATE_STATS_MAX_VCPUS], next[MIGRATE_STATS_MAX_VCPUS];
 	unsigned int i, n = source__stats_vcpus(r);
 	int got;
 
-	if (!r->dl_active)
-		return 0;
-	period_us = now - r->dl_last_us;
-	if (period_us < r->params.vcpu_dirty_limit_period_ms * 1000)
+	if (!r->dl_active || now - r->dl_last_us < r->params.vcpu_dirty_limit_period_ms * 1000)
 		return 0;
 	got = dirty_log__vcpu_dirtied(&r->log, pages, n, r->err, sizeof(r->err));
 	if (got < 0)
 		return source__fail(r, got, "dirty-limit: reading each vCPU's dirty pages");
 	r->dl_last_us = now;
-	for (i = 0; i < (unsigned int)got; i++)
+	/* Each vCPU's window runs from its last decision: one too short to
+	 * have seen a throttled vCPU run goes on counting. */
+	for (i = 0; i < (unsigned int)got; i++) {
 		pct[i] = vcpu_throttle__get(r->vm, i);
-	dirty_limit__plan(pages, pct, (unsigned int)got, period_us, r->params.vcpu_dirty_limit_mbps,
-			  GUEST_PAGE_SIZE, next);
-	for (i = 0; i < (unsigned int)got; i++)
+		r->dl_pages[i] += pages[i];
+		period[i] = now - r->dl_since_us[i];
+	}
+	dirty_limit__plan(r->dl_pages, period, pct, (unsigned int)got,
+			  r->params.vcpu_dirty_limit_mbps, GUEST_PAGE_SIZE, next);
+	for (i = 0; i < (unsigned int)got; i++) {
 		if (next[i] != pct[i])
 			vcpu_throttle__set(r->vm, i, next[i]);
+		if (dirty_limit__window_done(period[i], pct[i], next[i])) {
+			r->dl_pages[i] = 0;
+			r->dl_since_us[i] = now;
+		}
+	}
 	migrate_stats__lock(&r->m->stats);
 	publish_vcpu_pcts(r);
 	migrate_stats__unlock(&r->m->stats);
@@ -106,11 +114,16 @@ static bool start_dirty_limit(struct source_run *r)
 {
 	uint64_t pages[MIGRATE_STATS_MAX_VCPUS];
 	struct migrate_stats *st = &r->m->stats;
+	unsigned int i;
 
 	if (r->dl_active)
 		return false;
 	r->dl_active = true;
 	r->dl_last_us = clock__mono_us();
+	for (i = 0; i < MIGRATE_STATS_MAX_VCPUS; i++) {
+		r->dl_pages[i] = 0;
+		r->dl_since_us[i] = r->dl_last_us;
+	}
 	dirty_log__vcpu_dirtied(&r->log, pages, source__stats_vcpus(r), r->err, sizeof(r->err));
 	migrate_stats__lock(st);
 	st->dirty_limit_active = true;

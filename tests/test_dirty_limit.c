@@ -86,10 +86,42 @@ static void test_plan(void **state)
 	uint64_t pages[3] = { 100 * MIB_PAGES, 0, 5 * MIB_PAGES };
 	uint32_t pct[3] = { 0, 0, 0 }, out[3];
 
-	dirty_limit__plan(pages, pct, 3, S, 10, PAGE, out);
+	uint64_t period[3] = { S, S, S };
+
+	dirty_limit__plan(pages, period, pct, 3, 10, PAGE, out);
 	assert_int_equal(out[0], 90);
 	assert_int_equal(out[1], 0);
 	assert_int_equal(out[2], 0);
+}
+
+/* At 99 % a vCPU runs 10 ms a second: a 1 s window can fall between two
+ * bursts and see nothing. Such a window never lowers the throttle (it
+ * used to free the vCPU, which then dirtied at full speed for a period);
+ * a window of two cycles does, and any window may raise it. */
+static void test_short_window_never_lowers(void **state)
+{
+	assert_int_equal(dirty_limit__cycle_us(99), 1000000);
+	assert_int_equal(dirty_limit__cycle_us(90), 100000);
+	assert_int_equal(dirty_limit__cycle_us(50), 20000);
+	assert_int_equal(dirty_limit__cycle_us(0), 10000);
+	assert_int_equal(dirty_limit__cycle_us(150), 1000000);
+
+	assert_int_equal(next(0, S, 99, 1), 99);
+	assert_int_equal(next(0, 2 * S - 1, 99, 1), 99);
+	assert_int_equal(next(0, 2 * S, 99, 1), 0);
+	/* 90 %: ten cycles in a second, so a second says enough */
+	assert_int_equal(next(0, S, 90, 10), 0);
+	/* raised from a short window */
+	assert_int_equal(next(100 * MIB_PAGES, S / 10, 50, 10), 99);
+	assert_int_equal(next(10 * MIB_PAGES, S / 10, 50, 10), 95);
+
+	/* The window goes on while it is too short to lower the throttle. */
+	assert_false(dirty_limit__window_done(S, 99, 99));
+	assert_true(dirty_limit__window_done(2 * S, 99, 99));
+	assert_true(dirty_limit__window_done(S, 99, 98));
+	assert_true(dirty_limit__window_done(S, 0, 0));
+	assert_true(dirty_limit__window_done(S, 90, 90));
+	(void)state;
 }
 
 int main(void)
@@ -101,6 +133,7 @@ int main(void)
 		cmocka_unit_test(test_caps_and_bad_input),
 		cmocka_unit_test(test_sublinear_converges),
 		cmocka_unit_test(test_plan),
+		cmocka_unit_test(test_short_window_never_lowers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
