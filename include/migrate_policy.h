@@ -97,6 +97,10 @@ struct policy_input {
 	uint64_t ram_size;		/* bytes, > 0 */
 	uint64_t device_state_bytes;	/* estimate, sent during downtime */
 	uint64_t disk_dirty_bytes;	/* block migration's dirty blocks left */
+	/* Bytes of earlier rounds the kernel still holds for the link that
+	 * the pause would find there: they cross inside the downtime. 0 when
+	 * the source lets them through before it pauses (policy__drain_pays). */
+	uint64_t link_queued_bytes;
 	uint64_t disk_size;		/* what block migration copies; 0 = none */
 	bool throttle_raised;		/* auto-converge raised it after this round */
 };
@@ -129,6 +133,14 @@ int policy__decide(struct migrate_policy *pol, const struct policy_input *in,
 /* Expected downtime in ms if the guest were paused now; NaN when the
  * bandwidth is unknown (0, negative or not finite). */
 double policy__expected_downtime_ms(const struct policy_input *in);
+
+/* Whether to let the link carry what the kernel holds (a full send
+ * buffer is ~20 ms at 1 Gbit/s) before pausing the guest rather than
+ * inside the downtime: it pays while the guest dirties fewer bytes a
+ * second than the link carries, so that the wait takes more out of the
+ * downtime than the pages dirtied meanwhile put back. False when a rate
+ * is unknown (0, negative or not finite). */
+bool policy__drain_pays(double dirty_rate_pps, uint64_t page_size, double link_bps);
 
 /* What a stop reason means for the guest under these parameters. */
 enum policy_action policy__action(const struct migrate_params *p,

@@ -88,6 +88,11 @@ struct source_run {
 	 * link rate, kept here. */
 	uint64_t round_cut_pages;
 	double last_link_bps;
+	/* The stop decided, the pause first waits, the guest still running,
+	 * for the link to carry what the kernel holds of the last round
+	 * (policy__drain_pays); link_queued is what it held then. */
+	bool drain_link;
+	uint64_t link_queued;
 	/* slept under max-bandwidth since the migration began, RAM and disk
 	 * alike: a round's share is its throttle_us */
 	uint64_t bw_slept_us;
@@ -180,6 +185,10 @@ int source__send_round_end(struct source_run *r, uint32_t round, uint64_t pages,
 int source__send_end_of_round(struct source_run *r, const struct round_end_msg *msg);
 /* Keeps max-bandwidth between BLOCK sections, as between RAM batches. */
 void source__throttle_block(struct source_run *r);
+/* Bytes of the stream the kernel holds for the link now (sent to the
+ * socket, not yet taken by the peer; under tls:, those of the tunnel's
+ * plain end only); 0 for a file. */
+uint64_t source__link_queued(struct source_run *r);
 /* One round: sends what is pending and ROUND_END; fills *rs. */
 int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs);
 

@@ -150,6 +150,12 @@ struct migrate_stats {
 	 * flight (the drives' requests) and their sync, before the last
 	 * dirty pages are read (completions write guest RAM). */
 	uint64_t downtime_drain_us;
+	/* Before the pause (not in the downtime): bytes of the stream the
+	 * kernel held for the link when the stop was decided, and how long
+	 * the source then waited, the guest running, for the link to carry
+	 * them (0: no wait; see policy__drain_pays). */
+	uint64_t link_queued_bytes;
+	uint64_t link_drain_us;
 	enum stop_reason stop_reason;
 	uint32_t rounds;		/* rounds run, stored or not */
 	uint64_t ram_total;		/* bytes of guest RAM */

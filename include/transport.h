@@ -50,5 +50,10 @@ bool transport__same_addr(const char *a, const char *b);
 bool transport__is_loopback(const char *host);
 /* Whether s is a numeric IPv4 or IPv6 address. */
 bool transport__is_addr(const char *s);
+/* Bytes written to a connected stream socket that the peer has not yet
+ * taken: for TCP, not yet sent or sent and not yet acknowledged
+ * (SIOCOUTQ); for a Unix socket, not yet read. -errno for anything else
+ * (-ENOTTY, -EINVAL for a file). */
+int64_t transport__queued_bytes(int fd);
 
 #endif

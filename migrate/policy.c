@@ -20,8 +20,17 @@ double policy__expected_downtime_ms(const struct policy_input *in)
 	/* In double: dirty_pages * page_size can overflow a u64 for absurd
 	 * inputs, and the result is a double anyway. */
 	bytes = (double)in->dirty_pages * (double)in->page_size +
-		(double)in->disk_dirty_bytes + (double)in->device_state_bytes;
+		(double)in->disk_dirty_bytes + (double)in->device_state_bytes +
+		(double)in->link_queued_bytes;
 	return bytes * 1000.0 / in->bandwidth_bps;
+}
+
+bool policy__drain_pays(double dirty_rate_pps, uint64_t page_size, double link_bps)
+{
+	if (!(link_bps > 0.0) || !isfinite(link_bps) || !(dirty_rate_pps >= 0.0) ||
+	    !isfinite(dirty_rate_pps))
+		return false;
+	return dirty_rate_pps * (double)page_size < link_bps;
 }
 
 enum policy_action policy__action(const struct migrate_params *p,

@@ -371,6 +371,9 @@ int source__precopy(struct source_run *r, uint32_t *rounds)
 		/* As QEMU's rule: what the guest dirtied, not what a cut
 		 * round carried over. */
 		raised = source__throttle_after_sync(r, (uint64_t)n - rs.pages_left);
+		r->link_queued = source__link_queued(r);
+		r->drain_link = policy__drain_pays(rs.dirty_rate_pps, GUEST_PAGE_SIZE,
+						   rs.link_bps);
 		struct policy_input in = {
 			.round = k, .dirty_pages = (uint64_t)n, .page_size = GUEST_PAGE_SIZE,
 			.round_pages = rs.pages_sent,
@@ -382,6 +385,7 @@ int source__precopy(struct source_run *r, uint32_t *rounds)
 			/* The disk's dirty blocks go in the downtime too. */
 			.disk_dirty_bytes = source_blk__remaining(r),
 			.disk_size = source_blk__total(r),
+			.link_queued_bytes = r->drain_link ? 0 : r->link_queued,
 			.throttle_raised = raised,
 		};
 		ret = policy__decide(&r->policy, &in, &d);

@@ -421,6 +421,9 @@ static void info_end(struct outbuf *o, const struct migrate_stats *s)
 	if (migrate_state__get(&s->state) == MIGRATE_STATUS_COMPLETED)
 		outbuf__printf(o, "downtime: %s = %s\n", us_text(s->downtime_us).s,
 		    breakdown_text(s).s);
+	if (s->link_drain_us)
+		outbuf__printf(o, "before the pause: waited %s for the link to carry %s\n",
+		    us_text(s->link_drain_us).s, bytes_text(s->link_queued_bytes).s);
 	if (s->error[0])
 		outbuf__printf(o, "error: %.*s\n", (int)sizeof(s->error), s->error);
 }

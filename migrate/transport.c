@@ -3,12 +3,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -271,4 +273,13 @@ bool transport__is_loopback(const char *host)
 		return b[0] == 127;
 	return IN6_IS_ADDR_LOOPBACK((struct in6_addr *)b) ||
 	       (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)b) && b[12] == 127);
+}
+
+int64_t transport__queued_bytes(int fd)
+{
+	int n = 0;
+
+	if (ioctl(fd, SIOCOUTQ, &n))
+		return -errno;
+	return n < 0 ? 0 : n;
 }

@@ -497,6 +497,34 @@ static void test_expected_downtime(void **state)
 	assert_true(policy__expected_downtime_ms(&in) > 1e25);
 }
 
+/* What the kernel still holds for the link crosses inside the downtime
+ * unless the source lets it through before the pause. */
+static void test_link_queue(void **state)
+{
+	struct policy_input in = input(0, 300);
+
+	in.bandwidth_bps = BW_PAGE_PER_MS;
+	in.link_queued_bytes = 20 * PAGE;
+	assert_true(policy__expected_downtime_ms(&in) == 320.0);
+
+	/* 1000 pages/s of 4 KiB against 125 MB/s: the wait pays. */
+	assert_true(policy__drain_pays(1000.0, 4096, 125e6));
+	/* Dirtying as fast as the link carries, or faster: it does not. */
+	assert_false(policy__drain_pays(125e6 / 4096, 4096, 125e6));
+	assert_false(policy__drain_pays(95000.0, 4096, 125e6));
+	/* An idle guest and a known link: it pays. */
+	assert_true(policy__drain_pays(0.0, 4096, 1e6));
+	/* Unknown rates: never. */
+	assert_false(policy__drain_pays(1000.0, 4096, 0.0));
+	assert_false(policy__drain_pays(1000.0, 4096, -1.0));
+	assert_false(policy__drain_pays(1000.0, 4096, INFINITY));
+	assert_false(policy__drain_pays(1000.0, 4096, NAN));
+	assert_false(policy__drain_pays(NAN, 4096, 125e6));
+	assert_false(policy__drain_pays(-1.0, 4096, 125e6));
+	assert_false(policy__drain_pays(INFINITY, 4096, 125e6));
+	(void)state;
+}
+
 static void test_names(void **state)
 {
 	assert_string_equal(stop_reason__name(STOP_NONE), "none");
@@ -684,6 +712,7 @@ int main(void)
 		cmocka_unit_test(test_converged_beats_cancel),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_expected_downtime),
+		cmocka_unit_test(test_link_queue),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_shrink_defers_converged),
 		cmocka_unit_test(test_shrink_stops_at_the_last_round),
