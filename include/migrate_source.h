@@ -93,6 +93,10 @@ struct source_run {
 	 * (policy__drain_pays); link_queued is what it held then. */
 	bool drain_link;
 	uint64_t link_queued;
+	/* Rounds whose ROUND_END went out, and of those the ones the
+	 * destination said it applied (ROUND_DONE, stream 3.5). */
+	uint32_t rounds_ended;
+	uint32_t rounds_done;
 	/* slept under max-bandwidth since the migration began, RAM and disk
 	 * alike: a round's share is its throttle_us */
 	uint64_t bw_slept_us;
@@ -189,6 +193,15 @@ void source__throttle_block(struct source_run *r);
  * socket, not yet taken by the peer; under tls:, those of the tunnel's
  * plain end only); 0 for a file. */
 uint64_t source__link_queued(struct source_run *r);
+/* Takes the destination's ROUND_DONE sections (source_return.c): those
+ * already here, then, until until_us (0: not at all), those it waits for
+ * until `want` rounds are done. 0, or -errno with r->err set (a broken
+ * return path, a FAILED, a section out of place). Nothing without a
+ * return path or from a destination before stream 3.5. */
+int source__take_round_done(struct source_run *r, uint32_t want, uint64_t until_us);
+/* Reads the ROUND_DONE sections still due (every round whose ROUND_END
+ * went out), under the stream's own deadlines: after END, before READY. */
+int source__await_rounds_done(struct source_run *r);
 /* One round: sends what is pending and ROUND_END; fills *rs. */
 int source__run_round(struct source_run *r, uint32_t index, struct round_stats *rs);
 

@@ -156,6 +156,9 @@ struct migrate_stats {
 	 * them (0: no wait; see policy__drain_pays). */
 	uint64_t link_queued_bytes;
 	uint64_t link_drain_us;
+	/* Pre-copy rounds the destination had applied when the guest paused
+	 * (ROUND_DONE, stream 3.5; 0 from an older destination). */
+	uint32_t rounds_applied_at_pause;
 	enum stop_reason stop_reason;
 	uint32_t rounds;		/* rounds run, stored or not */
 	uint64_t ram_total;		/* bytes of guest RAM */

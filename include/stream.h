@@ -4,8 +4,8 @@
  *
  * One connection carries two streams: the forward stream (source to
  * destination: CONFIG, RAM, ..., END, then GO) and the return path
- * (destination to source: ACCEPT/REFUSE, then READY/FAILED, then
- * RESUMED/FAILED). Both start with the same
+ * (destination to source: ACCEPT/REFUSE, then ROUND_DONE per round, then
+ * READY/FAILED, then RESUMED/FAILED). Both start with the same
  * 16-byte preamble and use the same section framing. A struct stream is one
  * end of a connection; its role decides which section types it may send
  * and which it accepts, so a section in the wrong direction or out of
@@ -33,7 +33,7 @@ struct vm_config;
 #define STREAM_MAGIC		"LMIG\r\n\x1a\n"
 #define STREAM_MAGIC_LEN	8
 #define STREAM_VERSION_MAJOR	3
-#define STREAM_VERSION_MINOR	4	/* 3.4: CONFIG's drive bases (migrate -i) */
+#define STREAM_VERSION_MINOR	5	/* 3.5: ROUND_DONE on the return path */
 #define STREAM_PREAMBLE_LEN	16
 #define STREAM_HEADER_LEN	16
 #define STREAM_TRAILER_LEN	4
@@ -63,6 +63,7 @@ enum section_type {
 	SECTION_RESUMED		= 0x103,
 	SECTION_FAILED		= 0x104,
 	SECTION_READY		= 0x105,	/* loaded, not running */
+	SECTION_ROUND_DONE	= 0x106,	/* 3.5: a pre-copy round is in guest memory */
 };
 
 enum stream_role {
@@ -233,12 +234,20 @@ struct end_msg {
 #define ROUND_END_MSG_LEN_BLK	36
 #define END_MSG_LEN		12
 #define END_MSG_LEN_BLK		20
+/* ROUND_DONE (3.5, return path): the u32 round the destination has
+ * applied; sent only to a source whose preamble says 3.5 or later. */
+#define ROUND_DONE_MSG_LEN	4
+/* A whole ROUND_DONE section on the wire: header, payload, checksum. */
+#define ROUND_DONE_SECTION_LEN	(STREAM_HEADER_LEN + ROUND_DONE_MSG_LEN + STREAM_TRAILER_LEN)
 
 void stream_msg__encode_round_end(struct wbuf *out,
 				  const struct round_end_msg *m);
 int stream_msg__decode_round_end(const uint8_t *p, size_t len,
 				 struct round_end_msg *m, char *err,
 				 size_t errlen);
+void stream_msg__encode_round_done(struct wbuf *out, uint32_t round);
+int stream_msg__decode_round_done(const uint8_t *p, size_t len, uint32_t *round, char *err,
+				  size_t errlen);
 void stream_msg__encode_end(struct wbuf *out, const struct end_msg *m);
 int stream_msg__decode_end(const uint8_t *p, size_t len, struct end_msg *m,
 			   char *err, size_t errlen);

@@ -374,6 +374,27 @@ static int check_config(struct incoming *in, int kvm_fd, const struct vm_config 
 
 /* The ledger has checked the section: block migration's data bytes and
  * the statistics are left. */
+/* 3.5: the round is in guest memory. A source pauses its guest once the
+ * rounds before the last are done here: what it sent and this side has
+ * not yet read would otherwise be read inside the downtime. Not to an
+ * older source (it would refuse the section), nor into a file. */
+static int round_done(struct incoming *in, uint32_t round, char *err, size_t errlen)
+{
+	struct wbuf b;
+	int ret;
+
+	if (!in->s.is_socket || in->s.minor_in < 5)
+		return 0;
+	wbuf__init(&b);
+	stream_msg__encode_round_done(&b, round);
+	ret = b.err ? b.err : stream__send(&in->s, SECTION_ROUND_DONE, b.data, b.len);
+	wbuf__free(&b);
+	if (ret)
+		errmsg__set(err, errlen, "sending ROUND_DONE of round %u: %s", round,
+			     strerror(-ret));
+	return ret;
+}
+
 static int record_round(struct incoming *in, const struct section *sec, uint64_t *round_start,
 			char *err, size_t errlen)
 {
@@ -395,7 +416,7 @@ static int record_round(struct incoming *in, const struct section *sec, uint64_t
 	rs.bandwidth_bps = rs.duration_us ? msg.bytes * 1e6 / rs.duration_us : 0;
 	migrate_stats__add_round(&in->stats, &rs);
 	*round_start = now;
-	return 0;
+	return round_done(in, msg.round, err, errlen);
 }
 
 /* Test hook: VMM_TEST_KILL_AT=round:N (on the first RAM section of round N)

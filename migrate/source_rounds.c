@@ -183,6 +183,8 @@ int source__send_end_of_round(struct source_run *r, const struct round_end_msg *
 	ret = b.err ? source__fail(r, b.err, "out of memory") :
 		      source__send(r, SECTION_ROUND_END, b.data, b.len);
 	wbuf__free(&b);
+	if (!ret)
+		r->rounds_ended = msg->round + 1;
 	return ret;
 }
 
@@ -368,6 +370,9 @@ int source__precopy(struct source_run *r, uint32_t *rounds)
 		n = sync_after(r, &rs);
 		if (n < 0)
 			return source__fail(r, (int)n, "reading the dirty log");
+		ret = source__take_round_done(r, 0, 0);
+		if (ret)
+			return ret;
 		/* As QEMU's rule: what the guest dirtied, not what a cut
 		 * round carried over. */
 		raised = source__throttle_after_sync(r, (uint64_t)n - rs.pages_left);

@@ -29,15 +29,18 @@ uint64_t source__link_queued(struct source_run *r)
 	return n > 0 ? (uint64_t)n : 0;
 }
 
-/* Before the pause, the guest still running: the kernel's queue of the
- * last round would otherwise cross the link inside the downtime, after
- * the pause and before the last pages. Bounded, and it gives up quietly:
- * what is still queued then crosses inside the downtime, as without it. */
-static void drain_link(struct source_run *r)
+/* How long the pause may wait for the destination to apply the rounds
+ * before it: the downtime limit (a destination further behind than that
+ * would have cost more), or this without one. */
+#define DEST_WAIT_DEFAULT_US 300000u
+
+/* The kernel's queue: bounded, and it gives up quietly (what is still
+ * queued then crosses inside the downtime, as without the wait). */
+static void drain_kernel_queue(struct source_run *r)
 {
 	uint64_t t0 = clock__mono_us(), until, now, queued = r->link_queued;
 
-	if (!r->drain_link || queued <= LINK_DRAINED_BYTES || !(r->last_link_bps > 0))
+	if (queued <= LINK_DRAINED_BYTES || !(r->last_link_bps > 0))
 		return;
 	until = t0 + (uint64_t)((double)queued * 2e6 / r->last_link_bps) + LINK_DRAIN_SLACK_US;
 	for (now = t0; now < until && queued > LINK_DRAINED_BYTES; now = clock__mono_us()) {
@@ -49,9 +52,29 @@ static void drain_link(struct source_run *r)
 				   queued * 1e6 / r->last_link_bps + 1));
 		queued = source__link_queued(r);
 	}
+}
+
+/* Before the pause, the guest still running (when it pays, see
+ * policy__drain_pays): what the pre-copy rounds sent and the destination
+ * has not yet read would be read inside the downtime, after the pause
+ * and before the last pages. First the kernel's queue on this side, then
+ * (stream 3.5) the destination's ROUND_DONE of the last round: its own
+ * backlog, which no queue here shows. */
+static int drain_link(struct source_run *r, uint32_t rounds)
+{
+	uint64_t t0 = clock__mono_us(), limit_us;
+	int ret;
+
+	if (r->drain_link)
+		drain_kernel_queue(r);
+	limit_us = r->params.downtime_limit_ms ? r->params.downtime_limit_ms * 1000 :
+						 DEST_WAIT_DEFAULT_US;
+	ret = source__take_round_done(r, rounds, r->drain_link ? clock__mono_us() + limit_us : 0);
 	migrate_stats__lock(&r->m->stats);
 	r->m->stats.link_drain_us = clock__mono_us() - t0;
+	r->m->stats.rounds_applied_at_pause = r->rounds_done;
 	migrate_stats__unlock(&r->m->stats);
+	return ret;
 }
 
 /* Our own pause reference: a user's cont cannot run the guest while the
@@ -156,8 +179,11 @@ static int handover(struct source_run *r)
 			   RESUMED_WAIT_US;
 	int ret;
 
-	/* READY under the stop-and-copy's deadline, set at the pause. */
-	ret = wait_answer(r, SECTION_READY, "READY");
+	/* READY under the stop-and-copy's deadline, set at the pause; the
+	 * rounds' ROUND_DONE (3.5) come before it. */
+	ret = source__await_rounds_done(r);
+	if (!ret)
+		ret = wait_answer(r, SECTION_READY, "READY");
 	r->t_ready = clock__mono_us();
 	if (!ret)
 		ret = send_go(r);
@@ -182,8 +208,11 @@ int source__stop_and_copy(struct source_run *r, uint32_t rounds)
 	migrate_stats__lock(&r->m->stats);
 	r->m->stats.link_queued_bytes = r->link_queued;
 	migrate_stats__unlock(&r->m->stats);
-	if (rounds)
-		drain_link(r);
+	if (rounds) {
+		ret = drain_link(r, rounds);
+		if (ret)
+			return ret;
+	}
 	pause_guest(r);
 	/* Before the last dirty pages are read: completing the drives'
 	 * requests writes guest RAM (data, status, used ring), and shared

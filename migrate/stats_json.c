@@ -361,6 +361,7 @@ static void json_totals(struct jobj *o, const struct migrate_stats *s)
 	jo_u64(o, "downtime_drain_us", s->downtime_drain_us);
 	jo_u64(o, "link_queued_bytes", s->link_queued_bytes);
 	jo_u64(o, "link_drain_us", s->link_drain_us);
+	jo_u64(o, "rounds_applied_at_pause", s->rounds_applied_at_pause);
 	jo_str(o, "stop_reason", stop_reason__name(s->stop_reason), 32, false);
 	jo_u64(o, "round_count", s->rounds);
 	jo_u64(o, "rounds_dropped", s->rounds > s->rounds_len ?

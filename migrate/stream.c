@@ -41,6 +41,7 @@ static const struct type_info type_table[] = {
 	{ SECTION_RESUMED,	"RESUMED",	false,	0 },
 	{ SECTION_FAILED,	"FAILED",	false,	STREAM_RETURN_MAX },
 	{ SECTION_READY,	"READY",	false,	0 },
+	{ SECTION_ROUND_DONE,	"ROUND_DONE",	false,	ROUND_DONE_MSG_LEN },
 };
 
 const char *stream__escape(const void *p, size_t n, char *out, size_t cap)
@@ -90,7 +91,8 @@ const char *stream__type_name(uint32_t type)
  * Only the shape every migration has is enforced here: CONFIG opens the
  * forward stream, END closes what a file holds and GO alone may follow it
  * over a connection; the return path answers the configuration once, then
- * says READY (or FAILED) once, then the outcome once. */
+ * says which rounds it applied (ROUND_DONE, any number), READY (or FAILED)
+ * once, then the outcome once. */
 static const char *order_problem(bool forward, uint32_t last, uint32_t type)
 {
 	if (forward) {
@@ -107,9 +109,10 @@ static const char *order_problem(bool forward, uint32_t last, uint32_t type)
 	if (!last)
 		return type == SECTION_ACCEPT || type == SECTION_REFUSE ? NULL :
 		       "the return path must start with ACCEPT or REFUSE";
-	if (last == SECTION_ACCEPT)
-		return type == SECTION_READY || type == SECTION_FAILED ?
-		       NULL : "after ACCEPT only READY or FAILED may come";
+	if (last == SECTION_ACCEPT || last == SECTION_ROUND_DONE)
+		return type == SECTION_ROUND_DONE || type == SECTION_READY ||
+		       type == SECTION_FAILED ?
+		       NULL : "after ACCEPT only ROUND_DONE, READY or FAILED may come";
 	if (last == SECTION_READY)
 		return type == SECTION_RESUMED || type == SECTION_FAILED ?
 		       NULL : "after READY only RESUMED or FAILED may come";
@@ -455,6 +458,12 @@ static int check_header(const struct stream *s, const uint8_t *head,
 	if (type == SECTION_BLOCK && s->minor_in < 3) {
 		errmsg__set(err, errlen, "section BLOCK in a stream of version %u.%u (it came "
 			     "with %u.3)", STREAM_VERSION_MAJOR, s->minor_in, STREAM_VERSION_MAJOR);
+		return -EPROTO;
+	}
+	if (type == SECTION_ROUND_DONE && s->minor_in < 5) {
+		errmsg__set(err, errlen, "section ROUND_DONE in a return path of version %u.%u "
+			     "(it came with %u.5)", STREAM_VERSION_MAJOR, s->minor_in,
+			     STREAM_VERSION_MAJOR);
 		return -EPROTO;
 	}
 	return 0;

@@ -59,6 +59,26 @@ int stream_msg__decode_round_end(const uint8_t *p, size_t len,
 	return 0;
 }
 
+void stream_msg__encode_round_done(struct wbuf *out, uint32_t round)
+{
+	wbuf__put_u32(out, round);
+}
+
+int stream_msg__decode_round_done(const uint8_t *p, size_t len, uint32_t *round, char *err,
+				  size_t errlen)
+{
+	struct rbuf r;
+	int ret;
+
+	*round = 0;
+	ret = check_len("ROUND_DONE", len, ROUND_DONE_MSG_LEN, err, errlen);
+	if (ret)
+		return ret;
+	rbuf__init(&r, p, len);
+	*round = rbuf__get_u32(&r);
+	return 0;
+}
+
 void stream_msg__encode_end(struct wbuf *out, const struct end_msg *m)
 {
 	wbuf__put_u32(out, m->rounds);

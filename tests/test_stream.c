@@ -74,6 +74,8 @@ static const struct sample fwd_samples[] = {
 
 static const struct sample ret_samples[] = {
 	{ SECTION_ACCEPT, "", 0 },
+	{ SECTION_ROUND_DONE, "\0\0\0\0", 4 },
+	{ SECTION_ROUND_DONE, "\1\0\0\0", 4 },
 	{ SECTION_READY, "", 0 },
 	{ SECTION_RESUMED, "", 0 },
 };
@@ -475,13 +477,15 @@ static void test_preamble(void **state)
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
 	assert_string_equal(err, "stream version 4.0, this vmm reads 3.x");
-	put_preamble(p, STREAM_MAGIC, 3, 5, 0);
+	put_preamble(p, STREAM_MAGIC, 3, 6, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
-	assert_string_equal(err, "stream version 3.5 is newer than this vmm's 3.4");
-	/* A 3.4 reader reads 3.0 (a source without XBZRLE), 3.1 (without
-	 * zstd), 3.2 (without BLOCK), 3.3 (without migrate -i's bases) and
-	 * 3.4. */
+	assert_string_equal(err, "stream version 3.6 is newer than this vmm's 3.5");
+	/* A 3.5 reader reads 3.0 (a source without XBZRLE), 3.1 (without
+	 * zstd), 3.2 (without BLOCK), 3.3 (without migrate -i's bases), 3.4
+	 * (without ROUND_DONE) and 3.5. */
+	put_preamble(p, STREAM_MAGIC, 3, 5, 0);
+	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), 0);
 	put_preamble(p, STREAM_MAGIC, 3, 4, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), 0);
 	put_preamble(p, STREAM_MAGIC, 3, 3, 0);
@@ -635,11 +639,11 @@ static void test_bad_headers(void **state)
 	n = put_raw(raw, SECTION_ACCEPT, 0, 0, "", 0);
 	n += put_raw(raw + n, SECTION_ACCEPT, 0, 0, "", 0);
 	expect_raw(STREAM_SOURCE, raw, n, -EPROTO,
-		   "after ACCEPT only READY or FAILED");
+		   "after ACCEPT only ROUND_DONE, READY or FAILED");
 	n = put_raw(raw, SECTION_ACCEPT, 0, 0, "", 0);
 	n += put_raw(raw + n, SECTION_RESUMED, 0, 0, "", 0);
 	expect_raw(STREAM_SOURCE, raw, n, -EPROTO,
-		   "after ACCEPT only READY or FAILED");
+		   "after ACCEPT only ROUND_DONE, READY or FAILED");
 	n = put_raw(raw, SECTION_ACCEPT, 0, 0, "", 0);
 	n += put_raw(raw + n, SECTION_READY, 0, 0, "", 0);
 	n += put_raw(raw + n, SECTION_READY, 0, 0, "", 0);
@@ -647,6 +651,9 @@ static void test_bad_headers(void **state)
 		   "after READY only RESUMED or FAILED");
 	n = put_raw(raw, SECTION_REFUSE, 0, 2, "\0\0", 2);
 	n += put_raw(raw + n, SECTION_FAILED, 0, 2, "\0\0", 2);
+	expect_raw(STREAM_SOURCE, raw, n, -EPROTO, "nothing follows section REFUSE");
+	n = put_raw(raw, SECTION_REFUSE, 0, 2, "\0\0", 2);
+	n += put_raw(raw + n, SECTION_ROUND_DONE, 0, 4, "\0\0\0\0", 4);
 	expect_raw(STREAM_SOURCE, raw, n, -EPROTO, "nothing follows section REFUSE");
 }
 
@@ -974,6 +981,44 @@ static void test_block_needs_3_3(void **state)
 		   "section BLOCK in a stream of version 3.0 (it came with 3.3)");
 }
 
+/* ROUND_DONE came with 3.5 (recv_raw's preamble says 3.0), and only
+ * between ACCEPT and READY. */
+static void test_round_done(void **state)
+{
+	uint8_t raw[256];
+	char err[256];
+	uint32_t round;
+	struct wbuf b;
+	size_t n;
+
+	n = put_raw(raw, SECTION_ACCEPT, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_ROUND_DONE, 0, 4, "\0\0\0\0", 4);
+	expect_raw(STREAM_SOURCE, raw, n, -EPROTO,
+		   "section ROUND_DONE in a return path of version 3.0 (it came with 3.5)");
+	n = put_raw(raw, SECTION_ACCEPT, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_READY, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_ROUND_DONE, 0, 4, "\0\0\0\0", 4);
+	expect_raw(STREAM_SOURCE, raw, n, -EPROTO, "after READY only RESUMED or FAILED");
+	n = put_raw(raw, SECTION_ACCEPT, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_ROUND_DONE, 0, 5, "\0\0\0\0\0", 5);
+	expect_raw(STREAM_SOURCE, raw, n, -EMSGSIZE, "exceeds the limit of 4");
+	/* A forward stream never carries it. */
+	n = put_raw(raw, SECTION_CONFIG, 0, 0, "", 0);
+	n += put_raw(raw + n, SECTION_ROUND_DONE, 0, 4, "\0\0\0\0", 4);
+	expect_raw(STREAM_DEST, raw, n, -EPROTO, "belongs on the return path");
+
+	wbuf__init(&b);
+	stream_msg__encode_round_done(&b, 0xfffffffe);
+	assert_int_equal(b.len, ROUND_DONE_MSG_LEN);
+	assert_int_equal(stream_msg__decode_round_done(b.data, b.len, &round, err, sizeof(err)), 0);
+	assert_int_equal(round, 0xfffffffe);
+	assert_int_equal(stream_msg__decode_round_done(b.data, 3, &round, err, sizeof(err)),
+			 -EBADMSG);
+	assert_string_equal(err, "section ROUND_DONE: payload is 3 bytes, must be 4");
+	wbuf__free(&b);
+	(void)state;
+}
+
 static void test_round_end_and_end(void **state)
 {
 	struct round_end_msg re = { 7, 1234567890123ull, 42, 0, 0 }, re2;
@@ -1128,6 +1173,7 @@ int main(void)
 		cmocka_unit_test(test_deadline_io),
 		cmocka_unit_test(test_round_end_and_end),
 		cmocka_unit_test(test_block_needs_3_3),
+		cmocka_unit_test(test_round_done),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_reason),
 		cmocka_unit_test(test_type_names),

@@ -267,6 +267,9 @@ static void emit_forward(struct stream *s, void *ctx)
 static void emit_return(struct stream *s, void *ctx)
 {
 	send_or_die(s, SECTION_ACCEPT, NULL, 0);
+	/* 3.5: rounds 0 and 1 applied */
+	send_or_die(s, SECTION_ROUND_DONE, "\0\0\0\0", ROUND_DONE_MSG_LEN);
+	send_or_die(s, SECTION_ROUND_DONE, "\1\0\0\0", ROUND_DONE_MSG_LEN);
 	send_or_die(s, SECTION_READY, NULL, 0);
 	send_or_die(s, SECTION_RESUMED, NULL, 0);
 }

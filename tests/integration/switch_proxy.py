@@ -31,7 +31,7 @@ TYPES = {
     "CONFIG": 0x001, "RAM": 0x002, "ROUND_END": 0x003, "VCPU": 0x004,
     "VM_STATE": 0x005, "DEVICE": 0x006, "END": 0x007, "GO": 0x008, "BLOCK": 0x009,
     "ACCEPT": 0x101, "REFUSE": 0x102, "RESUMED": 0x103, "FAILED": 0x104,
-    "READY": 0x105,
+    "READY": 0x105, "ROUND_DONE": 0x106,
 }
 NAMES = {v: k for k, v in TYPES.items()}
 
