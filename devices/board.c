@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "devices.h"
 #include "line_stamp.h"
 #include "pci.h"
@@ -90,6 +91,7 @@ static int add_all(struct vm *vm, const struct board_options *opts,
 
 int board__create(struct vm *vm, const struct board_options *opts, char *err, size_t errlen)
 {
+	uint64_t start = clock__mono_us();
 	int ret;
 
 	ret = vm__create(vm, &opts->vm, err, errlen);
@@ -99,8 +101,10 @@ int board__create(struct vm *vm, const struct board_options *opts, char *err, si
 	if (ret) {
 		snprintf(err, errlen, "creating devices: %s", strerror(-ret));
 		vm__destroy(vm);
+		return ret;
 	}
-	return ret;
+	vm->build_us = clock__mono_us() - start;
+	return 0;
 }
 
 int board__list_devices(struct board_device_info *out, unsigned int max,

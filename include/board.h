@@ -36,8 +36,8 @@ struct board_options {
 	unsigned int nr_drives;
 };
 
-/* Creates the VM and its devices; on failure nothing is left (the VM is
- * destroyed) and err says why. */
+/* Creates the VM and its devices, timing it (vm->build_us); on failure
+ * nothing is left (the VM is destroyed) and err says why. */
 int board__create(struct vm *vm, const struct board_options *opts, char *err, size_t errlen);
 /* A device as board__create builds it: its name in streams, its state
  * version (the newest its load reads). */

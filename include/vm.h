@@ -100,6 +100,11 @@ struct vm {
 	uint64_t ring_resets;
 	uint64_t ring_full_exits;
 	uint64_t ring_wait_us;
+
+	/* How long building this VM took (board__create): a migration's
+	 * destination builds the same VM while the source waits in setup,
+	 * so `forecast` counts it in before round 0. */
+	uint64_t build_us;
 };
 
 struct vm_options {
