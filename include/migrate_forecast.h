@@ -59,13 +59,18 @@ int forecast__fit_ws(double t1, double w1, double t2, double w2, double *ws, dou
 
 /* A forecast before anything is sent (`forecast` in the monitor): the
  * dirty log watched over two windows of different lengths gives two
- * points of W(t); round 0 is predicted from the RAM's non-zero pages. */
+ * points of W(t); round 0 is predicted from the RAM's non-zero pages,
+ * after a setup of setup_us: the migration's clock starts at `migrate`,
+ * and before round 0's first page the destination builds its VM (a
+ * fixed cost, 6-13 ms for bench/forecast_sweep.py's 512 MiB guest, that
+ * no rate scales). */
 struct forecast_start {
 	uint64_t t1_us, w1;		/* the short window and its dirty pages */
 	uint64_t t2_us, w2;		/* the long one */
 	uint64_t data_pages;		/* RAM pages not zero now */
 	uint64_t zero_pages;
 	double link_bps;		/* the unthrottled rate */
+	uint64_t setup_us;		/* from `migrate` to round 0; 0 = unknown */
 };
 
 /* Predicts the whole migration from those measurements; as

@@ -173,7 +173,9 @@ void forecast__predict_start(const struct migrate_params *p, const struct foreca
 	in.device_state_bytes = device_state_bytes;
 	in.ram_size = ram_size;
 	in.bytes_sent = (uint64_t)bytes0;
-	in.elapsed_us = in.window_us;
+	/* The dirty model's clock starts with round 0, the total's at
+	 * `migrate`: the guest dirties nothing the setup has to send. */
+	in.elapsed_us = s->setup_us + in.window_us;
 	forecast__predict(p, &in, out);
 }
 

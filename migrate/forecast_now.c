@@ -138,6 +138,9 @@ int migration__forecast(struct migration *m, uint32_t seconds, uint64_t bandwidt
 	if (ret)
 		return ret;
 	out->params = p;
+	/* The destination's setup is building this same VM: as long as
+	 * building it here took is the estimate that needs no destination. */
+	out->start.setup_us = m->vm->build_us;
 	forecast__predict_start(&p, &out->start, m->vm->mem.size,
 				vm_sections__state_estimate(m->vm), &out->f);
 	if (!out->f.valid)
@@ -161,8 +164,8 @@ void forecast_now__format(const struct forecast_now *n, char *buf, size_t len)
 		outbuf__printf(&o, "model: no saturation seen; %.0f pages/s, growing with time\n",
 			       f->dirty_rate_pps);
 	outbuf__printf(&o, "ram: %" PRIu64 " pages with data, %" PRIu64 " zero; link %.1f MiB/s "
-		       "(%s)\n", s->data_pages, s->zero_pages, s->link_bps / (1024.0 * 1024.0),
-		       n->link_source);
+		       "(%s); setup %.1f ms (building this VM)\n", s->data_pages, s->zero_pages,
+		       s->link_bps / (1024.0 * 1024.0), n->link_source, s->setup_us / 1e3);
 	outbuf__printf(&o, "forecast: %" PRIu32 " rounds, %.3f s total, %.1f ms downtime, "
 		       "%.1f MiB, stop reason %s\n", f->rounds, f->total_us / 1e6, f->downtime_ms,
 		       f->bytes / (1024.0 * 1024.0), stop_reason__name(f->stop_reason));

@@ -21,6 +21,7 @@ out=$(mon "$TMP/src.sock" "forecast 2 1G")
 echo "$out" | sed 's/^/    /'
 grep -q "^forecast: [0-9]* rounds, .* stop reason converged" <<<"$out" || fail "no convergence forecast"
 grep -q "will not converge" <<<"$out" && fail "said it would not converge"
+grep -q "; setup [0-9.]* ms (building this VM)$" <<<"$out" || fail "no setup estimate"
 # The guest's own pages beside its 1024: its stack, page tables, the UART.
 ws=$(sed -n 's/^model: working set \([0-9]*\) pages.*/\1/p' <<<"$out")
 [ -n "$ws" ] && [ "$ws" -ge 1000 ] && [ "$ws" -le 1200 ] || fail "working set '$ws', expected ~1024"
@@ -42,6 +43,8 @@ with QMP(sys.argv[1]) as q:
     # round 0, then rounds while the set halves (shrink-factor), the pause
     assert 2 <= r["rounds"] <= 6 and r["bandwidth-source"] == "given", r
     assert 1000 <= r["working-set-pages"] <= 1200, r
+    # the destination builds this VM before round 0: as long as it took here
+    assert 0 < r["setup-time"] < 1000 and r["total-time"] >= r["setup-time"], r
     r = q.command("x-vmm-forecast", {"seconds": 1, "bandwidth": 1 << 20})
     assert r["converges"] is False and r["stop-reason"] == "no-progress", r
     try:

@@ -658,7 +658,7 @@ static json_t *cmd_forecast(struct qmp *q, json_t *args, struct qmp_error *e)
 			    FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS);
 	if (migration__forecast(m, (uint32_t)secs, (uint64_t)bw, &n, err, sizeof(err)))
 		return fail(e, "%s", err);
-	return json_pack("{s:I, s:I, s:f, s:I, s:s, s:b, s:f, s:s, s:o, s:f, s:s}",
+	return json_pack("{s:I, s:I, s:f, s:I, s:s, s:b, s:f, s:s, s:o, s:f, s:s, s:f}",
 			 "rounds", (json_int_t)n.f.rounds,
 			 "total-time", (json_int_t)(n.f.total_us / 1000),
 			 "downtime", n.f.downtime_ms,
@@ -670,7 +670,8 @@ static json_t *cmd_forecast(struct qmp *q, json_t *args, struct qmp_error *e)
 			 "working-set-pages", n.f.ws_pages > 0 ? json_integer((json_int_t)n.f.ws_pages) :
 								 json_null(),
 			 "dirty-rate", n.f.dirty_rate_pps,
-			 "dirty-log-mode", n.dirty_log_mode);
+			 "dirty-log-mode", n.dirty_log_mode,
+			 "setup-time", n.start.setup_us / 1e3);
 }
 
 /* --- the table --------------------------------------------------------- */
