@@ -63,13 +63,18 @@ int forecast__fit_ws(double t1, double w1, double t2, double w2, double *ws, dou
  * after a setup of setup_us: the migration's clock starts at `migrate`,
  * and before round 0's first page the destination builds its VM (a
  * fixed cost, 6-13 ms for bench/forecast_sweep.py's 512 MiB guest, that
- * no rate scales). */
+ * no rate scales). Round 0 may have a rate of its own: it fills the
+ * destination's fresh RAM, which a destination on a busy host (or on
+ * loopback, sharing the CPUs) may do several times slower than it takes
+ * pages into RAM it has touched, as every later round and the
+ * stop-and-copy do. */
 struct forecast_start {
 	uint64_t t1_us, w1;		/* the short window and its dirty pages */
 	uint64_t t2_us, w2;		/* the long one */
 	uint64_t data_pages;		/* RAM pages not zero now */
 	uint64_t zero_pages;
 	double link_bps;		/* the unthrottled rate */
+	double round0_bps;		/* round 0's, unthrottled; 0 = link_bps */
 	uint64_t setup_us;		/* from `migrate` to round 0; 0 = unknown */
 };
 

@@ -149,10 +149,13 @@ struct forecast_now {
 /* Watches the dirty log for seconds (the caller waits), then predicts. The
  * link: bandwidth (bytes/s) if not 0, else max-bandwidth, else the last
  * migration's measured rate of page data, else -EINVAL asking for one.
- * -EBUSY while a migration or a measurement runs, -ERANGE for seconds out
- * of FORECAST_MIN_SECONDS..FORECAST_MAX_SECONDS. */
+ * round0_bandwidth (bytes/s, 0 = the link's) is round 0's own rate, filling
+ * the destination's fresh RAM. -EBUSY while a migration or a measurement
+ * runs, -ERANGE for seconds out of FORECAST_MIN_SECONDS..
+ * FORECAST_MAX_SECONDS. */
 int migration__forecast(struct migration *m, uint32_t seconds, uint64_t bandwidth,
-			struct forecast_now *out, char *err, size_t errlen);
+			uint64_t round0_bandwidth, struct forecast_now *out, char *err,
+			size_t errlen);
 /* What the monitor prints, truncated safely to len. */
 void forecast_now__format(const struct forecast_now *n, char *buf, size_t len);
 

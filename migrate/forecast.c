@@ -148,16 +148,16 @@ void forecast__predict_start(const struct migrate_params *p, const struct foreca
 {
 	struct forecast_input in = { 0 };
 	struct dirty_model dm = { .ram_pages = (double)(ram_size / PAGE_SIZE) };
-	double bw = s->link_bps, round_bw, bytes0, t0;
+	double bw = s->link_bps, bw0 = s->round0_bps > 0 ? s->round0_bps : bw, bytes0, t0;
 
 	memset(out, 0, sizeof(*out));
-	if (!(bw > 0) || !isfinite(bw) || !s->t2_us)
+	if (!(bw > 0) || !isfinite(bw) || !isfinite(bw0) || !s->t2_us)
 		return;
-	round_bw = p->max_bandwidth ? fmin(bw, (double)p->max_bandwidth) : bw;
-	/* Round 0: every page, zero ones as their entry only. */
+	/* Round 0: every page, zero ones as their entry only, into the
+	 * destination's fresh RAM; throttled as every pre-copy round. */
 	bytes0 = (double)s->data_pages * (PAGE_SIZE + RAM_ENTRY_LEN) +
 		 (double)s->zero_pages * RAM_ENTRY_LEN;
-	t0 = bytes0 / round_bw;
+	t0 = bytes0 / (p->max_bandwidth ? fmin(bw0, (double)p->max_bandwidth) : bw0);
 	if (forecast__fit_ws((double)s->t1_us / 1e6, (double)s->w1, (double)s->t2_us / 1e6,
 			     (double)s->w2, &dm.ws, &dm.rate)) {
 		dm.ws = 0;
@@ -169,6 +169,9 @@ void forecast__predict_start(const struct migrate_params *p, const struct foreca
 	in.ws_pages = dm.ws;
 	in.write_rate_pps = dm.rate;
 	in.bandwidth_bps = bw;
+	/* After round 0 the engine's policy sees round 0's rate (less
+	 * its throttled sleeps), and so does the forecast's. */
+	in.round0_bps = bw0;
 	in.page_bytes = PAGE_SIZE + RAM_ENTRY_LEN;
 	in.device_state_bytes = device_state_bytes;
 	in.ram_size = ram_size;

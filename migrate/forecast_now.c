@@ -115,7 +115,8 @@ static int pick_link(struct migration *m, const struct migrate_params *p, uint64
 }
 
 int migration__forecast(struct migration *m, uint32_t seconds, uint64_t bandwidth,
-			struct forecast_now *out, char *err, size_t errlen)
+			uint64_t round0_bandwidth, struct forecast_now *out, char *err,
+			size_t errlen)
 {
 	struct migrate_params p;
 	int ret;
@@ -141,6 +142,7 @@ int migration__forecast(struct migration *m, uint32_t seconds, uint64_t bandwidt
 	/* The destination's setup is building this same VM: as long as
 	 * building it here took is the estimate that needs no destination. */
 	out->start.setup_us = m->vm->build_us;
+	out->start.round0_bps = (double)round0_bandwidth;
 	forecast__predict_start(&p, &out->start, m->vm->mem.size,
 				vm_sections__state_estimate(m->vm), &out->f);
 	if (!out->f.valid)
@@ -164,8 +166,11 @@ void forecast_now__format(const struct forecast_now *n, char *buf, size_t len)
 		outbuf__printf(&o, "model: no saturation seen; %.0f pages/s, growing with time\n",
 			       f->dirty_rate_pps);
 	outbuf__printf(&o, "ram: %" PRIu64 " pages with data, %" PRIu64 " zero; link %.1f MiB/s "
-		       "(%s); setup %.1f ms (building this VM)\n", s->data_pages, s->zero_pages,
-		       s->link_bps / (1024.0 * 1024.0), n->link_source, s->setup_us / 1e3);
+		       "(%s)", s->data_pages, s->zero_pages, s->link_bps / (1024.0 * 1024.0),
+		       n->link_source);
+	if (s->round0_bps > 0)
+		outbuf__printf(&o, ", round 0 %.1f MiB/s (given)", s->round0_bps / (1024.0 * 1024.0));
+	outbuf__printf(&o, "; setup %.1f ms (building this VM)\n", s->setup_us / 1e3);
 	outbuf__printf(&o, "forecast: %" PRIu32 " rounds, %.3f s total, %.1f ms downtime, "
 		       "%.1f MiB, stop reason %s\n", f->rounds, f->total_us / 1e6, f->downtime_ms,
 		       f->bytes / (1024.0 * 1024.0), stop_reason__name(f->stop_reason));

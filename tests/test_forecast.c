@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "migrate_forecast.h"
+#include "stream.h"
 
 #define PAGE_BYTES (4096 + 8)
 #define MIB (1ULL << 20)
@@ -309,6 +310,39 @@ static void test_setup_adds_to_the_total(void **state)
 	assert_int_equal(with.total_us, without.total_us + 9000);
 }
 
+/* Round 0 fills the destination's fresh RAM at a rate of its own; the
+ * stop-and-copy, into RAM it has touched, goes at the link's. A guest
+ * that writes nothing: round 0, then the device state, nothing else. */
+static void test_round0_has_its_own_rate(void **state)
+{
+	struct forecast_start s = {
+		.t1_us = 500000, .t2_us = 1500000,
+		.data_pages = 1000, .zero_pages = 15384,
+		.link_bps = 1000.0 * MIB, .round0_bps = 50.0 * MIB,
+	};
+	struct migrate_params p;
+	struct migrate_forecast f;
+	double bytes0 = 1000.0 * (4096 + RAM_ENTRY_LEN) + 15384.0 * RAM_ENTRY_LEN;
+	double down_s = 8192 / (1000.0 * MIB);
+
+	migrate_params__defaults(&p);
+	forecast__predict_start(&p, &s, 64 * MIB, 8192, &f);
+	assert_true(f.valid);
+	assert_int_equal(f.rounds, 2);
+	assert_int_equal(f.bytes, (uint64_t)bytes0 + 8192);
+	assert_true(fabs(f.downtime_ms - down_s * 1e3) < 1e-9);
+	assert_true(fabs((double)f.total_us - (bytes0 / (50.0 * MIB) + down_s) * 1e6) <= 2);
+	/* max-bandwidth throttles round 0 as every pre-copy round. */
+	p.max_bandwidth = 10 * MIB;
+	forecast__predict_start(&p, &s, 64 * MIB, 8192, &f);
+	assert_true(fabs((double)f.total_us - (bytes0 / (10.0 * MIB) + down_s) * 1e6) <= 2);
+	/* None given: round 0 at the link's rate, as before. */
+	p.max_bandwidth = 0;
+	s.round0_bps = 0;
+	forecast__predict_start(&p, &s, 64 * MIB, 8192, &f);
+	assert_true(fabs((double)f.total_us - (bytes0 / (1000.0 * MIB) + down_s) * 1e6) <= 2);
+}
+
 static void test_creeping_set_stalls(void **state)
 {
 	struct migrate_params p;
@@ -348,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_round0_decision_repeated),
 		cmocka_unit_test(test_from_start),
 		cmocka_unit_test(test_setup_adds_to_the_total),
+		cmocka_unit_test(test_round0_has_its_own_rate),
 		cmocka_unit_test(test_creeping_set_stalls),
 		cmocka_unit_test(test_saturated_set_stalls),
 		cmocka_unit_test(test_max_bandwidth_spares_the_downtime),

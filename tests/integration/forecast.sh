@@ -13,7 +13,8 @@ wait_for "$TMP/src.out" "memtouch: t=" 20 || fail "guest did not start"
 
 out=$(mon "$TMP/src.sock" "forecast 1")
 grep -q "no link rate known.*give one" <<<"$out" || { echo "$out"; fail "no refusal without a link"; }
-mon "$TMP/src.sock" "forecast 1 2 3" | grep -q "usage: forecast" || fail "extra argument taken"
+mon "$TMP/src.sock" "forecast 1 2 3 4" | grep -q "usage: forecast" || fail "extra argument taken"
+mon "$TMP/src.sock" "forecast 1 0 1G" | grep -q "usage: forecast" || fail "round 0 rate without a link taken"
 mon "$TMP/src.sock" "forecast 0 1G" | grep -q "usage: forecast" || fail "0 seconds taken"
 
 note "a fast link: converges"
@@ -22,6 +23,11 @@ echo "$out" | sed 's/^/    /'
 grep -q "^forecast: [0-9]* rounds, .* stop reason converged" <<<"$out" || fail "no convergence forecast"
 grep -q "will not converge" <<<"$out" && fail "said it would not converge"
 grep -q "; setup [0-9.]* ms (building this VM)$" <<<"$out" || fail "no setup estimate"
+
+note "round 0 at a rate of its own"
+out=$(mon "$TMP/src.sock" "forecast 1 1G 100M")
+grep -q "link 1024.0 MiB/s (given), round 0 100.0 MiB/s (given); setup" <<<"$out" ||
+	{ echo "$out"; fail "round 0's rate not taken"; }
 # The guest's own pages beside its 1024: its stack, page tables, the UART.
 ws=$(sed -n 's/^model: working set \([0-9]*\) pages.*/\1/p' <<<"$out")
 [ -n "$ws" ] && [ "$ws" -ge 1000 ] && [ "$ws" -le 1200 ] || fail "working set '$ws', expected ~1024"
@@ -45,6 +51,10 @@ with QMP(sys.argv[1]) as q:
     assert 1000 <= r["working-set-pages"] <= 1200, r
     # the destination builds this VM before round 0: as long as it took here
     assert 0 < r["setup-time"] < 1000 and r["total-time"] >= r["setup-time"], r
+    # 64 MiB at 10 MiB/s: round 0 alone takes over 0.5 s (some pages zero)
+    r0 = q.command("x-vmm-forecast", {"seconds": 1, "bandwidth": 1 << 30,
+                                      "round0-bandwidth": 10 << 20})
+    assert r0["total-time"] > r["total-time"] + 100, (r0, r)
     r = q.command("x-vmm-forecast", {"seconds": 1, "bandwidth": 1 << 20})
     assert r["converges"] is False and r["stop-reason"] == "no-progress", r
     try:

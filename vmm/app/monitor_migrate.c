@@ -149,21 +149,23 @@ static int cmd_info_dirty_rate(void *opaque, const char *args, struct monitor_re
 	return 0;
 }
 
-/* forecast [SECONDS] [BANDWIDTH]: blocks this client for SECONDS. */
+/* forecast [SECONDS] [BANDWIDTH] [ROUND0_BANDWIDTH]: blocks this client for
+ * SECONDS. */
 static int cmd_forecast(void *opaque, const char *args, struct monitor_reply *r)
 {
-	char a[2][64] = { "2", "0" }, err[256], buf[2048], extra;
+	char a[3][64] = { "2", "0", "0" }, err[256], buf[2048], extra;
 	struct forecast_now n;
-	uint64_t secs, bw = 0;
+	uint64_t secs, bw = 0, bw0 = 0;
 
-	/* Unread arguments keep their defaults; a third one is an error. */
-	if (sscanf(args, "%63s %63s %c", a[0], a[1], &extra) > 2 ||
+	/* Unread arguments keep their defaults; a fourth one is an error. A
+	 * round 0 rate needs the link's beside it. */
+	if (sscanf(args, "%63s %63s %63s %c", a[0], a[1], a[2], &extra) > 3 ||
 	    parse__u64(a[0], FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS, &secs) ||
-	    parse__size(a[1], &bw))
+	    parse__size(a[1], &bw) || parse__size(a[2], &bw0) || (bw0 && !bw))
 		return monitor_reply__error(r, "usage: forecast [SECONDS (%d..%d, default 2)] "
-					    "[BANDWIDTH bytes/s, e.g. 1G]", FORECAST_MIN_SECONDS,
-					    FORECAST_MAX_SECONDS);
-	if (migration__forecast(opaque, (uint32_t)secs, bw, &n, err, sizeof(err)))
+					    "[BANDWIDTH bytes/s, e.g. 1G] [ROUND0_BANDWIDTH]",
+					    FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS);
+	if (migration__forecast(opaque, (uint32_t)secs, bw, bw0, &n, err, sizeof(err)))
 		return monitor_reply__error(r, "%s", err);
 	forecast_now__format(&n, buf, sizeof(buf));
 	monitor_reply__printf(r, "%s", buf);
@@ -195,7 +197,7 @@ int monitor_migrate__register(struct monitor *mon, struct migration *m)
 				 cmd_calc_dirty_rate, m);
 	ret |= monitor__register(mon, "info dirty-rate", "", "the last dirty-rate measurement",
 				 cmd_info_dirty_rate, m);
-	ret |= monitor__register(mon, "forecast", "[SECONDS] [BANDWIDTH]",
+	ret |= monitor__register(mon, "forecast", "[SECONDS] [BANDWIDTH] [ROUND0_BANDWIDTH]",
 				 "predict a migration now, sending nothing (watches the guest "
 				 "for SECONDS)", cmd_forecast, m);
 	return ret ? -ENOSPC : 0;

@@ -647,16 +647,21 @@ static json_t *cmd_forecast(struct qmp *q, json_t *args, struct qmp_error *e)
 {
 	struct migration *m = need_migration(q, e);
 	json_t *js = json_object_get(args, "seconds"), *jb = json_object_get(args, "bandwidth");
+	json_t *jb0 = json_object_get(args, "round0-bandwidth");
 	json_int_t secs = js ? json_integer_value(js) : 2, bw = jb ? json_integer_value(jb) : 0;
+	json_int_t bw0 = jb0 ? json_integer_value(jb0) : 0;
 	struct forecast_now n;
 	char err[256];
 
 	if (!m || !need_vm(q, e))
 		return NULL;
-	if (secs < FORECAST_MIN_SECONDS || secs > FORECAST_MAX_SECONDS || bw < 0)
-		return fail(e, "x-vmm-forecast: seconds must be %d..%d, bandwidth >= 0 (bytes/s)",
+	if (secs < FORECAST_MIN_SECONDS || secs > FORECAST_MAX_SECONDS || bw < 0 || bw0 < 0 ||
+	    (bw0 && !bw))
+		return fail(e, "x-vmm-forecast: seconds must be %d..%d, bandwidth >= 0 (bytes/s), "
+			    "round0-bandwidth >= 0 and only with bandwidth",
 			    FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS);
-	if (migration__forecast(m, (uint32_t)secs, (uint64_t)bw, &n, err, sizeof(err)))
+	if (migration__forecast(m, (uint32_t)secs, (uint64_t)bw, (uint64_t)bw0, &n, err,
+				sizeof(err)))
 		return fail(e, "%s", err);
 	return json_pack("{s:I, s:I, s:f, s:I, s:s, s:b, s:f, s:s, s:o, s:f, s:s, s:f}",
 			 "rounds", (json_int_t)n.f.rounds,
@@ -694,8 +699,8 @@ static const struct qmp_cmd commands[] = {
 	{ "calc-dirty-rate", { { "calc-time", "int", true }, { "sample-pages", "int", false },
 			       { "mode", "string", false } }, false, cmd_calc_dirty_rate },
 	{ "query-dirty-rate", { { 0 } }, false, cmd_query_dirty_rate },
-	{ "x-vmm-forecast", { { "seconds", "int", false }, { "bandwidth", "int", false } }, false,
-	  cmd_forecast },
+	{ "x-vmm-forecast", { { "seconds", "int", false }, { "bandwidth", "int", false },
+			      { "round0-bandwidth", "int", false } }, false, cmd_forecast },
 };
 
 json_t *qmp_commands__run(struct qmp *q, const char *name, json_t *args, struct qmp_error *e)
