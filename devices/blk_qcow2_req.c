@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "iov.h"
+
 /* Runs of a request: past this many it goes whole the synchronous way (a
  * request over scattered clusters, rare), which keeps a request's SQEs
  * well under the ring's size. */
@@ -37,51 +39,6 @@ struct qcow2_req {
 	struct piece pieces[SPANS_MAX];
 	struct iovec iov[];		/* the pieces' slices */
 };
-
-/* Walks len bytes from pos of the buffers src: copies them out to buf
- * (to_iov false) or in from buf. */
-static void iov_copy(const struct iovec *src, unsigned int nsrc, uint64_t pos, uint8_t *buf,
-		     uint64_t len, bool to_iov)
-{
-	unsigned int i;
-	uint64_t n;
-
-	for (i = 0; i < nsrc && len; i++) {
-		if (pos >= src[i].iov_len) {
-			pos -= src[i].iov_len;
-			continue;
-		}
-		n = src[i].iov_len - pos < len ? src[i].iov_len - pos : len;
-		if (to_iov)
-			memcpy((uint8_t *)src[i].iov_base + pos, buf, n);
-		else
-			memcpy(buf, (uint8_t *)src[i].iov_base + pos, n);
-		buf += n;
-		len -= n;
-		pos = 0;
-	}
-}
-
-/* The buffers of bytes [pos, pos + len) of src, into out; their count. */
-static unsigned int iov_slice(const struct iovec *src, unsigned int nsrc, uint64_t pos,
-			      uint64_t len, struct iovec *out)
-{
-	unsigned int i, k = 0;
-	uint64_t n;
-
-	for (i = 0; i < nsrc && len; i++) {
-		if (pos >= src[i].iov_len) {
-			pos -= src[i].iov_len;
-			continue;
-		}
-		n = src[i].iov_len - pos < len ? src[i].iov_len - pos : len;
-		out[k].iov_base = (uint8_t *)src[i].iov_base + pos;
-		out[k++].iov_len = n;
-		len -= n;
-		pos = 0;
-	}
-	return k;
-}
 
 /* The request as runs: neighbouring clusters merge when their bytes are
  * contiguous in the file, or both go the synchronous way. -E2BIG past
@@ -123,12 +80,12 @@ static int run_sync(struct qcow2 *q, const struct blk_io *io, const struct iovec
 	if (!buf)
 		return -ENOMEM;
 	if (io->op == BLK_OP_WRITE) {
-		iov_copy(src, nsrc, s->pos, buf, s->len, false);
+		iov__to_buf(src, nsrc, s->pos, buf, s->len);
 		ret = qcow2__write(q, io->offset + s->pos, buf, s->len);
 	} else {
 		ret = qcow2__read(q, io->offset + s->pos, buf, s->len);
 		if (!ret)
-			iov_copy(src, nsrc, s->pos, buf, s->len, true);
+			iov__from_buf(src, nsrc, s->pos, buf, s->len);
 	}
 	free(buf);
 	return ret;
@@ -148,7 +105,7 @@ static struct qcow2_req *new_req(struct blk_io *io, unsigned int nspans, bool bo
 		return NULL;
 	}
 	if (io->op == BLK_OP_WRITE)
-		iov_copy(io->iov, io->niov, 0, r->bounce, io->len, false);
+		iov__to_buf(io->iov, io->niov, 0, r->bounce, io->len);
 	r->bounce_iov = (struct iovec){ r->bounce, io->len };
 	return r;
 }
@@ -182,7 +139,7 @@ static void queue_pieces(struct qcow2 *q, struct io_uring *ring, int data_fd,
 		p = &r->pieces[r->left++];
 		*p = (struct piece){ .req = r, .iov = r->iov + used, .len = s[i].len,
 				     .data = true };
-		p->niov = iov_slice(src, nsrc, s[i].pos, s[i].len, p->iov);
+		p->niov = iov__slice(src, nsrc, s[i].pos, s[i].len, p->iov);
 		used += p->niov;
 		sqe = io_uring_get_sqe(ring);
 		if (r->io->op == BLK_OP_READ)
@@ -265,7 +222,7 @@ struct blk_io *qcow2_req__piece_done(uint64_t tag, int res, bool *data)
 	if (--r->left)
 		return NULL;
 	if (r->bounce && io->op == BLK_OP_READ && !r->result)
-		iov_copy(io->iov, io->niov, 0, r->bounce, io->len, true);
+		iov__from_buf(io->iov, io->niov, 0, r->bounce, io->len);
 	io->result = r->result;
 	free_req(r);
 	return io;

@@ -18,6 +18,7 @@
 #include "blk_qcow2.h"
 #include "blk_qcow2_req.h"
 #include "errmsg.h"
+#include "iov.h"
 #include "log.h"
 #include "uring_ring.h"
 
@@ -289,26 +290,6 @@ static int arm_kick(struct blk_backend *b)
 	return 0;
 }
 
-static void iov_to_buf(const struct blk_io *io, uint8_t *buf)
-{
-	unsigned int i;
-
-	for (i = 0; i < io->niov; i++) {
-		memcpy(buf, io->iov[i].iov_base, io->iov[i].iov_len);
-		buf += io->iov[i].iov_len;
-	}
-}
-
-static void buf_to_iov(const struct blk_io *io, const uint8_t *buf)
-{
-	unsigned int i;
-
-	for (i = 0; i < io->niov; i++) {
-		memcpy(io->iov[i].iov_base, buf, io->iov[i].iov_len);
-		buf += io->iov[i].iov_len;
-	}
-}
-
 static bool aligned(const struct blk_io *io)
 {
 	unsigned int i;
@@ -333,7 +314,7 @@ static int bounce_in(struct blk_backend *b, struct blk_io *io)
 	if (posix_memalign(&io->bounce, DIRECT_ALIGN, len))
 		return -ENOMEM;
 	if (io->op == BLK_OP_WRITE)
-		iov_to_buf(io, io->bounce);
+		iov__to_buf(io->iov, io->niov, 0, io->bounce, io->len);
 	return 0;
 }
 
@@ -497,7 +478,7 @@ static void complete(struct blk_backend *b, struct blk_io *io, int res)
 	if (!b->qcow2)
 		io->result = raw_result(io, res);
 	if (io->bounce && io->op == BLK_OP_READ && !io->result)
-		buf_to_iov(io, io->bounce);
+		iov__from_buf(io->iov, io->niov, 0, io->bounce, io->len);
 	free(io->bounce);
 	io->bounce = NULL;
 	b->cb.done(b->cb.ctx, io);
