@@ -6,9 +6,9 @@
 
 #include "iov.h"
 
-/* Runs of a request: past this many it goes whole the synchronous way (a
- * request over scattered clusters, rare), which keeps a request's SQEs
- * well under the ring's size. */
+/* Runs of a request: past this many (or past the ring's size) it goes
+ * whole the synchronous way (a request over scattered clusters, rare),
+ * which keeps a request's SQEs well under the ring's size. */
 #define SPANS_MAX	64
 /* O_DIRECT's alignment for a bounce buffer: the page, whatever the disk. */
 #define BOUNCE_ALIGN	4096
@@ -167,15 +167,17 @@ int qcow2_req__queue(struct qcow2 *q, struct io_uring *ring, int data_fd, bool b
 
 	if (io->op != BLK_OP_FLUSH)
 		ret = map_spans(q, io, s, &n);
-	if (ret == -E2BIG) {
+	for (i = 0; !ret && i < n; i++)
+		ndata += s[i].host != 0;
+	/* More SQEs than the whole ring holds would never find room. */
+	if (ret == -E2BIG || ndata > ring->sq.ring_entries) {
 		s[0] = (struct span){ .pos = 0, .host = 0, .len = io->len };
 		n = 1;
+		ndata = 0;
 		ret = 0;
 	}
 	if (ret)
 		return ret;
-	for (i = 0; i < n; i++)
-		ndata += s[i].host != 0;
 	/* The kernel copies SQEs (and their iovecs) at submission. */
 	if (io_uring_sq_space_left(ring) < (ndata ? ndata : 1))
 		io_uring_submit(ring);

@@ -54,10 +54,12 @@ struct blk_backend {
 	/* qcow2 with cache=none: fd is O_DIRECT, for the data clusters; the
 	 * tables go through this buffered one (-1: fd serves both). */
 	int meta_fd;
-	/* qcow2, on the I/O thread: its reads and writes on the ring, and
-	 * the requests held behind a flush waiting for those. */
+	/* qcow2, on the I/O thread: its reads and writes on the ring. */
 	unsigned int ring_data;
 	unsigned int ring_data_max;	/* atomic, for tests */
+	/* On the I/O thread: requests waiting, in order, for room on the
+	 * ring, or (qcow2) a flush for the writes before it; counted in
+	 * inflight, so a drain waits for them. */
 	struct blk_io *held, **held_tail;
 	/* Held around every use of qcow2: the I/O thread's requests and block
 	 * migration's reads and writes from its own thread. */
@@ -66,6 +68,7 @@ struct blk_backend {
 	struct blk_callbacks cb;
 	pthread_t thread;
 	bool started;
+	bool kick_armed;		/* the kick's read is on the ring */
 	bool poll_wait;			/* wait in poll(), not io_uring_enter */
 	uint64_t kick_buf;
 	pthread_mutex_t lock;
@@ -185,8 +188,8 @@ static int set_image(struct blk_backend *b, const struct drive_config *d, char *
 	return 0;
 }
 
-int blk_backend__reserve(const char *what, struct blk_backend **out, char *err,
-			 size_t errlen)
+static int reserve_ring(const char *what, unsigned int ring_entries,
+			struct blk_backend **out, char *err, size_t errlen)
 {
 	struct blk_backend *b = calloc(1, sizeof(*b));
 	int ret;
@@ -202,7 +205,7 @@ int blk_backend__reserve(const char *what, struct blk_backend **out, char *err,
 		free(b);
 		return ret;
 	}
-	ret = uring_ring__init_restricted(&b->ring, RING_ENTRIES, ring_ops, sizeof(ring_ops));
+	ret = uring_ring__init_restricted(&b->ring, ring_entries, ring_ops, sizeof(ring_ops));
 	if (ret) {
 		/* No fallback: a drive has no path without a ring, and an
 		 * unrestricted ring could open files past the sandbox. */
@@ -218,6 +221,12 @@ int blk_backend__reserve(const char *what, struct blk_backend **out, char *err,
 	pthread_cond_init(&b->cond, NULL);
 	*out = b;
 	return 0;
+}
+
+int blk_backend__reserve(const char *what, struct blk_backend **out, char *err,
+			 size_t errlen)
+{
+	return reserve_ring(what, RING_ENTRIES, out, err, errlen);
 }
 
 int blk_backend__attach(struct blk_backend *b, int fd, const struct drive_config *d,
@@ -236,8 +245,8 @@ int blk_backend__attach(struct blk_backend *b, int fd, const struct drive_config
 	return ret;
 }
 
-int blk_backend__open(const struct drive_config *d, struct blk_backend **out,
-		      char *err, size_t errlen)
+int blk_backend__open_ring(const struct drive_config *d, unsigned int ring_entries,
+			   struct blk_backend **out, char *err, size_t errlen)
 {
 	struct blk_backend *b;
 	char what[DRIVE_PATH_MAX + 8];
@@ -247,7 +256,7 @@ int blk_backend__open(const struct drive_config *d, struct blk_backend **out,
 	if (fd < 0)
 		return fd;
 	snprintf(what, sizeof(what), "drive %s", d->path);
-	ret = blk_backend__reserve(what, &b, err, errlen);
+	ret = reserve_ring(what, ring_entries, &b, err, errlen);
 	if (ret) {
 		close(fd);
 		return ret;
@@ -260,6 +269,12 @@ int blk_backend__open(const struct drive_config *d, struct blk_backend **out,
 	}
 	*out = b;
 	return 0;
+}
+
+int blk_backend__open(const struct drive_config *d, struct blk_backend **out,
+		      char *err, size_t errlen)
+{
+	return blk_backend__open_ring(d, RING_ENTRIES, out, err, errlen);
 }
 
 uint64_t blk_backend__size(const struct blk_backend *b)
@@ -279,9 +294,22 @@ void blk_backend__kick(struct blk_backend *b)
 		return;
 }
 
-static int arm_kick(struct blk_backend *b)
+/* An SQE, after handing the kernel those the ring holds when it is
+ * full. NULL only when the kernel took none of them now (older kernels
+ * refuse while completions overflow their queue): the caller waits for a
+ * completion to reap first. */
+static struct io_uring_sqe *get_sqe(struct blk_backend *b)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+	if (!sqe && io_uring_submit(&b->ring) >= 0)
+		sqe = io_uring_get_sqe(&b->ring);
+	return sqe;
+}
+
+static int arm_kick(struct blk_backend *b)
+{
+	struct io_uring_sqe *sqe = get_sqe(b);
 
 	if (!sqe)
 		return -EAGAIN;
@@ -369,48 +397,63 @@ static int qcow2_start(struct blk_backend *b, struct blk_io *io)
 	return 0;
 }
 
-/* A guest's flush covers every write completed before it: one that finds
- * writes on the ring waits in software until they are done (a drain flag
- * on the SQE would wait for the kick's pending read too), and requests
- * after it wait behind it, so it is never starved. */
-static int submit_qcow2(struct blk_backend *b, struct blk_io *io)
-{
-	int ret = 0;
-
-	if (b->held || (io->op == BLK_OP_FLUSH && b->ring_data)) {
-		io->next = NULL;
-		*b->held_tail = io;
-		b->held_tail = &io->next;
-	} else {
-		ret = qcow2_start(b, io);
-	}
-	if (ret)
-		return ret;
-	pthread_mutex_lock(&b->lock);
-	b->inflight++;
-	pthread_mutex_unlock(&b->lock);
-	return 0;
-}
-
-int blk_backend__submit(struct blk_backend *b, struct blk_io *io)
+/* Puts io on the ring: -EAGAIN when the ring has no room for it now. */
+static int start_raw(struct blk_backend *b, struct blk_io *io)
 {
 	struct io_uring_sqe *sqe;
-	int ret;
+	int ret = bounce_in(b, io);
 
-	if (io->op != BLK_OP_FLUSH && (io->offset > b->size || io->len > b->size - io->offset))
-		return -EINVAL;
-	if (b->qcow2)
-		return submit_qcow2(b, io);
-	ret = bounce_in(b, io);
 	if (ret)
 		return ret;
-	sqe = io_uring_get_sqe(&b->ring);
+	sqe = get_sqe(b);
 	if (!sqe) {
 		free(io->bounce);
 		io->bounce = NULL;
 		return -EAGAIN;
 	}
 	prep(b, sqe, io);
+	return 0;
+}
+
+static int start_io(struct blk_backend *b, struct blk_io *io)
+{
+	return b->qcow2 ? qcow2_start(b, io) : start_raw(b, io);
+}
+
+/* A qcow2 guest's flush covers every write completed before it: one that
+ * finds writes on the ring waits in software until they are done (a drain
+ * flag on the SQE would wait for the kick's pending read too). */
+static bool flush_waits(const struct blk_backend *b, const struct blk_io *io)
+{
+	return io->op == BLK_OP_FLUSH && b->ring_data;
+}
+
+static void hold(struct blk_backend *b, struct blk_io *io)
+{
+	io->next = NULL;
+	*b->held_tail = io;
+	b->held_tail = &io->next;
+}
+
+/* A full ring is back-pressure, not an error: the request waits in the
+ * backend, and the ones after it behind it (so a flush is never starved
+ * and none overtakes another), until a completion makes room
+ * (release_held). */
+int blk_backend__submit(struct blk_backend *b, struct blk_io *io)
+{
+	int ret;
+
+	if (io->op != BLK_OP_FLUSH && (io->offset > b->size || io->len > b->size - io->offset))
+		return -EINVAL;
+	if (b->held || flush_waits(b, io)) {
+		hold(b, io);
+	} else {
+		ret = start_io(b, io);
+		if (ret == -EAGAIN)
+			hold(b, io);
+		else if (ret)
+			return ret;
+	}
 	pthread_mutex_lock(&b->lock);
 	b->inflight++;
 	pthread_mutex_unlock(&b->lock);
@@ -433,21 +476,24 @@ static int raw_result(const struct blk_io *io, int res)
 
 static void complete(struct blk_backend *b, struct blk_io *io, int res);
 
-/* Starts the held requests up to a flush that still has writes to wait
- * for. A request that cannot start completes with its error. */
+/* Starts the held requests in order, up to one the ring has no room for
+ * yet or a flush that still has writes to wait for. A request that cannot
+ * start for another reason completes with its error. */
 static void release_held(struct blk_backend *b)
 {
 	struct blk_io *io;
 	int ret;
 
-	while ((io = b->held) && !(io->op == BLK_OP_FLUSH && b->ring_data)) {
+	while ((io = b->held) && !flush_waits(b, io)) {
+		ret = start_io(b, io);
+		if (ret == -EAGAIN)
+			return;
 		b->held = io->next;
 		if (!b->held)
 			b->held_tail = &b->held;
-		ret = qcow2_start(b, io);
 		if (ret) {
 			io->result = ret;
-			complete(b, io, 0);
+			complete(b, io, ret);
 		}
 	}
 }
@@ -488,7 +534,8 @@ static void complete(struct blk_backend *b, struct blk_io *io, int res)
 	pthread_mutex_unlock(&b->lock);
 }
 
-/* One kick: everything asked so far is covered by this kicked() call. */
+/* One kick: everything asked so far is covered by this kicked() call.
+ * false: the backend stops. */
 static bool run_kick(struct blk_backend *b)
 {
 	uint64_t asked;
@@ -505,7 +552,9 @@ static bool run_kick(struct blk_backend *b)
 	b->kicks_done = asked;
 	pthread_cond_broadcast(&b->cond);
 	pthread_mutex_unlock(&b->lock);
-	return arm_kick(b) == 0;
+	/* Else armed again after the next wait (io_thread). */
+	b->kick_armed = arm_kick(b) == 0;
+	return true;
 }
 
 /* Valgrind runs one thread at a time and lets the next one run only
@@ -532,9 +581,11 @@ static void *io_thread(void *arg)
 {
 	struct blk_backend *b = arg;
 	struct io_uring_cqe *cqe;
-	bool running = arm_kick(b) == 0;
+	bool running;
 	int ret;
 
+	b->kick_armed = arm_kick(b) == 0;
+	running = b->kick_armed;
 	while (running) {
 		ret = wait_ring(b);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
@@ -551,6 +602,12 @@ static void *io_thread(void *arg)
 			else
 				complete(b, (struct blk_io *)(uintptr_t)tag, res);
 		}
+		/* The wait handed the kernel what the ring held: room now. */
+		if (!running)
+			break;
+		if (!b->kick_armed)
+			b->kick_armed = arm_kick(b) == 0;
+		release_held(b);
 	}
 	return NULL;
 }

@@ -71,13 +71,19 @@ int blk_backend__reserve(const char *what, struct blk_backend **out, char *err,
 			 size_t errlen);
 int blk_backend__attach(struct blk_backend *b, int fd, const struct drive_config *d,
 			char *err, size_t errlen);
+/* open with a ring of ring_entries entries (open: BLK_MAX_INFLIGHT), for
+ * tests that fill it with a few requests. */
+int blk_backend__open_ring(const struct drive_config *d, unsigned int ring_entries,
+			   struct blk_backend **out, char *err, size_t errlen);
 /* Starts the I/O thread. */
 int blk_backend__start(struct blk_backend *b, const struct blk_callbacks *cb);
 uint64_t blk_backend__size(const struct blk_backend *b);	/* bytes */
 /* From any thread: the I/O thread runs cb->kicked soon. */
 void blk_backend__kick(struct blk_backend *b);
-/* On the I/O thread only: queues io; done() follows. -EAGAIN when the
- * ring is full (retry after a completion). */
+/* On the I/O thread only: queues io; done() follows. A full ring is no
+ * error: io then waits in the backend, in order with the requests after
+ * it, until a completion makes room. 0, or -errno (a range past the
+ * image's end, memory) and then no done(). */
 int blk_backend__submit(struct blk_backend *b, struct blk_io *io);
 /* From any thread but the I/O thread: runs one more kicked() and waits
  * until no request is in flight, then makes written data durable

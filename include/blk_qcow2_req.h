@@ -22,10 +22,13 @@
 
 /* Maps io (a read, a write or a flush: the flush is qcow2__flush, here and
  * now) and queues its SQEs on ring, submitting what the ring holds first
- * when it lacks room. bounce: the guest's buffers go through one aligned
- * buffer (O_DIRECT on data_fd). Returns how many reads or writes went on
- * the ring (0: only a no-op), or -errno with nothing queued (io->result
- * unset). */
+ * when it lacks room; a request that needs more SQEs than the ring has
+ * goes whole the synchronous way. bounce: the guest's buffers go through
+ * one aligned buffer (O_DIRECT on data_fd). Returns how many reads or
+ * writes went on the ring (0: only a no-op), or -errno with nothing
+ * queued (io->result unset): -EAGAIN when the kernel took none of the SQEs
+ * the ring held, so that there is still no room (try again after a
+ * completion). */
 int qcow2_req__queue(struct qcow2 *q, struct io_uring *ring, int data_fd, bool bounce,
 		     struct blk_io *io);
 /* A completion whose user_data qcow2_req__queue set: *data says whether
