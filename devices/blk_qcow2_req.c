@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "iov.h"
+#include "uring_ring.h"
 
 /* Runs of a request: past this many (or past the ring's size) it goes
  * whole the synchronous way (a request over scattered clusters, rare),
@@ -193,17 +194,23 @@ int qcow2_req__queue(struct qcow2 *q, struct io_uring *ring, int data_fd, bool b
 }
 
 /* A read that ends early met the file's end: the rest reads as zeros, as
- * qcow2__read has it. */
+ * qcow2__read has it, so every byte of a read piece is written before the
+ * request completes (a bounce buffer needs no zeroing beforehand). */
 static int piece_result(const struct piece *p, const struct blk_io *io, int res)
 {
 	uint64_t at = (uint64_t)res;
 	unsigned int i;
 
-	if (res < 0 || !p->data || at == p->len)
-		return res < 0 ? res : 0;
-	if (io->op == BLK_OP_WRITE || at > p->len)
+	if (res < 0)
+		return res;
+	if (!p->data)
+		return 0;
+	if (at > p->len || (at < p->len && io->op == BLK_OP_WRITE))
 		return -EIO;
-	for (i = 0; i < p->niov; i++) {
+	if (io->op == BLK_OP_WRITE)
+		return 0;
+	uring_ring__filled(p->iov, p->niov, at);
+	for (i = 0; i < p->niov && at < p->len; i++) {
 		if (at < p->iov[i].iov_len)
 			memset((uint8_t *)p->iov[i].iov_base + at, 0, p->iov[i].iov_len - at);
 		at = at > p->iov[i].iov_len ? at - p->iov[i].iov_len : 0;

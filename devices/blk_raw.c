@@ -523,8 +523,13 @@ static void complete(struct blk_backend *b, struct blk_io *io, int res)
 	/* A qcow2 request's result comes from its pieces (qcow2_done). */
 	if (!b->qcow2)
 		io->result = raw_result(io, res);
-	if (io->bounce && io->op == BLK_OP_READ && !io->result)
+	/* Copied only once the kernel filled all of it (raw_result: a short
+	 * read fails), so nothing the read left unwritten reaches the guest
+	 * and the buffer needs no zeroing. */
+	if (io->bounce && io->op == BLK_OP_READ && !io->result) {
+		uring_ring__filled(&io->bounce_iov, 1, io->len);
 		iov__from_buf(io->iov, io->niov, 0, io->bounce, io->len);
+	}
 	free(io->bounce);
 	io->bounce = NULL;
 	b->cb.done(b->cb.ctx, io);

@@ -9,11 +9,19 @@
 
 #include <liburing.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 /* Sets ring up with entries entries, allowing only the nops opcodes in
  * ops (IORING_OP_*). 0, or -errno: the kernel has no io_uring, or does
  * not take restrictions (before 5.10), and then no ring is left. */
 int uring_ring__init_restricted(struct io_uring *ring, unsigned int entries,
 				const uint8_t *ops, unsigned int nops);
+
+/* The kernel wrote the first len bytes of iov through a read on a ring:
+ * says so to valgrind's memcheck, which sees io_uring_enter but not what
+ * the reads on the ring write, and would take memory fresh from malloc
+ * filled that way as never written (a bounce buffer, then the guest's
+ * memory it is copied to). A few instructions natively, nothing else. */
+void uring_ring__filled(const struct iovec *iov, unsigned int niov, uint64_t len);
 
 #endif

@@ -3,6 +3,13 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#endif
+#ifndef VALGRIND_MAKE_MEM_DEFINED
+#define VALGRIND_MAKE_MEM_DEFINED(p, n)	((void)(p), (void)(n))
+#endif
+
 int uring_ring__init_restricted(struct io_uring *ring, unsigned int entries,
 				const uint8_t *ops, unsigned int nops)
 {
@@ -36,4 +43,16 @@ int uring_ring__init_restricted(struct io_uring *ring, unsigned int entries,
 out:
 	free(res);
 	return ret;
+}
+
+void uring_ring__filled(const struct iovec *iov, unsigned int niov, uint64_t len)
+{
+	unsigned int i;
+	uint64_t n;
+
+	for (i = 0; i < niov && len; i++) {
+		n = iov[i].iov_len < len ? iov[i].iov_len : len;
+		VALGRIND_MAKE_MEM_DEFINED(iov[i].iov_base, n);
+		len -= n;
+	}
 }
