@@ -6,7 +6,9 @@
 # A destination still waiting ends as on `quit` (status 0, nothing ran),
 # even when started as a background job of a script (SIGINT ignored, as
 # a shell starts such jobs); a QMP client sees SHUTDOWN with reason
-# host-signal. `nohup` keeps SIGHUP ignored.
+# host-signal. `nohup` keeps SIGHUP ignored. A second signal while vmm is
+# still ending (held there by a vCPU stuck writing its serial line to a
+# pipe nobody reads) ends it at once, by that signal.
 . tests/integration/lib.bash
 require_kvm
 require_cmd qemu-img
@@ -57,4 +59,37 @@ sleep 1
 kill -0 "$npid" 2>/dev/null || fail "SIGHUP ended a vmm started under nohup"
 kill -TERM "$npid"
 wait_status "$npid" 20 0 "vmm under nohup after SIGTERM" n
-echo "term_signals: SIGTERM, SIGINT and SIGHUP end vmm as quit does; the qcow2 tables hold every new cluster"
+note "a second SIGTERM while vmm is still ending ends it at once, by the signal"
+# The guest's serial line goes to a FIFO that a holder keeps open and never
+# reads: once the pipe is full the vCPU waits in write() for good, so the
+# quit the first SIGTERM starts cannot finish (the vCPU never comes back
+# to be stopped) and vmm is held in its ending until the second one.
+mkfifo "$TMP/ser.fifo"
+start holder python3 -c '
+import fcntl, os, struct, sys, termios, time
+fd = os.open(sys.argv[1], os.O_RDWR)	# a reader, so the writer may open
+print("open", flush=True)
+cap = fcntl.fcntl(fd, getattr(fcntl, "F_GETPIPE_SZ", 1032))
+while struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, bytes(4)))[0] < cap:
+    time.sleep(0.05)
+print("full", flush=True)
+time.sleep(600)
+' "$TMP/ser.fifo"
+hpid=$LAST_PID
+wait_for "$TMP/holder.out" "^open$" 10 || fail "the FIFO's holder did not start"
+start twice "$VMM" --mem 32M --serial "file:$TMP/ser.fifo" \
+	"$GUESTS/heartbeat.elf" -- period=1 duration=600
+tpid=$LAST_PID
+# Full: the guest prints without pause, so its next byte blocks the vCPU.
+wait_for "$TMP/holder.out" "^full$" 30 || fail "the guest did not fill the serial pipe"
+kill -TERM "$tpid"
+wait_for "$TMP/twice.err" "SIGTERM: ending as 'quit' does" 10 || fail "no word of the first SIGTERM"
+sleep 1
+kill -0 "$tpid" 2>/dev/null || { cat "$TMP/twice.err"; fail "vmm ended on the first SIGTERM: nothing held it"; }
+kill -TERM "$tpid"
+wait_status "$tpid" 10 $((128 + 15)) "vmm after a second SIGTERM" twice
+grep -q "SIGTERM again: ending at once, nothing flushed" "$TMP/twice.err" ||
+	{ cat "$TMP/twice.err"; fail "no word of the second SIGTERM"; }
+kill "$hpid"
+
+echo "term_signals: SIGTERM, SIGINT and SIGHUP end vmm as quit does, a second one at once; the qcow2 tables hold every new cluster"
