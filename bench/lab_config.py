@@ -7,6 +7,7 @@ every point runs `repetitions` times. README ("The lab") documents the
 format; ConfigError messages name the file, the key and what was wrong.
 """
 import itertools
+import json
 import os
 import re
 import tomllib
@@ -42,11 +43,15 @@ LINK_RATES = {"1gbit": 10**9, "10gbit": 10**10, "25gbit": 25 * 10**9}
 EXPERIMENT_KEYS = {
     "name": str, "description": str, "repetitions": int, "warmup": "dur",
     "timeout": "dur", "cooldown": "dur", "sample_interval": "dur",
-    "ready_timeout": "dur",
+    "ready_timeout": "dur", "order": str,
 }
 EXPERIMENT_DEFAULTS = {"name": "", "description": "", "repetitions": 1,
                        "warmup": 2.0, "timeout": 60.0, "cooldown": 1.0,
                        "sample_interval": 0.05, "ready_timeout": 30.0}
+# [experiment] order, the order of the runs (run_order); the first is the
+# default. It is the spec's, not the settings a run records: a run's
+# record stays what it was before there was a choice.
+ORDERS = ("interleaved", "blocks")
 GRID_KEYS = ("system", "guest", "mem", "cpus", "link", "params",
              "capabilities", "disk", "dirty-ring")
 GRID_DEFAULTS = {"system": ["vmm", "qemu"], "mem": ["256M"], "cpus": [1],
@@ -400,10 +405,10 @@ def _axis(grid, key, fname, systems=None):
 
 def parse_experiment(text, fname="experiment"):
     """The experiment from TOML text: {"experiment": settings, "points":
-    [point, ...], "systems": {NAME: [systems.NAME]}}; a point is {"id",
-    "system", "guest", "mem", "cpus", "link", "params", "capabilities"},
-    with "disk" and "migrate" when it has a disk, "dirty-ring" when it
-    has a ring."""
+    [point, ...], "systems": {NAME: [systems.NAME]}, "order": one of
+    ORDERS}; a point is {"id", "system", "guest", "mem", "cpus", "link",
+    "params", "capabilities"}, with "disk" and "migrate" when it has a
+    disk, "dirty-ring" when it has a ring."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -429,7 +434,13 @@ def parse_experiment(text, fname="experiment"):
         else:
             if not isinstance(v, str):
                 raise ConfigError("%s: %r must be a string" % (where, v))
+            if k == "order" and v not in ORDERS:
+                raise ConfigError("%s: %r (interleaved: a repetition at a time, "
+                                  "a point's systems one after the other; "
+                                  "blocks: each point's repetitions back to "
+                                  "back)" % (where, v))
             exp[k] = v
+    order = exp.pop("order", ORDERS[0])
     if exp["sample_interval"] <= 0 or exp["timeout"] <= 0:
         raise ConfigError("%s: [experiment] timeout and sample_interval must be "
                           "above 0" % fname)
@@ -459,7 +470,38 @@ def parse_experiment(text, fname="experiment"):
             raise ConfigError("%s: point %s appears twice in the grid" %
                               (fname, p["id"]))
         seen.add(p["id"])
-    return {"experiment": exp, "points": points, "systems": systems}
+    return {"experiment": exp, "points": points, "systems": systems,
+            "order": order}
+
+
+def _side_by_side(points):
+    """The points, those that differ only in their system next to each
+    other, in the order the grid lists the systems (system is the grid's
+    outermost axis: the first system's points come first)."""
+    groups = {}
+    for p in points:
+        rest = {k: v for k, v in p.items() if k not in ("system", "id")}
+        groups.setdefault(json.dumps(rest, sort_keys=True, default=str),
+                          []).append(p)
+    return [p for group in groups.values() for p in group]
+
+
+def run_order(points, repetitions, order="interleaved"):
+    """[(i, point, rep)] in the order `bench/lab run` takes them; i is
+    the point's place in a repetition's sequence (0-based), rep 0-based.
+    interleaved: repetition 1 of every point before repetition 2 of any,
+    and the systems of a point one after the other, so that whatever
+    drifts on the host over an experiment (load, memory, heat) lands on
+    every system alike; blocks: each point's repetitions back to back,
+    in grid order (all of one system before the next)."""
+    if order not in ORDERS:
+        raise ValueError("run order %r (%s)" % (order, ", ".join(ORDERS)))
+    if order == "blocks":
+        return [(i, p, rep) for i, p in enumerate(points)
+                for rep in range(repetitions)]
+    seq = _side_by_side(points)
+    return [(i, p, rep) for rep in range(repetitions)
+            for i, p in enumerate(seq)]
 
 
 def load_experiment(path):

@@ -635,30 +635,30 @@ def run_experiment(path, out, build="build", only_systems=None, log=print):
     host["skipped_points"] = refused
     with open(os.path.join(out, "host.json"), "w") as f:
         json.dump(host, f, indent=1)
-    total = len(todo) * exp["repetitions"]
-    log("lab: %s: %d points x %d repetitions = %d runs -> %s" % (
+    plan = lab_config.run_order(todo, exp["repetitions"], spec["order"])
+    total = len(plan)
+    log("lab: %s: %d points x %d repetitions = %d runs, %s -> %s" % (
         exp["name"] or os.path.basename(path), len(todo), exp["repetitions"],
-        total, out))
+        total, spec["order"], out))
     anchors = {}
     done = 0
     t_start = time.monotonic()
     images = _disk_images(todo, log)
-    for i, point in enumerate(todo):
+    for i, point, rep in plan:
         lname = point["link"]["name"]
         if lname not in anchors:
             anchors[lname] = _measure_anchor(point["link"], log)
             with open(os.path.join(out, "links.json"), "w") as f:
                 json.dump(anchors, f, indent=1)
-        for rep in range(exp["repetitions"]):
-            elapsed = time.monotonic() - t_start
-            eta = elapsed / done * (total - done) if done else None
-            log("lab: point %d/%d rep %d/%d %s  elapsed %s  ETA %s" % (
-                i + 1, len(todo), rep + 1, exp["repetitions"], point["id"],
-                _fmt_dur(elapsed), _fmt_dur(eta) if eta is not None else "?"),
-                flush=True)
-            record = _run_and_write(drivers[point["system"]], point, exp, host, rep,
-                                    anchors[lname], out, images)
-            done += 1
-            log(_result_line(record["summary"]))
+        elapsed = time.monotonic() - t_start
+        eta = elapsed / done * (total - done) if done else None
+        log("lab: point %d/%d rep %d/%d %s  elapsed %s  ETA %s" % (
+            i + 1, len(todo), rep + 1, exp["repetitions"], point["id"],
+            _fmt_dur(elapsed), _fmt_dur(eta) if eta is not None else "?"),
+            flush=True)
+        record = _run_and_write(drivers[point["system"]], point, exp, host, rep,
+                                anchors[lname], out, images)
+        done += 1
+        log(_result_line(record["summary"]))
     log("lab: done, %d runs in %s" % (done, _fmt_dur(time.monotonic() - t_start)))
     return done, skip

@@ -9,6 +9,7 @@ import stat
 import sys
 import tempfile
 import time
+import types
 import unittest
 
 sys.dont_write_bytecode = True
@@ -471,6 +472,112 @@ class FakeVmmDriver(unittest.TestCase):
                          "stream ended in the middle of a RAM section")
         self.assertEqual(rec["summary"]["status"], "failed")
         self.assertEqual(rec["proc"]["dst"]["exit_status"], 1)
+
+
+ORDER = """
+[experiment]
+repetitions = 2
+%s
+[grid]
+system = %s
+guest = [{ name = "idle" }, { name = "heartbeat" }]
+mem = "64M"
+"""
+
+
+class RunOrder(unittest.TestCase):
+    """The order of the runs (issue 7): a repetition of every point at a
+    time and a point's systems one after the other, so that what drifts
+    on the host lands on both; the runner itself, its runs stood in for."""
+
+    def setUp(self):
+        import lab_run
+        self.lab_run = lab_run
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp)
+
+    def stand_in(self, name, value):
+        self.addCleanup(setattr, self.lab_run, name, getattr(self.lab_run, name))
+        setattr(self.lab_run, name, value)
+
+    def runs_taken(self, order="", systems='["vmm", "qemu"]'):
+        """(system, guest, repetition) of every run run_experiment takes,
+        in order, and its progress lines; each run takes a minute of a
+        stand-in clock."""
+        path = os.path.join(self.tmp, "x.toml")
+        with open(path, "w") as f:
+            f.write(ORDER % (order, systems))
+        taken, lines, clock = [], [], [0.0]
+
+        class Driver:
+            def __init__(self, name):
+                self.name = name
+
+            def version(self):
+                return "stand-in"
+
+            def refuses(self, point):
+                return None
+
+        def usable(points, only_systems, build, log, systems=None):
+            return {n: Driver(n) for n in lab_config.SYSTEMS}, {}
+
+        def run_and_write(sysdrv, point, exp, host, rep, anchor, out, images=None):
+            taken.append((sysdrv.name, point["guest"]["name"], rep))
+            clock[0] += 60
+            return {"summary": {"status": "stood-in"}}
+
+        self.stand_in("_usable_systems", usable)
+        self.stand_in("host_info", lambda systems: {})
+        self.stand_in("_measure_anchor", lambda spec, log: {})
+        self.stand_in("_run_and_write", run_and_write)
+        self.stand_in("time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+        done, skipped = self.lab_run.run_experiment(
+            path, os.path.join(self.tmp, "out"),
+            log=lambda text, **kw: lines.append(text))
+        self.assertEqual((done, skipped), (len(taken), {}))
+        return taken, [ln for ln in lines if ln.startswith("lab: point ")]
+
+    def test_each_repetition_runs_a_points_systems_one_after_the_other(self):
+        taken, progress = self.runs_taken()
+        self.assertEqual(taken, [
+            ("vmm", "idle", 0), ("qemu", "idle", 0),
+            ("vmm", "heartbeat", 0), ("qemu", "heartbeat", 0),
+            ("vmm", "idle", 1), ("qemu", "idle", 1),
+            ("vmm", "heartbeat", 1), ("qemu", "heartbeat", 1)])
+        # The point's place in its repetition; the ETA from runs done of 8.
+        self.assertEqual([ln.split()[2:5] for ln in progress],
+                         [["%d/4" % (i % 4 + 1), "rep", "%d/2" % (i // 4 + 1)]
+                          for i in range(8)])
+        self.assertTrue(progress[0].endswith("elapsed 0m00s  ETA ?"))
+        for done, ln in enumerate(progress[1:], 1):
+            self.assertTrue(ln.endswith("elapsed %dm00s  ETA %dm00s" % (
+                done, 8 - done)), ln)
+
+    def test_systems_in_the_order_the_grid_lists_them(self):
+        taken, _ = self.runs_taken(systems='["qemu", "vmm"]')
+        self.assertEqual(taken[:4], [("qemu", "idle", 0), ("vmm", "idle", 0),
+                                     ("qemu", "heartbeat", 0), ("vmm", "heartbeat", 0)])
+
+    def test_blocks_is_the_order_of_before(self):
+        taken, progress = self.runs_taken('order = "blocks"')
+        self.assertEqual(taken, [
+            ("vmm", "idle", 0), ("vmm", "idle", 1),
+            ("vmm", "heartbeat", 0), ("vmm", "heartbeat", 1),
+            ("qemu", "idle", 0), ("qemu", "idle", 1),
+            ("qemu", "heartbeat", 0), ("qemu", "heartbeat", 1)])
+        self.assertEqual(progress[2].split()[2:5], ["2/4", "rep", "1/2"])
+
+    def test_order_is_checked_and_not_in_a_runs_settings(self):
+        spec = parse(ORDER % ("", '"vmm"'))
+        self.assertEqual(spec["order"], "interleaved")
+        self.assertNotIn("order", spec["experiment"])
+        self.assertEqual(parse(ORDER % ('order = "blocks"', '"vmm"'))["order"], "blocks")
+        with self.assertRaises(lab_config.ConfigError) as cm:
+            parse(ORDER % ('order = "random"', '"vmm"'))
+        self.assertIn("x.toml: [experiment] order: 'random'", str(cm.exception))
+        self.assertIn("interleaved", str(cm.exception))
+        self.assertIn("blocks", str(cm.exception))
 
 
 DISK = """
