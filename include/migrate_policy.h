@@ -36,11 +36,15 @@
  *                    disk_size). 0 = off.
  *
  *
- * Another round pays when this one divided the dirty set by shrink-factor
- * or more (dirty_pages * shrink-factor <= round_pages, the pages the round
- * set out to send), more than min-dirty-pages are pending, and max-iterations
- * allows one: the next round is then about 1/shrink-factor as long as this
- * one and leaves fewer pages still for the pause. So converged (and
+ * Another round pays when the guest dirtied, during this one, at most
+ * 1/shrink-factor of the pages the round sent ((dirty_pages -
+ * carried_pages) * shrink-factor <= round_pages), more than min-dirty-pages
+ * are pending, and max-iterations allows one: the guest then dirties at
+ * most 1/shrink-factor of the link's page rate, so the next round, which
+ * sends the whole pending set, leaves about 1/shrink-factor of it for the
+ * pause. Pages a cut round (round-end fit) carried over were dirty before
+ * it began and do not count against it: counted, a cut round could never
+ * pass the test, since it leaves pending as many pages as fit. So converged (and
  * min-dirty-pages, which cannot fire then) waits while the set keeps
  * collapsing, and fires once it stops: a set that fits but has settled on
  * the guest's working set stops at once, as QEMU's rule does; one that is
@@ -86,9 +90,12 @@ enum policy_action {
 struct policy_input {
 	uint32_t round;			/* 0 for the full pass */
 	uint64_t dirty_pages;		/* found at the end of this round */
-	/* pages this round set out to send (round 0: every RAM page); 0 =
-	 * unknown, and then another round never pays */
+	/* pages this round sent (round 0: every RAM page); 0 = unknown, and
+	 * then another round never pays */
 	uint64_t round_pages;
+	/* of dirty_pages, those the round was cut short of (round-end fit):
+	 * pending before it began, not dirtied by the guest during it */
+	uint64_t carried_pages;
 	uint64_t page_size;		/* bytes, > 0 */
 	/* bytes/s the stop-and-copy will see (the link's rate, not an
 	 * average lowered by max-bandwidth); 0 = unknown */

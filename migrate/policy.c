@@ -114,12 +114,17 @@ static uint32_t update_low(struct migrate_policy *pol, uint64_t dirty, bool rais
 	return pol->rounds_since_low;
 }
 
-/* The header says when another round pays; in double, as the factor is. */
+/* The header says when another round pays; in double, as the factor is.
+ * Saturating: carried_pages is not trusted to be below dirty_pages. */
 static bool another_round_pays(const struct migrate_params *p, const struct policy_input *in)
 {
-	return p->shrink_factor > 0.0 && pending_pages(in) > p->min_dirty_pages &&
+	uint64_t dirtied = in->dirty_pages > in->carried_pages ?
+				   in->dirty_pages - in->carried_pages : 0;
+
+	return p->shrink_factor > 0.0 && in->round_pages &&
+	       pending_pages(in) > p->min_dirty_pages &&
 	       (uint64_t)in->round + 1 < p->max_iterations &&
-	       (double)in->dirty_pages * p->shrink_factor <= (double)in->round_pages;
+	       (double)dirtied * p->shrink_factor <= (double)in->round_pages;
 }
 
 /* The order of the tests is the documented priority (see the header). */

@@ -381,7 +381,7 @@ int source__precopy(struct source_run *r, uint32_t *rounds)
 						   rs.link_bps);
 		struct policy_input in = {
 			.round = k, .dirty_pages = (uint64_t)n, .page_size = GUEST_PAGE_SIZE,
-			.round_pages = rs.pages_sent,
+			.round_pages = rs.pages_sent, .carried_pages = rs.pages_left,
 			/* The stop-and-copy is not throttled: its rate, not
 			 * the average under max-bandwidth, sets the downtime. */
 			.bandwidth_bps = rs.link_bps, .bytes_sent_total = r->s.bytes_out,
