@@ -475,33 +475,38 @@ def parse_experiment(text, fname="experiment"):
 
 
 def _side_by_side(points):
-    """The points, those that differ only in their system next to each
-    other, in the order the grid lists the systems (system is the grid's
-    outermost axis: the first system's points come first)."""
+    """The points grouped so that those that differ only in their system
+    are one group, in the order the grid lists the systems (system is the
+    grid's outermost axis: the first system's points come first)."""
     groups = {}
     for p in points:
         rest = {k: v for k, v in p.items() if k not in ("system", "id")}
         groups.setdefault(json.dumps(rest, sort_keys=True, default=str),
                           []).append(p)
-    return [p for group in groups.values() for p in group]
+    return list(groups.values())
 
 
 def run_order(points, repetitions, order="interleaved"):
     """[(i, point, rep)] in the order `bench/lab run` takes them; i is
     the point's place in a repetition's sequence (0-based), rep 0-based.
     interleaved: repetition 1 of every point before repetition 2 of any,
-    and the systems of a point one after the other, so that whatever
-    drifts on the host over an experiment (load, memory, heat) lands on
-    every system alike; blocks: each point's repetitions back to back,
+    and the systems of a point one after the other, in the grid's order in
+    even repetitions and the reverse in odd ones, so that whatever drifts
+    on the host over an experiment (load, memory, heat), and whatever the
+    run before leaves behind (memory the host has yet to reclaim), lands
+    on every system alike; blocks: each point's repetitions back to back,
     in grid order (all of one system before the next)."""
     if order not in ORDERS:
         raise ValueError("run order %r (%s)" % (order, ", ".join(ORDERS)))
     if order == "blocks":
         return [(i, p, rep) for i, p in enumerate(points)
                 for rep in range(repetitions)]
-    seq = _side_by_side(points)
-    return [(i, p, rep) for rep in range(repetitions)
-            for i, p in enumerate(seq)]
+    groups = _side_by_side(points)
+    plan = []
+    for rep in range(repetitions):
+        seq = [p for g in groups for p in (g if rep % 2 == 0 else g[::-1])]
+        plan += [(i, p, rep) for i, p in enumerate(seq)]
+    return plan
 
 
 def load_experiment(path):
