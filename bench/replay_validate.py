@@ -151,7 +151,7 @@ def run_all(out, build, reps):
             r0 = st["rounds"][0]
             # round 0's data pages alone: its time less the zero pages' scan
             data_us = r0["duration_us"] - r0["zero_pages"] * 1e6 / calib["zero_rate_pps"]
-            data0 = (r0["pages_sent"] - r0["zero_pages"]) * 4104 * 1e6 / data_us
+            data0 = (r0["pages_sent"] - r0["zero_pages"]) * (lab_replay.PAGE + lab_replay.ENTRY) * 1e6 / data_us
             hot = migrate_once(build, tmp, "hot-" + link, "memtouch", HOT, bw)
             _, stop, _ = bandwidths({"stats": hot, "max_bandwidth": bw})
             calib["links"][link] = {"stop": stop, "data0": data0, "quiet_stats": st,
