@@ -125,6 +125,12 @@ int stream__write_preamble(struct stream *s);
  * -EPROTO (not a migration stream, or flags set), -EPROTONOSUPPORT
  * (version), -ENODATA (truncated), or the read error. */
 int stream__read_preamble(struct stream *s, char *err, size_t errlen);
+/* Whether this connection carries ROUND_DONE, one per pre-copy round:
+ * only a socket has a return path while pre-copy runs (a file's reader
+ * comes later and cannot answer), and only a peer of 3.5 or later knows
+ * the section (an older one refuses it). The source and the destination
+ * ask the same question, so they agree on it. */
+bool stream__has_round_done(const struct stream *s);
 
 /* Frames and writes one section: header, payload, CRC32C. Returns 0, or
  * -EPROTO (type unknown, wrong direction or out of order), -EMSGSIZE (over

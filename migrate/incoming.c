@@ -383,7 +383,7 @@ static int round_done(struct incoming *in, uint32_t round, char *err, size_t err
 	struct wbuf b;
 	int ret;
 
-	if (!in->s.is_socket || in->s.minor_in < 5)
+	if (!stream__has_round_done(&in->s))
 		return 0;
 	wbuf__init(&b);
 	stream_msg__encode_round_done(&b, round);

@@ -62,7 +62,7 @@ int source__take_round_done(struct source_run *r, uint32_t want, uint64_t until_
 	uint64_t now;
 	int ret;
 
-	if (r->uri.kind != TRANSPORT_TCP || r->s.minor_in < 5)
+	if (!stream__has_round_done(&r->s))
 		return 0;
 	for (;;) {
 		while (waiting_bytes(r) >= (int)ROUND_DONE_SECTION_LEN) {
@@ -86,7 +86,7 @@ int source__await_rounds_done(struct source_run *r)
 {
 	int ret = 0;
 
-	if (r->uri.kind != TRANSPORT_TCP || r->s.minor_in < 5)
+	if (!stream__has_round_done(&r->s))
 		return 0;
 	while (!ret && r->rounds_done < r->rounds_ended)
 		ret = take_one(r);

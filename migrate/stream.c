@@ -258,6 +258,11 @@ int stream__read_preamble(struct stream *s, char *err, size_t errlen)
 	return ret;
 }
 
+bool stream__has_round_done(const struct stream *s)
+{
+	return s->is_socket && s->minor_in >= 5;
+}
+
 /* --- sending ------------------------------------------------------------ */
 
 /* Copies n bytes from offset off of a gather list; false if it is shorter. */

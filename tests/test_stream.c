@@ -1019,6 +1019,29 @@ static void test_round_done(void **state)
 	(void)state;
 }
 
+/* Both ends ask the same: a socket, and a peer that came with 3.5 or
+ * later. A file has no return path whatever its preamble says. */
+static void test_has_round_done(void **state)
+{
+	struct stream s;
+	int sv[2], fd = new_memfd();
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	stream__init(&s, sv[0], STREAM_SOURCE);
+	assert_false(stream__has_round_done(&s));
+	s.minor_in = 4;
+	assert_false(stream__has_round_done(&s));
+	s.minor_in = 5;
+	assert_true(stream__has_round_done(&s));
+	stream__init(&s, fd, STREAM_DEST);
+	s.minor_in = 5;
+	assert_false(stream__has_round_done(&s));
+	close(sv[0]);
+	close(sv[1]);
+	close(fd);
+	(void)state;
+}
+
 static void test_round_end_and_end(void **state)
 {
 	struct round_end_msg re = { 7, 1234567890123ull, 42, 0, 0 }, re2;
@@ -1174,6 +1197,7 @@ int main(void)
 		cmocka_unit_test(test_round_end_and_end),
 		cmocka_unit_test(test_block_needs_3_3),
 		cmocka_unit_test(test_round_done),
+		cmocka_unit_test(test_has_round_done),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_reason),
 		cmocka_unit_test(test_type_names),
