@@ -179,10 +179,10 @@ int qcow2_req__queue(struct qcow2 *q, struct io_uring *ring, int data_fd, bool b
 	}
 	if (ret)
 		return ret;
-	/* The kernel copies SQEs (and their iovecs) at submission. */
-	if (io_uring_sq_space_left(ring) < (ndata ? ndata : 1))
-		io_uring_submit(ring);
-	if (io_uring_sq_space_left(ring) < (ndata ? ndata : 1))
+	/* Room for all the request's SQEs before any is taken: a request
+	 * half on the ring could not be taken back. The kernel copies SQEs
+	 * (and their iovecs) at submission. */
+	if (uring_ring__make_room(ring, ndata ? ndata : 1))
 		return -EAGAIN;
 	r = new_req(io, n, bounce && io->op != BLK_OP_FLUSH);
 	if (!r)

@@ -294,22 +294,9 @@ void blk_backend__kick(struct blk_backend *b)
 		return;
 }
 
-/* An SQE, after handing the kernel those the ring holds when it is
- * full. NULL only when the kernel took none of them now (older kernels
- * refuse while completions overflow their queue): the caller waits for a
- * completion to reap first. */
-static struct io_uring_sqe *get_sqe(struct blk_backend *b)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
-
-	if (!sqe && io_uring_submit(&b->ring) >= 0)
-		sqe = io_uring_get_sqe(&b->ring);
-	return sqe;
-}
-
 static int arm_kick(struct blk_backend *b)
 {
-	struct io_uring_sqe *sqe = get_sqe(b);
+	struct io_uring_sqe *sqe = uring_ring__get_sqe(&b->ring);
 
 	if (!sqe)
 		return -EAGAIN;
@@ -405,7 +392,7 @@ static int start_raw(struct blk_backend *b, struct blk_io *io)
 
 	if (ret)
 		return ret;
-	sqe = get_sqe(b);
+	sqe = uring_ring__get_sqe(&b->ring);
 	if (!sqe) {
 		free(io->bounce);
 		io->bounce = NULL;

@@ -17,6 +17,16 @@
 int uring_ring__init_restricted(struct io_uring *ring, unsigned int entries,
 				const uint8_t *ops, unsigned int nops);
 
+/* Room on ring for n more SQEs (n at most the ring's size): when there
+ * is not, the SQEs the ring holds go to the kernel, once, to make some.
+ * 0, or -EAGAIN when there is still too little: the kernel took too few
+ * of them now (an older one refuses while its completion queue
+ * overflows), and the caller reaps a completion before it tries again.
+ * The SQEs a caller asked room for are then there for io_uring_get_sqe. */
+int uring_ring__make_room(struct io_uring *ring, unsigned int n);
+/* One SQE, room made for it as above. NULL where that says -EAGAIN. */
+struct io_uring_sqe *uring_ring__get_sqe(struct io_uring *ring);
+
 /* The kernel wrote the first len bytes of iov through a read on a ring:
  * says so to valgrind's memcheck, which sees io_uring_enter but not what
  * the reads on the ring write, and would take memory fresh from malloc

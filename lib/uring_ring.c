@@ -45,6 +45,20 @@ out:
 	return ret;
 }
 
+int uring_ring__make_room(struct io_uring *ring, unsigned int n)
+{
+	/* Submitting hands the kernel the SQEs; a failure leaves them on
+	 * the ring, which the second look sees. */
+	if (io_uring_sq_space_left(ring) < n)
+		io_uring_submit(ring);
+	return io_uring_sq_space_left(ring) < n ? -EAGAIN : 0;
+}
+
+struct io_uring_sqe *uring_ring__get_sqe(struct io_uring *ring)
+{
+	return uring_ring__make_room(ring, 1) ? NULL : io_uring_get_sqe(ring);
+}
+
 void uring_ring__filled(const struct iovec *iov, unsigned int niov, uint64_t len)
 {
 	unsigned int i;

@@ -104,12 +104,88 @@ static void test_refuses_registration(void **state)
 	close(efd);
 }
 
+/* Queues a write of buf to fd on an SQE the ring gives. */
+static void queue_write(struct io_uring *ring, int fd, const char *buf, unsigned int len)
+{
+	struct io_uring_sqe *sqe = uring_ring__get_sqe(ring);
+
+	assert_non_null(sqe);
+	io_uring_prep_write(sqe, fd, buf, len, 0);
+}
+
+/* Reaps n completions, each a whole write of len bytes. */
+static void reap_writes(struct io_uring *ring, unsigned int n, int len)
+{
+	struct io_uring_cqe *cqe;
+
+	assert_int_equal(io_uring_submit(ring) >= 0, 1);
+	while (n--) {
+		assert_int_equal(io_uring_wait_cqe(ring, &cqe), 0);
+		assert_int_equal(cqe->res, len);
+		io_uring_cqe_seen(ring, cqe);
+	}
+}
+
+/* A full ring hands its SQEs to the kernel and has room again; nothing
+ * is submitted while there is room. */
+static void test_get_sqe_makes_room(void **state)
+{
+	struct io_uring ring;
+	char path[256], buf[8] = "sqe";
+	int fd = temp_file(path, sizeof(path)), i;
+
+	(void)state;
+	make_ring(&ring);
+	for (i = 0; i < 4; i++)
+		queue_write(&ring, fd, buf, sizeof(buf));
+	assert_int_equal(io_uring_sq_ready(&ring), 4);
+	queue_write(&ring, fd, buf, sizeof(buf));
+	assert_int_equal(io_uring_sq_ready(&ring), 1);
+	assert_int_equal(uring_ring__make_room(&ring, 3), 0);
+	assert_int_equal(io_uring_sq_ready(&ring), 1);
+	assert_int_equal(uring_ring__make_room(&ring, 4), 0);
+	assert_int_equal(io_uring_sq_ready(&ring), 0);
+	reap_writes(&ring, 5, (int)sizeof(buf));
+	io_uring_queue_exit(&ring);
+	close(fd);
+	unlink(path);
+}
+
+/* When the kernel takes none of the SQEs (here: the ring's descriptor
+ * is closed for a moment, so io_uring_enter fails), there is no room:
+ * -EAGAIN and NULL, and the SQEs stay on the ring for the next submit. */
+static void test_no_room_when_the_kernel_takes_none(void **state)
+{
+	struct io_uring ring;
+	char path[256], buf[8] = "full";
+	int fd = temp_file(path, sizeof(path)), saved, i;
+
+	(void)state;
+	make_ring(&ring);
+	for (i = 0; i < 4; i++)
+		queue_write(&ring, fd, buf, sizeof(buf));
+	saved = dup(ring.ring_fd);
+	assert_true(saved >= 0);
+	assert_int_equal(close(ring.ring_fd), 0);
+	assert_int_equal(uring_ring__make_room(&ring, 1), -EAGAIN);
+	assert_null(uring_ring__get_sqe(&ring));
+	assert_int_equal(dup2(saved, ring.ring_fd), ring.ring_fd);
+	close(saved);
+	assert_int_equal(io_uring_sq_ready(&ring), 4);
+	reap_writes(&ring, 4, (int)sizeof(buf));
+	io_uring_queue_exit(&ring);
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reads_and_writes),
 		cmocka_unit_test(test_refuses_openat),
 		cmocka_unit_test(test_refuses_registration),
+		cmocka_unit_test(test_get_sqe_makes_room),
+		cmocka_unit_test(test_no_room_when_the_kernel_takes_none),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
