@@ -41,8 +41,20 @@ struct guest_memory {
 
 /* Pure layout: fills slots for a RAM size (no mapping, no KVM). */
 int guest_memory__layout(struct guest_memory *mem, uint64_t ram_size);
-int guest_memory__init(struct guest_memory *mem, int vm_fd, uint64_t ram_size,
-		       char *err, size_t errlen);
+/* Maps ram_size bytes of guest RAM (THP advised, slots laid out, no KVM
+ * yet); with prealloc every page is also allocated now (--mem-prealloc,
+ * guest_memory__populate). On failure nothing is left and err says why. */
+int guest_memory__map(struct guest_memory *mem, uint64_t ram_size, bool prealloc,
+		      char *err, size_t errlen);
+/* Allocates every page of the mapping now, so that no first touch of the
+ * guest's or of an incoming migration's later pays for it: a
+ * destination's first touches of fresh memory are most of round 0's cost
+ * where the host must back them (bench/RESULTS.md). MADV_POPULATE_WRITE,
+ * or a write to every page before Linux 5.14. -errno (ENOMEM: the host
+ * has not that much) with err set. */
+int guest_memory__populate(struct guest_memory *mem, char *err, size_t errlen);
+/* Gives a mapped RAM's slots to the VM vm_fd. */
+int guest_memory__register(struct guest_memory *mem, int vm_fd, char *err, size_t errlen);
 void guest_memory__destroy(struct guest_memory *mem);
 /* RAM pages are numbered 0.. in the order of the host mapping; the slots
  * place them in guest-physical space. Every mapping between the two goes

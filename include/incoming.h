@@ -14,6 +14,8 @@
 #include "stream.h"
 #include "transport.h"
 
+struct guest_memory;
+
 struct auth_secret;
 struct tls_creds;
 struct board_drive;
@@ -39,6 +41,9 @@ struct incoming {
 	uint64_t want_ram;		/* 0 = take the stream's */
 	unsigned int want_cpus;		/* 0 = take the stream's */
 	uint32_t dirty_ring_entries;	/* the VM built here: --dirty-ring */
+	/* --mem-prealloc: its RAM, made and allocated before listening; the
+	 * VM built here takes it (vm_options.ram_premapped). NULL: none. */
+	struct guest_memory *ram_premapped;
 	struct migrate_stats stats;	/* this side's view */
 	char peer[128];			/* "ADDR:PORT" of the source */
 	/* Numeric addresses a source may connect from; none = anyone. */

@@ -13,6 +13,7 @@
 struct options {
 	uint64_t ram_size;
 	bool ram_given;
+	bool mem_prealloc;		/* --mem-prealloc: RAM allocated at start */
 	unsigned int nr_cpus;
 	bool cpus_given;
 	const char *serial;		/* stdio, none or file:PATH, without ,timestamps */

@@ -116,6 +116,12 @@ struct vm_options {
 	const struct kvm_cpuid2 *cpuid;
 	/* Entries of each vCPU's dirty ring (dirty_ring.h); 0 = no ring. */
 	uint32_t dirty_ring_entries;
+	/* --mem-prealloc: every page of RAM allocated when it is made. */
+	bool ram_prealloc;
+	/* RAM mapped (guest_memory__map) before this VM, e.g. by a destination
+	 * at start; the VM takes it when its size is ram_size (it is then
+	 * left zeroed), else it is left alone and RAM is made as usual. */
+	struct guest_memory *ram_premapped;
 };
 
 /* What every VM here needs and this host's KVM lacks: capability names

@@ -301,7 +301,8 @@ static int build_vm(int kvm_fd, int serial_fd, const struct incoming *in,
 	struct kvm_cpuid2 *cpuid;
 	struct board_options bo = {
 		.vm = { .kvm_fd = kvm_fd, .ram_size = cfg->ram_size, .nr_cpus = cfg->nr_cpus,
-			.dirty_ring_entries = in->dirty_ring_entries },
+			.dirty_ring_entries = in->dirty_ring_entries,
+			.ram_premapped = in->ram_premapped },
 		.serial_out_fd = serial_fd,
 		.serial_stamp = in->serial_stamp,
 		.drives = in->drives,

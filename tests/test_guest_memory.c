@@ -3,6 +3,7 @@
  * a mapping the host has populated (/proc/self/pagemap). */
 #include "guest_memory.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -161,6 +162,33 @@ static void test_populated_thp(void **state)
 	munmap(mem.map_addr, mem.map_len);
 }
 
+/* guest_memory__map: without prealloc no page of RAM exists until it is
+ * touched; with it (--mem-prealloc) every one does, before any touch. */
+static void test_map_prealloc(void **state)
+{
+	struct guest_memory mem;
+	uint64_t bits[(8 * M / PAGE) / 64], p, n;
+	char err[256] = "";
+	int pre;
+
+	(void)state;
+	for (pre = 0; pre <= 1; pre++) {
+		assert_int_equal(guest_memory__map(&mem, 8 * M, pre, err, sizeof(err)), 0);
+		assert_non_null(mem.vmm_dirty);
+		assert_ptr_equal(mem.slots[0].hva, mem.base);
+		assert_int_equal(guest_memory__populated(&mem, bits, err, sizeof(err)), 0);
+		for (p = n = 0; p < 8 * M / PAGE; p++)
+			n += bit(bits, p);
+		assert_int_equal(n, pre ? 8 * M / PAGE : 0);
+		guest_memory__destroy(&mem);
+		assert_null(mem.map_addr);
+	}
+	/* A size the layout refuses: nothing mapped, the reason given. */
+	assert_int_equal(guest_memory__map(&mem, 8 * M + 1, true, err, sizeof(err)), -EINVAL);
+	assert_null(mem.map_addr);
+	assert_non_null(strstr(err, "multiple of 4 KiB"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -170,6 +198,7 @@ int main(void)
 		cmocka_unit_test(test_8g),
 		cmocka_unit_test(test_populated),
 		cmocka_unit_test(test_populated_thp),
+		cmocka_unit_test(test_map_prealloc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,8 +49,35 @@ static int set_slot(int vm_fd, const struct guest_mem_slot *s, uint32_t flags)
 	return ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) ? -errno : 0;
 }
 
-int guest_memory__init(struct guest_memory *mem, int vm_fd, uint64_t ram_size,
-		       char *err, size_t errlen)
+/* Linux 5.14's; older headers lack the name. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+int guest_memory__populate(struct guest_memory *mem, char *err, size_t errlen)
+{
+	volatile uint8_t *p;
+	uint64_t off;
+
+	if (!madvise(mem->base, mem->size, MADV_POPULATE_WRITE))
+		return 0;
+	if (errno != EINVAL) {
+		int ret = -errno;
+
+		snprintf(err, errlen, "cannot preallocate %llu MiB of guest RAM: %s",
+			 (unsigned long long)(mem->size >> 20), strerror(-ret));
+		return ret;
+	}
+	/* A kernel before 5.14: a write to every page does the same (fresh
+	 * anonymous memory reads as zero, so writing zero changes nothing). */
+	p = mem->base;
+	for (off = 0; off < mem->size; off += GUEST_PAGE_SIZE)
+		p[off] = 0;
+	return 0;
+}
+
+int guest_memory__map(struct guest_memory *mem, uint64_t ram_size, bool prealloc,
+		      char *err, size_t errlen)
 {
 	unsigned int i;
 	uintptr_t aligned;
@@ -78,30 +105,40 @@ int guest_memory__init(struct guest_memory *mem, int vm_fd, uint64_t ram_size,
 	mem->base = (uint8_t *)aligned;
 	/* Advisory: without THP the guest runs, only slower. */
 	madvise(mem->base, ram_size, MADV_HUGEPAGE);
-
+	for (i = 0; i < mem->nr_slots; i++)
+		mem->slots[i].hva = mem->base + mem->slots[i].ram_offset;
 	mem->vmm_dirty = calloc((ram_size / GUEST_PAGE_SIZE + 63) / 64, sizeof(uint64_t));
 	if (!mem->vmm_dirty) {
 		snprintf(err, errlen, "out of memory for the dirty bitmap");
 		ret = -ENOMEM;
-		goto err_unmap;
+		goto err;
 	}
+	if (prealloc) {
+		ret = guest_memory__populate(mem, err, errlen);
+		if (ret)
+			goto err;
+	}
+	return 0;
+
+err:
+	guest_memory__destroy(mem);
+	return ret;
+}
+
+int guest_memory__register(struct guest_memory *mem, int vm_fd, char *err, size_t errlen)
+{
+	unsigned int i;
+	int ret;
+
 	for (i = 0; i < mem->nr_slots; i++) {
-		mem->slots[i].hva = mem->base + mem->slots[i].ram_offset;
 		ret = set_slot(vm_fd, &mem->slots[i], 0);
 		if (ret) {
 			snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION slot %u: %s",
 				 i, strerror(-ret));
-			goto err_free;
+			return ret;
 		}
 	}
 	return 0;
-
-err_free:
-	free(mem->vmm_dirty);
-err_unmap:
-	munmap(mem->map_addr, mem->map_len);
-	memset(mem, 0, sizeof(*mem));
-	return ret;
 }
 
 void guest_memory__destroy(struct guest_memory *mem)

@@ -250,7 +250,16 @@ int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t e
 		snprintf(err, errlen, "setting up the in-kernel TSS/irqchip/PIT: %s", strerror(errno));
 		goto err;
 	}
-	ret = guest_memory__init(&vm->mem, vm->vm_fd, opts->ram_size, err, errlen);
+	if (opts->ram_premapped && opts->ram_premapped->base &&
+	    opts->ram_premapped->size == opts->ram_size) {
+		vm->mem = *opts->ram_premapped;
+		memset(opts->ram_premapped, 0, sizeof(*opts->ram_premapped));
+	} else {
+		ret = guest_memory__map(&vm->mem, opts->ram_size, opts->ram_prealloc, err, errlen);
+		if (ret)
+			goto err;
+	}
+	ret = guest_memory__register(&vm->mem, vm->vm_fd, err, errlen);
 	if (ret)
 		goto err;
 	ret = enable_dirty_ring(vm, opts->dirty_ring_entries, err, errlen);

@@ -1,5 +1,6 @@
 /* vmm: boot a multiboot test guest on KVM, or receive one by migration. */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/io_uring.h>
@@ -16,6 +17,7 @@
 #include "auth.h"
 #include "blk_base_cache.h"
 #include "board.h"
+#include "clock.h"
 #include "devices.h"
 #include "dirty_ring.h"
 #include "drive_dir.h"
@@ -414,6 +416,20 @@ static int check_dirty_ring(int kvm_fd, uint32_t entries, char *err, size_t errl
 }
 
 /* The destination's start: receive the VM, then run it like any other. */
+/* --mem-prealloc on a destination: the RAM the incoming VM will take,
+ * every page allocated now, while no migration waits for it. */
+static int preallocate_incoming_ram(struct guest_memory *ram, uint64_t size, char *err,
+				    size_t errlen)
+{
+	uint64_t t0 = clock__mono_us();
+	int ret = guest_memory__map(ram, size, true, err, errlen);
+
+	if (!ret)
+		log_info("preallocated %" PRIu64 " MiB of guest RAM in %" PRIu64 " ms",
+			 size >> 20, (clock__mono_us() - t0) / 1000);
+	return ret;
+}
+
 static int start_incoming(struct vm *vm, struct incoming *in, const struct options *o,
 			  int kvm_fd, int serial_fd, char *err, size_t errlen)
 {
@@ -467,6 +483,7 @@ int main(int argc, char **argv)
 	static struct tls_creds *creds;
 	static struct board_drive drives[DRIVE_MAX];
 	static struct drive_dir drive_dir = { .fd = -1 };
+	static struct guest_memory premapped;	/* --mem-prealloc --incoming */
 	pthread_t thread;
 	char err[1024] = "";
 	int status, serial_fd, kvm_fd;
@@ -501,9 +518,15 @@ int main(int argc, char **argv)
 	if (serial_fd == -2)
 		goto fail;
 	line_stamp__init(&serial_stamp, serial_fd);
+	/* Before listening: a source that connects finds the RAM there. */
+	if (o.incoming && o.mem_prealloc &&
+	    preallocate_incoming_ram(&premapped, o.ram_size, err, sizeof(err)))
+		goto fail;
 	if (o.incoming && incoming__prepare(&in, o.incoming, &secret, creds, o.insecure, err,
 					    sizeof(err)))
 		goto fail;
+	if (premapped.base)	/* incoming__prepare starts from an empty one */
+		in.ram_premapped = &premapped;
 	if (o.serial_timestamps)
 		in.serial_stamp = &serial_stamp;
 	if (open_drives(&o, drives, err, sizeof(err)))
@@ -520,7 +543,8 @@ int main(int argc, char **argv)
 	if (!o.incoming) {
 		bo = (struct board_options){
 			.vm = { .kvm_fd = kvm_fd, .ram_size = o.ram_size, .nr_cpus = o.nr_cpus,
-				.dirty_ring_entries = o.dirty_ring_entries },
+				.dirty_ring_entries = o.dirty_ring_entries,
+				.ram_prealloc = o.mem_prealloc },
 			.serial_out_fd = serial_fd,
 			.serial_stamp = in.serial_stamp,
 			.drives = drives,
@@ -671,6 +695,7 @@ int main(int argc, char **argv)
 	drive_dir__close(&drive_dir);
 	file_ram__rings_exit();
 	incoming__close(&in);
+	guest_memory__destroy(&premapped);	/* unless the VM took it */
 	auth__clear_secret(&secret);
 	tls_tunnel__wait_idle(1000);
 	tls_creds__free(creds);
@@ -692,6 +717,7 @@ out_early:
 	if (kvm_fd >= 0)
 		close(kvm_fd);
 	incoming__close(&in);
+	guest_memory__destroy(&premapped);
 	auth__clear_secret(&secret);
 	tls_tunnel__wait_idle(1000);
 	tls_creds__free(creds);

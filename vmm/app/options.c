@@ -26,6 +26,8 @@ static void usage(FILE *f)
 "the guest crashes; 0 on the source after a successful migration.\n"
 "\n"
 "  --mem SIZE            guest RAM (K/M/G suffix; default 256M)\n"
+"  --mem-prealloc        allocate all of guest RAM at start (on a destination,\n"
+"                        before it listens; needs --mem there), not at first touch\n"
 "  --cpus N              vCPUs (default 1)\n"
 "  --serial MODE         stdio | file:PATH | none (default stdio); append\n"
 "                        ,timestamps to put host time before every line\n"
@@ -88,11 +90,12 @@ enum {
 	OPT_MIGRATE_TO, OPT_MIGRATE_AFTER, OPT_STATS_JSON, OPT_STATS_CSV, OPT_PLAIN_LOG,
 	OPT_INCOMING_ALLOW, OPT_PAUSED, OPT_RUNAS, OPT_JAIL, OPT_SANDBOX, OPT_QMP,
 	OPT_SECRET_FILE, OPT_INSECURE, OPT_TLS_CREDS, OPT_MAX_MEM, OPT_DIRTY_RING, OPT_DRIVE,
-	OPT_DRIVE_DIR,
+	OPT_DRIVE_DIR, OPT_MEM_PREALLOC,
 };
 
 static const struct option long_options[] = {
 	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "mem-prealloc", no_argument, NULL, OPT_MEM_PREALLOC },
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "monitor", required_argument, NULL, OPT_MONITOR },
@@ -233,6 +236,9 @@ int options__parse(struct options *o, int argc, char **argv)
 		case OPT_PAUSED:
 			o->paused = true;
 			break;
+		case OPT_MEM_PREALLOC:
+			o->mem_prealloc = true;
+			break;
 		case OPT_INCOMING_ALLOW:
 			if (!transport__is_addr(optarg))
 				return die_usage("bad --incoming-allow '%s': a numeric IPv4 or IPv6 "
@@ -343,6 +349,10 @@ int options__parse(struct options *o, int argc, char **argv)
 		if (optind < argc)
 			return die_usage("--incoming takes no guest image ('%s'): the VM comes "
 					 "from the stream", argv[optind]);
+		if (o->mem_prealloc && !o->ram_given)
+			return die_usage("%s", "--mem-prealloc with --incoming needs --mem: the "
+					 "RAM is made before the source connects, so its size "
+					 "must be known then (the stream's must match it)");
 		return -1;
 	}
 	if (optind >= argc)
