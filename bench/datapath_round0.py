@@ -3,9 +3,13 @@
 beside iperf3 over the same loopback in the same run.
 
 usage: bench/datapath_round0.py [--build build] [--base-vmm PATH [--base-label NAME]]
-                                [--repeat N] [--mem 1G] [--ws 1000M]
+                                [--prealloc] [--repeat N] [--mem 1G] [--ws 1000M]
                                 [--transport tcp|tls|x509|both|all] [--markdown]
                                 [--json FILE]
+
+--prealloc adds build/vmm with its destination started with `--mem MEM
+--mem-prealloc` (row "prealloc"): its RAM allocated before it listens,
+so round 0 lands in memory the host has already backed.
 
 --transport tls migrates over tls: (TLS 1.3 keyed by a secret file made
 for the run), x509 over tls: keyed by certificates (--tls-creds: a CA and
@@ -168,9 +172,10 @@ def make_creds(tmp):
     return d
 
 
-def migrate_once(vmm, build, mem, ws, tmp, scheme="tcp"):
-    """One migration over scheme (tcp, tls or x509); (source statistics,
-    source extra KiB, dest extra KiB)."""
+def migrate_once(vmm, build, mem, ws, tmp, scheme="tcp", prealloc=False):
+    """One migration over scheme (tcp, tls or x509), into a destination
+    with --mem-prealloc if prealloc; (source statistics, source extra
+    KiB, dest extra KiB)."""
     port = bl.free_port()
     secret = []
     if scheme == "x509":
@@ -188,6 +193,7 @@ def migrate_once(vmm, build, mem, ws, tmp, scheme="tcp"):
             os.unlink(files[k])
     uri = "%s:127.0.0.1:%d" % ("tcp" if scheme == "tcp" else "tls", port)
     dst = bl.Background([vmm, "--incoming", uri] + secret +
+                        (["--mem", mem, "--mem-prealloc"] if prealloc else []) +
                         ["--serial", "none",
                          "--monitor", "unix:" + files["dst.sock"],
                          "--stats-json", files["dst.json"]], files["dst.err"])
@@ -261,6 +267,8 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--base-vmm", help="a second vmm to compare, e.g. main's")
     ap.add_argument("--base-label", default="base", help="its name in the output")
+    ap.add_argument("--prealloc", action="store_true",
+                    help="also this vmm into a destination with --mem-prealloc")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--mem", default="1G")
     ap.add_argument("--ws", default="1000M")
@@ -277,21 +285,23 @@ def main():
     if a.base_vmm:
         vmms.append((a.base_label, a.base_vmm))
     vmms.append(("this", os.path.join(a.build, "vmm")))
+    if a.prealloc:
+        vmms.append(("prealloc", os.path.join(a.build, "vmm")))
     # One row label per vmm and transport; tcp alone keeps the old labels.
-    vmms = [(label if schemes == ("tcp",) else "%s/%s" % (label, sc), vmm, sc)
-            for label, vmm in vmms for sc in schemes]
+    vmms = [(label if schemes == ("tcp",) else "%s/%s" % (label, sc), vmm, sc,
+             label == "prealloc") for label, vmm in vmms for sc in schemes]
     rows = []
     with tempfile.TemporaryDirectory(prefix="datapath-") as tmp:
         # The first migration after iperf3 (or after start) pays for the
         # host making 1 GiB of huge pages again (the destination's system
         # time doubles): one unrecorded migration first, and the order of
         # the vmms alternates between repetitions.
-        migrate_once(vmms[0][1], a.build, a.mem, a.ws, tmp, vmms[0][2])
+        migrate_once(vmms[0][1], a.build, a.mem, a.ws, tmp, vmms[0][2], vmms[0][3])
         for rep in range(a.repeat):
             before = iperf3()
             order = vmms if rep % 2 == 0 else vmms[::-1]
-            runs = [(label, migrate_once(vmm, a.build, a.mem, a.ws, tmp, sc))
-                    for label, vmm, sc in order]
+            runs = [(label, migrate_once(vmm, a.build, a.mem, a.ws, tmp, sc, pre))
+                    for label, vmm, sc, pre in order]
             after = iperf3()
             anchor = statistics.median([before, after])
             for label, (stats, se, de) in runs:
@@ -311,7 +321,7 @@ def main():
                           r["dst_cpu_ms"], r["dst_sys_ms"], r["dst_minflt"],
                           r["src_wait_ms"], r["dst_wait_ms"],
                           " ".join("%.1f" % x for x in os.getloadavg())), flush=True)
-    for label, _, _ in vmms:
+    for label, _, _, _ in vmms:
         mine = [r for r in rows if r["vmm"] == label]
         print(bl.kv_line("datapath_round0 " + label, {
             "ratio_median": round(statistics.median(r["ratio"] for r in mine), 3),
