@@ -64,6 +64,21 @@ static void test_mem(void **state)
 	assert_int_equal(parse("--mem g.elf"), 1);	/* value eaten, no guest */
 }
 
+/* --mem-prealloc: a flag anywhere; a destination makes its RAM before
+ * the stream says how much, so there it needs --mem. */
+static void test_mem_prealloc(void **state)
+{
+	assert_int_equal(parse("g.elf"), -1);
+	assert_false(o.mem_prealloc);
+	assert_int_equal(parse("--mem-prealloc g.elf"), -1);
+	assert_true(o.mem_prealloc);
+	assert_int_equal(parse("--mem-prealloc --mem 1G --incoming tcp:0:8888"), -1);
+	assert_true(o.mem_prealloc);
+	assert_int_equal(o.ram_size, 1ULL << 30);
+	assert_int_equal(parse("--mem-prealloc --incoming tcp:0:8888"), 1);
+	assert_int_equal(parse("--mem-prealloc=on g.elf"), 1);	/* takes no value */
+}
+
 static void test_cpus(void **state)
 {
 	assert_int_equal(parse("--cpus 2 g.elf"), -1);
@@ -266,6 +281,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_mem),
+		cmocka_unit_test(test_mem_prealloc),
 		cmocka_unit_test(test_cpus),
 		cmocka_unit_test(test_dirty_ring),
 		cmocka_unit_test(test_serial_and_monitor),

@@ -415,7 +415,6 @@ static int check_dirty_ring(int kvm_fd, uint32_t entries, char *err, size_t errl
 					 err, errlen);
 }
 
-/* The destination's start: receive the VM, then run it like any other. */
 /* --mem-prealloc on a destination: the RAM the incoming VM will take,
  * every page allocated now, while no migration waits for it. */
 static int preallocate_incoming_ram(struct guest_memory *ram, uint64_t size, char *err,
@@ -430,6 +429,7 @@ static int preallocate_incoming_ram(struct guest_memory *ram, uint64_t size, cha
 	return ret;
 }
 
+/* The destination's start: receive the VM, then run it like any other. */
 static int start_incoming(struct vm *vm, struct incoming *in, const struct options *o,
 			  int kvm_fd, int serial_fd, char *err, size_t errlen)
 {
