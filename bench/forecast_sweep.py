@@ -11,7 +11,7 @@ gives the error table (bench/RESULTS.md, "vmm's forecast against the real
 outcome").
 
     python3 bench/forecast_sweep.py [--out bench/results/forecast] [--build build]
-        [--repetitions 2] [--fast]
+        [--repetitions 2] [--fast] [--upfront] [--dest-prealloc]
 
 --fast: the guest at 60k pages/s and as fast as it can instead (the
 harder cases, where more than one pre-copy round runs).
@@ -33,6 +33,11 @@ freed memory to its own host (virtio-balloon free page reporting, about
 just before fills it several times faster than one that waited: a
 calibration that migrates at once measured round 0 several times faster
 than the runs, which all wait the forecast's 2 s.
+
+--dest-prealloc: every destination (calibrations too) started with
+`--mem 512M --mem-prealloc`, its RAM allocated before it listens, so that
+round 0 no longer depends on whether the host has taken back the memory
+the run before freed.
 """
 import argparse
 import os
@@ -81,7 +86,9 @@ def main():
     ap.add_argument("--repetitions", type=int, default=2)
     ap.add_argument("--fast", action="store_true")
     ap.add_argument("--upfront", action="store_true")
+    ap.add_argument("--dest-prealloc", action="store_true")
     a = ap.parse_args()
+    dst_opts = ["--mem", replay_validate.MEM, "--mem-prealloc"] if a.dest_prealloc else []
     os.makedirs(os.path.join(a.out, "runs"), exist_ok=True)
     rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
                          text=True).stdout.strip() or None
@@ -94,7 +101,7 @@ def main():
             for i in range(CALIBRATIONS):
                 cal = replay_validate.migrate_once(a.build, tmp, "calibration%d" % i,
                                                    "memtouch", "rate=1000 ws=128M", 0,
-                                                   before=upfront(2**30))
+                                                   before=upfront(2**30), dst_opts=dst_opts)
                 cal_bw.append(int(cal["forecast"]["bandwidth_bps"]))
             loop_bw = int(statistics.median(cal_bw))
             print("forecast: round 0's page data at %.0f MiB/s (median of %s)" % (
@@ -106,11 +113,12 @@ def main():
                     name = "%s-%s-r%d" % (wl, link, rep)
                     hook = upfront(link_bw, loop_bw) if a.upfront else None
                     st = replay_validate.migrate_once(a.build, tmp, name, "memtouch", args, bw,
-                                                      before=hook)
+                                                      before=hook, dst_opts=dst_opts)
                     rec = {"workload": wl, "guest_args": args, "mem": replay_validate.MEM,
                            "link": link, "repetition": rep, "max_bandwidth": bw,
                            "git_revision": rev, "machine": benchlib.machine(),
-                           "loadavg": os.getloadavg(), "stats": st}
+                           "loadavg": os.getloadavg(), "stats": st,
+                           "dest_prealloc": a.dest_prealloc}
                     if a.upfront:
                         rec["upfront"] = st.pop("before")
                         rec["calibration_bps"] = cal_bw

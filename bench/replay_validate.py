@@ -71,12 +71,13 @@ def _wait_file(path, text, timeout, proc):
     benchlib.die("%r did not appear in %s within %g s" % (text, path, timeout))
 
 
-def migrate_once(build, tmp, name, guest, guest_args, max_bw, trace=None, before=None):
+def migrate_once(build, tmp, name, guest, guest_args, max_bw, trace=None, before=None,
+                 dst_opts=()):
     """Boots guest, records a trace into trace (if given), migrates it to a
-    fresh destination over loopback; the source's statistics. before, if
-    given, is called with the monitor's socket once max-bandwidth is set,
-    just before the migration starts; what it returns is the statistics'
-    "before" key."""
+    fresh destination over loopback (started with dst_opts too); the
+    source's statistics. before, if given, is called with the monitor's
+    socket once max-bandwidth is set, just before the migration starts;
+    what it returns is the statistics' "before" key."""
     sock = os.path.join(tmp, name + ".mon")
     log = os.path.join(tmp, name + ".serial")
     stats = os.path.join(tmp, name + ".stats.json")
@@ -94,7 +95,8 @@ def migrate_once(build, tmp, name, guest, guest_args, max_bw, trace=None, before
                 benchlib.die("record-dirty: " + r)
         port = benchlib.free_port()
         dst = benchlib.Background([os.path.join(build, "vmm"), "--incoming",
-                                   "tcp:127.0.0.1:%d" % port, "--serial", "none"],
+                                   "tcp:127.0.0.1:%d" % port, "--serial", "none"] +
+                                  list(dst_opts),
                                   os.path.join(tmp, name + ".dst.err"))
         dst.wait_for("waiting for a migration", 10)
         seen = None
