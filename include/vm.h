@@ -101,9 +101,11 @@ struct vm {
 	uint64_t ring_full_exits;
 	uint64_t ring_wait_us;
 
-	/* How long building this VM took (board__create): a migration's
-	 * destination builds the same VM while the source waits in setup,
-	 * so `forecast` counts it in before round 0. */
+	/* How long building this VM took (board__create), less allocating
+	 * its RAM up front (--mem-prealloc): a migration's destination
+	 * builds the same VM while the source waits in setup, so `forecast`
+	 * counts it in before round 0; a destination allocates its RAM
+	 * before it listens, if at all. */
 	uint64_t build_us;
 };
 

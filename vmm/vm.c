@@ -254,6 +254,7 @@ int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t e
 	    opts->ram_premapped->size == opts->ram_size) {
 		vm->mem = *opts->ram_premapped;
 		memset(opts->ram_premapped, 0, sizeof(*opts->ram_premapped));
+		vm->mem.populate_us = 0;	/* allocated before this VM's build */
 	} else {
 		ret = guest_memory__map(&vm->mem, opts->ram_size, opts->ram_prealloc, err, errlen);
 		if (ret)
