@@ -84,7 +84,7 @@ def load(paths):
             st = (rec.get("vmm_stats") or {}).get("src") if "vmm_stats" in rec \
                 else rec.get("stats")
             if st and st.get("status") == "completed" and st.get("forecast"):
-                if rec.get("upfront"):
+                if (rec.get("upfront") or {}).get("rounds") is not None:
                     st = dict(st, upfront=rec["upfront"])
                 out.append((os.path.splitext(os.path.basename(f))[0], st))
     return out

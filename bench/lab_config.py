@@ -43,20 +43,24 @@ LINK_RATES = {"1gbit": 10**9, "10gbit": 10**10, "25gbit": 25 * 10**9}
 EXPERIMENT_KEYS = {
     "name": str, "description": str, "repetitions": int, "warmup": "dur",
     "timeout": "dur", "cooldown": "dur", "sample_interval": "dur",
-    "ready_timeout": "dur", "order": str,
+    "ready_timeout": "dur", "order": str, "forecast": "dur",
 }
 EXPERIMENT_DEFAULTS = {"name": "", "description": "", "repetitions": 1,
                        "warmup": 2.0, "timeout": 60.0, "cooldown": 1.0,
-                       "sample_interval": 0.05, "ready_timeout": 30.0}
+                       "sample_interval": 0.05, "ready_timeout": 30.0,
+                       "forecast": 0.0}
+# [experiment] forecast: vmm's up-front forecast (x-vmm-forecast) watches
+# the guest for whole seconds, 1 to 30 (0: none).
+FORECAST_SECONDS = (1, 30)
 # [experiment] order, the order of the runs (run_order); the first is the
 # default. It is the spec's, not the settings a run records: a run's
 # record stays what it was before there was a choice.
 ORDERS = ("interleaved", "blocks")
 GRID_KEYS = ("system", "guest", "mem", "cpus", "link", "params",
-             "capabilities", "disk", "dirty-ring")
+             "capabilities", "disk", "dirty-ring", "mem-prealloc")
 GRID_DEFAULTS = {"system": ["vmm", "qemu"], "mem": ["256M"], "cpus": [1],
                  "link": ["loopback"], "params": [{}], "capabilities": [{}],
-                 "disk": ["none"], "dirty-ring": [None]}
+                 "disk": ["none"], "dirty-ring": [None], "mem-prealloc": [False]}
 # A disk (bench/lab_disk.py): its keys and defaults; the guests that need one.
 DISK_MODES = ("block", "incremental", "shared")
 DISK_DEFAULTS = {"size": "256M", "mode": "block", "overlay": "16M"}
@@ -398,6 +402,10 @@ def _axis(grid, key, fname, systems=None):
                     (_expand_table(v) if isinstance(v, dict) else [v])]
         elif key == "dirty-ring":
             out.append(v if v is None else _check_ring(v, where))
+        elif key == "mem-prealloc":
+            if not isinstance(v, bool):
+                raise ConfigError("%s: %r must be true or false" % (where, v))
+            out.append(v)
     if not out:
         raise ConfigError("%s: a list in it is empty: the grid has no points" % where)
     return out
@@ -408,7 +416,7 @@ def parse_experiment(text, fname="experiment"):
     [point, ...], "systems": {NAME: [systems.NAME]}, "order": one of
     ORDERS}; a point is {"id", "system", "guest", "mem", "cpus", "link",
     "params", "capabilities"}, with "disk" and "migrate" when it has a
-    disk, "dirty-ring" when it has a ring."""
+    disk, "dirty-ring" when it has a ring, "mem-prealloc" when on."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -441,6 +449,11 @@ def parse_experiment(text, fname="experiment"):
                                   "back)" % (where, v))
             exp[k] = v
     order = exp.pop("order", ORDERS[0])
+    lo, hi = FORECAST_SECONDS
+    if exp["forecast"] and (exp["forecast"] != int(exp["forecast"]) or
+                            not lo <= exp["forecast"] <= hi):
+        raise ConfigError("%s: [experiment] forecast: %gs (whole seconds, %d to %d; "
+                          "0 = no forecast)" % (fname, exp["forecast"], lo, hi))
     if exp["sample_interval"] <= 0 or exp["timeout"] <= 0:
         raise ConfigError("%s: [experiment] timeout and sample_interval must be "
                           "above 0" % fname)
@@ -461,6 +474,8 @@ def parse_experiment(text, fname="experiment"):
         else:
             p["migrate"] = disk_migrate_args(p["disk"])
         _point_ring(p, fname)
+        if p.pop("mem-prealloc"):   # kept only when on, as the ring: old ids stay
+            p["mem-prealloc"] = True
         p["id"] = point_id(p)
         _check_point_disk(p, fname)
         points.append(p)
@@ -550,5 +565,7 @@ def point_id(p):
         parts.append(disk_label(p["disk"]))
     if p.get("dirty-ring"):
         parts.append("ring%d" % p["dirty-ring"])
+    if p.get("mem-prealloc"):
+        parts.append("prealloc")
     return re.sub(r"[^A-Za-z0-9_.,=+-]", "_", "_".join(parts).replace("(", "-")
                   .replace(")", ""))

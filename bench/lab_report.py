@@ -108,6 +108,10 @@ def summarize(record):
     out["rounds"] = ram.get("dirty-sync-count")
     out["bytes"] = ram.get("transferred")
     out["mbps"] = ram.get("mbps")
+    up = record.get("upfront") or {}
+    if up.get("rounds") is not None:   # [experiment] forecast: vmm's before it ran
+        out["forecast_total_ms"] = up["total_us"] / 1e3
+        out["forecast_bytes"] = up["bytes"]
     stats = (record.get("vmm_stats") or {}).get("src")
     if stats:
         out["total_ms"] = _ms(stats.get("total_us"))
@@ -240,7 +244,8 @@ def point_order(p):
     """Rows in reading order: by RAM, link (loopback first, then by
     rate), vCPUs, workload (idle first, then by rate, max last), then the
     systems side by side (vmm, QEMU, then an experiment's own systems)
-    for each capability set."""
+    for each capability set, RAM allocated on demand before RAM
+    preallocated."""
     import lab_config
     link = p["link"]
     g = p["guest"]
@@ -257,7 +262,7 @@ def point_order(p):
             g["name"] if g["name"] not in ("idle",) else "", wl,
             json.dumps(p["params"], sort_keys=True),
             json.dumps(p.get("capabilities") or {}, sort_keys=True),
-            lab_config.system_rank(p["system"]), p["id"])
+            bool(p.get("mem-prealloc")), lab_config.system_rank(p["system"]), p["id"])
 
 
 def _cell(st, digits=0, scale=1.0):
@@ -315,8 +320,8 @@ def table(points):
             outcome = ", ".join(filter(None, [outcome] + [
                 "%s x%d" % kv for kv in sorted(bad.items())]))
         lines.append("| %s | %s | %s | %d | %s | %d (%d) | %s | %s | %s | %s | %s | %s | %s |" % (
-            p["system"], _guest_text(p["guest"]), lab_config.size_text(p["mem"]),
-            p["cpus"], p["link"]["name"] + (" (!)" if e["link_notes"] else ""),
+            p["system"], _guest_text(p["guest"]), lab_config.size_text(p["mem"]) +
+            (" prealloc" if p.get("mem-prealloc") else ""), p["cpus"], p["link"]["name"] + (" (!)" if e["link_notes"] else ""),
             e["runs"], e["failures"],
             _cell(e["total_ms"]), _cell(e["downtime_ms"], 1),
             _cell(e["client_downtime_ms"], 1), _cell(e["rounds"]),

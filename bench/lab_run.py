@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -259,6 +260,9 @@ def _migrate(run, sysdrv, exp, link):
         run.qmps["dst"].command("migrate-set-capabilities", {"capabilities": [
             {"capability": k, "state": v} for k, v in dst_caps.items()]})
     _set_params(sysdrv, q, point, link, record)
+    if exp.get("forecast") and sysdrv.kind == "vmm":
+        record["upfront"] = _upfront(q, exp["forecast"], record,
+                                     _ROUND0_RATES.get(_round0_key(point)))
     t_mig = time.monotonic()
     record["times"]["migrate"] = t_mig - run.t0
     record["times"]["migrate_mono"] = t_mig
@@ -269,6 +273,51 @@ def _migrate(run, sysdrv, exp, link):
     record["outcome"] = _follow(q, run.procs["src"], exp, t_mig, record)
     record["times"]["end_mono"] = time.monotonic()
     record["times"]["end"] = record["times"]["end_mono"] - run.t0
+
+
+# Round 0's page-data rate in this experiment's earlier vmm runs, by link
+# and RAM allocation (_round0_key): what a user who has migrated over the
+# link before knows, and gives the up-front forecast as ROUND0_BANDWIDTH.
+_ROUND0_RATES = {}
+
+
+def _round0_key(point):
+    return (point["link"]["name"], bool(point.get("mem-prealloc")))
+
+
+def _learn_round0(point, record):
+    """Keeps a completed vmm run's round-0 page-data rate (its statistics'
+    forecast bandwidth) for the forecasts of the runs after it."""
+    st = (record.get("vmm_stats") or {}).get("src") or {}
+    bw = (st.get("forecast") or {}).get("bandwidth_bps")
+    if record.get("outcome") == "completed" and bw:
+        _ROUND0_RATES.setdefault(_round0_key(point), []).append(bw)
+
+
+def _upfront(q, seconds, record, round0_rates=None):
+    """vmm's forecast before anything is sent (x-vmm-forecast), under the
+    parameters just set, given the link's rate as the lab measured it (its
+    anchor) and round 0's as earlier runs over the same link measured it
+    (the median of round0_rates; none: the link's rate); what it says, or
+    why it said nothing. Round 0 fills the destination's RAM, which RAM
+    never touched may take several times slower than the link carries
+    (bench/RESULTS.md); on loopback the guest's vCPU shares the CPUs."""
+    anchor = record["link"].get("anchor") or {}
+    if not anchor.get("bits_per_second"):
+        return {"error": "no measured link rate to give it (%s)" % anchor.get("error")}
+    args = {"seconds": int(seconds), "bandwidth": int(anchor["bits_per_second"] / 8)}
+    if round0_rates:
+        args["round0-bandwidth"] = int(statistics.median(round0_rates))
+    try:
+        r = q.command("x-vmm-forecast", args, timeout=seconds + 30)
+    except QMPError as e:
+        return {"error": _qmp_error_message(e), "args": args}
+    return {"rounds": r["rounds"], "total_us": r["total-time"] * 1e3,
+            "downtime_ms": r["downtime"], "bytes": r["bytes"],
+            "stop_reason": r["stop-reason"], "converges": r["converges"],
+            "bandwidth_bps": args["bandwidth"],
+            "round0_bps": args.get("round0-bandwidth", 0),
+            "round0_runs": len(round0_rates or ()), "seconds": int(seconds), "qmp": r}
 
 
 def _check_destination(run, exp):
@@ -579,6 +628,8 @@ def _run_and_write(sysdrv, point, exp, host, rep, anchor, out, images=None):
         if point.get("disk"):
             drives = lab_disk.prepare(point["disk"], images, tmp)
         one_run(sysdrv, point, exp, link, tmp, record, drives)
+        if sysdrv.kind == "vmm":
+            _learn_round0(point, record)
         if drives:
             record["disk"] = lab_disk.after_run(point["disk"], drives)
     finally:
@@ -603,6 +654,9 @@ def _result_line(s):
             "%s MiB" % (num(s["total_ms"]), num(s["downtime_ms"], 1),
                         num(s["client_downtime_ms"], 1), s["rounds"],
                         num((s["bytes"] or 0) / 2**20))
+        if s.get("forecast_total_ms") is not None:
+            text += " (forecast %s ms, %s MiB)" % (num(s["forecast_total_ms"]),
+                                                   num(s["forecast_bytes"] / 2**20))
     return "lab:   -> " + text + ("" if not s.get("error") else " (%s)" % s["error"])
 
 
@@ -623,6 +677,7 @@ def run_experiment(path, out, build="build", only_systems=None, log=print):
     """Runs every point; returns (runs written, {system: why skipped})."""
     spec = lab_config.load_experiment(path)
     exp, points = spec["experiment"], spec["points"]
+    _ROUND0_RATES.clear()
     drivers, skip = _usable_systems(points, only_systems, build, log,
                                     spec["systems"])
     todo = [p for p in points if p["system"] not in skip]

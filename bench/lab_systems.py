@@ -166,7 +166,17 @@ class Vmm:
 
     def refuses(self, point):
         """Why this system cannot run the point, or None."""
+        if point.get("mem-prealloc") and "--mem-prealloc" not in self.help_text():
+            return "%s has no --mem-prealloc" % self.binary
         return None
+
+    def _prealloc_argv(self, run, side):
+        """--mem-prealloc; a destination needs --mem with it, its RAM being
+        made before a source says how much."""
+        if not run.point.get("mem-prealloc"):
+            return []
+        size = ["--mem", lab_config.size_text(run.point["mem"])] if side == "dst" else []
+        return size + ["--mem-prealloc"]
 
     def _ring_argv(self, run):
         ring = _ring(run.point)
@@ -183,7 +193,7 @@ class Vmm:
                 "--qmp", "unix:" + run.qmp["dst"],
                 "--serial", self._serial(run.serial["dst"]),
                 "--stats-json", run.files["dst_stats"]] + self._ring_argv(run) + \
-            self._drive(run, "dst")
+            self._prealloc_argv(run, "dst") + self._drive(run, "dst")
 
     def _drive(self, run, side):
         drives = getattr(run, "drives", None)
@@ -195,7 +205,7 @@ class Vmm:
                 "--cpus", str(p["cpus"]), "--qmp", "unix:" + run.qmp["src"],
                 "--serial", self._serial(run.serial["src"]),
                 "--stats-json", run.files["src_stats"]] + self._ring_argv(run) + \
-            self._drive(run, "src") + [
+            self._prealloc_argv(run, "src") + self._drive(run, "src") + [
                 os.path.join(self.guests, p["guest"]["name"] + ".elf"),
                 "--"] + guest_args(p["guest"])
 
@@ -299,6 +309,8 @@ class Qemu:
             accel += ",dirty-ring-size=%d" % _ring(p)
         argv = [self.binary, "-accel", accel, "-m", str(p["mem"] // 2**20),
                 "-smp", str(p["cpus"])]
+        if p.get("mem-prealloc"):
+            argv.append("-mem-prealloc")
         for d in self.datadir:
             argv += ["-L", d]
         return argv + self._bios() + [

@@ -1063,6 +1063,76 @@ class BlkQemu(unittest.TestCase):
                 self.assertEqual(dst[-2:], ["-drive", "file=D,if=virtio,format=qcow2"])
 
 
+class PreallocAndForecast(unittest.TestCase):
+    TEXT = ('[experiment]\nforecast = "2s"\n[grid]\nguest = "idle"\n'
+            'mem-prealloc = [false, true]\n')
+
+    def test_prealloc_is_an_axis_named_in_the_id_only_when_on(self):
+        spec = parse(self.TEXT)
+        self.assertEqual(spec["experiment"]["forecast"], 2.0)
+        pts = [p for p in spec["points"] if p["system"] == "vmm"]
+        self.assertEqual([p.get("mem-prealloc") for p in pts], [None, True])
+        self.assertFalse(pts[0]["id"].endswith("prealloc"))
+        self.assertTrue(pts[1]["id"].endswith("_prealloc"), pts[1]["id"])
+        self.assertEqual(parse(GOOD)["experiment"]["forecast"], 0.0)
+
+    def test_bad_values_are_refused(self):
+        Parser.expect_error(self, '[grid]\nguest = "idle"\nmem-prealloc = 1\n',
+                            "[grid] mem-prealloc", "true or false")
+        for f in ('"1500ms"', '"31s"'):
+            Parser.expect_error(self, '[experiment]\nforecast = %s\n[grid]\n'
+                                'guest = "idle"\n' % f, "[experiment] forecast",
+                                "whole seconds, 1 to 30")
+
+    def test_both_systems_preallocate_on_both_sides(self):
+        import lab_systems
+        pts = parse(self.TEXT)["points"]
+        vmm = lab_systems.make("vmm", "B")
+        vmm._help = "--mem-prealloc"
+        plain = [p for p in pts if p["system"] == "vmm" and not p.get("mem-prealloc")][0]
+        on = [p for p in pts if p["system"] == "vmm" and p.get("mem-prealloc")][0]
+        src, dst = OtherSystems.argv(self, vmm, on)
+        self.assertIn("--mem-prealloc", src)
+        # a destination makes its RAM before it knows the source's size
+        i = dst.index("--mem")
+        self.assertEqual(dst[i:i + 3], ["--mem", "256M", "--mem-prealloc"])
+        self.assertIsNone(vmm.refuses(on))
+        for argv in OtherSystems.argv(self, vmm, plain):
+            self.assertNotIn("--mem-prealloc", argv)
+        vmm._help = "no such option"
+        self.assertIn("no --mem-prealloc", vmm.refuses(on))
+        qemu = lab_systems.make("qemu", "B")
+        for argv in OtherSystems.argv(self, qemu, dict(on, system="qemu")):
+            self.assertIn("-mem-prealloc", argv)
+
+    def test_forecast_gets_the_link_and_the_rounds_0_seen_before(self):
+        import lab_run
+
+        class Q:
+            def command(self, name, args=None, timeout=None):
+                self.asked = (name, args, timeout)
+                return {"rounds": 3, "total-time": 120, "downtime": 1.5,
+                        "bytes": 1000, "stop-reason": "converged", "converges": True}
+
+        point = parse(self.TEXT)["points"][1]
+        rec = {"link": {"anchor": {"bits_per_second": 8e9}}}
+        q = Q()
+        up = lab_run._upfront(q, 2.0, rec)
+        self.assertEqual(q.asked, ("x-vmm-forecast", {"seconds": 2, "bandwidth": 10**9}, 32.0))
+        self.assertEqual((up["total_us"], up["bytes"], up["round0_bps"]), (120e3, 1000, 0))
+        lab_run._ROUND0_RATES.clear()
+        for bw in (3e8, 1e8, 2e8):
+            lab_run._learn_round0(point, {"outcome": "completed", "vmm_stats": {
+                "src": {"forecast": {"bandwidth_bps": bw}}}})
+        lab_run._learn_round0(point, {"outcome": "failed", "vmm_stats": None})
+        rates = lab_run._ROUND0_RATES[lab_run._round0_key(point)]
+        up = lab_run._upfront(q, 2.0, rec, rates)
+        self.assertEqual(q.asked[1]["round0-bandwidth"], 2 * 10**8)
+        self.assertEqual(up["round0_runs"], 3)
+        lab_run._ROUND0_RATES.clear()
+        self.assertIn("no measured link rate", lab_run._upfront(q, 2, {"link": {}})["error"])
+
+
 class Plots(unittest.TestCase):
     def test_every_figure_is_written_from_json_alone(self):
         try:
