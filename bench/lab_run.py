@@ -279,6 +279,7 @@ def _migrate(run, sysdrv, exp, link):
 # and RAM allocation (_round0_key): what a user who has migrated over the
 # link before knows, and gives the up-front forecast as ROUND0_BANDWIDTH.
 _ROUND0_RATES = {}
+PAGE_ON_WIRE = 4096 + 12   # a page of data and its entry (migrate/FORMAT.md)
 
 
 def _round0_key(point):
@@ -287,10 +288,15 @@ def _round0_key(point):
 
 def _learn_round0(point, record):
     """Keeps a completed vmm run's round-0 page-data rate (its statistics'
-    forecast bandwidth) for the forecasts of the runs after it."""
+    forecast bandwidth) for the forecasts of the runs after it, where page
+    data made most of round 0's bytes: an idle guest's round 0 is its
+    zero-page entries, and its few pages of data measure no rate."""
     st = (record.get("vmm_stats") or {}).get("src") or {}
     bw = (st.get("forecast") or {}).get("bandwidth_bps")
-    if record.get("outcome") == "completed" and bw:
+    r0 = (st.get("rounds") or [{}])[0]
+    data = r0.get("pages_sent", 0) - r0.get("zero_pages", 0)
+    if record.get("outcome") == "completed" and bw and \
+            data * PAGE_ON_WIRE > r0.get("bytes", 0) / 2:
         _ROUND0_RATES.setdefault(_round0_key(point), []).append(bw)
 
 

@@ -1121,10 +1121,15 @@ class PreallocAndForecast(unittest.TestCase):
         self.assertEqual(q.asked, ("x-vmm-forecast", {"seconds": 2, "bandwidth": 10**9}, 32.0))
         self.assertEqual((up["total_us"], up["bytes"], up["round0_bps"]), (120e3, 1000, 0))
         lab_run._ROUND0_RATES.clear()
+        def run(bw, data=1000, zero=0, outcome="completed"):
+            lab_run._learn_round0(point, {"outcome": outcome, "vmm_stats": {"src": {
+                "forecast": {"bandwidth_bps": bw},
+                "rounds": [{"pages_sent": data + zero, "zero_pages": zero,
+                            "bytes": data * 4108 + zero * 12}]}}})
         for bw in (3e8, 1e8, 2e8):
-            lab_run._learn_round0(point, {"outcome": "completed", "vmm_stats": {
-                "src": {"forecast": {"bandwidth_bps": bw}}}})
-        lab_run._learn_round0(point, {"outcome": "failed", "vmm_stats": None})
+            run(bw)
+        run(5e9, outcome="failed")
+        run(5e9, data=20, zero=65516)   # an idle guest's round 0: no rate in it
         rates = lab_run._ROUND0_RATES[lab_run._round0_key(point)]
         up = lab_run._upfront(q, 2.0, rec, rates)
         self.assertEqual(q.asked[1]["round0-bandwidth"], 2 * 10**8)
