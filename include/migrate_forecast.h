@@ -76,6 +76,11 @@ struct forecast_start {
 	double link_bps;		/* the unthrottled rate */
 	double round0_bps;		/* round 0's, unthrottled; 0 = link_bps */
 	uint64_t setup_us;		/* from `migrate` to round 0; 0 = unknown */
+	/* Round 0's time on pages that hold zeros, beside its bytes: the
+	 * look at which pages the host populated, and the zero test of the
+	 * populated ones (all of RAM with --mem-prealloc). No rate scales
+	 * it; count_data makes the same look and times it. */
+	uint64_t scan_us;
 };
 
 /* Predicts the whole migration from those measurements; as

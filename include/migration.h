@@ -145,6 +145,7 @@ struct forecast_now {
 	struct migrate_params params;	/* used */
 	const char *link_source;	/* "given", "max-bandwidth", ... */
 	char dirty_log_mode[32];
+	uint64_t log_start_us;		/* starting the dirty log (in setup_us) */
 };
 /* Watches the dirty log for seconds (the caller waits), then predicts. The
  * link: bandwidth (bytes/s) if not 0, else max-bandwidth, else the last

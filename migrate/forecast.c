@@ -157,7 +157,8 @@ void forecast__predict_start(const struct migrate_params *p, const struct foreca
 	 * destination's fresh RAM; throttled as every pre-copy round. */
 	bytes0 = (double)s->data_pages * (PAGE_SIZE + RAM_ENTRY_LEN) +
 		 (double)s->zero_pages * RAM_ENTRY_LEN;
-	t0 = bytes0 / (p->max_bandwidth ? fmin(bw0, (double)p->max_bandwidth) : bw0);
+	t0 = bytes0 / (p->max_bandwidth ? fmin(bw0, (double)p->max_bandwidth) : bw0) +
+	     (double)s->scan_us / 1e6;
 	if (forecast__fit_ws((double)s->t1_us / 1e6, (double)s->w1, (double)s->t2_us / 1e6,
 			     (double)s->w2, &dm.ws, &dm.rate)) {
 		dm.ws = 0;

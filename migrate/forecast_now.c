@@ -22,24 +22,31 @@
 
 /* As round 0 would: pages the host never populated are zero without a
  * look (reading them would map them, and the migration after this would
- * then have to read them too); the rest are tested where they lie. */
+ * then have to read them too); the rest are tested where they lie. Timed,
+ * as round 0 will spend the same on the pages it finds zero: the look at
+ * the page map, and their share of the tests (a data page's test is part
+ * of sending it, which the link's rate covers). */
 static void count_data(struct guest_memory *mem, struct forecast_start *s)
 {
-	uint64_t page, n = mem->size / GUEST_PAGE_SIZE;
-	uint64_t *populated = calloc((n + 63) / 64, sizeof(uint64_t));
+	uint64_t page, n = mem->size / GUEST_PAGE_SIZE, tested = 0, start = clock__mono_us();
+	uint64_t *populated = calloc((n + 63) / 64, sizeof(uint64_t)), map_us, test_us;
 	char why[128];
 
 	if (populated && guest_memory__populated(mem, populated, why, sizeof(why))) {
 		free(populated);
 		populated = NULL;
 	}
+	map_us = clock__mono_us() - start;
 	for (page = 0; page < n; page++) {
 		if (populated && !(populated[page / 64] >> (page % 64) & 1))
 			continue;
+		tested++;
 		if (!mem__is_zero(guest_memory__page_hva(mem, page), RAM_PAGE_SIZE))
 			s->data_pages++;
 	}
+	test_us = clock__mono_us() - start - map_us;
 	s->zero_pages = n - s->data_pages;
+	s->scan_us = map_us + (tested ? test_us * (tested - s->data_pages) / tested : 0);
 	free(populated);
 }
 
@@ -66,14 +73,16 @@ static int measure(struct migration *m, uint64_t us, struct forecast_now *out, c
 		   size_t errlen)
 {
 	struct dirty_log log = { 0 };
-	uint64_t *scratch;
+	uint64_t *scratch, start;
 	int ret;
 
 	scratch = calloc((m->vm->mem.size / GUEST_PAGE_SIZE + 63) / 64, sizeof(uint64_t));
 	if (!scratch)
 		return errmsg__fail(-ENOMEM, err, errlen, "out of memory");
+	start = clock__mono_us();
 	ret = dirty_log__start(&log, m->vm,
 			       m->force_plain_log, err, errlen);
+	out->log_start_us = clock__mono_us() - start;
 	if (!ret)
 		ret = window(m, &log, us / 4, scratch, &out->start.t1_us, &out->start.w1, err,
 			     errlen);
@@ -139,9 +148,11 @@ int migration__forecast(struct migration *m, uint32_t seconds, uint64_t bandwidt
 	if (ret)
 		return ret;
 	out->params = p;
-	/* The destination's setup is building this same VM: as long as
-	 * building it here took is the estimate that needs no destination. */
-	out->start.setup_us = m->vm->build_us;
+	/* The setup is the destination building this same VM, then this
+	 * side starting its dirty log: as long as building it here took,
+	 * and as long as the log took to start just now, are the estimates
+	 * that need no destination. */
+	out->start.setup_us = m->vm->build_us + out->log_start_us;
 	out->start.round0_bps = (double)round0_bandwidth;
 	forecast__predict_start(&p, &out->start, m->vm->mem.size,
 				vm_sections__state_estimate(m->vm), &out->f);
@@ -170,7 +181,9 @@ void forecast_now__format(const struct forecast_now *n, char *buf, size_t len)
 		       n->link_source);
 	if (s->round0_bps > 0)
 		outbuf__printf(&o, ", round 0 %.1f MiB/s (given)", s->round0_bps / (1024.0 * 1024.0));
-	outbuf__printf(&o, "; setup %.1f ms (building this VM)\n", s->setup_us / 1e3);
+	outbuf__printf(&o, "; setup %.1f ms (building this VM, starting the dirty log %.1f ms); "
+		       "round 0's zero pages %.1f ms\n", s->setup_us / 1e3, n->log_start_us / 1e3,
+		       s->scan_us / 1e3);
 	outbuf__printf(&o, "forecast: %" PRIu32 " rounds, %.3f s total, %.1f ms downtime, "
 		       "%.1f MiB, stop reason %s\n", f->rounds, f->total_us / 1e6, f->downtime_ms,
 		       f->bytes / (1024.0 * 1024.0), stop_reason__name(f->stop_reason));

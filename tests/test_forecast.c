@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
 #include "migrate_forecast.h"
@@ -349,6 +350,29 @@ static void test_round0_has_its_own_rate(void **state)
 	assert_true(fabs((double)f.total_us - (bytes0 / (1000.0 * MIB) + down_s) * 1e6) <= 2);
 }
 
+/* Round 0's time on zero pages (the page map, the populated ones' zero
+ * test) is time beside its bytes: the same rounds, bytes and downtime for
+ * a guest that writes nothing, the total later by exactly that much. */
+static void test_zero_scan_adds_to_round0(void **state)
+{
+	struct forecast_start s = {
+		.t1_us = 500000, .t2_us = 1500000,
+		.data_pages = 1000, .zero_pages = 15384, .link_bps = 1000.0 * MIB,
+	};
+	struct migrate_params p;
+	struct migrate_forecast without, with;
+
+	migrate_params__defaults(&p);
+	forecast__predict_start(&p, &s, 64 * MIB, 8192, &without);
+	s.scan_us = 40000;
+	forecast__predict_start(&p, &s, 64 * MIB, 8192, &with);
+	assert_true(without.valid && with.valid);
+	assert_int_equal(with.rounds, without.rounds);
+	assert_int_equal(with.bytes, without.bytes);
+	assert_true(fabs(with.downtime_ms - without.downtime_ms) < 1e-9);
+	assert_true(llabs((long long)with.total_us - (long long)without.total_us - 40000) <= 1);
+}
+
 static void test_creeping_set_stalls(void **state)
 {
 	struct migrate_params p;
@@ -389,6 +413,7 @@ int main(void)
 		cmocka_unit_test(test_from_start),
 		cmocka_unit_test(test_setup_adds_to_the_total),
 		cmocka_unit_test(test_round0_has_its_own_rate),
+		cmocka_unit_test(test_zero_scan_adds_to_round0),
 		cmocka_unit_test(test_creeping_set_stalls),
 		cmocka_unit_test(test_saturated_set_stalls),
 		cmocka_unit_test(test_max_bandwidth_spares_the_downtime),
