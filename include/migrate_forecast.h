@@ -39,6 +39,7 @@ struct forecast_input {
 	 * when ws_pages > 0, instead of a fit to the points above. */
 	double ws_pages;
 	double write_rate_pps;
+	bool ws_in_order;		/* min(rate t, ws), not the exponential */
 	double bandwidth_bps;		/* page data, not throttled, bytes/s */
 	/* What the policy was given after round 0 (its link rate, zero-page
 	 * scan included), so the forecast repeats that decision; 0 = use
@@ -58,8 +59,8 @@ struct forecast_input {
 int forecast__fit_ws(double t1, double w1, double t2, double w2, double *ws, double *rate);
 
 /* A forecast before anything is sent (`forecast` in the monitor): the
- * dirty log watched over two windows of different lengths gives two
- * points of W(t); round 0 is predicted from the RAM's non-zero pages,
+ * dirty log watched over two windows of different lengths, with a look
+ * half-way through the second, gives three points of W(t); round 0 is predicted from the RAM's non-zero pages,
  * after a setup of setup_us: the migration's clock starts at `migrate`,
  * and before round 0's first page the destination builds its VM (a
  * fixed cost, 6-13 ms for bench/forecast_sweep.py's 512 MiB guest, that
@@ -71,6 +72,10 @@ int forecast__fit_ws(double t1, double w1, double t2, double w2, double *ws, dou
 struct forecast_start {
 	uint64_t t1_us, w1;		/* the short window and its dirty pages */
 	uint64_t t2_us, w2;		/* the long one */
+	/* A look part-way through the long window (0: none): a third point
+	 * of W, which tells a set filled in order from one filled at random
+	 * (forecast__fit_start). */
+	uint64_t tm_us, wm;
 	uint64_t data_pages;		/* RAM pages not zero now */
 	uint64_t zero_pages;
 	double link_bps;		/* the unthrottled rate */
@@ -82,6 +87,17 @@ struct forecast_start {
 	 * it; count_data makes the same look and times it. */
 	uint64_t scan_us;
 };
+
+/* The dirty model of a forecast before anything is sent, from s's points
+ * of W: the exponential through (t1, w1) and (t2, w2), as
+ * forecast__fit_ws; none (*ws 0, linear at w2 / t2) when they show no
+ * saturation. A guest that writes its set in order fills it at its rate,
+ * then W stops growing: min(rate t, ws), which fits the same two points
+ * with rate w1 / t1 and ws w2. Where the look part-way (tm, wm) lies
+ * nearer that model's W(tm) than the exponential's, *in_order is true,
+ * *ws is w2 and *rate w1 / t1. */
+void forecast__fit_start(const struct forecast_start *s, double *ws, double *rate,
+			 bool *in_order);
 
 /* Predicts the whole migration from those measurements; as
  * forecast__predict, total_us from the start of the migration. */

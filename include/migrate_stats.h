@@ -108,6 +108,7 @@ struct migrate_forecast {
 	bool valid;
 	double dirty_rate_pps;		/* the model's write rate, pages/s */
 	double ws_pages;		/* fitted working set; 0 = linear model */
+	bool ws_in_order;		/* filled in order: min(rate t, ws) */
 	double bandwidth_bps;		/* of page data, unthrottled */
 	uint32_t rounds;
 	uint64_t total_us;

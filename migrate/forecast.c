@@ -47,14 +47,43 @@ int forecast__fit_ws(double t1, double w1, double t2, double w2, double *ws, dou
 struct dirty_model {
 	double ws;		/* pages; 0 = linear */
 	double rate;		/* pages/s */
+	bool in_order;		/* min(rate t, ws) */
 	double ram_pages;
 };
 
+static double dirtied_by(double ws, double rate, bool in_order, double t)
+{
+	if (!(ws > 0))
+		return rate * t;
+	return in_order ? fmin(rate * t, ws) : ws * -expm1(-rate * t / ws);
+}
+
 static double dirtied(const struct dirty_model *dm, double t)
 {
-	double w = dm->ws > 0 ? dm->ws * -expm1(-dm->rate * t / dm->ws) : dm->rate * t;
+	return fmin(dirtied_by(dm->ws, dm->rate, dm->in_order, t), dm->ram_pages);
+}
 
-	return fmin(w, dm->ram_pages);
+void forecast__fit_start(const struct forecast_start *s, double *ws, double *rate,
+			 bool *in_order)
+{
+	double t1 = (double)s->t1_us / 1e6, t2 = (double)s->t2_us / 1e6;
+	double tm = (double)s->tm_us / 1e6, wm = (double)s->wm, seq_rate;
+
+	*in_order = false;
+	if (forecast__fit_ws(t1, (double)s->w1, t2, (double)s->w2, ws, rate)) {
+		*ws = 0;
+		*rate = t2 > 0 ? (double)s->w2 / t2 : 0;
+		return;
+	}
+	if (!(tm > 0 && tm < t2 && s->wm))
+		return;
+	seq_rate = (double)s->w1 / t1;
+	if (fabs(dirtied_by((double)s->w2, seq_rate, true, tm) - wm) <
+	    fabs(dirtied_by(*ws, *rate, false, tm) - wm)) {
+		*in_order = true;
+		*ws = (double)s->w2;
+		*rate = seq_rate;
+	}
 }
 
 static void fit_model(const struct forecast_input *in, struct dirty_model *dm,
@@ -66,6 +95,7 @@ static void fit_model(const struct forecast_input *in, struct dirty_model *dm,
 	if (in->ws_pages > 0) {
 		dm->ws = out->ws_pages = in->ws_pages;
 		dm->rate = out->dirty_rate_pps = in->write_rate_pps;
+		dm->in_order = out->ws_in_order = in->ws_in_order;
 		return;
 	}
 	dm->ws = 0;
@@ -159,16 +189,13 @@ void forecast__predict_start(const struct migrate_params *p, const struct foreca
 		 (double)s->zero_pages * RAM_ENTRY_LEN;
 	t0 = bytes0 / (p->max_bandwidth ? fmin(bw0, (double)p->max_bandwidth) : bw0) +
 	     (double)s->scan_us / 1e6;
-	if (forecast__fit_ws((double)s->t1_us / 1e6, (double)s->w1, (double)s->t2_us / 1e6,
-			     (double)s->w2, &dm.ws, &dm.rate)) {
-		dm.ws = 0;
-		dm.rate = (double)s->w2 * 1e6 / (double)s->t2_us;
-	}
+	forecast__fit_start(s, &dm.ws, &dm.rate, &dm.in_order);
 	/* What round 0 would leave dirty; the rest is forecast__predict's. */
 	in.window_us = (uint64_t)(t0 * 1e6) + 1;
 	in.pending_pages = (uint64_t)dirtied(&dm, (double)in.window_us / 1e6);
 	in.ws_pages = dm.ws;
 	in.write_rate_pps = dm.rate;
+	in.ws_in_order = dm.in_order;
 	in.bandwidth_bps = bw;
 	/* After round 0 the engine's policy sees round 0's rate (less
 	 * its throttled sleeps), and so does the forecast's. */

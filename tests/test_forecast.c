@@ -377,6 +377,72 @@ static void test_zero_scan_adds_to_round0(void **state)
 	assert_only_later(&without, &with, 40000);
 }
 
+/* Three points of W tell a set filled in order from one filled at
+ * random: 32768 pages at 30000 pages/s, windows of 0.5 and 1.5 s with a
+ * look at 0.75 s into the second. */
+static void test_fit_start_tells_order_from_random(void **state)
+{
+	double ws0 = 32768, r0 = 30000, ws, rate;
+	struct forecast_start seq = {
+		.t1_us = 500000, .w1 = 15000, .t2_us = 1500000, .w2 = 32768,
+		.tm_us = 750000, .wm = 22500,
+	};
+	struct forecast_start rnd = {
+		.t1_us = 500000, .w1 = (uint64_t)(ws0 * -expm1(-r0 * 0.5 / ws0)),
+		.t2_us = 1500000, .w2 = (uint64_t)(ws0 * -expm1(-r0 * 1.5 / ws0)),
+		.tm_us = 750000, .wm = (uint64_t)(ws0 * -expm1(-r0 * 0.75 / ws0)),
+	};
+	bool in_order;
+
+	(void)state;
+	/* In order: it fills at 30000 pages/s and stops at 32768. */
+	forecast__fit_start(&seq, &ws, &rate, &in_order);
+	assert_true(in_order);
+	assert_true(fabs(ws - 32768) < 1e-9 && fabs(rate - 30000) < 1e-9);
+	/* Without the look, the same two points make the exponential (a
+	 * working set half as large again). */
+	seq.tm_us = seq.wm = 0;
+	forecast__fit_start(&seq, &ws, &rate, &in_order);
+	assert_false(in_order);
+	assert_true(ws > 40000);
+	/* At random: the exponential, its own working set found. */
+	forecast__fit_start(&rnd, &ws, &rate, &in_order);
+	assert_false(in_order);
+	assert_true(fabs(ws - ws0) < 0.002 * ws0 && fabs(rate - r0) < 0.002 * r0);
+	/* No saturation in the two windows: linear, whatever the look says. */
+	rnd.w2 = 3 * rnd.w1;
+	forecast__fit_start(&rnd, &ws, &rate, &in_order);
+	assert_false(in_order);
+	assert_true(ws == 0 && fabs(rate - rnd.w2 / 1.5) < 1e-6);
+}
+
+/* A set filled in order as fast as the link carries it stays whole
+ * round after round: no-progress ends it, as the delivered grid's 1 GiB
+ * guest at 30 K pages/s over 1 Gbit/s did (7 rounds, 7.9 s); the
+ * exponential through the same two points creeps to its fixed point and
+ * forecast 17 rounds, 12.2 s. */
+static void test_a_set_filled_in_order_stalls(void **state)
+{
+	struct forecast_start s = {
+		.t1_us = 500000, .w1 = 15000, .t2_us = 1500000, .w2 = 32768,
+		.tm_us = 750000, .wm = 22500,
+		.data_pages = 32768, .zero_pages = 229376, .link_bps = 118e6,
+	};
+	struct migrate_params p;
+	struct migrate_forecast f, exp_f;
+
+	(void)state;
+	migrate_params__defaults(&p);
+	forecast__predict_start(&p, &s, 1024 * MIB, 8192, &f);
+	assert_true(f.valid && f.ws_in_order);
+	assert_int_equal(f.stop_reason, STOP_NO_PROGRESS);
+	assert_int_equal(f.rounds, 2 + p.no_progress_rounds);
+	s.tm_us = s.wm = 0;
+	forecast__predict_start(&p, &s, 1024 * MIB, 8192, &exp_f);
+	assert_true(exp_f.valid && !exp_f.ws_in_order);
+	assert_true(exp_f.rounds > f.rounds + 5);
+}
+
 static void test_creeping_set_stalls(void **state)
 {
 	struct migrate_params p;
@@ -418,6 +484,8 @@ int main(void)
 		cmocka_unit_test(test_setup_adds_to_the_total),
 		cmocka_unit_test(test_round0_has_its_own_rate),
 		cmocka_unit_test(test_zero_scan_adds_to_round0),
+		cmocka_unit_test(test_fit_start_tells_order_from_random),
+		cmocka_unit_test(test_a_set_filled_in_order_stalls),
 		cmocka_unit_test(test_creeping_set_stalls),
 		cmocka_unit_test(test_saturated_set_stalls),
 		cmocka_unit_test(test_max_bandwidth_spares_the_downtime),

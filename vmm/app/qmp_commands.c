@@ -663,7 +663,7 @@ static json_t *cmd_forecast(struct qmp *q, json_t *args, struct qmp_error *e)
 	if (migration__forecast(m, (uint32_t)secs, (uint64_t)bw, (uint64_t)bw0, &n, err,
 				sizeof(err)))
 		return fail(e, "%s", err);
-	return json_pack("{s:I, s:I, s:f, s:I, s:s, s:b, s:f, s:s, s:o, s:f, s:s, s:f, s:f}",
+	return json_pack("{s:I, s:I, s:f, s:I, s:s, s:b, s:f, s:s, s:o, s:o, s:f, s:s, s:f, s:f}",
 			 "rounds", (json_int_t)n.f.rounds,
 			 "total-time", (json_int_t)(n.f.total_us / 1000),
 			 "downtime", n.f.downtime_ms,
@@ -674,6 +674,8 @@ static json_t *cmd_forecast(struct qmp *q, json_t *args, struct qmp_error *e)
 			 "bandwidth-source", n.link_source,
 			 "working-set-pages", n.f.ws_pages > 0 ? json_integer((json_int_t)n.f.ws_pages) :
 								 json_null(),
+			 "working-set-order", n.f.ws_pages > 0 ?
+				json_string(n.f.ws_in_order ? "in-order" : "random") : json_null(),
 			 "dirty-rate", n.f.dirty_rate_pps,
 			 "dirty-log-mode", n.dirty_log_mode,
 			 "setup-time", n.start.setup_us / 1e3,
