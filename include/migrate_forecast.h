@@ -95,7 +95,8 @@ struct forecast_start {
  * then W stops growing: min(rate t, ws), which fits the same two points
  * with rate w1 / t1 and ws w2. Where the look part-way (tm, wm) lies
  * nearer that model's W(tm) than the exponential's, *in_order is true,
- * *ws is w2 and *rate w1 / t1. */
+ * *ws is w2 and *rate w1 / t1; never when w1 is 90 % of w2 or more (the
+ * set was whole within the first window: no rate to fill it at shows). */
 void forecast__fit_start(const struct forecast_start *s, double *ws, double *rate,
 			 bool *in_order);
 

@@ -75,7 +75,10 @@ void forecast__fit_start(const struct forecast_start *s, double *ws, double *rat
 		*rate = t2 > 0 ? (double)s->w2 / t2 : 0;
 		return;
 	}
-	if (!(tm > 0 && tm < t2 && s->wm))
+	/* A first window that already held (nearly) the whole set shows
+	 * no rate to fill it at: the exponential, which then fills it at
+	 * once, is the one that says so. */
+	if (!(tm > 0 && tm < t2 && s->wm) || !((double)s->w1 < 0.9 * (double)s->w2))
 		return;
 	seq_rate = (double)s->w1 / t1;
 	if (fabs(dirtied_by((double)s->w2, seq_rate, true, tm) - wm) <

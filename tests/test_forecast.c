@@ -409,6 +409,14 @@ static void test_fit_start_tells_order_from_random(void **state)
 	forecast__fit_start(&rnd, &ws, &rate, &in_order);
 	assert_false(in_order);
 	assert_true(fabs(ws - ws0) < 0.002 * ws0 && fabs(rate - r0) < 0.002 * r0);
+	/* Whole within the first window (a writer as fast as it can): no
+	 * rate shows, and the exponential fills the set within a tenth of a
+	 * second, as it was. */
+	seq.w1 = seq.wm = 32760;
+	seq.tm_us = 750000;
+	forecast__fit_start(&seq, &ws, &rate, &in_order);
+	assert_false(in_order);
+	assert_true(rate * 0.1 > ws);
 	/* No saturation in the two windows: linear, whatever the look says. */
 	rnd.w2 = 3 * rnd.w1;
 	forecast__fit_start(&rnd, &ws, &rate, &in_order);

@@ -50,6 +50,8 @@ with QMP(sys.argv[1]) as q:
     # round 0, then rounds while the set halves (shrink-factor), the pause
     assert 2 <= r["rounds"] <= 6 and r["bandwidth-source"] == "given", r
     assert 1000 <= r["working-set-pages"] <= 1200, r
+    # saturated at once: either fill fits, and both forecast alike
+    assert r["working-set-order"] in ("random", "in-order"), r
     # the destination builds this VM before round 0: as long as it took here
     assert 0 < r["setup-time"] < 1000 and r["total-time"] >= r["setup-time"], r
     assert 0 <= r["zero-scan-time"] < 1000, r
