@@ -95,6 +95,7 @@ static void fit_model(const struct forecast_input *in, struct dirty_model *dm,
 	double t2 = (double)in->window_us / 1e6;
 
 	dm->ram_pages = (double)(in->ram_size / PAGE_SIZE);
+	dm->in_order = false;
 	if (in->ws_pages > 0) {
 		dm->ws = out->ws_pages = in->ws_pages;
 		dm->rate = out->dirty_rate_pps = in->write_rate_pps;
