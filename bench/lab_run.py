@@ -23,6 +23,7 @@ import time
 
 import lab_config
 import lab_links
+import lab_replay
 import lab_systems
 from qmp import QMP, QMPError, QMPTimeout
 
@@ -279,7 +280,7 @@ def _migrate(run, sysdrv, exp, link):
 # and RAM allocation (_round0_key): what a user who has migrated over the
 # link before knows, and gives the up-front forecast as ROUND0_BANDWIDTH.
 _ROUND0_RATES = {}
-PAGE_ON_WIRE = 4096 + 12   # a page of data and its entry (migrate/FORMAT.md)
+PAGE_ON_WIRE = lab_replay.PAGE + lab_replay.ENTRY   # a page of data and its entry
 
 
 def _round0_key(point):
