@@ -94,7 +94,8 @@ int board__create(struct vm *vm, const struct board_options *opts, char *err, si
 	uint64_t start = clock__mono_us();
 	int ret;
 
-	ret = vm__create(vm, &opts->vm, err, errlen);
+	ret = opts->vm_has_shell ? vm__complete(vm, &opts->vm, err, errlen) :
+				   vm__create(vm, &opts->vm, err, errlen);
 	if (ret)
 		return ret;
 	ret = add_all(vm, opts, NULL, NULL);
@@ -104,9 +105,12 @@ int board__create(struct vm *vm, const struct board_options *opts, char *err, si
 		return ret;
 	}
 	/* RAM allocated up front (--mem-prealloc) is left out: a destination
-	 * allocates it before it listens, or not at all, never in the setup
-	 * a forecast counts this time for. */
-	vm->build_us = clock__mono_us() - start - vm->mem.populate_us;
+	 * allocates it before it listens, or not at all, never in the time
+	 * a forecast counts this for. A shell made before is left out too. */
+	vm->build_us = clock__mono_us() - start -
+		       (opts->vm_has_shell ? 0 : vm->mem.populate_us);
+	if (opts->vm_has_shell)
+		vm->shell_us = 0;
 	return 0;
 }
 

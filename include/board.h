@@ -34,6 +34,9 @@ struct board_options {
 	 * without, it is exactly the machine it was before PCI. */
 	const struct board_drive *drives;
 	unsigned int nr_drives;
+	/* The VM given to board__create already holds a shell of vm's RAM
+	 * size (vm__create_shell): it is completed, not made anew. */
+	bool vm_has_shell;
 };
 
 /* Creates the VM and its devices, timing it (vm->build_us); on failure

@@ -102,11 +102,13 @@ struct vm {
 	uint64_t ring_wait_us;
 
 	/* How long building this VM took (board__create), less allocating
-	 * its RAM up front (--mem-prealloc): a migration's destination
-	 * builds the same VM while the source waits in setup, so `forecast`
-	 * counts it in before round 0; a destination allocates its RAM
-	 * before it listens, if at all. */
+	 * its RAM up front (--mem-prealloc); and of it, its shell
+	 * (vm__create_shell, likewise). A migration's destination given
+	 * --mem makes its shell before it listens and the rest beside round
+	 * 0, where `forecast` counts it; it allocates its RAM before it
+	 * listens, if at all. */
 	uint64_t build_us;
+	uint64_t shell_us;
 };
 
 struct vm_options {
@@ -133,8 +135,20 @@ void vm__host_limits(int kvm_fd, char *missing, size_t len, unsigned int *max_cp
 /* Opens /dev/kvm; returns the fd or -errno with err set. */
 int vm__open_kvm(char *err, size_t errlen);
 /* Creates the KVM VM, its memory, vCPUs and empty I/O buses: a machine
- * without devices (board.h adds them). */
+ * without devices (board.h adds them). vm__create_shell, then
+ * vm__complete. */
 int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t errlen);
+/* The part of a VM that needs neither its vCPU count nor its CPUID: the
+ * KVM VM with its in-kernel irqchip, PIT and TSS, its RAM mapped and in
+ * KVM's memory slots, the dirty ring switched on. Registering a memory
+ * slot alone takes milliseconds here, so a destination that knows the
+ * RAM size (--mem) makes the shell before a source connects. opts->nr_cpus
+ * and opts->cpuid are not read. On failure nothing is left. */
+int vm__create_shell(struct vm *vm, const struct vm_options *opts, char *err, size_t errlen);
+/* Completes a shell into a VM: opts' vCPUs and CPUID, empty I/O buses.
+ * opts->ram_size must be the shell's. On failure the whole VM is
+ * destroyed. */
+int vm__complete(struct vm *vm, const struct vm_options *opts, char *err, size_t errlen);
 void vm__destroy(struct vm *vm);
 /* Registers a device (created on vm->pio or vm->mmio) so it is saved,
  * restored and destroyed with the VM; on failure the device is destroyed. */

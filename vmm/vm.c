@@ -1,6 +1,7 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cpuid.h"
 #include "log.h"
 
@@ -41,10 +43,19 @@ static const struct required_cap required_caps[] = {
 	{ KVM_CAP_IRQ_INJECT_STATUS, "KVM_CAP_IRQ_INJECT_STATUS" },
 };
 
+/* The most vCPUs a VM may have here: KVM's limit, at most VM_MAX_CPUS. */
+static unsigned int max_vcpus(int kvm_fd)
+{
+	int max = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+
+	if (max <= 0)
+		max = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	return max > 0 && max < VM_MAX_CPUS ? (unsigned int)max : VM_MAX_CPUS;
+}
+
 void vm__host_limits(int kvm_fd, char *missing, size_t len, unsigned int *max_cpus)
 {
 	size_t i, n;
-	int max;
 
 	if (len)
 		missing[0] = '\0';
@@ -54,13 +65,10 @@ void vm__host_limits(int kvm_fd, char *missing, size_t len, unsigned int *max_cp
 			snprintf(missing + n, len - n, "%s%s", n ? ", " : "", required_caps[i].name);
 		}
 	}
-	max = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
-	if (max <= 0)
-		max = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
-	*max_cpus = max > 0 && max < VM_MAX_CPUS ? (unsigned int)max : VM_MAX_CPUS;
+	*max_cpus = max_vcpus(kvm_fd);
 }
 
-static int check_kvm(int kvm_fd, unsigned int nr_cpus, char *err, size_t errlen)
+static int check_kvm(int kvm_fd, char *err, size_t errlen)
 {
 	char missing[512];
 	unsigned int max;
@@ -75,10 +83,6 @@ static int check_kvm(int kvm_fd, unsigned int nr_cpus, char *err, size_t errlen)
 	if (missing[0]) {
 		snprintf(err, errlen, "this host's KVM lacks: %s", missing);
 		return -ENOTSUP;
-	}
-	if (nr_cpus > max) {
-		snprintf(err, errlen, "%u vCPUs requested, this host's KVM allows %u", nr_cpus, max);
-		return -EINVAL;
 	}
 	return 0;
 }
@@ -207,9 +211,10 @@ int vm__open_kvm(char *err, size_t errlen)
 	return fd;
 }
 
-int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t errlen)
+int vm__create_shell(struct vm *vm, const struct vm_options *opts, char *err, size_t errlen)
 {
 	struct kvm_pit_config pit = { .flags = 0 };
+	uint64_t start = clock__mono_us();
 	unsigned int i;
 	int ret;
 
@@ -222,13 +227,7 @@ int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t e
 	vm->kvm_fd = opts->kvm_fd >= 0 ? opts->kvm_fd : vm__open_kvm(err, errlen);
 	if (vm->kvm_fd < 0)
 		return vm->kvm_fd;
-	if (opts->nr_cpus < 1 || opts->nr_cpus > VM_MAX_CPUS) {
-		snprintf(err, errlen, "vCPU count %u out of range 1..%d", opts->nr_cpus, VM_MAX_CPUS);
-		ret = -EINVAL;
-		goto err;
-	}
-	vm->nr_cpus = opts->nr_cpus;
-	ret = check_kvm(vm->kvm_fd, vm->nr_cpus, err, errlen);
+	ret = check_kvm(vm->kvm_fd, err, errlen);
 	if (ret)
 		goto err;
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
@@ -266,6 +265,36 @@ int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t e
 	ret = enable_dirty_ring(vm, opts->dirty_ring_entries, err, errlen);
 	if (ret)
 		goto err;
+	vm->shell_us = clock__mono_us() - start - vm->mem.populate_us;
+	return 0;
+err:
+	vm__destroy(vm);
+	return ret;
+}
+
+int vm__complete(struct vm *vm, const struct vm_options *opts, char *err, size_t errlen)
+{
+	unsigned int i;
+	int ret;
+
+	if (opts->ram_size != vm->mem.size) {
+		snprintf(err, errlen, "this VM's RAM is %" PRIu64 " MiB, not %" PRIu64 " MiB",
+			 vm->mem.size >> 20, opts->ram_size >> 20);
+		ret = -EINVAL;
+		goto err;
+	}
+	if (opts->nr_cpus < 1 || opts->nr_cpus > VM_MAX_CPUS) {
+		snprintf(err, errlen, "vCPU count %u out of range 1..%d", opts->nr_cpus, VM_MAX_CPUS);
+		ret = -EINVAL;
+		goto err;
+	}
+	if (opts->nr_cpus > max_vcpus(vm->kvm_fd)) {
+		snprintf(err, errlen, "%u vCPUs requested, this host's KVM allows %u", opts->nr_cpus,
+			 max_vcpus(vm->kvm_fd));
+		ret = -EINVAL;
+		goto err;
+	}
+	vm->nr_cpus = opts->nr_cpus;
 	for (i = 0; i < vm->nr_cpus; i++) {
 		ret = create_vcpu(vm, i, err, errlen);
 		if (ret)
@@ -292,6 +321,13 @@ int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t e
 err:
 	vm__destroy(vm);
 	return ret;
+}
+
+int vm__create(struct vm *vm, const struct vm_options *opts, char *err, size_t errlen)
+{
+	int ret = vm__create_shell(vm, opts, err, errlen);
+
+	return ret ? ret : vm__complete(vm, opts, err, errlen);
 }
 
 void vm__destroy(struct vm *vm)
