@@ -263,23 +263,32 @@ static int describe_host(struct incoming *in, int kvm_fd, struct vm_host *host, 
 	return 0;
 }
 
-/* The one compatibility check, before anything is built or accepted. */
-static int check_compat(struct incoming *in, int kvm_fd, const struct vm_config *cfg,
-			char *err, size_t errlen)
+/* This destination as the check sees it, described before a source
+ * connects (KVM_GET_SUPPORTED_CPUID alone takes a millisecond here):
+ * nothing in it depends on the source. Freed by free_host. */
+static int host_now(struct incoming *in, int kvm_fd, struct vm_host **out, char *err,
+		    size_t errlen)
 {
 	struct vm_host *host = calloc(1, sizeof(*host));
 	int ret;
 
-	if (!host) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	*out = NULL;
+	if (!host)
+		return errmsg__fail(-ENOMEM, err, errlen, "out of memory");
 	ret = describe_host(in, kvm_fd, host, err, errlen);
-	if (!ret)
-		ret = vm_config__check_compat(cfg, host, err, errlen);
-	free((void *)host->cpuid);
+	if (ret) {
+		free(host);
+		return ret;
+	}
+	*out = host;
+	return 0;
+}
+
+static void free_host(struct vm_host *host)
+{
+	if (host)
+		free((void *)host->cpuid);
 	free(host);
-	return ret;
 }
 
 /* Where a page of the destination's guest lives: ram_recv reads pages
@@ -295,7 +304,8 @@ static uint8_t *page_hva(void *ctx, uint64_t gpa)
 /* check_config has found this host able to build the VM CONFIG describes:
  * the same RAM layout, vCPU count and devices. */
 static int build_vm(int kvm_fd, int serial_fd, const struct incoming *in,
-		    const struct vm_config *cfg, struct vm *vm, char *err, size_t errlen)
+		    const struct vm_config *cfg, bool has_shell, struct vm *vm, char *err,
+		    size_t errlen)
 {
 	struct board_drive drives[DRIVE_MAX];
 	struct kvm_cpuid2 *cpuid;
@@ -307,6 +317,7 @@ static int build_vm(int kvm_fd, int serial_fd, const struct incoming *in,
 		.serial_stamp = in->serial_stamp,
 		.drives = in->drives,
 		.nr_drives = in->nr_drives,
+		.vm_has_shell = has_shell,
 	};
 	unsigned int i;
 	int ret;
@@ -321,6 +332,7 @@ static int build_vm(int kvm_fd, int serial_fd, const struct incoming *in,
 		bo.drives = drives;
 	}
 
+	/* make_shell's VM has the same RAM: check_compat held it to --mem. */
 	cpuid = calloc(1, sizeof(*cpuid) + cfg->nr_cpuid * sizeof(cpuid->entries[0]));
 	if (!cpuid) {
 		snprintf(err, errlen, "out of memory");
@@ -332,6 +344,21 @@ static int build_vm(int kvm_fd, int serial_fd, const struct incoming *in,
 	ret = board__create(vm, &bo, err, errlen);
 	free(cpuid);
 	return ret;
+}
+
+/* With --mem the RAM size is known before a source connects: the VM's
+ * shell (the KVM VM and its memory slots, whose registration alone takes
+ * milliseconds) is made then, as QEMU's destination is built before it
+ * listens, and the migration only completes it. */
+static int make_shell(int kvm_fd, const struct incoming *in, struct vm *vm, char *err,
+		      size_t errlen)
+{
+	struct vm_options o = {
+		.kvm_fd = kvm_fd, .ram_size = in->want_ram,
+		.dirty_ring_entries = in->dirty_ring_entries, .ram_premapped = in->ram_premapped,
+	};
+
+	return vm__create_shell(vm, &o, err, errlen);
 }
 
 /* The stream's preamble and its CONFIG, decoded but not yet checked. */
@@ -356,8 +383,8 @@ static int read_config(struct incoming *in, struct section *sec, struct vm_confi
 
 /* Before anything is allocated for it: a guest bigger than --max-mem (or
  * than what the host had available) is refused with both numbers. */
-static int check_config(struct incoming *in, int kvm_fd, const struct vm_config *cfg,
-			char *err, size_t errlen)
+static int check_config(struct incoming *in, const struct vm_host *host,
+			const struct vm_config *cfg, char *err, size_t errlen)
 {
 	int ret;
 
@@ -370,7 +397,8 @@ static int check_config(struct incoming *in, int kvm_fd, const struct vm_config 
 	/* First: a destination without the images to write says so, rather
 	 * than that it lacks the source's virtio-blk devices. */
 	ret = incoming_blk__check(in, cfg, err, errlen);
-	return ret ? ret : check_compat(in, kvm_fd, cfg, err, errlen);
+	/* The one compatibility check, before anything is built or accepted. */
+	return ret ? ret : vm_config__check_compat(cfg, host, err, errlen);
 }
 
 /* The ledger has checked the section: block migration's data bytes and
@@ -776,8 +804,9 @@ int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct
 		      char *err, size_t errlen)
 {
 	struct vm_config *cfg = calloc(1, sizeof(*cfg));
+	struct vm_host *host = NULL;
 	struct section sec;
-	bool vm_built = false;
+	bool has_shell = false, vm_built = false;
 	int ret;
 
 	section__init(&sec);
@@ -785,22 +814,35 @@ int incoming__receive(struct incoming *in, int kvm_fd, int serial_out_fd, struct
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	ret = host_now(in, kvm_fd, &host, err, errlen);
+	if (ret)
+		goto out;
+	if (in->want_ram) {
+		ret = make_shell(kvm_fd, in, vm, err, errlen);
+		if (ret)
+			goto out;
+		has_shell = true;
+	}
 	ret = receive_start(in, &sec, cfg, err, errlen);
 	if (!ret)
-		ret = check_config(in, kvm_fd, cfg, err, errlen);
+		ret = check_config(in, host, cfg, err, errlen);
+	/* ACCEPT as soon as the check has passed, and build after it: the
+	 * source's round 0 starts while the VM is built here (KVM's memory
+	 * slot alone takes milliseconds), its first pages waiting in the
+	 * connection's buffers. A build that fails now is a FAILED, read by
+	 * the source before it pauses its guest. */
+	if (!ret && in->s.is_socket) {
+		ret = stream__send(&in->s, SECTION_ACCEPT, NULL, 0);
+		if (ret)
+			snprintf(err, errlen, "accepting the source: %s", strerror(-ret));
+	}
 	if (!ret) {
-		ret = build_vm(kvm_fd, serial_out_fd, in, cfg, vm, err, errlen);
+		ret = build_vm(kvm_fd, serial_out_fd, in, cfg, has_shell, vm, err, errlen);
 		vm_built = !ret;
+		has_shell = false;	/* built, or destroyed with the failure */
 	}
 	if (ret)
 		goto out;
-	if (in->s.is_socket) {
-		ret = stream__send(&in->s, SECTION_ACCEPT, NULL, 0);
-		if (ret) {
-			snprintf(err, errlen, "accepting the source: %s", strerror(-ret));
-			goto out;
-		}
-	}
 	migrate_stats__lock(&in->stats);
 	in->stats.ram_total = cfg->ram_size;
 	in->stats.setup_us = clock__mono_us() - in->stats.start_mono_us;
@@ -827,7 +869,10 @@ out:
 			vm__destroy(vm);
 			discarded(err, errlen);
 		}
+		if (has_shell)
+			vm__destroy(vm);
 	}
+	free_host(host);
 	section__free(&sec);
 	free(cfg);
 	return ret;

@@ -13,8 +13,9 @@ PORT=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1"
 
 mkdir -p "$OUT"
 rm -f "$OUT"/*
-echo "demo: destination: $VMM --incoming tcp:127.0.0.1:$PORT"
-"$VMM" --incoming "tcp:127.0.0.1:$PORT" --serial "file:$OUT/dest-serial.log" \
+# --mem: the destination makes its VM's shell before it listens.
+echo "demo: destination: $VMM --incoming tcp:127.0.0.1:$PORT --mem 512M"
+"$VMM" --incoming "tcp:127.0.0.1:$PORT" --mem 512M --serial "file:$OUT/dest-serial.log" \
 	--stats-json "$OUT/dest.json" 2>"$OUT/dest.log" &
 dest=$!
 trap 'kill $dest 2>/dev/null || true' EXIT
