@@ -60,11 +60,13 @@ int forecast__fit_ws(double t1, double w1, double t2, double w2, double *ws, dou
 
 /* A forecast before anything is sent (`forecast` in the monitor): the
  * dirty log watched over two windows of different lengths, with a look
- * half-way through the second, gives three points of W(t); round 0 is predicted from the RAM's non-zero pages,
- * after a setup of setup_us: the migration's clock starts at `migrate`,
- * and before round 0's first page the destination builds its VM (a
- * fixed cost, 6-13 ms for bench/forecast_sweep.py's 512 MiB guest, that
- * no rate scales). Round 0 may have a rate of its own: it fills the
+ * half-way through the second, gives three points of W(t); round 0 is
+ * predicted from the RAM's non-zero pages, after a setup of setup_us (the
+ * migration's clock starts at `migrate`). The destination completes its
+ * VM (vCPUs, devices; given --mem, it made the KVM VM and its memory
+ * slots before it listened) while round 0 starts: a fixed cost that no
+ * rate scales, which a pre-copy shorter than it waits for before the
+ * pause. Round 0 may have a rate of its own: it fills the
  * destination's fresh RAM, which a destination on a busy host (or on
  * loopback, sharing the CPUs) may do several times slower than it takes
  * pages into RAM it has touched, as every later round and the
@@ -81,6 +83,7 @@ struct forecast_start {
 	double link_bps;		/* the unthrottled rate */
 	double round0_bps;		/* round 0's, unthrottled; 0 = link_bps */
 	uint64_t setup_us;		/* from `migrate` to round 0; 0 = unknown */
+	uint64_t dest_build_us;		/* the destination's vCPUs and devices */
 	/* Round 0's time on pages that hold zeros, beside its bytes: the
 	 * look at which pages the host populated, and the zero test of the
 	 * populated ones (all of RAM with --mem-prealloc). No rate scales

@@ -183,6 +183,7 @@ void forecast__predict_start(const struct migrate_params *p, const struct foreca
 	struct forecast_input in = { 0 };
 	struct dirty_model dm = { .ram_pages = (double)(ram_size / PAGE_SIZE) };
 	double bw = s->link_bps, bw0 = s->round0_bps > 0 ? s->round0_bps : bw, bytes0, t0;
+	double precopy_us;
 
 	memset(out, 0, sizeof(*out));
 	if (!(bw > 0) || !isfinite(bw) || !isfinite(bw0) || !s->t2_us)
@@ -212,6 +213,11 @@ void forecast__predict_start(const struct migrate_params *p, const struct foreca
 	 * `migrate`: the guest dirties nothing the setup has to send. */
 	in.elapsed_us = s->setup_us + in.window_us;
 	forecast__predict(p, &in, out);
+	/* The source pauses its guest once the destination holds the last
+	 * pre-copy round, so not before the destination's build is done. */
+	precopy_us = (double)out->total_us - out->downtime_ms * 1e3 - (double)s->setup_us;
+	if (out->valid && (double)s->dest_build_us > precopy_us)
+		out->total_us += (uint64_t)((double)s->dest_build_us - precopy_us);
 }
 
 bool forecast__converges(const struct migrate_forecast *f)

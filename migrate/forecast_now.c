@@ -173,11 +173,13 @@ int migration__forecast(struct migration *m, uint32_t seconds, uint64_t bandwidt
 	if (ret)
 		return ret;
 	out->params = p;
-	/* The setup is the destination building this same VM, then this
-	 * side starting its dirty log: as long as building it here took,
-	 * and as long as the log took to start just now, are the estimates
-	 * that need no destination. */
-	out->start.setup_us = m->vm->build_us + out->log_start_us;
+	/* The setup is this side starting its dirty log, as long as it took
+	 * to start just now; a destination given --mem made this VM's shell
+	 * before it listened and completes it beside round 0, as long as
+	 * that took here. Both are estimates that need no destination. */
+	out->start.setup_us = out->log_start_us;
+	out->start.dest_build_us = m->vm->build_us > m->vm->shell_us ?
+				   m->vm->build_us - m->vm->shell_us : 0;
 	out->start.round0_bps = (double)round0_bandwidth;
 	forecast__predict_start(&p, &out->start, m->vm->mem.size,
 				vm_sections__state_estimate(m->vm), &out->f);
@@ -210,9 +212,10 @@ void forecast_now__format(const struct forecast_now *n, char *buf, size_t len)
 		       n->link_source);
 	if (s->round0_bps > 0)
 		outbuf__printf(&o, ", round 0 %.1f MiB/s (given)", s->round0_bps / (1024.0 * 1024.0));
-	outbuf__printf(&o, "; setup %.1f ms (building this VM, starting the dirty log %.1f ms); "
-		       "round 0's zero pages %.1f ms\n", s->setup_us / 1e3, n->log_start_us / 1e3,
-		       s->scan_us / 1e3);
+	outbuf__printf(&o, "; setup %.1f ms (starting the dirty log); the destination's build "
+		       "%.1f ms (vCPUs, devices), beside round 0; round 0's zero pages %.1f ms\n",
+		       s->setup_us / 1e3,
+		       s->dest_build_us / 1e3, s->scan_us / 1e3);
 	outbuf__printf(&o, "forecast: %" PRIu32 " rounds, %.3f s total, %.1f ms downtime, "
 		       "%.1f MiB, stop reason %s\n", f->rounds, f->total_us / 1e6, f->downtime_ms,
 		       f->bytes / (1024.0 * 1024.0), stop_reason__name(f->stop_reason));

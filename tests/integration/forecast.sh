@@ -22,7 +22,7 @@ out=$(mon "$TMP/src.sock" "forecast 2 1G")
 echo "$out" | sed 's/^/    /'
 grep -q "^forecast: [0-9]* rounds, .* stop reason converged" <<<"$out" || fail "no convergence forecast"
 grep -q "will not converge" <<<"$out" && fail "said it would not converge"
-grep -q "; setup [0-9.]* ms (building this VM, starting the dirty log [0-9.]* ms); round 0's zero pages [0-9.]* ms$" <<<"$out" ||
+grep -q "; setup [0-9.]* ms (starting the dirty log); the destination's build [0-9.]* ms (vCPUs, devices), beside round 0; round 0's zero pages [0-9.]* ms$" <<<"$out" ||
 	fail "no setup or zero-page estimate"
 
 note "round 0 at a rate of its own"
@@ -52,8 +52,10 @@ with QMP(sys.argv[1]) as q:
     assert 1000 <= r["working-set-pages"] <= 1200, r
     # saturated at once: either fill fits, and both forecast alike
     assert r["working-set-order"] in ("random", "in-order"), r
-    # the destination builds this VM before round 0: as long as it took here
+    # the dirty log's start before round 0; the destination builds this VM
     assert 0 < r["setup-time"] < 1000 and r["total-time"] >= r["setup-time"], r
+    # beside round 0, as long as it took here (total-time: whole ms)
+    assert 0 < r["build-time"] < 1000 and r["total-time"] + 1 > r["build-time"], r
     assert 0 <= r["zero-scan-time"] < 1000, r
     # 64 MiB at 10 MiB/s: round 0 alone takes over 0.5 s (some pages zero)
     r0 = q.command("x-vmm-forecast", {"seconds": 1, "bandwidth": 1 << 30,

@@ -663,7 +663,7 @@ static json_t *cmd_forecast(struct qmp *q, json_t *args, struct qmp_error *e)
 	if (migration__forecast(m, (uint32_t)secs, (uint64_t)bw, (uint64_t)bw0, &n, err,
 				sizeof(err)))
 		return fail(e, "%s", err);
-	return json_pack("{s:I, s:I, s:f, s:I, s:s, s:b, s:f, s:s, s:o, s:o, s:f, s:s, s:f, s:f}",
+	return json_pack("{s:I, s:I, s:f, s:I, s:s, s:b, s:f, s:s, s:o, s:o, s:f, s:s, s:f, s:f, s:f}",
 			 "rounds", (json_int_t)n.f.rounds,
 			 "total-time", (json_int_t)(n.f.total_us / 1000),
 			 "downtime", n.f.downtime_ms,
@@ -679,6 +679,7 @@ static json_t *cmd_forecast(struct qmp *q, json_t *args, struct qmp_error *e)
 			 "dirty-rate", n.f.dirty_rate_pps,
 			 "dirty-log-mode", n.dirty_log_mode,
 			 "setup-time", n.start.setup_us / 1e3,
+			 "build-time", n.start.dest_build_us / 1e3,
 			 "zero-scan-time", n.start.scan_us / 1e3);
 }
 
