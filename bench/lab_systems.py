@@ -170,13 +170,8 @@ class Vmm:
             return "%s has no --mem-prealloc" % self.binary
         return None
 
-    def _prealloc_argv(self, run, side):
-        """--mem-prealloc; a destination needs --mem with it, its RAM being
-        made before a source says how much."""
-        if not run.point.get("mem-prealloc"):
-            return []
-        size = ["--mem", lab_config.size_text(run.point["mem"])] if side == "dst" else []
-        return size + ["--mem-prealloc"]
+    def _prealloc_argv(self, run):
+        return ["--mem-prealloc"] if run.point.get("mem-prealloc") else []
 
     def _ring_argv(self, run):
         ring = _ring(run.point)
@@ -193,19 +188,26 @@ class Vmm:
                 "--qmp", "unix:" + run.qmp["dst"],
                 "--serial", self._serial(run.serial["dst"]),
                 "--stats-json", run.files["dst_stats"]] + self._ring_argv(run) + \
-            self._prealloc_argv(run, "dst") + self._drive(run, "dst")
+            self._size_argv(run) + self._prealloc_argv(run) + self._drive(run, "dst")
 
     def _drive(self, run, side):
         drives = getattr(run, "drives", None)
         return lab_disk.drive_argv(self.kind, drives[side]) if drives else []
 
+    def _size_argv(self, run):
+        """RAM and vCPUs, on both sides: as QEMU's destination has -m and
+        -smp, a vmm destination given --mem makes its VM's shell before
+        it listens (and preallocates with --mem-prealloc)."""
+        return ["--mem", lab_config.size_text(run.point["mem"]),
+                "--cpus", str(run.point["cpus"])]
+
     def source_argv(self, run):
         p = run.point
-        return [self.binary, "--mem", lab_config.size_text(p["mem"]),
-                "--cpus", str(p["cpus"]), "--qmp", "unix:" + run.qmp["src"],
+        return [self.binary] + self._size_argv(run) + [
+                "--qmp", "unix:" + run.qmp["src"],
                 "--serial", self._serial(run.serial["src"]),
                 "--stats-json", run.files["src_stats"]] + self._ring_argv(run) + \
-            self._prealloc_argv(run, "src") + self._drive(run, "src") + [
+            self._prealloc_argv(run) + self._drive(run, "src") + [
                 os.path.join(self.guests, p["guest"]["name"] + ".elf"),
                 "--"] + guest_args(p["guest"])
 

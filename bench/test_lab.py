@@ -1095,10 +1095,14 @@ class PreallocAndForecast(unittest.TestCase):
         self.assertIn("--mem-prealloc", src)
         # a destination makes its RAM before it knows the source's size
         i = dst.index("--mem")
-        self.assertEqual(dst[i:i + 3], ["--mem", "256M", "--mem-prealloc"])
+        self.assertEqual(dst[i:i + 5], ["--mem", "256M", "--cpus", "1", "--mem-prealloc"])
         self.assertIsNone(vmm.refuses(on))
         for argv in OtherSystems.argv(self, vmm, plain):
             self.assertNotIn("--mem-prealloc", argv)
+            # both sides know the size, as QEMU's: the destination makes
+            # its VM's shell before it listens
+            i = argv.index("--mem")
+            self.assertEqual(argv[i:i + 4], ["--mem", "256M", "--cpus", "1"])
         vmm._help = "no such option"
         self.assertIn("no --mem-prealloc", vmm.refuses(on))
         qemu = lab_systems.make("qemu", "B")
