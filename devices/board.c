@@ -106,7 +106,8 @@ int board__create(struct vm *vm, const struct board_options *opts, char *err, si
 	}
 	/* RAM allocated up front (--mem-prealloc) is left out: a destination
 	 * allocates it before it listens, or not at all, never in the time
-	 * a forecast counts this for. A shell made before is left out too. */
+	 * a forecast counts this for. A shell made before is left out too:
+	 * build_us is then the completion alone, and none of it a shell's. */
 	vm->build_us = clock__mono_us() - start -
 		       (opts->vm_has_shell ? 0 : vm->mem.populate_us);
 	if (opts->vm_has_shell)

@@ -332,7 +332,7 @@ static int build_vm(int kvm_fd, int serial_fd, const struct incoming *in,
 		bo.drives = drives;
 	}
 
-	/* make_shell's VM has the same RAM: check_compat held it to --mem. */
+	/* make_shell's VM has the same RAM: the check held CONFIG to --mem. */
 	cpuid = calloc(1, sizeof(*cpuid) + cfg->nr_cpuid * sizeof(cpuid->entries[0]));
 	if (!cpuid) {
 		snprintf(err, errlen, "out of memory");
@@ -397,7 +397,8 @@ static int check_config(struct incoming *in, const struct vm_host *host,
 	/* First: a destination without the images to write says so, rather
 	 * than that it lacks the source's virtio-blk devices. */
 	ret = incoming_blk__check(in, cfg, err, errlen);
-	/* The one compatibility check, before anything is built or accepted. */
+	/* The one compatibility check, before anything is accepted or built
+	 * from CONFIG (a shell made from --mem is not). */
 	return ret ? ret : vm_config__check_compat(cfg, host, err, errlen);
 }
 
