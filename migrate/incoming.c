@@ -226,23 +226,15 @@ static int host_layout(uint64_t ram_size, struct vm_config_slot *slots, uint32_t
 	return 0;
 }
 
-/* This destination as the compatibility check sees it; host->cpuid is
- * allocated here. */
+/* This destination as the compatibility check sees it, but its devices
+ * (describe_devices); host->cpuid is allocated here. */
 static int describe_host(struct incoming *in, int kvm_fd, struct vm_host *host, char *err,
 			 size_t errlen)
 {
-	_Static_assert(DEVICE_NAME_MAX == VM_CONFIG_NAME_LEN, "a device name fits CONFIG's");
-	struct board_device_info devs[VM_CONFIG_MAX_DEVICES];
 	struct kvm_cpuid2 *cpuid;
 	unsigned int max_cpus;
-	int i, n;
 
 	memset(host, 0, sizeof(*host));
-	n = board__list_devices(devs, VM_CONFIG_MAX_DEVICES, in->nr_drives);
-	if (n < 0) {
-		snprintf(err, errlen, "listing this vmm's devices: %s", strerror(-n));
-		return n;
-	}
 	cpuid = cpuid__host_supported(kvm_fd);
 	if (!cpuid) {
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
@@ -255,6 +247,23 @@ static int describe_host(struct incoming *in, int kvm_fd, struct vm_host *host, 
 	vm__host_limits(kvm_fd, host->missing_caps, sizeof(host->missing_caps), &max_cpus);
 	host->max_cpus = max_cpus;
 	host->layout = host_layout;
+	return 0;
+}
+
+/* The devices this vmm builds with the drives it has now: --drive-dir
+ * makes them only once CONFIG says what the source copies. */
+static int describe_devices(const struct incoming *in, struct vm_host *host, char *err,
+			    size_t errlen)
+{
+	_Static_assert(DEVICE_NAME_MAX == VM_CONFIG_NAME_LEN, "a device name fits CONFIG's");
+	struct board_device_info devs[VM_CONFIG_MAX_DEVICES];
+	int i, n;
+
+	n = board__list_devices(devs, VM_CONFIG_MAX_DEVICES, in->nr_drives);
+	if (n < 0) {
+		snprintf(err, errlen, "listing this vmm's devices: %s", strerror(-n));
+		return n;
+	}
 	host->nr_devices = (uint32_t)n;
 	for (i = 0; i < n; i++) {
 		memcpy(host->devices[i].name, devs[i].name, sizeof(host->devices[i].name));
@@ -265,7 +274,8 @@ static int describe_host(struct incoming *in, int kvm_fd, struct vm_host *host, 
 
 /* This destination as the check sees it, described before a source
  * connects (KVM_GET_SUPPORTED_CPUID alone takes a millisecond here):
- * nothing in it depends on the source. Freed by free_host. */
+ * nothing in it depends on the source; its devices follow at the check.
+ * Freed by free_host. */
 static int host_now(struct incoming *in, int kvm_fd, struct vm_host **out, char *err,
 		    size_t errlen)
 {
@@ -383,7 +393,7 @@ static int read_config(struct incoming *in, struct section *sec, struct vm_confi
 
 /* Before anything is allocated for it: a guest bigger than --max-mem (or
  * than what the host had available) is refused with both numbers. */
-static int check_config(struct incoming *in, const struct vm_host *host,
+static int check_config(struct incoming *in, struct vm_host *host,
 			const struct vm_config *cfg, char *err, size_t errlen)
 {
 	int ret;
@@ -397,6 +407,8 @@ static int check_config(struct incoming *in, const struct vm_host *host,
 	/* First: a destination without the images to write says so, rather
 	 * than that it lacks the source's virtio-blk devices. */
 	ret = incoming_blk__check(in, cfg, err, errlen);
+	if (!ret)
+		ret = describe_devices(in, host, err, errlen);
 	/* The one compatibility check, before anything is accepted or built
 	 * from CONFIG (a shell made from --mem is not). */
 	return ret ? ret : vm_config__check_compat(cfg, host, err, errlen);
