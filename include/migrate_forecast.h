@@ -80,6 +80,9 @@ struct forecast_start {
 	uint64_t tm_us, wm;
 	uint64_t data_pages;		/* RAM pages not zero now */
 	uint64_t zero_pages;
+	/* The entries round 0 sends the zero pages in: one per run of them
+	 * adjacent in guest-physical space (ZERO_RUN, stream 3.6). */
+	uint64_t zero_entries;
 	double link_bps;		/* the unthrottled rate */
 	double round0_bps;		/* round 0's, unthrottled; 0 = link_bps */
 	uint64_t setup_us;		/* from `migrate` to round 0; 0 = unknown */

@@ -33,7 +33,7 @@ struct vm_config;
 #define STREAM_MAGIC		"LMIG\r\n\x1a\n"
 #define STREAM_MAGIC_LEN	8
 #define STREAM_VERSION_MAJOR	3
-#define STREAM_VERSION_MINOR	5	/* 3.5: ROUND_DONE on the return path */
+#define STREAM_VERSION_MINOR	6	/* 3.6: ZERO_RUN entries in RAM batches */
 #define STREAM_PREAMBLE_LEN	16
 #define STREAM_HEADER_LEN	16
 #define STREAM_TRAILER_LEN	4
@@ -275,6 +275,11 @@ int stream_msg__decode_reason(const uint8_t *p, size_t len, char *out,
 #define RAM_FLAG_DATA		0x2u
 #define RAM_FLAG_XBZRLE		0x4u	/* stream 3.1: a delta, in the delta area */
 #define RAM_FLAG_ZSTD		0x8u	/* stream 3.2: a page inside the batch's zstd frame */
+/* Stream 3.6: RAM_ZERO_RUN_MIN or more zero pages from gpa on, as many as
+ * the entry's u32 says (where the others have their CRC), all inside one
+ * slot: untouched memory costs an entry per run, not per page. */
+#define RAM_FLAG_ZERO_RUN	0x10u
+#define RAM_ZERO_RUN_MIN	2u
 #define RAM_FLAG_MASK		0xfffu
 #define RAM_BATCH_HEADER_LEN	8
 #define RAM_ENTRY_LEN		12	/* u64 gpa | flags, u32 CRC32C of the page */
@@ -313,6 +318,10 @@ struct ram_batch {
 	uint32_t nr_data;
 	uint32_t nr_delta;
 	uint32_t nr_zstd;
+	uint32_t nr_run;	/* ZERO_RUN entries */
+	uint64_t pages;		/* pages the entries cover */
+	uint64_t zero_pages;	/* of them ZERO and ZERO_RUN pages */
+	uint64_t run_end;	/* gpa after the last entry when it is a zero one */
 	int nr_iov;
 	bool begun;
 };
@@ -326,6 +335,9 @@ struct ram_batch_info {
 	uint32_t nr_delta;	/* XBZRLE entries */
 	uint64_t delta_len;	/* bytes of the delta area (once the tail is split) */
 	uint32_t nr_zstd;	/* ZSTD entries (stream 3.2) */
+	uint32_t nr_run;	/* ZERO_RUN entries (stream 3.6) */
+	uint64_t pages;		/* pages the entries cover: a run counts its length */
+	uint64_t zero_pages;	/* of them ZERO and ZERO_RUN pages */
 	uint64_t tail_len;	/* bytes after the DATA pages: zstd area and delta area */
 	uint64_t zstd_len;	/* the zstd frame's bytes (once the tail is split) */
 };
@@ -350,7 +362,9 @@ int ram_batch__add_delta(struct ram_batch *b, uint64_t gpa, const uint8_t *delta
 void ram_batch__free(struct ram_batch *b);
 /* Starts an empty batch for pre-copy round `round`. */
 void ram_batch__begin(struct ram_batch *b, uint32_t round);
-/* Adds a page known to be zero, without reading it. */
+/* Adds a page known to be zero, without reading it. One that follows a
+ * zero entry's last page in guest-physical space extends it into a
+ * ZERO_RUN (stream 3.6) instead of taking an entry. */
 int ram_batch__add_zero(struct ram_batch *b, uint64_t gpa);
 /* Adds the page at `page` (guest memory): ZERO if it is all zero now,
  * else DATA, sent from where it is. The page must stay mapped until the
@@ -359,6 +373,11 @@ int ram_batch__add_zero(struct ram_batch *b, uint64_t gpa);
  * aligned, or no batch begun). */
 int ram_batch__add_page(struct ram_batch *b, uint64_t gpa, const void *page);
 bool ram_batch__full(const struct ram_batch *b);
+/* The pages an entry table covers (its first head_len bytes, whole
+ * entries only): one per entry, a ZERO_RUN's length for each run. Reads
+ * the table as it is: the counts of a table ram_batch__check refuses mean
+ * nothing. */
+uint64_t ram_batch__pages(const uint8_t *head, size_t head_len);
 /* Turns every DATA entry of the batch into a ZSTD entry whose page is
  * inside the frame at area (u32 length, frame: len bytes in all, kept by
  * the caller until the send), with crc[k] the CRC32C of the k-th page as
@@ -378,7 +397,8 @@ size_t ram_batch__len(const struct ram_batch *b);
 /* Checks a batch's head (the first head_len bytes of a payload of
  * payload_len bytes): count, head_len = 8 + 12 x count, every entry's
  * flags, gpa alignment, gpa inside one of cfg's slots, a ZERO entry's CRC
- * field 0, and payload_len = head_len + 4096 x DATA entries + a tail
+ * field 0, a ZERO_RUN's length (RAM_ZERO_RUN_MIN or more, its last page
+ * in its first page's slot), and payload_len = head_len + 4096 x DATA entries + a tail
  * that can hold, with ZSTD entries, a frame's u32 length and 1 to 4096
  * bytes of frame per ZSTD entry, and a delta area that can hold the
  * XBZRLE entries' deltas (2 to 4096 bytes each). Without ZSTD entries
@@ -405,7 +425,7 @@ int ram_batch__next_delta(const uint8_t *area, size_t len, size_t *pos,
  * (ram_batch__next_delta: the area holds exactly the deltas, each well
  * formed), the zstd frame (ram_zstd__decode: declared size, every
  * page's CRC), then each DATA page's CRC and page_fn for every ZERO, DATA
- * and ZSTD page (a ZSTD page is never torn: it passed its CRC). Deltas are not applied: that needs the page the destination
+ * and ZSTD page and every page of a ZERO_RUN (a ZSTD page is never torn: it passed its CRC). Deltas are not applied: that needs the page the destination
  * holds (ram_recv). A bad batch writes nothing. Returns 0,
  * -EBADMSG with err set, or page_fn's error. */
 int ram_batch__decode(const uint8_t *p, size_t len,

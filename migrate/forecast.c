@@ -188,10 +188,10 @@ void forecast__predict_start(const struct migrate_params *p, const struct foreca
 	memset(out, 0, sizeof(*out));
 	if (!(bw > 0) || !isfinite(bw) || !isfinite(bw0) || !s->t2_us)
 		return;
-	/* Round 0: every page, zero ones as their entry only, into the
+	/* Round 0: every page, zero ones as an entry per run, into the
 	 * destination's fresh RAM; throttled as every pre-copy round. */
 	bytes0 = (double)s->data_pages * (PAGE_SIZE + RAM_ENTRY_LEN) +
-		 (double)s->zero_pages * RAM_ENTRY_LEN;
+		 (double)s->zero_entries * RAM_ENTRY_LEN;
 	t0 = bytes0 / (p->max_bandwidth ? fmin(bw0, (double)p->max_bandwidth) : bw0) +
 	     (double)s->scan_us / 1e6;
 	forecast__fit_start(s, &dm.ws, &dm.rate, &dm.in_order);

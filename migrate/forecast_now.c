@@ -29,6 +29,9 @@
 static void count_data(struct guest_memory *mem, struct forecast_start *s)
 {
 	uint64_t page, n = mem->size / GUEST_PAGE_SIZE, tested = 0, start = clock__mono_us();
+	/* Where the second slot starts (past the PCI hole): a run ends there. */
+	uint64_t hole = mem->nr_slots > 1 ? mem->slots[1].ram_offset / GUEST_PAGE_SIZE : n;
+	bool zero, last_zero;
 	uint64_t *populated = calloc((n + 63) / 64, sizeof(uint64_t)), map_us, test_us = 0;
 	int pass;
 	char why[128];
@@ -43,13 +46,20 @@ static void count_data(struct guest_memory *mem, struct forecast_start *s)
 	for (pass = 0; pass < 2; pass++) {
 		uint64_t t0 = clock__mono_us();
 
-		tested = s->data_pages = 0;
+		tested = s->data_pages = s->zero_entries = 0;
+		last_zero = false;
 		for (page = 0; page < n; page++) {
-			if (populated && !(populated[page / 64] >> (page % 64) & 1))
-				continue;
-			tested++;
-			if (!mem__is_zero(guest_memory__page_hva(mem, page), RAM_PAGE_SIZE))
-				s->data_pages++;
+			zero = true;
+			if (!populated || populated[page / 64] >> (page % 64) & 1) {
+				tested++;
+				zero = mem__is_zero(guest_memory__page_hva(mem, page),
+						    RAM_PAGE_SIZE);
+			}
+			/* A zero page after another (not across the PCI
+			 * hole) extends its run; any other starts one. */
+			s->data_pages += !zero;
+			s->zero_entries += zero && (!last_zero || page == hole);
+			last_zero = zero;
 		}
 		t0 = clock__mono_us() - t0;
 		if (!pass || t0 < test_us)
@@ -207,9 +217,9 @@ void forecast_now__format(const struct forecast_now *n, char *buf, size_t len)
 	else
 		outbuf__printf(&o, "model: no saturation seen; %.0f pages/s, growing with time\n",
 			       f->dirty_rate_pps);
-	outbuf__printf(&o, "ram: %" PRIu64 " pages with data, %" PRIu64 " zero; link %.1f MiB/s "
-		       "(%s)", s->data_pages, s->zero_pages, s->link_bps / (1024.0 * 1024.0),
-		       n->link_source);
+	outbuf__printf(&o, "ram: %" PRIu64 " pages with data, %" PRIu64 " zero in %" PRIu64
+		       " run(s); link %.1f MiB/s (%s)", s->data_pages, s->zero_pages,
+		       s->zero_entries, s->link_bps / (1024.0 * 1024.0), n->link_source);
 	if (s->round0_bps > 0)
 		outbuf__printf(&o, ", round 0 %.1f MiB/s (given)", s->round0_bps / (1024.0 * 1024.0));
 	outbuf__printf(&o, "; setup %.1f ms (starting the dirty log); the destination's build "

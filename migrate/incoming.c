@@ -562,7 +562,7 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 			ret = ram_recv__section(rr, &in->s, sec, &info, err, errlen);
 			if (ret)
 				break;
-			migrate_stats__count_pages(&in->stats, info.count, info.nr_zero,
+			migrate_stats__count_pages(&in->stats, info.pages, info.zero_pages,
 						   in->s.bytes_in);
 			if (info.nr_torn) {
 				migrate_stats__lock(&in->stats);

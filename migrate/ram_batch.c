@@ -1,9 +1,10 @@
-/* RAM section payloads (stream 3.2): u32 round, u32 count, count entries
- * of u64 (gpa | flag) and u32 CRC32C of the page, then the DATA pages'
- * bytes in entry order, then (with ZSTD entries) the zstd frame behind its
- * u32 length, then the XBZRLE entries' deltas. The encoder reads pages where they are, in guest
- * memory; see FORMAT.md for why a page may change on the way. Part of the
- * stream module (include/stream.h). */
+/* RAM section payloads (stream 3.6): u32 round, u32 count, count entries
+ * of u64 (gpa | flag) and u32 CRC32C of the page (a ZERO_RUN's length),
+ * then the DATA pages' bytes in entry order, then (with ZSTD entries) the
+ * zstd frame behind its u32 length, then the XBZRLE entries' deltas. The
+ * encoder reads pages where they are, in guest memory; see FORMAT.md for
+ * why a page may change on the way. Part of the stream module
+ * (include/stream.h). */
 #include "stream.h"
 
 #include <errno.h>
@@ -17,12 +18,16 @@
 #include "vm_config.h"
 #include "xbzrle.h"
 
-#define KNOWN_FLAGS	(RAM_FLAG_ZERO | RAM_FLAG_DATA | RAM_FLAG_XBZRLE | RAM_FLAG_ZSTD)
+#define KNOWN_FLAGS	(RAM_FLAG_ZERO | RAM_FLAG_DATA | RAM_FLAG_XBZRLE | RAM_FLAG_ZSTD | \
+			 RAM_FLAG_ZERO_RUN)
 #define BAD_LOW_BITS	(RAM_FLAG_MASK & ~KNOWN_FLAGS)
 
 static void reset(struct ram_batch *b)
 {
 	b->round = b->count = b->nr_zero = b->nr_data = b->nr_delta = b->nr_zstd = 0;
+	b->nr_run = 0;
+	b->pages = b->zero_pages = 0;
+	b->run_end = UINT64_MAX;
 	b->xlen = 0;
 	b->zarea = NULL;
 	b->zlen = 0;
@@ -73,23 +78,63 @@ static int can_add(const struct ram_batch *b, uint64_t gpa)
 	return 0;
 }
 
+static uint8_t *entry(const struct ram_batch *b, uint32_t i)
+{
+	return (uint8_t *)b->head + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
+}
+
 static void put_entry(struct ram_batch *b, uint64_t word)
 {
-	uint8_t *e = b->head + RAM_BATCH_HEADER_LEN + (size_t)b->count * RAM_ENTRY_LEN;
+	uint8_t *e = entry(b, b->count);
 
 	wire__le64(e, word);
 	wire__le32(e + 8, 0);	/* a DATA page's CRC comes in finish */
 	b->count++;
+	b->pages++;
+	b->run_end = UINT64_MAX;
+}
+
+/* The page right after the last entry's zero page or run joins it, as one
+ * page more on the run. Guest RAM's slots lie apart (the PCI hole between
+ * them), so pages adjacent in guest-physical space share a slot. */
+static bool extend_run(struct ram_batch *b, uint64_t gpa)
+{
+	uint8_t *e;
+	uint32_t n;
+
+	if (!b->count || gpa != b->run_end)
+		return false;
+	e = entry(b, b->count - 1);
+	n = (wire__get_le64(e) & RAM_FLAG_ZERO_RUN) ? wire__get_le32(e + 8) : 1;
+	if (n == UINT32_MAX)
+		return false;
+	if (n == 1) {
+		wire__le64(e, (wire__get_le64(e) & ~(uint64_t)RAM_FLAG_MASK) | RAM_FLAG_ZERO_RUN);
+		b->nr_zero--;
+		b->nr_run++;
+	}
+	wire__le32(e + 8, n + 1);
+	b->run_end += RAM_PAGE_SIZE;
+	return true;
 }
 
 int ram_batch__add_zero(struct ram_batch *b, uint64_t gpa)
 {
-	int ret = can_add(b, gpa);
+	int ret;
 
+	/* A run grows in place: it takes no entry, even in a full batch. */
+	if (b->begun && !(gpa & RAM_FLAG_MASK) && extend_run(b, gpa)) {
+		b->pages++;
+		b->zero_pages++;
+		return 0;
+	}
+	ret = can_add(b, gpa);
 	if (ret)
 		return ret;
 	put_entry(b, gpa | RAM_FLAG_ZERO);
 	b->nr_zero++;
+	b->zero_pages++;
+	b->run_end = gpa + RAM_PAGE_SIZE;
 	return 0;
 }
 
@@ -105,7 +150,7 @@ int ram_batch__add_delta(struct ram_batch *b, uint64_t gpa, const uint8_t *delta
 		return -EINVAL;
 	if (!b->xdata || b->xcap - b->xlen < RAM_DELTA_PREFIX_LEN + len)
 		return -ENOSPC;
-	e = b->head + RAM_BATCH_HEADER_LEN + (size_t)b->count * RAM_ENTRY_LEN;
+	e = entry(b, b->count);
 	put_entry(b, gpa | RAM_FLAG_XBZRLE);
 	/* The CRC of the page the delta makes: the destination checks it
 	 * before it writes the page. */
@@ -152,7 +197,7 @@ int ram_batch__use_zstd(struct ram_batch *b, const uint8_t *area, size_t len,
 	if (!b->begun || !b->nr_data || b->nr_zstd || len <= RAM_ZSTD_PREFIX_LEN)
 		return -EINVAL;
 	for (i = 0; i < b->count; i++) {
-		e = b->head + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
+		e = entry(b, i);
 		if (!(wire__get_le64(e) & RAM_FLAG_DATA))
 			continue;
 		wire__le64(e, (wire__get_le64(e) & ~(uint64_t)RAM_FLAG_DATA) | RAM_FLAG_ZSTD);
@@ -181,7 +226,7 @@ int ram_batch__finish(struct ram_batch *b)
 	/* Taken from guest memory as late as possible: the closer to the
 	 * send, the less time the guest has to tear the page. */
 	for (i = 0; i < b->count; i++) {
-		e = b->head + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN;
+		e = entry(b, i);
 		if (wire__get_le64(e) & RAM_FLAG_DATA)
 			wire__le32(e + 8, crc32c__extend(0, b->page[d++], RAM_PAGE_SIZE));
 	}
@@ -207,19 +252,38 @@ size_t ram_batch__len(const struct ram_batch *b)
 
 /* --- decoding ------------------------------------------------------------ */
 
-static bool in_slots(const struct vm_config *cfg, uint64_t gpa)
+/* The pages from gpa to the end of its slot; 0 outside every slot. Slots
+ * are page aligned, so a page that starts inside one ends inside it too. */
+static uint64_t pages_to_slot_end(const struct vm_config *cfg, uint64_t gpa)
 {
 	uint32_t i, n = cfg->nr_slots;
 
 	if (n > VM_CONFIG_MAX_SLOTS)
 		n = VM_CONFIG_MAX_SLOTS;
-	/* Slots are page aligned, so a page that starts inside one ends
-	 * inside it too. */
 	for (i = 0; i < n; i++)
 		if (gpa >= cfg->slots[i].gpa &&
 		    gpa - cfg->slots[i].gpa < cfg->slots[i].size)
-			return true;
-	return false;
+			return (cfg->slots[i].size - (gpa - cfg->slots[i].gpa)) / RAM_PAGE_SIZE;
+	return 0;
+}
+
+/* What one entry covers: a run its length, any other entry one page. */
+static uint64_t entry_pages(const uint8_t *e)
+{
+	return (wire__get_le64(e) & RAM_FLAG_ZERO_RUN) ? wire__get_le32(e + 8) : 1;
+}
+
+uint64_t ram_batch__pages(const uint8_t *head, size_t head_len)
+{
+	uint64_t pages = 0;
+	uint32_t i, count;
+
+	if (head_len < RAM_BATCH_HEADER_LEN)
+		return 0;
+	count = wire__get_le32(head + 4);
+	for (i = 0; i < count && (size_t)i < (head_len - RAM_BATCH_HEADER_LEN) / RAM_ENTRY_LEN; i++)
+		pages += entry_pages(head + RAM_BATCH_HEADER_LEN + (size_t)i * RAM_ENTRY_LEN);
+	return pages;
 }
 
 static int check_entry(const struct vm_config *cfg, const uint8_t *e,
@@ -228,6 +292,7 @@ static int check_entry(const struct vm_config *cfg, const uint8_t *e,
 	uint64_t word = wire__get_le64(e);
 	uint64_t gpa = word & ~(uint64_t)RAM_FLAG_MASK;
 	uint32_t flags = word & RAM_FLAG_MASK, crc = wire__get_le32(e + 8);
+	uint64_t room;
 
 	if (flags & BAD_LOW_BITS) {
 		errmsg__set(err, errlen,
@@ -236,9 +301,9 @@ static int check_entry(const struct vm_config *cfg, const uint8_t *e,
 		return -EBADMSG;
 	}
 	if (flags != RAM_FLAG_ZERO && flags != RAM_FLAG_DATA && flags != RAM_FLAG_XBZRLE &&
-	    flags != RAM_FLAG_ZSTD) {
+	    flags != RAM_FLAG_ZSTD && flags != RAM_FLAG_ZERO_RUN) {
 		errmsg__set(err, errlen,
-			     "RAM batch entry %u (gpa 0x%llx): flags 0x%x, exactly one of ZERO, DATA, XBZRLE and ZSTD must be set",
+			     "RAM batch entry %u (gpa 0x%llx): flags 0x%x, exactly one of ZERO, DATA, XBZRLE, ZSTD and ZERO_RUN must be set",
 			     i, (unsigned long long)gpa, flags);
 		return -EBADMSG;
 	}
@@ -248,10 +313,23 @@ static int check_entry(const struct vm_config *cfg, const uint8_t *e,
 			     i, (unsigned long long)gpa, crc);
 		return -EBADMSG;
 	}
-	if (!in_slots(cfg, gpa)) {
+	room = pages_to_slot_end(cfg, gpa);
+	if (!room) {
 		errmsg__set(err, errlen,
 			     "RAM batch entry %u: gpa 0x%llx is outside guest RAM",
 			     i, (unsigned long long)gpa);
+		return -EBADMSG;
+	}
+	if (flags == RAM_FLAG_ZERO_RUN && crc < RAM_ZERO_RUN_MIN) {
+		errmsg__set(err, errlen,
+			     "RAM batch entry %u (gpa 0x%llx): a ZERO_RUN of %u page(s), at least %u (one zero page is a ZERO entry)",
+			     i, (unsigned long long)gpa, crc, RAM_ZERO_RUN_MIN);
+		return -EBADMSG;
+	}
+	if (flags == RAM_FLAG_ZERO_RUN && crc > room) {
+		errmsg__set(err, errlen,
+			     "RAM batch entry %u (gpa 0x%llx): a ZERO_RUN of %u pages runs past its RAM slot's end (%llu pages left in it)",
+			     i, (unsigned long long)gpa, crc, (unsigned long long)room);
 		return -EBADMSG;
 	}
 	return 0;
@@ -341,8 +419,13 @@ int ram_batch__check(const uint8_t *head, size_t head_len, uint64_t payload_len,
 		ret = check_entry(cfg, e, i, err, errlen);
 		if (ret)
 			return ret;
+		info->pages += entry_pages(e);
+		if (wire__get_le64(e) & (RAM_FLAG_ZERO | RAM_FLAG_ZERO_RUN))
+			info->zero_pages += entry_pages(e);
 		if (wire__get_le64(e) & RAM_FLAG_ZERO)
 			info->nr_zero++;
+		else if (wire__get_le64(e) & RAM_FLAG_ZERO_RUN)
+			info->nr_run++;
 		else if (wire__get_le64(e) & RAM_FLAG_DATA)
 			info->nr_data++;
 		else if (wire__get_le64(e) & RAM_FLAG_ZSTD)
@@ -470,7 +553,7 @@ static int decode_pages(const uint8_t *p, const uint8_t *data, const uint8_t *zp
 {
 	const uint8_t *e;
 	uint64_t word;
-	uint32_t i;
+	uint32_t i, k;
 	bool torn;
 	int ret;
 
@@ -481,6 +564,11 @@ static int decode_pages(const uint8_t *p, const uint8_t *data, const uint8_t *zp
 			continue;
 		if (word & RAM_FLAG_ZERO) {
 			ret = page_fn(ctx, word & ~(uint64_t)RAM_FLAG_MASK, NULL, false);
+		} else if (word & RAM_FLAG_ZERO_RUN) {
+			ret = 0;
+			for (k = 0; k < wire__get_le32(e + 8) && !ret; k++)
+				ret = page_fn(ctx, (word & ~(uint64_t)RAM_FLAG_MASK) +
+						   (uint64_t)k * RAM_PAGE_SIZE, NULL, false);
 		} else if (word & RAM_FLAG_ZSTD) {
 			/* Its CRC passed in decode_zstd. */
 			ret = page_fn(ctx, word & ~(uint64_t)RAM_FLAG_MASK, zpages, false);

@@ -99,6 +99,34 @@ int ram_recv__page(void *ctx, uint64_t gpa, const uint8_t *data, bool torn)
 	return 0;
 }
 
+/* A ZERO_RUN of n pages from gpa (inside one slot: ram_batch__check made
+ * sure), a word of each bitmap at a time: written pages are zeroed,
+ * fresh ones left alone as for a ZERO page, and every torn mark cleared.
+ * Untouched memory arrives as a few runs of many pages, and this keeps
+ * their cost at a bit per page. */
+static int store_zero_run(struct ram_recv *rr, uint64_t gpa, uint64_t n)
+{
+	uint64_t page = page_index(rr, gpa), end, w, mask, bits;
+	uint8_t *base;
+
+	if (page == UINT64_MAX || n > rr->nr_pages - page)
+		return -EFAULT;	/* ram_batch checked the slots: cannot happen */
+	base = rr->hva(rr->ctx, gpa);
+	for (end = page + n; page < end; page = (w + 1) * 64) {
+		w = page / 64;
+		mask = ~0ull << (page % 64);
+		if (end < (w + 1) * 64)
+			mask &= ~(~0ull << (end % 64));
+		for (bits = rr->written[w] & mask; bits; bits &= bits - 1)
+			memset(base + (w * 64 + (uint64_t)__builtin_ctzll(bits) - (end - n)) *
+					      RAM_PAGE_SIZE, 0, RAM_PAGE_SIZE);
+		rr->torn_now -= (uint64_t)__builtin_popcountll(rr->torn[w] & mask);
+		rr->torn[w] &= ~mask;
+		rr->seen[w] |= mask;
+	}
+	return 0;
+}
+
 static bool test_bit(const uint64_t *map, uint64_t page)
 {
 	return map[page / 64] >> (page % 64) & 1;
@@ -222,6 +250,12 @@ static int check_version(const struct stream *s, const struct ram_batch_info *in
 			     STREAM_VERSION_MAJOR, s->minor_in);
 		return -EBADMSG;
 	}
+	if (info->nr_run && s->minor_in < 6) {
+		errmsg__set(err, errlen,
+			     "RAM batch: ZERO_RUN entries in a stream of version %u.%u (they came with 3.6)",
+			     STREAM_VERSION_MAJOR, s->minor_in);
+		return -EBADMSG;
+	}
 	return 0;
 }
 
@@ -277,6 +311,8 @@ static int store_pages(struct ram_recv *rr, const uint8_t *head, struct ram_batc
 		}
 		if (word & RAM_FLAG_ZERO) {
 			ret = ram_recv__page(rr, gpa, NULL, false);
+		} else if (word & RAM_FLAG_ZERO_RUN) {
+			ret = store_zero_run(rr, gpa, wire__get_le32(e + 8));
 		} else if (word & RAM_FLAG_ZSTD) {
 			/* Its CRC passed in check_tail. */
 			ret = ram_recv__page(rr, gpa, zp, false);

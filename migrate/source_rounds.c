@@ -52,7 +52,7 @@ static void time_batch(struct source_run *r, size_t len)
 {
 	uint64_t now = clock__mono_us();
 
-	if (r->batch.nr_zero * 2 < r->batch.count) {
+	if (r->batch.zero_pages * 2 < r->batch.pages) {
 		r->data_bytes += len;
 		r->data_us += now - r->batch_start_us;
 	}
@@ -92,10 +92,11 @@ static int flush_batch(struct source_run *r, struct round_stats *rs)
 	if (ret)
 		return ret;
 	time_batch(r, r->s.bytes_out - before);
-	rs->pages_sent += r->batch.count;
-	rs->zero_pages += r->batch.nr_zero;
+	rs->pages_sent += r->batch.pages;
+	rs->zero_pages += r->batch.zero_pages;
 	/* Per batch, so 'info migrate' moves during a long round. */
-	migrate_stats__count_pages(&r->m->stats, r->batch.count, r->batch.nr_zero, r->s.bytes_out);
+	migrate_stats__count_pages(&r->m->stats, r->batch.pages, r->batch.zero_pages,
+				   r->s.bytes_out);
 	if (r->xbzrle) {
 		xbzrle_cache__batch_done(r->xbzrle);
 		migrate_stats__set_xbzrle(&r->m->stats, &r->xbzrle->n);

@@ -30,7 +30,6 @@ static int check_round(const struct stream_ledger *l, const char *what, uint32_t
 static int take_ram(struct stream_ledger *l, const struct section *sec, char *err,
 		    size_t errlen)
 {
-	uint32_t count;
 	int ret;
 
 	if (sec->len < RAM_BATCH_HEADER_LEN) {
@@ -42,11 +41,10 @@ static int take_ram(struct stream_ledger *l, const struct section *sec, char *er
 	ret = check_round(l, "RAM section of round", wire__get_le32(sec->payload), err, errlen);
 	if (ret)
 		return ret;
-	count = wire__get_le32(sec->payload + 4);
-	/* The count is checked against the payload by ram_batch__check,
+	/* The table is checked against the payload by ram_batch__check,
 	 * which runs next; a batch it refuses fails the stream anyway. */
 	l->round_sections++;
-	l->round_pages += count;
+	l->round_pages += ram_batch__pages(sec->payload, sec->head_len);
 	l->round_bytes += sec->len + SECTION_OVERHEAD;
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* RAM section payloads (stream 3.1): the encoder that sends pages from
+/* RAM section payloads (stream 3.6): the encoder that sends pages from
  * where they are, a decoder that writes nothing unless the whole entry
  * table is right, per-page CRCs and torn pages, and the destination's
  * reader that puts pages straight into guest memory. */
@@ -167,6 +167,97 @@ static void test_runs_merged(void **state)
 	ram_batch__free(&b);
 }
 
+/* Zero pages adjacent in guest-physical space, told (add_zero) or found
+ * (add_page), become one ZERO_RUN entry; a gap, a data page or another
+ * slot starts a new entry, and a lone zero page stays a ZERO entry. */
+static void test_zero_runs_encoded(void **state)
+{
+	static uint8_t page[RAM_PAGE_SIZE], zero[RAM_PAGE_SIZE];
+	struct ram_batch_info info;
+	struct ram_batch b;
+	struct wbuf w;
+	char err[256];
+	uint64_t gpa;
+
+	memset(page, 0xcd, sizeof(page));
+	ram_batch__init(&b);
+	ram_batch__begin(&b, 2);
+	for (gpa = 0x1000; gpa < 0x4000; gpa += RAM_PAGE_SIZE)
+		assert_int_equal(ram_batch__add_zero(&b, gpa), 0);
+	assert_int_equal(ram_batch__add_page(&b, 0x4000, zero), 0);	/* found zero */
+	assert_int_equal(ram_batch__add_page(&b, 0x5000, page), 0);
+	assert_int_equal(ram_batch__add_zero(&b, 0x6000), 0);		/* alone */
+	assert_int_equal(ram_batch__add_zero(&b, 0x8000), 0);		/* a gap */
+	assert_int_equal(ram_batch__add_zero(&b, 0x9000), 0);
+	/* The slot ends at 1 MiB, the next starts at 4 GiB: never one run. */
+	assert_int_equal(ram_batch__add_zero(&b, 1 * MiB - RAM_PAGE_SIZE), 0);
+	assert_int_equal(ram_batch__add_zero(&b, 4 * GiB), 0);
+	assert_int_equal(ram_batch__finish(&b), 0);
+	assert_int_equal(b.count, 6);
+	assert_int_equal(b.nr_run, 2);
+	assert_int_equal(b.nr_zero, 3);
+	assert_int_equal(b.pages, 10);
+	assert_int_equal(b.zero_pages, 9);
+	assert_int_equal(ram_batch__len(&b), 8 + 6 * 12 + RAM_PAGE_SIZE);
+	flatten(&b, &w);
+	assert_int_equal(wire__get_le64(w.data + 8), 0x1000 | RAM_FLAG_ZERO_RUN);
+	assert_int_equal(wire__get_le32(w.data + 16), 4);
+	assert_int_equal(wire__get_le64(w.data + 20), 0x5000 | RAM_FLAG_DATA);
+	assert_int_equal(wire__get_le64(w.data + 32), 0x6000 | RAM_FLAG_ZERO);
+	assert_int_equal(wire__get_le32(w.data + 40), 0);
+	assert_int_equal(wire__get_le64(w.data + 44), 0x8000 | RAM_FLAG_ZERO_RUN);
+	assert_int_equal(wire__get_le32(w.data + 52), 2);
+	assert_int_equal(ram_batch__pages(w.data, 8 + 6 * 12), 10);
+	assert_int_equal(ram_batch__pages(w.data, 8 + 1 * 12 + 5), 4);	/* whole entries only */
+	assert_int_equal(ram_batch__pages(w.data, 4), 0);
+
+	assert_int_equal(decode(w.data, w.len, &info, err, sizeof(err)), 0);
+	assert_int_equal(info.count, 6);
+	assert_int_equal(info.nr_run, 2);
+	assert_int_equal(info.nr_zero, 3);
+	assert_int_equal(info.nr_data, 1);
+	assert_int_equal(info.pages, 10);
+	assert_int_equal(info.zero_pages, 9);
+	/* Every page of a run reaches the callback, in order. */
+	assert_int_equal(sink.calls, 10);
+	assert_int_equal(sink.gpa[0], 0x1000);
+	assert_int_equal(sink.gpa[3], 0x4000);
+	assert_true(sink.zero[3]);
+	assert_int_equal(sink.gpa[4], 0x5000);
+	assert_false(sink.zero[4]);
+	assert_int_equal(sink.gpa[7], 0x9000);
+	assert_int_equal(sink.gpa[9], 4 * GiB);
+	wbuf__free(&w);
+	ram_batch__free(&b);
+}
+
+/* A run grows without an entry, so a full batch still takes the next page
+ * of its last run, and nothing else. */
+static void test_zero_run_in_full_batch(void **state)
+{
+	struct ram_batch b;
+	uint64_t last;
+	uint32_t i;
+
+	ram_batch__init(&b);
+	ram_batch__begin(&b, 0);
+	for (i = 0; i < RAM_BATCH_MAX_PAGES; i++)
+		assert_int_equal(ram_batch__add_zero(&b, 4 * GiB + (uint64_t)i * 2 * RAM_PAGE_SIZE),
+				 0);
+	assert_true(ram_batch__full(&b));
+	last = 4 * GiB + (uint64_t)(RAM_BATCH_MAX_PAGES - 1) * 2 * RAM_PAGE_SIZE;
+	assert_int_equal(ram_batch__add_zero(&b, last + RAM_PAGE_SIZE), 0);
+	assert_int_equal(ram_batch__add_zero(&b, last + 3 * RAM_PAGE_SIZE), -ENOSPC);
+	assert_int_equal(ram_batch__add_zero(&b, last + 2 * RAM_PAGE_SIZE), 0);
+	assert_int_equal(b.count, RAM_BATCH_MAX_PAGES);
+	assert_int_equal(b.pages, RAM_BATCH_MAX_PAGES + 2);
+	assert_int_equal(b.nr_run, 1);
+	/* Not begun, or not aligned: refused as any other page. */
+	assert_int_equal(ram_batch__add_zero(&b, last + 3 * RAM_PAGE_SIZE + 1), -EINVAL);
+	ram_batch__free(&b);
+	assert_int_equal(ram_batch__add_zero(&b, 0x1000), -EINVAL);
+}
+
 static void test_encoder_limits(void **state)
 {
 	static uint8_t page[RAM_PAGE_SIZE];
@@ -276,11 +367,61 @@ static void test_refuses_outside_slots(void **state)
 static void test_refuses_flags(void **state)
 {
 	refused_entry(0x5000 | RAM_FLAG_ZERO | RAM_FLAG_DATA,
-		      "RAM batch entry 2 (gpa 0x5000): flags 0x3, exactly one of ZERO, DATA, XBZRLE and ZSTD must be set");
+		      "RAM batch entry 2 (gpa 0x5000): flags 0x3, exactly one of ZERO, DATA, XBZRLE, ZSTD and ZERO_RUN must be set");
 	refused_entry(0x5000, "flags 0x0, exactly one");
 	refused_entry(0x5000 | RAM_FLAG_ZERO | RAM_FLAG_XBZRLE, "flags 0x5, exactly one");
-	refused_entry(0x5000 | 0x10, "an unknown flag");
+	refused_entry(0x5000 | RAM_FLAG_ZERO | RAM_FLAG_ZERO_RUN, "flags 0x11, exactly one");
+	refused_entry(0x5000 | 0x20, "an unknown flag");
 	refused_entry(0x5000 | RAM_FLAG_ZSTD | RAM_FLAG_DATA, "flags 0xa, exactly one");
+}
+
+/* One ZERO_RUN entry of `pages` from gpa after the two good entries. */
+static void refused_run(uint64_t gpa, uint32_t pages, const char *msg)
+{
+	struct wbuf w;
+
+	wbuf__init(&w);
+	memset(good_page, 0x5a, sizeof(good_page));
+	wbuf__put_u32(&w, 1);
+	wbuf__put_u32(&w, 3);
+	wbuf__put_u64(&w, 0x3000 | RAM_FLAG_DATA);
+	wbuf__put_u32(&w, crc32c__extend(0, good_page, RAM_PAGE_SIZE));
+	wbuf__put_u64(&w, 0x4000 | RAM_FLAG_ZERO);
+	wbuf__put_u32(&w, 0);
+	wbuf__put_u64(&w, gpa | RAM_FLAG_ZERO_RUN);
+	wbuf__put_u32(&w, pages);
+	wbuf__put_bytes(&w, good_page, RAM_PAGE_SIZE);
+	expect_refused(&w, msg);
+}
+
+/* A run is two pages or more, starts in a slot and ends in the same one:
+ * the rest of the slot bounds it, whatever the u32 says. */
+static void test_refuses_zero_runs(void **state)
+{
+	refused_run(0x5000, 1, "RAM batch entry 2 (gpa 0x5000): a ZERO_RUN of 1 page(s), at least 2 (one zero page is a ZERO entry)");
+	refused_run(0x5000, 0, "a ZERO_RUN of 0 page(s), at least 2");
+	refused_run(1 * MiB - RAM_PAGE_SIZE, 2,
+		    "RAM batch entry 2 (gpa 0xff000): a ZERO_RUN of 2 pages runs past its RAM slot's end (1 pages left in it)");
+	refused_run(0x5000, 0xffffffff, "a ZERO_RUN of 4294967295 pages runs past its RAM slot's end (251 pages left in it)");
+	refused_run(4 * GiB + 4 * MiB - 2 * RAM_PAGE_SIZE, 3, "runs past its RAM slot's end (2 pages left in it)");
+	refused_run(2 * MiB, 2, "RAM batch entry 2: gpa 0x200000 is outside guest RAM");
+	/* Up to the slot's last page is right. */
+	{
+		struct ram_batch_info info;
+		struct wbuf w;
+		char err[256];
+
+		wbuf__init(&w);
+		wbuf__put_u32(&w, 1);
+		wbuf__put_u32(&w, 1);
+		wbuf__put_u64(&w, (4 * GiB) | RAM_FLAG_ZERO_RUN);
+		wbuf__put_u32(&w, 4 * MiB / RAM_PAGE_SIZE);
+		assert_int_equal(ram_batch__check(w.data, w.len, w.len, &cfg, &info, err,
+						  sizeof(err)), 0);
+		assert_int_equal(info.pages, 4 * MiB / RAM_PAGE_SIZE);
+		assert_int_equal(info.zero_pages, 4 * MiB / RAM_PAGE_SIZE);
+		wbuf__free(&w);
+	}
 }
 
 static void test_refuses_zero_with_crc(void **state)
@@ -521,6 +662,72 @@ static void test_scattered_pages(void **state)
 /* The guest writes a page between its CRC and the send: the destination
  * finds it torn, keeps it torn until an intact copy arrives, and refuses
  * to end the stream while it is torn. */
+/* A ZERO_RUN at the destination: pages that held data are zeroed, torn
+ * marks cleared (counted right across bitmap words), and pages never
+ * written are left alone (fresh memory reads as zero; here a marker shows
+ * that nothing touched them). Refused in a stream older than 3.6. */
+static void test_zero_run_into_guest_memory(void **state)
+{
+	static uint8_t src[4 * RAM_PAGE_SIZE];
+	struct ram_batch_info info;
+	struct pipe_ends p;
+	struct ram_batch b;
+	char err[256];
+	uint64_t gpa;
+
+	open_ends(&p);
+	memset(src, 6, sizeof(src));
+	/* Pages 62 and 63 intact, 64 and 130 torn (three bitmap words). */
+	ram_batch__init(&b);
+	ram_batch__begin(&b, 0);
+	assert_int_equal(ram_batch__add_page(&b, 62 * 0x1000ull, src), 0);
+	assert_int_equal(ram_batch__add_page(&b, 63 * 0x1000ull, src + RAM_PAGE_SIZE), 0);
+	assert_int_equal(ram_batch__add_page(&b, 64 * 0x1000ull, src + 2 * RAM_PAGE_SIZE), 0);
+	assert_int_equal(ram_batch__add_page(&b, 130 * 0x1000ull, src + 3 * RAM_PAGE_SIZE), 0);
+	assert_int_equal(ram_batch__finish(&b), 0);
+	src[2 * RAM_PAGE_SIZE + 5] = 1;
+	src[3 * RAM_PAGE_SIZE + 5] = 1;
+	send_batch(&p, &b);
+	assert_int_equal(recv_batch(&p, &info, err, sizeof(err)), 0);
+	assert_int_equal(p.rr.torn_now, 2);
+	guest[100 * 0x1000 + 9] = 0xee;	/* never sent: must stay as it is */
+	guest[140 * 0x1000 + 9] = 0xee;	/* past the run */
+
+	/* One run over pages 63..131: page 62 keeps its data. */
+	ram_batch__begin(&b, 0);
+	for (gpa = 63 * 0x1000ull; gpa <= 131 * 0x1000ull; gpa += RAM_PAGE_SIZE)
+		assert_int_equal(ram_batch__add_zero(&b, gpa), 0);
+	assert_int_equal(ram_batch__finish(&b), 0);
+	assert_int_equal(b.count, 1);
+	send_batch(&p, &b);
+	assert_int_equal(recv_batch(&p, &info, err, sizeof(err)), 0);
+	assert_int_equal(info.pages, 69);
+	assert_int_equal(info.zero_pages, 69);
+	assert_int_equal(p.rr.torn_now, 0);
+	assert_int_equal(p.rr.torn_total, 2);
+	assert_int_equal(guest[62 * 0x1000], 6);
+	assert_int_equal(guest[63 * 0x1000], 0);
+	assert_int_equal(guest[64 * 0x1000 + 5], 0);
+	assert_int_equal(guest[130 * 0x1000 + 5], 0);
+	assert_int_equal(guest[100 * 0x1000 + 9], 0xee);
+	assert_int_equal(guest[140 * 0x1000 + 9], 0xee);
+	assert_int_equal(ram_recv__check_end(&p.rr, err, sizeof(err)), 0);
+	/* Every page of the run counts as received: a delta may follow. */
+	assert_true(p.rr.seen[1] == ~0ull);
+	assert_true(p.rr.seen[2] & 1ull << (131 - 128));
+	assert_false(p.rr.seen[2] & 1ull << (132 - 128));
+
+	/* The same run in a 3.5 stream is refused, and writes nothing. */
+	guest[63 * 0x1000] = 0x77;
+	p.dst.minor_in = 5;
+	send_batch(&p, &b);
+	assert_int_equal(recv_batch(&p, &info, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "RAM batch: ZERO_RUN entries in a stream of version 3.5 (they came with 3.6)");
+	assert_int_equal(guest[63 * 0x1000], 0x77);
+	ram_batch__free(&b);
+	close_ends(&p);
+}
+
 static void test_torn_between_crc_and_send(void **state)
 {
 	static uint8_t src[2 * RAM_PAGE_SIZE];
@@ -1175,10 +1382,13 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_roundtrip, setup),
 		cmocka_unit_test_setup(test_runs_merged, setup),
+		cmocka_unit_test_setup(test_zero_runs_encoded, setup),
+		cmocka_unit_test_setup(test_zero_run_in_full_batch, setup),
 		cmocka_unit_test_setup(test_encoder_limits, setup),
 		cmocka_unit_test_setup(test_refuses_unaligned_gpa, setup),
 		cmocka_unit_test_setup(test_refuses_outside_slots, setup),
 		cmocka_unit_test_setup(test_refuses_flags, setup),
+		cmocka_unit_test_setup(test_refuses_zero_runs, setup),
 		cmocka_unit_test_setup(test_refuses_zero_with_crc, setup),
 		cmocka_unit_test_setup(test_refuses_count, setup),
 		cmocka_unit_test_setup(test_refuses_length, setup),
@@ -1197,6 +1407,7 @@ int main(void)
 		cmocka_unit_test_setup(test_zstd_refusals, setup),
 		cmocka_unit_test_setup(test_zstd_corrupt_and_version, setup),
 		cmocka_unit_test_setup(test_scattered_pages, setup),
+		cmocka_unit_test_setup(test_zero_run_into_guest_memory, setup),
 		cmocka_unit_test_setup(test_torn_between_crc_and_send, setup),
 		cmocka_unit_test_setup(test_bad_table_writes_nothing, setup),
 		cmocka_unit_test_setup(test_table_checksum, setup),

@@ -477,13 +477,15 @@ static void test_preamble(void **state)
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
 	assert_string_equal(err, "stream version 4.0, this vmm reads 3.x");
-	put_preamble(p, STREAM_MAGIC, 3, 6, 0);
+	put_preamble(p, STREAM_MAGIC, 3, 7, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
-	assert_string_equal(err, "stream version 3.6 is newer than this vmm's 3.5");
-	/* A 3.5 reader reads 3.0 (a source without XBZRLE), 3.1 (without
+	assert_string_equal(err, "stream version 3.7 is newer than this vmm's 3.6");
+	/* A 3.6 reader reads 3.0 (a source without XBZRLE), 3.1 (without
 	 * zstd), 3.2 (without BLOCK), 3.3 (without migrate -i's bases), 3.4
-	 * (without ROUND_DONE) and 3.5. */
+	 * (without ROUND_DONE), 3.5 (without ZERO_RUN) and 3.6. */
+	put_preamble(p, STREAM_MAGIC, 3, 6, 0);
+	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), 0);
 	put_preamble(p, STREAM_MAGIC, 3, 5, 0);
 	assert_int_equal(read_preamble_of(p, 16, err, sizeof(err)), 0);
 	put_preamble(p, STREAM_MAGIC, 3, 4, 0);

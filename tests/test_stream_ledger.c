@@ -39,7 +39,7 @@ static int setup(void **state)
 
 static int take(uint32_t type, const void *p, size_t n)
 {
-	struct section sec = { .type = type, .len = n, .payload = (uint8_t *)p };
+	struct section sec = { .type = type, .len = n, .head_len = n, .payload = (uint8_t *)p };
 
 	return stream_ledger__take(&ledger, &sec, err, sizeof(err));
 }
@@ -247,6 +247,27 @@ static void test_missing_ram_section(void **state)
 			    "carried 3 pages in 120 bytes (a RAM section is missing or extra)");
 }
 
+/* ROUND_END and END count pages, and a ZERO_RUN entry (3.6) is as many
+ * pages as its length: one entry of 500 zero pages and a ZERO page. */
+static void test_zero_run_pages_counted(void **state)
+{
+	uint8_t p[8 + 2 * 12] = { 0 };
+
+	wire__le32(p + 4, 2);
+	wire__le64(p + 8, 0x1000 | RAM_FLAG_ZERO_RUN);
+	wire__le32(p + 16, 500);
+	wire__le64(p + 20, 0x200000 | RAM_FLAG_ZERO);
+	assert_int_equal(take(SECTION_RAM, p, sizeof(p)), 0);
+	assert_int_equal(round_end(0, 2, sizeof(p) + 20), -EPROTO);
+	assert_string_equal(err, "round 0: ROUND_END counts 2 pages in 52 bytes, the stream "
+			    "carried 501 pages in 52 bytes (a RAM section is missing or extra)");
+	setup(state);
+	assert_int_equal(take(SECTION_RAM, p, sizeof(p)), 0);
+	assert_int_equal(round_end(0, 501, sizeof(p) + 20), 0);
+	assert_int_equal(end(1, 501), -EPROTO);	/* state missing: the count passed */
+	assert_null(strstr(err, "pages"));
+}
+
 static void test_extra_ram_section(void **state)
 {
 	assert_int_equal(ram(0, 3, 100), 0);
@@ -363,6 +384,7 @@ int main(void)
 		cmocka_unit_test_setup(test_go_needs_complete_end, setup),
 		cmocka_unit_test_setup(test_missing_ram_section, setup),
 		cmocka_unit_test_setup(test_extra_ram_section, setup),
+		cmocka_unit_test_setup(test_zero_run_pages_counted, setup),
 		cmocka_unit_test_setup(test_rounds_in_order, setup),
 		cmocka_unit_test_setup(test_end_counts, setup),
 		cmocka_unit_test_setup(test_end_with_open_round, setup),

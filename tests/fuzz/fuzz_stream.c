@@ -288,7 +288,9 @@ static int take_forward(struct stream *s, struct section *sec)
 		if (!have_rr || ram_recv__section(&rr, s, sec, &info, err, sizeof(err)))
 			return -1;
 		if (info.nr_torn > info.nr_data || rr.torn_now > rr.nr_pages ||
-		    info.nr_zero + info.nr_data + info.nr_delta + info.nr_zstd != info.count)
+		    info.nr_zero + info.nr_data + info.nr_delta + info.nr_zstd + info.nr_run !=
+			    info.count ||
+		    info.pages < info.count || info.zero_pages > info.pages)
 			abort();
 		return 0;
 	}

@@ -64,9 +64,11 @@ static void make_ram(struct ram_batch *b, struct wbuf *flat)
 	ram_batch__init(b);
 	ram_batch__begin(b, 0);
 	memset(page, 0x11, sizeof(page));
+	/* 0x2000 and 0x3000: a ZERO_RUN of 2 pages (3.6). */
 	if (ram_batch__add_page(b, 0x1000, page) ||
-	    ram_batch__add_zero(b, 0x2000) ||
-	    ram_batch__add_page(b, 1ull << 32, page) || ram_batch__finish(b))
+	    ram_batch__add_zero(b, 0x2000) || ram_batch__add_zero(b, 0x3000) ||
+	    ram_batch__add_page(b, 1ull << 32, page) || ram_batch__finish(b) ||
+	    b->nr_run != 1)
 		die("RAM batch does not encode");
 	iov = ram_batch__iov(b, &n);
 	for (i = 0; i < n; i++)
@@ -291,8 +293,9 @@ static void record(struct wbuf *w, uint8_t type_index, const void *p, size_t n)
 
 int main(int argc, char **argv)
 {
-	struct round_end_msg re = { 0, 5, 0, 0, 0 };
-	struct end_msg end = { 1, 5, 0 };
+	/* 4 pages in the first batch, 2 in the second */
+	struct round_end_msg re = { 0, 6, 0, 0, 0 };
+	struct end_msg end = { 1, 6, 0 };
 	struct parts p;
 	struct wbuf framed;
 	uint8_t *bytes;

@@ -62,6 +62,13 @@ print(f"-- pages skipped unread: {unread} of {pages}")
 assert st["status"] == "completed", st["status"]
 assert unread >= pages * 9 // 10, "fewer than 90% of an idle guest's pages skipped"
 assert unread <= st["zero_pages_total"], "more pages unread than sent as zero"
+# Stream 3.6: zero pages travel as runs, an entry per run, so round 0 is
+# its data pages and little else (as a ZERO entry per page it was 12 MiB
+# more: 12 bytes for each of the million zero pages).
+r0 = st["rounds"][0]
+data = r0["pages_sent"] - r0["zero_pages"]
+print(f"-- round 0: {r0['bytes']} bytes for {data} data pages and {r0['zero_pages']} zero ones")
+assert r0["bytes"] <= data * (4096 + 12) + (64 << 10), "zero pages cost more than their runs"
 PY
 
 note "a verify guest using 64 MiB of 512 MiB"
