@@ -5,7 +5,8 @@ The model, round by round, on one clock that starts at the trace's start:
 - round k sends the pages pending (round 0: every page of RAM) in
   pages x (4096 + 12) / B seconds (a page and its 12-byte entry in the RAM
   section of stream 3.0, as vmm's forecast counts it); pages known to be
-  zero cost 12 bytes on the wire and 1 / zero-rate seconds each (round 0 only);
+  zero cost 1 / zero-rate seconds each and, on the wire, 12 bytes per run
+  of them (a ZERO_RUN entry, stream 3.6) (round 0 only);
 - the pages dirtied meanwhile are the union of the trace's slices over
   that window. A slice the window covers in part contributes that share
   of its pages, on the assumption that the guest dirtied the slice's pages
@@ -22,6 +23,8 @@ The model, round by round, on one clock that starts at the trace's start:
   fixed downtime-overhead-ms (pausing, resuming).
 Model parameters (every policy): device-state (bytes), setup-ms,
 zero-pages (a count or `auto`: the pages the trace never dirties),
+zero-runs (the runs they lie in, a count or `auto`: counted in the trace
+with zero-pages auto, else one),
 zero-rate (zero pages scanned per second), round0-bandwidth and
 stop-bandwidth (bytes/s for round 0 and the stop-and-copy; 0 = B),
 downtime-overhead-ms.
@@ -32,7 +35,6 @@ import math
 
 PAGE = 4096
 ENTRY = 12                 # a page's entry in a RAM section (FORMAT.md 3.0)
-ZERO_PAGE_BYTES = ENTRY    # a zero page: its entry only (flag ZERO)
 
 # migrate/params.c, migrate_params__defaults (test_traces.py checks they agree)
 VMM_DEFAULTS = {"max-iterations": 30, "downtime-limit": 300, "min-dirty-pages": 50,
@@ -44,7 +46,7 @@ XEN_DEFAULTS = {"max-rounds": 30, "min-pages": 50, "max-factor": 3.0}
 # lab gives up on QEMU after its timeout (s): did-not-converge
 QEMU_DEFAULTS = {"downtime-limit": 300, "timeout": 60.0}
 # Common to every policy: the model's own inputs
-MODEL_DEFAULTS = {"device-state": 6811, "setup-ms": 0.0, "zero-pages": 0,
+MODEL_DEFAULTS = {"device-state": 6811, "setup-ms": 0.0, "zero-pages": 0, "zero-runs": "auto",
                   "zero-rate": math.inf, "round0-bandwidth": 0.0,
                   "stop-bandwidth": 0.0, "downtime-overhead-ms": 0.0}
 POLICIES = {"vmm": VMM_DEFAULTS, "xen": XEN_DEFAULTS, "qemu": QEMU_DEFAULTS}
@@ -69,7 +71,7 @@ def parse_params(policy, items):
             if v not in ("stop-copy", "cancel"):
                 raise ReplayError("stall-action: stop-copy or cancel")
             p[k] = v
-        elif k == "zero-pages" and v == "auto":
+        elif k in ("zero-pages", "zero-runs") and v == "auto":
             p[k] = "auto"
         else:
             try:
@@ -205,11 +207,14 @@ def replay(trace, policy="vmm", bandwidth=1.25e9, params=None, start_us=0):
     tl = Timeline(trace.slices)
     ram_pages = trace.nr_pages
     per_page = PAGE + ENTRY
-    zero = p["zero-pages"]
+    zero, runs = p["zero-pages"], p["zero-runs"]
     if zero == "auto":
-        ever = tl.dirtied(0, tl.length_us)
-        zero = ram_pages - ever.bit_count()
+        never = ~tl.dirtied(0, tl.length_us) & ((1 << ram_pages) - 1)
+        zero = never.bit_count()
+        if runs == "auto":
+            runs = (never & ~(never << 1)).bit_count()   # each run's first page
     zero = int(min(max(zero, 0), ram_pages))
+    runs = int(min(max(1 if runs == "auto" else runs, 1), zero)) if zero else 0
     bw0 = p["round0-bandwidth"] or bandwidth
     rule = RULES[policy]
     st = {"lowest": 0, "since_low": 0, "bytes": 0, "ram": ram_pages * PAGE,
@@ -222,7 +227,7 @@ def replay(trace, policy="vmm", bandwidth=1.25e9, params=None, start_us=0):
         if k == 0:
             nz = pending - zero
             dur_s = nz * per_page / bw0 + (zero / p["zero-rate"] if zero else 0.0)
-            sent_bytes = nz * per_page + zero * ZERO_PAGE_BYTES
+            sent_bytes = nz * per_page + runs * ENTRY
             bw_meas = sent_bytes / dur_s if dur_s > 0 else math.inf
         else:
             dur_s = pending * per_page / bandwidth
@@ -243,7 +248,7 @@ def replay(trace, policy="vmm", bandwidth=1.25e9, params=None, start_us=0):
             break
         k += 1
     out = {"policy": policy, "bandwidth_bps": bandwidth, "stop_reason": reason,
-           "action": action, "params": p, "zero_pages": zero,
+           "action": action, "params": p, "zero_pages": zero, "zero_runs": runs,
            "trace_ms": tl.length_us / 1000.0,
            "trace_loops": int(max(t - 1, 0) // tl.length_us)}
     if action == "cancel":
@@ -273,9 +278,9 @@ def report(r):
                       for k, v in p.items())
     lines.append("replay: policy %s, bandwidth %.1f MiB/s, %s" % (
         r["policy"], r["bandwidth_bps"] / 2**20, shown))
-    lines.append("trace %.1f ms%s; zero pages in round 0: %d" % (
+    lines.append("trace %.1f ms%s; zero pages in round 0: %d in %d run(s)" % (
         r["trace_ms"], ", looped %d time(s): the replay outlasts the trace" % r["trace_loops"]
-        if r["trace_loops"] else "", r["zero_pages"]))
+        if r["trace_loops"] else "", r["zero_pages"], r["zero_runs"]))
     dt = "%.1f ms" % r["downtime_ms"] if r["downtime_ms"] is not None else "-"
     lines.append("%s after %d rounds, stop reason %s: total %.1f ms, downtime %s, "
                  "%.1f MiB sent" % (r["outcome"], r["rounds"], r["stop_reason"],

@@ -194,15 +194,22 @@ class ReplayVmm(unittest.TestCase):
                 max_sent_factor=0, max_iterations=3)
         self.assertEqual((r["stop_reason"], r["rounds"]), ("max-iterations", 4))
 
-    def test_zero_pages_cost_their_entry_and_scan(self):
+    def test_zero_pages_cost_their_runs_and_scan(self):
         # HOT with 900 zero pages scanned at 100000 pages/s: round 0 is
-        # 100 ms of data and 9 ms of scan, 100 x 4108 + 900 x 12 bytes.
+        # 100 ms of data and 9 ms of scan, 100 x 4108 bytes and one
+        # 12-byte ZERO_RUN entry (or as many as zero-runs says).
         r = run(HOT, "vmm", MS_PER_PAGE, device_state=0, zero_pages=900, zero_rate=1e5)
         self.assertAlmostEqual(r["rounds_detail"][0]["duration_ms"], 109.0)
-        self.assertEqual(r["rounds_detail"][0]["bytes"], 100 * WIRE + 900 * lab_replay.ZERO_PAGE_BYTES)
-        # auto: the pages the trace never dirties (900 of them)
+        self.assertEqual(r["rounds_detail"][0]["bytes"], 100 * WIRE + lab_replay.ENTRY)
+        r = run(HOT, "vmm", MS_PER_PAGE, device_state=0, zero_pages=900, zero_runs=7)
+        self.assertEqual(r["rounds_detail"][0]["bytes"], 100 * WIRE + 7 * lab_replay.ENTRY)
+        # auto: the pages the trace never dirties (900 of them, one run)
         r = run(HOT, "vmm", MS_PER_PAGE, zero_pages="auto")
-        self.assertEqual(r["zero_pages"], 900)
+        self.assertEqual((r["zero_pages"], r["zero_runs"]), (900, 1))
+        # pages 100-199 and 300-999 never dirtied: two runs
+        gaps = make_trace([pages(0, 100), pages(200, 300)] * 5, 1000)
+        r = run(gaps, "vmm", MS_PER_PAGE, zero_pages="auto")
+        self.assertEqual((r["zero_pages"], r["zero_runs"]), (800, 2))
 
     def test_defaults_are_the_engines(self):
         with open(os.path.join(REPO, "migrate", "params.c")) as f:
