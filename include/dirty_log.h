@@ -112,6 +112,12 @@ uint64_t dirty_log__count_pending(const struct dirty_log *d);
  * page number in *page, false when none is left. Pages, once taken, come
  * back only when a sync finds them dirty again. */
 bool dirty_log__next_dirty(struct dirty_log *d, uint64_t *page);
+/* After next_dirty gave `page`: takes off the pending set the pages right
+ * after it in its 64-page word, as far as each is pending and has its bit
+ * set in `allowed` (the mask of that word); returns how many it took (0 to
+ * 63). A caller walking long runs of alike pages (round 0's untouched
+ * ones) takes them a word at a time instead of a page at a time. */
+uint32_t dirty_log__take_run(struct dirty_log *d, uint64_t page, uint64_t allowed);
 /* Moves the whole pending set into out (as many words as RAM has pages
  * / 64, rounded up) and empties it: one time slice's pages for a trace. */
 void dirty_log__take_pending(struct dirty_log *d, uint64_t *out);

@@ -372,6 +372,12 @@ int ram_batch__add_zero(struct ram_batch *b, uint64_t gpa);
  * its CRC). Returns 0, -ENOSPC (batch full), -EINVAL (gpa not page
  * aligned, or no batch begun). */
 int ram_batch__add_page(struct ram_batch *b, uint64_t gpa, const void *page);
+/* Adds n pages known to be zero, from gpa on, adjacent in guest-physical
+ * space (inside one slot), as ram_batch__add_zero would one by one: one
+ * entry, or none when they extend the last run. All or nothing: returns
+ * 0, -ENOSPC (batch full), -EINVAL (not aligned, none begun, n 0, or a
+ * run past UINT32_MAX pages: more than any guest's RAM). */
+int ram_batch__add_zeros(struct ram_batch *b, uint64_t gpa, uint64_t n);
 bool ram_batch__full(const struct ram_batch *b);
 /* The pages an entry table covers (its first head_len bytes, whole
  * entries only): one per entry, a ZERO_RUN's length for each run. Reads

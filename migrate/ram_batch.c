@@ -138,6 +138,36 @@ int ram_batch__add_zero(struct ram_batch *b, uint64_t gpa)
 	return 0;
 }
 
+int ram_batch__add_zeros(struct ram_batch *b, uint64_t gpa, uint64_t n)
+{
+	uint64_t len = 0;
+	uint8_t *e;
+	int ret;
+
+	/* The run these pages join, if any: all n join it or none do. */
+	if (b->begun && b->count && gpa == b->run_end) {
+		e = entry(b, b->count - 1);
+		len = (wire__get_le64(e) & RAM_FLAG_ZERO_RUN) ? wire__get_le32(e + 8) : 1;
+	}
+	if (!n || n > UINT32_MAX - len)
+		return -EINVAL;
+	ret = ram_batch__add_zero(b, gpa);
+	if (ret || n == 1)
+		return ret;
+	e = entry(b, b->count - 1);
+	if (!(wire__get_le64(e) & RAM_FLAG_ZERO_RUN)) {
+		wire__le64(e, (wire__get_le64(e) & ~(uint64_t)RAM_FLAG_MASK) | RAM_FLAG_ZERO_RUN);
+		wire__le32(e + 8, 1);
+		b->nr_zero--;
+		b->nr_run++;
+	}
+	wire__le32(e + 8, wire__get_le32(e + 8) + (uint32_t)(n - 1));
+	b->pages += n - 1;
+	b->zero_pages += n - 1;
+	b->run_end += (n - 1) * RAM_PAGE_SIZE;
+	return 0;
+}
+
 int ram_batch__add_delta(struct ram_batch *b, uint64_t gpa, const uint8_t *delta, size_t len,
 			 uint32_t crc)
 {

@@ -80,12 +80,57 @@ static void test_empty(void **state)
 	free(d.pending);
 }
 
+/* take_run: the pending pages right after the one taken, in its word, as
+ * far as `allowed` lets them; nothing past a gap, another word or RAM. */
+static void test_take_run(void **state)
+{
+	struct dirty_log d;
+	uint64_t p, i;
+
+	make_log(&d, 200);
+	dirty_log__mark_all(&d);
+	assert_true(dirty_log__next_dirty(&d, &p));
+	assert_int_equal(p, 0);
+	/* Pages 1..63 all allowed: the rest of the word. */
+	assert_int_equal(dirty_log__take_run(&d, 0, ~0ULL), 63);
+	assert_int_equal(dirty_log__count_pending(&d), 136);
+	assert_true(dirty_log__next_dirty(&d, &p));
+	assert_int_equal(p, 64);
+	/* Page 70 not allowed (populated, say): 65..69 go, 70 stays. */
+	assert_int_equal(dirty_log__take_run(&d, 64, ~(1ULL << (70 - 64))), 5);
+	assert_true(dirty_log__next_dirty(&d, &p));
+	assert_int_equal(p, 70);
+	/* Page 72 not pending: 71 only. */
+	d.pending[1] &= ~(1ULL << (72 - 64));
+	assert_int_equal(dirty_log__take_run(&d, 70, ~0ULL), 1);
+	assert_true(dirty_log__next_dirty(&d, &p));
+	assert_int_equal(p, 73);
+	/* The last page of a word has no run after it in that word. */
+	for (i = 74; i < 127; i++)
+		assert_true(dirty_log__next_dirty(&d, &p));
+	assert_true(dirty_log__next_dirty(&d, &p));
+	assert_int_equal(p, 127);
+	assert_int_equal(dirty_log__take_run(&d, 127, ~0ULL), 0);
+	assert_true(dirty_log__next_dirty(&d, &p));
+	assert_int_equal(p, 128);
+	/* RAM ends at page 199: the run stops there, and a page past RAM
+	 * takes nothing. */
+	assert_int_equal(dirty_log__take_run(&d, 128, ~0ULL), 63);
+	assert_true(dirty_log__next_dirty(&d, &p));
+	assert_int_equal(p, 192);
+	assert_int_equal(dirty_log__take_run(&d, 192, ~0ULL), 7);
+	assert_false(dirty_log__next_dirty(&d, &p));
+	assert_int_equal(dirty_log__take_run(&d, 200, ~0ULL), 0);
+	free(d.pending);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_and_taking),
 		cmocka_unit_test(test_mark_all),
 		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_take_run),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -258,6 +258,53 @@ static void test_zero_run_in_full_batch(void **state)
 	assert_int_equal(ram_batch__add_zero(&b, 0x1000), -EINVAL);
 }
 
+/* add_zeros is add_zero n times over: it joins the last run where it can,
+ * else makes one entry; all or nothing. */
+static void test_zero_runs_added_whole(void **state)
+{
+	struct ram_batch_info info;
+	struct ram_batch b;
+	struct wbuf w;
+	char err[256];
+	uint32_t i;
+
+	ram_batch__init(&b);
+	assert_int_equal(ram_batch__add_zeros(&b, 0x1000, 3), -EINVAL);	/* none begun */
+	ram_batch__begin(&b, 0);
+	assert_int_equal(ram_batch__add_zeros(&b, 0x1000, 0), -EINVAL);
+	assert_int_equal(ram_batch__add_zeros(&b, 0x1001, 2), -EINVAL);
+	assert_int_equal(ram_batch__add_zeros(&b, 0x1000, 1), 0);	/* a ZERO */
+	assert_int_equal(ram_batch__add_zeros(&b, 0x2000, 63), 0);	/* joins it */
+	assert_int_equal(ram_batch__add_zeros(&b, 0x50000, 64), 0);	/* a new run */
+	assert_int_equal(ram_batch__add_zero(&b, 0x90000), 0);		/* joins it */
+	assert_int_equal(b.count, 2);
+	assert_int_equal(b.nr_run, 2);
+	assert_int_equal(b.nr_zero, 0);
+	assert_int_equal(b.pages, 129);
+	assert_int_equal(b.zero_pages, 129);
+	/* A run past UINT32_MAX pages: refused whole. */
+	assert_int_equal(ram_batch__add_zeros(&b, 0x91000, UINT32_MAX - 65 + 1), -EINVAL);
+	assert_int_equal(b.pages, 129);
+	assert_int_equal(ram_batch__finish(&b), 0);
+	flatten(&b, &w);
+	assert_int_equal(wire__get_le64(w.data + 8), 0x1000 | RAM_FLAG_ZERO_RUN);
+	assert_int_equal(wire__get_le32(w.data + 16), 64);
+	assert_int_equal(wire__get_le64(w.data + 20), 0x50000 | RAM_FLAG_ZERO_RUN);
+	assert_int_equal(wire__get_le32(w.data + 28), 65);
+	assert_int_equal(decode(w.data, w.len, &info, err, sizeof(err)), 0);
+	assert_int_equal(info.pages, 129);
+	wbuf__free(&w);
+	/* A full batch takes more only on its last run. */
+	ram_batch__begin(&b, 0);
+	for (i = 0; i < RAM_BATCH_MAX_PAGES; i++)
+		assert_int_equal(ram_batch__add_zeros(&b, (uint64_t)i << 16, 2), 0);
+	assert_int_equal(ram_batch__add_zeros(&b, 0xfff0000, 2), -ENOSPC);
+	assert_int_equal(ram_batch__add_zeros(&b, ((uint64_t)(RAM_BATCH_MAX_PAGES - 1) << 16) +
+						  2 * RAM_PAGE_SIZE, 5), 0);
+	assert_int_equal(b.pages, 2 * RAM_BATCH_MAX_PAGES + 5);
+	ram_batch__free(&b);
+}
+
 static void test_encoder_limits(void **state)
 {
 	static uint8_t page[RAM_PAGE_SIZE];
@@ -1384,6 +1431,7 @@ int main(void)
 		cmocka_unit_test_setup(test_runs_merged, setup),
 		cmocka_unit_test_setup(test_zero_runs_encoded, setup),
 		cmocka_unit_test_setup(test_zero_run_in_full_batch, setup),
+		cmocka_unit_test_setup(test_zero_runs_added_whole, setup),
 		cmocka_unit_test_setup(test_encoder_limits, setup),
 		cmocka_unit_test_setup(test_refuses_unaligned_gpa, setup),
 		cmocka_unit_test_setup(test_refuses_outside_slots, setup),

@@ -293,6 +293,21 @@ bool dirty_log__next_dirty(struct dirty_log *d, uint64_t *page)
 	return false;
 }
 
+uint32_t dirty_log__take_run(struct dirty_log *d, uint64_t page, uint64_t allowed)
+{
+	uint64_t w = page / 64, b = page % 64, after, taken;
+	uint32_t n;
+
+	if (page >= d->nr_pages || b == 63)
+		return 0;
+	/* The bits above b; the top b + 1 are 0, so ~after is never 0. */
+	after = (d->pending[w] & allowed) >> (b + 1);
+	n = (uint32_t)__builtin_ctzll(~after);
+	taken = (n == 64 ? ~0ULL : (1ULL << n) - 1) << (b + 1);
+	d->pending[w] &= ~taken;
+	return n;
+}
+
 void dirty_log__take_pending(struct dirty_log *d, uint64_t *out)
 {
 	size_t bytes = words_for(d->nr_pages) * sizeof(uint64_t);
