@@ -171,12 +171,24 @@ def table(rows, old_model=False):
     return "\n".join(out) + "\n"
 
 
+USAGE = "usage: forecast_error.py [--old-model | --upfront] DIR..."
+
+
 def main(argv):
+    if "-h" in argv or "--help" in argv:
+        print(USAGE + "\n\n" + __doc__.strip())
+        return 0
     old = "--old-model" in argv
     up = "--upfront" in argv
     argv = [a for a in argv if a not in ("--old-model", "--upfront")]
-    if not argv or (old and up):
-        print("usage: forecast_error.py [--old-model | --upfront] DIR...", file=sys.stderr)
+    bad = [a for a in argv if a.startswith("-")]
+    missing = [a for a in argv if not a.startswith("-") and not os.path.exists(a)]
+    if not argv or (old and up) or bad or missing:
+        print(USAGE, file=sys.stderr)
+        for a in bad:
+            print("forecast_error.py: unknown option %s" % a, file=sys.stderr)
+        for a in missing:
+            print("forecast_error.py: %s: no such file or directory" % a, file=sys.stderr)
         return 2
     print(table(errors(load(argv), old, up), old), end="")
     return 0
