@@ -263,7 +263,8 @@ def _migrate(run, sysdrv, exp, link):
     _set_params(sysdrv, q, point, link, record)
     if exp.get("forecast") and sysdrv.kind == "vmm":
         record["upfront"] = _upfront(q, exp["forecast"], record,
-                                     _ROUND0_RATES.get(_round0_key(point)))
+                                     _ROUND0_RATES.get(_round0_key(point)),
+                                     _FIXED_COSTS.get(_fixed_key(point)))
     t_mig = time.monotonic()
     record["times"]["migrate"] = t_mig - run.t0
     record["times"]["migrate_mono"] = t_mig
@@ -280,34 +281,73 @@ def _migrate(run, sysdrv, exp, link):
 # and RAM allocation (_round0_key): what a user who has migrated over the
 # link before knows, and gives the up-front forecast as ROUND0_BANDWIDTH.
 _ROUND0_RATES = {}
+# The same runs' fixed costs, by link, RAM allocation and guest
+# (_fixed_key): (setup, switchover) in µs, given to the forecast as SETUP
+# and SWITCHOVER (_learn_fixed).
+_FIXED_COSTS = {}
 PAGE_ON_WIRE = lab_replay.PAGE + lab_replay.ENTRY   # a page of data and its entry
+BATCH_PAGES = 1024   # a RAM section's entries (FORMAT.md): the engine times whole batches
 
 
 def _round0_key(point):
     return (point["link"]["name"], bool(point.get("mem-prealloc")))
 
 
+def _fixed_key(point):
+    """A guest's own: how much of the switchover a round of dirty-log
+    syncs or a resumed vCPU takes differs between a guest that writes and
+    one that does not, by more than an idle guest's whole migration."""
+    return _round0_key(point) + (point["guest"]["name"],)
+
+
 def _learn_round0(point, record):
     """Keeps a completed vmm run's round-0 page-data rate (its statistics'
-    forecast bandwidth) for the forecasts of the runs after it, where page
-    data made most of round 0's bytes: an idle guest's round 0 is its
-    zero-page entries, and its few pages of data measure no rate."""
+    forecast bandwidth) for the forecasts of the runs after it, where round
+    0 carried at least a batch of data pages: the engine times the batches
+    that are mostly data, and without one (an idle guest's round 0: a few
+    pages of data and runs of zero pages) its statistics hold the link's
+    rate over round 0 instead, which is no page-data rate."""
     st = (record.get("vmm_stats") or {}).get("src") or {}
     bw = (st.get("forecast") or {}).get("bandwidth_bps")
     r0 = (st.get("rounds") or [{}])[0]
     data = r0.get("pages_sent", 0) - r0.get("zero_pages", 0)
-    if record.get("outcome") == "completed" and bw and \
-            data * PAGE_ON_WIRE > r0.get("bytes", 0) / 2:
+    if record.get("outcome") == "completed" and bw and data >= BATCH_PAGES:
         _ROUND0_RATES.setdefault(_round0_key(point), []).append(bw)
 
 
-def _upfront(q, seconds, record, round0_rates=None):
+def _learn_fixed(point, record):
+    """Keeps a completed vmm run's fixed costs for the forecasts of the runs
+    after it, from its source's statistics: the setup (`migrate` to round
+    0: the handshake, the dirty log's start) and the switchover, all that
+    is neither the setup, a pre-copy round, the wait for the link to carry
+    what the rounds queued (the forecast's rounds end when their bytes
+    have crossed) nor the last pages and the state crossing the link at
+    the rate the forecast is given (the link's anchor): pausing, taking
+    the state, READY, GO, RESUMED. Costs a destination shows, which the
+    forecast, made on the source alone, cannot measure."""
+    st = (record.get("vmm_stats") or {}).get("src") or {}
+    rounds = st.get("rounds") or []
+    bps = ((record.get("link") or {}).get("anchor") or {}).get("bits_per_second")
+    if record.get("outcome") != "completed" or len(rounds) < 2 or not bps or \
+            not st.get("total_us") or not st.get("setup_us"):
+        return
+    last_us = (rounds[-1]["bytes"] + st.get("device_state_bytes", 0)) * 8e6 / bps
+    switchover = (st["total_us"] - st["setup_us"] -
+                  sum(r["duration_us"] for r in rounds[:-1]) -
+                  st.get("link_drain_us", 0) - last_us)
+    _FIXED_COSTS.setdefault(_fixed_key(point), []).append(
+        (st["setup_us"], max(switchover, 0)))
+
+
+def _upfront(q, seconds, record, round0_rates=None, fixed_costs=None):
     """vmm's forecast before anything is sent (x-vmm-forecast), under the
     parameters just set, given the link's rate as the lab measured it (its
-    anchor) and round 0's as earlier runs over the same link measured it
-    (the median of round0_rates; none: the link's rate); what it says, or
-    why it said nothing. Round 0 fills the destination's RAM, which RAM
-    never touched may take several times slower than the link carries
+    anchor), round 0's as earlier runs over the same link measured it
+    (the median of round0_rates; none: the link's rate) and their fixed
+    costs (the medians of fixed_costs' setups and switchovers; none: the
+    forecast's own setup, no switchover); what it says, or why it said
+    nothing. Round 0 fills the destination's RAM, which RAM never touched
+    may take several times slower than the link carries
     (bench/RESULTS.md); on loopback the guest's vCPU shares the CPUs."""
     anchor = record["link"].get("anchor") or {}
     if not anchor.get("bits_per_second"):
@@ -315,16 +355,21 @@ def _upfront(q, seconds, record, round0_rates=None):
     args = {"seconds": int(seconds), "bandwidth": int(anchor["bits_per_second"] / 8)}
     if round0_rates:
         args["round0-bandwidth"] = int(statistics.median(round0_rates))
+    if fixed_costs:
+        args["setup-us"] = int(statistics.median(c[0] for c in fixed_costs))
+        args["switchover-us"] = int(statistics.median(c[1] for c in fixed_costs))
     try:
         r = q.command("x-vmm-forecast", args, timeout=seconds + 30)
     except QMPError as e:
         return {"error": _qmp_error_message(e), "args": args}
-    return {"rounds": r["rounds"], "total_us": r["total-time"] * 1e3,
+    return {"rounds": r["rounds"], "total_us": r.get("total-time-us", r["total-time"] * 1e3),
             "downtime_ms": r["downtime"], "bytes": r["bytes"],
             "stop_reason": r["stop-reason"], "converges": r["converges"],
             "bandwidth_bps": args["bandwidth"],
             "round0_bps": args.get("round0-bandwidth", 0),
-            "round0_runs": len(round0_rates or ()), "seconds": int(seconds), "qmp": r}
+            "round0_runs": len(round0_rates or ()), "setup_us": args.get("setup-us", 0),
+            "switchover_us": args.get("switchover-us", 0),
+            "fixed_runs": len(fixed_costs or ()), "seconds": int(seconds), "qmp": r}
 
 
 def _check_destination(run, exp):
@@ -637,6 +682,7 @@ def _run_and_write(sysdrv, point, exp, host, rep, anchor, out, images=None):
         one_run(sysdrv, point, exp, link, tmp, record, drives)
         if sysdrv.kind == "vmm":
             _learn_round0(point, record)
+            _learn_fixed(point, record)
         if drives:
             record["disk"] = lab_disk.after_run(point["disk"], drives)
     finally:
@@ -685,6 +731,7 @@ def run_experiment(path, out, build="build", only_systems=None, log=print):
     spec = lab_config.load_experiment(path)
     exp, points = spec["experiment"], spec["points"]
     _ROUND0_RATES.clear()
+    _FIXED_COSTS.clear()
     drivers, skip = _usable_systems(points, only_systems, build, log,
                                     spec["systems"])
     todo = [p for p in points if p["system"] not in skip]

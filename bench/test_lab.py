@@ -1125,7 +1125,7 @@ class PreallocAndForecast(unittest.TestCase):
         self.assertEqual(q.asked, ("x-vmm-forecast", {"seconds": 2, "bandwidth": 10**9}, 32.0))
         self.assertEqual((up["total_us"], up["bytes"], up["round0_bps"]), (120e3, 1000, 0))
         lab_run._ROUND0_RATES.clear()
-        def run(bw, data=1000, zero=0, outcome="completed"):
+        def run(bw, data=2000, zero=0, outcome="completed"):
             lab_run._learn_round0(point, {"outcome": outcome, "vmm_stats": {"src": {
                 "forecast": {"bandwidth_bps": bw},
                 "rounds": [{"pages_sent": data + zero, "zero_pages": zero,
@@ -1134,12 +1134,54 @@ class PreallocAndForecast(unittest.TestCase):
             run(bw)
         run(5e9, outcome="failed")
         run(5e9, data=20, zero=65516)   # an idle guest's round 0: no rate in it
+        run(5e9, data=1000)             # less than a batch of data: none either
         rates = lab_run._ROUND0_RATES[lab_run._round0_key(point)]
         up = lab_run._upfront(q, 2.0, rec, rates)
         self.assertEqual(q.asked[1]["round0-bandwidth"], 2 * 10**8)
         self.assertEqual(up["round0_runs"], 3)
+        self.assertNotIn("setup-us", q.asked[1])
         lab_run._ROUND0_RATES.clear()
         self.assertIn("no measured link rate", lab_run._upfront(q, 2, {"link": {}})["error"])
+
+
+    def test_forecast_gets_the_fixed_costs_seen_before(self):
+        import lab_run
+
+        class Q:
+            def command(self, name, args=None, timeout=None):
+                self.asked = (name, args, timeout)
+                return {"rounds": 2, "total-time": 4, "total-time-us": 4321, "downtime": 1.0,
+                        "bytes": 1000, "stop-reason": "converged", "converges": True}
+
+        point = parse(self.TEXT)["points"][1]
+        lab_run._FIXED_COSTS.clear()
+
+        def run(setup, rounds, drain, last_bytes, total, outcome="completed"):
+            # a link of 8 Mbit/s: a byte a microsecond
+            rec = {"outcome": outcome, "link": {"anchor": {"bits_per_second": 8e6}},
+                   "vmm_stats": {"src": {
+                       "setup_us": setup, "total_us": total, "link_drain_us": drain,
+                       "device_state_bytes": 100,
+                       "rounds": [{"duration_us": d, "bytes": 0} for d in rounds] +
+                                 [{"duration_us": 0, "bytes": last_bytes}]}}}
+            lab_run._learn_fixed(point, rec)
+        # switchover: total - setup - pre-copy rounds - drain - (last pages + state)
+        run(1000, [2000, 500], 300, 900, 5500)          # 5500-1000-2500-300-1000 = 700
+        run(3000, [4000], 0, 400, 9000)                 # 9000-3000-4000-0-500 = 1500
+        run(2000, [3000], 0, 0, 5000)                   # 5000-2000-3000-0-100 < 0: 0
+        run(9e9, [1], 0, 0, 9e9, outcome="failed")      # not learnt
+        costs = lab_run._FIXED_COSTS[lab_run._fixed_key(point)]
+        self.assertEqual(costs, [(1000, 700.0), (3000, 1500.0), (2000, 0)])
+        # another guest on the same link learns apart
+        other = dict(point, guest={"name": point["guest"]["name"] + "-other"})
+        self.assertNotIn(lab_run._fixed_key(other), lab_run._FIXED_COSTS)
+        q = Q()
+        rec = {"link": {"anchor": {"bits_per_second": 8e9}}}
+        up = lab_run._upfront(q, 2.0, rec, None, costs)
+        self.assertEqual((q.asked[1]["setup-us"], q.asked[1]["switchover-us"]), (2000, 700))
+        self.assertEqual((up["setup_us"], up["switchover_us"], up["fixed_runs"]), (2000, 700, 3))
+        self.assertEqual(up["total_us"], 4321)      # to the microsecond
+        lab_run._FIXED_COSTS.clear()
 
 
 class Plots(unittest.TestCase):

@@ -87,6 +87,11 @@ struct forecast_start {
 	double round0_bps;		/* round 0's, unthrottled; 0 = link_bps */
 	uint64_t setup_us;		/* from `migrate` to round 0; 0 = unknown */
 	uint64_t dest_build_us;		/* the destination's vCPUs and devices */
+	/* After the last pre-copy round, beside its pages' time on the link:
+	 * the wait before the pause, pausing, the state, READY, GO and
+	 * RESUMED; fixed costs a destination shows, known only from earlier
+	 * migrations over the same link (0: none counted). */
+	uint64_t switchover_us;
 	/* Round 0's time on pages that hold zeros, beside its bytes: the
 	 * look at which pages the host populated, and the zero test of the
 	 * populated ones (all of RAM with --mem-prealloc). No rate scales

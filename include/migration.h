@@ -139,24 +139,36 @@ void migration__dirty_rate(struct migration *m, struct dirty_rate *out);
  * before anything is sent (migrate/forecast_now.c). */
 #define FORECAST_MIN_SECONDS 1
 #define FORECAST_MAX_SECONDS 30
+/* What a forecast is asked with; 0 in any but seconds: not given. */
+struct forecast_request {
+	uint32_t seconds;		/* watching the guest */
+	uint64_t bandwidth;		/* the link, bytes/s */
+	uint64_t round0_bandwidth;	/* round 0's own rate, bytes/s */
+	/* Measured on earlier migrations over the same link (the lab learns
+	 * them): the setup, `migrate` to round 0, handshake included, in
+	 * place of this side's dirty-log start; and the switchover's fixed
+	 * costs (forecast_start.switchover_us). */
+	uint64_t setup_us;
+	uint64_t switchover_us;
+};
 struct forecast_now {
 	struct forecast_start start;	/* what was measured */
 	struct migrate_forecast f;
 	struct migrate_params params;	/* used */
+	struct forecast_request req;	/* as asked */
 	const char *link_source;	/* "given", "max-bandwidth", ... */
 	char dirty_log_mode[32];
 	uint64_t log_start_us;		/* starting the dirty log (in setup_us) */
 };
-/* Watches the dirty log for seconds (the caller waits), then predicts. The
- * link: bandwidth (bytes/s) if not 0, else max-bandwidth, else the last
- * migration's measured rate of page data, else -EINVAL asking for one.
- * round0_bandwidth (bytes/s, 0 = the link's) is round 0's own rate, filling
- * the destination's fresh RAM. -EBUSY while a migration or a measurement
- * runs, -ERANGE for seconds out of FORECAST_MIN_SECONDS..
+/* Watches the dirty log for req->seconds (the caller waits), then
+ * predicts. The link: req->bandwidth if not 0, else max-bandwidth, else
+ * the last migration's measured rate of page data, else -EINVAL asking
+ * for one. req->round0_bandwidth is round 0's own rate, filling the
+ * destination's fresh RAM (0: the link's). -EBUSY while a migration or a
+ * measurement runs, -ERANGE for seconds out of FORECAST_MIN_SECONDS..
  * FORECAST_MAX_SECONDS. */
-int migration__forecast(struct migration *m, uint32_t seconds, uint64_t bandwidth,
-			uint64_t round0_bandwidth, struct forecast_now *out, char *err,
-			size_t errlen);
+int migration__forecast(struct migration *m, const struct forecast_request *req,
+			struct forecast_now *out, char *err, size_t errlen);
 /* What the monitor prints, truncated safely to len. */
 void forecast_now__format(const struct forecast_now *n, char *buf, size_t len);
 

@@ -218,6 +218,8 @@ void forecast__predict_start(const struct migrate_params *p, const struct foreca
 	precopy_us = (double)out->total_us - out->downtime_ms * 1e3 - (double)s->setup_us;
 	if (out->valid && (double)s->dest_build_us > precopy_us)
 		out->total_us += (uint64_t)((double)s->dest_build_us - precopy_us);
+	if (out->valid)
+		out->total_us += s->switchover_us;
 }
 
 bool forecast__converges(const struct migrate_forecast *f)

@@ -158,25 +158,24 @@ static int pick_link(struct migration *m, const struct migrate_params *p, uint64
 	return 0;
 }
 
-int migration__forecast(struct migration *m, uint32_t seconds, uint64_t bandwidth,
-			uint64_t round0_bandwidth, struct forecast_now *out, char *err,
-			size_t errlen)
+int migration__forecast(struct migration *m, const struct forecast_request *req,
+			struct forecast_now *out, char *err, size_t errlen)
 {
 	struct migrate_params p;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (seconds < FORECAST_MIN_SECONDS || seconds > FORECAST_MAX_SECONDS)
+	if (req->seconds < FORECAST_MIN_SECONDS || req->seconds > FORECAST_MAX_SECONDS)
 		return errmsg__fail(-ERANGE, err, errlen, "seconds %" PRIu32 " out of range %d..%d",
-				    seconds, FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS);
+				    req->seconds, FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS);
 	migration__get_params(m, &p);
-	ret = pick_link(m, &p, bandwidth, out, err, errlen);
+	ret = pick_link(m, &p, req->bandwidth, out, err, errlen);
 	if (ret)
 		return ret;
 	ret = migration__claim_measure(m, err, errlen);
 	if (ret)
 		return ret;
-	ret = measure(m, (uint64_t)seconds * 1000000, out, err, errlen);
+	ret = measure(m, (uint64_t)req->seconds * 1000000, out, err, errlen);
 	if (!ret)
 		count_data(&m->vm->mem, &out->start);
 	migration__release_measure(m);
@@ -184,13 +183,15 @@ int migration__forecast(struct migration *m, uint32_t seconds, uint64_t bandwidt
 		return ret;
 	out->params = p;
 	/* The setup is this side starting its dirty log, as long as it took
-	 * to start just now; a destination given --mem made this VM's shell
-	 * before it listened and completes it beside round 0, as long as
-	 * that took here. Both are estimates that need no destination. */
-	out->start.setup_us = out->log_start_us;
+	 * to start just now, unless earlier migrations measured it whole; a
+	 * destination given --mem made this VM's shell before it listened and
+	 * completes it beside round 0, as long as that took here. */
+	out->req = *req;
+	out->start.setup_us = req->setup_us ? req->setup_us : out->log_start_us;
 	out->start.dest_build_us = m->vm->build_us > m->vm->shell_us ?
 				   m->vm->build_us - m->vm->shell_us : 0;
-	out->start.round0_bps = (double)round0_bandwidth;
+	out->start.round0_bps = (double)req->round0_bandwidth;
+	out->start.switchover_us = req->switchover_us;
 	forecast__predict_start(&p, &out->start, m->vm->mem.size,
 				vm_sections__state_estimate(m->vm), &out->f);
 	if (!out->f.valid)
@@ -222,10 +223,13 @@ void forecast_now__format(const struct forecast_now *n, char *buf, size_t len)
 		       s->zero_entries, s->link_bps / (1024.0 * 1024.0), n->link_source);
 	if (s->round0_bps > 0)
 		outbuf__printf(&o, ", round 0 %.1f MiB/s (given)", s->round0_bps / (1024.0 * 1024.0));
-	outbuf__printf(&o, "; setup %.1f ms (starting the dirty log); the destination's build "
-		       "%.1f ms (vCPUs, devices), beside round 0; round 0's zero pages %.1f ms\n",
-		       s->setup_us / 1e3,
+	outbuf__printf(&o, "; setup %.1f ms (%s); the destination's build "
+		       "%.1f ms (vCPUs, devices), beside round 0; round 0's zero pages %.1f ms",
+		       s->setup_us / 1e3, n->req.setup_us ? "given" : "starting the dirty log",
 		       s->dest_build_us / 1e3, s->scan_us / 1e3);
+	if (s->switchover_us)
+		outbuf__printf(&o, "; switchover %.1f ms (given)", s->switchover_us / 1e3);
+	outbuf__printf(&o, "\n");
 	outbuf__printf(&o, "forecast: %" PRIu32 " rounds, %.3f s total, %.1f ms downtime, "
 		       "%.1f MiB, stop reason %s\n", f->rounds, f->total_us / 1e6, f->downtime_ms,
 		       f->bytes / (1024.0 * 1024.0), stop_reason__name(f->stop_reason));

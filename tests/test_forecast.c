@@ -377,6 +377,33 @@ static void test_zero_scan_adds_to_round0(void **state)
 	assert_only_later(&without, &with, 40000);
 }
 
+/* The switchover's fixed costs, measured on earlier migrations over the
+ * link, come on top of everything: the same rounds, bytes and downtime
+ * (its data), the total later by exactly that much, for a guest with a
+ * working set and for one that writes nothing. */
+static void test_switchover_adds_to_total(void **state)
+{
+	struct forecast_start s = {
+		.t1_us = 500000, .w1 = 1000, .t2_us = 1500000, .w2 = 1000,
+		.data_pages = 1000, .zero_pages = 15384, .zero_entries = 1, .link_bps = 100.0 * MIB,
+		.setup_us = 800,
+	};
+	struct migrate_params p;
+	struct migrate_forecast without, with;
+
+	migrate_params__defaults(&p);
+	forecast__predict_start(&p, &s, 64 * MIB, 8192, &without);
+	s.switchover_us = 2500;
+	forecast__predict_start(&p, &s, 64 * MIB, 8192, &with);
+	assert_only_later(&without, &with, 2500);
+	s.w1 = s.w2 = 0;
+	s.switchover_us = 0;
+	forecast__predict_start(&p, &s, 64 * MIB, 8192, &without);
+	s.switchover_us = 1700;
+	forecast__predict_start(&p, &s, 64 * MIB, 8192, &with);
+	assert_only_later(&without, &with, 1700);
+}
+
 /* The destination builds its VM beside round 0, and the source pauses
  * only once the last pre-copy round is in the destination's memory: a
  * pre-copy shorter than the build ends when the build does; one longer
@@ -521,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_dest_build_beside_round0),
 		cmocka_unit_test(test_round0_has_its_own_rate),
 		cmocka_unit_test(test_zero_scan_adds_to_round0),
+		cmocka_unit_test(test_switchover_adds_to_total),
 		cmocka_unit_test(test_fit_start_tells_order_from_random),
 		cmocka_unit_test(test_a_set_filled_in_order_stalls),
 		cmocka_unit_test(test_creeping_set_stalls),

@@ -13,8 +13,11 @@ wait_for "$TMP/src.out" "memtouch: t=" 20 || fail "guest did not start"
 
 out=$(mon "$TMP/src.sock" "forecast 1")
 grep -q "no link rate known.*give one" <<<"$out" || { echo "$out"; fail "no refusal without a link"; }
-mon "$TMP/src.sock" "forecast 1 2 3 4" | grep -q "usage: forecast" || fail "extra argument taken"
+mon "$TMP/src.sock" "forecast 1 1G 0 3ms 1ms 9" | grep -q "usage: forecast" || fail "extra argument taken"
 mon "$TMP/src.sock" "forecast 1 0 1G" | grep -q "usage: forecast" || fail "round 0 rate without a link taken"
+mon "$TMP/src.sock" "forecast 1 0 0 3ms" | grep -q "usage: forecast" || fail "a setup without a link taken"
+mon "$TMP/src.sock" "forecast 1 1G 0 3" | grep -q "usage: forecast" || fail "a setup without a unit taken"
+mon "$TMP/src.sock" "forecast 1 1G 0 0 -1ms" | grep -q "usage: forecast" || fail "a negative switchover taken"
 mon "$TMP/src.sock" "forecast 0 1G" | grep -q "usage: forecast" || fail "0 seconds taken"
 
 note "a fast link: converges"
@@ -32,6 +35,11 @@ grep -q "link 1024.0 MiB/s (given), round 0 100.0 MiB/s (given); setup" <<<"$out
 # The guest's own pages beside its 1024: its stack, page tables, the UART.
 ws=$(sed -n 's/^model: working set \([0-9]*\) pages.*/\1/p' <<<"$out")
 [ -n "$ws" ] && [ "$ws" -ge 1000 ] && [ "$ws" -le 1200 ] || fail "working set '$ws', expected ~1024"
+
+note "a setup and a switchover measured before, given"
+out=$(mon "$TMP/src.sock" "forecast 1 1G 0 3ms 2.5ms")
+grep -q "; setup 3.0 ms (given); the destination's build .*; switchover 2.5 ms (given)$" <<<"$out" ||
+	{ echo "$out"; fail "the given setup and switchover not taken"; }
 
 note "a slow link, stall-action cancel: will not converge"
 mon "$TMP/src.sock" "migrate_set_parameter stall-action cancel" | grep -q '^ok$' || fail "set"
@@ -57,6 +65,19 @@ with QMP(sys.argv[1]) as q:
     # beside round 0, as long as it took here (total-time: whole ms)
     assert 0 < r["build-time"] < 1000 and r["total-time"] + 1 > r["build-time"], r
     assert 0 <= r["zero-scan-time"] < 1000, r
+    assert r["total-time"] == r["total-time-us"] // 1000 and r["switchover-time"] == 0, r
+    # measured before over the link: in place of the dirty log's start,
+    # and on top of everything
+    g = q.command("x-vmm-forecast", {"seconds": 1, "bandwidth": 1 << 30,
+                                     "setup-us": 7000, "switchover-us": 2500})
+    assert g["setup-time"] == 7.0 and g["switchover-time"] == 2.5, g
+    assert g["total-time-us"] >= 9500 + g["downtime"] * 1000, g
+    for bad in ({"setup-us": 5}, {"bandwidth": 1 << 30, "switchover-us": -1}):
+        try:
+            q.command("x-vmm-forecast", dict(bad, seconds=1))
+            sys.exit("x-vmm-forecast took %s" % bad)
+        except QMPError as e:
+            assert "only with bandwidth" in str(e), e
     # 64 MiB at 10 MiB/s: round 0 alone takes over 0.5 s (some pages zero)
     r0 = q.command("x-vmm-forecast", {"seconds": 1, "bandwidth": 1 << 30,
                                       "round0-bandwidth": 10 << 20})

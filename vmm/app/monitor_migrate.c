@@ -149,23 +149,32 @@ static int cmd_info_dirty_rate(void *opaque, const char *args, struct monitor_re
 	return 0;
 }
 
-/* forecast [SECONDS] [BANDWIDTH] [ROUND0_BANDWIDTH]: blocks this client for
- * SECONDS. */
+/* forecast [SECONDS] [BANDWIDTH] [ROUND0_BANDWIDTH] [SETUP] [SWITCHOVER]:
+ * blocks this client for SECONDS. */
 static int cmd_forecast(void *opaque, const char *args, struct monitor_reply *r)
 {
-	char a[3][64] = { "2", "0", "0" }, err[256], buf[2048], extra;
+	char a[5][64] = { "2", "0", "0", "0", "0" }, err[256], buf[2048], extra;
+	struct forecast_request req = { 0 };
 	struct forecast_now n;
-	uint64_t secs, bw = 0, bw0 = 0;
+	uint64_t secs;
 
-	/* Unread arguments keep their defaults; a fourth one is an error. A
-	 * round 0 rate needs the link's beside it. */
-	if (sscanf(args, "%63s %63s %63s %c", a[0], a[1], a[2], &extra) > 3 ||
+	/* Unread arguments keep their defaults; a sixth one is an error.
+	 * What is measured on the link's other side needs the link's rate
+	 * beside it. */
+	if (sscanf(args, "%63s %63s %63s %63s %63s %c", a[0], a[1], a[2], a[3], a[4],
+		   &extra) > 5 ||
 	    parse__u64(a[0], FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS, &secs) ||
-	    parse__size(a[1], &bw) || parse__size(a[2], &bw0) || (bw0 && !bw))
+	    parse__size(a[1], &req.bandwidth) || parse__size(a[2], &req.round0_bandwidth) ||
+	    parse__duration_us(a[3], &req.setup_us) ||
+	    parse__duration_us(a[4], &req.switchover_us) ||
+	    ((req.round0_bandwidth || req.setup_us || req.switchover_us) && !req.bandwidth))
 		return monitor_reply__error(r, "usage: forecast [SECONDS (%d..%d, default 2)] "
-					    "[BANDWIDTH bytes/s, e.g. 1G] [ROUND0_BANDWIDTH]",
+					    "[BANDWIDTH bytes/s, e.g. 1G] [ROUND0_BANDWIDTH] "
+					    "[SETUP, e.g. 3ms] [SWITCHOVER, e.g. 1.5ms] (the last "
+					    "three only beside BANDWIDTH; 0: not given)",
 					    FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS);
-	if (migration__forecast(opaque, (uint32_t)secs, bw, bw0, &n, err, sizeof(err)))
+	req.seconds = (uint32_t)secs;
+	if (migration__forecast(opaque, &req, &n, err, sizeof(err)))
 		return monitor_reply__error(r, "%s", err);
 	forecast_now__format(&n, buf, sizeof(buf));
 	monitor_reply__printf(r, "%s", buf);
@@ -197,7 +206,8 @@ int monitor_migrate__register(struct monitor *mon, struct migration *m)
 				 cmd_calc_dirty_rate, m);
 	ret |= monitor__register(mon, "info dirty-rate", "", "the last dirty-rate measurement",
 				 cmd_info_dirty_rate, m);
-	ret |= monitor__register(mon, "forecast", "[SECONDS] [BANDWIDTH] [ROUND0_BANDWIDTH]",
+	ret |= monitor__register(mon, "forecast",
+				 "[SECONDS] [BANDWIDTH] [ROUND0_BANDWIDTH] [SETUP] [SWITCHOVER]",
 				 "predict a migration now, sending nothing (watches the guest "
 				 "for SECONDS)", cmd_forecast, m);
 	return ret ? -ENOSPC : 0;

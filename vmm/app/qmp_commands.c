@@ -648,24 +648,31 @@ static json_t *cmd_forecast(struct qmp *q, json_t *args, struct qmp_error *e)
 	struct migration *m = need_migration(q, e);
 	json_t *js = json_object_get(args, "seconds"), *jb = json_object_get(args, "bandwidth");
 	json_t *jb0 = json_object_get(args, "round0-bandwidth");
+	json_t *jsu = json_object_get(args, "setup-us"), *jso = json_object_get(args, "switchover-us");
 	json_int_t secs = js ? json_integer_value(js) : 2, bw = jb ? json_integer_value(jb) : 0;
 	json_int_t bw0 = jb0 ? json_integer_value(jb0) : 0;
+	json_int_t su = jsu ? json_integer_value(jsu) : 0, so = jso ? json_integer_value(jso) : 0;
+	struct forecast_request req;
 	struct forecast_now n;
 	char err[256];
 
 	if (!m || !need_vm(q, e))
 		return NULL;
 	if (secs < FORECAST_MIN_SECONDS || secs > FORECAST_MAX_SECONDS || bw < 0 || bw0 < 0 ||
-	    (bw0 && !bw))
+	    su < 0 || so < 0 || ((bw0 || su || so) && !bw))
 		return fail(e, "x-vmm-forecast: seconds must be %d..%d, bandwidth >= 0 (bytes/s), "
-			    "round0-bandwidth >= 0 and only with bandwidth",
-			    FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS);
-	if (migration__forecast(m, (uint32_t)secs, (uint64_t)bw, (uint64_t)bw0, &n, err,
-				sizeof(err)))
+			    "round0-bandwidth, setup-us and switchover-us >= 0 and only with "
+			    "bandwidth", FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS);
+	req = (struct forecast_request){ .seconds = (uint32_t)secs, .bandwidth = (uint64_t)bw,
+					 .round0_bandwidth = (uint64_t)bw0,
+					 .setup_us = (uint64_t)su, .switchover_us = (uint64_t)so };
+	if (migration__forecast(m, &req, &n, err, sizeof(err)))
 		return fail(e, "%s", err);
-	return json_pack("{s:I, s:I, s:f, s:I, s:s, s:b, s:f, s:s, s:o, s:o, s:f, s:s, s:f, s:f, s:f}",
+	return json_pack("{s:I, s:I, s:I, s:f, s:I, s:s, s:b, s:f, s:s, s:o, s:o, s:f, s:s, s:f, "
+			 "s:f, s:f, s:f}",
 			 "rounds", (json_int_t)n.f.rounds,
 			 "total-time", (json_int_t)(n.f.total_us / 1000),
+			 "total-time-us", (json_int_t)n.f.total_us,
 			 "downtime", n.f.downtime_ms,
 			 "bytes", (json_int_t)n.f.bytes,
 			 "stop-reason", stop_reason__name(n.f.stop_reason),
@@ -680,7 +687,8 @@ static json_t *cmd_forecast(struct qmp *q, json_t *args, struct qmp_error *e)
 			 "dirty-log-mode", n.dirty_log_mode,
 			 "setup-time", n.start.setup_us / 1e3,
 			 "build-time", n.start.dest_build_us / 1e3,
-			 "zero-scan-time", n.start.scan_us / 1e3);
+			 "zero-scan-time", n.start.scan_us / 1e3,
+			 "switchover-time", n.start.switchover_us / 1e3);
 }
 
 /* --- the table --------------------------------------------------------- */
@@ -704,7 +712,8 @@ static const struct qmp_cmd commands[] = {
 			       { "mode", "string", false } }, false, cmd_calc_dirty_rate },
 	{ "query-dirty-rate", { { 0 } }, false, cmd_query_dirty_rate },
 	{ "x-vmm-forecast", { { "seconds", "int", false }, { "bandwidth", "int", false },
-			      { "round0-bandwidth", "int", false } }, false, cmd_forecast },
+			      { "round0-bandwidth", "int", false }, { "setup-us", "int", false },
+			      { "switchover-us", "int", false } }, false, cmd_forecast },
 };
 
 json_t *qmp_commands__run(struct qmp *q, const char *name, json_t *args, struct qmp_error *e)
