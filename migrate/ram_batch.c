@@ -94,38 +94,46 @@ static void put_entry(struct ram_batch *b, uint64_t word)
 	b->run_end = UINT64_MAX;
 }
 
-/* The page right after the last entry's zero page or run joins it, as one
- * page more on the run. Guest RAM's slots lie apart (the PCI hole between
- * them), so pages adjacent in guest-physical space share a slot. */
-static bool extend_run(struct ram_batch *b, uint64_t gpa)
+/* The pages the last entry covers if it is a zero one that the page at
+ * gpa would extend, else 0. Guest RAM's slots lie apart (the PCI hole
+ * between them), so pages adjacent in guest-physical space share a slot. */
+static uint32_t run_before(const struct ram_batch *b, uint64_t gpa)
 {
-	uint8_t *e;
-	uint32_t n;
+	const uint8_t *e;
 
-	if (!b->count || gpa != b->run_end)
-		return false;
+	/* run_end is UINT64_MAX, never a page's address, after any other
+	 * entry. */
+	if (!b->begun || !b->count || (gpa & RAM_FLAG_MASK) || gpa != b->run_end)
+		return 0;
 	e = entry(b, b->count - 1);
-	n = (wire__get_le64(e) & RAM_FLAG_ZERO_RUN) ? wire__get_le32(e + 8) : 1;
-	if (n == UINT32_MAX)
-		return false;
-	if (n == 1) {
+	return (wire__get_le64(e) & RAM_FLAG_ZERO_RUN) ? wire__get_le32(e + 8) : 1;
+}
+
+/* n more zero pages on the last entry, a zero one (run_before): a ZERO
+ * entry becomes a ZERO_RUN. */
+static void grow_run(struct ram_batch *b, uint32_t len, uint32_t n)
+{
+	uint8_t *e = entry(b, b->count - 1);
+
+	if (len == 1) {
 		wire__le64(e, (wire__get_le64(e) & ~(uint64_t)RAM_FLAG_MASK) | RAM_FLAG_ZERO_RUN);
 		b->nr_zero--;
 		b->nr_run++;
 	}
-	wire__le32(e + 8, n + 1);
-	b->run_end += RAM_PAGE_SIZE;
-	return true;
+	wire__le32(e + 8, len + n);
+	b->pages += n;
+	b->zero_pages += n;
+	b->run_end += (uint64_t)n * RAM_PAGE_SIZE;
 }
 
 int ram_batch__add_zero(struct ram_batch *b, uint64_t gpa)
 {
+	uint32_t len = run_before(b, gpa);
 	int ret;
 
 	/* A run grows in place: it takes no entry, even in a full batch. */
-	if (b->begun && !(gpa & RAM_FLAG_MASK) && extend_run(b, gpa)) {
-		b->pages++;
-		b->zero_pages++;
+	if (len && len < UINT32_MAX) {
+		grow_run(b, len, 1);
 		return 0;
 	}
 	ret = can_add(b, gpa);
@@ -140,31 +148,16 @@ int ram_batch__add_zero(struct ram_batch *b, uint64_t gpa)
 
 int ram_batch__add_zeros(struct ram_batch *b, uint64_t gpa, uint64_t n)
 {
-	uint64_t len = 0;
-	uint8_t *e;
+	uint32_t len = run_before(b, gpa);
 	int ret;
 
-	/* The run these pages join, if any: all n join it or none do. */
-	if (b->begun && b->count && gpa == b->run_end) {
-		e = entry(b, b->count - 1);
-		len = (wire__get_le64(e) & RAM_FLAG_ZERO_RUN) ? wire__get_le32(e + 8) : 1;
-	}
+	/* All n join the run before them, or start one, or none is added. */
 	if (!n || n > UINT32_MAX - len)
 		return -EINVAL;
 	ret = ram_batch__add_zero(b, gpa);
 	if (ret || n == 1)
 		return ret;
-	e = entry(b, b->count - 1);
-	if (!(wire__get_le64(e) & RAM_FLAG_ZERO_RUN)) {
-		wire__le64(e, (wire__get_le64(e) & ~(uint64_t)RAM_FLAG_MASK) | RAM_FLAG_ZERO_RUN);
-		wire__le32(e + 8, 1);
-		b->nr_zero--;
-		b->nr_run++;
-	}
-	wire__le32(e + 8, wire__get_le32(e + 8) + (uint32_t)(n - 1));
-	b->pages += n - 1;
-	b->zero_pages += n - 1;
-	b->run_end += (n - 1) * RAM_PAGE_SIZE;
+	grow_run(b, len ? len + 1 : 1, (uint32_t)(n - 1));
 	return 0;
 }
 
