@@ -72,38 +72,13 @@ static void set_torn(struct ram_recv *rr, uint64_t page, bool torn)
 	*w = torn ? *w | bit : *w & ~bit;
 }
 
-int ram_recv__page(void *ctx, uint64_t gpa, const uint8_t *data, bool torn)
-{
-	struct ram_recv *rr = ctx;
-	uint64_t page = page_index(rr, gpa), bit;
-	uint8_t *dst;
 
-	if (page == UINT64_MAX)
-		return -EFAULT;	/* ram_batch checked the slots: cannot happen */
-	dst = rr->hva(rr->ctx, gpa);
-	bit = 1ull << (page % 64);
-	if (data) {
-		/* Straight from the socket the bytes are already there. */
-		if (data != dst)
-			memcpy(dst, data, RAM_PAGE_SIZE);
-		rr->written[page / 64] |= bit;
-		rr->torn_total += torn;
-	} else if (rr->written[page / 64] & bit) {
-		/* Fresh anonymous memory reads as zero: a ZERO page is
-		 * written only over earlier data, so untouched RAM stays
-		 * unallocated. */
-		memset(dst, 0, RAM_PAGE_SIZE);
-	}
-	set_torn(rr, page, data && torn);
-	rr->seen[page / 64] |= bit;
-	return 0;
-}
-
-/* A ZERO_RUN of n pages from gpa (inside one slot: ram_batch__check made
- * sure), a word of each bitmap at a time: written pages are zeroed,
- * fresh ones left alone as for a ZERO page, and every torn mark cleared.
- * Untouched memory arrives as a few runs of many pages, and this keeps
- * their cost at a bit per page. */
+/* n zero pages from gpa (inside one slot: ram_batch__check made sure), a
+ * word of each bitmap at a time: written pages are zeroed, fresh ones
+ * left alone (fresh anonymous memory reads as zero, so untouched RAM stays
+ * unallocated), and every torn mark cleared. Untouched memory arrives as
+ * a few ZERO_RUNs of many pages, and this keeps their cost at a bit per
+ * page. */
 static int store_zero_run(struct ram_recv *rr, uint64_t gpa, uint64_t n)
 {
 	uint64_t page = page_index(rr, gpa), end, w, mask, bits;
@@ -124,6 +99,29 @@ static int store_zero_run(struct ram_recv *rr, uint64_t gpa, uint64_t n)
 		rr->torn[w] &= ~mask;
 		rr->seen[w] |= mask;
 	}
+	return 0;
+}
+
+int ram_recv__page(void *ctx, uint64_t gpa, const uint8_t *data, bool torn)
+{
+	struct ram_recv *rr = ctx;
+	uint64_t page, bit;
+	uint8_t *dst;
+
+	if (!data)
+		return store_zero_run(rr, gpa, 1);
+	page = page_index(rr, gpa);
+	if (page == UINT64_MAX)
+		return -EFAULT;	/* ram_batch checked the slots: cannot happen */
+	dst = rr->hva(rr->ctx, gpa);
+	bit = 1ull << (page % 64);
+	/* Straight from the socket the bytes are already there. */
+	if (data != dst)
+		memcpy(dst, data, RAM_PAGE_SIZE);
+	rr->written[page / 64] |= bit;
+	rr->torn_total += torn;
+	set_torn(rr, page, torn);
+	rr->seen[page / 64] |= bit;
 	return 0;
 }
 
