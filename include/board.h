@@ -39,7 +39,8 @@ struct board_options {
 	bool vm_has_shell;
 };
 
-/* Creates the VM and its devices, timing it (vm->build_us); on failure
+/* Creates the VM (its shell unless opts->vm_has_shell) and its devices,
+ * timing all but the shell (vm->build_us); on failure
  * nothing is left (the VM is destroyed) and err says why. */
 int board__create(struct vm *vm, const struct board_options *opts, char *err, size_t errlen);
 /* A device as board__create builds it: its name in streams, its state

@@ -101,14 +101,13 @@ struct vm {
 	uint64_t ring_full_exits;
 	uint64_t ring_wait_us;
 
-	/* How long building this VM took (board__create), less allocating
-	 * its RAM up front (--mem-prealloc); and of it, its shell
-	 * (vm__create_shell, likewise). A migration's destination given
+	/* How long building this VM took: its shell (vm__create_shell), less
+	 * allocating its RAM up front (--mem-prealloc); then the rest, its
+	 * vCPUs and devices (board__create). A migration's destination given
 	 * --mem makes its shell before it listens and the rest beside round
-	 * 0, where `forecast` counts it; it allocates its RAM before it
-	 * listens, if at all. */
-	uint64_t build_us;
+	 * 0, where `forecast` counts build_us. */
 	uint64_t shell_us;
+	uint64_t build_us;
 };
 
 struct vm_options {

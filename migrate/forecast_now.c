@@ -188,8 +188,7 @@ int migration__forecast(struct migration *m, const struct forecast_request *req,
 	 * completes it beside round 0, as long as that took here. */
 	out->req = *req;
 	out->start.setup_us = req->setup_us ? req->setup_us : out->log_start_us;
-	out->start.dest_build_us = m->vm->build_us > m->vm->shell_us ?
-				   m->vm->build_us - m->vm->shell_us : 0;
+	out->start.dest_build_us = m->vm->build_us;
 	out->start.round0_bps = (double)req->round0_bandwidth;
 	out->start.switchover_us = req->switchover_us;
 	forecast__predict_start(&p, &out->start, m->vm->mem.size,

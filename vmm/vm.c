@@ -274,7 +274,7 @@ err:
 
 int vm__complete(struct vm *vm, const struct vm_options *opts, char *err, size_t errlen)
 {
-	unsigned int i;
+	unsigned int i, max = max_vcpus(vm->kvm_fd);
 	int ret;
 
 	if (opts->ram_size != vm->mem.size) {
@@ -288,9 +288,9 @@ int vm__complete(struct vm *vm, const struct vm_options *opts, char *err, size_t
 		ret = -EINVAL;
 		goto err;
 	}
-	if (opts->nr_cpus > max_vcpus(vm->kvm_fd)) {
+	if (opts->nr_cpus > max) {
 		snprintf(err, errlen, "%u vCPUs requested, this host's KVM allows %u", opts->nr_cpus,
-			 max_vcpus(vm->kvm_fd));
+			 max);
 		ret = -EINVAL;
 		goto err;
 	}
