@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "test_kvm.h"
 
 #define MEM_SIZE	0x10000
 #define APIC_TPR	0x80
@@ -495,10 +496,6 @@ int main(void)
 		cmocka_unit_test(test_vm_errors),
 	};
 
-	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (kvm_fd < 0 || ioctl(kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
-		printf("SKIP: /dev/kvm not available\n");
-		exit(77);
-	}
+	kvm_fd = kvm_open_or_skip();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include "test_kvm.h"
 
 #include "vm.h"
 
@@ -188,13 +189,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_start_after_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_start_after_guest_end, setup, teardown),
 	};
-	char err[256];
-	int fd = vm__open_kvm(err, sizeof(err));
-
-	if (fd < 0) {
-		printf("SKIP: /dev/kvm not available\n");
-		return 77;
-	}
-	close(fd);
+	kvm_require();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,12 +9,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
+#include "test_kvm.h"
 
 #define MIB (1ULL << 20)
 
@@ -103,13 +102,6 @@ int main(void)
 		cmocka_unit_test(test_complete_with_other_ram_fails),
 		cmocka_unit_test(test_complete_with_bad_vcpu_count_fails),
 	};
-	char err[256];
-	int fd = vm__open_kvm(err, sizeof(err));
-
-	if (fd < 0) {
-		printf("SKIP: /dev/kvm not available\n");
-		return 77;
-	}
-	close(fd);
+	kvm_require();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
