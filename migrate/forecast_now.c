@@ -168,6 +168,12 @@ int migration__forecast(struct migration *m, const struct forecast_request *req,
 	if (req->seconds < FORECAST_MIN_SECONDS || req->seconds > FORECAST_MAX_SECONDS)
 		return errmsg__fail(-ERANGE, err, errlen, "seconds %" PRIu32 " out of range %d..%d",
 				    req->seconds, FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS);
+	/* Each was measured over one link: without that link's rate beside
+	 * it, it would be mixed with another's. */
+	if (!req->bandwidth && (req->round0_bandwidth || req->setup_us || req->switchover_us))
+		return errmsg__fail(-EINVAL, err, errlen, "round 0's bandwidth, the setup and the "
+				    "switchover are taken only with bandwidth: they were measured "
+				    "over a link, give its rate");
 	migration__get_params(m, &p);
 	ret = pick_link(m, &p, req->bandwidth, out, err, errlen);
 	if (ret)

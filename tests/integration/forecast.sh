@@ -14,8 +14,9 @@ wait_for "$TMP/src.out" "memtouch: t=" 20 || fail "guest did not start"
 out=$(mon "$TMP/src.sock" "forecast 1")
 grep -q "no link rate known.*give one" <<<"$out" || { echo "$out"; fail "no refusal without a link"; }
 mon "$TMP/src.sock" "forecast 1 1G 0 3ms 1ms 9" | grep -q "usage: forecast" || fail "extra argument taken"
-mon "$TMP/src.sock" "forecast 1 0 1G" | grep -q "usage: forecast" || fail "round 0 rate without a link taken"
-mon "$TMP/src.sock" "forecast 1 0 0 3ms" | grep -q "usage: forecast" || fail "a setup without a link taken"
+mon "$TMP/src.sock" "forecast 1 0 1G" | grep -q "only with bandwidth" || fail "round 0 rate without a link taken"
+mon "$TMP/src.sock" "forecast 1 0 0 3ms" | grep -q "only with bandwidth" || fail "a setup without a link taken"
+mon "$TMP/src.sock" "forecast 1 0 0 0 1ms" | grep -q "only with bandwidth" || fail "a switchover without a link taken"
 mon "$TMP/src.sock" "forecast 1 1G 0 3" | grep -q "usage: forecast" || fail "a setup without a unit taken"
 mon "$TMP/src.sock" "forecast 1 1G 0 0 -1ms" | grep -q "usage: forecast" || fail "a negative switchover taken"
 mon "$TMP/src.sock" "forecast 0 1G" | grep -q "usage: forecast" || fail "0 seconds taken"
@@ -72,12 +73,14 @@ with QMP(sys.argv[1]) as q:
                                      "setup-us": 7000, "switchover-us": 2500})
     assert g["setup-time"] == 7.0 and g["switchover-time"] == 2.5, g
     assert g["total-time-us"] >= 9500 + g["downtime"] * 1000, g
-    for bad in ({"setup-us": 5}, {"bandwidth": 1 << 30, "switchover-us": -1}):
+    for bad, why in (({"setup-us": 5}, "only with bandwidth"),
+                     ({"round0-bandwidth": 1 << 20}, "only with bandwidth"),
+                     ({"bandwidth": 1 << 30, "switchover-us": -1}, ">= 0")):
         try:
             q.command("x-vmm-forecast", dict(bad, seconds=1))
             sys.exit("x-vmm-forecast took %s" % bad)
         except QMPError as e:
-            assert "only with bandwidth" in str(e), e
+            assert why in str(e), (bad, e)
     # 64 MiB at 10 MiB/s: round 0 alone takes over 0.5 s (some pages zero)
     r0 = q.command("x-vmm-forecast", {"seconds": 1, "bandwidth": 1 << 30,
                                       "round0-bandwidth": 10 << 20})

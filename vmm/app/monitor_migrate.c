@@ -159,15 +159,13 @@ static int cmd_forecast(void *opaque, const char *args, struct monitor_reply *r)
 	uint64_t secs;
 
 	/* Unread arguments keep their defaults; a sixth one is an error.
-	 * What is measured on the link's other side needs the link's rate
-	 * beside it. */
+	 * Which go together is the engine's rule. */
 	if (sscanf(args, "%63s %63s %63s %63s %63s %c", a[0], a[1], a[2], a[3], a[4],
 		   &extra) > 5 ||
 	    parse__u64(a[0], FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS, &secs) ||
 	    parse__size(a[1], &req.bandwidth) || parse__size(a[2], &req.round0_bandwidth) ||
 	    parse__duration_us(a[3], &req.setup_us) ||
-	    parse__duration_us(a[4], &req.switchover_us) ||
-	    ((req.round0_bandwidth || req.setup_us || req.switchover_us) && !req.bandwidth))
+	    parse__duration_us(a[4], &req.switchover_us))
 		return monitor_reply__error(r, "usage: forecast [SECONDS (%d..%d, default 2)] "
 					    "[BANDWIDTH bytes/s, e.g. 1G] [ROUND0_BANDWIDTH] "
 					    "[SETUP, e.g. 3ms] [SWITCHOVER, e.g. 1.5ms] (the last "

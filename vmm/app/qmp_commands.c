@@ -659,10 +659,10 @@ static json_t *cmd_forecast(struct qmp *q, json_t *args, struct qmp_error *e)
 	if (!m || !need_vm(q, e))
 		return NULL;
 	if (secs < FORECAST_MIN_SECONDS || secs > FORECAST_MAX_SECONDS || bw < 0 || bw0 < 0 ||
-	    su < 0 || so < 0 || ((bw0 || su || so) && !bw))
-		return fail(e, "x-vmm-forecast: seconds must be %d..%d, bandwidth >= 0 (bytes/s), "
-			    "round0-bandwidth, setup-us and switchover-us >= 0 and only with "
-			    "bandwidth", FORECAST_MIN_SECONDS, FORECAST_MAX_SECONDS);
+	    su < 0 || so < 0)
+		return fail(e, "x-vmm-forecast: seconds must be %d..%d; bandwidth, round0-bandwidth "
+			    "(bytes/s), setup-us and switchover-us >= 0", FORECAST_MIN_SECONDS,
+			    FORECAST_MAX_SECONDS);
 	req = (struct forecast_request){ .seconds = (uint32_t)secs, .bandwidth = (uint64_t)bw,
 					 .round0_bandwidth = (uint64_t)bw0,
 					 .setup_us = (uint64_t)su, .switchover_us = (uint64_t)so };
