@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "migrate_params.h"
 #include "migration.h"
 #include "qmp.h"
 #include "vm.h"
@@ -189,6 +190,8 @@ static void test_status(void **state)
 static void test_parameters(void **state)
 {
 	struct fixture *f = *state;
+	const struct migrate_param_info *t;
+	size_t n, i;
 	json_t *r;
 
 	negotiate(f);
@@ -229,6 +232,14 @@ static void test_parameters(void **state)
 	assert_true(json_is_true(json_object_get(r, "cpu-throttle-tailslow")));
 	assert_int_equal(json_integer_value(json_object_get(r, "vcpu-dirty-limit")), 50);
 	assert_int_equal(json_integer_value(json_object_get(r, "xbzrle-cache-size")), 1048576);
+	assert_int_equal(json_integer_value(json_object_get(r, "downtime-max")), 10000);
+	assert_int_equal(json_integer_value(json_object_get(r, "timeout")), 0);
+	/* Every parameter the engine has, none left out. */
+	t = migrate_params__table(&n);
+	for (i = 0; i < n; i++)
+		if (!json_object_get(r, t[i].name))
+			fail_msg("query-migrate-parameters has no '%s'", t[i].name);
+	assert_int_equal(json_object_size(r), n);
 	json_decref(r);
 	/* QEMU's multifd compression pair: a string and a level. */
 	json_decref(expect_return(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "

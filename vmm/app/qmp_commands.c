@@ -425,9 +425,11 @@ static json_t *cmd_query_parameters(struct qmp *q, json_t *args, struct qmp_erro
 	if (!m)
 		return NULL;
 	migration__get_params(m, &p);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:s, s:I, s:I, s:I, s:I, "
-			 "s:b, s:I, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:b}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:s, s:I, s:I, s:I, "
+			 "s:I, s:b, s:I, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:b}",
 			 "downtime-limit", (json_int_t)p.downtime_limit_ms,
+			 "downtime-max", (json_int_t)p.downtime_max_ms,
+			 "timeout", (json_int_t)p.timeout_s,
 			 "max-bandwidth", (json_int_t)p.max_bandwidth,
 			 "max-iterations", (json_int_t)p.max_iterations,
 			 "min-dirty-pages", (json_int_t)p.min_dirty_pages,
