@@ -526,8 +526,8 @@ int migrate_params__set(struct migrate_params *p, const char *name,
 			*p = tmp;
 		return ret;
 	}
-	return errmsg__fail(-EINVAL, err, errlen, "unknown parameter '%.64s' (see help for "
-		    "the list)", name);
+	return errmsg__fail(-EINVAL, err, errlen, "unknown parameter '%.64s' ('info "
+		    "migrate_parameters' lists them)", name);
 }
 
 /* The largest binary suffix that represents v exactly, so the value reads

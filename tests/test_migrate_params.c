@@ -309,8 +309,8 @@ static void test_set_bad(void **state)
 		  "timeout: 604801 out of range 0..604800" },
 		{ "timeout", "10s", -EINVAL, NULL },
 		{ "max_iterations", "5", -EINVAL,
-		  "unknown parameter 'max_iterations' (see help for the "
-		  "list)" },
+		  "unknown parameter 'max_iterations' ('info migrate_parameters' "
+		  "lists them)" },
 		{ "", "5", -EINVAL, NULL },
 		{ NULL, "5", -EINVAL, "missing parameter name" },
 		{ "max-iterations", NULL, -EINVAL,

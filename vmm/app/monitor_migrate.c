@@ -183,8 +183,9 @@ int monitor_migrate__register(struct monitor *mon, struct migration *m)
 {
 	int ret = 0;
 
-	ret |= monitor__register(mon, "migrate", "[-d] [-b] URI",
-				 "migrate to tcp:HOST:PORT (-b: the drives' images too), or save to file:PATH",
+	ret |= monitor__register(mon, "migrate", "[-d] [-b] [-i] URI",
+				 "migrate to tcp:HOST:PORT (-b: the drives' images too, -i: only what "
+				 "differs from their shared base), or save to file:PATH",
 				 cmd_migrate, m);
 	ret |= monitor__register(mon, "migrate_cancel", "", "stop a running migration; the guest stays here",
 				 cmd_migrate_cancel, m);
