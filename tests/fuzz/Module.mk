@@ -7,7 +7,11 @@
 
 FUZZ_CC ?= clang
 FUZZ_TIME ?= 60
+# All three before any rule names them: a prerequisite is expanded when
+# its rule is read.
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_stream
+FUZZ_FILE_BIN := $(BUILD)/fuzz/fuzz_file
+FUZZ_MON_BIN := $(BUILD)/fuzz/fuzz_monitor
 FUZZ_SEEDER := $(BUILD)/fuzz/make_seeds
 FUZZ_LIB_SRCS := migrate/stream.c
 FUZZ_LIB_SRCS += migrate/stream_io.c
@@ -46,8 +50,6 @@ $(FUZZ_SEEDER): tests/fuzz/make_seeds.c $(FUZZ_LIB_SRCS) $(wildcard include/*.h)
 
 # A saved file's header and tables (tests/fuzz/fuzz_file.c).
 #   make fuzz-file-run FUZZ_TIME=60
-FUZZ_FILE_BIN := $(BUILD)/fuzz/fuzz_file
-
 $(FUZZ_FILE_BIN): tests/fuzz/fuzz_file.c migrate/file_layout.c lib/crc32c.c lib/errmsg.c $(wildcard include/*.h) tests/fuzz/Module.mk
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
@@ -71,8 +73,6 @@ fuzz-run: fuzz
 # The text monitor's command parser (tests/fuzz/fuzz_monitor.c), over the
 # whole program but main.c, instrumented likewise.
 #   make fuzz-monitor-run FUZZ_TIME=60
-FUZZ_MON_BIN := $(BUILD)/fuzz/fuzz_monitor
-
 $(FUZZ_MON_BIN): tests/fuzz/fuzz_monitor.c $(LIB_SRCS) $(wildcard include/*.h) tests/fuzz/Module.mk
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
