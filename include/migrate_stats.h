@@ -174,6 +174,10 @@ struct migrate_stats {
 	uint64_t zero_pages_total;
 	uint64_t torn_pages;		/* destination: pages that arrived torn */
 	uint64_t pages_skipped_unread;	/* of those, never populated: not read */
+	/* Destination: 2 MiB chunks of RAM populated ahead of round 0's
+	 * pages by a second thread (ram_prefault.h), and its time on them. */
+	uint64_t prefault_chunks;
+	uint64_t prefault_us;
 	uint64_t bytes_total;		/* on the wire, everything */
 	uint64_t device_state_bytes;
 	uint64_t cpu_time_us;		/* of the migration thread */

@@ -16,6 +16,7 @@
 
 #include "stream.h"
 
+struct ram_prefault;
 struct vm_config;
 
 /* Where guest page gpa lives in this process (page aligned, inside one
@@ -39,6 +40,7 @@ struct ram_recv {
 	uint64_t delta_pages;		/* XBZRLE entries applied */
 	uint64_t torn_now;		/* bits set in torn */
 	uint64_t torn_total;		/* torn arrivals, repaired or not */
+	struct ram_prefault *prefault;	/* NULL, or populates ahead (ram_prefault.h) */
 	struct iovec iov[RAM_BATCH_MAX_PAGES + 1];
 };
 

@@ -19,6 +19,7 @@
 #include "errmsg.h"
 #include "cpuid.h"
 #include "log.h"
+#include "ram_prefault.h"
 #include "ram_recv.h"
 #include "vm.h"
 #include "stream_ledger.h"
@@ -530,6 +531,7 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 	struct ram_batch_info info;
 	struct ram_recv *rr = malloc(sizeof(*rr));
 	uint64_t round_start = clock__mono_us();
+	struct ram_prefault prefault;
 	int ret;
 
 	ret = rr ? ram_recv__init(rr, cfg, page_hva, &vm->mem) : -ENOMEM;
@@ -544,6 +546,12 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 		return ret;
 	}
 	stream_ledger__init(&ledger, cfg);
+	/* Round 0 fills fresh RAM: a second thread takes over first touches
+	 * (ram_prefault.h). Without it the receiver makes them all. A saved
+	 * file's RAM is read apart from this stream. */
+	memset(&prefault, 0, sizeof(prefault));
+	if (!in->mapped && !ram_prefault__start(&prefault, vm->mem.base, vm->mem.size))
+		rr->prefault = &prefault;
 	for (;;) {
 		/* A RAM section stops after its entry table: the pages are
 		 * read into guest memory once the table has passed. */
@@ -574,6 +582,8 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 			if (ret)
 				break;
 		} else if (sec->type == SECTION_ROUND_END) {
+			/* Later rounds write memory round 0 allocated. */
+			ram_prefault__finish(&prefault);
 			ret = record_round(in, sec, &round_start, err, errlen);
 			if (ret)
 				break;
@@ -594,6 +604,11 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 				break;
 		}
 	}
+	ram_prefault__stop(&prefault);
+	migrate_stats__lock(&in->stats);
+	in->stats.prefault_chunks = prefault.chunks;
+	in->stats.prefault_us = prefault.busy_us;
+	migrate_stats__unlock(&in->stats);
 	vm_state_set__free(&set);
 	ram_recv__free(rr);
 	free(rr);

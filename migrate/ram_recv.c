@@ -6,6 +6,7 @@
 
 #include "crc32c.h"
 #include "errmsg.h"
+#include "ram_prefault.h"
 #include "ram_zstd.h"
 #include "vm_config.h"
 #include "xbzrle.h"
@@ -350,6 +351,8 @@ int ram_recv__section(struct ram_recv *rr, struct stream *s, struct section *sec
 	if (ret)
 		return ret;
 	n = page_iov(rr, sec->payload, info->count);
+	if (rr->prefault)
+		ram_prefault__ahead(rr->prefault, rr->iov, n);
 	if (info->tail_len) {
 		rr->iov[n].iov_base = rr->xarea;
 		rr->iov[n].iov_len = info->tail_len;

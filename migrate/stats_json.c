@@ -376,6 +376,8 @@ static void json_totals(struct jobj *o, const struct migrate_stats *s)
 	jo_u64(o, "zero_pages_total", s->zero_pages_total);
 	jo_u64(o, "torn_pages", s->torn_pages);
 	jo_u64(o, "pages_skipped_unread", s->pages_skipped_unread);
+	jo_u64(o, "prefault_chunks", s->prefault_chunks);
+	jo_u64(o, "prefault_us", s->prefault_us);
 	jo_u64(o, "bytes_total", s->bytes_total);
 	jo_u64(o, "device_state_bytes", s->device_state_bytes);
 	jo_u64(o, "cpu_time_us", s->cpu_time_us);
