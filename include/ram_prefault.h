@@ -39,7 +39,6 @@ struct ram_prefault {
 	bool running, stopping;
 	/* Under lock while the thread runs. */
 	uint64_t chunks;		/* populated by the thread */
-	uint64_t dropped;		/* queue full: left to the receiver */
 	uint64_t busy_us;		/* the thread's time populating */
 };
 

@@ -131,10 +131,9 @@ void ram_prefault__ahead(struct ram_prefault *pf, const struct iovec *runs, int 
 		return;
 	pthread_mutex_lock(&pf->lock);
 	for (i = 0; i < k; i++) {
-		if (pf->count == RAM_PREFAULT_QUEUE || pf->stopping) {
-			pf->dropped += k - i;
+		/* Full: the rest are the receiver's to touch. */
+		if (pf->count == RAM_PREFAULT_QUEUE || pf->stopping)
 			break;
-		}
 		pf->queue[(pf->head + pf->count) % RAM_PREFAULT_QUEUE] = picked[i];
 		pf->count++;
 	}
