@@ -20,6 +20,7 @@ FUZZ_LIB_SRCS += migrate/stream_ledger.c
 FUZZ_LIB_SRCS += vmm/cpu_state.c
 FUZZ_LIB_SRCS += migrate/ram_batch.c
 FUZZ_LIB_SRCS += migrate/ram_recv.c
+FUZZ_LIB_SRCS += migrate/ram_prefault.c
 FUZZ_LIB_SRCS += migrate/xbzrle.c
 FUZZ_LIB_SRCS += migrate/ram_zstd.c
 FUZZ_LIB_SRCS += migrate/vm_config.c
