@@ -75,6 +75,11 @@ struct source_run {
 	uint64_t t_go;
 	uint64_t limit_start_us;	/* bandwidth limiter's reference point */
 	uint64_t limit_start_bytes;
+	/* When the dirty log was last read (first: started). A round's dirty
+	 * rate counts from here, not from the round's start: the work
+	 * between a read and the next round (the policy, a wait for the
+	 * CPU) is time the guest dirtied pages too. */
+	uint64_t log_read_mono_us;
 	/* For the forecast (source_rounds.c): the round's batches of mostly
 	 * page data, their bytes and time (throttle sleeps excluded), and one
 	 * look at the dirty log part-way through round 0. */

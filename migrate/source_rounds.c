@@ -321,15 +321,18 @@ int source__run_round(struct source_run *r, uint32_t index, struct round_stats *
 
 /* Reads the dirty log after a round; fills the round's dirty rate and
  * log-read time. Returns pages now pending, or -errno. The rate counts
- * only pages the read added: those a cut round left pending were dirty
- * before it. */
+ * only pages the read added (those a cut round left pending were dirty
+ * before it), over the time since the read before: the pages it adds
+ * were dirtied then, the moments between that read and the round's
+ * start included. */
 static int64_t sync_after(struct source_run *r, struct round_stats *rs)
 {
 	int64_t n = dirty_log__sync(&r->log, r->err, sizeof(r->err));
-	uint64_t since = clock__mono_us() - (r->m->stats.start_mono_us + rs->start_us);
+	uint64_t now = clock__mono_us(), since = now - r->log_read_mono_us;
 
 	if (n < 0)
 		return n;
+	r->log_read_mono_us = now;
 	rs->log_get_us = r->log.last_get_us;
 	rs->log_clear_us = r->log.last_clear_us;
 	rs->log_read_us = rs->log_get_us + rs->log_clear_us;

@@ -340,6 +340,7 @@ int source__setup(struct source_run *r)
 			       r->m->force_plain_log, r->err, sizeof(r->err));
 	if (ret)
 		return ret;
+	r->log_read_mono_us = clock__mono_us();
 	/* Before the bulk pass reads a block: a write it misses is in the
 	 * bitmap. */
 	source_blk__track(r);
