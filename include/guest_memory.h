@@ -37,9 +37,6 @@ struct guest_memory {
 	 * bit per RAM page (page numbers as for guest_memory__page_gpa).
 	 * Collected and cleared only by the dirty log (dirty_log__sync). */
 	uint64_t *vmm_dirty;
-	/* How long guest_memory__populate took (0: it never ran), so that a
-	 * VM's build time can leave it out (vm->build_us). */
-	uint64_t populate_us;
 };
 
 /* Pure layout: fills slots for a RAM size (no mapping, no KVM). */

@@ -101,12 +101,10 @@ struct vm {
 	uint64_t ring_full_exits;
 	uint64_t ring_wait_us;
 
-	/* How long building this VM took: its shell (vm__create_shell), less
-	 * allocating its RAM up front (--mem-prealloc); then the rest, its
-	 * vCPUs and devices (board__create). A migration's destination given
-	 * --mem makes its shell before it listens and the rest beside round
-	 * 0, where `forecast` counts build_us. */
-	uint64_t shell_us;
+	/* How long building the rest of this VM took: its vCPUs and devices
+	 * (board__create). A migration's destination given --mem makes its
+	 * shell before it listens and the rest beside round 0, where
+	 * `forecast` counts build_us. */
 	uint64_t build_us;
 };
 

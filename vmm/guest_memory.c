@@ -1,5 +1,4 @@
 #include "guest_memory.h"
-#include "clock.h"
 #include "fd_io.h"
 
 #include <errno.h>
@@ -57,13 +56,11 @@ static int set_slot(int vm_fd, const struct guest_mem_slot *s, uint32_t flags)
 
 int guest_memory__populate(struct guest_memory *mem, char *err, size_t errlen)
 {
-	uint64_t start = clock__mono_us(), off;
+	uint64_t off;
 	volatile uint8_t *p;
 
-	if (!madvise(mem->base, mem->size, MADV_POPULATE_WRITE)) {
-		mem->populate_us = clock__mono_us() - start;
+	if (!madvise(mem->base, mem->size, MADV_POPULATE_WRITE))
 		return 0;
-	}
 	if (errno != EINVAL) {
 		int ret = -errno;
 
@@ -76,7 +73,6 @@ int guest_memory__populate(struct guest_memory *mem, char *err, size_t errlen)
 	p = mem->base;
 	for (off = 0; off < mem->size; off += GUEST_PAGE_SIZE)
 		p[off] = 0;
-	mem->populate_us = clock__mono_us() - start;
 	return 0;
 }
 

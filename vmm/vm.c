@@ -11,7 +11,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "cpuid.h"
 #include "log.h"
 
@@ -214,7 +213,6 @@ int vm__open_kvm(char *err, size_t errlen)
 int vm__create_shell(struct vm *vm, const struct vm_options *opts, char *err, size_t errlen)
 {
 	struct kvm_pit_config pit = { .flags = 0 };
-	uint64_t start = clock__mono_us();
 	unsigned int i;
 	int ret;
 
@@ -253,7 +251,6 @@ int vm__create_shell(struct vm *vm, const struct vm_options *opts, char *err, si
 	    opts->ram_premapped->size == opts->ram_size) {
 		vm->mem = *opts->ram_premapped;
 		memset(opts->ram_premapped, 0, sizeof(*opts->ram_premapped));
-		vm->mem.populate_us = 0;	/* allocated before this VM's build */
 	} else {
 		ret = guest_memory__map(&vm->mem, opts->ram_size, opts->ram_prealloc, err, errlen);
 		if (ret)
@@ -265,7 +262,6 @@ int vm__create_shell(struct vm *vm, const struct vm_options *opts, char *err, si
 	ret = enable_dirty_ring(vm, opts->dirty_ring_entries, err, errlen);
 	if (ret)
 		goto err;
-	vm->shell_us = clock__mono_us() - start - vm->mem.populate_us;
 	return 0;
 err:
 	vm__destroy(vm);
