@@ -18,7 +18,7 @@ WARNINGS += -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -pthread $(WARNINGS) -Iinclude -MMD -MP
 CFLAGS += -DVMM_VERSION='"$(VERSION)"' -D_GNU_SOURCE
-LDLIBS += -pthread -lcap -lseccomp -lzstd -ljansson -lm
+LDLIBS += -pthread -lcap -lseccomp -lzstd -lisal -ljansson -lm
 # liburing: the disks' I/O (devices/blk_raw.c).
 LDLIBS += -luring
 # OpenSSL: libcrypto for HMAC-SHA256 and random nonces (migrate/auth.c),

@@ -6,7 +6,7 @@
  * phase before the link.
  *
  *   cc -O2 -Iinclude -D_GNU_SOURCE bench/blk_bulk.c build/libvmm.a \
- *      -o build/blk_bulk -lzstd && build/blk_bulk IMAGE [REPS]
+ *      -o build/blk_bulk -lzstd -lisal -luring && build/blk_bulk IMAGE [REPS]
  *
  * Prints one line per run: MB/s (10^6 bytes of image per wall second).
  */

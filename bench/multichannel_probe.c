@@ -24,7 +24,7 @@
  * over its part (the sender's fill and both sides' setup excluded).
  *
  *   cc -O2 -Wall -Wextra -Werror -Iinclude -D_GNU_SOURCE -pthread \
- *      bench/multichannel_probe.c build/libvmm.a -o build/multichannel_probe
+ *      bench/multichannel_probe.c build/libvmm.a -lisal -o build/multichannel_probe
  *   build/multichannel_probe -n 2 [-m 1024] [-p 0] [-f]
  *
  * -n channels (1-64), -m MiB to move (a multiple of 4), -p the receiver's

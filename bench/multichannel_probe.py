@@ -11,7 +11,7 @@ usage: bench/multichannel_probe.py [--probe build/multichannel_probe]
 Build the probe first (the line is in bench/multichannel_probe.c):
 
     cc -O2 -Wall -Wextra -Werror -Iinclude -D_GNU_SOURCE -pthread \\
-       bench/multichannel_probe.c build/libvmm.a -o build/multichannel_probe
+       bench/multichannel_probe.c build/libvmm.a -lisal -o build/multichannel_probe
 
 Each repetition, for each N in turn: iperf3 -P 1, iperf3 -P N (N > 1),
 then the probe with N channels: its receiver reading into fresh memory

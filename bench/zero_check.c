@@ -6,7 +6,7 @@
  * last byte: the zero test's worst case, every 64-byte block read.
  *
  *   cc -O2 -Iinclude -D_GNU_SOURCE bench/zero_check.c build/libvmm.a \
- *      -o build/zero_check && build/zero_check
+ *      -lisal -o build/zero_check && build/zero_check
  *
  * Prints one line per buffer: 10^9 bytes per second of this thread's CPU
  * time (so a busy machine's waits do not count). */

@@ -3,7 +3,7 @@
 # Safe to run again: packages already present are left alone.
 set -eu
 pkgs=(build-essential clang make binutils pkg-config
-      liburing-dev libzstd-dev libcmocka-dev libcap-dev libseccomp-dev
+      liburing-dev libzstd-dev libisal-dev libcmocka-dev libcap-dev libseccomp-dev
       libjansson-dev libssl-dev openssl qemu-system-x86 qemu-utils socat iproute2 python3 valgrind gdb
       python3-matplotlib iperf3)
 missing=()

@@ -2,6 +2,7 @@
  * encodes the reader decodes, and every field a reader must not trust is
  * refused with a message naming it. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>

@@ -39,7 +39,7 @@ FUZZ_CFLAGS += -fno-omit-frame-pointer
 $(FUZZ_BIN): tests/fuzz/fuzz_stream.c $(FUZZ_LIB_SRCS) $(wildcard include/*.h) tests/fuzz/Module.mk
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_stream.c $(FUZZ_LIB_SRCS) -lzstd
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_stream.c $(FUZZ_LIB_SRCS) -lzstd -lisal
 
 # Valid inputs for every mode of the harness, made with the real encoders.
 $(FUZZ_SEEDER): tests/fuzz/make_seeds.c $(FUZZ_LIB_SRCS) $(wildcard include/*.h)
@@ -47,7 +47,7 @@ $(FUZZ_SEEDER): tests/fuzz/make_seeds.c $(FUZZ_LIB_SRCS) $(wildcard include/*.h)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(FUZZ_CC) -g -O1 -std=gnu11 -pthread -Iinclude -D_GNU_SOURCE \
 		-DVMM_VERSION='"$(VERSION)"' $(WARNINGS) -o $@ \
-		tests/fuzz/make_seeds.c $(FUZZ_LIB_SRCS) -lzstd
+		tests/fuzz/make_seeds.c $(FUZZ_LIB_SRCS) -lzstd -lisal
 
 # A saved file's header and tables (tests/fuzz/fuzz_file.c).
 #   make fuzz-file-run FUZZ_TIME=60
@@ -55,7 +55,7 @@ $(FUZZ_FILE_BIN): tests/fuzz/fuzz_file.c migrate/file_layout.c lib/crc32c.c lib/
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_file.c migrate/file_layout.c \
-		lib/crc32c.c lib/errmsg.c
+		lib/crc32c.c lib/errmsg.c -lisal
 
 fuzz-file-run: $(FUZZ_FILE_BIN)
 	@mkdir -p $(BUILD)/fuzz/file-corpus
