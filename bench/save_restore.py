@@ -6,7 +6,11 @@
 
 On the file system of DIR (default: the system's temporary directory),
 in the same run: dd writes and reads a file of the guest's RAM size with
-O_DIRECT (bs=4M, the write synced: the disk's large sequential rate); then
+O_DIRECT (bs=4M, the write synced: the disk's large sequential rate)
+and, where fio is installed, so does fio with the save's own shape (16
+requests of 2 MiB in flight through io_uring, O_DIRECT, the write
+synced at the end; its own bandwidth, which leaves out its start-up, so
+the stronger anchor), and the ratios are then against fio; then
 vmm saves a memtouch guest whose every page was written (prefill=1,
 ws = RAM - 64 MiB, at most 3008 MiB: the guest kit uses RAM below 4 GiB) and restores it. Save rate: page data written over the
 save's downtime (pause to the file synced and renamed); restore rate:
@@ -40,6 +44,19 @@ def timed_dd(args, nbytes):
     if p.returncode:
         sys.exit("bench: dd failed: " + p.stderr)
     return nbytes / (time.monotonic() - t0)
+
+
+def fio_rate(path, nbytes, rw):
+    """fio's bandwidth in bytes/s for a sequential rw of nbytes."""
+    args = ["fio", "--name=anchor", "--filename=" + path, "--size=%d" % nbytes,
+            "--rw=" + rw, "--bs=2M", "--iodepth=16", "--direct=1", "--ioengine=io_uring",
+            "--output-format=json"]
+    if rw == "write":
+        args.append("--end_fsync=1")
+    p = subprocess.run(args, capture_output=True, text=True)
+    if p.returncode:
+        sys.exit("bench: fio failed: " + p.stderr)
+    return json.loads(p.stdout)["jobs"][0][rw]["bw_bytes"]
 
 
 def fstype(path):
@@ -104,28 +121,39 @@ def main():
         count = mem >> 22
         print("file system of %s: %s; RAM %d MiB; vmm %s (%s)" %
               (a.dir, fstype(d), mem >> 20, a.vmm, a.label))
+        anchor = "fio" if shutil.which("fio") else "dd"
+        print("ratios against %s%s" % (anchor, "" if anchor == "fio" else
+                                        " (fio is not installed)"))
         rows = []
         for rep in range(a.reps):
             w = timed_dd(["if=/dev/zero", "of=" + big, "bs=4M", "count=%d" % count,
                           "oflag=direct", "conv=fsync"], mem)
             r = timed_dd(["if=" + big, "of=/dev/null", "bs=4M", "iflag=direct"], mem)
             os.unlink(big)
-            v = save_restore(a.vmm, guest, mem, d, rep)
-            v["dd_w"], v["dd_r"] = w, r
+            v = {"dd_w": w, "dd_r": r}
+            if anchor == "fio":
+                v["fio_w"] = fio_rate(big, mem, "write")
+                v["fio_r"] = fio_rate(big, mem, "read")
+                os.unlink(big)
+            v.update(save_restore(a.vmm, guest, mem, d, rep))
+            v["anchor_w"], v["anchor_r"] = v[anchor + "_w"], v[anchor + "_r"]
             rows.append(v)
-            print("rep %d: dd write %.0f MB/s, read %.0f MB/s; save %.0f MB/s (%.0f%%), "
+            print("rep %d: dd write %.0f MB/s, read %.0f MB/s;%s save %.0f MB/s (%.0f%%), "
                   "restore %.0f MB/s (%.0f%%); page data %.0f MiB, file %.0f MiB "
                   "(allocated %.0f MiB)" %
-                  (rep, w / 1e6, r / 1e6, v["save_bps"] / 1e6, 100 * v["save_bps"] / w,
-                   v["restore_bps"] / 1e6, 100 * v["restore_bps"] / r, v["data"] / 2**20,
-                   v["file"] / 2**20, v["alloc"] / 2**20), flush=True)
+                  (rep, w / 1e6, r / 1e6,
+                   " fio write %.0f MB/s, read %.0f MB/s;" % (v["fio_w"] / 1e6, v["fio_r"] / 1e6)
+                   if anchor == "fio" else "",
+                   v["save_bps"] / 1e6, 100 * v["save_bps"] / v["anchor_w"],
+                   v["restore_bps"] / 1e6, 100 * v["restore_bps"] / v["anchor_r"],
+                   v["data"] / 2**20, v["file"] / 2**20, v["alloc"] / 2**20), flush=True)
         med = lambda k: statistics.median(x[k] for x in rows)
-        print("median: dd write %.0f MB/s, save %.0f MB/s = %.0f%%; dd read %.0f MB/s, "
+        print("median: %s write %.0f MB/s, save %.0f MB/s = %.0f%%; %s read %.0f MB/s, "
               "restore %.0f MB/s = %.0f%%; file %.2fx RAM (allocated %.2fx)" %
-              (med("dd_w") / 1e6, med("save_bps") / 1e6,
-               100 * statistics.median(x["save_bps"] / x["dd_w"] for x in rows),
-               med("dd_r") / 1e6, med("restore_bps") / 1e6,
-               100 * statistics.median(x["restore_bps"] / x["dd_r"] for x in rows),
+              (anchor, med("anchor_w") / 1e6, med("save_bps") / 1e6,
+               100 * statistics.median(x["save_bps"] / x["anchor_w"] for x in rows),
+               anchor, med("anchor_r") / 1e6, med("restore_bps") / 1e6,
+               100 * statistics.median(x["restore_bps"] / x["anchor_r"] for x in rows),
                med("file") / mem, med("alloc") / mem))
     finally:
         shutil.rmtree(d, ignore_errors=True)

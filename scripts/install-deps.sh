@@ -5,7 +5,7 @@ set -eu
 pkgs=(build-essential clang make binutils pkg-config
       liburing-dev libzstd-dev libisal-dev libcmocka-dev libcap-dev libseccomp-dev
       libjansson-dev libssl-dev openssl qemu-system-x86 qemu-utils socat iproute2 python3 valgrind gdb
-      python3-matplotlib iperf3)
+      python3-matplotlib iperf3 fio)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
