@@ -63,6 +63,10 @@ struct round_stats {
 	 * the next one (0 = it sent them all) */
 	uint64_t pages_left;
 	uint64_t zero_pages;		/* sent as a flag, no data */
+	/* The entries that carried them: one ZERO entry per lone zero page,
+	 * one ZERO_RUN per run of adjacent ones (stream 3.6); 0 in a save to
+	 * a file, where zero pages are holes. */
+	uint64_t zero_entries;
 	uint64_t bytes;			/* on the wire */
 	/* Block migration: the image bytes the round's BLOCK sections
 	 * carried (a hole counts its length), and the 1 MiB blocks still
@@ -172,6 +176,7 @@ struct migrate_stats {
 	uint64_t disk_remaining;
 	uint64_t pages_total;		/* pages sent, zero pages included */
 	uint64_t zero_pages_total;
+	uint64_t zero_entries_total;	/* entries that carried them (round_stats) */
 	uint64_t torn_pages;		/* destination: pages that arrived torn */
 	uint64_t pages_skipped_unread;	/* of those, never populated: not read */
 	/* Destination: 2 MiB chunks of RAM populated ahead of round 0's
@@ -247,9 +252,10 @@ void migrate_stats__set_error(struct migrate_stats *s, const char *fmt, ...);
 
 /* Counts one RAM section into the totals, on either side: pages (zero
  * pages included) sent or received, of which zero_pages carried no data,
- * and the stream's bytes so far. The one place both sides count pages. */
+ * in zero_entries entries, and the stream's bytes so far. The one place
+ * both sides count pages. */
 void migrate_stats__count_pages(struct migrate_stats *s, uint64_t pages, uint64_t zero_pages,
-				uint64_t stream_bytes);
+				uint64_t zero_entries, uint64_t stream_bytes);
 
 /* Publishes the xbzrle totals so far (now); page data sent
  * (ram_transferred) drops by the bytes the new deltas saved. */

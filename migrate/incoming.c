@@ -571,7 +571,7 @@ static int receive_stream(struct incoming *in, struct vm *vm, const struct vm_co
 			if (ret)
 				break;
 			migrate_stats__count_pages(&in->stats, info.pages, info.zero_pages,
-						   in->s.bytes_in);
+						   info.nr_zero + info.nr_run, in->s.bytes_in);
 			if (info.nr_torn) {
 				migrate_stats__lock(&in->stats);
 				in->stats.torn_pages += info.nr_torn;

@@ -115,7 +115,7 @@ int incoming_file__load(struct incoming *in, uint8_t *base, char *err, size_t er
 	ret = file_ram__load(&j, err, errlen);
 	if (ret)
 		return ret;
-	migrate_stats__count_pages(&in->stats, nr, nr - j.pages, j.pages * FILE_PAGE_SIZE);
+	migrate_stats__count_pages(&in->stats, nr, nr - j.pages, 0, j.pages * FILE_PAGE_SIZE);
 	if (log_level() >= 2)
 		log_info("read %" PRIu64 " pages of %s in %.3f ms (%s)", j.pages, in->uri.path,
 			 (double)(clock__mono_us() - t0) / 1e3, j.used_uring ? "io_uring" : "pread");

@@ -88,7 +88,7 @@ int source_file__save_ram(struct source_run *r, struct round_stats *rs)
 	rs->bandwidth_bps = rs->duration_us ? rs->bytes * 1e6 / rs->duration_us : 0;
 	rs->link_bps = rs->bandwidth_bps;
 	migrate_stats__count_unread(st, j.unread_pages);
-	migrate_stats__count_pages(st, rs->pages_sent, rs->zero_pages, rs->bytes);
+	migrate_stats__count_pages(st, rs->pages_sent, rs->zero_pages, 0, rs->bytes);
 	return 0;
 }
 

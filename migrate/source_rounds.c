@@ -94,9 +94,10 @@ static int flush_batch(struct source_run *r, struct round_stats *rs)
 	time_batch(r, r->s.bytes_out - before);
 	rs->pages_sent += r->batch.pages;
 	rs->zero_pages += r->batch.zero_pages;
+	rs->zero_entries += r->batch.nr_zero + r->batch.nr_run;
 	/* Per batch, so 'info migrate' moves during a long round. */
 	migrate_stats__count_pages(&r->m->stats, r->batch.pages, r->batch.zero_pages,
-				   r->s.bytes_out);
+				   r->batch.nr_zero + r->batch.nr_run, r->s.bytes_out);
 	if (r->xbzrle) {
 		xbzrle_cache__batch_done(r->xbzrle);
 		migrate_stats__set_xbzrle(&r->m->stats, &r->xbzrle->n);

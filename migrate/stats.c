@@ -145,11 +145,12 @@ void migrate_stats__set_error(struct migrate_stats *s, const char *fmt, ...)
 }
 
 void migrate_stats__count_pages(struct migrate_stats *s, uint64_t pages, uint64_t zero_pages,
-				uint64_t stream_bytes)
+				uint64_t zero_entries, uint64_t stream_bytes)
 {
 	migrate_stats__lock(s);
 	s->pages_total += pages;
 	s->zero_pages_total += zero_pages;
+	s->zero_entries_total += zero_entries;
 	s->ram_transferred += (pages - zero_pages) * GUEST_PAGE_SIZE;
 	s->bytes_total = stream_bytes;
 	migrate_stats__unlock(s);
@@ -483,8 +484,9 @@ void migrate_stats__format_info(const struct migrate_stats *s, char *buf,
 	info_ram(&o, s, last);
 	info_disk(&o, s);
 	if (s->pages_total)
-		outbuf__printf(&o, "pages: %" PRIu64 " sent, %" PRIu64 " zero, of which %" PRIu64
-		    " skipped unread (never populated)\n", s->pages_total, s->zero_pages_total,
+		outbuf__printf(&o, "pages: %" PRIu64 " sent, %" PRIu64 " zero in %" PRIu64
+		    " entries, of which %" PRIu64 " skipped unread (never populated)\n",
+		    s->pages_total, s->zero_pages_total, s->zero_entries_total,
 		    s->pages_skipped_unread);
 	if (s->xbzrle_on)
 		info_xbzrle(&o, s);
@@ -569,9 +571,9 @@ static void summary_totals(struct outbuf *o, const struct migrate_stats *s)
 	outbuf__printf(o, "ram %s, page data sent %s (%sx ram), on the wire %s\n",
 	    bytes_text(s->ram_total).s, bytes_text(s->ram_transferred).s,
 	    fixed_text(factor, 2).s, bytes_text(s->bytes_total).s);
-	outbuf__printf(o, "pages sent %" PRIu64 " (zero %" PRIu64 ", of which unread %" PRIu64
-	    "), device state %s, dirty log %.*s\n", s->pages_total, s->zero_pages_total,
-	    s->pages_skipped_unread,
+	outbuf__printf(o, "pages sent %" PRIu64 " (zero %" PRIu64 " in %" PRIu64 " entries, of "
+	    "which unread %" PRIu64 "), device state %s, dirty log %.*s\n", s->pages_total,
+	    s->zero_pages_total, s->zero_entries_total, s->pages_skipped_unread,
 	    bytes_text(s->device_state_bytes).s,
 	    (int)sizeof(s->dirty_log_mode),
 	    s->dirty_log_mode[0] ? s->dirty_log_mode : "-");

@@ -299,6 +299,7 @@ static void json_round(FILE *f, const struct round_stats *r)
 	jo_u64(&o, "pages_sent", r->pages_sent);
 	jo_u64(&o, "pages_left", r->pages_left);
 	jo_u64(&o, "zero_pages", r->zero_pages);
+	jo_u64(&o, "zero_entries", r->zero_entries);
 	jo_u64(&o, "bytes", r->bytes);
 	jo_num(&o, "bandwidth_bps", r->bandwidth_bps);
 	jo_num(&o, "dirty_rate_pps", r->dirty_rate_pps);
@@ -374,6 +375,7 @@ static void json_totals(struct jobj *o, const struct migrate_stats *s)
 	jo_u64(o, "disk_remaining", s->disk_remaining);
 	jo_u64(o, "pages_total", s->pages_total);
 	jo_u64(o, "zero_pages_total", s->zero_pages_total);
+	jo_u64(o, "zero_entries_total", s->zero_entries_total);
 	jo_u64(o, "torn_pages", s->torn_pages);
 	jo_u64(o, "pages_skipped_unread", s->pages_skipped_unread);
 	jo_u64(o, "prefault_chunks", s->prefault_chunks);
@@ -447,7 +449,7 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 
 	pthread_mutex_lock((pthread_mutex_t *)&s->lock);
 	fputs("index,start_us,duration_us,dirty_pages,pages_sent,zero_pages,"
-	      "bytes,bandwidth_bps,dirty_rate_pps,expected_downtime_ms,"
+	      "zero_entries,bytes,bandwidth_bps,dirty_rate_pps,expected_downtime_ms,"
 	      "log_read_us,log_get_us,log_clear_us,link_bandwidth_bps,throttle_us,"
 	      "ring_full_exits,ring_wait_us,vcpu_dirty_pages,"
 	      "xbzrle_pages,xbzrle_bytes,xbzrle_hits,xbzrle_cache_miss,xbzrle_overflow,"
@@ -456,9 +458,9 @@ int migrate_stats__write_csv(const struct migrate_stats *s, FILE *f)
 	for (i = 0; i < s->rounds_len; i++) {
 		r = &s->rounds_v[i];
 		fprintf(f, "%" PRIu32 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%"
-			PRIu64 ",%" PRIu64 ",%" PRIu64 ",", r->index,
+			PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",", r->index,
 			r->start_us, r->duration_us, r->dirty_pages,
-			r->pages_sent, r->zero_pages, r->bytes);
+			r->pages_sent, r->zero_pages, r->zero_entries, r->bytes);
 		csv_num(f, r->bandwidth_bps, ',');
 		csv_num(f, r->dirty_rate_pps, ',');
 		csv_num(f, r->expected_downtime_ms, ',');

@@ -223,6 +223,7 @@ static struct round_stats make_round(uint32_t i)
 		.dirty_pages = 1000 - i,
 		.pages_sent = 1000 - i,
 		.zero_pages = i,
+		.zero_entries = i / 2,
 		.bytes = 4096ULL * (1000 - i),
 		.bandwidth_bps = 123456789.5,
 		.dirty_rate_pps = 2500.25,
@@ -466,7 +467,7 @@ static void test_csv(void **state)
 	fill(&s, 0);
 	c = csv_of(&s);
 	assert_string_equal(c, "index,start_us,duration_us,dirty_pages,"
-			    "pages_sent,zero_pages,bytes,bandwidth_bps,"
+			    "pages_sent,zero_pages,zero_entries,bytes,bandwidth_bps,"
 			    "dirty_rate_pps,expected_downtime_ms,"
 			    "log_read_us,log_get_us,log_clear_us,link_bandwidth_bps,throttle_us,"
 			    "ring_full_exits,ring_wait_us,vcpu_dirty_pages,"
@@ -487,9 +488,9 @@ static void test_csv(void **state)
 	migrate_stats__add_round(&s, &r);
 	c = csv_of(&s);
 	assert_int_equal(count_lines(c), 43);
-	assert_non_null(strstr(c, "\n0,0,900,1000,1000,0,4096000,123456789.5,"
+	assert_non_null(strstr(c, "\n0,0,900,1000,1000,0,0,4096000,123456789.5,"
 			       "2500.25,12.5,300,100,200,250000000,100,0,0,,0,0,0,0,0,0,0,0,0,0,0,0\n"));
-	assert_non_null(strstr(c, "\n41,41000,900,959,959,41,3928064,,"
+	assert_non_null(strstr(c, "\n41,41000,900,959,959,41,20,3928064,,"
 			       "2500.25,12.5,300,100,200,250000000,100,7,1234,900;0;59,0,0,0,0,0,0,0,0,0,0,0,0\n"));
 	for (line = c; (line = strchr(line, '\n')) && line[1]; line++) {
 		size_t commas = 0;
@@ -497,7 +498,7 @@ static void test_csv(void **state)
 
 		for (q = line + 1; *q && *q != '\n'; q++)
 			commas += *q == ',';
-		assert_int_equal(commas, 29);
+		assert_int_equal(commas, 30);
 	}
 	free(c);
 	migrate_stats__free(&s);
@@ -738,10 +739,11 @@ static void test_count_pages(void **state)
 	struct migrate_stats s;
 
 	assert_int_equal(migrate_stats__init(&s), 0);
-	migrate_stats__count_pages(&s, 10, 4, 1000);
-	migrate_stats__count_pages(&s, 5, 0, 30000);
+	migrate_stats__count_pages(&s, 10, 4, 2, 1000);
+	migrate_stats__count_pages(&s, 5, 0, 0, 30000);
 	assert_int_equal(s.pages_total, 15);
 	assert_int_equal(s.zero_pages_total, 4);
+	assert_int_equal(s.zero_entries_total, 2);
 	assert_int_equal(s.ram_transferred, 11 * 4096);
 	assert_int_equal(s.bytes_total, 30000);
 	migrate_stats__free(&s);
