@@ -23,7 +23,14 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
+
+/* Linux 5.14's; older headers lack the name (the thread and its test
+ * both use it; on an older kernel madvise refuses it with EINVAL). */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 #define RAM_PREFAULT_CHUNK	(2u << 20)	/* a huge page */
 #define RAM_PREFAULT_QUEUE	64		/* chunks waiting; more are dropped */

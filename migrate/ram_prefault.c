@@ -7,10 +7,6 @@
 
 #include "clock.h"
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-
 static uint8_t *chunk_of(const struct ram_prefault *pf, const uint8_t *p)
 {
 	return pf->lo + (uint64_t)(p - pf->lo) / RAM_PREFAULT_CHUNK * RAM_PREFAULT_CHUNK;

@@ -14,10 +14,6 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-
 #define CHUNK	RAM_PREFAULT_CHUNK
 #define PAGE	4096u
 
